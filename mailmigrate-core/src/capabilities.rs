@@ -1,0 +1,95 @@
+//! What a provider can do, declared up front so the engine plans before any I/O.
+
+/// What a provider supports. Build it with struct-update syntax from
+/// [`Capabilities::default`] (everything off).
+///
+/// The engine reads these while planning and fails with
+/// [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported) before touching any data when a
+/// requested feature is impossible; it never branches on a provider's name.
+///
+/// # Examples
+/// ```
+/// use mailmigrate_core::Capabilities;
+/// let caps = Capabilities {
+///     list_folders: true,
+///     fetch: true,
+///     append: true,
+///     append_with_flags: true,
+///     byte_exact: true,
+///     ..Capabilities::default()
+/// };
+/// assert!(!caps.list_since);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "each flag is an independent capability"
+)]
+pub struct Capabilities {
+    /// Can list folders.
+    pub list_folders: bool,
+    /// Can list only what changed since a [`Checkpoint`](crate::Checkpoint) (CONDSTORE,
+    /// Graph delta, Gmail history). Without it every pass lists everything and the engine
+    /// diffs against its ledger.
+    pub list_since: bool,
+    /// Reports removals in change listings.
+    pub list_removals: bool,
+    /// Can fetch raw message bytes.
+    pub fetch: bool,
+    /// Can append messages.
+    pub append: bool,
+    /// Keeps flags given at append.
+    pub append_with_flags: bool,
+    /// Keeps keywords (non-system flags) given at append.
+    pub append_with_keywords: bool,
+    /// Keeps the internal date given at append.
+    pub append_with_internal_date: bool,
+    /// One message can carry several labels (Gmail).
+    pub append_with_labels: bool,
+    /// Append reports the destination id (IMAP UIDPLUS, an API id).
+    pub append_returns_id: bool,
+    /// Can change a message's flags after append.
+    pub update_flags: bool,
+    /// Can delete messages (used only when the caller asks to propagate deletions).
+    pub delete: bool,
+    /// Can look up an existing copy by Message-ID or content hash, which makes resume after
+    /// an unknown-outcome write duplicate-free.
+    pub find_existing: bool,
+    /// `fetch(append(m))` returns the same bytes.
+    pub byte_exact: bool,
+    /// The largest message the destination accepts, in bytes.
+    pub append_max_size: Option<u64>,
+    /// The most messages worth sending in one append call (0 = no preference).
+    pub append_batch_max: usize,
+    /// The most ids worth asking for in one fetch call (0 = no preference).
+    pub fetch_batch_max: usize,
+    /// The most concurrent calls the provider tolerates (0 = no preference).
+    pub max_concurrency: usize,
+}
+
+/// A provider's name, account label and capabilities.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ProviderInfo {
+    /// The provider's scheme (`"imap"`, `"maildir"`, `"memory"`…).
+    pub scheme: &'static str,
+    /// A human label for the account (never a secret).
+    pub account: String,
+    /// What it supports.
+    pub capabilities: Capabilities,
+}
+
+impl ProviderInfo {
+    /// Builds the info.
+    pub fn new(
+        scheme: &'static str,
+        account: impl Into<String>,
+        capabilities: Capabilities,
+    ) -> Self {
+        Self {
+            scheme,
+            account: account.into(),
+            capabilities,
+        }
+    }
+}

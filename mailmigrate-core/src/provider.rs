@@ -1,0 +1,206 @@
+//! The two traits every provider implements: [`Source`] and [`Destination`].
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+
+use crate::{
+    Appended, Change, Checkpoint, DedupeKey, EnsuredFolder, Flags, Folder, FolderId, FolderPath,
+    ItemResult, MessageId, ProviderInfo, RawMessage, Result, SpecialUse,
+};
+
+/// Reads folders and raw messages from one mailbox.
+///
+/// # Contract
+/// - [`list_changes`](Source::list_changes) yields every message changed since the
+///   checkpoint (everything when it is `None`) exactly once, in no set order, then ends with
+///   one [`Change::Checkpoint`]. A stream that ends without a checkpoint failed, and the
+///   engine resumes from the previous one.
+/// - [`fetch`](Source::fetch) yields one entry per requested id, in any order, each with its
+///   own result: one unreadable message never fails the batch. Bytes are returned exactly
+///   as stored.
+/// - A source never modifies the mailbox it reads (IMAP fetches use `BODY.PEEK`).
+/// - An operation the provider cannot do returns
+///   [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported), as `info().capabilities`
+///   said up front.
+///
+/// # Implementing
+/// Streams are `'static`: they own what they need (an `Arc` of the client) so the engine can
+/// move them between tasks. Paging happens inside them. Errors name the folder and item in
+/// their context. See `examples/custom_provider.rs` and the conformance testkit.
+///
+/// # Wrappers
+/// Layers forward every method; `Arc<T>` and `Box<T>` forward too.
+#[async_trait]
+pub trait Source: fmt::Debug + Send + Sync + 'static {
+    /// The provider's name, account and capabilities.
+    fn info(&self) -> &ProviderInfo;
+
+    /// Lists every folder.
+    ///
+    /// # Errors
+    /// `Unavailable`, `Unauthenticated` and the like from the provider.
+    async fn list_folders(&self) -> Result<Vec<Folder>>;
+
+    /// Streams what changed in `folder` since `since`, ending with the new checkpoint.
+    fn list_changes(
+        &self,
+        folder: &FolderId,
+        since: Option<Checkpoint>,
+    ) -> BoxStream<'static, Result<Change>>;
+
+    /// Streams the raw messages for `ids`, one entry per id.
+    fn fetch(
+        &self,
+        folder: &FolderId,
+        ids: Vec<MessageId>,
+    ) -> BoxStream<'static, ItemResult<RawMessage>>;
+}
+
+/// Writes folders and raw messages into one mailbox.
+///
+/// # Contract
+/// - [`ensure_folder`](Destination::ensure_folder) is idempotent and says whether it
+///   created the folder.
+/// - [`append`](Destination::append) returns one result per message, in input order. An
+///   error whose outcome is unknown (the connection dropped after sending) must not be
+///   marked temporary: the engine settles it with
+///   [`find_existing`](Destination::find_existing) instead of writing again.
+/// - Messages keep their bytes, flags and internal date as far as the capabilities say.
+///
+/// # Implementing
+/// Map provider errors in one function; declare capabilities honestly; run the conformance
+/// testkit (feature `testkit`).
+#[async_trait]
+pub trait Destination: fmt::Debug + Send + Sync + 'static {
+    /// The provider's name, account and capabilities.
+    fn info(&self) -> &ProviderInfo;
+
+    /// Lists every folder (used to plan and to find roles).
+    ///
+    /// # Errors
+    /// As the provider reports.
+    async fn list_folders(&self) -> Result<Vec<Folder>>;
+
+    /// Creates the folder at `path` (with its parents) unless it exists, and returns its id.
+    ///
+    /// # Errors
+    /// `ConfigInvalid` for a name the provider cannot store, or provider errors.
+    async fn ensure_folder(
+        &self,
+        path: &FolderPath,
+        role: Option<SpecialUse>,
+    ) -> Result<EnsuredFolder>;
+
+    /// Appends a batch of messages with their flags, keywords, labels and internal dates.
+    ///
+    /// # Errors
+    /// The outer error fails the whole batch (nothing was written); per-item errors are in
+    /// the returned vector.
+    async fn append(
+        &self,
+        folder: &FolderId,
+        messages: Vec<RawMessage>,
+    ) -> Result<Vec<Result<Appended>>>;
+
+    /// Replaces the flags of an existing message.
+    ///
+    /// # Errors
+    /// `NotFound` if the message is gone, `Unsupported` without `update_flags`.
+    async fn update_flags(&self, folder: &FolderId, id: &MessageId, flags: &Flags) -> Result<()>;
+
+    /// Returns the ids of existing copies matching `key` in `folder` (by Message-ID, then
+    /// content hash), best match first.
+    ///
+    /// # Errors
+    /// `Unsupported` without `find_existing`.
+    async fn find_existing(&self, folder: &FolderId, key: &DedupeKey) -> Result<Vec<MessageId>>;
+
+    /// Deletes messages. Called only when the caller asked to propagate deletions.
+    ///
+    /// # Errors
+    /// `Unsupported` without `delete`.
+    async fn delete(&self, folder: &FolderId, ids: &[MessageId]) -> Result<()>;
+}
+
+macro_rules! forward_impls {
+    ($($wrapper:ident),*) => {$(
+        #[async_trait]
+        impl<T: Source + ?Sized> Source for $wrapper<T> {
+            fn info(&self) -> &ProviderInfo {
+                (**self).info()
+            }
+            async fn list_folders(&self) -> Result<Vec<Folder>> {
+                (**self).list_folders().await
+            }
+            fn list_changes(
+                &self,
+                folder: &FolderId,
+                since: Option<Checkpoint>,
+            ) -> BoxStream<'static, Result<Change>> {
+                (**self).list_changes(folder, since)
+            }
+            fn fetch(
+                &self,
+                folder: &FolderId,
+                ids: Vec<MessageId>,
+            ) -> BoxStream<'static, ItemResult<RawMessage>> {
+                (**self).fetch(folder, ids)
+            }
+        }
+
+        #[async_trait]
+        impl<T: Destination + ?Sized> Destination for $wrapper<T> {
+            fn info(&self) -> &ProviderInfo {
+                (**self).info()
+            }
+            async fn list_folders(&self) -> Result<Vec<Folder>> {
+                (**self).list_folders().await
+            }
+            async fn ensure_folder(
+                &self,
+                path: &FolderPath,
+                role: Option<SpecialUse>,
+            ) -> Result<EnsuredFolder> {
+                (**self).ensure_folder(path, role).await
+            }
+            async fn append(
+                &self,
+                folder: &FolderId,
+                messages: Vec<RawMessage>,
+            ) -> Result<Vec<Result<Appended>>> {
+                (**self).append(folder, messages).await
+            }
+            async fn update_flags(
+                &self,
+                folder: &FolderId,
+                id: &MessageId,
+                flags: &Flags,
+            ) -> Result<()> {
+                (**self).update_flags(folder, id, flags).await
+            }
+            async fn find_existing(
+                &self,
+                folder: &FolderId,
+                key: &DedupeKey,
+            ) -> Result<Vec<MessageId>> {
+                (**self).find_existing(folder, key).await
+            }
+            async fn delete(&self, folder: &FolderId, ids: &[MessageId]) -> Result<()> {
+                (**self).delete(folder, ids).await
+            }
+        }
+    )*};
+}
+
+forward_impls!(Arc, Box);
+
+fn _dyn_compatible(_: &dyn Source, _: &dyn Destination) {}
+
+/// A backend that is both a [`Source`] and a [`Destination`] (local stores, IMAP).
+///
+/// `Arc<dyn Store>` upcasts to `Arc<dyn Source>` and `Arc<dyn Destination>`.
+pub trait Store: Source + Destination {}
+impl<T: Source + Destination + ?Sized> Store for T {}

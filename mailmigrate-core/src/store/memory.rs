@@ -1,0 +1,355 @@
+//! An in-memory mailbox implementing both [`Source`] and [`Destination`], with full
+//! incremental listing. For tests, examples and benchmarks.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::{self, BoxStream, StreamExt};
+
+use crate::{
+    Appended, Capabilities, Change, Checkpoint, ContentHash, DedupeKey, Destination, EnsuredFolder,
+    Error, ErrorKind, Flags, Folder, FolderId, FolderPath, ItemResult, MessageId, Operation,
+    ProviderInfo, RawMessage, Result, Source, SpecialUse,
+};
+
+/// The scheme of [`MemoryStore`].
+pub(crate) const SCHEME: &str = "memory";
+
+#[derive(Debug, Clone)]
+struct Stored {
+    msg: RawMessage,
+    hash: ContentHash,
+    modseq: u64,
+}
+
+#[derive(Debug, Default)]
+struct MemFolder {
+    folder: Option<Folder>,
+    messages: BTreeMap<u64, Stored>,
+    /// uid → modseq at which it was removed.
+    removed: BTreeMap<u64, u64>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    folders: BTreeMap<FolderId, MemFolder>,
+    next_uid: u64,
+    modseq: u64,
+}
+
+/// A mailbox held in memory. Cloning shares the same mailbox.
+///
+/// Message ids are decimal UIDs, unique across the store; checkpoints are modification
+/// sequence numbers, so a no-change pass lists nothing.
+///
+/// ```
+/// use mailmigrate_core::store::MemoryStore;
+/// use mailmigrate_core::{Destination, FolderPath, MessageId, MessageMeta, RawMessage};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = MemoryStore::new("demo");
+/// let inbox = store.ensure_folder(&FolderPath::inbox(), None).await.unwrap().id;
+/// let msg = RawMessage::new(
+///     MessageMeta::new(MessageId::new("x"), inbox.clone()),
+///     bytes::Bytes::from_static(b"Subject: hi\r\n\r\nbody"),
+/// );
+/// let out = store.append(&inbox, vec![msg]).await.unwrap();
+/// assert!(out[0].as_ref().unwrap().id.is_some());
+/// assert_eq!(store.message_count(), 1);
+/// # });
+/// ```
+#[derive(Debug, Clone)]
+pub struct MemoryStore {
+    info: Arc<ProviderInfo>,
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl MemoryStore {
+    /// An empty mailbox labelled `account`.
+    pub fn new(account: impl Into<String>) -> Self {
+        Self::with_capabilities(account, Self::capabilities())
+    }
+
+    /// An empty mailbox that declares other capabilities (to test how the engine adapts).
+    pub fn with_capabilities(account: impl Into<String>, capabilities: Capabilities) -> Self {
+        Self {
+            info: Arc::new(ProviderInfo::new(SCHEME, account, capabilities)),
+            inner: Arc::new(Mutex::new(Inner {
+                next_uid: 1,
+                ..Inner::default()
+            })),
+        }
+    }
+
+    /// The capabilities a memory store has: all of them.
+    pub fn capabilities() -> Capabilities {
+        Capabilities {
+            list_folders: true,
+            list_since: true,
+            list_removals: true,
+            fetch: true,
+            append: true,
+            append_with_flags: true,
+            append_with_keywords: true,
+            append_with_internal_date: true,
+            append_with_labels: true,
+            append_returns_id: true,
+            update_flags: true,
+            delete: true,
+            find_existing: true,
+            byte_exact: true,
+            append_max_size: None,
+            append_batch_max: 256,
+            fetch_batch_max: 256,
+            max_concurrency: 0,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The number of messages in all folders.
+    pub fn message_count(&self) -> usize {
+        self.lock().folders.values().map(|f| f.messages.len()).sum()
+    }
+
+    /// Sets the flags of a message directly, as a mail client would (bumps its modseq).
+    ///
+    /// # Errors
+    /// `NotFound` if the folder or message does not exist.
+    pub fn set_flags(&self, folder: &FolderId, id: &MessageId, flags: Flags) -> Result<()> {
+        let mut g = self.lock();
+        g.modseq += 1;
+        let modseq = g.modseq;
+        let stored = find_mut(&mut g, folder, id)?;
+        stored.msg.meta.flags = flags;
+        stored.modseq = modseq;
+        Ok(())
+    }
+
+    /// Removes a message directly, as a mail client would.
+    ///
+    /// # Errors
+    /// `NotFound` if the folder does not exist.
+    pub fn expunge(&self, folder: &FolderId, id: &MessageId) -> Result<()> {
+        let mut g = self.lock();
+        g.modseq += 1;
+        let modseq = g.modseq;
+        let f = folder_mut(&mut g, folder)?;
+        if let Some(uid) = parse_uid(id) {
+            if f.messages.remove(&uid).is_some() {
+                f.removed.insert(uid, modseq);
+            }
+        }
+        Ok(())
+    }
+
+    /// Every message in a folder, in arrival order (for assertions).
+    ///
+    /// # Errors
+    /// `NotFound` if the folder does not exist.
+    pub fn messages(&self, folder: &FolderId) -> Result<Vec<RawMessage>> {
+        let mut g = self.lock();
+        Ok(folder_mut(&mut g, folder)?
+            .messages
+            .values()
+            .map(|s| s.msg.clone())
+            .collect())
+    }
+}
+
+fn not_found(what: &str, folder: &FolderId) -> Error {
+    Error::new(ErrorKind::NotFound, format!("no such {what}"))
+        .with_provider(SCHEME)
+        .with_context("folder", folder)
+}
+
+fn folder_mut<'a>(g: &'a mut Inner, folder: &FolderId) -> Result<&'a mut MemFolder> {
+    g.folders
+        .get_mut(folder)
+        .filter(|f| f.folder.is_some())
+        .ok_or_else(|| not_found("folder", folder))
+}
+
+fn parse_uid(id: &MessageId) -> Option<u64> {
+    id.as_str().parse().ok()
+}
+
+fn find_mut<'a>(g: &'a mut Inner, folder: &FolderId, id: &MessageId) -> Result<&'a mut Stored> {
+    let f = folder_mut(g, folder)?;
+    parse_uid(id)
+        .and_then(|uid| f.messages.get_mut(&uid))
+        .ok_or_else(|| not_found("message", folder).with_context("message", id))
+}
+
+#[async_trait]
+impl Source for MemoryStore {
+    fn info(&self) -> &ProviderInfo {
+        &self.info
+    }
+
+    async fn list_folders(&self) -> Result<Vec<Folder>> {
+        Ok(self
+            .lock()
+            .folders
+            .values()
+            .filter_map(|f| f.folder.clone())
+            .collect())
+    }
+
+    fn list_changes(
+        &self,
+        folder: &FolderId,
+        since: Option<Checkpoint>,
+    ) -> BoxStream<'static, Result<Change>> {
+        let result = (|| {
+            let since = match &since {
+                Some(cp) => Some(cp.as_str().parse::<u64>().map_err(|_| {
+                    Error::new(ErrorKind::StateCorrupt, "checkpoint is not a modseq")
+                        .with_provider(SCHEME)
+                        .with_operation(Operation::ListChanges)
+                        .with_context("folder", folder)
+                })?),
+                None => None,
+            };
+            let mut g = self.lock();
+            let modseq = g.modseq;
+            let f = folder_mut(&mut g, folder)?;
+            let mut out: Vec<Result<Change>> = f
+                .messages
+                .values()
+                .filter(|s| since.is_none_or(|m| s.modseq > m))
+                .map(|s| Ok(Change::Upsert(s.msg.meta.clone())))
+                .collect();
+            if let Some(m) = since {
+                out.extend(
+                    f.removed
+                        .iter()
+                        .filter(|(_, &at)| at > m)
+                        .map(|(uid, _)| Ok(Change::Removed(MessageId::new(uid.to_string())))),
+                );
+            }
+            out.push(Ok(Change::Checkpoint(Checkpoint::new(modseq.to_string()))));
+            Ok(out)
+        })();
+        match result {
+            Ok(items) => stream::iter(items).boxed(),
+            Err(e) => stream::once(async move { Err(e) }).boxed(),
+        }
+    }
+
+    fn fetch(
+        &self,
+        folder: &FolderId,
+        ids: Vec<MessageId>,
+    ) -> BoxStream<'static, ItemResult<RawMessage>> {
+        let mut g = self.lock();
+        let out: Vec<ItemResult<RawMessage>> = ids
+            .into_iter()
+            .map(|id| {
+                let r = find_mut(&mut g, folder, &id)
+                    .map(|s| s.msg.clone())
+                    .map_err(|e| e.with_operation(Operation::Fetch));
+                (id, r)
+            })
+            .collect();
+        stream::iter(out).boxed()
+    }
+}
+
+#[async_trait]
+impl Destination for MemoryStore {
+    fn info(&self) -> &ProviderInfo {
+        &self.info
+    }
+
+    async fn list_folders(&self) -> Result<Vec<Folder>> {
+        Source::list_folders(self).await
+    }
+
+    async fn ensure_folder(
+        &self,
+        path: &FolderPath,
+        role: Option<SpecialUse>,
+    ) -> Result<EnsuredFolder> {
+        let id = FolderId::new(path.join("/"));
+        let mut g = self.lock();
+        let entry = g.folders.entry(id.clone()).or_default();
+        if entry.folder.is_some() {
+            return Ok(EnsuredFolder::new(id, false));
+        }
+        let role = role.or_else(|| path.is_inbox().then_some(SpecialUse::Inbox));
+        entry.folder = Some(Folder::new(id.clone(), path.clone()).with_role(role));
+        Ok(EnsuredFolder::new(id, true))
+    }
+
+    async fn append(
+        &self,
+        folder: &FolderId,
+        messages: Vec<RawMessage>,
+    ) -> Result<Vec<Result<Appended>>> {
+        let max = self.info.capabilities.append_max_size;
+        let mut g = self.lock();
+        folder_mut(&mut g, folder)?;
+        let mut out = Vec::with_capacity(messages.len());
+        for msg in messages {
+            if let Some(max) = max.filter(|&m| msg.bytes.len() as u64 > m) {
+                out.push(Err(Error::new(
+                    ErrorKind::MessageTooLarge,
+                    format!("{} bytes exceeds the limit of {max}", msg.bytes.len()),
+                )
+                .with_provider(SCHEME)
+                .with_operation(Operation::Append)
+                .with_context("folder", folder)
+                .with_context("message", &msg.meta.id)));
+                continue;
+            }
+            let uid = g.next_uid;
+            g.next_uid += 1;
+            g.modseq += 1;
+            let modseq = g.modseq;
+            let id = MessageId::new(uid.to_string());
+            let mut meta = msg.meta.clone();
+            meta.id = id.clone();
+            meta.folder = folder.clone();
+            let bytes: Bytes = msg.bytes;
+            let hash = ContentHash::of(&bytes);
+            let stored = Stored {
+                msg: RawMessage::new(meta, bytes),
+                hash,
+                modseq,
+            };
+            if let Ok(f) = folder_mut(&mut g, folder) {
+                f.messages.insert(uid, stored);
+            }
+            out.push(Ok(Appended::new(Some(id))));
+        }
+        Ok(out)
+    }
+
+    async fn update_flags(&self, folder: &FolderId, id: &MessageId, flags: &Flags) -> Result<()> {
+        self.set_flags(folder, id, flags.clone())
+            .map_err(|e| e.with_operation(Operation::UpdateFlags))
+    }
+
+    async fn find_existing(&self, folder: &FolderId, key: &DedupeKey) -> Result<Vec<MessageId>> {
+        let mut g = self.lock();
+        let f = folder_mut(&mut g, folder)?;
+        Ok(f.messages
+            .iter()
+            .filter(|(_, s)| s.hash == key.hash)
+            .map(|(uid, _)| MessageId::new(uid.to_string()))
+            .collect())
+    }
+
+    async fn delete(&self, folder: &FolderId, ids: &[MessageId]) -> Result<()> {
+        for id in ids {
+            self.expunge(folder, id)?;
+        }
+        Ok(())
+    }
+}

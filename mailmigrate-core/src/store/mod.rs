@@ -1,0 +1,7 @@
+//! Local stores: in-memory, Maildir and mbox. Each is both a [`Source`](crate::Source) and a
+//! [`Destination`](crate::Destination); Maildir and mbox are the backup-before-migrate
+//! formats and the restore sources.
+
+mod memory;
+
+pub use memory::MemoryStore;

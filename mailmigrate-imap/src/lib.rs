@@ -1,0 +1,7 @@
+//! IMAP provider for mailmigrate.
+//!
+//! This crate is under construction: it exports only its URL scheme so the example CLI can
+//! say clearly that the backend is not available yet. Nothing here pretends to work.
+
+/// The URL scheme this provider answers to (`imap://`, `imaps://`).
+pub const SCHEME: &str = "imap";
