@@ -9,6 +9,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod capabilities;
+pub mod engine;
 mod error;
 pub mod headers;
 mod model;

@@ -1,0 +1,138 @@
+//! What a run did, per folder and in total.
+
+use std::fmt;
+use std::ops::AddAssign;
+
+use serde::Serialize;
+
+use crate::state::ItemFailure;
+use crate::FolderPath;
+
+/// Counters for one folder or a whole run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Messages the source listed as new or changed.
+    pub listed: u64,
+    /// Messages written to the destination.
+    pub copied: u64,
+    /// Bytes written.
+    pub bytes: u64,
+    /// Messages found already at the destination and not written again.
+    pub deduplicated: u64,
+    /// Messages whose flags were updated.
+    pub flags_updated: u64,
+    /// Messages already migrated and unchanged.
+    pub unchanged: u64,
+    /// Messages left out by a filter (date range, size).
+    pub filtered: u64,
+    /// Messages that failed (see the failures list).
+    pub failed: u64,
+    /// Messages deleted at the destination because they left the source.
+    pub deleted: u64,
+}
+
+impl Stats {
+    /// Whether nothing was written, updated or deleted.
+    pub fn moved_nothing(&self) -> bool {
+        self.copied == 0 && self.flags_updated == 0 && self.deleted == 0 && self.deduplicated == 0
+    }
+}
+
+impl AddAssign for Stats {
+    fn add_assign(&mut self, o: Self) {
+        self.listed += o.listed;
+        self.copied += o.copied;
+        self.bytes += o.bytes;
+        self.deduplicated += o.deduplicated;
+        self.flags_updated += o.flags_updated;
+        self.unchanged += o.unchanged;
+        self.filtered += o.filtered;
+        self.failed += o.failed;
+        self.deleted += o.deleted;
+    }
+}
+
+/// One folder's outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct FolderReport {
+    /// The source folder.
+    pub source: FolderPath,
+    /// Its destination.
+    pub target: FolderPath,
+    /// Counters.
+    pub stats: Stats,
+    /// Whether the pass completed and stored its checkpoint.
+    pub complete: bool,
+    /// Why the pass stopped early, if it did.
+    pub error: Option<String>,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct SyncReport {
+    /// The job name.
+    pub job: String,
+    /// True when nothing was written.
+    pub dry_run: bool,
+    /// Per-folder outcomes, in plan order.
+    pub folders: Vec<FolderReport>,
+    /// Sums over all folders.
+    pub totals: Stats,
+    /// Items that could not be migrated, with reasons (from this and earlier runs that
+    /// have not been fixed since).
+    pub failures: Vec<ItemFailure>,
+}
+
+impl SyncReport {
+    /// Whether every folder completed.
+    pub fn is_complete(&self) -> bool {
+        self.folders.iter().all(|f| f.complete)
+    }
+}
+
+impl fmt::Display for SyncReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = &self.totals;
+        let verb = if self.dry_run { "would copy" } else { "copied" };
+        for r in &self.folders {
+            let s = &r.stats;
+            write!(
+                f,
+                "{:<40} {verb} {:>6}  flags {:>5}  dedup {:>5}  failed {:>4}",
+                r.source.to_string(),
+                s.copied,
+                s.flags_updated,
+                s.deduplicated,
+                s.failed
+            )?;
+            if let Some(e) = &r.error {
+                write!(f, "  INCOMPLETE: {e}")?;
+            }
+            writeln!(f)?;
+        }
+        if t.moved_nothing() && t.failed == 0 {
+            writeln!(
+                f,
+                "Nothing to do: the destination is up to date ({} messages unchanged).",
+                t.unchanged
+            )?;
+        } else {
+            writeln!(
+                f,
+                "Total: {verb} {} messages ({} bytes), {} flag updates, {} deduplicated, {} deleted, {} filtered, {} failed, {} unchanged.",
+                t.copied, t.bytes, t.flags_updated, t.deduplicated, t.deleted, t.filtered, t.failed, t.unchanged
+            )?;
+        }
+        for fail in &self.failures {
+            writeln!(
+                f,
+                "  failed: {} {}: {}",
+                fail.src_folder, fail.src_id, fail.message
+            )?;
+        }
+        Ok(())
+    }
+}
