@@ -252,7 +252,10 @@ async fn read(
 ) -> Result<(Option<Checkpoint>, u64)> {
     let engine = ctx.engine;
     let scaps = engine.source.info().capabilities;
-    let full_listing = since.is_none() || !scaps.list_since;
+    // A source without incremental listing lists everything every time; the ledger diff
+    // finds what changed.
+    let since = since.filter(|_| scaps.list_since);
+    let full_listing = since.is_none();
     let propagate = engine.options.propagate_deletions;
     let mut seen: Option<HashSet<MessageId>> = (propagate && full_listing).then(HashSet::new);
     let mut listing = engine.source.list_changes(ctx.src(), since);

@@ -21,6 +21,27 @@ pub struct Filter {
 }
 
 impl Filter {
+    /// Keeps only messages that arrived at or after `since`.
+    #[must_use]
+    pub fn with_since(mut self, since: OffsetDateTime) -> Self {
+        self.since = Some(since);
+        self
+    }
+
+    /// Keeps only messages that arrived before `before`.
+    #[must_use]
+    pub fn with_before(mut self, before: OffsetDateTime) -> Self {
+        self.before = Some(before);
+        self
+    }
+
+    /// Keeps only messages of at most `bytes`.
+    #[must_use]
+    pub fn with_max_size(mut self, bytes: u64) -> Self {
+        self.max_size = Some(bytes);
+        self
+    }
+
     /// Whether a message with this date and size passes. Unknown values pass.
     pub fn accepts(&self, date: Option<OffsetDateTime>, size: Option<u64>) -> bool {
         if let Some(d) = date {
