@@ -11,6 +11,7 @@
 mod capabilities;
 mod error;
 pub mod headers;
+pub mod layer;
 mod model;
 mod provider;
 pub mod state;
