@@ -15,7 +15,6 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use std::time::Duration;
 //! use mailmigrate_core::layer::{
 //!     ConcurrencyLimitLayer, CountingObserver, MetricsLayer, Rate, RetryConfig, RetryLayer,
 //!     Stack, ThrottleLayer,
