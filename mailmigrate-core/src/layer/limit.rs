@@ -33,10 +33,11 @@ pub struct ConcurrencyLimitLayer {
 }
 
 impl ConcurrencyLimitLayer {
-    /// Allows at most `max` calls in flight per wrapped provider (zero counts as one).
+    /// Allows at most `max` calls in flight per wrapped provider (zero counts as one; values
+    /// above [`Semaphore::MAX_PERMITS`] count as that).
     pub fn new(max: usize) -> Self {
         Self {
-            max: max.max(1),
+            max: max.clamp(1, Semaphore::MAX_PERMITS),
             shared: None,
         }
     }
@@ -295,7 +296,9 @@ mod tests {
     }
 
     #[test]
-    fn zero_limit_counts_as_one() {
+    fn out_of_range_limits_are_clamped() {
         assert_eq!(ConcurrencyLimitLayer::new(0).max, 1);
+        let huge = ConcurrencyLimitLayer::new(usize::MAX).layer(MemoryStore::new("t"));
+        assert_eq!(huge.max_concurrency(), Semaphore::MAX_PERMITS);
     }
 }

@@ -241,6 +241,14 @@ impl Attempts {
         if now.duration_since(first) + delay > config.retry_timeout {
             return None;
         }
+        tracing::debug!(
+            provider = self.provider,
+            operation = %self.operation,
+            attempt = self.failures,
+            ?delay,
+            %kind,
+            "retrying after a temporary failure"
+        );
         if let Some(observer) = &self.shared.observer {
             observer(&RetryEvent {
                 provider: self.provider,

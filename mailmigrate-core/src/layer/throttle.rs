@@ -15,6 +15,9 @@ use crate::{
     FolderPath, ItemResult, MessageId, ProviderInfo, RawMessage, Result, Source, SpecialUse,
 };
 
+/// The longest period a [`Rate`] accepts, so bucket arithmetic cannot overflow.
+const MAX_PERIOD: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
 /// A sustained rate of calls plus the burst allowed on top of it.
 ///
 /// # Examples
@@ -34,11 +37,12 @@ pub struct Rate {
 }
 
 impl Rate {
-    /// `calls` per `per`, with a burst of one (strictly spaced calls). Zero counts as one.
+    /// `calls` per `per`, with a burst of one (strictly spaced calls). Zero calls count as
+    /// one; a period longer than a year counts as a year.
     pub fn new(calls: u32, per: Duration) -> Self {
         Self {
             calls: NonZeroU32::new(calls).unwrap_or(NonZeroU32::MIN),
-            per,
+            per: per.min(MAX_PERIOD),
             burst: NonZeroU32::MIN,
         }
     }
@@ -283,6 +287,7 @@ mod tests {
         assert_eq!(r.interval(), Duration::from_secs(1));
         assert_eq!(r.burst(), 1);
         assert_eq!(Rate::per_minute(120).interval(), Duration::from_millis(500));
+        assert_eq!(Rate::new(1, Duration::MAX).interval(), MAX_PERIOD);
     }
 
     #[tokio::test(start_paused = true)]
