@@ -697,4 +697,89 @@ mod tests {
             .unwrap();
         assert!(!again.created);
     }
+    #[tokio::test(start_paused = true)]
+    async fn delay_simulates_a_slow_timeout() {
+        let flaky = FaultLayer::new()
+            .fail_calls(
+                Operation::ListFolders,
+                Trigger::first(1),
+                Fault::temporary(ErrorKind::Unavailable).with_delay(Duration::from_secs(30)),
+            )
+            .layer(MemoryStore::new("t"));
+        let started = tokio::time::Instant::now();
+        let err = Source::list_folders(&flaky).await.unwrap_err();
+        assert!(started.elapsed() >= Duration::from_secs(30));
+        assert!(err.is_temporary());
+        assert_eq!(err.message(), "injected fault");
+        assert_eq!(err.provider(), "memory");
+    }
+
+    #[tokio::test]
+    async fn fetch_items_fail_before_or_after_the_provider_sees_them() {
+        let store = MemoryStore::new("t");
+        let folder = store
+            .ensure_folder(&FolderPath::inbox(), None)
+            .await
+            .unwrap()
+            .id;
+        let msgs = (0..4)
+            .map(|i| {
+                RawMessage::new(
+                    crate::MessageMeta::new(MessageId::new(format!("m{i}")), folder.clone()),
+                    bytes::Bytes::from(format!("Subject: {i}\r\n\r\n")),
+                )
+            })
+            .collect();
+        let ids: Vec<MessageId> = store
+            .append(&folder, msgs)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.unwrap().id.unwrap())
+            .collect();
+        let flaky = FaultLayer::new()
+            .fail_items(
+                Operation::Fetch,
+                Trigger::first(1),
+                Fault::permanent(ErrorKind::InvalidMessage),
+            )
+            .fail_items(
+                Operation::Fetch,
+                Trigger::every(4),
+                Fault::temporary(ErrorKind::Unavailable).after_call(),
+            )
+            .layer(store);
+        let items: Vec<_> = Source::fetch(&flaky, &folder, ids.clone()).collect().await;
+        assert_eq!(items.len(), 4);
+        let by_id = |id: &MessageId| &items.iter().find(|(i, _)| i == id).unwrap().1;
+        let first = by_id(&ids[0]).as_ref().unwrap_err();
+        assert_eq!(first.kind(), ErrorKind::InvalidMessage);
+        assert_eq!(first.context("message"), Some(ids[0].as_str()));
+        assert!(by_id(&ids[1]).is_ok());
+        assert!(by_id(&ids[2]).is_ok());
+        assert_eq!(
+            by_id(&ids[3]).as_ref().unwrap_err().kind(),
+            ErrorKind::Unavailable
+        );
+        assert_eq!(flaky.injected(), 2);
+    }
+
+    #[tokio::test]
+    async fn failed_list_changes_call_yields_one_error_naming_the_folder() {
+        let flaky = FaultLayer::new()
+            .fail_calls(
+                Operation::ListChanges,
+                Trigger::always(),
+                Fault::permanent(ErrorKind::PermissionDenied).after_call(),
+            )
+            .layer(MemoryStore::new("t"));
+        let items: Vec<_> = Source::list_changes(&flaky, &FolderId::new("Archive"), None)
+            .collect()
+            .await;
+        assert_eq!(items.len(), 1);
+        let e = items[0].as_ref().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied);
+        assert_eq!(e.context("folder"), Some("Archive"));
+        assert_eq!(e.operation(), Operation::ListChanges);
+    }
 }
