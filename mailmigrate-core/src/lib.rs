@@ -38,6 +38,7 @@ mod capabilities;
 pub mod engine;
 mod error;
 pub mod headers;
+pub mod layer;
 mod model;
 mod provider;
 pub mod state;
