@@ -410,3 +410,88 @@ async fn byte_exact_copy() {
         odd.bytes
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn transient_faults_are_retried_to_completion() {
+    use mailmigrate_core::layer::{Fault, FaultLayer, Stack, Trigger};
+    use mailmigrate_core::Operation;
+    let src = MemoryStore::new("src");
+    fill(&src, "INBOX", 0..300).await;
+    let dst = MemoryStore::new("dst");
+    let faulty_src = Stack::new(src.clone())
+        .layer(FaultLayer::new().with_seed(7).fail_items(
+            Operation::Fetch,
+            Trigger::every(5),
+            Fault::temporary(ErrorKind::Unavailable),
+        ))
+        .into_source();
+    let faulty_dst = Stack::new(dst.clone())
+        .layer(
+            FaultLayer::new()
+                .with_seed(7)
+                .fail_calls(
+                    Operation::Append,
+                    Trigger::every(2),
+                    Fault::temporary(ErrorKind::RateLimited)
+                        .with_retry_after(std::time::Duration::from_secs(2)),
+                )
+                .fail_items(
+                    Operation::Append,
+                    Trigger::every(7),
+                    Fault::temporary(ErrorKind::Unavailable),
+                ),
+        )
+        .into_destination();
+    let r = Engine::new(faulty_src, faulty_dst, Arc::new(MemoryState::new()))
+        .with_options(SyncOptions::new("t").with_batch_size(32))
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(r.totals.failed, 0, "{r}");
+    assert_eq!(r.totals.copied, 300);
+    assert_eq!(dst.message_count(), 300, "nothing duplicated by retries");
+}
+
+#[tokio::test(start_paused = true)]
+async fn unknown_outcome_write_is_settled_on_the_next_run() {
+    use mailmigrate_core::layer::{Fault, FaultLayer, Stack, Trigger};
+    use mailmigrate_core::Operation;
+    let src = MemoryStore::new("src");
+    fill(&src, "INBOX", 0..100).await;
+    let dst = MemoryStore::new("dst");
+    let state = Arc::new(MemoryState::new());
+    // The first append reaches the server, but its reply is lost (connection dropped).
+    let lossy = Stack::new(dst.clone())
+        .layer(FaultLayer::new().fail_calls(
+            Operation::Append,
+            Trigger::first(3),
+            Fault::permanent(ErrorKind::Unavailable).after_call(),
+        ))
+        .into_destination();
+    let src_dyn: Arc<dyn Source> = Arc::new(src.clone());
+    let r = Engine::new(Arc::clone(&src_dyn), lossy, state.clone())
+        .with_options(SyncOptions::new("t").with_batch_size(10))
+        .run()
+        .await
+        .unwrap();
+    assert!(
+        !r.is_complete(),
+        "the folder stops at an unknown outcome: {r}"
+    );
+    let written = dst.message_count();
+    assert!(written >= 10, "the lost-reply batch was written");
+    assert!(!state
+        .pending("t", &FolderId::new("INBOX"))
+        .await
+        .unwrap()
+        .is_empty());
+    // Next run, healthy destination: pending rows are settled by lookup, not rewritten.
+    let r = Engine::new(src_dyn, Arc::new(dst.clone()), state.clone())
+        .with_options(SyncOptions::new("t").with_batch_size(10))
+        .run()
+        .await
+        .unwrap();
+    assert!(r.is_complete(), "{r}");
+    assert_eq!(r.totals.deduplicated as usize, written);
+    assert_eq!(dst.message_count(), 100, "nothing lost, nothing duplicated");
+}

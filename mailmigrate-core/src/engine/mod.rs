@@ -45,6 +45,7 @@ pub use options::{Filter, SyncOptions};
 pub use plan::{FolderPlan, LabelPolicy, MappingRules, PlanAction, PlanEntry, Rename};
 pub use report::{FolderReport, Stats, SyncReport};
 
+use crate::layer::{RetryConfig, RetryLayer, Stack};
 use crate::state::StateStore;
 use crate::{Destination, Error, ErrorKind, Operation, Result, Source};
 use event::Events;
@@ -58,6 +59,9 @@ use event::Events;
 /// for something a side cannot do.
 #[derive(Clone)]
 pub struct Engine {
+    /// The source as given, and as used (wrapped in retry unless disabled).
+    raw_source: Arc<dyn Source>,
+    raw_dest: Arc<dyn Destination>,
     source: Arc<dyn Source>,
     dest: Arc<dyn Destination>,
     state: Arc<dyn StateStore>,
@@ -77,18 +81,47 @@ impl std::fmt::Debug for Engine {
 
 impl Engine {
     /// An engine with default options (job name `"default"`).
+    ///
+    /// Both sides are wrapped in a [`RetryLayer`] with the default [`RetryConfig`], so
+    /// temporary failures (rate limits, busy servers) are retried with exponential backoff
+    /// and jitter, honouring the server's retry-after hint. Use [`Engine::with_retry`] to
+    /// change or disable it (for example when the caller composed its own layers).
     pub fn new(
         source: Arc<dyn Source>,
         dest: Arc<dyn Destination>,
         state: Arc<dyn StateStore>,
     ) -> Self {
         Self {
+            raw_source: Arc::clone(&source),
+            raw_dest: Arc::clone(&dest),
             source,
             dest,
             state,
             options: SyncOptions::default(),
             events: Events::new(None),
         }
+        .with_retry(Some(RetryConfig::default()))
+    }
+
+    /// Sets the retry policy applied around both sides; `None` disables retries.
+    #[must_use]
+    pub fn with_retry(mut self, config: Option<RetryConfig>) -> Self {
+        match config {
+            Some(cfg) => {
+                let layer = RetryLayer::new(cfg);
+                self.source = Stack::new(Arc::clone(&self.raw_source))
+                    .layer(&layer)
+                    .into_source();
+                self.dest = Stack::new(Arc::clone(&self.raw_dest))
+                    .layer(&layer)
+                    .into_destination();
+            }
+            None => {
+                self.source = Arc::clone(&self.raw_source);
+                self.dest = Arc::clone(&self.raw_dest);
+            }
+        }
+        self
     }
 
     /// Sets the options.
