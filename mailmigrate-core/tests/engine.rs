@@ -469,11 +469,15 @@ async fn unknown_outcome_write_is_settled_on_the_next_run() {
         ))
         .into_destination();
     let src_dyn: Arc<dyn Source> = Arc::new(src.clone());
-    let r = Engine::new(Arc::clone(&src_dyn), lossy, state.clone())
-        .with_options(SyncOptions::new("t").with_batch_size(10))
-        .run()
-        .await
-        .unwrap();
+    let r = Engine::new(
+        Arc::clone(&src_dyn),
+        lossy,
+        Arc::clone(&state) as Arc<dyn StateStore>,
+    )
+    .with_options(SyncOptions::new("t").with_batch_size(10))
+    .run()
+    .await
+    .unwrap();
     assert!(
         !r.is_complete(),
         "the folder stops at an unknown outcome: {r}"
@@ -486,11 +490,15 @@ async fn unknown_outcome_write_is_settled_on_the_next_run() {
         .unwrap()
         .is_empty());
     // Next run, healthy destination: pending rows are settled by lookup, not rewritten.
-    let r = Engine::new(src_dyn, Arc::new(dst.clone()), state.clone())
-        .with_options(SyncOptions::new("t").with_batch_size(10))
-        .run()
-        .await
-        .unwrap();
+    let r = Engine::new(
+        src_dyn,
+        Arc::new(dst.clone()),
+        Arc::clone(&state) as Arc<dyn StateStore>,
+    )
+    .with_options(SyncOptions::new("t").with_batch_size(10))
+    .run()
+    .await
+    .unwrap();
     assert!(r.is_complete(), "{r}");
     assert_eq!(r.totals.deduplicated as usize, written);
     assert_eq!(dst.message_count(), 100, "nothing lost, nothing duplicated");
