@@ -156,7 +156,8 @@ pub fn large_message(min_len: usize) -> Bytes {
     let lines = min_len.saturating_sub(fixed).div_ceil(LINE_ENCODED);
     let mut out = BytesMut::with_capacity(fixed + lines * LINE_ENCODED);
     out.put_slice(LARGE_HEADER.as_bytes());
-    let mut rng = blake3::Hasher::new_derive_key("mailmigrate testkit large message").finalize_xof();
+    let mut rng =
+        blake3::Hasher::new_derive_key("mailmigrate testkit large message").finalize_xof();
     let mut raw = [0u8; LINE_RAW];
     let mut encoded = [0u8; LINE_ENCODED];
     for _ in 0..lines {
@@ -170,8 +171,7 @@ pub fn large_message(min_len: usize) -> Bytes {
 
 /// Encodes 57 bytes as one 76-character base64 line followed by CRLF.
 fn base64_line(raw: &[u8; LINE_RAW], out: &mut [u8; LINE_ENCODED]) {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     for (chunk, dst) in raw.chunks_exact(3).zip(out.chunks_exact_mut(4)) {
         let n = u32::from(chunk[0]) << 16 | u32::from(chunk[1]) << 8 | u32::from(chunk[2]);
         for (i, d) in dst.iter_mut().enumerate() {
@@ -212,7 +212,11 @@ mod tests {
         let with_id = ids.len();
         ids.sort();
         ids.dedup();
-        assert_eq!(ids.len(), with_id - 1, "only the duplicate pair shares an id");
+        assert_eq!(
+            ids.len(),
+            with_id - 1,
+            "only the duplicate pair shares an id"
+        );
     }
 
     #[test]
@@ -271,6 +275,9 @@ mod tests {
         assert_eq!(a, large_message(5_000));
         let b = large_message(50_000);
         // The attachment stream is the same; a longer message extends it.
-        assert_eq!(&a[..a.len() - LARGE_TRAILER.len()], &b[..a.len() - LARGE_TRAILER.len()]);
+        assert_eq!(
+            &a[..a.len() - LARGE_TRAILER.len()],
+            &b[..a.len() - LARGE_TRAILER.len()]
+        );
     }
 }

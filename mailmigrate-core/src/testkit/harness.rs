@@ -266,7 +266,11 @@ impl Harness {
     ///
     /// # Errors
     /// When the append fails or its id cannot be found.
-    pub async fn append_one(&self, folder: &FolderId, msg: RawMessage) -> Result<MessageId, String> {
+    pub async fn append_one(
+        &self,
+        folder: &FolderId,
+        msg: RawMessage,
+    ) -> Result<MessageId, String> {
         let name = msg.meta.id.clone();
         let mut results = self.append(folder, vec![msg]).await?;
         results
@@ -304,8 +308,8 @@ impl Harness {
                 Change::Checkpoint(cp) => checkpoint = Some(cp),
             }
         }
-        let checkpoint =
-            checkpoint.ok_or_else(|| format!("list_changes({folder}) ended without a checkpoint"))?;
+        let checkpoint = checkpoint
+            .ok_or_else(|| format!("list_changes({folder}) ended without a checkpoint"))?;
         let mut seen = BTreeSet::new();
         if let Some(dup) = upserts.iter().find(|m| !seen.insert(&m.id)) {
             return Err(format!("list_changes({folder}) listed {} twice", dup.id));
@@ -404,8 +408,10 @@ pub(crate) fn expect_error<'a, T: fmt::Debug>(
     kind: crate::ErrorKind,
 ) -> Result<&'a Error, String> {
     match result {
-        Ok(v) => Err(format!("{what}: expected a {kind} error, got {v:?}")),
-        Err(e) if e.kind() != kind => Err(format!("{what}: expected a {kind} error, got {e}")),
+        Ok(v) => Err(format!(
+            "{what}: expected error kind {kind:?}, got Ok({v:?})"
+        )),
+        Err(e) if e.kind() != kind => Err(format!("{what}: expected error kind {kind:?}, got {e}")),
         Err(e) => Ok(e),
     }
 }
@@ -549,7 +555,9 @@ mod tests {
     #[test]
     fn same_parsed_ignores_line_endings_but_not_bodies() {
         let crlf = fixtures::DUPLICATE_MESSAGE_ID_A.bytes;
-        let lf: Vec<u8> = String::from_utf8_lossy(crlf).replace("\r\n", "\n").into_bytes();
+        let lf: Vec<u8> = String::from_utf8_lossy(crlf)
+            .replace("\r\n", "\n")
+            .into_bytes();
         same_parsed(crlf, &lf).expect("line endings are not content");
         let other = fixtures::DUPLICATE_MESSAGE_ID_B.bytes;
         let e = same_parsed(crlf, other).unwrap_err();
@@ -583,10 +591,10 @@ mod tests {
             fixtures::DUPLICATE_MESSAGE_ID_A.message(&folder),
         ];
         let ids = h.append(&folder, msgs).await.unwrap();
-        for (id, f) in ids
-            .iter()
-            .zip([fixtures::DUPLICATE_MESSAGE_ID_B, fixtures::DUPLICATE_MESSAGE_ID_A])
-        {
+        for (id, f) in ids.iter().zip([
+            fixtures::DUPLICATE_MESSAGE_ID_B,
+            fixtures::DUPLICATE_MESSAGE_ID_A,
+        ]) {
             let id = id.as_ref().unwrap();
             let got = h.fetch_one(&folder, id).await.unwrap();
             assert_eq!(got.bytes, f.bytes);

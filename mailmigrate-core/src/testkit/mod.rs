@@ -67,9 +67,11 @@ pub const REQUIRE_VAR: &str = "MAILMIGRATE_TEST_REQUIRE";
 /// assert!(mailmigrate_core::testkit::env_config("no-such-provider").is_none());
 /// ```
 pub fn env_config(provider: &str) -> Option<HashMap<String, String>> {
-    let config = config_from_vars(provider, std::env::vars_os().filter_map(|(k, v)| {
-        Some((k.into_string().ok()?, v.into_string().ok()?))
-    }));
+    let config = config_from_vars(
+        provider,
+        std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+    );
     if config.is_none() && is_required(provider) {
         panic!("{}", not_configured_message(provider));
     }

@@ -17,7 +17,11 @@ pub async fn incremental_changes(h: &Harness) -> CaseResult {
     let caps = h.capabilities();
     let folder = h.folder("changes").await?;
     let mut old = Vec::new();
-    for f in [fixtures::EIGHT_BIT_BODY, fixtures::FROM_LINE, fixtures::BARE_LF] {
+    for f in [
+        fixtures::EIGHT_BIT_BODY,
+        fixtures::FROM_LINE,
+        fixtures::BARE_LF,
+    ] {
         old.push(h.append_one(&folder, f.message(&folder)).await?);
     }
     let first = h.list(&folder, None).await?;
@@ -43,7 +47,10 @@ pub async fn incremental_changes(h: &Harness) -> CaseResult {
 
     let second = h.list(&folder, Some(first.checkpoint.clone())).await?;
     if caps.list_since {
-        ensure!(!second.reset, "an unchanged UIDVALIDITY-like state reported a reset");
+        ensure!(
+            !second.reset,
+            "an unchanged UIDVALIDITY-like state reported a reset"
+        );
         ensure!(
             second.ids() == expected,
             "listing since the checkpoint: expected exactly {expected:?}, got {:?}",

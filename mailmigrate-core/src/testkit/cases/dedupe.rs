@@ -33,7 +33,11 @@ pub async fn dedupe_after_interrupted_write(h: &Harness) -> CaseResult {
         .append(&folder, vec![msg.clone()])
         .await
         .map_err(|e| format!("append failed: {e}"))?;
-    ensure!(results.len() == 1, "append of one message returned {} results", results.len());
+    ensure!(
+        results.len() == 1,
+        "append of one message returned {} results",
+        results.len()
+    );
     // The id is dropped here: the engine never learnt it.
     results
         .into_iter()

@@ -25,11 +25,19 @@ pub async fn large_message_25mb(h: &Harness) -> CaseResult {
         let result = match results {
             Err(e) => Err(e),
             Ok(mut items) => {
-                ensure!(items.len() == 1, "append of one message returned {} results", items.len());
+                ensure!(
+                    items.len() == 1,
+                    "append of one message returned {} results",
+                    items.len()
+                );
                 items.pop().expect("one result").map(|a| a.id)
             }
         };
-        let e = expect_error("appending a message over append_max_size", &result, ErrorKind::MessageTooLarge)?;
+        let e = expect_error(
+            "appending a message over append_max_size",
+            &result,
+            ErrorKind::MessageTooLarge,
+        )?;
         ensure!(
             e.context("message") == Some(NAME),
             "MessageTooLarge must name the message: {e}"

@@ -98,7 +98,11 @@ pub async fn fetch_unknown_id_is_not_found(h: &Harness) -> CaseResult {
             h.same_content(known_fixture.bytes, &msg.bytes)?;
             saw_known = true;
         } else if id == &unknown {
-            let e = expect_error(&format!("fetch of unknown {unknown}"), result, ErrorKind::NotFound)?;
+            let e = expect_error(
+                &format!("fetch of unknown {unknown}"),
+                result,
+                ErrorKind::NotFound,
+            )?;
             ensure!(
                 e.context("message").is_some(),
                 "the NotFound error must name the message: {e}"

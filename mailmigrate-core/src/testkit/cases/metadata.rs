@@ -29,7 +29,12 @@ async fn listed(h: &Harness, folder: &FolderId, id: &MessageId) -> Result<Messag
 
 /// Checks that `actual` has exactly the system flags of `expected` and every expected
 /// keyword (servers may add keywords of their own), and none of `absent`.
-fn check_flags(what: &str, expected: &Flags, actual: &Flags, absent: &[Flag]) -> Result<(), String> {
+fn check_flags(
+    what: &str,
+    expected: &Flags,
+    actual: &Flags,
+    absent: &[Flag],
+) -> Result<(), String> {
     ensure!(
         system(expected) == system(actual),
         "{what}: expected system flags {:?}, listed {:?}",
@@ -37,10 +42,16 @@ fn check_flags(what: &str, expected: &Flags, actual: &Flags, absent: &[Flag]) ->
         system(actual)
     );
     for k in expected.iter().filter(|f| f.is_keyword()) {
-        ensure!(actual.contains(k), "{what}: keyword {k} is missing: {actual:?}");
+        ensure!(
+            actual.contains(k),
+            "{what}: keyword {k} is missing: {actual:?}"
+        );
     }
     for k in absent {
-        ensure!(!actual.contains(k), "{what}: {k} should be gone: {actual:?}");
+        ensure!(
+            !actual.contains(k),
+            "{what}: {k} should be gone: {actual:?}"
+        );
     }
     Ok(())
 }

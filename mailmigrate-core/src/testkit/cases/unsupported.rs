@@ -24,7 +24,11 @@ pub async fn unsupported_op_returns_unsupported(h: &Harness) -> CaseResult {
     if !caps.update_flags {
         let flags: Flags = [Flag::Seen].into_iter().collect();
         let r = h.dest.update_flags(&folder, &id, &flags).await;
-        expect_error("update_flags without update_flags", &r, ErrorKind::Unsupported)?;
+        expect_error(
+            "update_flags without update_flags",
+            &r,
+            ErrorKind::Unsupported,
+        )?;
     }
     if !caps.delete {
         let r = h.dest.delete(&folder, std::slice::from_ref(&id)).await;
@@ -37,11 +41,19 @@ pub async fn unsupported_op_returns_unsupported(h: &Harness) -> CaseResult {
     }
     if !caps.find_existing {
         let r = h.dest.find_existing(&folder, &DedupeKey::of(&msg)).await;
-        expect_error("find_existing without find_existing", &r, ErrorKind::Unsupported)?;
+        expect_error(
+            "find_existing without find_existing",
+            &r,
+            ErrorKind::Unsupported,
+        )?;
     }
     if !caps.fetch {
         let entries: Vec<_> = h.source.fetch(&folder, vec![id.clone()]).collect().await;
-        ensure!(entries.len() == 1, "fetch of one id yielded {} entries", entries.len());
+        ensure!(
+            entries.len() == 1,
+            "fetch of one id yielded {} entries",
+            entries.len()
+        );
         expect_error("fetch without fetch", &entries[0].1, ErrorKind::Unsupported)?;
     }
     Ok(Outcome::Passed)
