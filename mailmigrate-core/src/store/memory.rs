@@ -421,3 +421,147 @@ impl Destination for MemoryStore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use futures::StreamExt;
+    use time::macros::datetime;
+
+    use super::*;
+
+    fn msg(folder: &FolderId, name: &str, bytes: &'static [u8]) -> RawMessage {
+        RawMessage::new(
+            crate::MessageMeta::new(MessageId::new(name), folder.clone()),
+            Bytes::from_static(bytes),
+        )
+    }
+
+    async fn listed(store: &MemoryStore, folder: &FolderId, since: Option<Checkpoint>) -> usize {
+        store
+            .list_changes(folder, since)
+            .filter(|c| std::future::ready(matches!(c, Ok(Change::Upsert(_)))))
+            .count()
+            .await
+    }
+
+    #[tokio::test]
+    async fn ensure_folder_creates_parents() {
+        let store = MemoryStore::new("t");
+        let path = FolderPath::new(["a", "b", "c"]).unwrap();
+        assert!(store.ensure_folder(&path, None).await.unwrap().created);
+        let listed: Vec<String> = Source::list_folders(&store)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|f| f.path.to_string())
+            .collect();
+        assert_eq!(listed, ["a", "a/b", "a/b/c"]);
+        let parent = FolderPath::new(["a", "b"]).unwrap();
+        assert!(!store.ensure_folder(&parent, None).await.unwrap().created);
+    }
+
+    #[tokio::test]
+    async fn empty_message_fails_alone_and_is_named() {
+        let store = MemoryStore::new("t");
+        let f = store
+            .ensure_folder(&FolderPath::inbox(), None)
+            .await
+            .unwrap()
+            .id;
+        let out = store
+            .append(
+                &f,
+                vec![
+                    msg(&f, "good", b"Subject: a\r\n\r\nx"),
+                    msg(&f, "empty", b""),
+                    msg(&f, "good2", b"Subject: b\r\n\r\ny"),
+                ],
+            )
+            .await
+            .unwrap();
+        assert!(out[0].is_ok() && out[2].is_ok());
+        let e = out[1].as_ref().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidMessage);
+        assert_eq!(e.context("message"), Some("empty"));
+        assert_eq!(e.operation(), Operation::Append);
+        assert_eq!(store.message_count(), 2);
+    }
+
+    #[tokio::test]
+    async fn reduced_store_behaves_as_declared() {
+        let caps = Capabilities {
+            list_since: false,
+            append_with_keywords: false,
+            append_with_internal_date: false,
+            append_returns_id: false,
+            update_flags: false,
+            delete: false,
+            find_existing: false,
+            ..MemoryStore::capabilities()
+        };
+        let store = MemoryStore::with_capabilities("t", caps);
+        let f = store
+            .ensure_folder(&FolderPath::inbox(), None)
+            .await
+            .unwrap()
+            .id;
+        let mut m = msg(&f, "m", b"Subject: a\r\n\r\nx");
+        m.meta.flags = [Flag::Seen, Flag::Keyword("$x".into())]
+            .into_iter()
+            .collect();
+        m.meta.internal_date = Some(datetime!(2020-01-01 0:00 UTC));
+        let out = store.append(&f, vec![m.clone()]).await.unwrap();
+        assert_eq!(out[0].as_ref().unwrap().id, None);
+        let stored = &store.messages(&f).unwrap()[0];
+        assert_eq!(stored.meta.flags, [Flag::Seen].into_iter().collect());
+        assert_eq!(stored.meta.internal_date, None);
+
+        // Without list_since a checkpoint is ignored: every listing is full.
+        let cp = match store.list_changes(&f, None).collect::<Vec<_>>().await.pop() {
+            Some(Ok(Change::Checkpoint(cp))) => cp,
+            other => panic!("no checkpoint: {other:?}"),
+        };
+        assert_eq!(listed(&store, &f, Some(cp)).await, 1);
+
+        let id = stored.meta.id.clone();
+        let unsupported = |r: Result<()>| r.unwrap_err().kind();
+        assert_eq!(
+            unsupported(store.update_flags(&f, &id, &Flags::new()).await),
+            ErrorKind::Unsupported
+        );
+        assert_eq!(
+            unsupported(store.delete(&f, std::slice::from_ref(&id)).await),
+            ErrorKind::Unsupported
+        );
+        let e = store
+            .find_existing(&f, &DedupeKey::of(&m))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unsupported);
+        assert_eq!(store.message_count(), 1);
+    }
+
+    #[tokio::test]
+    async fn full_store_lists_only_changes_since_checkpoint() {
+        let store = MemoryStore::new("t");
+        let f = store
+            .ensure_folder(&FolderPath::inbox(), None)
+            .await
+            .unwrap()
+            .id;
+        store
+            .append(&f, vec![msg(&f, "a", b"Subject: a\r\n\r\nx")])
+            .await
+            .unwrap();
+        let cp = match store.list_changes(&f, None).collect::<Vec<_>>().await.pop() {
+            Some(Ok(Change::Checkpoint(cp))) => cp,
+            other => panic!("no checkpoint: {other:?}"),
+        };
+        assert_eq!(listed(&store, &f, Some(cp.clone())).await, 0);
+        store
+            .append(&f, vec![msg(&f, "b", b"Subject: b\r\n\r\ny")])
+            .await
+            .unwrap();
+        assert_eq!(listed(&store, &f, Some(cp)).await, 1);
+    }
+}

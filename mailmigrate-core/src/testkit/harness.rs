@@ -183,7 +183,8 @@ impl Harness {
     /// Appends a batch and returns each message's destination id or error, in input order.
     ///
     /// Without `append_returns_id` it finds the new ids by listing the folder before and
-    /// after, and matches them to the inputs by content.
+    /// after, and matches them to the inputs by content (fetching them when there are
+    /// several).
     ///
     /// # Errors
     /// When the whole batch fails or the new messages cannot be matched to the inputs.
@@ -239,6 +240,17 @@ impl Harness {
             return Err(format!(
                 "{} messages were appended to {folder}, but {} new ids appeared in its listing",
                 unresolved.len(),
+                new.len()
+            ));
+        }
+        if let ([i], [id]) = (unresolved.as_slice(), new.as_slice()) {
+            out[*i] = Ok(id.clone());
+            return Ok(out);
+        }
+        if !self.capabilities().fetch {
+            return Err(format!(
+                "{} new messages in {folder} cannot be told apart without append_returns_id \
+                 or fetch",
                 new.len()
             ));
         }

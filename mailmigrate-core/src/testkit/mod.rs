@@ -240,7 +240,10 @@ pub mod __private {
         match result {
             Ok(Outcome::Passed) => {}
             Ok(Outcome::Skipped(reason)) => {
-                eprintln!("{name}: skipped on {}: {reason}", info.scheme);
+                eprintln!(
+                    "{name}: skipped on {} ({}): {reason}",
+                    info.scheme, info.account
+                );
             }
             Err(message) => panic!(
                 "conformance case {name} failed on {} ({}), run {}: {message}",
