@@ -73,11 +73,25 @@ mod memory_minimal {
 
 mod memory_split {
     // Two handles on one mailbox: reading and writing through different objects.
-    mailmigrate_core::conformance_tests!(async {
+    mailmigrate_core::testkit::conformance_tests!(async {
         let store = mailmigrate_core::store::MemoryStore::new("split");
         Some(mailmigrate_core::testkit::Harness::new(
             store.clone(),
             store,
         ))
+    });
+}
+
+mod memory_from_env {
+    // How a remote target is wired: skipped unless MAILMIGRATE_TEST_MEMORY_* is set, and a
+    // failure instead when MAILMIGRATE_TEST_REQUIRE names memory.
+    mailmigrate_core::conformance_tests!(async {
+        let cfg = mailmigrate_core::testkit::env_config("memory")?;
+        let account = cfg
+            .get("account")
+            .cloned()
+            .unwrap_or_else(|| "env".to_owned());
+        let store = mailmigrate_core::store::MemoryStore::new(account);
+        Some(mailmigrate_core::testkit::Harness::same(store))
     });
 }

@@ -43,6 +43,12 @@ pub async fn malformed_message_isolated(h: &Harness) -> CaseResult {
         }
     }
 
+    let listed = h.list(&folder, None).await?.ids();
+    ensure!(
+        listed.len() == 2,
+        "after a batch of two good messages and an empty one, {folder} lists {listed:?}"
+    );
+
     let truncated = fixtures::TRUNCATED_MULTIPART;
     let mut results = h.append(&folder, vec![truncated.message(&folder)]).await?;
     match results.pop().expect("one result") {

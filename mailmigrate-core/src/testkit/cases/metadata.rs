@@ -177,3 +177,44 @@ pub async fn update_flags_replaces_flags(h: &Harness) -> CaseResult {
     )?;
     Ok(Outcome::Passed)
 }
+
+/// Labels given at append (Gmail labels, Graph categories) are listed back; a message
+/// appended without labels gains none of them.
+///
+/// # Errors
+/// A message naming the label that was lost or invented.
+pub async fn labels_preserved(h: &Harness) -> CaseResult {
+    if !h.capabilities().append_with_labels {
+        return skip("needs append_with_labels");
+    }
+    let folder = h.folder("labels").await?;
+    let labels: std::collections::BTreeSet<String> = ["mm-label-a", "mm-label/nested", "mm-läbel"]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let mut labelled = fixtures::EIGHT_BIT_BODY.message(&folder);
+    labelled.meta.labels = labels.clone();
+    let labelled_id = h.append_one(&folder, labelled).await?;
+    let plain_id = h
+        .append_one(&folder, fixtures::FROM_LINE.message(&folder))
+        .await?;
+    let listing = h.list(&folder, None).await?;
+    let meta = listing
+        .get(&labelled_id)
+        .ok_or_else(|| format!("{labelled_id} is missing from the listing"))?;
+    let missing: Vec<_> = labels.difference(&meta.labels).collect();
+    ensure!(
+        missing.is_empty(),
+        "labels {missing:?} were lost: {:?}",
+        meta.labels
+    );
+    let meta = listing
+        .get(&plain_id)
+        .ok_or_else(|| format!("{plain_id} is missing from the listing"))?;
+    ensure!(
+        meta.labels.is_disjoint(&labels),
+        "a message appended without labels lists {:?}",
+        meta.labels
+    );
+    Ok(Outcome::Passed)
+}

@@ -51,6 +51,7 @@ mod tests {
         None,
         RewriteLineEndings,
         DropKeywords,
+        DropLabels,
         ShiftInternalDate,
         UpdateFlagsAdds,
         ListEverything,
@@ -158,6 +159,9 @@ mod tests {
                         m.bytes = Bytes::from(text);
                     }
                     Fault::DropKeywords => m.meta.flags.retain(|f| !f.is_keyword()),
+                    Fault::DropLabels => {
+                        m.meta.labels.pop_last();
+                    }
                     Fault::ShiftInternalDate => {
                         m.meta.internal_date = m
                             .meta
@@ -244,6 +248,7 @@ mod tests {
             run(Fault::None, metadata::flags_preserved).await,
             run(Fault::None, metadata::internal_date_preserved).await,
             run(Fault::None, metadata::update_flags_replaces_flags).await,
+            run(Fault::None, metadata::labels_preserved).await,
             run(Fault::None, changes::incremental_changes).await,
             run(Fault::None, dedupe::dedupe_after_interrupted_write).await,
             run(Fault::None, malformed::malformed_message_isolated).await,
@@ -267,6 +272,11 @@ mod tests {
     #[tokio::test]
     async fn dropped_keywords_fail_flags_preserved() {
         assert_caught(Fault::DropKeywords, metadata::flags_preserved, "keyword").await;
+    }
+
+    #[tokio::test]
+    async fn a_dropped_label_fails_labels_preserved() {
+        assert_caught(Fault::DropLabels, metadata::labels_preserved, "were lost").await;
     }
 
     #[tokio::test]
