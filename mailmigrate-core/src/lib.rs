@@ -43,6 +43,8 @@ mod model;
 mod provider;
 pub mod state;
 pub mod store;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use capabilities::{Capabilities, ProviderInfo};
 pub use error::{Error, ErrorKind, Operation, Result, RetryStatus};

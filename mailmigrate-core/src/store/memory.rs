@@ -10,7 +10,7 @@ use futures::stream::{self, BoxStream, StreamExt};
 
 use crate::{
     Appended, Capabilities, Change, Checkpoint, ContentHash, DedupeKey, Destination, EnsuredFolder,
-    Error, ErrorKind, Flags, Folder, FolderId, FolderPath, ItemResult, MessageId, Operation,
+    Error, ErrorKind, Flag, Flags, Folder, FolderId, FolderPath, ItemResult, MessageId, Operation,
     ProviderInfo, RawMessage, Result, Source, SpecialUse,
 };
 
@@ -72,6 +72,11 @@ impl MemoryStore {
     }
 
     /// An empty mailbox that declares other capabilities (to test how the engine adapts).
+    ///
+    /// The store behaves as declared: without `list_since` every listing is a full one,
+    /// without `append_with_flags`/`append_with_keywords`/`append_with_internal_date`/
+    /// `append_with_labels` that metadata is dropped at append, without `append_returns_id`
+    /// append reports no id, and a switched-off operation returns `Unsupported`.
     pub fn with_capabilities(account: impl Into<String>, capabilities: Capabilities) -> Self {
         Self {
             info: Arc::new(ProviderInfo::new(SCHEME, account, capabilities)),
@@ -162,6 +167,13 @@ impl MemoryStore {
     }
 }
 
+fn unsupported(capability: &str, operation: Operation, folder: &FolderId) -> Error {
+    Error::unsupported(format!("this store declares no {capability}"))
+        .with_provider(SCHEME)
+        .with_operation(operation)
+        .with_context("folder", folder)
+}
+
 fn not_found(what: &str, folder: &FolderId) -> Error {
     Error::new(ErrorKind::NotFound, format!("no such {what}"))
         .with_provider(SCHEME)
@@ -193,6 +205,11 @@ impl Source for MemoryStore {
     }
 
     async fn list_folders(&self) -> Result<Vec<Folder>> {
+        if !self.info.capabilities.list_folders {
+            return Err(Error::unsupported("this store declares no list_folders")
+                .with_provider(SCHEME)
+                .with_operation(Operation::ListFolders));
+        }
         Ok(self
             .lock()
             .folders
@@ -206,6 +223,8 @@ impl Source for MemoryStore {
         folder: &FolderId,
         since: Option<Checkpoint>,
     ) -> BoxStream<'static, Result<Change>> {
+        let caps = self.info.capabilities;
+        let since = since.filter(|_| caps.list_since);
         let result = (|| {
             let since = match &since {
                 Some(cp) => Some(cp.as_str().parse::<u64>().map_err(|_| {
@@ -225,7 +244,7 @@ impl Source for MemoryStore {
                 .filter(|s| since.is_none_or(|m| s.modseq > m))
                 .map(|s| Ok(Change::Upsert(s.msg.meta.clone())))
                 .collect();
-            if let Some(m) = since {
+            if let Some(m) = since.filter(|_| caps.list_removals) {
                 out.extend(
                     f.removed
                         .iter()
@@ -247,10 +266,16 @@ impl Source for MemoryStore {
         folder: &FolderId,
         ids: Vec<MessageId>,
     ) -> BoxStream<'static, ItemResult<RawMessage>> {
+        let fetch = self.info.capabilities.fetch;
         let mut g = self.lock();
         let out: Vec<ItemResult<RawMessage>> = ids
             .into_iter()
             .map(|id| {
+                if !fetch {
+                    let e =
+                        unsupported("fetch", Operation::Fetch, folder).with_context("message", &id);
+                    return (id, Err(e));
+                }
                 let r = find_mut(&mut g, folder, &id)
                     .map(|s| s.msg.clone())
                     .map_err(|e| e.with_operation(Operation::Fetch));
@@ -278,12 +303,22 @@ impl Destination for MemoryStore {
     ) -> Result<EnsuredFolder> {
         let id = FolderId::new(path.join("/"));
         let mut g = self.lock();
-        let entry = g.folders.entry(id.clone()).or_default();
-        if entry.folder.is_some() {
+        if g.folders.get(&id).is_some_and(|f| f.folder.is_some()) {
             return Ok(EnsuredFolder::new(id, false));
         }
+        // Parents first, as the contract asks; they get no role.
+        let mut parent = path.parent();
+        while let Some(p) = parent {
+            let pid = FolderId::new(p.join("/"));
+            let entry = g.folders.entry(pid.clone()).or_default();
+            if entry.folder.is_none() {
+                entry.folder = Some(Folder::new(pid, p.clone()));
+            }
+            parent = p.parent();
+        }
         let role = role.or_else(|| path.is_inbox().then_some(SpecialUse::Inbox));
-        entry.folder = Some(Folder::new(id.clone(), path.clone()).with_role(role));
+        g.folders.entry(id.clone()).or_default().folder =
+            Some(Folder::new(id.clone(), path.clone()).with_role(role));
         Ok(EnsuredFolder::new(id, true))
     }
 
@@ -292,7 +327,8 @@ impl Destination for MemoryStore {
         folder: &FolderId,
         messages: Vec<RawMessage>,
     ) -> Result<Vec<Result<Appended>>> {
-        let max = self.info.capabilities.append_max_size;
+        let caps = self.info.capabilities;
+        let max = caps.append_max_size;
         let mut g = self.lock();
         folder_mut(&mut g, folder)?;
         let mut out = Vec::with_capacity(messages.len());
@@ -308,6 +344,13 @@ impl Destination for MemoryStore {
                 .with_context("message", &msg.meta.id)));
                 continue;
             }
+            if let Err(e) = crate::headers::check_message(&msg.bytes) {
+                out.push(Err(e
+                    .with_provider(SCHEME)
+                    .with_operation(Operation::Append)
+                    .with_item(folder, &msg.meta.id)));
+                continue;
+            }
             let uid = g.next_uid;
             g.next_uid += 1;
             g.modseq += 1;
@@ -316,6 +359,18 @@ impl Destination for MemoryStore {
             let mut meta = msg.meta.clone();
             meta.id = id.clone();
             meta.folder = folder.clone();
+            if !caps.append_with_flags {
+                meta.flags.retain(Flag::is_keyword);
+            }
+            if !caps.append_with_keywords {
+                meta.flags.retain(|f| !f.is_keyword());
+            }
+            if !caps.append_with_internal_date {
+                meta.internal_date = None;
+            }
+            if !caps.append_with_labels {
+                meta.labels.clear();
+            }
             let bytes: Bytes = msg.bytes;
             let hash = ContentHash::of(&bytes);
             let stored = Stored {
@@ -326,17 +381,27 @@ impl Destination for MemoryStore {
             if let Ok(f) = folder_mut(&mut g, folder) {
                 f.messages.insert(uid, stored);
             }
-            out.push(Ok(Appended::new(Some(id))));
+            out.push(Ok(Appended::new(caps.append_returns_id.then_some(id))));
         }
         Ok(out)
     }
 
     async fn update_flags(&self, folder: &FolderId, id: &MessageId, flags: &Flags) -> Result<()> {
+        if !self.info.capabilities.update_flags {
+            return Err(unsupported("update_flags", Operation::UpdateFlags, folder));
+        }
         self.set_flags(folder, id, flags.clone())
             .map_err(|e| e.with_operation(Operation::UpdateFlags))
     }
 
     async fn find_existing(&self, folder: &FolderId, key: &DedupeKey) -> Result<Vec<MessageId>> {
+        if !self.info.capabilities.find_existing {
+            return Err(unsupported(
+                "find_existing",
+                Operation::FindExisting,
+                folder,
+            ));
+        }
         let mut g = self.lock();
         let f = folder_mut(&mut g, folder)?;
         Ok(f.messages
@@ -347,9 +412,156 @@ impl Destination for MemoryStore {
     }
 
     async fn delete(&self, folder: &FolderId, ids: &[MessageId]) -> Result<()> {
+        if !self.info.capabilities.delete {
+            return Err(unsupported("delete", Operation::Delete, folder));
+        }
         for id in ids {
             self.expunge(folder, id)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::StreamExt;
+    use time::macros::datetime;
+
+    use super::*;
+
+    fn msg(folder: &FolderId, name: &str, bytes: &'static [u8]) -> RawMessage {
+        RawMessage::new(
+            crate::MessageMeta::new(MessageId::new(name), folder.clone()),
+            Bytes::from_static(bytes),
+        )
+    }
+
+    async fn listed(store: &MemoryStore, folder: &FolderId, since: Option<Checkpoint>) -> usize {
+        store
+            .list_changes(folder, since)
+            .filter(|c| std::future::ready(matches!(c, Ok(Change::Upsert(_)))))
+            .count()
+            .await
+    }
+
+    #[tokio::test]
+    async fn ensure_folder_creates_parents() {
+        let store = MemoryStore::new("t");
+        let path = FolderPath::new(["a", "b", "c"]).unwrap();
+        assert!(store.ensure_folder(&path, None).await.unwrap().created);
+        let listed: Vec<String> = Source::list_folders(&store)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|f| f.path.to_string())
+            .collect();
+        assert_eq!(listed, ["a", "a/b", "a/b/c"]);
+        let parent = FolderPath::new(["a", "b"]).unwrap();
+        assert!(!store.ensure_folder(&parent, None).await.unwrap().created);
+    }
+
+    #[tokio::test]
+    async fn empty_message_fails_alone_and_is_named() {
+        let store = MemoryStore::new("t");
+        let f = store
+            .ensure_folder(&FolderPath::inbox(), None)
+            .await
+            .unwrap()
+            .id;
+        let out = store
+            .append(
+                &f,
+                vec![
+                    msg(&f, "good", b"Subject: a\r\n\r\nx"),
+                    msg(&f, "empty", b""),
+                    msg(&f, "good2", b"Subject: b\r\n\r\ny"),
+                ],
+            )
+            .await
+            .unwrap();
+        assert!(out[0].is_ok() && out[2].is_ok());
+        let e = out[1].as_ref().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidMessage);
+        assert_eq!(e.context("message"), Some("empty"));
+        assert_eq!(e.operation(), Operation::Append);
+        assert_eq!(store.message_count(), 2);
+    }
+
+    #[tokio::test]
+    async fn reduced_store_behaves_as_declared() {
+        let caps = Capabilities {
+            list_since: false,
+            append_with_keywords: false,
+            append_with_internal_date: false,
+            append_returns_id: false,
+            update_flags: false,
+            delete: false,
+            find_existing: false,
+            ..MemoryStore::capabilities()
+        };
+        let store = MemoryStore::with_capabilities("t", caps);
+        let f = store
+            .ensure_folder(&FolderPath::inbox(), None)
+            .await
+            .unwrap()
+            .id;
+        let mut m = msg(&f, "m", b"Subject: a\r\n\r\nx");
+        m.meta.flags = [Flag::Seen, Flag::Keyword("$x".into())]
+            .into_iter()
+            .collect();
+        m.meta.internal_date = Some(datetime!(2020-01-01 0:00 UTC));
+        let out = store.append(&f, vec![m.clone()]).await.unwrap();
+        assert_eq!(out[0].as_ref().unwrap().id, None);
+        let stored = &store.messages(&f).unwrap()[0];
+        assert_eq!(stored.meta.flags, [Flag::Seen].into_iter().collect());
+        assert_eq!(stored.meta.internal_date, None);
+
+        // Without list_since a checkpoint is ignored: every listing is full.
+        let cp = match store.list_changes(&f, None).collect::<Vec<_>>().await.pop() {
+            Some(Ok(Change::Checkpoint(cp))) => cp,
+            other => panic!("no checkpoint: {other:?}"),
+        };
+        assert_eq!(listed(&store, &f, Some(cp)).await, 1);
+
+        let id = stored.meta.id.clone();
+        let unsupported = |r: Result<()>| r.unwrap_err().kind();
+        assert_eq!(
+            unsupported(store.update_flags(&f, &id, &Flags::new()).await),
+            ErrorKind::Unsupported
+        );
+        assert_eq!(
+            unsupported(store.delete(&f, std::slice::from_ref(&id)).await),
+            ErrorKind::Unsupported
+        );
+        let e = store
+            .find_existing(&f, &DedupeKey::of(&m))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unsupported);
+        assert_eq!(store.message_count(), 1);
+    }
+
+    #[tokio::test]
+    async fn full_store_lists_only_changes_since_checkpoint() {
+        let store = MemoryStore::new("t");
+        let f = store
+            .ensure_folder(&FolderPath::inbox(), None)
+            .await
+            .unwrap()
+            .id;
+        store
+            .append(&f, vec![msg(&f, "a", b"Subject: a\r\n\r\nx")])
+            .await
+            .unwrap();
+        let cp = match store.list_changes(&f, None).collect::<Vec<_>>().await.pop() {
+            Some(Ok(Change::Checkpoint(cp))) => cp,
+            other => panic!("no checkpoint: {other:?}"),
+        };
+        assert_eq!(listed(&store, &f, Some(cp.clone())).await, 0);
+        store
+            .append(&f, vec![msg(&f, "b", b"Subject: b\r\n\r\ny")])
+            .await
+            .unwrap();
+        assert_eq!(listed(&store, &f, Some(cp)).await, 1);
     }
 }

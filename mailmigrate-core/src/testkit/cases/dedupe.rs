@@ -1,0 +1,93 @@
+//! Finding an existing copy after a write whose outcome was lost.
+
+use super::{ensure, skip};
+use crate::testkit::{fixtures, CaseResult, Harness, Outcome};
+use crate::{DedupeKey, FolderId, MessageId, RawMessage};
+
+async fn find(h: &Harness, folder: &FolderId, msg: &RawMessage) -> Result<Vec<MessageId>, String> {
+    h.dest
+        .find_existing(folder, &DedupeKey::of(msg))
+        .await
+        .map_err(|e| format!("find_existing for {} failed: {e}", msg.meta.id))
+}
+
+/// A message appended and its id dropped (as when a connection dies after sending) is
+/// found by `find_existing`, and the match fetches back as the same message; a different
+/// message is not matched.
+///
+/// When the pair is byte-exact it also checks that a message without a `Message-ID` is found
+/// by content, that a message sharing only the `Message-ID` of a stored one is not taken
+/// for a copy, and that the exact copy ranks first when both are stored.
+///
+/// # Errors
+/// A message naming the lookup that found too little or too much.
+pub async fn dedupe_after_interrupted_write(h: &Harness) -> CaseResult {
+    let caps = h.capabilities();
+    if !caps.find_existing {
+        return skip("needs find_existing");
+    }
+    let folder = h.folder("dedupe").await?;
+    let msg = fixtures::MULTIPART_ATTACHMENT.message(&folder);
+    let results = h
+        .dest
+        .append(&folder, vec![msg.clone()])
+        .await
+        .map_err(|e| format!("append failed: {e}"))?;
+    ensure!(
+        results.len() == 1,
+        "append of one message returned {} results",
+        results.len()
+    );
+    // The id is dropped here: the engine never learnt it.
+    results
+        .into_iter()
+        .next()
+        .expect("one result")
+        .map_err(|e| format!("append failed: {e}"))?;
+    let found = find(h, &folder, &msg).await?;
+    let first = found
+        .first()
+        .ok_or("find_existing did not find the appended message")?;
+    if caps.fetch {
+        let copy = h.fetch_one(&folder, first).await?;
+        h.same_content(&msg.bytes, &copy.bytes)
+            .map_err(|d| format!("find_existing matched {first}, another message: {d}"))?;
+    }
+    let other = fixtures::RFC2047_HEADERS.message(&folder);
+    let found = find(h, &folder, &other).await?;
+    ensure!(
+        found.is_empty(),
+        "find_existing matched {found:?} for a message that was never appended"
+    );
+    if !caps.byte_exact {
+        return Ok(Outcome::Passed);
+    }
+
+    let anonymous = fixtures::NO_MESSAGE_ID.message(&folder);
+    let anonymous_id = h.append_one(&folder, anonymous.clone()).await?;
+    let found = find(h, &folder, &anonymous).await?;
+    ensure!(
+        found.first() == Some(&anonymous_id),
+        "a message without Message-ID must be found by content: expected {anonymous_id}, found {found:?}"
+    );
+
+    let a = fixtures::DUPLICATE_MESSAGE_ID_A.message(&folder);
+    let b = fixtures::DUPLICATE_MESSAGE_ID_B.message(&folder);
+    let a_id = h.append_one(&folder, a.clone()).await?;
+    let found = find(h, &folder, &b).await?;
+    ensure!(
+        !found.contains(&a_id),
+        "a message sharing only its Message-ID with {a_id} was taken for a copy of it; \
+         skipping it would lose it"
+    );
+    let b_id = h.append_one(&folder, b.clone()).await?;
+    for (msg, id) in [(&a, &a_id), (&b, &b_id)] {
+        let found = find(h, &folder, msg).await?;
+        ensure!(
+            found.first() == Some(id),
+            "the exact copy {id} of {} must rank first, found {found:?}",
+            msg.meta.id
+        );
+    }
+    Ok(Outcome::Passed)
+}

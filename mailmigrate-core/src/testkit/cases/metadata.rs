@@ -1,0 +1,220 @@
+//! Flags, keywords and internal dates given at append, and flag updates.
+
+use time::macros::datetime;
+use time::OffsetDateTime;
+
+use super::{ensure, skip};
+use crate::testkit::{fixtures, CaseResult, Harness, Outcome};
+use crate::{ErrorKind, Flag, Flags, FolderId, MessageId, MessageMeta};
+
+fn flags(list: &[Flag]) -> Flags {
+    list.iter().cloned().collect()
+}
+
+fn keyword(k: &str) -> Flag {
+    Flag::Keyword(k.to_owned())
+}
+
+fn system(flags: &Flags) -> Flags {
+    flags.iter().filter(|f| !f.is_keyword()).cloned().collect()
+}
+
+async fn listed(h: &Harness, folder: &FolderId, id: &MessageId) -> Result<MessageMeta, String> {
+    h.list(folder, None)
+        .await?
+        .get(id)
+        .cloned()
+        .ok_or_else(|| format!("{id} is missing from the listing of {folder}"))
+}
+
+/// Checks that `actual` has exactly the system flags of `expected` and every expected
+/// keyword (servers may add keywords of their own), and none of `absent`.
+fn check_flags(
+    what: &str,
+    expected: &Flags,
+    actual: &Flags,
+    absent: &[Flag],
+) -> Result<(), String> {
+    ensure!(
+        system(expected) == system(actual),
+        "{what}: expected system flags {:?}, listed {:?}",
+        system(expected),
+        system(actual)
+    );
+    for k in expected.iter().filter(|f| f.is_keyword()) {
+        ensure!(
+            actual.contains(k),
+            "{what}: keyword {k} is missing: {actual:?}"
+        );
+    }
+    for k in absent {
+        ensure!(
+            !actual.contains(k),
+            "{what}: {k} should be gone: {actual:?}"
+        );
+    }
+    Ok(())
+}
+
+/// System flags (and keywords, with `append_with_keywords`) given at append are listed
+/// back; a message appended without flags is listed without system flags.
+///
+/// # Errors
+/// A message naming the flag that was lost or invented.
+pub async fn flags_preserved(h: &Harness) -> CaseResult {
+    let caps = h.capabilities();
+    if !caps.append_with_flags {
+        return skip("needs append_with_flags");
+    }
+    let folder = h.folder("flags").await?;
+    let mut expected = flags(&[Flag::Seen, Flag::Answered, Flag::Flagged, Flag::Draft]);
+    if caps.append_with_keywords {
+        expected.insert(keyword("$Forwarded"));
+        expected.insert(keyword("mm-custom"));
+    }
+    let mut flagged = fixtures::EIGHT_BIT_BODY.message(&folder);
+    flagged.meta.flags = expected.clone();
+    let plain = fixtures::FROM_LINE.message(&folder);
+    let flagged_id = h.append_one(&folder, flagged).await?;
+    let plain_id = h.append_one(&folder, plain).await?;
+    let listing = h.list(&folder, None).await?;
+    let meta = listing
+        .get(&flagged_id)
+        .ok_or_else(|| format!("{flagged_id} is missing from the listing"))?;
+    check_flags("flagged message", &expected, &meta.flags, &[])?;
+    let meta = listing
+        .get(&plain_id)
+        .ok_or_else(|| format!("{plain_id} is missing from the listing"))?;
+    check_flags("unflagged message", &Flags::new(), &meta.flags, &[])?;
+    Ok(Outcome::Passed)
+}
+
+/// Internal dates given at append are listed back as the same instant, to the second,
+/// whatever offset the server reports them in.
+///
+/// # Errors
+/// A message naming the date that changed.
+pub async fn internal_date_preserved(h: &Harness) -> CaseResult {
+    if !h.capabilities().append_with_internal_date {
+        return skip("needs append_with_internal_date");
+    }
+    let folder = h.folder("internal-date").await?;
+    let dates: [OffsetDateTime; 3] = [
+        datetime!(2009-02-13 23:31:30 +05:30),
+        datetime!(1999-12-31 23:59:59 -08:00),
+        datetime!(2021-06-30 12:00:00 UTC),
+    ];
+    let sources = [
+        fixtures::RFC2047_HEADERS,
+        fixtures::ODD_DATE,
+        fixtures::ABSURD_DATE,
+    ];
+    let mut appended = Vec::new();
+    for (fixture, date) in sources.iter().zip(dates) {
+        let mut msg = fixture.message(&folder);
+        msg.meta.internal_date = Some(date);
+        appended.push((h.append_one(&folder, msg).await?, date));
+    }
+    let listing = h.list(&folder, None).await?;
+    for (id, date) in appended {
+        let meta = listing
+            .get(&id)
+            .ok_or_else(|| format!("{id} is missing from the listing"))?;
+        let got = meta
+            .internal_date
+            .ok_or_else(|| format!("{id} was appended with {date} but lists no internal date"))?;
+        ensure!(
+            got.unix_timestamp() == date.unix_timestamp(),
+            "{id} was appended with internal date {date}, listed as {got}"
+        );
+    }
+    Ok(Outcome::Passed)
+}
+
+/// `update_flags` replaces the whole set (old flags go, new ones come), can clear it, and
+/// reports `NotFound` for a message that does not exist.
+///
+/// # Errors
+/// A message naming the update that was not applied as given.
+pub async fn update_flags_replaces_flags(h: &Harness) -> CaseResult {
+    let caps = h.capabilities();
+    if !caps.update_flags {
+        return skip("needs update_flags");
+    }
+    let folder = h.folder("update-flags").await?;
+    let id = h
+        .append_one(&folder, fixtures::MULTIPART_ATTACHMENT.message(&folder))
+        .await?;
+    let (old_kw, new_kw) = (keyword("mm-old"), keyword("mm-new"));
+    let mut first = flags(&[Flag::Seen, Flag::Flagged]);
+    let mut second = flags(&[Flag::Answered]);
+    if caps.append_with_keywords {
+        first.insert(old_kw.clone());
+        second.insert(new_kw.clone());
+    }
+    let steps = [
+        ("first update", first, vec![]),
+        ("second update", second, vec![old_kw.clone()]),
+        ("clearing update", Flags::new(), vec![old_kw, new_kw]),
+    ];
+    for (what, target, absent) in steps {
+        h.dest
+            .update_flags(&folder, &id, &target)
+            .await
+            .map_err(|e| format!("{what} of {id} failed: {e}"))?;
+        let meta = listed(h, &folder, &id).await?;
+        check_flags(what, &target, &meta.flags, &absent)?;
+    }
+    let unknown = h.unknown_id(&folder).await?;
+    let result = h
+        .dest
+        .update_flags(&folder, &unknown, &flags(&[Flag::Seen]))
+        .await;
+    crate::testkit::harness::expect_error(
+        &format!("update_flags of unknown {unknown}"),
+        &result,
+        ErrorKind::NotFound,
+    )?;
+    Ok(Outcome::Passed)
+}
+
+/// Labels given at append (Gmail labels, Graph categories) are listed back; a message
+/// appended without labels gains none of them.
+///
+/// # Errors
+/// A message naming the label that was lost or invented.
+pub async fn labels_preserved(h: &Harness) -> CaseResult {
+    if !h.capabilities().append_with_labels {
+        return skip("needs append_with_labels");
+    }
+    let folder = h.folder("labels").await?;
+    let labels: std::collections::BTreeSet<String> = ["mm-label-a", "mm-label/nested", "mm-läbel"]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let mut labelled = fixtures::EIGHT_BIT_BODY.message(&folder);
+    labelled.meta.labels = labels.clone();
+    let labelled_id = h.append_one(&folder, labelled).await?;
+    let plain_id = h
+        .append_one(&folder, fixtures::FROM_LINE.message(&folder))
+        .await?;
+    let listing = h.list(&folder, None).await?;
+    let meta = listing
+        .get(&labelled_id)
+        .ok_or_else(|| format!("{labelled_id} is missing from the listing"))?;
+    let missing: Vec<_> = labels.difference(&meta.labels).collect();
+    ensure!(
+        missing.is_empty(),
+        "labels {missing:?} were lost: {:?}",
+        meta.labels
+    );
+    let meta = listing
+        .get(&plain_id)
+        .ok_or_else(|| format!("{plain_id} is missing from the listing"))?;
+    ensure!(
+        meta.labels.is_disjoint(&labels),
+        "a message appended without labels lists {:?}",
+        meta.labels
+    );
+    Ok(Outcome::Passed)
+}

@@ -1,0 +1,410 @@
+//! The conformance cases, one `pub async fn` per behaviour, grouped by area.
+//!
+//! Each case reads [`Harness::capabilities`](super::Harness::capabilities) first and
+//! returns [`Outcome::Skipped`](super::Outcome::Skipped) naming the missing capability when
+//! it does not apply. [`conformance_tests!`](crate::conformance_tests) turns each into a
+//! test.
+
+pub mod changes;
+pub mod dedupe;
+pub mod folders;
+pub mod large;
+pub mod malformed;
+pub mod metadata;
+pub mod roundtrip;
+pub mod unsupported;
+
+/// Fails the case with a formatted message unless `cond` holds.
+macro_rules! ensure {
+    ($cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            return Err(format!($($msg)+));
+        }
+    };
+}
+pub(crate) use ensure;
+
+/// A skip naming what the case needs.
+fn skip(reason: impl Into<String>) -> super::CaseResult {
+    Ok(super::Outcome::Skipped(reason.into()))
+}
+
+/// Each case against a store with one deliberate defect: the case must catch it.
+#[cfg(test)]
+mod tests {
+    use async_trait::async_trait;
+    use bytes::Bytes;
+    use futures::stream::{BoxStream, StreamExt};
+
+    use super::*;
+    use crate::store::MemoryStore;
+    use crate::testkit::{CaseResult, Harness, Outcome};
+    use crate::{
+        Appended, Capabilities, Change, Checkpoint, DedupeKey, Destination, EnsuredFolder, Flags,
+        Folder, FolderId, FolderPath, ItemResult, MessageId, ProviderInfo, RawMessage, Result,
+        Source, SpecialUse,
+    };
+
+    /// The defect a [`Broken`] store has.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Fault {
+        None,
+        RewriteLineEndings,
+        DropKeywords,
+        DropLabels,
+        ShiftInternalDate,
+        UpdateFlagsAdds,
+        ListEverything,
+        MatchByMessageIdOnly,
+        OmitUnknownIds,
+        EmptyFailsBatch,
+        HideParents,
+        AlwaysCreated,
+        IgnoreMaxSize,
+        DeclaresNoUpdateButUpdates,
+    }
+
+    /// A memory store with one defect, declaring full capabilities.
+    #[derive(Debug)]
+    struct Broken {
+        inner: MemoryStore,
+        info: ProviderInfo,
+        fault: Fault,
+    }
+
+    impl Broken {
+        fn new(fault: Fault) -> Self {
+            let mut caps = MemoryStore::capabilities();
+            match fault {
+                Fault::IgnoreMaxSize => caps.append_max_size = Some(1024 * 1024),
+                Fault::DeclaresNoUpdateButUpdates => caps.update_flags = false,
+                _ => {}
+            }
+            Self {
+                inner: MemoryStore::new("broken"),
+                info: ProviderInfo::new("broken", format!("{fault:?}"), caps),
+                fault,
+            }
+        }
+    }
+
+    #[async_trait]
+    impl Source for Broken {
+        fn info(&self) -> &ProviderInfo {
+            &self.info
+        }
+        async fn list_folders(&self) -> Result<Vec<Folder>> {
+            let folders = Source::list_folders(&self.inner).await?;
+            if self.fault != Fault::HideParents {
+                return Ok(folders);
+            }
+            let paths: Vec<FolderPath> = folders.iter().map(|f| f.path.clone()).collect();
+            Ok(folders
+                .into_iter()
+                .filter(|f| !paths.iter().any(|p| p.parent().as_ref() == Some(&f.path)))
+                .collect())
+        }
+        fn list_changes(
+            &self,
+            folder: &FolderId,
+            since: Option<Checkpoint>,
+        ) -> BoxStream<'static, Result<Change>> {
+            let since = since.filter(|_| self.fault != Fault::ListEverything);
+            self.inner.list_changes(folder, since)
+        }
+        fn fetch(
+            &self,
+            folder: &FolderId,
+            ids: Vec<MessageId>,
+        ) -> BoxStream<'static, ItemResult<RawMessage>> {
+            let omit = self.fault == Fault::OmitUnknownIds;
+            self.inner
+                .fetch(folder, ids)
+                .filter(move |(_, r)| std::future::ready(!(omit && r.is_err())))
+                .boxed()
+        }
+    }
+
+    #[async_trait]
+    impl Destination for Broken {
+        fn info(&self) -> &ProviderInfo {
+            &self.info
+        }
+        async fn list_folders(&self) -> Result<Vec<Folder>> {
+            Source::list_folders(self).await
+        }
+        async fn ensure_folder(
+            &self,
+            path: &FolderPath,
+            role: Option<SpecialUse>,
+        ) -> Result<EnsuredFolder> {
+            let mut ensured = self.inner.ensure_folder(path, role).await?;
+            if self.fault == Fault::AlwaysCreated {
+                ensured.created = true;
+            }
+            Ok(ensured)
+        }
+        async fn append(
+            &self,
+            folder: &FolderId,
+            mut messages: Vec<RawMessage>,
+        ) -> Result<Vec<Result<Appended>>> {
+            if self.fault == Fault::EmptyFailsBatch && messages.iter().any(|m| m.bytes.is_empty()) {
+                return Err(crate::Error::new(crate::ErrorKind::InvalidMessage, "empty"));
+            }
+            for m in &mut messages {
+                match self.fault {
+                    Fault::RewriteLineEndings => {
+                        let text = String::from_utf8_lossy(&m.bytes).replace("\r\n", "\n");
+                        m.bytes = Bytes::from(text);
+                    }
+                    Fault::DropKeywords => m.meta.flags.retain(|f| !f.is_keyword()),
+                    Fault::DropLabels => {
+                        m.meta.labels.pop_last();
+                    }
+                    Fault::ShiftInternalDate => {
+                        m.meta.internal_date = m
+                            .meta
+                            .internal_date
+                            .map(|d| d.replace_offset(time::UtcOffset::UTC));
+                    }
+                    _ => {}
+                }
+            }
+            self.inner.append(folder, messages).await
+        }
+        async fn update_flags(
+            &self,
+            folder: &FolderId,
+            id: &MessageId,
+            flags: &Flags,
+        ) -> Result<()> {
+            let mut flags = flags.clone();
+            if self.fault == Fault::UpdateFlagsAdds {
+                let listed: Vec<_> = self.inner.list_changes(folder, None).collect().await;
+                for change in listed {
+                    if let Ok(Change::Upsert(meta)) = change {
+                        if &meta.id == id {
+                            flags.extend(meta.flags);
+                        }
+                    }
+                }
+            }
+            // The inner store has every capability, so it updates even when this one
+            // declares it cannot.
+            self.inner.update_flags(folder, id, &flags).await
+        }
+        async fn find_existing(
+            &self,
+            folder: &FolderId,
+            key: &DedupeKey,
+        ) -> Result<Vec<MessageId>> {
+            if self.fault != Fault::MatchByMessageIdOnly {
+                return self.inner.find_existing(folder, key).await;
+            }
+            let wanted = key.message_id.clone();
+            Ok(self
+                .inner
+                .messages(folder)?
+                .into_iter()
+                .filter(|m| wanted.is_some() && DedupeKey::of(m).message_id == wanted)
+                .map(|m| m.meta.id)
+                .collect())
+        }
+        async fn delete(&self, folder: &FolderId, ids: &[MessageId]) -> Result<()> {
+            self.inner.delete(folder, ids).await
+        }
+    }
+
+    async fn run<F>(fault: Fault, case: F) -> CaseResult
+    where
+        F: for<'a> AsyncFn(&'a Harness) -> CaseResult,
+    {
+        let h = Harness::same(Broken::new(fault));
+        let result = case(&h).await;
+        h.cleanup().await;
+        result
+    }
+
+    async fn assert_caught<F>(fault: Fault, case: F, phrase: &str)
+    where
+        F: for<'a> AsyncFn(&'a Harness) -> CaseResult,
+    {
+        match run(fault, case).await {
+            Err(message) => assert!(
+                message.contains(phrase),
+                "{fault:?} was caught, but the message does not say {phrase:?}: {message}"
+            ),
+            Ok(outcome) => panic!("{fault:?} went unnoticed: {outcome:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_faithful_wrapper_passes_every_case() {
+        let passed = [
+            run(Fault::None, folders::nested_and_non_ascii).await,
+            run(Fault::None, folders::ensure_folder_idempotent).await,
+            run(Fault::None, roundtrip::append_then_fetch_roundtrip).await,
+            run(Fault::None, metadata::flags_preserved).await,
+            run(Fault::None, metadata::internal_date_preserved).await,
+            run(Fault::None, metadata::update_flags_replaces_flags).await,
+            run(Fault::None, metadata::labels_preserved).await,
+            run(Fault::None, changes::incremental_changes).await,
+            run(Fault::None, dedupe::dedupe_after_interrupted_write).await,
+            run(Fault::None, malformed::malformed_message_isolated).await,
+            run(Fault::None, malformed::fetch_unknown_id_is_not_found).await,
+        ];
+        for (i, result) in passed.into_iter().enumerate() {
+            assert_eq!(result, Ok(Outcome::Passed), "case {i}");
+        }
+    }
+
+    #[tokio::test]
+    async fn rewritten_bytes_fail_the_roundtrip() {
+        assert_caught(
+            Fault::RewriteLineEndings,
+            roundtrip::append_then_fetch_roundtrip,
+            "did not round-trip",
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn dropped_keywords_fail_flags_preserved() {
+        assert_caught(Fault::DropKeywords, metadata::flags_preserved, "keyword").await;
+    }
+
+    #[tokio::test]
+    async fn a_dropped_label_fails_labels_preserved() {
+        assert_caught(Fault::DropLabels, metadata::labels_preserved, "were lost").await;
+    }
+
+    #[tokio::test]
+    async fn a_shifted_instant_fails_internal_date_preserved() {
+        assert_caught(
+            Fault::ShiftInternalDate,
+            metadata::internal_date_preserved,
+            "internal date",
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn adding_instead_of_replacing_fails_update_flags() {
+        assert_caught(
+            Fault::UpdateFlagsAdds,
+            metadata::update_flags_replaces_flags,
+            "second update",
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn listing_everything_despite_list_since_fails_incremental_changes() {
+        assert_caught(
+            Fault::ListEverything,
+            changes::incremental_changes,
+            "expected exactly",
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn matching_on_message_id_alone_fails_dedupe() {
+        assert_caught(
+            Fault::MatchByMessageIdOnly,
+            dedupe::dedupe_after_interrupted_write,
+            "without Message-ID",
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn omitting_unknown_ids_fails_fetch_unknown_id() {
+        assert_caught(
+            Fault::OmitUnknownIds,
+            malformed::fetch_unknown_id_is_not_found,
+            "yielded 1 entries",
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn failing_the_whole_batch_fails_malformed_isolation() {
+        assert_caught(
+            Fault::EmptyFailsBatch,
+            malformed::malformed_message_isolated,
+            "failed as a whole",
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn hidden_parents_fail_the_folder_listing() {
+        assert_caught(
+            Fault::HideParents,
+            folders::nested_and_non_ascii,
+            "not its parent",
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn always_created_fails_idempotence() {
+        assert_caught(
+            Fault::AlwaysCreated,
+            folders::ensure_folder_idempotent,
+            "created == true",
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn an_unenforced_size_limit_fails_the_large_case() {
+        assert_caught(
+            Fault::IgnoreMaxSize,
+            large::large_message_25mb,
+            "MessageTooLarge",
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn an_undeclared_operation_that_works_fails_unsupported() {
+        assert_caught(
+            Fault::DeclaresNoUpdateButUpdates,
+            unsupported::unsupported_op_returns_unsupported,
+            "update_flags",
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn cases_skip_with_the_missing_capability() {
+        let caps = Capabilities {
+            list_folders: true,
+            fetch: false,
+            append: true,
+            ..Capabilities::default()
+        };
+        let h = Harness::same(MemoryStore::with_capabilities("bare", caps));
+        let skipped = |r: CaseResult| match r {
+            Ok(Outcome::Skipped(reason)) => reason,
+            other => panic!("expected a skip, got {other:?}"),
+        };
+        assert_eq!(
+            skipped(roundtrip::append_then_fetch_roundtrip(&h).await),
+            "needs fetch"
+        );
+        assert_eq!(
+            skipped(metadata::flags_preserved(&h).await),
+            "needs append_with_flags"
+        );
+        assert_eq!(
+            skipped(dedupe::dedupe_after_interrupted_write(&h).await),
+            "needs find_existing"
+        );
+        // Without list_since, incremental listing still must hold every message.
+        assert_eq!(changes::incremental_changes(&h).await, Ok(Outcome::Passed));
+    }
+}

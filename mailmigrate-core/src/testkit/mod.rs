@@ -1,0 +1,307 @@
+//! The conformance testkit: one suite every backend runs against its own server.
+//!
+//! A backend is done when it passes this suite. Each case is a `pub async fn` in
+//! [`cases`] that first reads [`Harness::capabilities`] and returns [`Outcome::Skipped`]
+//! when it does not apply, so the same suite runs against a full-featured IMAP server, an
+//! API emulator or a read-mostly archive. Cases work in fresh folders under
+//! `mm-test-<run-id>/`, never assume an empty account, and delete what they wrote where the
+//! destination supports deletion.
+//!
+//! The testkit is behind the `testkit` feature and is not semver-stable.
+//!
+//! # Running the suite against a backend
+//! In the backend crate's `tests/conformance.rs` (with `mailmigrate-core` and its `testkit`
+//! feature as a dev-dependency):
+//!
+//! ```
+//! mailmigrate_core::conformance_tests!(async {
+//!     // Build the store; return `None` to skip (see `env_config`).
+//!     let store = mailmigrate_core::store::MemoryStore::new("conformance");
+//!     Some(mailmigrate_core::testkit::Harness::same(store))
+//! });
+//! # fn main() {}
+//! ```
+//!
+//! The macro expands to one `#[test]` per case, so `cargo test flags_preserved` runs one
+//! case. A remote target reads its settings from the environment:
+//!
+//! ```no_run
+//! mailmigrate_core::conformance_tests!(async {
+//!     // `None` (skip) unless MAILMIGRATE_TEST_IMAP_* is set; panics instead when
+//!     // MAILMIGRATE_TEST_REQUIRE names imap.
+//!     let cfg = mailmigrate_core::testkit::env_config("imap")?;
+//!     let account = cfg.get("user").cloned().unwrap_or_default();
+//!     let store = mailmigrate_core::store::MemoryStore::new(account);
+//!     Some(mailmigrate_core::testkit::Harness::same(store))
+//! });
+//! # fn main() {}
+//! ```
+//!
+//! # Adding a case
+//! Write `pub async fn my_case(h: &Harness) -> CaseResult` in a `cases/<area>.rs` file and
+//! add one line to the list in [`conformance_tests!`].
+
+use std::collections::HashMap;
+
+pub mod cases;
+pub mod fixtures;
+mod harness;
+
+pub use harness::{CaseResult, Harness, Listing, Outcome};
+
+/// The environment variable that lists providers whose targets must be configured.
+pub const REQUIRE_VAR: &str = "MAILMIGRATE_TEST_REQUIRE";
+
+/// Reads the test target of `provider` from `MAILMIGRATE_TEST_<PROVIDER>_<KEY>` variables.
+///
+/// Keys are returned in lower case without the prefix: `MAILMIGRATE_TEST_IMAP_URL=…` becomes
+/// `("url", …)`. Returns `None` when no variable is set, so the caller skips its tests.
+///
+/// # Panics
+/// When no variable is set but [`REQUIRE_VAR`] (`MAILMIGRATE_TEST_REQUIRE=imap,graph`) names
+/// `provider`: CI must fail rather than skip silently.
+///
+/// # Examples
+/// ```
+/// // Nothing configured for this made-up provider, and it is not required: skip.
+/// assert!(mailmigrate_core::testkit::env_config("no-such-provider").is_none());
+/// ```
+pub fn env_config(provider: &str) -> Option<HashMap<String, String>> {
+    let config = config_from_vars(
+        provider,
+        std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+    );
+    if config.is_none() && is_required(provider) {
+        panic!("{}", not_configured_message(provider));
+    }
+    config
+}
+
+/// Whether [`REQUIRE_VAR`] names `provider` (comma-separated, case-insensitive).
+pub fn is_required(provider: &str) -> bool {
+    std::env::var(REQUIRE_VAR).is_ok_and(|list| list_names(&list, provider))
+}
+
+/// Skips (returns `None`) unless `provider` is required, in which case it panics with
+/// `reason`.
+///
+/// Use it in the setup block when a target is configured but unusable, e.g. a server binary
+/// is missing.
+///
+/// # Panics
+/// When [`REQUIRE_VAR`] names `provider`.
+///
+/// # Examples
+/// ```
+/// let skipped: Option<u8> =
+///     mailmigrate_core::testkit::skip_unless_required("no-such-provider", "no server");
+/// assert!(skipped.is_none());
+/// ```
+pub fn skip_unless_required<T>(provider: &str, reason: &str) -> Option<T> {
+    if is_required(provider) {
+        panic!("{REQUIRE_VAR} names {provider}, but its target is unusable: {reason}");
+    }
+    eprintln!("skipping {provider} conformance tests: {reason}");
+    None
+}
+
+fn not_configured_message(provider: &str) -> String {
+    format!(
+        "{REQUIRE_VAR} names {provider}, but no {} variable is set; configure the target \
+         or remove {provider} from {REQUIRE_VAR}",
+        env_prefix(provider) + "*"
+    )
+}
+
+fn env_prefix(provider: &str) -> String {
+    format!("MAILMIGRATE_TEST_{}_", provider.to_ascii_uppercase())
+}
+
+fn list_names(list: &str, provider: &str) -> bool {
+    list.split(',')
+        .map(str::trim)
+        .any(|p| p.eq_ignore_ascii_case(provider))
+}
+
+fn config_from_vars(
+    provider: &str,
+    vars: impl IntoIterator<Item = (String, String)>,
+) -> Option<HashMap<String, String>> {
+    let prefix = env_prefix(provider);
+    let config: HashMap<String, String> = vars
+        .into_iter()
+        .filter_map(|(k, v)| {
+            let key = k.strip_prefix(&prefix)?;
+            (!key.is_empty()).then(|| (key.to_ascii_lowercase(), v))
+        })
+        .collect();
+    (!config.is_empty()).then_some(config)
+}
+
+/// Expands to one test per conformance case, each running against the harness that the
+/// given async block builds.
+///
+/// The block returns `Option<Harness>`; `None` skips every case (use
+/// [`env_config`](crate::testkit::env_config) or
+/// [`skip_unless_required`](crate::testkit::skip_unless_required) so CI fails instead when
+/// the provider is required). The block runs once per case, inside a multi-threaded tokio
+/// runtime that the generated test builds, so the backend crate needs no tokio macros.
+///
+/// A case that fails panics with the case's message; a case that does not apply prints why
+/// to stderr and passes.
+///
+/// # Examples
+/// ```
+/// mailmigrate_core::conformance_tests!(async {
+///     let store = mailmigrate_core::store::MemoryStore::new("doc");
+///     Some(mailmigrate_core::testkit::Harness::same(store))
+/// });
+/// # fn main() {}
+/// ```
+#[macro_export]
+macro_rules! conformance_tests {
+    ($setup:expr $(,)?) => {
+        // One line per case: `test name => cases::<area>::<fn>`.
+        $crate::__conformance_case!($setup, folders_nested_and_non_ascii => folders::nested_and_non_ascii);
+        $crate::__conformance_case!($setup, ensure_folder_idempotent => folders::ensure_folder_idempotent);
+        $crate::__conformance_case!($setup, append_then_fetch_roundtrip => roundtrip::append_then_fetch_roundtrip);
+        $crate::__conformance_case!($setup, flags_preserved => metadata::flags_preserved);
+        $crate::__conformance_case!($setup, internal_date_preserved => metadata::internal_date_preserved);
+        $crate::__conformance_case!($setup, update_flags_replaces_flags => metadata::update_flags_replaces_flags);
+        $crate::__conformance_case!($setup, labels_preserved => metadata::labels_preserved);
+        $crate::__conformance_case!($setup, incremental_changes => changes::incremental_changes);
+        $crate::__conformance_case!($setup, dedupe_after_interrupted_write => dedupe::dedupe_after_interrupted_write);
+        $crate::__conformance_case!($setup, large_message_25mb => large::large_message_25mb);
+        $crate::__conformance_case!($setup, malformed_message_isolated => malformed::malformed_message_isolated);
+        $crate::__conformance_case!($setup, fetch_unknown_id_is_not_found => malformed::fetch_unknown_id_is_not_found);
+        $crate::__conformance_case!($setup, unsupported_op_returns_unsupported => unsupported::unsupported_op_returns_unsupported);
+    };
+}
+
+/// Expands one conformance case into a test function. Used by [`conformance_tests!`].
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_case {
+    ($setup:expr, $name:ident => $area:ident :: $case:ident) => {
+        #[test]
+        fn $name() {
+            $crate::testkit::__private::block_on(async {
+                let harness = $crate::testkit::__private::setup(stringify!($name), $setup).await;
+                if let ::std::option::Option::Some(h) = harness {
+                    let result = $crate::testkit::cases::$area::$case(&h).await;
+                    $crate::testkit::__private::finish(stringify!($name), &h, result).await;
+                }
+            });
+        }
+    };
+}
+
+pub use crate::conformance_tests;
+
+/// Support for the macros; not public API.
+#[doc(hidden)]
+pub mod __private {
+    use std::future::Future;
+
+    use super::{CaseResult, Harness, Outcome};
+
+    /// Runs `fut` to completion on a fresh multi-threaded runtime.
+    ///
+    /// # Panics
+    /// When the runtime cannot start.
+    pub fn block_on<F: Future>(fut: F) -> F::Output {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("the conformance runtime starts")
+            .block_on(fut)
+    }
+
+    /// Builds the harness, reporting a skip.
+    pub async fn setup(
+        name: &str,
+        setup: impl Future<Output = Option<Harness>>,
+    ) -> Option<Harness> {
+        let harness = setup.await;
+        if harness.is_none() {
+            eprintln!("{name}: skipped: no target configured");
+        }
+        harness
+    }
+
+    /// Cleans up, then reports the case's result.
+    ///
+    /// # Panics
+    /// When the case failed.
+    pub async fn finish(name: &str, h: &Harness, result: CaseResult) {
+        h.cleanup().await;
+        let info = h.dest.info();
+        match result {
+            Ok(Outcome::Passed) => {}
+            Ok(Outcome::Skipped(reason)) => {
+                eprintln!(
+                    "{name}: skipped on {} ({}): {reason}",
+                    info.scheme, info.account
+                );
+            }
+            Err(message) => panic!(
+                "conformance case {name} failed on {} ({}), run {}: {message}",
+                info.scheme, info.account, h.run_id
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn config_reads_prefixed_keys_in_lower_case() {
+        let cfg = config_from_vars(
+            "imap",
+            vars(&[
+                ("MAILMIGRATE_TEST_IMAP_URL", "imap://127.0.0.1:1143"),
+                ("MAILMIGRATE_TEST_IMAP_USER", "tester"),
+                ("MAILMIGRATE_TEST_GRAPH_URL", "http://graph"),
+                ("MAILMIGRATE_TEST_IMAP_", "ignored: no key"),
+                ("PATH", "/bin"),
+            ]),
+        )
+        .expect("imap is configured");
+        assert_eq!(cfg.len(), 2);
+        assert_eq!(cfg["url"], "imap://127.0.0.1:1143");
+        assert_eq!(cfg["user"], "tester");
+    }
+
+    #[test]
+    fn config_is_none_without_variables() {
+        let cfg = config_from_vars("gmail", vars(&[("MAILMIGRATE_TEST_IMAP_URL", "x")]));
+        assert!(cfg.is_none());
+    }
+
+    #[test]
+    fn require_list_is_comma_separated_and_case_insensitive() {
+        assert!(list_names("imap, Graph", "graph"));
+        assert!(list_names("IMAP", "imap"));
+        assert!(!list_names("imap,graph", "gmail"));
+        assert!(!list_names("", "imap"));
+        assert!(!list_names("imapx", "imap"));
+    }
+
+    #[test]
+    fn not_configured_message_names_provider_and_variables() {
+        let m = not_configured_message("graph");
+        assert!(m.contains("MAILMIGRATE_TEST_GRAPH_*"), "{m}");
+        assert!(m.contains(REQUIRE_VAR), "{m}");
+    }
+}
