@@ -176,6 +176,7 @@ macro_rules! conformance_tests {
         $crate::__conformance_case!($setup, malformed_message_isolated => malformed::malformed_message_isolated);
         $crate::__conformance_case!($setup, fetch_unknown_id_is_not_found => malformed::fetch_unknown_id_is_not_found);
         $crate::__conformance_case!($setup, unsupported_op_returns_unsupported => unsupported::unsupported_op_returns_unsupported);
+        $crate::__conformance_case!($setup, transient_error_retry => retry::transient_error_retry);
     };
 }
 

@@ -11,6 +11,7 @@ pub mod folders;
 pub mod large;
 pub mod malformed;
 pub mod metadata;
+pub mod retry;
 pub mod roundtrip;
 pub mod unsupported;
 
