@@ -12,9 +12,11 @@ mod capabilities;
 mod error;
 pub mod headers;
 mod model;
+pub mod pim;
 mod provider;
 pub mod state;
 pub mod store;
+pub mod verify;
 
 pub use capabilities::{Capabilities, ProviderInfo};
 pub use error::{Error, ErrorKind, Operation, Result, RetryStatus};
