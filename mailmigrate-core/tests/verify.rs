@@ -466,3 +466,67 @@ async fn report_survives_a_json_round_trip_and_renders_text() {
     );
     assert_eq!(lines.last(), Some(&"Result: DIFFERENCES FOUND"));
 }
+
+/// A source that records the largest fetch call it served.
+#[derive(Debug)]
+struct Counting {
+    inner: MemoryStore,
+    largest: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+#[async_trait]
+impl Source for Counting {
+    fn info(&self) -> &ProviderInfo {
+        Source::info(&self.inner)
+    }
+    async fn list_folders(&self) -> Result<Vec<Folder>> {
+        Source::list_folders(&self.inner).await
+    }
+    fn list_changes(
+        &self,
+        folder: &FolderId,
+        since: Option<Checkpoint>,
+    ) -> BoxStream<'static, Result<Change>> {
+        self.inner.list_changes(folder, since)
+    }
+    fn fetch(
+        &self,
+        folder: &FolderId,
+        ids: Vec<MessageId>,
+    ) -> BoxStream<'static, ItemResult<RawMessage>> {
+        use std::sync::atomic::Ordering;
+        self.largest.fetch_max(ids.len(), Ordering::SeqCst);
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.inner.fetch(folder, ids)
+    }
+}
+
+#[tokio::test]
+async fn fetch_calls_never_exceed_the_batch_size() {
+    use std::sync::atomic::Ordering;
+    let (a, b) = (MemoryStore::new("src"), MemoryStore::new("dst"));
+    let (ia, ib) = (folder(&a, "INBOX").await, folder(&b, "INBOX").await);
+    for i in 0..150 {
+        let m = body(&format!("{i}@x"), &format!("body {i}"));
+        put(&a, &ia, m.clone(), &[], None).await;
+        put(&b, &ib, m, &[], None).await;
+    }
+    let counting = Counting {
+        inner: a,
+        largest: Default::default(),
+        calls: Default::default(),
+    };
+    let pairs = pair_by_path(&counting, &b).await.unwrap();
+    let r = verify(&counting, &b, &pairs, &VerifyOptions::default())
+        .await
+        .unwrap();
+    assert!(r.is_clean(), "{r}");
+    assert_eq!(r.totals.counts.matched, 150);
+    assert_eq!(counting.largest.load(Ordering::SeqCst), 64);
+    assert_eq!(
+        counting.calls.load(Ordering::SeqCst),
+        3,
+        "150 ids in batches of 64"
+    );
+}

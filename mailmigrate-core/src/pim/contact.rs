@@ -69,13 +69,10 @@ impl Email {
         }
     }
 
-    /// Sets the types (lower-cased).
+    /// Sets the types (lower-cased); a vCard 3 style `pref` type sets `pref` to 1 instead.
     #[must_use]
     pub fn with_types<I: IntoIterator<Item = S>, S: AsRef<str>>(mut self, types: I) -> Self {
-        self.types = types
-            .into_iter()
-            .map(|t| t.as_ref().to_ascii_lowercase())
-            .collect();
+        (self.types, self.pref) = split_pref(types, self.pref);
         self
     }
 }
@@ -108,19 +105,33 @@ impl Phone {
         }
     }
 
-    /// Sets the types (lower-cased).
+    /// Sets the types (lower-cased); a vCard 3 style `pref` type sets `pref` to 1 instead.
     #[must_use]
     pub fn with_types<I: IntoIterator<Item = S>, S: AsRef<str>>(mut self, types: I) -> Self {
-        self.types = types
-            .into_iter()
-            .map(|t| t.as_ref().to_ascii_lowercase())
-            .collect();
+        (self.types, self.pref) = split_pref(types, self.pref);
         self
     }
 
     fn is_uri(&self) -> bool {
         is_uri_param(&self.params)
     }
+}
+
+fn split_pref<I: IntoIterator<Item = S>, S: AsRef<str>>(
+    types: I,
+    pref: Option<u8>,
+) -> (Vec<String>, Option<u8>) {
+    let mut out = Vec::new();
+    let mut pref = pref;
+    for t in types {
+        let t = t.as_ref().trim().to_ascii_lowercase();
+        if t == "pref" {
+            pref = pref.or(Some(1));
+        } else if !t.is_empty() {
+            out.push(t);
+        }
+    }
+    (out, pref)
 }
 
 fn is_uri_param(params: &[Param]) -> bool {
@@ -328,6 +339,10 @@ impl Contact {
 
     /// Parses exactly one vCard (4.0, 3.0 or 2.1).
     ///
+    /// Quoted-printable values are decoded and `CHARSET` parameters dropped (the text is
+    /// UTF-8 once parsed). A missing `FN` is derived from `N`, `ORG` or the first `EMAIL`,
+    /// as vCard 4 requires one. Nested cards (a vCard 2.1 `AGENT`) are not kept.
+    ///
     /// # Errors
     /// [`ErrorKind::InvalidMessage`](crate::ErrorKind::InvalidMessage) naming the line
     /// (and UID when known) if the text holds no vCard, more than one, or a malformed one.
@@ -526,20 +541,13 @@ fn typed(
 fn take_types_pref(
     p: &mut Property,
 ) -> std::result::Result<(Vec<String>, Option<u8>), &'static str> {
-    let mut types = Vec::new();
-    let mut pref = None;
+    let mut raw = Vec::new();
     while let Some(t) = p.take_param("TYPE") {
         for v in t.values {
-            for v in v.split(',') {
-                let v = v.trim().to_ascii_lowercase();
-                if v == "pref" {
-                    pref = pref.or(Some(1));
-                } else if !v.is_empty() {
-                    types.push(v);
-                }
-            }
+            raw.extend(v.split(',').map(str::to_owned));
         }
     }
+    let (types, mut pref) = split_pref(raw, None);
     if let Some(pr) = p.take_param("PREF") {
         let v = pr.value().unwrap_or_default().trim();
         let n: u8 = v
@@ -638,9 +646,8 @@ mod tests {
             prefixes: vec!["Dr.".into()],
             suffixes: vec!["Esq.".into(), "Ph.D., M.D.".into()],
         });
-        let mut e = Email::new("jane@example.com").with_types(["work"]);
-        e.pref = Some(1);
-        c.emails.push(e);
+        c.emails
+            .push(Email::new("jane@example.com").with_types(["work", "PREF"]));
         c.emails
             .push(Email::new("j.public@home.example").with_types(["home"]));
         let mut t = Phone::new("tel:+1-555-555-0100;ext=102").with_types(["work", "voice"]);

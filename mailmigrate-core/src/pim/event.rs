@@ -446,7 +446,7 @@ pub struct CalendarEvent {
     pub created: Option<EventTime>,
     /// `LAST-MODIFIED`.
     pub last_modified: Option<EventTime>,
-    /// `DTSTAMP`.
+    /// `DTSTAMP` (RFC 5545 requires one; it is written only when set).
     pub dtstamp: Option<EventTime>,
     /// `SEQUENCE`, the revision number.
     pub sequence: Option<u32>,

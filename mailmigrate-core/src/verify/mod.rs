@@ -8,7 +8,9 @@
 //! - **extra**: in the destination, not in the source;
 //! - **changed**: the same `Message-ID` on both sides with different bytes;
 //! - **flag** and **date differences** of matched messages;
-//! - **unreadable** items (a failed fetch is listed, never aborts the report).
+//! - **unreadable** items (a failed fetch is listed, never aborts the report). An
+//!   unreadable item takes no part in the comparison, so its counterpart on the other
+//!   side is reported missing or extra as well: the report never calls it verified.
 //!
 //! Memory stays bounded: bodies are fetched in batches and dropped once hashed; per folder
 //! only a small record (id, hash, Message-ID, flags, date) is kept for each message.
