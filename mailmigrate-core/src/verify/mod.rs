@@ -251,6 +251,7 @@ async fn verify_folder(
             return report;
         }
     };
+    report.counts.source = src.len() as u64;
     let dst = match &pair.dest {
         Some(d) => match read_side(dest, d, Side::Dest, opts, &mut report).await {
             Ok(r) => r,
@@ -261,7 +262,6 @@ async fn verify_folder(
         },
         None => Vec::new(),
     };
-    report.counts.source = src.len() as u64;
     report.counts.dest = dst.len() as u64;
     compare(&src, &dst, opts, &mut report);
     report
