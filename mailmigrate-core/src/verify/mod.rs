@@ -267,6 +267,17 @@ async fn verify_folder(
     report
 }
 
+/// Names the operation and folder of a listing error, unless the backend already did.
+fn name_listing_error(mut e: Error, folder: &FolderRef) -> Error {
+    if e.operation() == Operation::Unknown {
+        e = e.with_operation(Operation::ListChanges);
+    }
+    if e.context("folder").is_none() {
+        e = e.with_context("folder", &folder.path);
+    }
+    e
+}
+
 fn folder_error(side: Side, e: &Error) -> FolderError {
     FolderError {
         side,
@@ -295,10 +306,7 @@ async fn read_side(
     let mut index: HashMap<MessageId, usize> = HashMap::new();
     let mut changes = provider.list_changes(&folder.id, None);
     while let Some(change) = changes.next().await {
-        match change.map_err(|e| {
-            e.with_operation(Operation::ListChanges)
-                .with_context("folder", &folder.path)
-        })? {
+        match change.map_err(|e| name_listing_error(e, folder))? {
             Change::Upsert(meta) => {
                 let rec = Record {
                     id: meta.id.clone(),
@@ -358,7 +366,10 @@ async fn read_side(
                         rec.message_id = Headers::parse(&msg.bytes).message_id;
                     }
                 }
-                Err(e) => unreadable(report, opts, side, id, &e),
+                Err(e) => {
+                    let e = e.with_item(&folder.path, &id);
+                    unreadable(report, opts, side, id, &e);
+                }
             }
         }
         for i in start..end {
