@@ -40,11 +40,13 @@ mod error;
 pub mod headers;
 pub mod layer;
 mod model;
+pub mod pim;
 mod provider;
 pub mod state;
 pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod verify;
 
 pub use capabilities::{Capabilities, ProviderInfo};
 pub use error::{Error, ErrorKind, Operation, Result, RetryStatus};
