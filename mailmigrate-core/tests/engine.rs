@@ -239,32 +239,50 @@ async fn pending_writes_are_settled_not_repeated() {
 
 #[tokio::test]
 async fn a_bad_item_is_isolated_and_named() {
+    use mailmigrate_core::layer::{Fault, FaultLayer, Stack, Trigger};
+    use mailmigrate_core::Operation;
     let src = MemoryStore::new("src");
-    let inbox = folder(&src, "INBOX", None).await;
-    let empty = RawMessage::new(
-        MessageMeta::new(MessageId::new("x"), inbox.clone()),
-        Bytes::new(),
-    );
-    src.append(
-        &inbox,
-        vec![msg(&inbox, 1, &[]), empty, msg(&inbox, 2, &[])],
-    )
-    .await
-    .unwrap();
+    let inbox = fill(&src, "INBOX", 0..9).await;
+    let mut big = msg(&inbox, 99, &[]);
+    big.bytes = Bytes::from(format!(
+        "{}X-Pad: {}\r\n\r\nbig\r\n",
+        "Subject: big\r\n",
+        "p".repeat(400)
+    ));
+    src.append(&inbox, vec![big]).await.unwrap();
+    // Every third message cannot be read at the source (a permanent, item-level failure).
+    let unreadable = Stack::new(src.clone())
+        .layer(FaultLayer::new().fail_items(
+            Operation::Fetch,
+            Trigger::every(3),
+            Fault::permanent(ErrorKind::InvalidMessage),
+        ))
+        .into_source();
     let caps = Capabilities {
-        append_max_size: Some(60),
+        append_max_size: Some(300),
         ..MemoryStore::capabilities()
     };
-    let big = msg(&inbox, 3, &[]);
-    src.append(&inbox, vec![big]).await.unwrap();
     let dst = MemoryStore::with_capabilities("dst", caps);
-    let state = Arc::new(MemoryState::new());
-    let e = engine(&src, &dst, &state);
-    let r = e.run().await.unwrap();
-    assert_eq!(r.totals.failed, 4, "{r}"); // the empty one, and three over 60 bytes
-    assert_eq!(r.failures.len(), 4);
+    let r = Engine::new(
+        unreadable,
+        Arc::new(dst.clone()),
+        Arc::new(MemoryState::new()),
+    )
+    .with_options(SyncOptions::new("t"))
+    .run()
+    .await
+    .unwrap();
+    assert_eq!(r.totals.failed, 4, "{r}"); // three unreadable, one too large
+    assert_eq!(r.totals.copied, 6);
+    assert_eq!(dst.message_count(), 6);
     let kinds: Vec<ErrorKind> = r.failures.iter().map(|f| f.kind).collect();
-    assert!(kinds.contains(&ErrorKind::InvalidMessage));
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| **k == ErrorKind::InvalidMessage)
+            .count(),
+        3
+    );
     assert!(kinds.contains(&ErrorKind::MessageTooLarge));
     assert!(
         r.failures.iter().all(|f| f.message.contains("message: ")),
