@@ -54,7 +54,7 @@ pub fn entry(
 ) -> LedgerEntry {
     let mut flags = Flags::new();
     flags.insert(Flag::Seen);
-    if src_id.len() % 2 == 0 {
+    if src_id.len().is_multiple_of(2) {
         flags.insert(Flag::Keyword("$Forwarded".to_owned()));
         flags.insert(Flag::Flagged);
     }
@@ -800,7 +800,7 @@ pub async fn large_batch_round_trips(store: &dyn StateStore, job: &str) {
     let rows: Vec<LedgerEntry> = (0..N)
         .map(|i| {
             let id = format!("9:{i:06}");
-            let state = if i % 10 == 0 {
+            let state = if i.is_multiple_of(10) {
                 LedgerState::Pending
             } else {
                 LedgerState::Done
