@@ -45,6 +45,9 @@ const APPLICATION_ID: i32 = 0x4D4D_5354;
 /// How long a call waits for another process holding the file's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The page cache per connection, in KiB.
+const CACHE_KIB: i64 = 16 * 1024;
+
 /// Schema migrations: `MIGRATIONS[v]` upgrades a file from version `v` to `v + 1`.
 const MIGRATIONS: &[&str] = &[
     // 0 → 1: the initial schema.
@@ -384,6 +387,9 @@ fn init(conn: &mut Connection, file: bool) -> std::result::Result<(), StoreError
         // Keep the log from growing without bound after large batches.
         conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     }
+    // A fixed page cache (negative = KiB): large batches stay in memory between statements,
+    // and memory use does not grow with the ledger.
+    conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     migrate(conn)
 }
@@ -434,8 +440,22 @@ fn migrate(conn: &mut Connection) -> std::result::Result<(), StoreError> {
 
 /// Flags as a JSON array of their IMAP spelling.
 fn encode_flags(flags: &Flags) -> String {
-    let names: Vec<String> = flags.iter().map(ToString::to_string).collect();
-    serde_json::to_string(&names).unwrap_or_else(|_| "[]".to_owned())
+    /// Serialises a flag through its `Display` form, without an intermediate string.
+    struct Name<'a>(&'a Flag);
+    impl serde::Serialize for Name<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+            s.collect_str(self.0)
+        }
+    }
+    /// Serialises the set as a sequence of names.
+    struct Names<'a>(&'a Flags);
+    impl serde::Serialize for Names<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+            s.collect_seq(self.0.iter().map(Name))
+        }
+    }
+    // Serialising strings into JSON cannot fail.
+    serde_json::to_string(&Names(flags)).unwrap_or_else(|_| "[]".to_owned())
 }
 
 fn decode_flags(text: &str, folder: &str, id: &str) -> std::result::Result<Flags, StoreError> {
@@ -461,6 +481,33 @@ fn encode_state(state: LedgerState) -> i64 {
     match state {
         LedgerState::Pending => PENDING,
         LedgerState::Done => DONE,
+    }
+}
+
+/// A ledger row encoded for its columns, owned so it can move to the blocking pool.
+struct EncodedRow {
+    src_folder: String,
+    src_id: String,
+    dest_folder: String,
+    dest_id: Option<String>,
+    hash: [u8; 32],
+    message_id: Option<String>,
+    flags: String,
+    state: i64,
+}
+
+impl EncodedRow {
+    fn new(e: &LedgerEntry) -> Self {
+        Self {
+            src_folder: e.src_folder.as_str().to_owned(),
+            src_id: e.src_id.as_str().to_owned(),
+            dest_folder: e.dest_folder.as_str().to_owned(),
+            dest_id: e.dest_id.as_ref().map(|d| d.as_str().to_owned()),
+            hash: *e.hash.as_bytes(),
+            message_id: e.message_id.clone(),
+            flags: encode_flags(&e.flags),
+            state: encode_state(e.state),
+        }
     }
 }
 
@@ -633,7 +680,8 @@ impl StateStore for SqliteState {
         if entries.is_empty() {
             return Ok(());
         }
-        let (j, entries) = (job.to_owned(), entries.to_vec());
+        let j = job.to_owned();
+        let rows: Vec<EncodedRow> = entries.iter().map(EncodedRow::new).collect();
         self.run(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             {
@@ -661,20 +709,20 @@ impl StateStore for SqliteState {
                          flags = excluded.flags,
                          state = excluded.state",
                 )?;
-                for e in &entries {
+                for r in &rows {
                     upsert.execute(params![
                         j,
-                        e.src_folder.as_str(),
-                        e.src_id.as_str(),
-                        e.dest_folder.as_str(),
-                        e.dest_id.as_ref().map(MessageId::as_str),
-                        &e.hash.as_bytes()[..],
-                        e.message_id.as_deref(),
-                        encode_flags(&e.flags),
-                        encode_state(e.state),
+                        r.src_folder,
+                        r.src_id,
+                        r.dest_folder,
+                        r.dest_id,
+                        &r.hash[..],
+                        r.message_id,
+                        r.flags,
+                        r.state,
                     ])?;
                     if let Some(clear) = clear.as_mut() {
-                        clear.execute(params![j, e.src_folder.as_str(), e.src_id.as_str()])?;
+                        clear.execute(params![j, r.src_folder, r.src_id])?;
                     }
                 }
             }
