@@ -219,6 +219,103 @@ mod sqlite {
         assert_eq!(store.path(), Some(path.as_path()));
     }
 
+    /// Where the child half of the kill test writes; set only for that child.
+    const CHILD_ENV: &str = "MAILMIGRATE_TEST_STATE_KILL_CHILD";
+    const KILL_BATCH: usize = 100;
+
+    /// Runs the writer below in a child process, kills it (SIGKILL on Unix) while it writes,
+    /// and checks that every acknowledged batch is there, whole, and nothing half-written.
+    #[test]
+    fn acknowledged_writes_survive_a_killed_process() {
+        use std::io::BufRead;
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.sqlite");
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "sqlite::kill_child_writer",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env(CHILD_ENV, &path)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut acked = None;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            if let Some(n) = line.strip_prefix("acked ") {
+                let n: usize = n.trim().parse().unwrap();
+                acked = Some(n);
+                if n >= 30 {
+                    break;
+                }
+            }
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let acked = acked.expect("the child acknowledged no batch");
+
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let store = SqliteState::open(&path).unwrap();
+            store.verify_integrity().await.unwrap();
+            let rows = store
+                .page("job", &FolderId::new("INBOX"), None, usize::MAX)
+                .await
+                .unwrap();
+            assert_eq!(rows.len() % KILL_BATCH, 0, "a batch was half-written");
+            let batches = rows.len() / KILL_BATCH;
+            assert!(
+                batches > acked,
+                "acknowledged batch {acked} lost ({batches} batches)"
+            );
+            for (i, row) in rows.iter().enumerate() {
+                let expected = format!("{:06}:{:03}", i / KILL_BATCH, i % KILL_BATCH);
+                assert_eq!(row.src_id.as_str(), expected);
+            }
+        });
+    }
+
+    /// The child half of `acknowledged_writes_survive_a_killed_process`: records batches
+    /// and acknowledges each on stdout once `record` returned.
+    #[test]
+    #[ignore = "runs only as the child of acknowledged_writes_survive_a_killed_process"]
+    #[expect(
+        clippy::print_stdout,
+        reason = "the acknowledgements are the child's protocol"
+    )]
+    fn kill_child_writer() {
+        use std::io::Write;
+
+        let Some(path) = std::env::var_os(CHILD_ENV) else {
+            return;
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let store = SqliteState::open(Path::new(&path)).unwrap();
+            // Bounded, in case the parent never kills it.
+            for batch in 0..100_000 {
+                let rows: Vec<_> = (0..KILL_BATCH)
+                    .map(|i| {
+                        let id = format!("{batch:06}:{i:03}");
+                        suite::entry("INBOX", &id, "Inbox", Some(&id), LedgerState::Done)
+                    })
+                    .collect();
+                store.record("job", &rows).await.unwrap();
+                println!("acked {batch}");
+                std::io::stdout().flush().unwrap();
+            }
+        });
+    }
+
     /// Measures `record` throughput: `cargo test --release -p mailmigrate-core --test
     /// state_store -- --ignored --nocapture record_throughput`.
     #[tokio::test]
