@@ -1,25 +1,5 @@
 //! The default durable [`StateStore`]: one SQLite file holding checkpoints, the ledger and
-//! failures of any number of jobs.
-//!
-//! # Durability
-//! The file runs in WAL journal mode with `synchronous=NORMAL`. A call that returned `Ok` has
-//! its transaction in the write-ahead log, in the operating system's cache: it survives the
-//! process being killed, panicking or running out of memory. A power loss or OS crash may
-//! lose the last few transactions (those not yet synced to disk), but never corrupts the
-//! file: the database reopens at an earlier consistent point. The ledger protocol tolerates
-//! that: a lost `Done` row is settled again on resume by asking the destination for the copy
-//! (see [`super`]).
-//!
-//! If the filesystem cannot hold a write-ahead log, the store falls back to a rollback
-//! journal with `synchronous=FULL`, which keeps the same guarantee at a higher cost.
-//!
-//! # Schema
-//! Three tables: `checkpoints (job, src_folder)`, `ledger (job, src_folder, src_id)` with a
-//! partial index on `(job, dest_folder, dest_id)` for claims and one on pending rows, and
-//! `failures (job, src_folder, src_id)`. Ids are `TEXT`, content hashes 32-byte `BLOB`s,
-//! flags a JSON array of their IMAP spelling (`["\\Seen","$Forwarded"]`). The file carries
-//! an `application_id` marking it as a mailmigrate state file and its schema version in
-//! `user_version`; older versions are migrated on open, newer ones refused.
+//! failures of any number of jobs. See [`SqliteState`].
 
 use std::collections::HashMap;
 use std::fmt;
@@ -202,11 +182,30 @@ fn classify(e: &rusqlite::Error) -> (ErrorKind, bool, String) {
 /// Keeps migration state in one SQLite file (or in memory).
 ///
 /// Open it once per process and share it: it is `Send + Sync`, and a clone is another handle
-/// to the same connection. Every [`StateStore`] call is one SQLite transaction, so a call that
-/// returned `Ok` is durable against a process kill, and a call interrupted at any point
-/// leaves all of its rows or none. See the [module docs](self) for what a power loss may
-/// cost.
+/// to the same connection. Every [`StateStore`] call is one SQLite transaction, so a call
+/// interrupted at any point leaves all of its rows or none.
 ///
+/// # Durability
+/// The file runs in WAL journal mode with `synchronous=NORMAL`. A call that returned `Ok` has
+/// its transaction in the write-ahead log, in the operating system's cache: it survives the
+/// process being killed, panicking or running out of memory. A power loss or OS crash may
+/// lose the last few transactions (those not yet synced to disk), but never corrupts the
+/// file: it reopens at an earlier consistent point. The ledger protocol tolerates that: a
+/// lost `Done` row is settled again on resume by asking the destination for the copy (see
+/// [`state`](super)).
+///
+/// If the filesystem cannot hold a write-ahead log, the store falls back to a rollback
+/// journal with `synchronous=FULL`, which keeps the same guarantee at a higher cost.
+///
+/// # Schema
+/// Three tables: `checkpoints (job, src_folder)`; `ledger (job, src_folder, src_id)` with a
+/// partial index on `(job, dest_folder, dest_id)` for claims and one on pending rows; and
+/// `failures (job, src_folder, src_id)`. Ids are `TEXT`, content hashes 32-byte `BLOB`s,
+/// flags a JSON array of their IMAP spelling (`["\\Seen","$Forwarded"]`). The file carries
+/// an `application_id` marking it as a mailmigrate state file and its schema version in
+/// `user_version`; older versions are migrated on open, newer ones refused.
+///
+/// # Concurrency
 /// Calls run on tokio's blocking thread pool (`spawn_blocking`) with the connection behind a
 /// `std::sync::Mutex`. A dedicated thread fed by a channel would serialise the calls just
 /// the same, since SQLite admits one writer at a time; the mutex needs no shutdown protocol
