@@ -249,8 +249,8 @@ impl fmt::Debug for SqliteState {
 impl SqliteState {
     /// Opens the state file at `path`, creating it and its schema if it does not exist.
     ///
-    /// Migrates a file written by an older version. Blocks for the few milliseconds opening
-    /// takes.
+    /// Migrates a file written by an older version; an empty file counts as new. Blocks for
+    /// the few milliseconds opening takes.
     ///
     /// # Errors
     /// - `StateCorrupt` if the file is not a SQLite database, is truncated or malformed, is
@@ -370,8 +370,10 @@ fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
 fn init(conn: &mut Connection, file: bool) -> std::result::Result<(), StoreError> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.set_prepared_statement_cache_capacity(32);
+    // Reading the header first: a non-database file fails here, and a file that is not ours
+    // is refused before anything (even its journal mode) changes.
+    identify(conn)?;
     if file {
-        // The first statement reads the header: a non-database file fails here.
         let mode: String =
             conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
         if mode.eq_ignore_ascii_case("wal") {
@@ -389,19 +391,17 @@ fn init(conn: &mut Connection, file: bool) -> std::result::Result<(), StoreError
     // A fixed page cache (negative = KiB): large batches stay in memory between statements,
     // and memory use does not grow with the ledger.
     conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
+    // No table references another yet; later schema versions get their references enforced.
     conn.pragma_update(None, "foreign_keys", "ON")?;
     migrate(conn)
 }
 
-/// Brings a file to [`SCHEMA_VERSION`], one step at a time, in one transaction.
-///
-/// A fresh (empty) file gets the whole schema; a file of another application or of a newer
-/// schema version is refused untouched.
-fn migrate(conn: &mut Connection) -> std::result::Result<(), StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let app_id: i32 = tx.pragma_query_value(None, "application_id", |r| r.get(0))?;
-    let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    let objects: i64 = tx.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
+/// Checks that the file is empty or a mailmigrate state file this version can read, and
+/// returns its schema version (0 for an empty file).
+fn identify(conn: &Connection) -> std::result::Result<usize, StoreError> {
+    let app_id: i32 = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let objects: i64 = conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
     let fresh = app_id == 0 && version == 0 && objects == 0;
     if !fresh && app_id != APPLICATION_ID {
         return Err(StoreError::corrupt(format!(
@@ -414,8 +414,18 @@ fn migrate(conn: &mut Connection) -> std::result::Result<(), StoreError> {
              version of mailmigrate understands; upgrade mailmigrate to open it"
         )));
     }
-    let from = usize::try_from(version)
-        .map_err(|_| StoreError::corrupt(format!("invalid schema version {version}")))?;
+    usize::try_from(version)
+        .map_err(|_| StoreError::corrupt(format!("invalid schema version {version}")))
+}
+
+/// Brings a file to [`SCHEMA_VERSION`], one step at a time, in one transaction.
+///
+/// A fresh (empty) file gets the whole schema; a file of another application or of a newer
+/// schema version is refused untouched.
+fn migrate(conn: &mut Connection) -> std::result::Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // Again inside the write transaction: another process may have initialised the file.
+    let from = identify(&tx)?;
     if from < MIGRATIONS.len() {
         for step in &MIGRATIONS[from..] {
             tx.execute_batch(step)?;
@@ -958,6 +968,10 @@ mod tests {
             .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
             .unwrap();
         assert_eq!(tables, 1, "a refused file must not be modified");
+        let mode: String = c
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "delete", "a refused file keeps its journal mode");
     }
 
     #[test]
