@@ -85,7 +85,8 @@ async fn identical_copies_are_clean() {
     let (a, b) = identical().await;
     let r = run(&a, &b, &VerifyOptions::default()).await;
     assert!(r.is_clean(), "{r}");
-    assert_eq!(r.totals.folders, 2);
+    // INBOX, Archive/2020 and its parent Archive (created with it).
+    assert_eq!(r.totals.folders, 3);
     assert_eq!(r.totals.counts.matched, 4);
     assert_eq!(r.totals.counts.source, 4);
     assert_eq!(r.totals.counts.dest, 4);
@@ -295,8 +296,8 @@ async fn pairs_by_role_then_path_and_reports_missing_folders() {
     let pairs = pair_by_path(&a, &b).await.unwrap();
     assert_eq!(
         pairs.len(),
-        3,
-        "the virtual All Mail folder is skipped: {pairs:?}"
+        4,
+        "the virtual All Mail folder is skipped; Projects is created with Projects/Old: {pairs:?}"
     );
     let dest_of = |id: &FolderId| -> Option<String> {
         pairs
@@ -311,7 +312,7 @@ async fn pairs_by_role_then_path_and_reports_missing_folders() {
     let r = verify(&a, &b, &pairs, &VerifyOptions::default())
         .await
         .unwrap();
-    assert_eq!(r.totals.missing_folders, 1);
+    assert_eq!(r.totals.missing_folders, 2, "Projects and Projects/Old");
     assert_eq!(r.totals.counts.missing, 1);
     let text = r.to_text();
     assert!(
@@ -461,7 +462,7 @@ async fn report_survives_a_json_round_trip_and_renders_text() {
     assert!(
         lines
             .iter()
-            .any(|l| l.starts_with("Totals: 2 folders, 1 OK, 1 DIFF")),
+            .any(|l| l.starts_with("Totals: 3 folders, 2 OK, 1 DIFF")),
         "{text}"
     );
     assert_eq!(lines.last(), Some(&"Result: DIFFERENCES FOUND"));

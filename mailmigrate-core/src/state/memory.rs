@@ -160,6 +160,8 @@ impl StateStore for MemoryState {
                 g.unclaim(job, e);
             }
         }
+        g.failures
+            .retain(|(j, folder, _), _| !(j == job && *folder == key.1));
         Ok(())
     }
 

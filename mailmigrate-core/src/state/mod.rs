@@ -10,6 +10,10 @@
 //! before writing again. A checkpoint is stored only after every item it covers is done.
 
 mod memory;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+#[cfg(any(test, feature = "testkit"))]
+pub mod suite;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -20,6 +24,8 @@ use serde::{Deserialize, Serialize};
 use crate::{Checkpoint, ContentHash, ErrorKind, Flags, FolderId, MessageId, Result};
 
 pub use memory::MemoryState;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteState;
 
 /// Whether a ledger row's write is confirmed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -170,7 +176,7 @@ pub trait StateStore: fmt::Debug + Send + Sync + 'static {
     /// As the backing store reports.
     async fn remove(&self, job: &str, src_folder: &FolderId, ids: &[MessageId]) -> Result<()>;
 
-    /// Forgets a source folder's checkpoint and rows (its ids became void).
+    /// Forgets a source folder's checkpoint, rows and failures (its ids became void).
     ///
     /// # Errors
     /// As the backing store reports.

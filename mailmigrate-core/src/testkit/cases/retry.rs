@@ -50,11 +50,11 @@ pub async fn transient_error_retry(h: &Harness) -> CaseResult {
             Trigger::every(2),
             Fault::temporary(ErrorKind::Unavailable),
         );
-    let dest = Stack::new(h.dest.clone())
+    let dest = Stack::new(std::sync::Arc::clone(&h.dest))
         .layer(&faults)
         .layer(fast_retry())
         .into_destination();
-    let source = Stack::new(h.source.clone())
+    let source = Stack::new(std::sync::Arc::clone(&h.source))
         .layer(&faults)
         .layer(fast_retry())
         .into_source();
