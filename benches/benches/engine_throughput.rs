@@ -45,7 +45,7 @@ fn bench(c: &mut Criterion, timings: &Timings) {
                     for _ in 0..iters {
                         let dest = MemoryStore::new("dest");
                         let engine = Engine::new(
-                            source.clone(),
+                            Arc::<MemoryStore>::clone(&source),
                             Arc::new(dest.clone()),
                             Arc::new(MemoryState::new()),
                         )

@@ -74,8 +74,8 @@ pub async fn run_job(
 ) -> Result<Outcome> {
     let dry_run = options.dry_run;
     let job = options.job.clone();
-    let src: Arc<dyn Source> = source.clone();
-    let dst: Arc<dyn Destination> = dest.clone();
+    let src: Arc<dyn Source> = Arc::<dyn Store>::clone(&source);
+    let dst: Arc<dyn Destination> = Arc::<dyn Store>::clone(&dest);
     let engine = Engine::new(src, dst, Arc::clone(&state))
         .with_options(options)
         .with_events(events);
@@ -238,9 +238,9 @@ mod tests {
         let expected = demo_expected_failures(n);
         assert_eq!(expected, 2);
         let first = run_job(
-            source.clone(),
-            dest.clone(),
-            state.clone(),
+            Arc::clone(&source),
+            Arc::clone(&dest),
+            Arc::clone(&state),
             SyncOptions::new("demo"),
             |_: &Event| {},
         )

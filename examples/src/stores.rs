@@ -123,14 +123,6 @@ pub fn open_store(url: &str) -> Result<Arc<dyn Store>> {
     }
 }
 
-/// Whether [`open_store`] keeps data on disk for `url` (false while a kind is backed by
-/// memory).
-pub fn is_persistent(url: &StoreUrl) -> bool {
-    // MERGE: return `url.kind != StoreKind::Memory` once Maildir and mbox are on disk.
-    let _ = url;
-    false
-}
-
 /// Opens (creating if needed) the state store at `path`.
 ///
 /// # Errors
@@ -223,7 +215,7 @@ const VERIFY_CHUNK: usize = 512;
 /// with the recorded content hash, or a recorded failure.
 ///
 /// The destination is read back through its [`Source`] side. Memory is bounded by
-/// [`VERIFY_CHUNK`] messages.
+/// 512 source messages per step.
 ///
 /// # Errors
 /// Listing or state errors; a destination that cannot fetch gives `Unsupported`.
@@ -412,11 +404,15 @@ mod tests {
         let state: Arc<dyn StateStore> = Arc::new(MemoryState::new());
         let source: Arc<dyn Store> = Arc::new(src.clone());
         let dest: Arc<dyn Store> = Arc::new(dst.clone());
-        Engine::new(source.clone(), dest.clone(), state.clone())
-            .with_options(SyncOptions::new("j"))
-            .run()
-            .await
-            .unwrap();
+        Engine::new(
+            Arc::<dyn Store>::clone(&source),
+            Arc::<dyn Store>::clone(&dest),
+            Arc::clone(&state),
+        )
+        .with_options(SyncOptions::new("j"))
+        .run()
+        .await
+        .unwrap();
         let v = verify(&source, &dest, &state, "j").await.unwrap();
         assert_eq!(v.folders.len(), 1);
         assert_eq!(

@@ -220,15 +220,12 @@ impl Source for EmlDir {
         ids: Vec<MessageId>,
     ) -> BoxStream<'static, ItemResult<RawMessage>> {
         let folder = folder.clone();
-        let dir = match self.dir(&folder) {
-            Ok(d) => d,
-            Err(_) => {
-                return stream::iter(ids.into_iter().map(move |id| {
-                    let e = not_found(&folder, "no such folder").with_context("message", &id);
-                    (id, Err(e))
-                }))
-                .boxed();
-            }
+        let Ok(dir) = self.dir(&folder) else {
+            return stream::iter(ids.into_iter().map(move |id| {
+                let e = not_found(&folder, "no such folder").with_context("message", &id);
+                (id, Err(e))
+            }))
+            .boxed();
         };
         stream::iter(ids)
             .then(move |id| {
