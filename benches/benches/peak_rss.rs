@@ -28,12 +28,11 @@ fn child(n: u64) {
     let baseline = proc_status_kb("VmRSS").unwrap_or(0);
     let source = SyntheticSource::new(FOLDERS, n / FOLDERS as u64, MESSAGE_SIZE);
     let sink = CountingSink::new();
-    let engine = Engine::new(
-        Arc::new(source),
-        Arc::new(sink.clone()),
-        Arc::new(MemoryState::new()),
-    )
-    .with_options(SyncOptions::new("peak-rss"));
+    // MERGE: add a SqliteState variant (a fresh file in a temp dir, passed as a third
+    // child argument) to show the growth moves from RAM to disk.
+    let state = Arc::new(MemoryState::new());
+    let engine = Engine::new(Arc::new(source), Arc::new(sink.clone()), state)
+        .with_options(SyncOptions::new("peak-rss"));
     let start = Instant::now();
     let report = rt.block_on(engine.run()).expect("run");
     let secs = start.elapsed().as_secs_f64();
