@@ -1,0 +1,88 @@
+//! A no-change incremental pass over 100,000 messages, after a first full pass.
+//! Target: under one second.
+//!
+//! Measured twice: with a source that lists incrementally (`list_since`, one cheap call
+//! per folder) and with one that cannot ([`FullListing`]: no `list_since`, checkpoints
+//! ignored), so the engine lists everything and diffs it against its ledger.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, Throughput};
+use mailmigrate_benches::{corpus, fill, FullListing, Timings};
+use mailmigrate_core::engine::{Engine, SyncOptions};
+use mailmigrate_core::state::MemoryState;
+use mailmigrate_core::store::MemoryStore;
+use mailmigrate_core::Source;
+
+const N: usize = 100_000;
+const FOLDERS: usize = 8;
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let timings = Timings::default();
+    let mut c = Criterion::default().configure_from_args();
+    let shared = corpus(N);
+    let variants = ["with_list_since", "ledger_diff"];
+    let mut group = c.benchmark_group("incremental_noop");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(N as u64));
+    for label in variants {
+        // Both sources share the same message bytes.
+        let store = MemoryStore::new("source");
+        rt.block_on(fill(&store, &shared, FOLDERS))
+            .expect("fill the source");
+        // The ledger-diff source declares no `list_since` and ignores checkpoints, so every
+        // pass lists all messages and the engine diffs them against its ledger.
+        let source: Arc<dyn Source> = match label {
+            "with_list_since" => Arc::new(store),
+            _ => Arc::new(FullListing::new(store)),
+        };
+        let dest = MemoryStore::new("dest");
+        let engine = Engine::new(source, Arc::new(dest), Arc::new(MemoryState::new()))
+            .with_options(SyncOptions::new("bench"));
+        let first = rt.block_on(engine.run()).expect("first pass");
+        assert_eq!(first.totals.copied as usize, N);
+        let name = format!("{label}/{N}");
+        group.bench_function(BenchmarkId::new(label, N), |b| {
+            b.to_async(&rt).iter_custom(|iters| {
+                let engine = engine.clone();
+                let timings = timings.clone();
+                let name = name.clone();
+                async move {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let start = Instant::now();
+                        let report = engine.run().await.expect("pass");
+                        let took = start.elapsed();
+                        assert!(report.totals.moved_nothing());
+                        total += took;
+                        timings.record(&name, took);
+                    }
+                    total
+                }
+            });
+        });
+    }
+    group.finish();
+    c.final_summary();
+    println!("\nincremental_noop summary ({N} messages, no change; median of every timed pass)");
+    println!("{:<28} {:>12} {:>8}", "variant", "median", "< 1 s");
+    for name in timings.names() {
+        if let Some(d) = timings.median(&name) {
+            println!(
+                "{name:<28} {:>10.1}ms {:>8}",
+                d.as_secs_f64() * 1e3,
+                if d < Duration::from_secs(1) {
+                    "met"
+                } else {
+                    "MISSED"
+                }
+            );
+        }
+    }
+}
