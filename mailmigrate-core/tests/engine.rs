@@ -521,3 +521,54 @@ async fn unknown_outcome_write_is_settled_on_the_next_run() {
     assert_eq!(r.totals.deduplicated as usize, written);
     assert_eq!(dst.message_count(), 100, "nothing lost, nothing duplicated");
 }
+
+#[tokio::test]
+async fn items_failed_for_good_are_not_retried_unless_asked() {
+    use mailmigrate_core::layer::{Fault, FaultLayer, Stack, Trigger};
+    use mailmigrate_core::Operation;
+    let caps = Capabilities {
+        list_since: false,
+        ..MemoryStore::capabilities()
+    };
+    let src = MemoryStore::with_capabilities("src", caps);
+    fill(&src, "INBOX", 0..5).await;
+    let dst = MemoryStore::new("dst");
+    let state = Arc::new(MemoryState::new());
+    let faulty = || {
+        Stack::new(src.clone())
+            .layer(FaultLayer::new().fail_items(
+                Operation::Fetch,
+                Trigger::first(1),
+                Fault::permanent(ErrorKind::InvalidMessage),
+            ))
+            .into_source()
+    };
+    let run = |opts: SyncOptions| {
+        Engine::new(
+            faulty(),
+            Arc::new(dst.clone()),
+            Arc::clone(&state) as Arc<dyn StateStore>,
+        )
+        .with_options(opts)
+    };
+    let r = run(SyncOptions::new("t")).run().await.unwrap();
+    assert_eq!((r.totals.copied, r.totals.failed), (4, 1));
+    let r = run(SyncOptions::new("t")).run().await.unwrap();
+    assert!(r.totals.moved_nothing() && r.totals.failed == 0, "{r}");
+    assert_eq!(r.totals.previously_failed, 1);
+    assert_eq!(r.failures.len(), 1, "the failure stays listed");
+    assert!(r.to_string().contains("Nothing to do"), "{r}");
+    // Asked to retry, the (now readable) item moves and its failure clears.
+    let r = Engine::new(
+        Arc::new(src.clone()),
+        Arc::new(dst.clone()),
+        Arc::clone(&state) as Arc<dyn StateStore>,
+    )
+    .with_options(SyncOptions::new("t").with_retry_failed(true))
+    .run()
+    .await
+    .unwrap();
+    assert_eq!(r.totals.copied, 1);
+    assert!(r.failures.is_empty());
+    assert_eq!(dst.message_count(), 5);
+}

@@ -37,6 +37,8 @@ struct Ctx<'a> {
     entry: &'a PlanEntry,
     job: &'a str,
     dcaps: Capabilities,
+    /// Items of this folder that an earlier pass found unmigratable for good.
+    failed_for_good: HashSet<MessageId>,
 }
 
 impl Ctx<'_> {
@@ -91,18 +93,24 @@ impl Ctx<'_> {
 }
 
 pub(super) async fn sync_folder(engine: &Engine, entry: &PlanEntry) -> FolderReport {
-    let ctx = Ctx {
-        engine,
-        entry,
-        job: &engine.options.job,
-        dcaps: engine.dest.info().capabilities,
-    };
     engine.events.emit(|| Event::FolderStarted {
         source: entry.source.path.clone(),
         target: entry.target.clone(),
     });
     let mut stats = Stats::default();
-    let outcome = run(&ctx, &mut stats).await;
+    let outcome = match known_failures(engine, entry).await {
+        Ok(failed_for_good) => {
+            let ctx = Ctx {
+                engine,
+                entry,
+                job: &engine.options.job,
+                dcaps: engine.dest.info().capabilities,
+                failed_for_good,
+            };
+            run(&ctx, &mut stats).await
+        }
+        Err(e) => Err(e),
+    };
     let (complete, error) = match outcome {
         Ok(complete) => (complete, None),
         Err(e) => {
@@ -121,6 +129,21 @@ pub(super) async fn sync_folder(engine: &Engine, entry: &PlanEntry) -> FolderRep
         complete,
         error,
     }
+}
+
+/// The items of the folder recorded as failed for good (unless the caller asked to retry).
+async fn known_failures(engine: &Engine, entry: &PlanEntry) -> Result<HashSet<MessageId>> {
+    if engine.options.retry_failed {
+        return Ok(HashSet::new());
+    }
+    Ok(engine
+        .state
+        .failures(&engine.options.job)
+        .await?
+        .into_iter()
+        .filter(|f| f.src_folder == entry.source.id && is_final_for_item(f.kind))
+        .map(|f| f.src_id)
+        .collect())
 }
 
 async fn run(ctx: &Ctx<'_>, stats: &mut Stats) -> Result<bool> {
@@ -363,6 +386,7 @@ async fn read_chunk(
                     stats.unchanged += 1;
                 }
             }
+            None if ctx.failed_for_good.contains(&meta.id) => stats.previously_failed += 1,
             _ => to_fetch.push(meta),
         }
     }
@@ -514,6 +538,7 @@ async fn copy_batch(
         ok.push(msg);
     }
     if dedupe {
+        let mut found = 0;
         let mut rest = Vec::with_capacity(ok.len());
         for msg in ok {
             let key = DedupeKey::of(&msg);
@@ -525,17 +550,17 @@ async fn copy_batch(
                     }
                     let row = ledger_row(ctx, dest, &msg, Some(id), LedgerState::Done);
                     engine.state.record(ctx.job, &[row]).await?;
-                    stats.deduplicated += 1;
+                    found += 1;
                 }
                 None => rest.push(msg),
             }
         }
         ok = rest;
-        if stats.deduplicated > 0 {
-            let n = stats.deduplicated;
+        stats.deduplicated += found;
+        if found > 0 {
             engine.events.emit(|| Event::Deduplicated {
                 source: ctx.entry.source.path.clone(),
-                messages: n,
+                messages: found,
             });
         }
     }

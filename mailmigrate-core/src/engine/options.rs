@@ -72,6 +72,9 @@ pub struct SyncOptions {
     pub propagate_deletions: bool,
     /// Carry flag changes of already copied messages.
     pub sync_flags: bool,
+    /// Try again items an earlier pass found unmigratable (malformed, too large). Off by
+    /// default: such items stay in the failures list and later passes skip them.
+    pub retry_failed: bool,
     /// Folders copied at once.
     pub folder_concurrency: usize,
     /// Messages per append batch (capped by the destination's preference).
@@ -91,6 +94,7 @@ impl Default for SyncOptions {
             dry_run: false,
             propagate_deletions: false,
             sync_flags: true,
+            retry_failed: false,
             folder_concurrency: 4,
             batch_size: 256,
             batch_bytes: 32 << 20,
@@ -127,6 +131,13 @@ impl SyncOptions {
     #[must_use]
     pub fn with_sync_flags(mut self, yes: bool) -> Self {
         self.sync_flags = yes;
+        self
+    }
+
+    /// Sets whether items that failed for good on an earlier pass are tried again.
+    #[must_use]
+    pub fn with_retry_failed(mut self, yes: bool) -> Self {
+        self.retry_failed = yes;
         self
     }
 

@@ -30,6 +30,11 @@ pub struct Stats {
     pub failed: u64,
     /// Messages deleted at the destination because they left the source.
     pub deleted: u64,
+    /// Messages not tried again because an earlier pass found them unmigratable (malformed,
+    /// too large); they stay in the failures list. See [`SyncOptions::retry_failed`].
+    ///
+    /// [`SyncOptions::retry_failed`]: super::SyncOptions::retry_failed
+    pub previously_failed: u64,
 }
 
 impl Stats {
@@ -50,6 +55,7 @@ impl AddAssign for Stats {
         self.filtered += o.filtered;
         self.failed += o.failed;
         self.deleted += o.deleted;
+        self.previously_failed += o.previously_failed;
     }
 }
 
