@@ -84,7 +84,7 @@ pub async fn run_job(
     let verification = if dry_run {
         None
     } else {
-        Some(stores::verify(&source, &dest, &state, &job).await?)
+        Some(stores::verify(&source, &dest, &state, &job, &plan).await?)
     };
     Ok(Outcome {
         plan,

@@ -5,14 +5,16 @@
 //! their own crates (`imap`, `graph`, `gmail`) are not linked into this example; their
 //! schemes give an error naming the crate to use.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use futures::StreamExt;
-use mailmigrate_core::state::{MemoryState, StateStore};
+use mailmigrate_core::engine::FolderPlan;
+use mailmigrate_core::state::{SqliteState, StateStore};
 use mailmigrate_core::store::MemoryStore;
+use mailmigrate_core::verify::{FolderPair, FolderRef, VerifyOptions, VerifyReport};
 use mailmigrate_core::{
-    Change, ContentHash, Error, ErrorKind, FolderId, MessageId, Operation, Result, Source, Store,
+    Destination, Error, ErrorKind, FolderId, MessageId, Operation, Result, Source, Store,
 };
 
 /// The kind of local store a URL names.
@@ -136,202 +138,115 @@ pub fn open_state(path: &Path) -> Result<Arc<dyn StateStore>> {
                 .with_source(e)
         })?;
     }
-    // MERGE: replace with `Ok(Arc::new(mailmigrate_core::state::SqliteState::open(path)?))`.
-    Ok(Arc::new(MemoryState::new()))
+    Ok(Arc::new(SqliteState::open(path)?))
 }
 
-/// What verification found for one source folder.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct FolderVerification {
-    /// The source folder.
-    pub folder: String,
-    /// Messages the source holds.
-    pub source: u64,
-    /// Messages found at the destination with the recorded content hash.
-    pub verified: u64,
-    /// Messages at the destination whose bytes differ from what was recorded.
-    pub mismatched: u64,
-    /// Messages the ledger maps to a destination id that is gone.
-    pub missing: u64,
-    /// Source messages with no ledger row and a recorded failure.
-    pub failed: u64,
-    /// Source messages with no ledger row and no failure (not migrated yet, or filtered).
-    pub not_migrated: u64,
-}
-
-/// What verification found for a job.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What verification found: the core comparison report, and how many of the messages it
+/// found missing are failures the engine recorded (malformed, too large) rather than losses.
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Verification {
-    /// Per source folder.
-    pub folders: Vec<FolderVerification>,
+    /// The folder-by-folder comparison of source and destination.
+    pub report: VerifyReport,
+    /// Missing messages that are recorded failures of the job.
+    pub explained: u64,
 }
 
 impl Verification {
-    /// Whether every migrated message is at the destination with identical bytes.
+    /// Differences not explained by recorded failures: missing, extra or changed messages,
+    /// flag and date differences, unreadable items, missing folders.
+    pub fn unexplained(&self) -> u64 {
+        let t = &self.report.totals;
+        let c = &t.counts;
+        c.missing.saturating_sub(self.explained)
+            + c.extra
+            + c.changed
+            + c.flag_differences
+            + c.date_differences
+            + c.unreadable
+            + self
+                .report
+                .folders
+                .iter()
+                .filter(|f| f.error.is_some())
+                .count() as u64
+    }
+
+    /// Whether the destination equals the source but for recorded failures.
     pub fn is_clean(&self) -> bool {
-        self.folders
-            .iter()
-            .all(|f| f.mismatched == 0 && f.missing == 0)
+        self.unexplained() == 0
     }
 }
 
 impl std::fmt::Display for Verification {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut t = FolderVerification::default();
-        for v in &self.folders {
-            writeln!(
-                f,
-                "{:<40} source {:>6}  verified {:>6}  mismatched {:>3}  missing {:>3}  failed {:>3}  not migrated {:>4}",
-                v.folder, v.source, v.verified, v.mismatched, v.missing, v.failed, v.not_migrated
-            )?;
-            t.source += v.source;
-            t.verified += v.verified;
-            t.mismatched += v.mismatched;
-            t.missing += v.missing;
-            t.failed += v.failed;
-            t.not_migrated += v.not_migrated;
-        }
+        write!(f, "{}", self.report.to_text())?;
+        let c = &self.report.totals.counts;
         writeln!(
             f,
-            "Verification {}: {} of {} source messages found byte-identical at the destination; \
-             {} mismatched, {} missing, {} failed, {} not migrated.",
+            "Verification {}: {} of {} source messages identical at the destination; \
+             {} missing are recorded failures; {} unexplained differences.",
             if self.is_clean() { "passed" } else { "FAILED" },
-            t.verified,
-            t.source,
-            t.mismatched,
-            t.missing,
-            t.failed,
-            t.not_migrated
+            c.matched,
+            c.source,
+            self.explained,
+            self.unexplained()
         )
     }
 }
 
-/// Source ids checked per step: bounds memory whatever the mailbox size.
-const VERIFY_CHUNK: usize = 512;
-
-/// Verifies a job: every source message has a ledger row whose destination copy exists
-/// with the recorded content hash, or a recorded failure.
+/// Compares every copied folder of `plan` between source and destination with
+/// [`mailmigrate_core::verify`], reading the destination back through its [`Source`] side,
+/// and accounts the job's recorded failures. Memory is bounded by the verifier's batch.
 ///
-/// The destination is read back through its [`Source`] side. Memory is bounded by
-/// 512 source messages per step.
+/// Messages left out by a filter show as missing: verify filtered jobs with that in mind.
 ///
 /// # Errors
-/// Listing or state errors; a destination that cannot fetch gives `Unsupported`.
+/// Listing or state errors.
 pub async fn verify(
     source: &Arc<dyn Store>,
     dest: &Arc<dyn Store>,
     state: &Arc<dyn StateStore>,
     job: &str,
+    plan: &FolderPlan,
 ) -> Result<Verification> {
-    // MERGE: delegate to `mailmigrate_core::verify` once it lands, keeping this signature.
-    if !Source::info(dest.as_ref()).capabilities.fetch {
-        return Err(
-            Error::unsupported("the destination cannot read messages back")
-                .with_operation(Operation::Fetch),
-        );
-    }
-    let failures = state.failures(job).await?;
-    let mut out = Verification::default();
-    for folder in Source::list_folders(source.as_ref()).await? {
-        if !folder.selectable {
-            continue;
-        }
-        let mut v = FolderVerification {
-            folder: folder.path.to_string(),
-            ..FolderVerification::default()
-        };
-        let mut listing = source.list_changes(&folder.id, None);
-        let mut chunk = Vec::with_capacity(VERIFY_CHUNK);
-        while let Some(change) = listing.next().await {
-            if let Change::Upsert(meta) = change? {
-                chunk.push(meta.id);
-                if chunk.len() >= VERIFY_CHUNK {
-                    verify_chunk(
-                        dest,
-                        state,
-                        job,
-                        &folder.id,
-                        &failures,
-                        std::mem::take(&mut chunk),
-                        &mut v,
-                    )
-                    .await?;
-                }
-            }
-        }
-        verify_chunk(dest, state, job, &folder.id, &failures, chunk, &mut v).await?;
-        if v.source > 0 {
-            out.folders.push(v);
-        }
-    }
-    Ok(out)
-}
-
-async fn verify_chunk(
-    dest: &Arc<dyn Store>,
-    state: &Arc<dyn StateStore>,
-    job: &str,
-    folder: &FolderId,
-    failures: &[mailmigrate_core::state::ItemFailure],
-    ids: Vec<MessageId>,
-    v: &mut FolderVerification,
-) -> Result<()> {
-    if ids.is_empty() {
-        return Ok(());
-    }
-    v.source += ids.len() as u64;
-    let rows = state.lookup(job, folder, &ids).await?;
-    for id in &ids {
-        if !rows.contains_key(id) {
-            if failures
+    let source: &dyn Source = source.as_ref();
+    let dest_store: &dyn Store = dest.as_ref();
+    let dest_folders = Source::list_folders(dest_store).await?;
+    let pairs: Vec<FolderPair> = plan
+        .copies()
+        .map(|e| {
+            let target = dest_folders
                 .iter()
-                .any(|f| &f.src_folder == folder && &f.src_id == id)
-            {
-                v.failed += 1;
-            } else {
-                v.not_migrated += 1;
-            }
-        }
-    }
-    // Group the destination ids by destination folder and read them back.
-    let mut by_folder: std::collections::BTreeMap<FolderId, Vec<(MessageId, ContentHash)>> =
-        std::collections::BTreeMap::new();
-    for row in rows.into_values() {
-        match row.dest_id {
-            Some(d) => by_folder
-                .entry(row.dest_folder)
-                .or_default()
-                .push((d, row.hash)),
-            None => v.missing += 1,
-        }
-    }
-    for (dfolder, wanted) in by_folder {
-        let expected: std::collections::HashMap<MessageId, ContentHash> =
-            wanted.iter().cloned().collect();
-        let mut seen = 0u64;
-        let mut fetched = dest.fetch(&dfolder, wanted.into_iter().map(|(id, _)| id).collect());
-        while let Some((id, result)) = fetched.next().await {
-            let Some(hash) = expected.get(&id) else {
-                continue;
-            };
-            seen += 1;
-            match result {
-                Ok(raw) if raw.content_hash() == *hash => v.verified += 1,
-                Ok(_) => v.mismatched += 1,
-                Err(e) if e.kind() == ErrorKind::NotFound => v.missing += 1,
-                Err(e) => return Err(e),
-            }
-        }
-        v.missing += expected.len() as u64 - seen;
-    }
-    Ok(())
+                .find(|d| d.path == e.target)
+                .map(FolderRef::from);
+            FolderPair::new(FolderRef::from(&e.source), target)
+        })
+        .collect();
+    let opts = VerifyOptions::for_destination(&Destination::info(dest_store).capabilities);
+    let report = mailmigrate_core::verify::verify(source, dest_store, &pairs, &opts).await?;
+    let failed: HashSet<(FolderId, MessageId)> = state
+        .failures(job)
+        .await?
+        .into_iter()
+        .map(|f| (f.src_folder, f.src_id))
+        .collect();
+    let explained = report
+        .folders
+        .iter()
+        .flat_map(|f| {
+            f.missing
+                .iter()
+                .filter(|m| failed.contains(&(f.source.id.clone(), m.source_id.clone())))
+        })
+        .count() as u64;
+    Ok(Verification { report, explained })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mailmigrate_core::state::MemoryState;
 
     #[test]
     fn parses_local_schemes() {
@@ -375,8 +290,9 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn verify_counts_verified_failed_and_tampered() {
+    async fn verify_accounts_failures_and_notices_losses() {
         use mailmigrate_core::engine::{Engine, SyncOptions};
+        use mailmigrate_core::layer::{Fault, FaultLayer, Stack, Trigger};
         use mailmigrate_core::{Destination, FolderPath, MessageMeta, RawMessage};
         let src = MemoryStore::new("src");
         let inbox = src
@@ -384,54 +300,46 @@ mod tests {
             .await
             .unwrap()
             .id;
-        let mk = |i: u32, body: &'static [u8]| {
+        let mk = |i: u32| {
             RawMessage::new(
                 MessageMeta::new(MessageId::new(i.to_string()), inbox.clone()),
-                bytes::Bytes::from_static(body),
+                bytes::Bytes::from(format!("Message-ID: <{i}@x>\r\n\r\nbody {i}")),
             )
         };
-        src.append(
-            &inbox,
-            vec![
-                mk(1, b"Message-ID: <1@x>\r\n\r\none"),
-                mk(2, b"Message-ID: <2@x>\r\n\r\ntwo"),
-                mk(3, b""),
-            ],
-        )
-        .await
-        .unwrap();
+        src.append(&inbox, vec![mk(1), mk(2), mk(3)]).await.unwrap();
         let dst = MemoryStore::new("dst");
         let state: Arc<dyn StateStore> = Arc::new(MemoryState::new());
         let source: Arc<dyn Store> = Arc::new(src.clone());
         let dest: Arc<dyn Store> = Arc::new(dst.clone());
-        Engine::new(
-            Arc::<dyn Store>::clone(&source),
+        // The first message cannot be read: a recorded, final failure.
+        let unreadable = Stack::new(src.clone())
+            .layer(FaultLayer::new().fail_items(
+                mailmigrate_core::Operation::Fetch,
+                Trigger::first(1),
+                Fault::permanent(ErrorKind::InvalidMessage),
+            ))
+            .into_source();
+        let engine = Engine::new(
+            unreadable,
             Arc::<dyn Store>::clone(&dest),
             Arc::clone(&state),
         )
-        .with_options(SyncOptions::new("j"))
-        .run()
-        .await
-        .unwrap();
-        let v = verify(&source, &dest, &state, "j").await.unwrap();
-        assert_eq!(v.folders.len(), 1);
-        assert_eq!(
-            (
-                v.folders[0].source,
-                v.folders[0].verified,
-                v.folders[0].failed
-            ),
-            (3, 2, 1)
-        );
-        assert!(v.is_clean());
+        .with_options(SyncOptions::new("j"));
+        let plan = engine.plan().await.unwrap();
+        engine.run_plan(&plan).await.unwrap();
+        let v = verify(&source, &dest, &state, "j", &plan).await.unwrap();
+        assert_eq!(v.report.totals.counts.matched, 2);
+        assert_eq!(v.explained, 1);
+        assert!(v.is_clean(), "{v}");
         assert!(v.to_string().contains("Verification passed"));
 
         // Remove one copy at the destination: verification notices.
         let dinbox = FolderId::new("INBOX");
         let first = dst.messages(&dinbox).unwrap()[0].meta.id.clone();
         dst.expunge(&dinbox, &first).unwrap();
-        let v = verify(&source, &dest, &state, "j").await.unwrap();
-        assert_eq!(v.folders[0].missing, 1);
+        let v = verify(&source, &dest, &state, "j", &plan).await.unwrap();
+        assert_eq!(v.unexplained(), 1);
         assert!(!v.is_clean());
+        assert!(v.to_string().contains("Verification FAILED"));
     }
 }
