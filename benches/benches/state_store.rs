@@ -5,17 +5,21 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use mailmigrate_benches::Timings;
-use mailmigrate_core::state::{LedgerEntry, LedgerState, MemoryState, StateStore};
+use mailmigrate_core::state::{LedgerEntry, LedgerState, MemoryState, SqliteState, StateStore};
 use mailmigrate_core::{ContentHash, Flag, Flags, FolderId, MessageId};
 
 const BATCH: usize = 256;
 
 /// The state stores measured.
 fn states() -> Vec<(&'static str, Arc<dyn StateStore>)> {
-    // MERGE: add `("sqlite", Arc::new(mailmigrate_core::state::SqliteState::open(
-    //     &std::env::temp_dir().join("mailmigrate-bench-state.sqlite")).expect("open")))`
-    //     (delete the file first so each bench run starts empty).
-    vec![("memory", Arc::new(MemoryState::new()))]
+    let path = std::env::temp_dir().join("mailmigrate-bench-state.sqlite");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    vec![
+        ("memory", Arc::new(MemoryState::new())),
+        ("sqlite", Arc::new(SqliteState::open(&path).expect("open the bench state"))),
+    ]
 }
 
 fn batch(start: u64) -> Vec<LedgerEntry> {
