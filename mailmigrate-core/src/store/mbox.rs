@@ -1,0 +1,1277 @@
+//! mboxrd files on the local file system, one per folder, with a sidecar index that keeps
+//! every message byte-exact along with its flags, keywords, labels and internal date. Usable
+//! as both a [`Source`] and a [`Destination`].
+//!
+//! # Layout
+//! Folders nest the way Thunderbird nests them: folder `Archive` is the file `root/Archive`,
+//! its child `2020` is `root/Archive.sbd/2020`, and the inbox is `root/INBOX`. Each segment
+//! is escaped reversibly as in the Maildir store (`%` → `%25`, `.` → `%2E`, `/` → `%2F`,
+//! `\` → `%5C`; non-ASCII kept as UTF-8), so a folder name can never collide with the
+//! `.sbd`, `.mmidx` or `.mmtail-*` names this store uses. Files of other tools (`*.msf`,
+//! dot files) are ignored.
+//!
+//! # mboxrd
+//! Each message is written as `From <sender> <asctime of the internal date, UTC>\n`, then
+//! its bytes with every line matching `^>*From ` given one more `>`, then a newline if the
+//! message did not end with one, then a blank line. Reading removes one `>` from lines
+//! matching `^>+From `. No `Status` or `X-Status` header is ever added to the bytes.
+//!
+//! # The sidecar index
+//! `<file>.mmidx` holds one JSON line per message: the offsets of its `From_` line, data and
+//! end, its original length, whether a newline was added, its flags, labels, internal
+//! date, content hash and `Message-ID`. Flag changes append an update line. The index is
+//! written and fsynced only after the data it describes is fsynced, so:
+//! - a mbox file longer than the index says (a killed append, or bytes another program
+//!   appended) has its tail moved to `<file>.mmtail-<offset>` and is truncated, so no half
+//!   message is ever listed and no byte is destroyed;
+//! - index entries that reach beyond the end of the file are dropped, as is a torn last
+//!   index line.
+//!
+//! Appending to a store's mbox file with another program is therefore not supported; delete
+//! the `.mmidx` file to have the store scan it again.
+//!
+//! An mbox without a sidecar (from Thunderbird, mutt or Google Takeout) is scanned once,
+//! streaming, and indexed: flags come from `Status`, `X-Status`, `X-Mozilla-Status` and
+//! `X-Keywords`, labels from `X-Gmail-Labels` (`Opened` also sets `\Seen`, `Starred` also
+//! sets `\Flagged`), the internal date from the `From_` line. The mbox file itself is never
+//! modified by a scan.
+//!
+//! A [`MessageId`] is the decimal byte offset of the message's `From_` line, stable because
+//! the file is append-only. Deleting is unsupported (it would move every later message);
+//! the capabilities say so. The index of a folder in use is cached in memory (metadata
+//! only, never bodies); bodies are read by seeking to their range.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::maildir::{blocking, blocking_stream, escape_segment, role_for_path, unescape_segment};
+use crate::headers::Headers;
+use crate::{
+    Appended, Capabilities, Change, Checkpoint, ContentHash, DedupeKey, Destination, EnsuredFolder,
+    Error, ErrorKind, Flag, Flags, Folder, FolderId, FolderPath, ItemResult, MessageId,
+    MessageMeta, Operation, ProviderInfo, RawMessage, Result, Source, SpecialUse,
+};
+
+/// The scheme of [`MboxStore`].
+pub(crate) const SCHEME: &str = "mbox";
+
+const INDEX_EXT: &str = ".mmidx";
+const TAIL_EXT: &str = ".mmtail-";
+const SBD_EXT: &str = ".sbd";
+/// How many header bytes a scan keeps to read flags and labels from.
+const HEADER_LIMIT: usize = 256 * 1024;
+/// How many listing entries are taken from the index per lock.
+const LIST_CHUNK: usize = 256;
+
+/// A folder of mboxrd files with sidecar indexes. Cloning shares the same store.
+///
+/// See the [module docs](self) for the layout, quoting, index and crash recovery.
+///
+/// # Examples
+/// ```
+/// use mailmigrate_core::store::MboxStore;
+/// use mailmigrate_core::{Destination, FolderPath, MessageId, MessageMeta, RawMessage, Source};
+/// use futures::StreamExt;
+/// # tokio::runtime::Builder::new_multi_thread().build().unwrap().block_on(async {
+/// # let dir = tempfile::tempdir().unwrap();
+/// let store = MboxStore::open(dir.path().join("backup")).unwrap();
+/// let inbox = store.ensure_folder(&FolderPath::inbox(), None).await.unwrap().id;
+/// let raw = b"Subject: hi\n\nFrom here on, quoting keeps this line intact";
+/// let msg = RawMessage::new(
+///     MessageMeta::new(MessageId::new("src-1"), inbox.clone()),
+///     bytes::Bytes::from_static(raw),
+/// );
+/// let id = store.append(&inbox, vec![msg]).await.unwrap()[0]
+///     .as_ref()
+///     .unwrap()
+///     .id
+///     .clone()
+///     .unwrap();
+/// let (_, fetched) = store.fetch(&inbox, vec![id]).next().await.unwrap();
+/// assert_eq!(&fetched.unwrap().bytes[..], &raw[..]);
+/// # });
+/// ```
+#[derive(Debug, Clone)]
+pub struct MboxStore {
+    inner: Arc<Inner>,
+}
+
+type Slot = Arc<Mutex<Option<FolderIndex>>>;
+
+#[derive(Debug)]
+struct Inner {
+    root: PathBuf,
+    info: ProviderInfo,
+    folders: Mutex<HashMap<String, Slot>>,
+}
+
+/// One message as the index knows it.
+#[derive(Debug, Clone)]
+struct Msg {
+    /// Offset of the `From_` line (the message id).
+    o: u64,
+    /// Offset of the first data byte.
+    d: u64,
+    /// Length of the quoted data on disk, without an added newline or the separator.
+    q: u64,
+    /// Offset just past the separator (the next message's `From_` line).
+    e: u64,
+    /// Length of the original message.
+    n: u64,
+    /// Whether a newline was added after the data.
+    nl: bool,
+    flags: Flags,
+    labels: BTreeSet<String>,
+    date: Option<OffsetDateTime>,
+    hash: ContentHash,
+    message_id: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct FolderIndex {
+    /// In file order (ascending offsets).
+    msgs: Vec<Msg>,
+    /// Length of the mbox file the index covers.
+    end: u64,
+}
+
+impl FolderIndex {
+    fn position(&self, id: &MessageId) -> Option<usize> {
+        let o: u64 = id.as_str().parse().ok()?;
+        self.msgs.binary_search_by_key(&o, |m| m.o).ok()
+    }
+}
+
+/// An index line describing a message.
+#[derive(Debug, Serialize, Deserialize)]
+struct EntryRecord {
+    o: u64,
+    d: u64,
+    q: u64,
+    e: u64,
+    n: u64,
+    #[serde(default)]
+    nl: bool,
+    #[serde(default)]
+    f: Vec<String>,
+    #[serde(default)]
+    l: Vec<String>,
+    #[serde(default)]
+    t: Option<i64>,
+    h: String,
+    #[serde(default)]
+    m: Option<String>,
+}
+
+/// An index line replacing a message's flags.
+#[derive(Debug, Serialize, Deserialize)]
+struct UpdateRecord {
+    u: u64,
+    f: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Record {
+    Entry(EntryRecord),
+    Update(UpdateRecord),
+}
+
+impl Msg {
+    fn to_record(&self) -> EntryRecord {
+        EntryRecord {
+            o: self.o,
+            d: self.d,
+            q: self.q,
+            e: self.e,
+            n: self.n,
+            nl: self.nl,
+            f: self.flags.iter().map(ToString::to_string).collect(),
+            l: self.labels.iter().cloned().collect(),
+            t: self.date.map(OffsetDateTime::unix_timestamp),
+            h: self.hash.to_hex(),
+            m: self.message_id.clone(),
+        }
+    }
+
+    fn from_record(r: EntryRecord) -> Option<Self> {
+        Some(Self {
+            o: r.o,
+            d: r.d,
+            q: r.q,
+            e: r.e,
+            n: r.n,
+            nl: r.nl,
+            flags: r.f.iter().map(|f| Flag::parse(f)).collect(),
+            labels: r.l.into_iter().collect(),
+            date: r
+                .t
+                .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok()),
+            hash: ContentHash::from_hex(&r.h)?,
+            message_id: r.m,
+        })
+    }
+
+    fn meta(&self, folder: &FolderId) -> MessageMeta {
+        MessageMeta::new(MessageId::new(self.o.to_string()), folder.clone())
+            .with_flags(self.flags.clone())
+            .with_labels(self.labels.clone())
+            .with_internal_date(self.date)
+            .with_size(self.n)
+            .with_message_id(self.message_id.clone())
+    }
+}
+
+impl MboxStore {
+    /// Opens the mbox store at `root`, creating the directory if missing.
+    ///
+    /// # Errors
+    /// `PermissionDenied` or `Unexpected` when the directory cannot be created, and
+    /// `ConfigInvalid` when `root` exists but is not a directory.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
+        let root = root.into();
+        if root.exists() && !root.is_dir() {
+            return Err(
+                Error::new(ErrorKind::ConfigInvalid, "root is not a directory")
+                    .with_provider(SCHEME)
+                    .with_operation(Operation::Build)
+                    .with_context("path", root.display()),
+            );
+        }
+        fs::create_dir_all(&root).map_err(|e| {
+            Error::from(e)
+                .with_provider(SCHEME)
+                .with_operation(Operation::Build)
+                .with_context("path", root.display())
+        })?;
+        let account = root.display().to_string();
+        Ok(Self {
+            inner: Arc::new(Inner {
+                root,
+                info: ProviderInfo::new(SCHEME, account, Self::capabilities()),
+                folders: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// The capabilities an mbox store has (no delete, no incremental listing).
+    pub fn capabilities() -> Capabilities {
+        Capabilities {
+            list_folders: true,
+            list_since: false,
+            list_removals: false,
+            fetch: true,
+            append: true,
+            append_with_flags: true,
+            append_with_keywords: true,
+            append_with_internal_date: true,
+            append_with_labels: false,
+            append_returns_id: true,
+            update_flags: true,
+            delete: false,
+            find_existing: true,
+            byte_exact: true,
+            append_max_size: None,
+            append_batch_max: 256,
+            fetch_batch_max: 256,
+            max_concurrency: 0,
+        }
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        &self.inner.root
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn err(kind: ErrorKind, msg: impl Into<String>, op: Operation) -> Error {
+    Error::new(kind, msg)
+        .with_provider(SCHEME)
+        .with_operation(op)
+}
+
+fn folder_err(e: impl Into<Error>, op: Operation, folder: &FolderId) -> Error {
+    e.into()
+        .with_provider(SCHEME)
+        .with_operation(op)
+        .with_context("folder", folder)
+}
+
+fn index_path(mbox: &Path) -> PathBuf {
+    let mut s = mbox.as_os_str().to_owned();
+    s.push(INDEX_EXT);
+    PathBuf::from(s)
+}
+
+/// The relative file path of a folder.
+fn rel_path(path: &FolderPath) -> String {
+    let segs = path.segments();
+    let mut out = String::new();
+    for (i, seg) in segs.iter().enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        if i == 0 && path.is_inbox() {
+            out.push_str("INBOX");
+        } else {
+            out.push_str(&escape_segment(seg));
+        }
+        if i + 1 < segs.len() {
+            out.push_str(SBD_EXT);
+        }
+    }
+    out
+}
+
+/// Whether a line (without its newline) needs one more `>` in mboxrd.
+fn is_from_line(line: &[u8]) -> bool {
+    let rest = line
+        .iter()
+        .position(|&b| b != b'>')
+        .map_or(&[][..], |i| &line[i..]);
+    rest.starts_with(b"From ")
+}
+
+/// Writes `bytes` with mboxrd quoting and returns the number of bytes written.
+fn write_quoted(w: &mut impl Write, bytes: &[u8]) -> io::Result<u64> {
+    let mut n = 0u64;
+    for line in bytes.split_inclusive(|&b| b == b'\n') {
+        if is_from_line(line) {
+            w.write_all(b">")?;
+            n += 1;
+        }
+        w.write_all(line)?;
+        n += line.len() as u64;
+    }
+    Ok(n)
+}
+
+/// The line without one level of mboxrd quoting.
+fn unquote_line(line: &[u8]) -> &[u8] {
+    if line.first() == Some(&b'>') && is_from_line(line) {
+        &line[1..]
+    } else {
+        line
+    }
+}
+
+const ASCTIME: &[time::format_description::FormatItem<'static>] = time::macros::format_description!(
+    "[weekday repr:short] [month repr:short] [day padding:space] [hour]:[minute]:[second] [year]"
+);
+const ASCTIME_LOOSE: &[time::format_description::FormatItem<'static>] = time::macros::format_description!(
+    "[weekday repr:short] [month repr:short] [day padding:none] [hour]:[minute]:[second] [year]"
+);
+const ASCTIME_ZONE: &[time::format_description::FormatItem<'static>] = time::macros::format_description!(
+    "[weekday repr:short] [month repr:short] [day padding:none] [hour]:[minute]:[second] [offset_hour sign:mandatory][offset_minute] [year]"
+);
+
+fn from_line(bytes: &[u8], date: Option<OffsetDateTime>) -> Vec<u8> {
+    let sender = Headers::parse(bytes)
+        .from
+        .filter(|s| !s.is_empty() && s.len() < 256 && s.chars().all(|c| c.is_ascii_graphic()))
+        .unwrap_or_else(|| "MAILER-DAEMON".to_owned());
+    let date = date
+        .unwrap_or_else(OffsetDateTime::now_utc)
+        .to_offset(time::UtcOffset::UTC);
+    let stamp = date
+        .format(ASCTIME)
+        .unwrap_or_else(|_| "Thu Jan  1 00:00:00 1970".to_owned());
+    format!("From {sender} {stamp}\n").into_bytes()
+}
+
+/// The internal date written on a `From_` line, if it has a recognisable one.
+fn parse_from_line_date(line: &[u8]) -> Option<OffsetDateTime> {
+    let text = std::str::from_utf8(line).ok()?;
+    let words: Vec<&str> = text.split_whitespace().skip(2).collect();
+    let joined = words.join(" ");
+    if let Ok(t) = time::PrimitiveDateTime::parse(&joined, ASCTIME_LOOSE) {
+        return Some(t.assume_utc());
+    }
+    if let Ok(t) = OffsetDateTime::parse(&joined, ASCTIME_ZONE) {
+        return Some(t);
+    }
+    // Some writers put more words before the date; the date is the last five words.
+    let tail = words.get(words.len().checked_sub(5)?..)?.join(" ");
+    time::PrimitiveDateTime::parse(&tail, ASCTIME_LOOSE)
+        .ok()
+        .map(time::PrimitiveDateTime::assume_utc)
+}
+
+/// Unfolded header fields of a header block, in order.
+fn header_fields(block: &[u8]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for raw in block.split(|&b| b == b'\n') {
+        let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if line.is_empty() {
+            break;
+        }
+        let text = String::from_utf8_lossy(line);
+        if line[0] == b' ' || line[0] == b'\t' {
+            if let Some(last) = out.last_mut() {
+                last.1.push(' ');
+                last.1.push_str(text.trim());
+            }
+            continue;
+        }
+        if let Some((name, value)) = text.split_once(':') {
+            out.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+        }
+    }
+    out
+}
+
+/// Splits a comma-separated label list, honouring double quotes.
+fn split_labels(value: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    for c in value.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            ',' if !quoted => {
+                out.push(std::mem::take(&mut cur));
+            }
+            c => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out.into_iter()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// Flags and labels from a foreign message's headers.
+fn flags_from_headers(block: &[u8]) -> (Flags, BTreeSet<String>) {
+    let mut flags = Flags::new();
+    let mut labels = BTreeSet::new();
+    for (name, value) in header_fields(block) {
+        match name.as_str() {
+            "status" => {
+                if value.contains('R') {
+                    flags.insert(Flag::Seen);
+                }
+            }
+            "x-status" => {
+                for c in value.chars() {
+                    match c {
+                        'A' => {
+                            flags.insert(Flag::Answered);
+                        }
+                        'F' => {
+                            flags.insert(Flag::Flagged);
+                        }
+                        'T' => {
+                            flags.insert(Flag::Draft);
+                        }
+                        'D' => {
+                            flags.insert(Flag::Deleted);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            "x-mozilla-status" => {
+                if let Ok(bits) = u32::from_str_radix(value.trim(), 16) {
+                    for (bit, flag) in [
+                        (0x0001, Flag::Seen),
+                        (0x0002, Flag::Answered),
+                        (0x0004, Flag::Flagged),
+                        (0x0008, Flag::Deleted),
+                        (0x1000, Flag::Keyword("$Forwarded".to_owned())),
+                    ] {
+                        if bits & bit != 0 {
+                            flags.insert(flag);
+                        }
+                    }
+                }
+            }
+            "x-keywords" => {
+                for k in value.split([',', ' ', '\t']).filter(|k| !k.is_empty()) {
+                    flags.insert(Flag::Keyword(k.to_owned()));
+                }
+            }
+            "x-gmail-labels" => {
+                for l in split_labels(&value) {
+                    match l.as_str() {
+                        "Opened" => {
+                            flags.insert(Flag::Seen);
+                        }
+                        "Starred" => {
+                            flags.insert(Flag::Flagged);
+                        }
+                        _ => {}
+                    }
+                    labels.insert(l);
+                }
+            }
+            _ => {}
+        }
+    }
+    (flags, labels)
+}
+
+/// The state of one message while scanning a foreign mbox.
+struct ScanMsg {
+    o: u64,
+    d: u64,
+    date: Option<OffsetDateTime>,
+    in_headers: bool,
+    headers: Vec<u8>,
+    hasher: blake3::Hasher,
+    n: u64,
+    pending_nl: bool,
+    ends_with_nl: bool,
+}
+
+impl ScanMsg {
+    fn new(o: u64, from_line: &[u8]) -> Self {
+        Self {
+            o,
+            d: o + from_line.len() as u64,
+            date: parse_from_line_date(from_line),
+            in_headers: true,
+            headers: Vec::new(),
+            hasher: blake3::Hasher::new(),
+            n: 0,
+            pending_nl: false,
+            ends_with_nl: false,
+        }
+    }
+
+    /// Feeds one line of data as stored on disk (with its newline, if any).
+    fn feed(&mut self, disk_line: &[u8]) {
+        let line = unquote_line(disk_line);
+        // The last newline before the next From_ line is the separator, not data: hold each
+        // newline back until more data follows.
+        if self.pending_nl {
+            self.hasher.update(b"\n");
+            self.n += 1;
+        }
+        let (body, nl) = match line.strip_suffix(b"\n") {
+            Some(b) => (b, true),
+            None => (line, false),
+        };
+        self.hasher.update(body);
+        self.n += body.len() as u64;
+        self.pending_nl = nl;
+        self.ends_with_nl = nl;
+        if self.in_headers {
+            if body.is_empty() || body == b"\r" {
+                self.in_headers = false;
+            }
+            if self.headers.len() + line.len() <= HEADER_LIMIT {
+                self.headers.extend_from_slice(line);
+            } else {
+                self.in_headers = false;
+            }
+        }
+    }
+
+    fn finish(self, end: u64) -> Msg {
+        let (flags, labels) = flags_from_headers(&self.headers);
+        let region = end - self.d;
+        Msg {
+            o: self.o,
+            d: self.d,
+            q: region - u64::from(self.ends_with_nl),
+            e: end,
+            n: self.n,
+            nl: false,
+            flags,
+            labels,
+            date: self.date,
+            hash: ContentHash::from_bytes(*self.hasher.finalize().as_bytes()),
+            message_id: Headers::parse(&self.headers).message_id,
+        }
+    }
+}
+
+/// Indexes a foreign mbox file, streaming it line by line.
+fn scan(path: &Path) -> io::Result<Result<Vec<Msg>, &'static str>> {
+    let mut r = BufReader::with_capacity(64 * 1024, File::open(path)?);
+    let mut line = Vec::new();
+    let mut pos = 0u64;
+    let mut cur: Option<ScanMsg> = None;
+    let mut out = Vec::new();
+    loop {
+        line.clear();
+        let n = r.read_until(b'\n', &mut line)?;
+        if n == 0 {
+            break;
+        }
+        if line.starts_with(b"From ") {
+            if let Some(m) = cur.take() {
+                out.push(m.finish(pos));
+            }
+            cur = Some(ScanMsg::new(pos, &line));
+        } else {
+            match cur.as_mut() {
+                Some(m) => m.feed(&line),
+                None => return Ok(Err("the file does not start with a From_ line")),
+            }
+        }
+        pos += n as u64;
+    }
+    if let Some(m) = cur {
+        out.push(m.finish(pos));
+    }
+    Ok(Ok(out))
+}
+
+/// Rewrites the index from scratch (temporary file, fsync, rename).
+fn write_index(path: &Path, msgs: &[Msg]) -> io::Result<()> {
+    let idx = index_path(path);
+    let mut tmp = idx.clone().into_os_string();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut w = BufWriter::new(File::create(&tmp)?);
+    for m in msgs {
+        serde_json::to_writer(&mut w, &m.to_record())?;
+        w.write_all(b"\n")?;
+    }
+    w.into_inner()
+        .map_err(io::IntoInnerError::into_error)?
+        .sync_all()?;
+    fs::rename(&tmp, &idx)
+}
+
+/// Appends lines to the index and fsyncs it.
+fn append_index_lines(path: &Path, lines: &[u8]) -> io::Result<()> {
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(index_path(path))?;
+    f.write_all(lines)?;
+    f.sync_all()
+}
+
+/// Loads (and repairs) the index of the mbox file at `path`.
+fn load(path: &Path, folder: &FolderId, op: Operation) -> Result<FolderIndex> {
+    let ferr = |e: io::Error| folder_err(e, op, folder);
+    let corrupt = |msg: &str| err(ErrorKind::StateCorrupt, msg, op).with_context("folder", folder);
+    let file_len = fs::metadata(path).map_err(ferr)?.len();
+    let idx_path = index_path(path);
+    let idx_file = match File::open(&idx_path) {
+        Ok(f) => Some(f),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(ferr(e)),
+    };
+    let Some(idx_file) = idx_file else {
+        // A foreign mbox: scan it once and keep the result.
+        let msgs = scan(path).map_err(ferr)?.map_err(corrupt)?;
+        if let Err(e) = write_index(path, &msgs) {
+            tracing::warn!(folder = %folder, error = %e, "cannot write the mbox index; keeping it in memory");
+        }
+        return Ok(FolderIndex {
+            msgs,
+            end: file_len,
+        });
+    };
+    let mut r = BufReader::new(idx_file);
+    let mut msgs: Vec<Msg> = Vec::new();
+    let mut line = Vec::new();
+    let mut repaired = false;
+    loop {
+        line.clear();
+        if r.read_until(b'\n', &mut line).map_err(ferr)? == 0 {
+            break;
+        }
+        if line.last() != Some(&b'\n') {
+            // A torn last line: the write that produced it was never confirmed.
+            repaired = true;
+            break;
+        }
+        let rec: Record = serde_json::from_slice(&line)
+            .map_err(|e| corrupt("unreadable mbox index line").with_source(e))?;
+        match rec {
+            Record::Entry(r) => {
+                let m = Msg::from_record(r).ok_or_else(|| corrupt("bad hash in mbox index"))?;
+                if msgs.last().is_some_and(|p| p.e > m.o) || m.o > m.d || m.d + m.q > m.e {
+                    return Err(corrupt("mbox index entries overlap"));
+                }
+                msgs.push(m);
+            }
+            Record::Update(u) => {
+                let Ok(i) = msgs.binary_search_by_key(&u.u, |m| m.o) else {
+                    return Err(corrupt("mbox index updates an unknown message"));
+                };
+                msgs[i].flags = u.f.iter().map(|f| Flag::parse(f)).collect();
+                repaired = true; // compact the update lines away
+            }
+        }
+    }
+    // Entries beyond the end of the file describe data that is gone.
+    if let Some(keep) = msgs.iter().position(|m| m.e > file_len) {
+        tracing::warn!(folder = %folder, dropped = msgs.len() - keep, "mbox file is shorter than its index");
+        msgs.truncate(keep);
+        repaired = true;
+    }
+    let end = msgs.last().map_or(0, |m| m.e);
+    if let Some(last) = msgs.last() {
+        let mut f = File::open(path).map_err(ferr)?;
+        let mut head = [0u8; 5];
+        f.seek(SeekFrom::Start(last.o)).map_err(ferr)?;
+        f.read_exact(&mut head).map_err(ferr)?;
+        if &head != b"From " {
+            return Err(corrupt("mbox index does not match the mbox file"));
+        }
+    }
+    if file_len > end {
+        // Data the index never confirmed: a killed append. Keep the bytes aside, then cut.
+        let tail = {
+            let mut s = path.as_os_str().to_owned();
+            s.push(format!("{TAIL_EXT}{end}"));
+            PathBuf::from(s)
+        };
+        tracing::warn!(folder = %folder, bytes = file_len - end, "moving an unindexed mbox tail aside");
+        let mut src = File::open(path).map_err(ferr)?;
+        src.seek(SeekFrom::Start(end)).map_err(ferr)?;
+        let mut dst = File::create(&tail).map_err(ferr)?;
+        io::copy(&mut src, &mut dst).map_err(ferr)?;
+        dst.sync_all().map_err(ferr)?;
+        let f = OpenOptions::new().write(true).open(path).map_err(ferr)?;
+        f.set_len(end).map_err(ferr)?;
+        f.sync_all().map_err(ferr)?;
+    }
+    if repaired {
+        write_index(path, &msgs).map_err(ferr)?;
+    }
+    Ok(FolderIndex { msgs, end })
+}
+
+impl Inner {
+    /// The mbox file of an existing folder.
+    fn folder_file(&self, id: &FolderId, op: Operation) -> Result<PathBuf> {
+        let s = id.as_str();
+        let valid = !s.is_empty()
+            && !s.contains(['\\', '\0'])
+            && s.split('/')
+                .all(|c| !c.is_empty() && c != "." && c != ".." && !c.starts_with('.'));
+        let path = self.root.join(s);
+        if valid && path.is_file() {
+            Ok(path)
+        } else {
+            Err(err(ErrorKind::NotFound, "no such folder", op).with_context("folder", id))
+        }
+    }
+
+    fn slot(&self, id: &FolderId) -> Slot {
+        Arc::clone(
+            lock(&self.folders)
+                .entry(id.as_str().to_owned())
+                .or_default(),
+        )
+    }
+
+    /// Runs `f` on the folder's index, loading or repairing it first when the file changed.
+    fn with_index<R>(
+        &self,
+        folder: &FolderId,
+        op: Operation,
+        f: impl FnOnce(&Path, &mut FolderIndex) -> Result<R>,
+    ) -> Result<R> {
+        let path = self.folder_file(folder, op)?;
+        let slot = self.slot(folder);
+        let mut g = lock(&slot);
+        let len = fs::metadata(&path)
+            .map_err(|e| folder_err(e, op, folder))?
+            .len();
+        if g.as_ref().is_none_or(|idx| idx.end != len) {
+            *g = None;
+            *g = Some(load(&path, folder, op)?);
+        }
+        let idx = g
+            .as_mut()
+            .ok_or_else(|| err(ErrorKind::Unexpected, "index missing", op))?;
+        f(&path, idx)
+    }
+
+    fn append_batch(
+        &self,
+        folder: &FolderId,
+        messages: &[RawMessage],
+    ) -> Result<Vec<Result<Appended>>> {
+        let op = Operation::Append;
+        let path = self.folder_file(folder, op)?;
+        let slot = self.slot(folder);
+        let mut g = lock(&slot);
+        let len = fs::metadata(&path)
+            .map_err(|e| folder_err(e, op, folder))?
+            .len();
+        if g.as_ref().is_none_or(|idx| idx.end != len) {
+            *g = None;
+            *g = Some(load(&path, folder, op)?);
+        }
+        let idx = g
+            .as_mut()
+            .ok_or_else(|| err(ErrorKind::Unexpected, "index missing", op))?;
+        let start = idx.end;
+        let mut out = Vec::with_capacity(messages.len());
+        let mut new = Vec::new();
+        let write = |new: &mut Vec<Msg>, out: &mut Vec<Result<Appended>>| -> io::Result<()> {
+            let mut file = OpenOptions::new().write(true).open(&path)?;
+            file.seek(SeekFrom::Start(start))?;
+            let mut w = BufWriter::with_capacity(256 * 1024, file);
+            let mut pos = start;
+            for msg in messages {
+                if msg.bytes.is_empty() {
+                    out.push(Err(err(ErrorKind::InvalidMessage, "empty message", op)
+                        .with_item(folder, &msg.meta.id)));
+                    continue;
+                }
+                let o = pos;
+                let from = from_line(&msg.bytes, msg.meta.internal_date);
+                w.write_all(&from)?;
+                let d = o + from.len() as u64;
+                let q = write_quoted(&mut w, &msg.bytes)?;
+                let nl = !msg.bytes.ends_with(b"\n");
+                if nl {
+                    w.write_all(b"\n")?;
+                }
+                w.write_all(b"\n")?;
+                pos = d + q + u64::from(nl) + 1;
+                new.push(Msg {
+                    o,
+                    d,
+                    q,
+                    e: pos,
+                    n: msg.bytes.len() as u64,
+                    nl,
+                    flags: msg.meta.flags.clone(),
+                    labels: msg.meta.labels.clone(),
+                    date: msg.meta.internal_date,
+                    hash: ContentHash::of(&msg.bytes),
+                    message_id: msg
+                        .meta
+                        .message_id
+                        .clone()
+                        .or_else(|| Headers::parse(&msg.bytes).message_id),
+                });
+                out.push(Ok(Appended::new(Some(MessageId::new(o.to_string())))));
+            }
+            w.into_inner()
+                .map_err(io::IntoInnerError::into_error)?
+                .sync_all()?;
+            // Only now that the data is durable does the index describe it.
+            let mut lines = Vec::new();
+            for m in new.iter() {
+                serde_json::to_writer(&mut lines, &m.to_record())?;
+                lines.push(b'\n');
+            }
+            if !lines.is_empty() {
+                append_index_lines(&path, &lines)?;
+            }
+            Ok(())
+        };
+        if let Err(e) = write(&mut new, &mut out) {
+            // Whatever reached the file is unindexed; the next use moves it aside.
+            *g = None;
+            return Err(folder_err(e, op, folder));
+        }
+        if let Some(last) = new.last() {
+            idx.end = last.e;
+        }
+        idx.msgs.extend(new);
+        Ok(out)
+    }
+
+    fn read_one(&self, folder: &FolderId, id: &MessageId) -> Result<RawMessage> {
+        let op = Operation::Fetch;
+        let msg = self.with_index(folder, op, |_, idx| {
+            idx.position(id)
+                .map(|i| idx.msgs[i].clone())
+                .ok_or_else(|| err(ErrorKind::NotFound, "no such message", op))
+        });
+        let msg = msg.map_err(|e| e.with_item(folder, id))?;
+        let path = self.folder_file(folder, op)?;
+        let ioe = |e: io::Error| folder_err(e, op, folder).with_item(folder, id);
+        let mut file = File::open(&path).map_err(ioe)?;
+        file.seek(SeekFrom::Start(msg.d)).map_err(ioe)?;
+        let mut r = BufReader::with_capacity(64 * 1024, file.take(msg.q));
+        let cap = usize::try_from(msg.n).unwrap_or(0);
+        let mut out = Vec::with_capacity(cap);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            if r.read_until(b'\n', &mut line).map_err(ioe)? == 0 {
+                break;
+            }
+            out.extend_from_slice(unquote_line(&line));
+        }
+        let consistent = out.len() as u64 == msg.n && ContentHash::of(&out) == msg.hash;
+        if !consistent {
+            return Err(err(
+                ErrorKind::StateCorrupt,
+                "stored message does not match its index entry",
+                op,
+            )
+            .with_item(folder, id));
+        }
+        Ok(RawMessage::new(msg.meta(folder), Bytes::from(out)))
+    }
+
+    fn list_folders(&self) -> Result<Vec<Folder>> {
+        let mut out = Vec::new();
+        walk(&self.root, &mut Vec::new(), "", &mut out).map_err(|e| {
+            Error::from(e)
+                .with_provider(SCHEME)
+                .with_operation(Operation::ListFolders)
+        })?;
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(out)
+    }
+}
+
+/// Lists the folders under `dir` into `out`.
+fn walk(dir: &Path, segs: &mut Vec<String>, rel: &str, out: &mut Vec<Folder>) -> io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with('.') {
+            continue;
+        }
+        let ty = entry.file_type()?;
+        let child_rel = if rel.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{rel}/{name}")
+        };
+        if ty.is_dir() {
+            if let Some(stem) = name.strip_suffix(SBD_EXT) {
+                segs.push(unescape_segment(stem));
+                walk(&entry.path(), segs, &child_rel, out)?;
+                segs.pop();
+            }
+            continue;
+        }
+        if !ty.is_file()
+            || name.ends_with(INDEX_EXT)
+            || name.ends_with(".msf")
+            || name.ends_with(".tmp")
+            || name.contains(TAIL_EXT)
+        {
+            continue;
+        }
+        segs.push(unescape_segment(name));
+        match FolderPath::new(segs.clone()) {
+            Ok(path) => {
+                let role = role_for_path(&path);
+                out.push(Folder::new(FolderId::new(child_rel), path).with_role(role));
+            }
+            Err(_) => tracing::warn!(file = name, "skipping an mbox file with an invalid name"),
+        }
+        segs.pop();
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Source for MboxStore {
+    fn info(&self) -> &ProviderInfo {
+        &self.inner.info
+    }
+
+    async fn list_folders(&self) -> Result<Vec<Folder>> {
+        let inner = Arc::clone(&self.inner);
+        blocking(move || inner.list_folders()).await
+    }
+
+    fn list_changes(
+        &self,
+        folder: &FolderId,
+        _since: Option<Checkpoint>,
+    ) -> BoxStream<'static, Result<Change>> {
+        let inner = Arc::clone(&self.inner);
+        let folder = folder.clone();
+        blocking_stream(move |tx| {
+            let op = Operation::ListChanges;
+            let mut next = 0usize;
+            loop {
+                // Take a chunk under the lock, send it without holding the lock.
+                let chunk = inner.with_index(&folder, op, |_, idx| {
+                    let end = (next + LIST_CHUNK).min(idx.msgs.len());
+                    Ok(idx
+                        .msgs
+                        .get(next..end)
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|m| m.meta(&folder))
+                        .collect::<Vec<_>>())
+                });
+                let chunk = match chunk {
+                    Ok(c) => c,
+                    Err(e) => {
+                        let _ = tx.blocking_send(Err(e));
+                        return;
+                    }
+                };
+                if chunk.is_empty() {
+                    break;
+                }
+                next += chunk.len();
+                for meta in chunk {
+                    if tx.blocking_send(Ok(Change::Upsert(meta))).is_err() {
+                        return;
+                    }
+                }
+            }
+            let _ = tx.blocking_send(Ok(Change::Checkpoint(Checkpoint::new(next.to_string()))));
+        })
+    }
+
+    fn fetch(
+        &self,
+        folder: &FolderId,
+        ids: Vec<MessageId>,
+    ) -> BoxStream<'static, ItemResult<RawMessage>> {
+        let inner = Arc::clone(&self.inner);
+        let folder = folder.clone();
+        blocking_stream(move |tx| {
+            for id in ids {
+                let r = inner.read_one(&folder, &id);
+                if tx.blocking_send((id, r)).is_err() {
+                    return;
+                }
+            }
+        })
+    }
+}
+
+#[async_trait]
+impl Destination for MboxStore {
+    fn info(&self) -> &ProviderInfo {
+        &self.inner.info
+    }
+
+    async fn list_folders(&self) -> Result<Vec<Folder>> {
+        Source::list_folders(self).await
+    }
+
+    async fn ensure_folder(
+        &self,
+        path: &FolderPath,
+        role: Option<SpecialUse>,
+    ) -> Result<EnsuredFolder> {
+        let inner = Arc::clone(&self.inner);
+        let path = path.clone();
+        let _ = role;
+        blocking(move || {
+            let op = Operation::EnsureFolder;
+            let rel = rel_path(&path);
+            let mut created = false;
+            let mut prefix = PathBuf::new();
+            let parts: Vec<&str> = rel.split('/').collect();
+            for (i, part) in parts.iter().enumerate() {
+                let leaf = i + 1 == parts.len();
+                let (file_name, sbd) = if leaf {
+                    (*part, None)
+                } else {
+                    let stem = part.strip_suffix(SBD_EXT).unwrap_or(part);
+                    (stem, Some(*part))
+                };
+                let file = inner.root.join(&prefix).join(file_name);
+                let make = || -> io::Result<bool> {
+                    if file.is_file() {
+                        return Ok(false);
+                    }
+                    // The empty index first: an mbox with an index is never scanned as foreign.
+                    File::create(index_path(&file))?.sync_all()?;
+                    match OpenOptions::new().write(true).create_new(true).open(&file) {
+                        Ok(f) => f.sync_all().map(|()| true),
+                        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+                        Err(e) => Err(e),
+                    }
+                };
+                let made = make().map_err(|e| {
+                    Error::from(e)
+                        .with_provider(SCHEME)
+                        .with_operation(op)
+                        .with_context("folder", &path)
+                })?;
+                if leaf {
+                    created = made;
+                }
+                if let Some(sbd) = sbd {
+                    prefix.push(sbd);
+                    fs::create_dir_all(inner.root.join(&prefix)).map_err(|e| {
+                        Error::from(e)
+                            .with_provider(SCHEME)
+                            .with_operation(op)
+                            .with_context("folder", &path)
+                    })?;
+                }
+            }
+            Ok(EnsuredFolder::new(FolderId::new(rel), created))
+        })
+        .await
+    }
+
+    async fn append(
+        &self,
+        folder: &FolderId,
+        messages: Vec<RawMessage>,
+    ) -> Result<Vec<Result<Appended>>> {
+        let inner = Arc::clone(&self.inner);
+        let folder = folder.clone();
+        blocking(move || inner.append_batch(&folder, &messages)).await
+    }
+
+    async fn update_flags(&self, folder: &FolderId, id: &MessageId, flags: &Flags) -> Result<()> {
+        let inner = Arc::clone(&self.inner);
+        let folder = folder.clone();
+        let id = id.clone();
+        let flags = flags.clone();
+        blocking(move || {
+            let op = Operation::UpdateFlags;
+            inner
+                .with_index(&folder, op, |path, idx| {
+                    let i = idx
+                        .position(&id)
+                        .ok_or_else(|| err(ErrorKind::NotFound, "no such message", op))?;
+                    let rec = UpdateRecord {
+                        u: idx.msgs[i].o,
+                        f: flags.iter().map(ToString::to_string).collect(),
+                    };
+                    let mut line = serde_json::to_vec(&rec).map_err(|e| {
+                        err(ErrorKind::Unexpected, "cannot encode", op).with_source(e)
+                    })?;
+                    line.push(b'\n');
+                    append_index_lines(path, &line).map_err(|e| folder_err(e, op, &folder))?;
+                    idx.msgs[i].flags = flags;
+                    Ok(())
+                })
+                .map_err(|e| e.with_item(&folder, &id))
+        })
+        .await
+    }
+
+    async fn find_existing(&self, folder: &FolderId, key: &DedupeKey) -> Result<Vec<MessageId>> {
+        let inner = Arc::clone(&self.inner);
+        let folder = folder.clone();
+        let key = key.clone();
+        blocking(move || {
+            inner.with_index(&folder, Operation::FindExisting, |_, idx| {
+                Ok(idx
+                    .msgs
+                    .iter()
+                    .filter(|m| m.n == key.size && m.hash == key.hash)
+                    .map(|m| MessageId::new(m.o.to_string()))
+                    .collect())
+            })
+        })
+        .await
+    }
+
+    async fn delete(&self, folder: &FolderId, _ids: &[MessageId]) -> Result<()> {
+        Err(err(
+            ErrorKind::Unsupported,
+            "an mbox store cannot delete messages without moving the others",
+            Operation::Delete,
+        )
+        .with_context("folder", folder))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_round_trips() {
+        let msg = b"From: a@b\nSubject: x\n\nFrom here\n>From there\n>>From x\nFromage\n> From y";
+        let mut out = Vec::new();
+        let n = write_quoted(&mut out, msg).unwrap();
+        assert_eq!(n as usize, out.len());
+        assert_eq!(
+            out,
+            b"From: a@b\nSubject: x\n\n>From here\n>>From there\n>>>From x\nFromage\n> From y"
+        );
+        let back: Vec<u8> = out
+            .split_inclusive(|&b| b == b'\n')
+            .flat_map(|l| unquote_line(l).to_vec())
+            .collect();
+        assert_eq!(back, msg);
+    }
+
+    #[test]
+    fn from_line_uses_sender_and_asctime() {
+        let date = time::macros::datetime!(2021-03-05 07:08:09 +02:00);
+        let line = from_line(b"From: Ann <ann@example.com>\n\nx", Some(date));
+        assert_eq!(line, b"From ann@example.com Fri Mar  5 05:08:09 2021\n");
+        assert_eq!(
+            parse_from_line_date(&line),
+            Some(time::macros::datetime!(2021-03-05 05:08:09 UTC))
+        );
+        let line = from_line(b"Subject: no sender\n\nx", Some(date));
+        assert!(line.starts_with(b"From MAILER-DAEMON "));
+        assert_eq!(
+            parse_from_line_date(b"From 1234@xxx Sat Jan 01 10:00:00 +0000 2022\n"),
+            Some(time::macros::datetime!(2022-01-01 10:00:00 UTC))
+        );
+    }
+
+    #[test]
+    fn foreign_headers_give_flags_and_labels() {
+        let h = b"Status: RO\nX-Status: AF\nX-Keywords: $Label1, work\nX-Gmail-Labels: Inbox,\"a,b\",Opened\n\nbody";
+        let (flags, labels) = flags_from_headers(h);
+        for f in [
+            Flag::Seen,
+            Flag::Answered,
+            Flag::Flagged,
+            Flag::Keyword("$Label1".into()),
+            Flag::Keyword("work".into()),
+        ] {
+            assert!(flags.contains(&f), "{f}");
+        }
+        assert_eq!(flags.len(), 5);
+        let want: BTreeSet<String> = ["Inbox", "a,b", "Opened"].map(String::from).into();
+        assert_eq!(labels, want);
+        let (flags, _) = flags_from_headers(b"X-Mozilla-Status: 0003\n\n");
+        assert!(flags.contains(&Flag::Seen) && flags.contains(&Flag::Answered));
+    }
+
+    #[test]
+    fn folder_paths_map_to_nested_files() {
+        let p = |s: &[&str]| FolderPath::new(s.iter().copied()).unwrap();
+        assert_eq!(rel_path(&p(&["inbox"])), "INBOX");
+        assert_eq!(rel_path(&p(&["Archive", "2020"])), "Archive.sbd/2020");
+        assert_eq!(rel_path(&p(&["a.b", "c/d"])), "a%2Eb.sbd/c%2Fd");
+    }
+
+    #[test]
+    fn scan_splits_messages_and_strips_separators() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        fs::write(
+            &path,
+            b"From a Mon Jan  1 00:00:00 2001\nSubject: 1\n\n>From quoted\n\nFrom b Mon Jan  1 00:00:00 2001\nSubject: 2\n\nno newline",
+        )
+        .unwrap();
+        let msgs = scan(&path).unwrap().unwrap();
+        assert_eq!(msgs.len(), 2);
+        assert_eq!(msgs[0].n, b"Subject: 1\n\nFrom quoted\n".len() as u64);
+        assert_eq!(
+            msgs[0].hash,
+            ContentHash::of(b"Subject: 1\n\nFrom quoted\n")
+        );
+        assert_eq!(msgs[1].hash, ContentHash::of(b"Subject: 2\n\nno newline"));
+        assert_eq!(msgs[1].e, fs::metadata(&path).unwrap().len());
+        fs::write(&path, b"not an mbox\n").unwrap();
+        assert!(scan(&path).unwrap().is_err());
+    }
+}
