@@ -697,15 +697,9 @@ impl Source for MaildirStore {
                 if rest.is_empty() || rest == "." || !entry.path().join("cur").is_dir() {
                     continue;
                 }
-                let path = match FolderPath::new(rest.split('.').map(unescape_segment)) {
-                    Ok(p) => p,
-                    Err(_) => {
-                        tracing::warn!(
-                            dir = name,
-                            "skipping a Maildir folder with an invalid name"
-                        );
-                        continue;
-                    }
+                let Ok(path) = FolderPath::new(rest.split('.').map(unescape_segment)) else {
+                    tracing::warn!(dir = name, "skipping a Maildir folder with an invalid name");
+                    continue;
                 };
                 let role = role_for_path(&path);
                 folders.push(Folder::new(FolderId::new(name), path).with_role(role));

@@ -460,10 +460,8 @@ fn flags_from_headers(block: &[u8]) -> (Flags, BTreeSet<String>) {
     let mut labels = BTreeSet::new();
     for (name, value) in header_fields(block) {
         match name.as_str() {
-            "status" => {
-                if value.contains('R') {
-                    flags.insert(Flag::Seen);
-                }
+            "status" if value.contains('R') => {
+                flags.insert(Flag::Seen);
             }
             "x-status" => {
                 for c in value.chars() {
@@ -834,7 +832,12 @@ impl Inner {
                     continue;
                 }
                 let o = pos;
-                let from = from_line(&msg.bytes, msg.meta.internal_date);
+                // Without a date the arrival time is the internal date, as on a server.
+                let date = msg.meta.internal_date.or_else(|| {
+                    OffsetDateTime::from_unix_timestamp(OffsetDateTime::now_utc().unix_timestamp())
+                        .ok()
+                });
+                let from = from_line(&msg.bytes, date);
                 w.write_all(&from)?;
                 let d = o + from.len() as u64;
                 let q = write_quoted(&mut w, &msg.bytes)?;
@@ -853,7 +856,7 @@ impl Inner {
                     nl,
                     flags: msg.meta.flags.clone(),
                     labels: msg.meta.labels.clone(),
-                    date: msg.meta.internal_date,
+                    date,
                     hash: ContentHash::of(&msg.bytes),
                     message_id: msg
                         .meta
