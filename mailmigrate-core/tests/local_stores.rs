@@ -815,3 +815,92 @@ async fn clones_share_state() {
         assert_eq!(&fetch_one(&b, &inbox, &id).await.bytes[..], b"S: 1\n\n");
     }
 }
+
+#[tokio::test]
+async fn mbox_files_read_back_the_same_without_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Kind::Mbox.open(dir.path());
+    let inbox = ensure(&store, &FolderPath::inbox()).await;
+    let bodies = tricky_messages();
+    let ids = append_ok(&store, &inbox, bodies.iter().cloned().map(raw).collect()).await;
+    drop(store);
+    // Another mboxrd reader sees the same messages at the same offsets; only a newline the
+    // writer had to add to a message without one remains (the index normally removes it).
+    fs::remove_file(dir.path().join("INBOX.mmidx")).unwrap();
+    let store = Kind::Mbox.open(dir.path());
+    let listed = list(&store, &inbox).await;
+    assert_eq!(listed.iter().map(|m| m.id.clone()).collect::<Vec<_>>(), ids);
+    for (i, id) in ids.iter().enumerate() {
+        let mut want = bodies[i].clone();
+        if !want.ends_with(b"\n") {
+            want.push(b'\n');
+        }
+        assert_eq!(
+            fetch_one(&store, &inbox, id).await.bytes,
+            want,
+            "message {i}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn appending_to_a_foreign_mbox_without_final_newline() {
+    let dir = tempfile::tempdir().unwrap();
+    let foreign: &[u8] =
+        b"From a@b Mon Jan  1 00:00:00 2001\nSubject: old\n\nno newline at the end";
+    fs::write(dir.path().join("Saved"), foreign).unwrap();
+    let store = Kind::Mbox.open(dir.path());
+    let folder = FolderId::new("Saved");
+    let old = list(&store, &folder).await;
+    assert_eq!(old.len(), 1);
+    let new = append_ok(&store, &folder, vec![raw(&b"Subject: new\n\nbody\n"[..])]).await;
+    for s in [&store, &Kind::Mbox.open(dir.path())] {
+        let listed = list(s, &folder).await;
+        assert_eq!(listed.len(), 2);
+        assert_eq!(
+            &fetch_one(s, &folder, &old[0].id).await.bytes[..],
+            b"Subject: old\n\nno newline at the end"
+        );
+        assert_eq!(
+            &fetch_one(s, &folder, &new[0]).await.bytes[..],
+            b"Subject: new\n\nbody\n"
+        );
+    }
+    // The file still splits into the same two messages for any mbox reader.
+    fs::remove_file(dir.path().join("Saved.mmidx")).unwrap();
+    let rescanned = Kind::Mbox.open(dir.path());
+    let listed = list(&rescanned, &folder).await;
+    assert_eq!(listed.len(), 2);
+    assert_eq!(
+        &fetch_one(&rescanned, &folder, &old[0].id).await.bytes[..],
+        b"Subject: old\n\nno newline at the end"
+    );
+    assert_eq!(
+        &fetch_one(&rescanned, &folder, &new[0]).await.bytes[..],
+        b"Subject: new\n\nbody\n"
+    );
+}
+
+#[tokio::test]
+async fn mbox_keeps_every_cut_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, inbox, ids, _) = mbox_with_three(dir.path()).await;
+    let file = dir.path().join("INBOX");
+    let len = fs::metadata(&file).unwrap().len();
+    for garbage in [&b"first junk"[..], &b"second junk"[..]] {
+        let mut f = fs::OpenOptions::new().append(true).open(&file).unwrap();
+        std::io::Write::write_all(&mut f, garbage).unwrap();
+        drop(f);
+        let store = Kind::Mbox.open(dir.path());
+        assert_eq!(list(&store, &inbox).await.len(), ids.len());
+        assert_eq!(fs::metadata(&file).unwrap().len(), len);
+    }
+    let kept: BTreeSet<Vec<u8>> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains(".mmtail-"))
+        .map(|p| fs::read(p).unwrap())
+        .collect();
+    let want: BTreeSet<Vec<u8>> = [b"first junk".to_vec(), b"second junk".to_vec()].into();
+    assert_eq!(kept, want);
+}

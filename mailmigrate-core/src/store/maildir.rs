@@ -780,18 +780,26 @@ impl Destination for MaildirStore {
                 if i == 0 && !leaf && seg.eq_ignore_ascii_case("INBOX") {
                     continue;
                 }
-                let make = || -> io::Result<()> {
+                let make = || -> io::Result<bool> {
+                    // Whoever creates the directory created the folder, even in a race.
+                    let fresh = match fs::create_dir(&dir) {
+                        Ok(()) => true,
+                        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
+                        Err(e) => return Err(e),
+                    };
                     create_maildir(&dir)?;
-                    File::create(dir.join(FOLDER_MARKER))?.sync_all()
+                    File::create(dir.join(FOLDER_MARKER))?.sync_all()?;
+                    File::open(&inner.root)?.sync_all()?;
+                    Ok(fresh)
                 };
-                make().map_err(|e| {
+                let fresh = make().map_err(|e| {
                     Error::from(e)
                         .with_provider(SCHEME)
                         .with_operation(op)
                         .with_context("folder", &path)
                 })?;
                 if leaf {
-                    created = true;
+                    created = fresh;
                 }
             }
             Ok(EnsuredFolder::new(FolderId::new(name), created))

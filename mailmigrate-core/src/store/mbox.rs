@@ -378,11 +378,10 @@ const ASCTIME_ZONE: &[time::format_description::FormatItem<'static>] = time::mac
     "[weekday repr:short] [month repr:short] [day padding:none] [hour]:[minute]:[second] [offset_hour sign:mandatory][offset_minute] [year]"
 );
 
-fn from_line(bytes: &[u8], date: Option<OffsetDateTime>) -> Vec<u8> {
-    let sender = Headers::parse(bytes)
-        .from
+fn from_line(sender: Option<&str>, date: Option<OffsetDateTime>) -> Vec<u8> {
+    let sender = sender
         .filter(|s| !s.is_empty() && s.len() < 256 && s.chars().all(|c| c.is_ascii_graphic()))
-        .unwrap_or_else(|| "MAILER-DAEMON".to_owned());
+        .unwrap_or("MAILER-DAEMON");
     let date = date
         .unwrap_or_else(OffsetDateTime::now_utc)
         .to_offset(time::UtcOffset::UTC);
@@ -657,6 +656,26 @@ fn append_index_lines(path: &Path, lines: &[u8]) -> io::Result<()> {
     f.sync_all()
 }
 
+/// Creates a new `<file>.mmtail-<offset>[.<n>]` file, never overwriting an earlier one.
+fn create_tail_file(path: &Path, end: u64) -> io::Result<File> {
+    for n in 0u32.. {
+        let mut s = path.as_os_str().to_owned();
+        s.push(format!("{TAIL_EXT}{end}"));
+        if n > 0 {
+            s.push(format!(".{n}"));
+        }
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(PathBuf::from(s))
+        {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            other => return other,
+        }
+    }
+    Err(io::Error::other("no free name for the mbox tail"))
+}
+
 /// Loads (and repairs) the index of the mbox file at `path`.
 fn load(path: &Path, folder: &FolderId, op: Operation) -> Result<FolderIndex> {
     let ferr = |e: io::Error| folder_err(e, op, folder);
@@ -730,15 +749,10 @@ fn load(path: &Path, folder: &FolderId, op: Operation) -> Result<FolderIndex> {
     }
     if file_len > end {
         // Data the index never confirmed: a killed append. Keep the bytes aside, then cut.
-        let tail = {
-            let mut s = path.as_os_str().to_owned();
-            s.push(format!("{TAIL_EXT}{end}"));
-            PathBuf::from(s)
-        };
         tracing::warn!(folder = %folder, bytes = file_len - end, "moving an unindexed mbox tail aside");
         let mut src = File::open(path).map_err(ferr)?;
         src.seek(SeekFrom::Start(end)).map_err(ferr)?;
-        let mut dst = File::create(&tail).map_err(ferr)?;
+        let mut dst = create_tail_file(path, end).map_err(ferr)?;
         io::copy(&mut src, &mut dst).map_err(ferr)?;
         dst.sync_all().map_err(ferr)?;
         let f = OpenOptions::new().write(true).open(path).map_err(ferr)?;
@@ -821,10 +835,20 @@ impl Inner {
         let mut out = Vec::with_capacity(messages.len());
         let mut new = Vec::new();
         let write = |new: &mut Vec<Msg>, out: &mut Vec<Result<Appended>>| -> io::Result<()> {
-            let mut file = OpenOptions::new().write(true).open(&path)?;
+            let mut file = OpenOptions::new().read(true).write(true).open(&path)?;
+            // A foreign file may end without a newline: the next From_ line must start a line.
+            let mut pos = start;
+            let mut last = [b'\n'];
+            if start > 0 {
+                file.seek(SeekFrom::Start(start - 1))?;
+                file.read_exact(&mut last)?;
+            }
             file.seek(SeekFrom::Start(start))?;
             let mut w = BufWriter::with_capacity(256 * 1024, file);
-            let mut pos = start;
+            if last[0] != b'\n' {
+                w.write_all(b"\n")?;
+                pos += 1;
+            }
             for msg in messages {
                 if msg.bytes.is_empty() {
                     out.push(Err(err(ErrorKind::InvalidMessage, "empty message", op)
@@ -837,7 +861,8 @@ impl Inner {
                     OffsetDateTime::from_unix_timestamp(OffsetDateTime::now_utc().unix_timestamp())
                         .ok()
                 });
-                let from = from_line(&msg.bytes, date);
+                let headers = Headers::parse(&msg.bytes);
+                let from = from_line(headers.from.as_deref(), date);
                 w.write_all(&from)?;
                 let d = o + from.len() as u64;
                 let q = write_quoted(&mut w, &msg.bytes)?;
@@ -858,11 +883,7 @@ impl Inner {
                     labels: msg.meta.labels.clone(),
                     date,
                     hash: ContentHash::of(&msg.bytes),
-                    message_id: msg
-                        .meta
-                        .message_id
-                        .clone()
-                        .or_else(|| Headers::parse(&msg.bytes).message_id),
+                    message_id: msg.meta.message_id.clone().or(headers.message_id),
                 });
                 out.push(Ok(Appended::new(Some(MessageId::new(o.to_string())))));
             }
@@ -1214,13 +1235,15 @@ mod tests {
     #[test]
     fn from_line_uses_sender_and_asctime() {
         let date = time::macros::datetime!(2021-03-05 07:08:09 +02:00);
-        let line = from_line(b"From: Ann <ann@example.com>\n\nx", Some(date));
+        let line = from_line(Some("ann@example.com"), Some(date));
         assert_eq!(line, b"From ann@example.com Fri Mar  5 05:08:09 2021\n");
         assert_eq!(
             parse_from_line_date(&line),
             Some(time::macros::datetime!(2021-03-05 05:08:09 UTC))
         );
-        let line = from_line(b"Subject: no sender\n\nx", Some(date));
+        let line = from_line(None, Some(date));
+        assert!(line.starts_with(b"From MAILER-DAEMON "));
+        let line = from_line(Some("two words"), Some(date));
         assert!(line.starts_with(b"From MAILER-DAEMON "));
         assert_eq!(
             parse_from_line_date(b"From 1234@xxx Sat Jan 01 10:00:00 +0000 2022\n"),
