@@ -384,7 +384,7 @@ async fn a_25_mb_message_round_trips() {
     let mut big = b"Subject: big\r\nMessage-ID: <big@x>\r\n\r\n".to_vec();
     let mut i = 0u32;
     while big.len() < 25 * 1024 * 1024 {
-        if i % 1000 == 0 {
+        if i.is_multiple_of(1000) {
             big.extend_from_slice(b"From a line that needs quoting\r\n");
         }
         big.extend_from_slice(
