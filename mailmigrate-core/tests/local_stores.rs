@@ -904,3 +904,47 @@ async fn mbox_keeps_every_cut_tail() {
     let want: BTreeSet<Vec<u8>> = [b"first junk".to_vec(), b"second junk".to_vec()].into();
     assert_eq!(kept, want);
 }
+
+#[tokio::test]
+async fn maildir_rejects_a_27th_keyword_for_that_message_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Kind::Maildir.open(dir.path());
+    let inbox = ensure(&store, &FolderPath::inbox()).await;
+    let many: Flags = (0..26).map(|i| Flag::Keyword(format!("k{i}"))).collect();
+    let mut full = raw(&b"Subject: 26 keywords\n\n"[..]);
+    full.meta = full.meta.with_flags(many.clone());
+    let mut extra = raw(&b"Subject: one more\n\n"[..]);
+    extra.meta.id = MessageId::new("src-27");
+    extra.meta = extra
+        .meta
+        .with_flags([Flag::Keyword("k26".into())].into_iter().collect());
+    let fine = raw(&b"Subject: fine\n\n"[..]);
+    let out = store.append(&inbox, vec![full, extra, fine]).await.unwrap();
+    assert!(out[0].is_ok() && out[2].is_ok());
+    let e = out[1].as_ref().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported);
+    assert_eq!(e.context("message"), Some("src-27"));
+    let listed = list(&store, &inbox).await;
+    assert_eq!(listed.len(), 2);
+    let id = out[0].as_ref().unwrap().id.clone().unwrap();
+    assert_eq!(listed.iter().find(|m| m.id == id).unwrap().flags, many);
+}
+
+#[tokio::test]
+async fn mbox_batch_of_only_empty_messages_leaves_no_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let foreign: &[u8] = b"From a@b Mon Jan  1 00:00:00 2001\nSubject: old\n\nno newline";
+    fs::write(dir.path().join("Saved"), foreign).unwrap();
+    let store = Kind::Mbox.open(dir.path());
+    let folder = FolderId::new("Saved");
+    let out = store
+        .append(&folder, vec![raw(Bytes::new())])
+        .await
+        .unwrap();
+    assert_eq!(
+        out[0].as_ref().unwrap_err().kind(),
+        ErrorKind::InvalidMessage
+    );
+    assert_eq!(fs::read(dir.path().join("Saved")).unwrap(), foreign);
+    assert_eq!(list(&store, &folder).await.len(), 1);
+}

@@ -1,35 +1,6 @@
-//! A Maildir++ mailbox on the local file system, laid out as Dovecot lays it out, usable as
-//! both a [`Source`] and a [`Destination`].
+//! A Maildir++ mailbox on the local file system, laid out as Dovecot lays it out.
 //!
-//! # Layout
-//! - The root directory is the inbox (`cur/`, `new/`, `tmp/`).
-//! - Every other folder is a directory `root/.Seg1.Seg2/`, `.` being the hierarchy
-//!   separator, with its own `cur/ new/ tmp/` and an empty `maildirfolder` file (as Dovecot
-//!   creates it).
-//! - Segment escaping is reversible: `%` becomes `%25`, `.` becomes `%2E`, `/` becomes
-//!   `%2F` and `\` becomes `%5C`; everything else, non-ASCII included, is kept as UTF-8.
-//!   Decoding is lenient: a `%` not followed by two hex digits is kept as is, so folders
-//!   made by other tools still list.
-//!
-//! # Messages
-//! - A message is one file `cur/<unique>:2,<info>`; its [`MessageId`] is the unique base
-//!   name (before `:2,`), stable across flag changes. Files delivered into `new/` by other
-//!   tools are listed too.
-//! - The info letters follow the Maildir spec, sorted: `D` `\Draft`, `F` `\Flagged`, `R`
-//!   `\Answered`, `S` `\Seen`, `T` `\Deleted`; `P` (passed) is read as `$Forwarded`.
-//!   Keywords use Dovecot's `dovecot-keywords` file in the folder: lowercase letters `a`..`z`
-//!   stand for keyword 0..25, so Dovecot serving the same directory shows them. A folder
-//!   holds at most 26 distinct keywords: a message needing a 27th fails alone with
-//!   [`ErrorKind::Unsupported`] and nothing is written for it.
-//! - The internal date is the file's modification time (whole seconds).
-//! - An append writes `tmp/<unique>`, sets its mtime, fsyncs it and renames it into `cur/`,
-//!   so a killed process leaves at most a stray file in `tmp/`, never half a message in
-//!   `cur/`. Unique names follow the spec: `<secs>.M<usec>P<pid>Q<counter>R<random>.<host>`.
-//!
-//! Listing has no incremental mode: every pass lists all names (with a `stat`, never the
-//! bodies) and ends with the message count as the checkpoint. Roles come from well-known
-//! top-level names (`Sent`, `Drafts`, `Trash`, `Junk`/`Spam`, `Archive` and their common
-//! variants); the `role` given to `ensure_folder` is not stored.
+//! See [`MaildirStore`] for the format.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
@@ -65,9 +36,39 @@ const MAX_KEYWORDS: usize = 26;
 /// How many listing entries or fetched bodies are buffered ahead of the consumer.
 const CHANNEL_DEPTH: usize = 64;
 
-/// A Maildir++ mailbox rooted at a directory. Cloning shares the same mailbox.
+/// A Maildir++ mailbox rooted at a directory, laid out as Dovecot lays it out. It is both a
+/// [`Source`] and a [`Destination`]; cloning shares the same mailbox.
 ///
-/// See the [module docs](self) for the on-disk layout, flag letters and keyword handling.
+/// # Layout
+/// - The root directory is the inbox (`cur/`, `new/`, `tmp/`).
+/// - Every other folder is a directory `root/.Seg1.Seg2/`, `.` being the hierarchy
+///   separator, with its own `cur/ new/ tmp/` and an empty `maildirfolder` file (as Dovecot
+///   creates it).
+/// - Segment escaping is reversible: `%` becomes `%25`, `.` becomes `%2E`, `/` becomes
+///   `%2F` and `\` becomes `%5C`; everything else, non-ASCII included, is kept as UTF-8.
+///   Decoding is lenient: a `%` not followed by two hex digits is kept as is, so folders
+///   made by other tools still list.
+///
+/// # Messages
+/// - A message is one file `cur/<unique>:2,<info>`; its [`MessageId`] is the unique base
+///   name (before `:2,`), stable across flag changes. Files delivered into `new/` by other
+///   tools are listed too.
+/// - The info letters follow the Maildir spec, sorted: `D` `\Draft`, `F` `\Flagged`, `R`
+///   `\Answered`, `S` `\Seen`, `T` `\Deleted`; `P` (passed) is read as `$Forwarded`.
+///   Keywords use Dovecot's `dovecot-keywords` file in the folder: lowercase letters `a`..`z`
+///   stand for keyword 0..25, so Dovecot serving the same directory shows them. A folder
+///   holds at most 26 distinct keywords: a message needing a 27th fails alone with
+///   [`ErrorKind::Unsupported`] and nothing is written for it.
+/// - The internal date is the file's modification time (whole seconds).
+/// - An append writes `tmp/<unique>`, sets its mtime, fsyncs it and renames it into `cur/`,
+///   so a killed process leaves at most a stray file in `tmp/`, never half a message in
+///   `cur/`. Unique names follow the spec: `<secs>.M<usec>P<pid>Q<counter>R<random>.<host>`.
+///
+/// Listing has no incremental mode: every pass lists all names (with a `stat`, never the
+/// bodies) and ends with the message count as the checkpoint. Roles come from well-known
+/// top-level names (`Sent`, `Drafts`, `Trash`, `Junk`/`Spam`, `Archive` and their common
+/// variants); the `role` given to `ensure_folder` is not stored. Deleting ids that are
+/// already gone succeeds.
 ///
 /// # Examples
 /// ```

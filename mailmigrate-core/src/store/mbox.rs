@@ -1,45 +1,6 @@
-//! mboxrd files on the local file system, one per folder, with a sidecar index that keeps
-//! every message byte-exact along with its flags, keywords, labels and internal date. Usable
-//! as both a [`Source`] and a [`Destination`].
+//! mboxrd files on the local file system, one per folder, with a sidecar index.
 //!
-//! # Layout
-//! Folders nest the way Thunderbird nests them: folder `Archive` is the file `root/Archive`,
-//! its child `2020` is `root/Archive.sbd/2020`, and the inbox is `root/INBOX`. Each segment
-//! is escaped reversibly as in the Maildir store (`%` → `%25`, `.` → `%2E`, `/` → `%2F`,
-//! `\` → `%5C`; non-ASCII kept as UTF-8), so a folder name can never collide with the
-//! `.sbd`, `.mmidx` or `.mmtail-*` names this store uses. Files of other tools (`*.msf`,
-//! dot files) are ignored.
-//!
-//! # mboxrd
-//! Each message is written as `From <sender> <asctime of the internal date, UTC>\n`, then
-//! its bytes with every line matching `^>*From ` given one more `>`, then a newline if the
-//! message did not end with one, then a blank line. Reading removes one `>` from lines
-//! matching `^>+From `. No `Status` or `X-Status` header is ever added to the bytes.
-//!
-//! # The sidecar index
-//! `<file>.mmidx` holds one JSON line per message: the offsets of its `From_` line, data and
-//! end, its original length, whether a newline was added, its flags, labels, internal
-//! date, content hash and `Message-ID`. Flag changes append an update line. The index is
-//! written and fsynced only after the data it describes is fsynced, so:
-//! - a mbox file longer than the index says (a killed append, or bytes another program
-//!   appended) has its tail moved to `<file>.mmtail-<offset>` and is truncated, so no half
-//!   message is ever listed and no byte is destroyed;
-//! - index entries that reach beyond the end of the file are dropped, as is a torn last
-//!   index line.
-//!
-//! Appending to a store's mbox file with another program is therefore not supported; delete
-//! the `.mmidx` file to have the store scan it again.
-//!
-//! An mbox without a sidecar (from Thunderbird, mutt or Google Takeout) is scanned once,
-//! streaming, and indexed: flags come from `Status`, `X-Status`, `X-Mozilla-Status` and
-//! `X-Keywords`, labels from `X-Gmail-Labels` (`Opened` also sets `\Seen`, `Starred` also
-//! sets `\Flagged`), the internal date from the `From_` line. The mbox file itself is never
-//! modified by a scan.
-//!
-//! A [`MessageId`] is the decimal byte offset of the message's `From_` line, stable because
-//! the file is append-only. Deleting is unsupported (it would move every later message);
-//! the capabilities say so. The index of a folder in use is cached in memory (metadata
-//! only, never bodies); bodies are read by seeking to their range.
+//! See [`MboxStore`] for the format.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, File, OpenOptions};
@@ -72,9 +33,50 @@ const HEADER_LIMIT: usize = 256 * 1024;
 /// How many listing entries are taken from the index per lock.
 const LIST_CHUNK: usize = 256;
 
-/// A folder of mboxrd files with sidecar indexes. Cloning shares the same store.
+/// A directory of mboxrd files, one per folder, with sidecar indexes that keep every
+/// message byte-exact along with its flags, keywords, labels and internal date. It is both a
+/// [`Source`] and a [`Destination`]; cloning shares the same store.
 ///
-/// See the [module docs](self) for the layout, quoting, index and crash recovery.
+/// # Layout
+/// Folders nest the way Thunderbird nests them: folder `Archive` is the file `root/Archive`,
+/// its child `2020` is `root/Archive.sbd/2020`, and the inbox is `root/INBOX`. Each segment
+/// is escaped reversibly as in the Maildir store (`%` → `%25`, `.` → `%2E`, `/` → `%2F`,
+/// `\` → `%5C`; non-ASCII kept as UTF-8), so a folder name can never collide with the
+/// `.sbd`, `.mmidx` or `.mmtail-*` names this store uses. Files of other tools (`*.msf`,
+/// dot files) are ignored.
+///
+/// # mboxrd
+/// Each message is written as `From <sender> <asctime of the internal date, UTC>\n`, then
+/// its bytes with every line matching `^>*From ` given one more `>`, then a newline if the
+/// message did not end with one, then a blank line. Reading removes one `>` from lines
+/// matching `^>+From `. No `Status` or `X-Status` header is ever added to the bytes.
+///
+/// # The sidecar index
+/// `<file>.mmidx` holds one JSON line per message: the offsets of its `From_` line, data and
+/// end, its original length, whether a newline was added, its flags, labels, internal
+/// date, content hash and `Message-ID`. Flag changes append an update line. The index is
+/// written and fsynced only after the data it describes is fsynced, so:
+/// - a mbox file longer than the index says (a killed append, or bytes another program
+///   appended) has its tail moved to `<file>.mmtail-<offset>` and is truncated, so no half
+///   message is ever listed and no byte is destroyed;
+/// - index entries that reach beyond the end of the file are dropped, as is a torn last
+///   index line.
+///
+/// Appending to a store's mbox file with another program is therefore not supported; delete
+/// the `.mmidx` file to have the store scan it again. Likewise one directory is served by
+/// one `MboxStore` (and its clones) at a time: clones share the per-folder locks, separate
+/// instances do not.
+///
+/// An mbox without a sidecar (from Thunderbird, mutt or Google Takeout) is scanned once,
+/// streaming, and indexed: flags come from `Status`, `X-Status`, `X-Mozilla-Status` and
+/// `X-Keywords`, labels from `X-Gmail-Labels` (`Opened` also sets `\Seen`, `Starred` also
+/// sets `\Flagged`), the internal date from the `From_` line. The mbox file itself is never
+/// modified by a scan.
+///
+/// A [`MessageId`] is the decimal byte offset of the message's `From_` line, stable because
+/// the file is append-only. Deleting is unsupported (it would move every later message);
+/// the capabilities say so. The index of a folder in use is cached in memory (metadata
+/// only, never bodies); bodies are read by seeking to their range.
 ///
 /// # Examples
 /// ```
@@ -845,15 +847,17 @@ impl Inner {
             }
             file.seek(SeekFrom::Start(start))?;
             let mut w = BufWriter::with_capacity(256 * 1024, file);
-            if last[0] != b'\n' {
-                w.write_all(b"\n")?;
-                pos += 1;
-            }
+            let mut need_newline = last[0] != b'\n';
             for msg in messages {
                 if msg.bytes.is_empty() {
                     out.push(Err(err(ErrorKind::InvalidMessage, "empty message", op)
                         .with_item(folder, &msg.meta.id)));
                     continue;
+                }
+                if need_newline {
+                    w.write_all(b"\n")?;
+                    pos += 1;
+                    need_newline = false;
                 }
                 let o = pos;
                 // Without a date the arrival time is the internal date, as on a server.
