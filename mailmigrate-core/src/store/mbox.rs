@@ -236,6 +236,9 @@ impl Msg {
 impl MboxStore {
     /// Opens the mbox store at `root`, creating the directory if missing.
     ///
+    /// Folders, the inbox included, come into being through
+    /// [`ensure_folder`](Destination::ensure_folder); existing mbox files are found as they are.
+    ///
     /// # Errors
     /// `PermissionDenied` or `Unexpected` when the directory cannot be created, and
     /// `ConfigInvalid` when `root` exists but is not a directory.
@@ -648,14 +651,19 @@ fn write_index(path: &Path, msgs: &[Msg]) -> io::Result<()> {
     fs::rename(&tmp, &idx)
 }
 
-/// Appends lines to the index and fsyncs it.
+/// Appends lines to the index and fsyncs it; on failure the index is cut back to its
+/// previous length, so none of the lines counts.
 fn append_index_lines(path: &Path, lines: &[u8]) -> io::Result<()> {
     let mut f = OpenOptions::new()
         .create(true)
         .append(true)
         .open(index_path(path))?;
-    f.write_all(lines)?;
-    f.sync_all()
+    let before = f.metadata()?.len();
+    let r = f.write_all(lines).and_then(|()| f.sync_all());
+    if r.is_err() {
+        let _ = f.set_len(before).and_then(|()| f.sync_all());
+    }
+    r
 }
 
 /// Creates a new `<file>.mmtail-<offset>[.<n>]` file, never overwriting an earlier one.
@@ -773,6 +781,8 @@ impl Inner {
         let s = id.as_str();
         let valid = !s.is_empty()
             && !s.contains(['\\', '\0'])
+            && !s.ends_with(INDEX_EXT)
+            && !s.contains(TAIL_EXT)
             && s.split('/')
                 .all(|c| !c.is_empty() && c != "." && c != ".." && !c.starts_with('.'));
         let path = self.root.join(s);
