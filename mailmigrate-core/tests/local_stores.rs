@@ -948,3 +948,47 @@ async fn mbox_batch_of_only_empty_messages_leaves_no_trace() {
     assert_eq!(fs::read(dir.path().join("Saved")).unwrap(), foreign);
     assert_eq!(list(&store, &folder).await.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_appends_through_clones_all_land() {
+    for kind in KINDS {
+        let dir = tempfile::tempdir().unwrap();
+        let store = kind.open(dir.path());
+        let inbox = ensure(&store, &FolderPath::inbox()).await;
+        let mut tasks = Vec::new();
+        for t in 0..4 {
+            let store = Arc::clone(&store);
+            let inbox = inbox.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut sent = Vec::new();
+                for b in 0..5 {
+                    let batch: Vec<RawMessage> = (0..20)
+                        .map(|i| {
+                            raw(format!("Subject: t{t} b{b} m{i}\n\nFrom task {t}\n").into_bytes())
+                        })
+                        .collect();
+                    sent.extend(batch.iter().map(|m| m.bytes.clone()));
+                    let ids = append_ok(&store, &inbox, batch).await;
+                    assert_eq!(ids.len(), 20);
+                }
+                sent
+            }));
+        }
+        let mut sent = BTreeSet::new();
+        for t in tasks {
+            sent.extend(t.await.unwrap());
+        }
+        // 400 messages: more than one listing chunk.
+        let listed = list(&kind.open(dir.path()), &inbox).await;
+        assert_eq!(listed.len(), 400, "{kind:?}");
+        let ids: Vec<MessageId> = listed.iter().map(|m| m.id.clone()).collect();
+        let unique: BTreeSet<_> = ids.iter().collect();
+        assert_eq!(unique.len(), 400, "{kind:?}");
+        let got: BTreeSet<Bytes> = store
+            .fetch(&inbox, ids)
+            .map(|(_, r)| r.unwrap().bytes)
+            .collect()
+            .await;
+        assert_eq!(got, sent, "{kind:?}");
+    }
+}

@@ -64,6 +64,11 @@ const CHANNEL_DEPTH: usize = 64;
 ///   so a killed process leaves at most a stray file in `tmp/`, never half a message in
 ///   `cur/`. Unique names follow the spec: `<secs>.M<usec>P<pid>Q<counter>R<random>.<host>`.
 ///
+/// Dovecot reads and writes this layout with `mail_location = maildir:<root>:UTF-8` (the
+/// `UTF-8` option keeps non-ASCII folder names as they are here; Dovecot shows escaped
+/// segments such as `a%2Eb` literally). Messages Dovecot delivers, with its `,S=`/`,W=`
+/// name suffixes and keyword letters, are read as they are.
+///
 /// Listing has no incremental mode: every pass lists all names (with a `stat`, never the
 /// bodies) and ends with the message count as the checkpoint. Roles come from well-known
 /// top-level names (`Sent`, `Drafts`, `Trash`, `Junk`/`Spam`, `Archive` and their common
