@@ -992,3 +992,46 @@ async fn concurrent_appends_through_clones_all_land() {
         assert_eq!(got, sent, "{kind:?}");
     }
 }
+
+#[tokio::test]
+async fn names_too_long_for_the_file_system_are_config_errors() {
+    let long = "x".repeat(300);
+    for kind in KINDS {
+        let dir = tempfile::tempdir().unwrap();
+        let store = kind.open(dir.path());
+        let e = store
+            .ensure_folder(&path(&[&long]), None)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ConfigInvalid, "{kind:?}");
+        assert!(e.context("folder").is_some());
+        // A long name that fits still works.
+        let ok = "y".repeat(200);
+        store.ensure_folder(&path(&[&ok]), None).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn maildir_drops_recent_and_rejects_invalid_keywords() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Kind::Maildir.open(dir.path());
+    let inbox = ensure(&store, &FolderPath::inbox()).await;
+    let mut recent = raw(&b"Subject: r\n\n"[..]);
+    recent.meta = recent
+        .meta
+        .with_flags([Flag::parse("\\Recent"), Flag::Seen].into_iter().collect());
+    let mut bad = raw(&b"Subject: b\n\n"[..]);
+    bad.meta = bad
+        .meta
+        .with_flags([Flag::Keyword("two words".into())].into_iter().collect());
+    let out = store.append(&inbox, vec![recent, bad]).await.unwrap();
+    let id = out[0].as_ref().unwrap().id.clone().unwrap();
+    assert_eq!(
+        out[1].as_ref().unwrap_err().kind(),
+        ErrorKind::InvalidMessage
+    );
+    let listed = list(&store, &inbox).await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, id);
+    assert_eq!(listed[0].flags, [Flag::Seen].into_iter().collect::<Flags>());
+}

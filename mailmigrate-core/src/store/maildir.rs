@@ -33,6 +33,8 @@ const KEYWORDS_FILE: &str = "dovecot-keywords";
 const FOLDER_MARKER: &str = "maildirfolder";
 /// The most keywords one folder can hold (`a`..`z`).
 const MAX_KEYWORDS: usize = 26;
+/// The longest directory name most file systems accept, in bytes.
+const MAX_NAME: usize = 255;
 /// How many listing entries or fetched bodies are buffered ahead of the consumer.
 const CHANNEL_DEPTH: usize = 64;
 
@@ -226,11 +228,16 @@ impl Inner {
                 Flag::Answered => letters.push('R'),
                 Flag::Seen => letters.push('S'),
                 Flag::Deleted => letters.push('T'),
+                // `\Recent` is session state, not something a mailbox stores.
+                Flag::Keyword(k) if k.eq_ignore_ascii_case("\\Recent") => {}
                 Flag::Keyword(k) => {
-                    if k.is_empty() || k.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                    let bad = k.is_empty()
+                        || k.starts_with('\\')
+                        || k.chars().any(|c| c.is_whitespace() || c.is_control());
+                    if bad {
                         return Err(Error::new(
                             ErrorKind::InvalidMessage,
-                            "keyword is empty or holds whitespace",
+                            "not a valid keyword (empty, whitespace or a backslash flag)",
                         )
                         .with_context("keyword", k.escape_debug()));
                     }
@@ -378,7 +385,7 @@ where
     .boxed()
 }
 
-/// Escapes one folder name segment reversibly (see the module docs).
+/// Escapes one folder name segment reversibly (the scheme is on [`MaildirStore`]).
 pub(crate) fn escape_segment(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -402,6 +409,7 @@ pub(crate) fn unescape_segment(s: &str) -> String {
         if b[i] == b'%' {
             let hex = b
                 .get(i + 1..i + 3)
+                .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
                 .and_then(|h| std::str::from_utf8(h).ok());
             if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
                 out.push(v);
@@ -772,6 +780,15 @@ impl Destination for MaildirStore {
                 return Ok(EnsuredFolder::new(FolderId::new(INBOX_ID), false));
             }
             let segs = path.segments();
+            let full: usize = segs.iter().map(|s| escape_segment(s).len() + 1).sum();
+            if full > MAX_NAME {
+                return Err(err(
+                    ErrorKind::ConfigInvalid,
+                    "folder name too long for a Maildir++ directory",
+                    op,
+                )
+                .with_context("folder", &path));
+            }
             let mut created = false;
             let mut name = String::new();
             for (i, seg) in segs.iter().enumerate() {

@@ -28,6 +28,8 @@ pub(crate) const SCHEME: &str = "mbox";
 const INDEX_EXT: &str = ".mmidx";
 const TAIL_EXT: &str = ".mmtail-";
 const SBD_EXT: &str = ".sbd";
+/// The longest file name most file systems accept, in bytes.
+const MAX_NAME: usize = 255;
 /// How many header bytes a scan keeps to read flags and labels from.
 const HEADER_LIMIT: usize = 256 * 1024;
 /// How many listing entries are taken from the index per lock.
@@ -1111,6 +1113,15 @@ impl Destination for MboxStore {
         blocking(move || {
             let op = Operation::EnsureFolder;
             let rel = rel_path(&path);
+            // Room for the longest suffix this store adds (`.mmtail-<offset>.<n>`).
+            if rel.split('/').any(|c| c.len() + 32 > MAX_NAME) {
+                return Err(err(
+                    ErrorKind::ConfigInvalid,
+                    "folder name too long for an mbox file name",
+                    op,
+                )
+                .with_context("folder", &path));
+            }
             let mut created = false;
             let mut prefix = PathBuf::new();
             let parts: Vec<&str> = rel.split('/').collect();
