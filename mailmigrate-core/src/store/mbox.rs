@@ -832,101 +832,9 @@ impl Inner {
         messages: &[RawMessage],
     ) -> Result<Vec<Result<Appended>>> {
         let op = Operation::Append;
-        let path = self.folder_file(folder, op)?;
-        let slot = self.slot(folder);
-        let mut g = lock(&slot);
-        let len = fs::metadata(&path)
-            .map_err(|e| folder_err(e, op, folder))?
-            .len();
-        if g.as_ref().is_none_or(|idx| idx.end != len) {
-            *g = None;
-            *g = Some(load(&path, folder, op)?);
-        }
-        let idx = g
-            .as_mut()
-            .ok_or_else(|| err(ErrorKind::Unexpected, "index missing", op))?;
-        let start = idx.end;
-        let mut out = Vec::with_capacity(messages.len());
-        let mut new = Vec::new();
-        let write = |new: &mut Vec<Msg>, out: &mut Vec<Result<Appended>>| -> io::Result<()> {
-            let mut file = OpenOptions::new().read(true).write(true).open(&path)?;
-            // A foreign file may end without a newline: the next From_ line must start a line.
-            let mut pos = start;
-            let mut last = [b'\n'];
-            if start > 0 {
-                file.seek(SeekFrom::Start(start - 1))?;
-                file.read_exact(&mut last)?;
-            }
-            file.seek(SeekFrom::Start(start))?;
-            let mut w = BufWriter::with_capacity(256 * 1024, file);
-            let mut need_newline = last[0] != b'\n';
-            for msg in messages {
-                if msg.bytes.is_empty() {
-                    out.push(Err(err(ErrorKind::InvalidMessage, "empty message", op)
-                        .with_item(folder, &msg.meta.id)));
-                    continue;
-                }
-                if need_newline {
-                    w.write_all(b"\n")?;
-                    pos += 1;
-                    need_newline = false;
-                }
-                let o = pos;
-                // Without a date the arrival time is the internal date, as on a server.
-                let date = msg.meta.internal_date.or_else(|| {
-                    OffsetDateTime::from_unix_timestamp(OffsetDateTime::now_utc().unix_timestamp())
-                        .ok()
-                });
-                let headers = Headers::parse(&msg.bytes);
-                let from = from_line(headers.from.as_deref(), date);
-                w.write_all(&from)?;
-                let d = o + from.len() as u64;
-                let q = write_quoted(&mut w, &msg.bytes)?;
-                let nl = !msg.bytes.ends_with(b"\n");
-                if nl {
-                    w.write_all(b"\n")?;
-                }
-                w.write_all(b"\n")?;
-                pos = d + q + u64::from(nl) + 1;
-                new.push(Msg {
-                    o,
-                    d,
-                    q,
-                    e: pos,
-                    n: msg.bytes.len() as u64,
-                    nl,
-                    flags: msg.meta.flags.clone(),
-                    labels: msg.meta.labels.clone(),
-                    date,
-                    hash: ContentHash::of(&msg.bytes),
-                    message_id: msg.meta.message_id.clone().or(headers.message_id),
-                });
-                out.push(Ok(Appended::new(Some(MessageId::new(o.to_string())))));
-            }
-            w.into_inner()
-                .map_err(io::IntoInnerError::into_error)?
-                .sync_all()?;
-            // Only now that the data is durable does the index describe it.
-            let mut lines = Vec::new();
-            for m in new.iter() {
-                serde_json::to_writer(&mut lines, &m.to_record())?;
-                lines.push(b'\n');
-            }
-            if !lines.is_empty() {
-                append_index_lines(&path, &lines)?;
-            }
-            Ok(())
-        };
-        if let Err(e) = write(&mut new, &mut out) {
-            // Whatever reached the file is unindexed; the next use moves it aside.
-            *g = None;
-            return Err(folder_err(e, op, folder));
-        }
-        if let Some(last) = new.last() {
-            idx.end = last.e;
-        }
-        idx.msgs.extend(new);
-        Ok(out)
+        self.with_index(folder, op, |path, idx| {
+            append_to(path, idx, folder, messages)
+        })
     }
 
     fn read_one(&self, folder: &FolderId, id: &MessageId) -> Result<RawMessage> {
@@ -974,6 +882,97 @@ impl Inner {
         out.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(out)
     }
+}
+
+/// Appends `messages` at the end of the mbox file `path` and records them in `idx`.
+fn append_to(
+    path: &Path,
+    idx: &mut FolderIndex,
+    folder: &FolderId,
+    messages: &[RawMessage],
+) -> Result<Vec<Result<Appended>>> {
+    let op = Operation::Append;
+    let start = idx.end;
+    let mut out = Vec::with_capacity(messages.len());
+    let mut new = Vec::new();
+    let write = |new: &mut Vec<Msg>, out: &mut Vec<Result<Appended>>| -> io::Result<()> {
+        let mut file = OpenOptions::new().read(true).write(true).open(path)?;
+        // A foreign file may end without a newline: the next From_ line must start a line.
+        let mut pos = start;
+        let mut last = [b'\n'];
+        if start > 0 {
+            file.seek(SeekFrom::Start(start - 1))?;
+            file.read_exact(&mut last)?;
+        }
+        file.seek(SeekFrom::Start(start))?;
+        let mut w = BufWriter::with_capacity(256 * 1024, file);
+        let mut need_newline = last[0] != b'\n';
+        for msg in messages {
+            if msg.bytes.is_empty() {
+                out.push(Err(err(ErrorKind::InvalidMessage, "empty message", op)
+                    .with_item(folder, &msg.meta.id)));
+                continue;
+            }
+            if need_newline {
+                w.write_all(b"\n")?;
+                pos += 1;
+                need_newline = false;
+            }
+            let o = pos;
+            // Without a date the arrival time is the internal date, as on a server.
+            let date = msg.meta.internal_date.or_else(|| {
+                OffsetDateTime::from_unix_timestamp(OffsetDateTime::now_utc().unix_timestamp()).ok()
+            });
+            let headers = Headers::parse(&msg.bytes);
+            let from = from_line(headers.from.as_deref(), date);
+            w.write_all(&from)?;
+            let d = o + from.len() as u64;
+            let q = write_quoted(&mut w, &msg.bytes)?;
+            let nl = !msg.bytes.ends_with(b"\n");
+            if nl {
+                w.write_all(b"\n")?;
+            }
+            w.write_all(b"\n")?;
+            pos = d + q + u64::from(nl) + 1;
+            new.push(Msg {
+                o,
+                d,
+                q,
+                e: pos,
+                n: msg.bytes.len() as u64,
+                nl,
+                flags: msg.meta.flags.clone(),
+                labels: msg.meta.labels.clone(),
+                date,
+                hash: ContentHash::of(&msg.bytes),
+                message_id: msg.meta.message_id.clone().or(headers.message_id),
+            });
+            out.push(Ok(Appended::new(Some(MessageId::new(o.to_string())))));
+        }
+        w.into_inner()
+            .map_err(io::IntoInnerError::into_error)?
+            .sync_all()?;
+        // Only now that the data is durable does the index describe it.
+        let mut lines = Vec::new();
+        for m in new.iter() {
+            serde_json::to_writer(&mut lines, &m.to_record())?;
+            lines.push(b'\n');
+        }
+        if !lines.is_empty() {
+            append_index_lines(path, &lines)?;
+        }
+        Ok(())
+    };
+    if let Err(e) = write(&mut new, &mut out) {
+        // Whatever reached the file is unindexed: force a reload, which moves it aside.
+        idx.end = u64::MAX;
+        return Err(folder_err(e, op, folder));
+    }
+    if let Some(last) = new.last() {
+        idx.end = last.e;
+    }
+    idx.msgs.extend(new);
+    Ok(out)
 }
 
 /// Lists the folders under `dir` into `out`.
