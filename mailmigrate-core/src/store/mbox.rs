@@ -537,8 +537,8 @@ struct ScanMsg {
     headers: Vec<u8>,
     hasher: blake3::Hasher,
     n: u64,
-    pending_nl: bool,
-    ends_with_nl: bool,
+    /// The line ending held back: it is data only if more data follows.
+    pending: &'static [u8],
 }
 
 impl ScanMsg {
@@ -551,28 +551,27 @@ impl ScanMsg {
             headers: Vec::new(),
             hasher: blake3::Hasher::new(),
             n: 0,
-            pending_nl: false,
-            ends_with_nl: false,
+            pending: b"",
         }
     }
 
     /// Feeds one line of data as stored on disk (with its newline, if any).
     fn feed(&mut self, disk_line: &[u8]) {
         let line = unquote_line(disk_line);
-        // The last newline before the next From_ line is the separator, not data: hold each
-        // newline back until more data follows.
-        if self.pending_nl {
-            self.hasher.update(b"\n");
-            self.n += 1;
-        }
-        let (body, nl) = match line.strip_suffix(b"\n") {
-            Some(b) => (b, true),
-            None => (line, false),
+        // The line ending before the next From_ line is the separator, not data: hold each
+        // one back until more data follows. A blank CRLF line (a CRLF mbox) is held whole.
+        self.hasher.update(self.pending);
+        self.n += self.pending.len() as u64;
+        let (body, pending): (&[u8], &'static [u8]) = if line == b"\r\n" {
+            (b"", b"\r\n")
+        } else if let Some(b) = line.strip_suffix(b"\n") {
+            (b, b"\n")
+        } else {
+            (line, b"")
         };
         self.hasher.update(body);
         self.n += body.len() as u64;
-        self.pending_nl = nl;
-        self.ends_with_nl = nl;
+        self.pending = pending;
         if self.in_headers {
             if body.is_empty() || body == b"\r" {
                 self.in_headers = false;
@@ -591,7 +590,7 @@ impl ScanMsg {
         Msg {
             o: self.o,
             d: self.d,
-            q: region - u64::from(self.ends_with_nl),
+            q: region - self.pending.len() as u64,
             e: end,
             n: self.n,
             nl: false,
@@ -1321,6 +1320,18 @@ mod tests {
         );
         assert_eq!(msgs[1].hash, ContentHash::of(b"Subject: 2\n\nno newline"));
         assert_eq!(msgs[1].e, fs::metadata(&path).unwrap().len());
+        fs::write(
+            &path,
+            b"From a Mon Jan  1 00:00:00 2001\r\nSubject: crlf\r\n\r\nbody\r\n\r\nFrom b Mon Jan  1 00:00:00 2001\r\nSubject: 2\r\n\r\nx\r\n",
+        )
+        .unwrap();
+        let msgs = scan(&path).unwrap().unwrap();
+        assert_eq!(
+            msgs[0].hash,
+            ContentHash::of(b"Subject: crlf\r\n\r\nbody\r\n")
+        );
+        assert_eq!(msgs[0].q, b"Subject: crlf\r\n\r\nbody\r\n".len() as u64);
+        assert_eq!(msgs[1].hash, ContentHash::of(b"Subject: 2\r\n\r\nx\r"));
         fs::write(&path, b"not an mbox\n").unwrap();
         assert!(scan(&path).unwrap().is_err());
     }
