@@ -32,8 +32,10 @@ const SBD_EXT: &str = ".sbd";
 const MAX_NAME: usize = 255;
 /// How many header bytes a scan keeps to read flags and labels from.
 const HEADER_LIMIT: usize = 256 * 1024;
-/// How many listing entries are taken from the index per lock.
+/// How many listing entries are read from the index between two looks at the flag updates.
 const LIST_CHUNK: usize = 256;
+/// Every how many index entries the in-memory map remembers a position.
+const SPARSE_EVERY: u64 = 64;
 
 /// A directory of mboxrd files, one per folder, with sidecar indexes that keep every
 /// message byte-exact along with its flags, keywords, labels and internal date. It is both a
@@ -140,18 +142,146 @@ struct Msg {
     message_id: Option<String>,
 }
 
+/// What the store keeps in memory about a folder: positions in its index, never one entry
+/// per message, so memory does not grow with the folder.
 #[derive(Debug, Default)]
 struct FolderIndex {
-    /// In file order (ascending offsets).
-    msgs: Vec<Msg>,
+    /// Where the index lives: next to the mbox, or in the temp directory when the mbox's
+    /// directory is read-only.
+    idx_path: PathBuf,
     /// Length of the mbox file the index covers.
     end: u64,
+    /// Length of the index file.
+    idx_len: u64,
+    /// Number of messages.
+    count: u64,
+    /// `(message offset, index line offset)` of every `SPARSE_EVERY`th message.
+    sparse: Vec<(u64, u64)>,
+    /// Flags changed since the index was last compacted, by message offset.
+    updates: HashMap<u64, Flags>,
 }
 
 impl FolderIndex {
-    fn position(&self, id: &MessageId) -> Option<usize> {
-        let o: u64 = id.as_str().parse().ok()?;
-        self.msgs.binary_search_by_key(&o, |m| m.o).ok()
+    /// Records that the entry of the message at `o` starts at `line_pos` in the index.
+    fn note_entry(&mut self, o: u64, line_pos: u64) {
+        if self.count.is_multiple_of(SPARSE_EVERY) {
+            self.sparse.push((o, line_pos));
+        }
+        self.count += 1;
+    }
+
+    /// The message's entry with its current flags.
+    fn apply(&self, mut m: Msg) -> Msg {
+        if let Some(f) = self.updates.get(&m.o) {
+            m.flags = f.clone();
+        }
+        m
+    }
+
+    /// Reads the entry of the message with id `id`, seeking near it in the index.
+    fn get(&self, id: &MessageId) -> Result<Option<Msg>, IdxErr> {
+        let Ok(o) = id.as_str().parse::<u64>() else {
+            return Ok(None);
+        };
+        let i = self.sparse.partition_point(|&(so, _)| so <= o);
+        let Some(&(_, pos)) = i.checked_sub(1).and_then(|i| self.sparse.get(i)) else {
+            return Ok(None);
+        };
+        let mut rd = IndexReader::open(&self.idx_path, pos)?;
+        while let Some((_, rec)) = rd.next_record(self.idx_len)? {
+            match rec {
+                Record::Entry(r) if r.o == o => return Ok(Some(self.apply(Msg::from_record(r)?))),
+                Record::Entry(r) if r.o > o => return Ok(None),
+                _ => {}
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// A failure reading or writing an index: I/O, or content that makes no sense.
+#[derive(Debug)]
+enum IdxErr {
+    Io(io::Error),
+    Corrupt(&'static str),
+}
+
+impl From<io::Error> for IdxErr {
+    fn from(e: io::Error) -> Self {
+        Self::Io(e)
+    }
+}
+
+impl From<serde_json::Error> for IdxErr {
+    fn from(e: serde_json::Error) -> Self {
+        Self::Io(e.into())
+    }
+}
+
+impl IdxErr {
+    fn into_error(self, op: Operation, folder: &FolderId) -> Error {
+        match self {
+            Self::Io(e) => folder_err(e, op, folder),
+            Self::Corrupt(msg) => {
+                err(ErrorKind::StateCorrupt, msg, op).with_context("folder", folder)
+            }
+        }
+    }
+}
+
+/// One line of an index.
+enum IndexLine {
+    /// A record and the offset its line starts at.
+    Record(u64, Record),
+    /// A last line without its newline: a write that never completed.
+    Torn,
+    /// The end of the file.
+    End,
+}
+
+/// Reads index lines one at a time.
+struct IndexReader {
+    r: BufReader<File>,
+    pos: u64,
+    line: Vec<u8>,
+}
+
+impl IndexReader {
+    fn open(path: &Path, pos: u64) -> io::Result<Self> {
+        let mut f = File::open(path)?;
+        f.seek(SeekFrom::Start(pos))?;
+        Ok(Self {
+            r: BufReader::with_capacity(64 * 1024, f),
+            pos,
+            line: Vec::new(),
+        })
+    }
+
+    fn next_line(&mut self) -> Result<IndexLine, IdxErr> {
+        self.line.clear();
+        let n = self.r.read_until(b'\n', &mut self.line)?;
+        if n == 0 {
+            return Ok(IndexLine::End);
+        }
+        if self.line.last() != Some(&b'\n') {
+            return Ok(IndexLine::Torn);
+        }
+        let start = self.pos;
+        self.pos += n as u64;
+        let rec = serde_json::from_slice(&self.line)
+            .map_err(|_| IdxErr::Corrupt("unreadable mbox index line"))?;
+        Ok(IndexLine::Record(start, rec))
+    }
+
+    /// The next complete record that starts before `limit`.
+    fn next_record(&mut self, limit: u64) -> Result<Option<(u64, Record)>, IdxErr> {
+        if self.pos >= limit {
+            return Ok(None);
+        }
+        Ok(match self.next_line()? {
+            IndexLine::Record(pos, rec) => Some((pos, rec)),
+            IndexLine::Torn | IndexLine::End => None,
+        })
     }
 }
 
@@ -207,8 +337,8 @@ impl Msg {
         }
     }
 
-    fn from_record(r: EntryRecord) -> Option<Self> {
-        Some(Self {
+    fn from_record(r: EntryRecord) -> Result<Self, IdxErr> {
+        Ok(Self {
             o: r.o,
             d: r.d,
             q: r.q,
@@ -220,7 +350,7 @@ impl Msg {
             date: r
                 .t
                 .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok()),
-            hash: ContentHash::from_hex(&r.h)?,
+            hash: ContentHash::from_hex(&r.h).ok_or(IdxErr::Corrupt("bad hash in mbox index"))?,
             message_id: r.m,
         })
     }
@@ -603,13 +733,12 @@ impl ScanMsg {
     }
 }
 
-/// Indexes a foreign mbox file, streaming it line by line.
-fn scan(path: &Path) -> io::Result<Result<Vec<Msg>, &'static str>> {
+/// Scans a foreign mbox file line by line, handing each message's entry to `emit`.
+fn scan(path: &Path, mut emit: impl FnMut(Msg) -> io::Result<()>) -> Result<(), IdxErr> {
     let mut r = BufReader::with_capacity(64 * 1024, File::open(path)?);
     let mut line = Vec::new();
     let mut pos = 0u64;
     let mut cur: Option<ScanMsg> = None;
-    let mut out = Vec::new();
     loop {
         line.clear();
         let n = r.read_until(b'\n', &mut line)?;
@@ -618,67 +747,96 @@ fn scan(path: &Path) -> io::Result<Result<Vec<Msg>, &'static str>> {
         }
         if line.starts_with(b"From ") {
             if let Some(m) = cur.take() {
-                out.push(m.finish(pos));
+                emit(m.finish(pos))?;
             }
             cur = Some(ScanMsg::new(pos, &line));
         } else {
             match cur.as_mut() {
                 Some(m) => m.feed(&line),
-                None => return Ok(Err("the file does not start with a From_ line")),
+                None => return Err(IdxErr::Corrupt("the file does not start with a From_ line")),
             }
         }
         pos += n as u64;
     }
     if let Some(m) = cur {
-        out.push(m.finish(pos));
+        emit(m.finish(pos))?;
     }
-    Ok(Ok(out))
+    Ok(())
 }
 
-/// Rewrites the index from scratch (temporary file, fsync, rename).
-fn write_index(path: &Path, msgs: &[Msg]) -> io::Result<()> {
-    let idx = index_path(path);
-    let mut tmp = idx.clone().into_os_string();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
+/// A sibling path with `suffix` appended to the file name.
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// Writes an index file through a temporary file, fsync and rename.
+fn write_index_file(
+    dest: &Path,
+    fill: impl FnOnce(&mut BufWriter<File>) -> Result<(), IdxErr>,
+) -> Result<(), IdxErr> {
+    let tmp = with_suffix(dest, ".tmp");
     let mut w = BufWriter::new(File::create(&tmp)?);
-    for m in msgs {
-        serde_json::to_writer(&mut w, &m.to_record())?;
-        w.write_all(b"\n")?;
-    }
+    fill(&mut w)?;
     w.into_inner()
         .map_err(io::IntoInnerError::into_error)?
         .sync_all()?;
-    fs::rename(&tmp, &idx)
+    fs::rename(&tmp, dest)?;
+    Ok(())
 }
 
-/// Appends lines to the index and fsyncs it; on failure the index is cut back to its
-/// previous length, so none of the lines counts.
-fn append_index_lines(path: &Path, lines: &[u8]) -> io::Result<()> {
+fn write_line(w: &mut impl Write, rec: &EntryRecord) -> io::Result<()> {
+    serde_json::to_writer(&mut *w, rec)?;
+    w.write_all(b"\n")
+}
+
+/// Indexes a foreign mbox, next to it if possible, else in the temp directory; returns
+/// where the index went.
+fn index_foreign(path: &Path, folder: &FolderId) -> Result<PathBuf, IdxErr> {
+    let fill = |w: &mut BufWriter<File>| scan(path, |m| write_line(w, &m.to_record()));
+    let sidecar = index_path(path);
+    match write_index_file(&sidecar, fill) {
+        Ok(()) => Ok(sidecar),
+        Err(IdxErr::Io(e)) => {
+            let key = blake3::hash(path.as_os_str().as_encoded_bytes()).to_hex();
+            let alt = std::env::temp_dir().join(format!("mailmigrate-{}{INDEX_EXT}", &key[..32]));
+            tracing::warn!(folder = %folder, error = %e, "cannot write the mbox index next to the mbox; using the temp directory");
+            write_index_file(&alt, |w| scan(path, |m| write_line(w, &m.to_record())))?;
+            Ok(alt)
+        }
+        Err(c) => Err(c),
+    }
+}
+
+/// Appends lines to the index and fsyncs it, returning the offset they start at. On failure
+/// the index is cut back to its previous length, so none of the lines counts.
+fn append_index_lines(idx_path: &Path, lines: &[u8]) -> io::Result<u64> {
     let mut f = OpenOptions::new()
         .create(true)
         .append(true)
-        .open(index_path(path))?;
+        .open(idx_path)?;
     let before = f.metadata()?.len();
     let r = f.write_all(lines).and_then(|()| f.sync_all());
-    if r.is_err() {
+    if let Err(e) = r {
         let _ = f.set_len(before).and_then(|()| f.sync_all());
+        return Err(e);
     }
-    r
+    Ok(before)
 }
 
 /// Creates a new `<file>.mmtail-<offset>[.<n>]` file, never overwriting an earlier one.
 fn create_tail_file(path: &Path, end: u64) -> io::Result<File> {
     for n in 0u32.. {
-        let mut s = path.as_os_str().to_owned();
-        s.push(format!("{TAIL_EXT}{end}"));
-        if n > 0 {
-            s.push(format!(".{n}"));
-        }
+        let suffix = if n == 0 {
+            format!("{TAIL_EXT}{end}")
+        } else {
+            format!("{TAIL_EXT}{end}.{n}")
+        };
         match OpenOptions::new()
             .write(true)
             .create_new(true)
-            .open(PathBuf::from(s))
+            .open(with_suffix(path, &suffix))
         {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             other => return other,
@@ -687,77 +845,118 @@ fn create_tail_file(path: &Path, end: u64) -> io::Result<File> {
     Err(io::Error::other("no free name for the mbox tail"))
 }
 
+/// One streaming pass over an index.
+struct Pass {
+    index: FolderIndex,
+    last_o: Option<u64>,
+    /// Torn lines, update lines or entries beyond the end of the mbox were seen.
+    needs_rewrite: bool,
+}
+
+fn read_pass(idx_path: &Path, file_len: u64) -> Result<Pass, IdxErr> {
+    let mut rd = IndexReader::open(idx_path, 0)?;
+    let mut index = FolderIndex::default();
+    let mut prev_e = 0;
+    let mut last_o = None;
+    let mut needs_rewrite = false;
+    let mut dropping = false;
+    loop {
+        match rd.next_line()? {
+            IndexLine::End => break,
+            IndexLine::Torn => {
+                // The write that produced it was never confirmed.
+                needs_rewrite = true;
+                break;
+            }
+            IndexLine::Record(pos, Record::Entry(r)) => {
+                if r.o < prev_e || r.o > r.d || r.d + r.q > r.e {
+                    return Err(IdxErr::Corrupt("mbox index entries overlap"));
+                }
+                if ContentHash::from_hex(&r.h).is_none() {
+                    return Err(IdxErr::Corrupt("bad hash in mbox index"));
+                }
+                // Entries beyond the end of the file describe data that is gone, and so
+                // does every later one.
+                if dropping || r.e > file_len {
+                    dropping = true;
+                    needs_rewrite = true;
+                    continue;
+                }
+                index.note_entry(r.o, pos);
+                prev_e = r.e;
+                last_o = Some(r.o);
+            }
+            IndexLine::Record(_, Record::Update(u)) => {
+                index
+                    .updates
+                    .insert(u.u, u.f.iter().map(|f| Flag::parse(f)).collect());
+                needs_rewrite = true;
+            }
+        }
+    }
+    index.end = prev_e;
+    index.idx_len = rd.pos;
+    Ok(Pass {
+        index,
+        last_o,
+        needs_rewrite,
+    })
+}
+
+/// Rewrites an index without torn lines, update lines or entries beyond `file_len`, with
+/// the updated flags folded into the entries.
+fn compact(idx_path: &Path, file_len: u64, updates: &HashMap<u64, Flags>) -> Result<(), IdxErr> {
+    let mut rd = IndexReader::open(idx_path, 0)?;
+    write_index_file(idx_path, |w| {
+        while let IndexLine::Record(_, rec) = rd.next_line()? {
+            if let Record::Entry(mut r) = rec {
+                if r.e > file_len {
+                    continue;
+                }
+                if let Some(f) = updates.get(&r.o) {
+                    r.f = f.iter().map(ToString::to_string).collect();
+                }
+                write_line(w, &r)?;
+            }
+        }
+        Ok(())
+    })
+}
+
 /// Loads (and repairs) the index of the mbox file at `path`.
 fn load(path: &Path, folder: &FolderId, op: Operation) -> Result<FolderIndex> {
     let ferr = |e: io::Error| folder_err(e, op, folder);
-    let corrupt = |msg: &str| err(ErrorKind::StateCorrupt, msg, op).with_context("folder", folder);
+    let ierr = |e: IdxErr| e.into_error(op, folder);
     let file_len = fs::metadata(path).map_err(ferr)?.len();
-    let idx_path = index_path(path);
-    let idx_file = match File::open(&idx_path) {
-        Ok(f) => Some(f),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-        Err(e) => return Err(ferr(e)),
+    let sidecar = index_path(path);
+    let idx_path = if sidecar.is_file() {
+        sidecar
+    } else {
+        // A foreign mbox: index it once; the mbox itself is not modified.
+        index_foreign(path, folder).map_err(ierr)?
     };
-    let Some(idx_file) = idx_file else {
-        // A foreign mbox: scan it once and keep the result.
-        let msgs = scan(path).map_err(ferr)?.map_err(corrupt)?;
-        if let Err(e) = write_index(path, &msgs) {
-            tracing::warn!(folder = %folder, error = %e, "cannot write the mbox index; keeping it in memory");
-        }
-        return Ok(FolderIndex {
-            msgs,
-            end: file_len,
-        });
-    };
-    let mut r = BufReader::new(idx_file);
-    let mut msgs: Vec<Msg> = Vec::new();
-    let mut line = Vec::new();
-    let mut repaired = false;
-    loop {
-        line.clear();
-        if r.read_until(b'\n', &mut line).map_err(ferr)? == 0 {
-            break;
-        }
-        if line.last() != Some(&b'\n') {
-            // A torn last line: the write that produced it was never confirmed.
-            repaired = true;
-            break;
-        }
-        let rec: Record = serde_json::from_slice(&line)
-            .map_err(|e| corrupt("unreadable mbox index line").with_source(e))?;
-        match rec {
-            Record::Entry(r) => {
-                let m = Msg::from_record(r).ok_or_else(|| corrupt("bad hash in mbox index"))?;
-                if msgs.last().is_some_and(|p| p.e > m.o) || m.o > m.d || m.d + m.q > m.e {
-                    return Err(corrupt("mbox index entries overlap"));
-                }
-                msgs.push(m);
-            }
-            Record::Update(u) => {
-                let Ok(i) = msgs.binary_search_by_key(&u.u, |m| m.o) else {
-                    return Err(corrupt("mbox index updates an unknown message"));
-                };
-                msgs[i].flags = u.f.iter().map(|f| Flag::parse(f)).collect();
-                repaired = true; // compact the update lines away
-            }
+    let mut pass = read_pass(&idx_path, file_len).map_err(ierr)?;
+    if pass.needs_rewrite {
+        compact(&idx_path, file_len, &pass.index.updates).map_err(ierr)?;
+        pass = read_pass(&idx_path, file_len).map_err(ierr)?;
+        if pass.needs_rewrite {
+            return Err(ierr(IdxErr::Corrupt("the mbox index cannot be repaired")));
         }
     }
-    // Entries beyond the end of the file describe data that is gone.
-    if let Some(keep) = msgs.iter().position(|m| m.e > file_len) {
-        tracing::warn!(folder = %folder, dropped = msgs.len() - keep, "mbox file is shorter than its index");
-        msgs.truncate(keep);
-        repaired = true;
-    }
-    let end = msgs.last().map_or(0, |m| m.e);
-    if let Some(last) = msgs.last() {
+    let mut index = pass.index;
+    index.idx_path = idx_path;
+    if let Some(last) = pass.last_o {
         let mut f = File::open(path).map_err(ferr)?;
         let mut head = [0u8; 5];
-        f.seek(SeekFrom::Start(last.o)).map_err(ferr)?;
+        f.seek(SeekFrom::Start(last)).map_err(ferr)?;
         f.read_exact(&mut head).map_err(ferr)?;
         if &head != b"From " {
-            return Err(corrupt("mbox index does not match the mbox file"));
+            return Err(ierr(IdxErr::Corrupt(
+                "mbox index does not match the mbox file",
+            )));
         }
     }
+    let end = index.end;
     if file_len > end {
         // Data the index never confirmed: a killed append. Keep the bytes aside, then cut.
         tracing::warn!(folder = %folder, bytes = file_len - end, "moving an unindexed mbox tail aside");
@@ -770,10 +969,7 @@ fn load(path: &Path, folder: &FolderId, op: Operation) -> Result<FolderIndex> {
         f.set_len(end).map_err(ferr)?;
         f.sync_all().map_err(ferr)?;
     }
-    if repaired {
-        write_index(path, &msgs).map_err(ferr)?;
-    }
-    Ok(FolderIndex { msgs, end })
+    Ok(index)
 }
 
 impl Inner {
@@ -839,8 +1035,8 @@ impl Inner {
     fn read_one(&self, folder: &FolderId, id: &MessageId) -> Result<RawMessage> {
         let op = Operation::Fetch;
         let msg = self.with_index(folder, op, |_, idx| {
-            idx.position(id)
-                .map(|i| idx.msgs[i].clone())
+            idx.get(id)
+                .map_err(|e| e.into_error(op, folder))?
                 .ok_or_else(|| err(ErrorKind::NotFound, "no such message", op))
         });
         let msg = msg.map_err(|e| e.with_item(folder, id))?;
@@ -871,6 +1067,54 @@ impl Inner {
         Ok(RawMessage::new(msg.meta(folder), Bytes::from(out)))
     }
 
+    /// Streams a folder's entries from its index into `tx`, then the checkpoint.
+    fn list_into(
+        &self,
+        folder: &FolderId,
+        tx: &tokio::sync::mpsc::Sender<Result<Change>>,
+    ) -> Result<()> {
+        let op = Operation::ListChanges;
+        let ierr = |e: IdxErr| e.into_error(op, folder);
+        let (idx_path, limit) =
+            self.with_index(folder, op, |_, idx| Ok((idx.idx_path.clone(), idx.idx_len)))?;
+        let mut rd = IndexReader::open(&idx_path, 0).map_err(|e| folder_err(e, op, folder))?;
+        let mut count = 0u64;
+        let mut chunk = Vec::with_capacity(LIST_CHUNK);
+        loop {
+            let rec = rd.next_record(limit).map_err(ierr)?;
+            let done = rec.is_none();
+            if let Some((_, Record::Entry(r))) = rec {
+                chunk.push(Msg::from_record(r).map_err(ierr)?);
+            }
+            if chunk.len() == LIST_CHUNK || (done && !chunk.is_empty()) {
+                // Apply flag changes made since the index was compacted; send unlocked, so a
+                // consumer may write to the folder while it lists.
+                let metas: Vec<MessageMeta> = {
+                    let slot = self.slot(folder);
+                    let g = lock(&slot);
+                    chunk
+                        .drain(..)
+                        .map(|m| match g.as_ref() {
+                            Some(idx) => idx.apply(m).meta(folder),
+                            None => m.meta(folder),
+                        })
+                        .collect()
+                };
+                for meta in metas {
+                    count += 1;
+                    if tx.blocking_send(Ok(Change::Upsert(meta))).is_err() {
+                        return Ok(());
+                    }
+                }
+            }
+            if done {
+                break;
+            }
+        }
+        let _ = tx.blocking_send(Ok(Change::Checkpoint(Checkpoint::new(count.to_string()))));
+        Ok(())
+    }
+
     fn list_folders(&self) -> Result<Vec<Folder>> {
         let mut out = Vec::new();
         walk(&self.root, &mut Vec::new(), "", &mut out).map_err(|e| {
@@ -881,6 +1125,12 @@ impl Inner {
         out.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(out)
     }
+}
+
+/// A message written by an append, and where its index line starts.
+struct Written {
+    msg: Msg,
+    line: u64,
 }
 
 /// Appends `messages` at the end of the mbox file `path` and records them in `idx`.
@@ -894,7 +1144,10 @@ fn append_to(
     let start = idx.end;
     let mut out = Vec::with_capacity(messages.len());
     let mut new = Vec::new();
-    let write = |new: &mut Vec<Msg>, out: &mut Vec<Result<Appended>>| -> io::Result<()> {
+    let idx_path = idx.idx_path.clone();
+    let idx_len = idx.idx_len;
+    // Returns the new length of the index.
+    let write = |new: &mut Vec<Written>, out: &mut Vec<Result<Appended>>| -> io::Result<u64> {
         let mut file = OpenOptions::new().read(true).write(true).open(path)?;
         // A foreign file may end without a newline: the next From_ line must start a line.
         let mut pos = start;
@@ -933,7 +1186,7 @@ fn append_to(
             }
             w.write_all(b"\n")?;
             pos = d + q + u64::from(nl) + 1;
-            new.push(Msg {
+            let msg = Msg {
                 o,
                 d,
                 q,
@@ -945,7 +1198,8 @@ fn append_to(
                 date,
                 hash: ContentHash::of(&msg.bytes),
                 message_id: msg.meta.message_id.clone().or(headers.message_id),
-            });
+            };
+            new.push(Written { msg, line: 0 });
             out.push(Ok(Appended::new(Some(MessageId::new(o.to_string())))));
         }
         w.into_inner()
@@ -953,24 +1207,33 @@ fn append_to(
             .sync_all()?;
         // Only now that the data is durable does the index describe it.
         let mut lines = Vec::new();
-        for m in new.iter() {
-            serde_json::to_writer(&mut lines, &m.to_record())?;
-            lines.push(b'\n');
+        for m in new.iter_mut() {
+            let at = lines.len() as u64;
+            write_line(&mut lines, &m.msg.to_record())?;
+            // Remember where each line starts, relative to the batch for now.
+            m.line = at;
         }
-        if !lines.is_empty() {
-            append_index_lines(path, &lines)?;
+        if lines.is_empty() {
+            return Ok(idx_len);
         }
-        Ok(())
+        let base = append_index_lines(&idx_path, &lines)?;
+        for m in new.iter_mut() {
+            m.line += base;
+        }
+        Ok(base + lines.len() as u64)
     };
-    if let Err(e) = write(&mut new, &mut out) {
-        // Whatever reached the file is unindexed: force a reload, which moves it aside.
-        idx.end = u64::MAX;
-        return Err(folder_err(e, op, folder));
+    match write(&mut new, &mut out) {
+        Ok(len) => idx.idx_len = len,
+        Err(e) => {
+            // Whatever reached the file is unindexed: force a reload, which moves it aside.
+            idx.end = u64::MAX;
+            return Err(folder_err(e, op, folder));
+        }
     }
-    if let Some(last) = new.last() {
-        idx.end = last.e;
+    for m in &new {
+        idx.note_entry(m.msg.o, m.line);
+        idx.end = m.msg.e;
     }
-    idx.msgs.extend(new);
     Ok(out)
 }
 
@@ -1037,38 +1300,9 @@ impl Source for MboxStore {
         let inner = Arc::clone(&self.inner);
         let folder = folder.clone();
         blocking_stream(move |tx| {
-            let op = Operation::ListChanges;
-            let mut next = 0usize;
-            loop {
-                // Take a chunk under the lock, send it without holding the lock.
-                let chunk = inner.with_index(&folder, op, |_, idx| {
-                    let end = (next + LIST_CHUNK).min(idx.msgs.len());
-                    Ok(idx
-                        .msgs
-                        .get(next..end)
-                        .unwrap_or_default()
-                        .iter()
-                        .map(|m| m.meta(&folder))
-                        .collect::<Vec<_>>())
-                });
-                let chunk = match chunk {
-                    Ok(c) => c,
-                    Err(e) => {
-                        let _ = tx.blocking_send(Err(e));
-                        return;
-                    }
-                };
-                if chunk.is_empty() {
-                    break;
-                }
-                next += chunk.len();
-                for meta in chunk {
-                    if tx.blocking_send(Ok(Change::Upsert(meta))).is_err() {
-                        return;
-                    }
-                }
+            if let Err(e) = inner.list_into(&folder, tx) {
+                let _ = tx.blocking_send(Err(e));
             }
-            let _ = tx.blocking_send(Ok(Change::Checkpoint(Checkpoint::new(next.to_string()))));
         })
     }
 
@@ -1186,20 +1420,23 @@ impl Destination for MboxStore {
         blocking(move || {
             let op = Operation::UpdateFlags;
             inner
-                .with_index(&folder, op, |path, idx| {
-                    let i = idx
-                        .position(&id)
+                .with_index(&folder, op, |_, idx| {
+                    let m = idx
+                        .get(&id)
+                        .map_err(|e| e.into_error(op, &folder))?
                         .ok_or_else(|| err(ErrorKind::NotFound, "no such message", op))?;
                     let rec = UpdateRecord {
-                        u: idx.msgs[i].o,
+                        u: m.o,
                         f: flags.iter().map(ToString::to_string).collect(),
                     };
                     let mut line = serde_json::to_vec(&rec).map_err(|e| {
                         err(ErrorKind::Unexpected, "cannot encode", op).with_source(e)
                     })?;
                     line.push(b'\n');
-                    append_index_lines(path, &line).map_err(|e| folder_err(e, op, &folder))?;
-                    idx.msgs[i].flags = flags;
+                    let base = append_index_lines(&idx.idx_path, &line)
+                        .map_err(|e| folder_err(e, op, &folder))?;
+                    idx.idx_len = base + line.len() as u64;
+                    idx.updates.insert(m.o, flags);
                     Ok(())
                 })
                 .map_err(|e| e.with_item(&folder, &id))
@@ -1212,13 +1449,22 @@ impl Destination for MboxStore {
         let folder = folder.clone();
         let key = key.clone();
         blocking(move || {
-            inner.with_index(&folder, Operation::FindExisting, |_, idx| {
-                Ok(idx
-                    .msgs
-                    .iter()
-                    .filter(|m| m.n == key.size && m.hash == key.hash)
-                    .map(|m| MessageId::new(m.o.to_string()))
-                    .collect())
+            let op = Operation::FindExisting;
+            inner.with_index(&folder, op, |_, idx| {
+                // One streaming pass over the index: sizes and hashes are in it.
+                let scan = || -> Result<Vec<MessageId>, IdxErr> {
+                    let mut rd = IndexReader::open(&idx.idx_path, 0)?;
+                    let mut out = Vec::new();
+                    while let Some((_, rec)) = rd.next_record(idx.idx_len)? {
+                        if let Record::Entry(r) = rec {
+                            if r.n == key.size && ContentHash::from_hex(&r.h) == Some(key.hash) {
+                                out.push(MessageId::new(r.o.to_string()));
+                            }
+                        }
+                    }
+                    Ok(out)
+                };
+                scan().map_err(|e| e.into_error(op, &folder))
             })
         })
         .await
@@ -1302,6 +1548,15 @@ mod tests {
         assert_eq!(rel_path(&p(&["a.b", "c/d"])), "a%2Eb.sbd/c%2Fd");
     }
 
+    fn scan_all(path: &Path) -> Result<Vec<Msg>, IdxErr> {
+        let mut out = Vec::new();
+        scan(path, |m| {
+            out.push(m);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
     #[test]
     fn scan_splits_messages_and_strips_separators() {
         let dir = tempfile::tempdir().unwrap();
@@ -1311,7 +1566,7 @@ mod tests {
             b"From a Mon Jan  1 00:00:00 2001\nSubject: 1\n\n>From quoted\n\nFrom b Mon Jan  1 00:00:00 2001\nSubject: 2\n\nno newline",
         )
         .unwrap();
-        let msgs = scan(&path).unwrap().unwrap();
+        let msgs = scan_all(&path).unwrap();
         assert_eq!(msgs.len(), 2);
         assert_eq!(msgs[0].n, b"Subject: 1\n\nFrom quoted\n".len() as u64);
         assert_eq!(
@@ -1325,7 +1580,7 @@ mod tests {
             b"From a Mon Jan  1 00:00:00 2001\r\nSubject: crlf\r\n\r\nbody\r\n\r\nFrom b Mon Jan  1 00:00:00 2001\r\nSubject: 2\r\n\r\nx\r\n",
         )
         .unwrap();
-        let msgs = scan(&path).unwrap().unwrap();
+        let msgs = scan_all(&path).unwrap();
         assert_eq!(
             msgs[0].hash,
             ContentHash::of(b"Subject: crlf\r\n\r\nbody\r\n")
@@ -1333,6 +1588,6 @@ mod tests {
         assert_eq!(msgs[0].q, b"Subject: crlf\r\n\r\nbody\r\n".len() as u64);
         assert_eq!(msgs[1].hash, ContentHash::of(b"Subject: 2\r\n\r\nx\r"));
         fs::write(&path, b"not an mbox\n").unwrap();
-        assert!(scan(&path).unwrap().is_err());
+        assert!(matches!(scan_all(&path), Err(IdxErr::Corrupt(_))));
     }
 }
