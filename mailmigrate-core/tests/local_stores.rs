@@ -1035,3 +1035,83 @@ async fn maildir_drops_recent_and_rejects_invalid_keywords() {
     assert_eq!(listed[0].id, id);
     assert_eq!(listed[0].flags, [Flag::Seen].into_iter().collect::<Flags>());
 }
+
+#[tokio::test]
+async fn mbox_finds_any_message_in_a_large_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Kind::Mbox.open(dir.path());
+    let inbox = ensure(&store, &FolderPath::inbox()).await;
+    let bodies: Vec<Vec<u8>> = (0..300)
+        .map(|i| format!("Subject: {i}\n\n{}\n", "x".repeat(i % 17)).into_bytes())
+        .collect();
+    let mut ids = Vec::new();
+    for chunk in bodies.chunks(100) {
+        ids.extend(append_ok(&store, &inbox, chunk.iter().cloned().map(raw).collect()).await);
+    }
+    let seen: Flags = [Flag::Seen].into_iter().collect();
+    for i in [0, 3, 63, 64, 65, 130, 299] {
+        store.update_flags(&inbox, &ids[i], &seen).await.unwrap();
+    }
+    for s in [&store, &Kind::Mbox.open(dir.path())] {
+        for i in [0, 1, 63, 64, 65, 128, 255, 256, 299] {
+            let m = fetch_one(s, &inbox, &ids[i]).await;
+            assert_eq!(m.bytes, bodies[i], "message {i}");
+            assert_eq!(
+                m.meta.flags.contains(&Flag::Seen),
+                [0, 3, 63, 64, 65, 130, 299].contains(&i)
+            );
+        }
+        let listed = list(s, &inbox).await;
+        assert_eq!(listed.len(), 300);
+        let flagged: Vec<usize> = listed
+            .iter()
+            .filter(|m| m.flags.contains(&Flag::Seen))
+            .map(|m| ids.iter().position(|x| *x == m.id).unwrap())
+            .collect();
+        assert_eq!(flagged, [0, 3, 63, 64, 65, 130, 299]);
+        // An offset inside a message is no message.
+        let inside = MessageId::new((ids[100].as_str().parse::<u64>().unwrap() + 1).to_string());
+        let (_, r) = s.fetch(&inbox, vec![inside]).next().await.unwrap();
+        assert_eq!(r.unwrap_err().kind(), ErrorKind::NotFound);
+    }
+    // Reopening folded the flag changes into the index entries.
+    let text = fs::read_to_string(dir.path().join("INBOX.mmidx")).unwrap();
+    assert_eq!(text.lines().count(), 300);
+}
+
+#[tokio::test]
+async fn foreign_mbox_in_a_directory_that_takes_no_index_is_still_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let text: &[u8] = b"From a@b Mon Jan  1 00:00:00 2001\nSubject: 1\n\none\n\nFrom a@b Mon Jan  1 00:00:00 2001\nSubject: 2\n\ntwo\n";
+    fs::write(dir.path().join("Old"), text).unwrap();
+    // Something in the way of the sidecar index (as a read-only directory would be).
+    fs::create_dir(dir.path().join("Old.mmidx")).unwrap();
+    fs::write(dir.path().join("Old.mmidx/blocker"), b"").unwrap();
+    let store = Kind::Mbox.open(dir.path());
+    let folder = FolderId::new("Old");
+    let listed = list(&store, &folder).await;
+    assert_eq!(listed.len(), 2);
+    // The last newline of the file is the separator after the last message.
+    assert_eq!(
+        &fetch_one(&store, &folder, &listed[1].id).await.bytes[..],
+        b"Subject: 2\n\ntwo"
+    );
+    store
+        .update_flags(
+            &folder,
+            &listed[0].id,
+            &[Flag::Flagged].into_iter().collect(),
+        )
+        .await
+        .unwrap();
+    assert!(list(&store, &folder).await[0]
+        .flags
+        .contains(&Flag::Flagged));
+    assert_eq!(fs::read(dir.path().join("Old")).unwrap(), text);
+    assert!(!dir.path().join("Old.mmidx.tmp").exists());
+    // The index went to the temp directory, named after the mbox path.
+    let key = blake3::hash(dir.path().join("Old").as_os_str().as_encoded_bytes()).to_hex();
+    let idx = std::env::temp_dir().join(format!("mailmigrate-{}.mmidx", &key[..32]));
+    assert!(idx.is_file());
+    fs::remove_file(idx).unwrap();
+}

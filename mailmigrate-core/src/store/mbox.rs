@@ -75,12 +75,17 @@ const SPARSE_EVERY: u64 = 64;
 /// streaming, and indexed: flags come from `Status`, `X-Status`, `X-Mozilla-Status` and
 /// `X-Keywords`, labels from `X-Gmail-Labels` (`Opened` also sets `\Seen`, `Starred` also
 /// sets `\Flagged`), the internal date from the `From_` line. The mbox file itself is never
-/// modified by a scan.
+/// modified by a scan; when its directory cannot take the index (read-only media), the index
+/// goes to the temp directory as `mailmigrate-<hash of the path>.mmidx`.
 ///
 /// A [`MessageId`] is the decimal byte offset of the message's `From_` line, stable because
 /// the file is append-only. Deleting is unsupported (it would move every later message);
-/// the capabilities say so. The index of a folder in use is cached in memory (metadata
-/// only, never bodies); bodies are read by seeking to their range.
+/// the capabilities say so.
+///
+/// Memory does not grow with a folder: per folder in use the store keeps the index position
+/// of every 64th message and the flag changes made since the index was last compacted (on
+/// the next open). Listing and dedupe stream the index; fetch seeks into it, then reads only
+/// the message's byte range from the mbox.
 ///
 /// # Examples
 /// ```
@@ -777,13 +782,20 @@ fn write_index_file(
     fill: impl FnOnce(&mut BufWriter<File>) -> Result<(), IdxErr>,
 ) -> Result<(), IdxErr> {
     let tmp = with_suffix(dest, ".tmp");
-    let mut w = BufWriter::new(File::create(&tmp)?);
-    fill(&mut w)?;
-    w.into_inner()
-        .map_err(io::IntoInnerError::into_error)?
-        .sync_all()?;
-    fs::rename(&tmp, dest)?;
-    Ok(())
+    let write = || -> Result<(), IdxErr> {
+        let mut w = BufWriter::new(File::create(&tmp)?);
+        fill(&mut w)?;
+        w.into_inner()
+            .map_err(io::IntoInnerError::into_error)?
+            .sync_all()?;
+        fs::rename(&tmp, dest)?;
+        Ok(())
+    };
+    let r = write();
+    if r.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    r
 }
 
 fn write_line(w: &mut impl Write, rec: &EntryRecord) -> io::Result<()> {
