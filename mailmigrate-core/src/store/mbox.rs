@@ -60,7 +60,7 @@ const SPARSE_EVERY: u64 = 64;
 /// end, its original length, whether a newline was added, its flags, labels, internal
 /// date, content hash and `Message-ID`. Flag changes append an update line. The index is
 /// written and fsynced only after the data it describes is fsynced, so:
-/// - a mbox file longer than the index says (a killed append, or bytes another program
+/// - an mbox file longer than the index says (a killed append, or bytes another program
 ///   appended) has its tail moved to `<file>.mmtail-<offset>` and is truncated, so no half
 ///   message is ever listed and no byte is destroyed;
 /// - index entries that reach beyond the end of the file are dropped, as is a torn last
@@ -82,9 +82,9 @@ const SPARSE_EVERY: u64 = 64;
 /// the file is append-only. Deleting is unsupported (it would move every later message);
 /// the capabilities say so.
 ///
-/// Memory does not grow with a folder: per folder in use the store keeps the index position
-/// of every 64th message and the flag changes made since the index was last compacted (on
-/// the next open). Listing and dedupe stream the index; fetch seeks into it, then reads only
+/// No per-message metadata stays in memory: per folder in use the store keeps the index
+/// position of every 64th message (16 bytes per 64 messages) and the flag changes made since
+/// the index was last compacted (on the next open). Listing and dedupe stream the index; fetch seeks into it, then reads only
 /// the message's byte range from the mbox.
 ///
 /// # Examples
