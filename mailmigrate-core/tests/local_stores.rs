@@ -1115,3 +1115,23 @@ async fn foreign_mbox_in_a_directory_that_takes_no_index_is_still_read() {
     assert!(idx.is_file());
     fs::remove_file(idx).unwrap();
 }
+
+#[tokio::test]
+async fn mbox_index_with_impossible_numbers_is_state_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, inbox, _, _) = mbox_with_three(dir.path()).await;
+    let idx = dir.path().join("INBOX.mmidx");
+    let text = fs::read_to_string(&idx).unwrap();
+    let first = text.lines().next().unwrap();
+    let mut rec: serde_json::Value = serde_json::from_str(first).unwrap();
+    rec["q"] = serde_json::json!(u64::MAX);
+    fs::write(&idx, format!("{rec}\n")).unwrap();
+    let store = Kind::Mbox.open(dir.path());
+    let e = store
+        .list_changes(&inbox, None)
+        .next()
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::StateCorrupt);
+}

@@ -881,8 +881,15 @@ fn read_pass(idx_path: &Path, file_len: u64) -> Result<Pass, IdxErr> {
                 break;
             }
             IndexLine::Record(pos, Record::Entry(r)) => {
-                if r.o < prev_e || r.o > r.d || r.d + r.q > r.e {
-                    return Err(IdxErr::Corrupt("mbox index entries overlap"));
+                // Unquoting only removes bytes, so the original is never longer than its data.
+                let sane = r.o >= prev_e
+                    && r.o <= r.d
+                    && r.d.checked_add(r.q).is_some_and(|x| x <= r.e)
+                    && r.n <= r.q;
+                if !sane {
+                    return Err(IdxErr::Corrupt(
+                        "mbox index entries overlap or make no sense",
+                    ));
                 }
                 if ContentHash::from_hex(&r.h).is_none() {
                     return Err(IdxErr::Corrupt("bad hash in mbox index"));
@@ -1057,7 +1064,7 @@ impl Inner {
         let mut file = File::open(&path).map_err(ioe)?;
         file.seek(SeekFrom::Start(msg.d)).map_err(ioe)?;
         let mut r = BufReader::with_capacity(64 * 1024, file.take(msg.q));
-        let cap = usize::try_from(msg.n).unwrap_or(0);
+        let cap = usize::try_from(msg.n.min(msg.q)).unwrap_or(0);
         let mut out = Vec::with_capacity(cap);
         let mut line = Vec::new();
         loop {
