@@ -1135,3 +1135,46 @@ async fn mbox_index_with_impossible_numbers_is_state_corrupt() {
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::StateCorrupt);
 }
+
+#[tokio::test]
+async fn roles_given_at_creation_are_remembered() {
+    for kind in KINDS {
+        let dir = tempfile::tempdir().unwrap();
+        let store = kind.open(dir.path());
+        let sent = store
+            .ensure_folder(&path(&["Gesendet"]), Some(SpecialUse::Sent))
+            .await
+            .unwrap()
+            .id;
+        let junk = store
+            .ensure_folder(&path(&["Mail", "Unerwünscht"]), Some(SpecialUse::Junk))
+            .await
+            .unwrap()
+            .id;
+        // A role the name implies needs no record; asking again changes nothing.
+        store
+            .ensure_folder(&path(&["Trash"]), Some(SpecialUse::Trash))
+            .await
+            .unwrap();
+        store
+            .ensure_folder(&path(&["Gesendet"]), None)
+            .await
+            .unwrap();
+        let folders = Source::list_folders(&*kind.open(dir.path())).await.unwrap();
+        let role = |id: &FolderId| folders.iter().find(|f| f.id == *id).unwrap().role;
+        assert_eq!(role(&sent), Some(SpecialUse::Sent), "{kind:?}");
+        assert_eq!(role(&junk), Some(SpecialUse::Junk), "{kind:?}");
+        let trash = folders.iter().find(|f| f.path == path(&["Trash"])).unwrap();
+        assert_eq!(trash.role, Some(SpecialUse::Trash));
+        let mail = folders.iter().find(|f| f.path == path(&["Mail"])).unwrap();
+        assert_eq!(mail.role, None);
+        // The roles file is no folder.
+        assert_eq!(
+            folders
+                .iter()
+                .filter(|f| f.path.to_string().contains("roles"))
+                .count(),
+            0
+        );
+    }
+}

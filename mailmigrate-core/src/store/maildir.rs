@@ -74,8 +74,8 @@ const CHANNEL_DEPTH: usize = 64;
 /// Listing has no incremental mode: every pass lists all names (with a `stat`, never the
 /// bodies) and ends with the message count as the checkpoint. Roles come from well-known
 /// top-level names (`Sent`, `Drafts`, `Trash`, `Junk`/`Spam`, `Archive` and their common
-/// variants); the `role` given to `ensure_folder` is not stored. Deleting ids that are
-/// already gone succeeds.
+/// variants); a role given to `ensure_folder` that the name does not imply is remembered in
+/// `root/.mailmigrate-roles.json`. Deleting ids that are already gone succeeds.
 ///
 /// # Examples
 /// ```
@@ -116,6 +116,8 @@ struct Inner {
     counter: AtomicU64,
     /// Serialises changes to `dovecot-keywords` files within this process.
     keywords: Mutex<()>,
+    /// Serialises changes to the roles file.
+    roles: Mutex<()>,
 }
 
 impl MaildirStore {
@@ -148,6 +150,7 @@ impl MaildirStore {
                 host: hostname(),
                 counter: AtomicU64::new(0),
                 keywords: Mutex::new(()),
+                roles: Mutex::new(()),
             }),
         })
     }
@@ -423,6 +426,49 @@ pub(crate) fn unescape_segment(s: &str) -> String {
     String::from_utf8(out).unwrap_or_else(|_| s.to_owned())
 }
 
+/// The file at a store's root that remembers roles given to `ensure_folder` which the
+/// folder's name does not imply (a dot file, so neither store lists it as a folder).
+pub(crate) const ROLES_FILE: &str = ".mailmigrate-roles.json";
+
+/// The roles remembered at `root`, by folder id.
+pub(crate) fn read_roles(root: &Path) -> io::Result<BTreeMap<String, SpecialUse>> {
+    match fs::read(root.join(ROLES_FILE)) {
+        Ok(b) => Ok(serde_json::from_slice(&b).unwrap_or_else(|_| {
+            tracing::warn!("ignoring an unreadable {ROLES_FILE}");
+            BTreeMap::new()
+        })),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Remembers `role` for the folder `id` at `path`, unless its name implies it already.
+pub(crate) fn remember_role(
+    root: &Path,
+    lock: &Mutex<()>,
+    id: &FolderId,
+    path: &FolderPath,
+    role: Option<SpecialUse>,
+) -> io::Result<()> {
+    let Some(role) = role else { return Ok(()) };
+    if role_for_path(path) == Some(role) {
+        return Ok(());
+    }
+    let _guard = lock
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut roles = read_roles(root)?;
+    if roles.get(id.as_str()) == Some(&role) {
+        return Ok(());
+    }
+    roles.insert(id.as_str().to_owned(), role);
+    let tmp = root.join(format!("{ROLES_FILE}.tmp"));
+    let mut f = File::create(&tmp)?;
+    f.write_all(&serde_json::to_vec(&roles)?)?;
+    f.sync_all()?;
+    fs::rename(&tmp, root.join(ROLES_FILE))
+}
+
 /// The role a folder has by its well-known top-level name.
 pub(crate) fn role_for_path(path: &FolderPath) -> Option<SpecialUse> {
     if path.is_inbox() {
@@ -682,6 +728,67 @@ fn fetch_blocking(
     }
 }
 
+/// Creates the directories of the folder at `path` (and of its parents) as needed.
+fn ensure_dirs(inner: &Inner, path: &FolderPath) -> Result<EnsuredFolder> {
+    let op = Operation::EnsureFolder;
+    if path.is_inbox() {
+        create_maildir(&inner.root).map_err(|e| {
+            Error::from(e)
+                .with_provider(SCHEME)
+                .with_operation(op)
+                .with_context("folder", path)
+        })?;
+        return Ok(EnsuredFolder::new(FolderId::new(INBOX_ID), false));
+    }
+    let segs = path.segments();
+    let full: usize = segs.iter().map(|s| escape_segment(s).len() + 1).sum();
+    if full > MAX_NAME {
+        return Err(err(
+            ErrorKind::ConfigInvalid,
+            "folder name too long for a Maildir++ directory",
+            op,
+        )
+        .with_context("folder", path));
+    }
+    let mut created = false;
+    let mut name = String::new();
+    for (i, seg) in segs.iter().enumerate() {
+        name.push('.');
+        name.push_str(&escape_segment(seg));
+        let dir = inner.root.join(&name);
+        let leaf = i + 1 == segs.len();
+        if dir.join("cur").is_dir() {
+            continue;
+        }
+        // The inbox's children need no inbox directory of their own.
+        if i == 0 && !leaf && seg.eq_ignore_ascii_case("INBOX") {
+            continue;
+        }
+        let make = || -> io::Result<bool> {
+            // Whoever creates the directory created the folder, even in a race.
+            let fresh = match fs::create_dir(&dir) {
+                Ok(()) => true,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
+                Err(e) => return Err(e),
+            };
+            create_maildir(&dir)?;
+            File::create(dir.join(FOLDER_MARKER))?.sync_all()?;
+            File::open(&inner.root)?.sync_all()?;
+            Ok(fresh)
+        };
+        let fresh = make().map_err(|e| {
+            Error::from(e)
+                .with_provider(SCHEME)
+                .with_operation(op)
+                .with_context("folder", path)
+        })?;
+        if leaf {
+            created = fresh;
+        }
+    }
+    Ok(EnsuredFolder::new(FolderId::new(name), created))
+}
+
 #[async_trait]
 impl Source for MaildirStore {
     fn info(&self) -> &ProviderInfo {
@@ -700,6 +807,12 @@ impl Source for MaildirStore {
                     .with_operation(op)
                     .with_context("folder", INBOX_ID)
             })?;
+            let roles = read_roles(&inner.root).map_err(|e| {
+                Error::from(e)
+                    .with_provider(SCHEME)
+                    .with_operation(op)
+                    .with_context("file", ROLES_FILE)
+            })?;
             let mut folders = Vec::new();
             for entry in rd {
                 let entry = entry.map_err(|e| Error::from(e).with_provider(SCHEME))?;
@@ -715,7 +828,7 @@ impl Source for MaildirStore {
                     tracing::warn!(dir = name, "skipping a Maildir folder with an invalid name");
                     continue;
                 };
-                let role = role_for_path(&path);
+                let role = roles.get(name).copied().or_else(|| role_for_path(&path));
                 folders.push(Folder::new(FolderId::new(name), path).with_role(role));
             }
             folders.sort_by(|a, b| a.path.cmp(&b.path));
@@ -767,65 +880,16 @@ impl Destination for MaildirStore {
     ) -> Result<EnsuredFolder> {
         let inner = Arc::clone(&self.inner);
         let path = path.clone();
-        let _ = role;
         blocking(move || {
             let op = Operation::EnsureFolder;
-            if path.is_inbox() {
-                create_maildir(&inner.root).map_err(|e| {
-                    Error::from(e)
-                        .with_provider(SCHEME)
-                        .with_operation(op)
-                        .with_context("folder", &path)
-                })?;
-                return Ok(EnsuredFolder::new(FolderId::new(INBOX_ID), false));
-            }
-            let segs = path.segments();
-            let full: usize = segs.iter().map(|s| escape_segment(s).len() + 1).sum();
-            if full > MAX_NAME {
-                return Err(err(
-                    ErrorKind::ConfigInvalid,
-                    "folder name too long for a Maildir++ directory",
-                    op,
-                )
-                .with_context("folder", &path));
-            }
-            let mut created = false;
-            let mut name = String::new();
-            for (i, seg) in segs.iter().enumerate() {
-                name.push('.');
-                name.push_str(&escape_segment(seg));
-                let dir = inner.root.join(&name);
-                let leaf = i + 1 == segs.len();
-                if dir.join("cur").is_dir() {
-                    continue;
-                }
-                // The inbox's children need no inbox directory of their own.
-                if i == 0 && !leaf && seg.eq_ignore_ascii_case("INBOX") {
-                    continue;
-                }
-                let make = || -> io::Result<bool> {
-                    // Whoever creates the directory created the folder, even in a race.
-                    let fresh = match fs::create_dir(&dir) {
-                        Ok(()) => true,
-                        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
-                        Err(e) => return Err(e),
-                    };
-                    create_maildir(&dir)?;
-                    File::create(dir.join(FOLDER_MARKER))?.sync_all()?;
-                    File::open(&inner.root)?.sync_all()?;
-                    Ok(fresh)
-                };
-                let fresh = make().map_err(|e| {
-                    Error::from(e)
-                        .with_provider(SCHEME)
-                        .with_operation(op)
-                        .with_context("folder", &path)
-                })?;
-                if leaf {
-                    created = fresh;
-                }
-            }
-            Ok(EnsuredFolder::new(FolderId::new(name), created))
+            let ensured = ensure_dirs(&inner, &path)?;
+            remember_role(&inner.root, &inner.roles, &ensured.id, &path, role).map_err(|e| {
+                Error::from(e)
+                    .with_provider(SCHEME)
+                    .with_operation(op)
+                    .with_context("folder", &path)
+            })?;
+            Ok(ensured)
         })
         .await
     }

@@ -14,7 +14,10 @@ use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::maildir::{blocking, blocking_stream, escape_segment, role_for_path, unescape_segment};
+use super::maildir::{
+    blocking, blocking_stream, escape_segment, read_roles, remember_role, role_for_path,
+    unescape_segment, ROLES_FILE,
+};
 use crate::headers::Headers;
 use crate::{
     Appended, Capabilities, Change, Checkpoint, ContentHash, DedupeKey, Destination, EnsuredFolder,
@@ -78,6 +81,10 @@ const SPARSE_EVERY: u64 = 64;
 /// modified by a scan; when its directory cannot take the index (read-only media), the index
 /// goes to the temp directory as `mailmigrate-<hash of the path>.mmidx`.
 ///
+/// Roles come from well-known top-level names (`Sent`, `Drafts`, `Trash`, `Junk`, `Archive`
+/// and common variants); a role given to `ensure_folder` that the name does not imply is
+/// remembered in `root/.mailmigrate-roles.json`.
+///
 /// A [`MessageId`] is the decimal byte offset of the message's `From_` line, stable because
 /// the file is append-only. Deleting is unsupported (it would move every later message);
 /// the capabilities say so.
@@ -123,6 +130,8 @@ struct Inner {
     root: PathBuf,
     info: ProviderInfo,
     folders: Mutex<HashMap<String, Slot>>,
+    /// Serialises changes to the roles file.
+    roles: Mutex<()>,
 }
 
 /// One message as the index knows it.
@@ -401,6 +410,7 @@ impl MboxStore {
                 root,
                 info: ProviderInfo::new(SCHEME, account, Self::capabilities()),
                 folders: Mutex::new(HashMap::new()),
+                roles: Mutex::new(()),
             }),
         })
     }
@@ -1135,12 +1145,21 @@ impl Inner {
     }
 
     fn list_folders(&self) -> Result<Vec<Folder>> {
+        let op = Operation::ListFolders;
         let mut out = Vec::new();
-        walk(&self.root, &mut Vec::new(), "", &mut out).map_err(|e| {
+        walk(&self.root, &mut Vec::new(), "", &mut out)
+            .map_err(|e| Error::from(e).with_provider(SCHEME).with_operation(op))?;
+        let roles = read_roles(&self.root).map_err(|e| {
             Error::from(e)
                 .with_provider(SCHEME)
-                .with_operation(Operation::ListFolders)
+                .with_operation(op)
+                .with_context("file", ROLES_FILE)
         })?;
+        for f in &mut out {
+            if let Some(&role) = roles.get(f.id.as_str()) {
+                f.role = Some(role);
+            }
+        }
         out.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(out)
     }
@@ -1360,7 +1379,6 @@ impl Destination for MboxStore {
     ) -> Result<EnsuredFolder> {
         let inner = Arc::clone(&self.inner);
         let path = path.clone();
-        let _ = role;
         blocking(move || {
             let op = Operation::EnsureFolder;
             let rel = rel_path(&path);
@@ -1416,7 +1434,14 @@ impl Destination for MboxStore {
                     })?;
                 }
             }
-            Ok(EnsuredFolder::new(FolderId::new(rel), created))
+            let id = FolderId::new(rel);
+            remember_role(&inner.root, &inner.roles, &id, &path, role).map_err(|e| {
+                Error::from(e)
+                    .with_provider(SCHEME)
+                    .with_operation(op)
+                    .with_context("folder", &path)
+            })?;
+            Ok(EnsuredFolder::new(id, created))
         })
         .await
     }
