@@ -562,13 +562,14 @@ async fn mbox_recovers_from_a_truncated_last_message() {
         .await
         .unwrap();
     assert_eq!(r.unwrap_err().kind(), ErrorKind::NotFound);
-    // The cut tail was kept aside, and the file ends where the last whole message ends.
-    assert_eq!(fs::metadata(&file).unwrap().len(), third);
-    let tail = fs::read(dir.path().join(format!("INBOX.mmtail-{third}"))).unwrap();
-    assert_eq!(tail.len() as u64, cut - third);
-    // Appending continues cleanly.
+    // Reading leaves the file alone.
+    assert_eq!(fs::metadata(&file).unwrap().len(), cut);
+    // The next append keeps the cut tail aside and continues where the last whole
+    // message ends.
     let new = append_ok(&store, &inbox, vec![raw(&b"Subject: after\n\n"[..])]).await;
     assert_eq!(new[0], ids[2], "the next message takes the freed offset");
+    let tail = fs::read(dir.path().join(format!("INBOX.mmtail-{third}"))).unwrap();
+    assert_eq!(tail.len() as u64, cut - third);
     let reopened = Kind::Mbox.open(dir.path());
     assert_eq!(list(&reopened, &inbox).await.len(), 3);
     assert_eq!(
@@ -599,7 +600,16 @@ async fn mbox_recovers_from_garbage_after_the_last_message() {
     for (i, id) in ids.iter().enumerate() {
         assert_eq!(fetch_one(&store, &inbox, id).await.bytes, bodies[i]);
     }
-    assert_eq!(fs::metadata(&file).unwrap().len(), len);
+    // An append moves the garbage aside first: the new message starts where it was.
+    let new = append_ok(&store, &inbox, vec![raw(&b"Subject: next\n\n"[..])]).await;
+    assert_eq!(new[0].as_str(), len.to_string());
+    let reopened = Kind::Mbox.open(dir.path());
+    let listed = list(&reopened, &inbox).await;
+    assert_eq!(listed.len(), 4);
+    assert_eq!(
+        &fetch_one(&reopened, &inbox, &new[0]).await.bytes[..],
+        b"Subject: next\n\n"
+    );
 }
 
 #[tokio::test]
@@ -886,23 +896,20 @@ async fn mbox_keeps_every_cut_tail() {
     let dir = tempfile::tempdir().unwrap();
     let (_, inbox, ids, _) = mbox_with_three(dir.path()).await;
     let file = dir.path().join("INBOX");
-    let len = fs::metadata(&file).unwrap().len();
+    let mut count = ids.len();
     for garbage in [&b"first junk"[..], &b"second junk"[..]] {
+        let len = fs::metadata(&file).unwrap().len();
         let mut f = fs::OpenOptions::new().append(true).open(&file).unwrap();
         std::io::Write::write_all(&mut f, garbage).unwrap();
         drop(f);
         let store = Kind::Mbox.open(dir.path());
-        assert_eq!(list(&store, &inbox).await.len(), ids.len());
-        assert_eq!(fs::metadata(&file).unwrap().len(), len);
+        assert_eq!(list(&store, &inbox).await.len(), count);
+        append_ok(&store, &inbox, vec![raw(&b"Subject: more\n\n"[..])]).await;
+        count += 1;
+        assert_eq!(list(&store, &inbox).await.len(), count);
+        let tail = fs::read(dir.path().join(format!("INBOX.mmtail-{len}"))).unwrap();
+        assert_eq!(tail, garbage);
     }
-    let kept: BTreeSet<Vec<u8>> = fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().contains(".mmtail-"))
-        .map(|p| fs::read(p).unwrap())
-        .collect();
-    let want: BTreeSet<Vec<u8>> = [b"first junk".to_vec(), b"second junk".to_vec()].into();
-    assert_eq!(kept, want);
 }
 
 #[tokio::test]
@@ -1177,4 +1184,36 @@ async fn roles_given_at_creation_are_remembered() {
             0
         );
     }
+}
+
+#[tokio::test]
+async fn reading_an_mbox_never_modifies_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, inbox, ids, _) = mbox_with_three(dir.path()).await;
+    let file = dir.path().join("INBOX");
+    // Another program appends while the store is in use.
+    let store = Kind::Mbox.open(dir.path());
+    assert_eq!(list(&store, &inbox).await.len(), 3);
+    let mut f = fs::OpenOptions::new().append(true).open(&file).unwrap();
+    std::io::Write::write_all(
+        &mut f,
+        b"From other Mon Jan  1 00:00:00 2001\nSubject: x\n\ny\n",
+    )
+    .unwrap();
+    drop(f);
+    let before = fs::read(&file).unwrap();
+    assert_eq!(list(&store, &inbox).await.len(), 3);
+    let found = store
+        .find_existing(
+            &inbox,
+            &DedupeKey::of(&raw(&b"Subject: 0\n\nFrom body 0\nmore text 0\n"[..])),
+        )
+        .await
+        .unwrap();
+    assert_eq!(found, vec![ids[0].clone()]);
+    store
+        .fetch(&inbox, ids.clone())
+        .for_each(|_| async {})
+        .await;
+    assert_eq!(fs::read(&file).unwrap(), before);
 }

@@ -63,9 +63,10 @@ const SPARSE_EVERY: u64 = 64;
 /// end, its original length, whether a newline was added, its flags, labels, internal
 /// date, content hash and `Message-ID`. Flag changes append an update line. The index is
 /// written and fsynced only after the data it describes is fsynced, so:
-/// - an mbox file longer than the index says (a killed append, or bytes another program
-///   appended) has its tail moved to `<file>.mmtail-<offset>` and is truncated, so no half
-///   message is ever listed and no byte is destroyed;
+/// - bytes after the last indexed message (a killed append, or bytes another program
+///   appended) are never listed; before the next append they are moved to
+///   `<file>.mmtail-<offset>` and cut from the mbox, so no byte is destroyed and reading
+///   alone never modifies the mbox;
 /// - index entries that reach beyond the end of the file are dropped, as is a torn last
 ///   index line.
 ///
@@ -165,6 +166,8 @@ struct FolderIndex {
     idx_path: PathBuf,
     /// Length of the mbox file the index covers.
     end: u64,
+    /// Length of the mbox file when last looked at; a change means another writer.
+    seen_len: u64,
     /// Length of the index file.
     idx_len: u64,
     /// Number of messages.
@@ -953,7 +956,11 @@ fn compact(idx_path: &Path, file_len: u64, updates: &HashMap<u64, Flags>) -> Res
 }
 
 /// Loads (and repairs) the index of the mbox file at `path`.
-fn load(path: &Path, folder: &FolderId, op: Operation) -> Result<FolderIndex> {
+///
+/// Bytes after the last indexed message (a killed append) are never listed. With
+/// `repair_tail` (before an append) they are moved to a `.mmtail-*` file and cut from the
+/// mbox; without it the mbox is left as it is, so reading never modifies it.
+fn load(path: &Path, folder: &FolderId, op: Operation, repair_tail: bool) -> Result<FolderIndex> {
     let ferr = |e: io::Error| folder_err(e, op, folder);
     let ierr = |e: IdxErr| e.into_error(op, folder);
     let file_len = fs::metadata(path).map_err(ferr)?.len();
@@ -986,7 +993,11 @@ fn load(path: &Path, folder: &FolderId, op: Operation) -> Result<FolderIndex> {
         }
     }
     let end = index.end;
-    if file_len > end {
+    index.seen_len = file_len;
+    if file_len > end && !repair_tail {
+        tracing::warn!(folder = %folder, bytes = file_len - end, "not listing unindexed bytes at the end of an mbox");
+    }
+    if file_len > end && repair_tail {
         // Data the index never confirmed: a killed append. Keep the bytes aside, then cut.
         tracing::warn!(folder = %folder, bytes = file_len - end, "moving an unindexed mbox tail aside");
         let mut src = File::open(path).map_err(ferr)?;
@@ -997,6 +1008,7 @@ fn load(path: &Path, folder: &FolderId, op: Operation) -> Result<FolderIndex> {
         let f = OpenOptions::new().write(true).open(path).map_err(ferr)?;
         f.set_len(end).map_err(ferr)?;
         f.sync_all().map_err(ferr)?;
+        index.seen_len = end;
     }
     Ok(index)
 }
@@ -1034,15 +1046,30 @@ impl Inner {
         op: Operation,
         f: impl FnOnce(&Path, &mut FolderIndex) -> Result<R>,
     ) -> Result<R> {
+        self.with_index_as(folder, op, false, f)
+    }
+
+    /// As [`Inner::with_index`]; with `repair_tail`, also moves unindexed bytes aside so
+    /// the index covers the whole mbox (before an append).
+    fn with_index_as<R>(
+        &self,
+        folder: &FolderId,
+        op: Operation,
+        repair_tail: bool,
+        f: impl FnOnce(&Path, &mut FolderIndex) -> Result<R>,
+    ) -> Result<R> {
         let path = self.folder_file(folder, op)?;
         let slot = self.slot(folder);
         let mut g = lock(&slot);
         let len = fs::metadata(&path)
             .map_err(|e| folder_err(e, op, folder))?
             .len();
-        if g.as_ref().is_none_or(|idx| idx.end != len) {
+        let stale = g
+            .as_ref()
+            .is_none_or(|idx| idx.seen_len != len || (repair_tail && idx.end != len));
+        if stale {
             *g = None;
-            *g = Some(load(&path, folder, op)?);
+            *g = Some(load(&path, folder, op, repair_tail)?);
         }
         let idx = g
             .as_mut()
@@ -1056,7 +1083,7 @@ impl Inner {
         messages: &[RawMessage],
     ) -> Result<Vec<Result<Appended>>> {
         let op = Operation::Append;
-        self.with_index(folder, op, |path, idx| {
+        self.with_index_as(folder, op, true, |path, idx| {
             append_to(path, idx, folder, messages)
         })
     }
@@ -1263,8 +1290,9 @@ fn append_to(
     match write(&mut new, &mut out) {
         Ok(len) => idx.idx_len = len,
         Err(e) => {
-            // Whatever reached the file is unindexed: force a reload, which moves it aside.
-            idx.end = u64::MAX;
+            // Whatever reached the file is unindexed: force a reload; the next append moves
+            // it aside.
+            idx.seen_len = u64::MAX;
             return Err(folder_err(e, op, folder));
         }
     }
@@ -1272,6 +1300,7 @@ fn append_to(
         idx.note_entry(m.msg.o, m.line);
         idx.end = m.msg.e;
     }
+    idx.seen_len = idx.end;
     Ok(out)
 }
 
