@@ -123,6 +123,9 @@ struct Inner {
 impl MaildirStore {
     /// Opens the Maildir++ mailbox at `root`, creating the root and its inbox if missing.
     ///
+    /// This is the one synchronous call (a few directory checks and creations), meant for
+    /// setup; every trait method runs its file-system work on tokio's blocking pool.
+    ///
     /// # Errors
     /// `PermissionDenied` or `Unexpected` when the directories cannot be created, and
     /// `ConfigInvalid` when `root` exists but is not a directory.

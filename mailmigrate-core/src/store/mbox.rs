@@ -385,6 +385,9 @@ impl Msg {
 impl MboxStore {
     /// Opens the mbox store at `root`, creating the directory if missing.
     ///
+    /// This is the one synchronous call (a few directory checks and creations), meant for
+    /// setup; every trait method runs its file-system work on tokio's blocking pool.
+    ///
     /// Folders, the inbox included, come into being through
     /// [`ensure_folder`](Destination::ensure_folder); existing mbox files are found as they are.
     ///
