@@ -2,6 +2,10 @@
 //! [`Destination`](crate::Destination); Maildir and mbox are the backup-before-migrate
 //! formats and the restore sources.
 
+mod maildir;
+mod mbox;
 mod memory;
 
+pub use maildir::MaildirStore;
+pub use mbox::MboxStore;
 pub use memory::MemoryStore;

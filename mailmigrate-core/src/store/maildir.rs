@@ -1,0 +1,1144 @@
+//! A Maildir++ mailbox on the local file system, laid out as Dovecot lays it out.
+//!
+//! See [`MaildirStore`] for the format.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::{self, BoxStream, StreamExt};
+use time::OffsetDateTime;
+
+use crate::headers::Headers;
+use crate::{
+    Appended, Capabilities, Change, Checkpoint, ContentHash, DedupeKey, Destination, EnsuredFolder,
+    Error, ErrorKind, Flag, Flags, Folder, FolderId, FolderPath, ItemResult, MessageId, Operation,
+    ProviderInfo, RawMessage, Result, Source, SpecialUse,
+};
+
+/// The scheme of [`MaildirStore`].
+pub(crate) const SCHEME: &str = "maildir";
+
+/// The folder id of the inbox (the root directory).
+const INBOX_ID: &str = "INBOX";
+/// Dovecot's per-folder keyword table.
+const KEYWORDS_FILE: &str = "dovecot-keywords";
+/// Dovecot's marker file in every non-inbox folder.
+const FOLDER_MARKER: &str = "maildirfolder";
+/// The most keywords one folder can hold (`a`..`z`).
+const MAX_KEYWORDS: usize = 26;
+/// The longest directory name most file systems accept, in bytes.
+const MAX_NAME: usize = 255;
+/// How many listing entries or fetched bodies are buffered ahead of the consumer.
+const CHANNEL_DEPTH: usize = 64;
+
+/// A Maildir++ mailbox rooted at a directory, laid out as Dovecot lays it out. It is both a
+/// [`Source`] and a [`Destination`]; cloning shares the same mailbox.
+///
+/// # Layout
+/// - The root directory is the inbox (`cur/`, `new/`, `tmp/`).
+/// - Every other folder is a directory `root/.Seg1.Seg2/`, `.` being the hierarchy
+///   separator, with its own `cur/ new/ tmp/` and an empty `maildirfolder` file (as Dovecot
+///   creates it).
+/// - Segment escaping is reversible: `%` becomes `%25`, `.` becomes `%2E`, `/` becomes
+///   `%2F` and `\` becomes `%5C`; everything else, non-ASCII included, is kept as UTF-8.
+///   Decoding is lenient: a `%` not followed by two hex digits is kept as is, so folders
+///   made by other tools still list.
+///
+/// # Messages
+/// - A message is one file `cur/<unique>:2,<info>`; its [`MessageId`] is the unique base
+///   name (before `:2,`), stable across flag changes. Files delivered into `new/` by other
+///   tools are listed too.
+/// - The info letters follow the Maildir spec, sorted: `D` `\Draft`, `F` `\Flagged`, `R`
+///   `\Answered`, `S` `\Seen`, `T` `\Deleted`; `P` (passed) is read as `$Forwarded`.
+///   Keywords use Dovecot's `dovecot-keywords` file in the folder: lowercase letters `a`..`z`
+///   stand for keyword 0..25, so Dovecot serving the same directory shows them. A folder
+///   holds at most 26 distinct keywords: a message needing a 27th fails alone with
+///   [`ErrorKind::Unsupported`] and nothing is written for it.
+/// - The internal date is the file's modification time (whole seconds).
+/// - An append writes `tmp/<unique>`, sets its mtime, fsyncs it and renames it into `cur/`,
+///   so a killed process leaves at most a stray file in `tmp/`, never half a message in
+///   `cur/`. Unique names follow the spec: `<secs>.M<usec>P<pid>Q<counter>R<random>.<host>`.
+///
+/// Dovecot reads and writes this layout with `mail_location = maildir:<root>:UTF-8` (the
+/// `UTF-8` option keeps non-ASCII folder names as they are here; Dovecot shows escaped
+/// segments such as `a%2Eb` literally). Messages Dovecot delivers, with its `,S=`/`,W=`
+/// name suffixes and keyword letters, are read as they are.
+///
+/// Listing has no incremental mode: every pass lists all names (with a `stat`, never the
+/// bodies) and ends with the message count as the checkpoint. Roles come from well-known
+/// top-level names (`Sent`, `Drafts`, `Trash`, `Junk`/`Spam`, `Archive` and their common
+/// variants); a role given to `ensure_folder` that the name does not imply is remembered in
+/// `root/.mailmigrate-roles.json`. Deleting ids that are already gone succeeds.
+///
+/// # Examples
+/// ```
+/// use mailmigrate_core::store::MaildirStore;
+/// use mailmigrate_core::{Destination, Flag, FolderPath, MessageId, MessageMeta, RawMessage, Source};
+/// use futures::StreamExt;
+/// # tokio::runtime::Builder::new_multi_thread().build().unwrap().block_on(async {
+/// # let dir = tempfile::tempdir().unwrap();
+/// let store = MaildirStore::open(dir.path().join("mail")).unwrap();
+/// let folder = store
+///     .ensure_folder(&FolderPath::parse("Archive/2020", '/').unwrap(), None)
+///     .await
+///     .unwrap()
+///     .id;
+/// let meta = MessageMeta::new(MessageId::new("src-1"), folder.clone())
+///     .with_flags([Flag::Seen].into_iter().collect());
+/// let msg = RawMessage::new(meta, bytes::Bytes::from_static(b"Subject: hi\n\nbody"));
+/// let id = store.append(&folder, vec![msg]).await.unwrap()[0]
+///     .as_ref()
+///     .unwrap()
+///     .id
+///     .clone()
+///     .unwrap();
+/// let (_, fetched) = store.fetch(&folder, vec![id]).next().await.unwrap();
+/// assert_eq!(&fetched.unwrap().bytes[..], b"Subject: hi\n\nbody");
+/// # });
+/// ```
+#[derive(Debug, Clone)]
+pub struct MaildirStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    root: PathBuf,
+    info: ProviderInfo,
+    host: String,
+    counter: AtomicU64,
+    /// Serialises changes to `dovecot-keywords` files within this process.
+    keywords: Mutex<()>,
+    /// Serialises changes to the roles file.
+    roles: Mutex<()>,
+}
+
+impl MaildirStore {
+    /// Opens the Maildir++ mailbox at `root`, creating the root and its inbox if missing.
+    ///
+    /// This is the one synchronous call (a few directory checks and creations), meant for
+    /// setup; every trait method runs its file-system work on tokio's blocking pool.
+    ///
+    /// # Errors
+    /// `PermissionDenied` or `Unexpected` when the directories cannot be created, and
+    /// `ConfigInvalid` when `root` exists but is not a directory.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
+        let root = root.into();
+        if root.exists() && !root.is_dir() {
+            return Err(
+                Error::new(ErrorKind::ConfigInvalid, "root is not a directory")
+                    .with_provider(SCHEME)
+                    .with_operation(Operation::Build)
+                    .with_context("path", root.display()),
+            );
+        }
+        create_maildir(&root).map_err(|e| {
+            Error::from(e)
+                .with_provider(SCHEME)
+                .with_operation(Operation::Build)
+                .with_context("path", root.display())
+        })?;
+        let account = root.display().to_string();
+        Ok(Self {
+            inner: Arc::new(Inner {
+                root,
+                info: ProviderInfo::new(SCHEME, account, Self::capabilities()),
+                host: hostname(),
+                counter: AtomicU64::new(0),
+                keywords: Mutex::new(()),
+                roles: Mutex::new(()),
+            }),
+        })
+    }
+
+    /// The capabilities a Maildir store has.
+    pub fn capabilities() -> Capabilities {
+        Capabilities {
+            list_folders: true,
+            list_since: false,
+            list_removals: false,
+            fetch: true,
+            append: true,
+            append_with_flags: true,
+            append_with_keywords: true,
+            append_with_internal_date: true,
+            append_with_labels: false,
+            append_returns_id: true,
+            update_flags: true,
+            delete: true,
+            find_existing: true,
+            byte_exact: true,
+            append_max_size: None,
+            append_batch_max: 256,
+            fetch_batch_max: 256,
+            max_concurrency: 0,
+        }
+    }
+
+    /// The root directory (the inbox).
+    pub fn root(&self) -> &Path {
+        &self.inner.root
+    }
+}
+
+impl Inner {
+    /// The directory of an existing folder.
+    fn folder_dir(&self, id: &FolderId, op: Operation) -> Result<PathBuf> {
+        let s = id.as_str();
+        let dir = if s == INBOX_ID {
+            self.root.clone()
+        } else if s.len() > 1 && s.starts_with('.') && s != ".." && !s.contains(['/', '\\', '\0']) {
+            self.root.join(s)
+        } else {
+            return Err(err(ErrorKind::NotFound, "no such folder", op).with_context("folder", id));
+        };
+        if dir.join("cur").is_dir() {
+            Ok(dir)
+        } else {
+            Err(err(ErrorKind::NotFound, "no such folder", op).with_context("folder", id))
+        }
+    }
+
+    fn unique_name(&self) -> String {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let r: u32 = rand::random();
+        format!(
+            "{}.M{}P{}Q{}R{:08x}.{}",
+            now.as_secs(),
+            now.subsec_micros(),
+            std::process::id(),
+            n,
+            r,
+            self.host
+        )
+    }
+
+    /// Builds the `:2,` info letters for `flags`, allocating keyword letters as needed.
+    fn info_for(&self, dir: &Path, flags: &Flags) -> Result<String> {
+        let mut letters: Vec<char> = Vec::new();
+        let mut keywords: Vec<&str> = Vec::new();
+        for f in flags {
+            match f {
+                Flag::Draft => letters.push('D'),
+                Flag::Flagged => letters.push('F'),
+                Flag::Answered => letters.push('R'),
+                Flag::Seen => letters.push('S'),
+                Flag::Deleted => letters.push('T'),
+                // `\Recent` is session state, not something a mailbox stores.
+                Flag::Keyword(k) if k.eq_ignore_ascii_case("\\Recent") => {}
+                Flag::Keyword(k) => {
+                    let bad = k.is_empty()
+                        || k.starts_with('\\')
+                        || k.chars().any(|c| c.is_whitespace() || c.is_control());
+                    if bad {
+                        return Err(Error::new(
+                            ErrorKind::InvalidMessage,
+                            "not a valid keyword (empty, whitespace or a backslash flag)",
+                        )
+                        .with_context("keyword", k.escape_debug()));
+                    }
+                    keywords.push(k);
+                }
+            }
+        }
+        if !keywords.is_empty() {
+            let _guard = self
+                .keywords
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut table = read_keywords(dir)?;
+            let mut changed = false;
+            for k in keywords {
+                let idx = match table.iter().find(|(_, name)| name.as_str() == k) {
+                    Some((&i, _)) => i,
+                    None => {
+                        let Some(free) = (0..MAX_KEYWORDS).find(|i| !table.contains_key(i)) else {
+                            return Err(Error::new(
+                                ErrorKind::Unsupported,
+                                "the folder already holds 26 keywords, the Maildir limit",
+                            )
+                            .with_context("keyword", k));
+                        };
+                        table.insert(free, k.to_owned());
+                        changed = true;
+                        free
+                    }
+                };
+                letters.push(keyword_letter(idx));
+            }
+            if changed {
+                write_keywords(dir, &table)?;
+            }
+        }
+        letters.sort_unstable();
+        letters.dedup();
+        Ok(letters.into_iter().collect())
+    }
+
+    fn append_one(&self, dir: &Path, msg: &RawMessage) -> Result<MessageId> {
+        if msg.bytes.is_empty() {
+            return Err(Error::new(ErrorKind::InvalidMessage, "empty message"));
+        }
+        let info = self.info_for(dir, &msg.meta.flags)?;
+        let name = self.unique_name();
+        let tmp = dir.join("tmp").join(&name);
+        let dest = dir.join("cur").join(format!("{name}:2,{info}"));
+        let write = || -> io::Result<()> {
+            let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+            f.write_all(&msg.bytes)?;
+            if let Some(date) = msg.meta.internal_date {
+                f.set_modified(SystemTime::from(date))?;
+            }
+            f.sync_all()?;
+            drop(f);
+            fs::rename(&tmp, &dest)
+        };
+        if let Err(e) = write() {
+            let _ = fs::remove_file(&tmp);
+            return Err(Error::from(e));
+        }
+        Ok(MessageId::new(name))
+    }
+
+    /// Finds the files of the requested ids in `new/` and `cur/`, in one directory pass.
+    fn locate(&self, dir: &Path, ids: &HashSet<&str>) -> io::Result<HashMap<String, PathBuf>> {
+        let mut found = HashMap::new();
+        for sub in ["cur", "new"] {
+            for entry in fs::read_dir(dir.join(sub))? {
+                let entry = entry?;
+                let name = entry.file_name();
+                let Some(name) = name.to_str() else { continue };
+                let (base, _) = split_name(name);
+                if ids.contains(base) {
+                    found.insert(base.to_owned(), entry.path());
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    fn locate_one(&self, dir: &Path, id: &MessageId) -> io::Result<Option<PathBuf>> {
+        let ids: HashSet<&str> = [id.as_str()].into_iter().collect();
+        Ok(self.locate(dir, &ids)?.remove(id.as_str()))
+    }
+
+    fn read_message(
+        &self,
+        dir: &Path,
+        folder: &FolderId,
+        id: &MessageId,
+        path: Option<PathBuf>,
+        keywords: &BTreeMap<usize, String>,
+    ) -> Result<RawMessage> {
+        let not_found =
+            || err(ErrorKind::NotFound, "no such message", Operation::Fetch).with_item(folder, id);
+        let mut path = path.ok_or_else(not_found)?;
+        // A concurrent flag change renames the file: look it up once more.
+        let bytes = match fs::read(&path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                path = self
+                    .locate_one(dir, id)
+                    .map_err(|e| io_err(e, Operation::Fetch, folder, id))?
+                    .ok_or_else(not_found)?;
+                fs::read(&path)
+            }
+            other => other,
+        }
+        .map_err(|e| io_err(e, Operation::Fetch, folder, id))?;
+        let md = fs::metadata(&path).map_err(|e| io_err(e, Operation::Fetch, folder, id))?;
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        let meta = meta_for(folder, name, &md, keywords);
+        Ok(RawMessage::new(meta, Bytes::from(bytes)))
+    }
+}
+
+/// Runs blocking file-system work off the async runtime.
+pub(crate) async fn blocking<T, F>(f: F) -> Result<T>
+where
+    F: FnOnce() -> Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        Error::new(ErrorKind::Unexpected, "blocking file-system task failed").with_source(e)
+    })?
+}
+
+/// Streams what a blocking producer sends, starting it on first poll.
+pub(crate) fn blocking_stream<T, F>(produce: F) -> BoxStream<'static, T>
+where
+    T: Send + 'static,
+    F: FnOnce(&tokio::sync::mpsc::Sender<T>) + Send + 'static,
+{
+    stream::once(async move {
+        let (tx, rx) = tokio::sync::mpsc::channel(CHANNEL_DEPTH);
+        tokio::task::spawn_blocking(move || produce(&tx));
+        stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) })
+    })
+    .flatten()
+    .boxed()
+}
+
+/// Escapes one folder name segment reversibly (the scheme is on [`MaildirStore`]).
+pub(crate) fn escape_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '.' => out.push_str("%2E"),
+            '/' => out.push_str("%2F"),
+            '\\' => out.push_str("%5C"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Reverses [`escape_segment`]; a `%` not followed by two hex digits is kept as is.
+pub(crate) fn unescape_segment(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = b
+                .get(i + 1..i + 3)
+                .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
+                .and_then(|h| std::str::from_utf8(h).ok());
+            if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8(out).unwrap_or_else(|_| s.to_owned())
+}
+
+/// The file at a store's root that remembers roles given to `ensure_folder` which the
+/// folder's name does not imply (a dot file, so neither store lists it as a folder).
+pub(crate) const ROLES_FILE: &str = ".mailmigrate-roles.json";
+
+/// The roles remembered at `root`, by folder id.
+pub(crate) fn read_roles(root: &Path) -> io::Result<BTreeMap<String, SpecialUse>> {
+    match fs::read(root.join(ROLES_FILE)) {
+        Ok(b) => Ok(serde_json::from_slice(&b).unwrap_or_else(|_| {
+            tracing::warn!("ignoring an unreadable {ROLES_FILE}");
+            BTreeMap::new()
+        })),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Remembers `role` for the folder `id` at `path`, unless its name implies it already.
+pub(crate) fn remember_role(
+    root: &Path,
+    lock: &Mutex<()>,
+    id: &FolderId,
+    path: &FolderPath,
+    role: Option<SpecialUse>,
+) -> io::Result<()> {
+    let Some(role) = role else { return Ok(()) };
+    if role_for_path(path) == Some(role) {
+        return Ok(());
+    }
+    let _guard = lock
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut roles = read_roles(root)?;
+    if roles.get(id.as_str()) == Some(&role) {
+        return Ok(());
+    }
+    roles.insert(id.as_str().to_owned(), role);
+    let tmp = root.join(format!("{ROLES_FILE}.tmp"));
+    let mut f = File::create(&tmp)?;
+    f.write_all(&serde_json::to_vec(&roles)?)?;
+    f.sync_all()?;
+    fs::rename(&tmp, root.join(ROLES_FILE))
+}
+
+/// The role a folder has by its well-known top-level name.
+pub(crate) fn role_for_path(path: &FolderPath) -> Option<SpecialUse> {
+    if path.is_inbox() {
+        return Some(SpecialUse::Inbox);
+    }
+    if path.segments().len() != 1 {
+        return None;
+    }
+    let name = path.segments()[0].to_lowercase();
+    Some(match name.as_str() {
+        "sent" | "sent items" | "sent messages" | "sent mail" => SpecialUse::Sent,
+        "drafts" | "draft" => SpecialUse::Drafts,
+        "trash" | "deleted items" | "deleted messages" | "bin" => SpecialUse::Trash,
+        "junk" | "spam" | "junk e-mail" | "junk email" | "bulk mail" => SpecialUse::Junk,
+        "archive" | "archives" => SpecialUse::Archive,
+        _ => return None,
+    })
+}
+
+/// Converts a file time to an internal date (UTC, whole seconds).
+pub(crate) fn system_time_to_date(t: SystemTime) -> Option<OffsetDateTime> {
+    let secs = match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).ok()?,
+        Err(e) => -i64::try_from(e.duration().as_secs()).ok()?,
+    };
+    OffsetDateTime::from_unix_timestamp(secs).ok()
+}
+
+fn err(kind: ErrorKind, msg: &str, op: Operation) -> Error {
+    Error::new(kind, msg)
+        .with_provider(SCHEME)
+        .with_operation(op)
+}
+
+fn io_err(e: io::Error, op: Operation, folder: &FolderId, id: &MessageId) -> Error {
+    Error::from(e)
+        .with_provider(SCHEME)
+        .with_operation(op)
+        .with_item(folder, id)
+}
+
+fn folder_io_err(e: io::Error, op: Operation, folder: &FolderId) -> Error {
+    Error::from(e)
+        .with_provider(SCHEME)
+        .with_operation(op)
+        .with_context("folder", folder)
+}
+
+fn create_maildir(dir: &Path) -> io::Result<()> {
+    for sub in ["cur", "new", "tmp"] {
+        fs::create_dir_all(dir.join(sub))?;
+    }
+    Ok(())
+}
+
+fn hostname() -> String {
+    let raw = fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| fs::read_to_string("/etc/hostname"))
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned());
+    // The Maildir spec replaces `/` and `:` in the host name with octal escapes.
+    raw.replace('/', "\\057").replace(':', "\\072")
+}
+
+/// Splits a file name into its unique base name and its `:2,` info letters, if any.
+fn split_name(name: &str) -> (&str, Option<&str>) {
+    match name.split_once(':') {
+        Some((base, info)) => (base, info.strip_prefix("2,")),
+        None => (name, None),
+    }
+}
+
+fn keyword_letter(idx: usize) -> char {
+    char::from(b'a' + u8::try_from(idx).unwrap_or(0))
+}
+
+/// Reads the folder's `dovecot-keywords` table (index → name); missing means empty.
+fn read_keywords(dir: &Path) -> Result<BTreeMap<usize, String>> {
+    let text = match fs::read_to_string(dir.join(KEYWORDS_FILE)) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) => return Err(Error::from(e).with_context("file", KEYWORDS_FILE)),
+    };
+    let mut table = BTreeMap::new();
+    for line in text.lines() {
+        let Some((idx, name)) = line.split_once(' ') else {
+            continue;
+        };
+        if let Ok(idx) = idx.trim().parse::<usize>() {
+            if idx < MAX_KEYWORDS && !name.is_empty() {
+                table.insert(idx, name.to_owned());
+            }
+        }
+    }
+    Ok(table)
+}
+
+/// Replaces the keyword table atomically (temporary file, fsync, rename).
+fn write_keywords(dir: &Path, table: &BTreeMap<usize, String>) -> Result<()> {
+    let mut text = String::new();
+    for (idx, name) in table {
+        text.push_str(&format!("{idx} {name}\n"));
+    }
+    let tmp = dir.join(format!("{KEYWORDS_FILE}.tmp"));
+    let write = || -> io::Result<()> {
+        let mut f = File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        fs::rename(&tmp, dir.join(KEYWORDS_FILE))
+    };
+    write().map_err(|e| Error::from(e).with_context("file", KEYWORDS_FILE))
+}
+
+/// Decodes info letters into flags.
+fn flags_from_info(info: &str, keywords: &BTreeMap<usize, String>) -> Flags {
+    let mut flags = Flags::new();
+    for c in info.chars() {
+        match c {
+            'D' => {
+                flags.insert(Flag::Draft);
+            }
+            'F' => {
+                flags.insert(Flag::Flagged);
+            }
+            'P' => {
+                flags.insert(Flag::Keyword("$Forwarded".to_owned()));
+            }
+            'R' => {
+                flags.insert(Flag::Answered);
+            }
+            'S' => {
+                flags.insert(Flag::Seen);
+            }
+            'T' => {
+                flags.insert(Flag::Deleted);
+            }
+            'a'..='z' => {
+                let idx = usize::from(c as u8 - b'a');
+                if let Some(name) = keywords.get(&idx) {
+                    flags.insert(Flag::Keyword(name.clone()));
+                }
+            }
+            _ => {}
+        }
+    }
+    flags
+}
+
+fn meta_for(
+    folder: &FolderId,
+    name: &str,
+    md: &fs::Metadata,
+    keywords: &BTreeMap<usize, String>,
+) -> crate::MessageMeta {
+    let (base, info) = split_name(name);
+    crate::MessageMeta::new(MessageId::new(base), folder.clone())
+        .with_flags(
+            info.map(|i| flags_from_info(i, keywords))
+                .unwrap_or_default(),
+        )
+        .with_internal_date(md.modified().ok().and_then(system_time_to_date))
+        .with_size(md.len())
+}
+
+/// Whether a directory entry name is a message file (not a dot file).
+fn is_message_name(name: &str) -> bool {
+    !name.is_empty() && !name.starts_with('.')
+}
+
+fn list_changes_blocking(
+    inner: &Inner,
+    folder: &FolderId,
+    tx: &tokio::sync::mpsc::Sender<Result<Change>>,
+) -> Result<()> {
+    let op = Operation::ListChanges;
+    let dir = inner.folder_dir(folder, op)?;
+    let keywords = read_keywords(&dir).map_err(|e| {
+        e.with_provider(SCHEME)
+            .with_operation(op)
+            .with_context("folder", folder)
+    })?;
+    let mut count: u64 = 0;
+    for sub in ["new", "cur"] {
+        let rd = fs::read_dir(dir.join(sub)).map_err(|e| folder_io_err(e, op, folder))?;
+        for entry in rd {
+            let entry = entry.map_err(|e| folder_io_err(e, op, folder))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else {
+                tracing::warn!(folder = %folder, "skipping a Maildir file with a non-UTF-8 name");
+                continue;
+            };
+            if !is_message_name(name) {
+                continue;
+            }
+            let md = match entry.metadata() {
+                Ok(md) => md,
+                // Renamed or removed since the directory was read.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(folder_io_err(e, op, folder)),
+            };
+            if !md.is_file() {
+                continue;
+            }
+            let meta = meta_for(folder, name, &md, &keywords);
+            count += 1;
+            if tx.blocking_send(Ok(Change::Upsert(meta))).is_err() {
+                return Ok(());
+            }
+        }
+    }
+    let _ = tx.blocking_send(Ok(Change::Checkpoint(Checkpoint::new(count.to_string()))));
+    Ok(())
+}
+
+fn fetch_blocking(
+    inner: &Inner,
+    folder: &FolderId,
+    ids: Vec<MessageId>,
+    tx: &tokio::sync::mpsc::Sender<ItemResult<RawMessage>>,
+) {
+    let op = Operation::Fetch;
+    let prepared = inner.folder_dir(folder, op).and_then(|dir| {
+        let keywords = read_keywords(&dir).map_err(|e| {
+            e.with_provider(SCHEME)
+                .with_operation(op)
+                .with_context("folder", folder)
+        })?;
+        let wanted: HashSet<&str> = ids.iter().map(MessageId::as_str).collect();
+        let found = inner
+            .locate(&dir, &wanted)
+            .map_err(|e| folder_io_err(e, op, folder))?;
+        Ok((dir, keywords, found))
+    });
+    let (dir, keywords, mut found) = match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            for id in ids {
+                let e = Error::new(e.kind(), e.message())
+                    .with_provider(SCHEME)
+                    .with_operation(op)
+                    .with_item(folder, &id);
+                if tx.blocking_send((id, Err(e))).is_err() {
+                    return;
+                }
+            }
+            return;
+        }
+    };
+    for id in ids {
+        let path = found.remove(id.as_str());
+        let r = inner.read_message(&dir, folder, &id, path, &keywords);
+        if tx.blocking_send((id, r)).is_err() {
+            return;
+        }
+    }
+}
+
+/// Creates the directories of the folder at `path` (and of its parents) as needed.
+fn ensure_dirs(inner: &Inner, path: &FolderPath) -> Result<EnsuredFolder> {
+    let op = Operation::EnsureFolder;
+    if path.is_inbox() {
+        create_maildir(&inner.root).map_err(|e| {
+            Error::from(e)
+                .with_provider(SCHEME)
+                .with_operation(op)
+                .with_context("folder", path)
+        })?;
+        return Ok(EnsuredFolder::new(FolderId::new(INBOX_ID), false));
+    }
+    let segs = path.segments();
+    let full: usize = segs.iter().map(|s| escape_segment(s).len() + 1).sum();
+    if full > MAX_NAME {
+        return Err(err(
+            ErrorKind::ConfigInvalid,
+            "folder name too long for a Maildir++ directory",
+            op,
+        )
+        .with_context("folder", path));
+    }
+    let mut created = false;
+    let mut name = String::new();
+    for (i, seg) in segs.iter().enumerate() {
+        name.push('.');
+        name.push_str(&escape_segment(seg));
+        let dir = inner.root.join(&name);
+        let leaf = i + 1 == segs.len();
+        if dir.join("cur").is_dir() {
+            continue;
+        }
+        // The inbox's children need no inbox directory of their own.
+        if i == 0 && !leaf && seg.eq_ignore_ascii_case("INBOX") {
+            continue;
+        }
+        let make = || -> io::Result<bool> {
+            // Whoever creates the directory created the folder, even in a race.
+            let fresh = match fs::create_dir(&dir) {
+                Ok(()) => true,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
+                Err(e) => return Err(e),
+            };
+            create_maildir(&dir)?;
+            File::create(dir.join(FOLDER_MARKER))?.sync_all()?;
+            File::open(&inner.root)?.sync_all()?;
+            Ok(fresh)
+        };
+        let fresh = make().map_err(|e| {
+            Error::from(e)
+                .with_provider(SCHEME)
+                .with_operation(op)
+                .with_context("folder", path)
+        })?;
+        if leaf {
+            created = fresh;
+        }
+    }
+    Ok(EnsuredFolder::new(FolderId::new(name), created))
+}
+
+#[async_trait]
+impl Source for MaildirStore {
+    fn info(&self) -> &ProviderInfo {
+        &self.inner.info
+    }
+
+    async fn list_folders(&self) -> Result<Vec<Folder>> {
+        let inner = Arc::clone(&self.inner);
+        blocking(move || {
+            let op = Operation::ListFolders;
+            let mut out = vec![Folder::new(FolderId::new(INBOX_ID), FolderPath::inbox())
+                .with_role(Some(SpecialUse::Inbox))];
+            let rd = fs::read_dir(&inner.root).map_err(|e| {
+                Error::from(e)
+                    .with_provider(SCHEME)
+                    .with_operation(op)
+                    .with_context("folder", INBOX_ID)
+            })?;
+            let roles = read_roles(&inner.root).map_err(|e| {
+                Error::from(e)
+                    .with_provider(SCHEME)
+                    .with_operation(op)
+                    .with_context("file", ROLES_FILE)
+            })?;
+            let mut folders = Vec::new();
+            for entry in rd {
+                let entry = entry.map_err(|e| Error::from(e).with_provider(SCHEME))?;
+                let name = entry.file_name();
+                let Some(name) = name.to_str() else { continue };
+                let Some(rest) = name.strip_prefix('.') else {
+                    continue;
+                };
+                if rest.is_empty() || rest == "." || !entry.path().join("cur").is_dir() {
+                    continue;
+                }
+                let Ok(path) = FolderPath::new(rest.split('.').map(unescape_segment)) else {
+                    tracing::warn!(dir = name, "skipping a Maildir folder with an invalid name");
+                    continue;
+                };
+                let role = roles.get(name).copied().or_else(|| role_for_path(&path));
+                folders.push(Folder::new(FolderId::new(name), path).with_role(role));
+            }
+            folders.sort_by(|a, b| a.path.cmp(&b.path));
+            out.extend(folders);
+            Ok(out)
+        })
+        .await
+    }
+
+    fn list_changes(
+        &self,
+        folder: &FolderId,
+        _since: Option<Checkpoint>,
+    ) -> BoxStream<'static, Result<Change>> {
+        let inner = Arc::clone(&self.inner);
+        let folder = folder.clone();
+        blocking_stream(move |tx| {
+            if let Err(e) = list_changes_blocking(&inner, &folder, tx) {
+                let _ = tx.blocking_send(Err(e));
+            }
+        })
+    }
+
+    fn fetch(
+        &self,
+        folder: &FolderId,
+        ids: Vec<MessageId>,
+    ) -> BoxStream<'static, ItemResult<RawMessage>> {
+        let inner = Arc::clone(&self.inner);
+        let folder = folder.clone();
+        blocking_stream(move |tx| fetch_blocking(&inner, &folder, ids, tx))
+    }
+}
+
+#[async_trait]
+impl Destination for MaildirStore {
+    fn info(&self) -> &ProviderInfo {
+        &self.inner.info
+    }
+
+    async fn list_folders(&self) -> Result<Vec<Folder>> {
+        Source::list_folders(self).await
+    }
+
+    async fn ensure_folder(
+        &self,
+        path: &FolderPath,
+        role: Option<SpecialUse>,
+    ) -> Result<EnsuredFolder> {
+        let inner = Arc::clone(&self.inner);
+        let path = path.clone();
+        blocking(move || {
+            let op = Operation::EnsureFolder;
+            let ensured = ensure_dirs(&inner, &path)?;
+            remember_role(&inner.root, &inner.roles, &ensured.id, &path, role).map_err(|e| {
+                Error::from(e)
+                    .with_provider(SCHEME)
+                    .with_operation(op)
+                    .with_context("folder", &path)
+            })?;
+            Ok(ensured)
+        })
+        .await
+    }
+
+    async fn append(
+        &self,
+        folder: &FolderId,
+        messages: Vec<RawMessage>,
+    ) -> Result<Vec<Result<Appended>>> {
+        let inner = Arc::clone(&self.inner);
+        let folder = folder.clone();
+        blocking(move || {
+            let op = Operation::Append;
+            let dir = inner.folder_dir(&folder, op)?;
+            let out: Vec<Result<Appended>> = messages
+                .iter()
+                .map(|msg| {
+                    inner
+                        .append_one(&dir, msg)
+                        .map(|id| Appended::new(Some(id)))
+                        .map_err(|e| {
+                            e.with_provider(SCHEME)
+                                .with_operation(op)
+                                .with_item(&folder, &msg.meta.id)
+                        })
+                })
+                .collect();
+            // Make the renames durable before reporting success.
+            File::open(dir.join("cur"))
+                .and_then(|d| d.sync_all())
+                .map_err(|e| folder_io_err(e, op, &folder))?;
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn update_flags(&self, folder: &FolderId, id: &MessageId, flags: &Flags) -> Result<()> {
+        let inner = Arc::clone(&self.inner);
+        let folder = folder.clone();
+        let id = id.clone();
+        let flags = flags.clone();
+        blocking(move || {
+            let op = Operation::UpdateFlags;
+            let dir = inner.folder_dir(&folder, op)?;
+            let path = inner
+                .locate_one(&dir, &id)
+                .map_err(|e| io_err(e, op, &folder, &id))?
+                .ok_or_else(|| {
+                    err(ErrorKind::NotFound, "no such message", op).with_item(&folder, &id)
+                })?;
+            let info = inner.info_for(&dir, &flags).map_err(|e| {
+                e.with_provider(SCHEME)
+                    .with_operation(op)
+                    .with_item(&folder, &id)
+            })?;
+            let dest = dir.join("cur").join(format!("{id}:2,{info}"));
+            if dest != path {
+                fs::rename(&path, &dest).map_err(|e| io_err(e, op, &folder, &id))?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn find_existing(&self, folder: &FolderId, key: &DedupeKey) -> Result<Vec<MessageId>> {
+        let inner = Arc::clone(&self.inner);
+        let folder = folder.clone();
+        let key = key.clone();
+        blocking(move || {
+            let op = Operation::FindExisting;
+            let dir = inner.folder_dir(&folder, op)?;
+            let mut out = Vec::new();
+            for sub in ["cur", "new"] {
+                let rd = fs::read_dir(dir.join(sub)).map_err(|e| folder_io_err(e, op, &folder))?;
+                for entry in rd {
+                    let entry = entry.map_err(|e| folder_io_err(e, op, &folder))?;
+                    let name = entry.file_name();
+                    let Some(name) = name.to_str() else { continue };
+                    if !is_message_name(name) {
+                        continue;
+                    }
+                    // The size from stat rules out almost every file without reading it.
+                    match entry.metadata() {
+                        Ok(md) if md.is_file() && md.len() == key.size => {}
+                        _ => continue,
+                    }
+                    let bytes = match fs::read(entry.path()) {
+                        Ok(b) => b,
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                        Err(e) => return Err(folder_io_err(e, op, &folder)),
+                    };
+                    if let Some(want) = &key.message_id {
+                        let have = Headers::parse(&bytes).message_id;
+                        if have.as_ref().is_some_and(|h| h != want) {
+                            continue;
+                        }
+                    }
+                    if ContentHash::of(&bytes) == key.hash {
+                        out.push(MessageId::new(split_name(name).0));
+                    }
+                }
+            }
+            out.sort();
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn delete(&self, folder: &FolderId, ids: &[MessageId]) -> Result<()> {
+        let inner = Arc::clone(&self.inner);
+        let folder = folder.clone();
+        let ids = ids.to_vec();
+        blocking(move || {
+            let op = Operation::Delete;
+            let dir = inner.folder_dir(&folder, op)?;
+            let wanted: HashSet<&str> = ids.iter().map(MessageId::as_str).collect();
+            let found = inner
+                .locate(&dir, &wanted)
+                .map_err(|e| folder_io_err(e, op, &folder))?;
+            for (id, path) in found {
+                match fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io_err(e, op, &folder, &MessageId::new(id))),
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_round_trips_and_removes_separators() {
+        for s in [
+            "Archive",
+            "a.b",
+            "x/y",
+            "100%",
+            "Früh.Spät/ü",
+            "%2E",
+            "..",
+            "a\\b",
+        ] {
+            let e = escape_segment(s);
+            assert!(!e.contains(['.', '/', '\\']), "{e}");
+            assert_eq!(unescape_segment(&e), s);
+        }
+        assert_eq!(escape_segment("a.b/c%"), "a%2Eb%2Fc%25");
+        // Lenient decoding of names made by other tools.
+        assert_eq!(unescape_segment("50% off"), "50% off");
+        assert_eq!(unescape_segment("a%"), "a%");
+    }
+
+    #[test]
+    fn names_split_into_base_and_info() {
+        assert_eq!(
+            split_name("123.M1P2.host:2,FS"),
+            ("123.M1P2.host", Some("FS"))
+        );
+        assert_eq!(split_name("123.host"), ("123.host", None));
+        assert_eq!(split_name("123.host:1,x"), ("123.host", None));
+    }
+
+    #[test]
+    fn info_letters_decode_to_flags() {
+        let kw: BTreeMap<usize, String> = [(0, "work".to_owned()), (2, "$Junk".to_owned())]
+            .into_iter()
+            .collect();
+        let flags = flags_from_info("DFPRSTacz", &kw);
+        let want: Flags = [
+            Flag::Draft,
+            Flag::Flagged,
+            Flag::Keyword("$Forwarded".into()),
+            Flag::Answered,
+            Flag::Seen,
+            Flag::Deleted,
+            Flag::Keyword("work".into()),
+            Flag::Keyword("$Junk".into()),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(flags, want);
+    }
+
+    #[test]
+    fn keywords_are_allocated_and_limited() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = MaildirStore::open(dir.path()).unwrap();
+        let inner = &store.inner;
+        let flags: Flags = [
+            Flag::Seen,
+            Flag::Keyword("b".into()),
+            Flag::Keyword("a".into()),
+        ]
+        .into_iter()
+        .collect();
+        // BTreeSet order: "a" gets letter a, "b" gets letter b.
+        assert_eq!(inner.info_for(dir.path(), &flags).unwrap(), "Sab");
+        let text = fs::read_to_string(dir.path().join(KEYWORDS_FILE)).unwrap();
+        assert_eq!(text, "0 a\n1 b\n");
+        for i in 0..24 {
+            let f: Flags = [Flag::Keyword(format!("k{i}"))].into_iter().collect();
+            inner.info_for(dir.path(), &f).unwrap();
+        }
+        let f: Flags = [Flag::Keyword("one-too-many".into())].into_iter().collect();
+        let e = inner.info_for(dir.path(), &f).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unsupported);
+        // A known keyword still works when the table is full.
+        let f: Flags = [Flag::Keyword("k23".into())].into_iter().collect();
+        assert_eq!(inner.info_for(dir.path(), &f).unwrap(), "z");
+    }
+
+    #[test]
+    fn roles_come_from_top_level_names() {
+        let p = |s: &str| FolderPath::parse(s, '/').unwrap();
+        assert_eq!(role_for_path(&p("Sent Items")), Some(SpecialUse::Sent));
+        assert_eq!(role_for_path(&p("spam")), Some(SpecialUse::Junk));
+        assert_eq!(role_for_path(&p("Projects/Sent")), None);
+        assert_eq!(role_for_path(&p("inbox")), Some(SpecialUse::Inbox));
+    }
+
+    #[test]
+    fn folder_ids_cannot_escape_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = MaildirStore::open(dir.path().join("m")).unwrap();
+        for bad in ["..", "../x", "x", ".a/../../b", ""] {
+            let e = store
+                .inner
+                .folder_dir(&FolderId::new(bad), Operation::Fetch)
+                .unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::NotFound, "{bad}");
+        }
+    }
+
+    #[test]
+    fn unique_names_differ_and_hold_no_separator() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = MaildirStore::open(dir.path()).unwrap();
+        let a = store.inner.unique_name();
+        let b = store.inner.unique_name();
+        assert_ne!(a, b);
+        assert!(!a.contains([':', '/']));
+    }
+}
