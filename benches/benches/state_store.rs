@@ -18,7 +18,10 @@ fn states() -> Vec<(&'static str, Arc<dyn StateStore>)> {
     }
     vec![
         ("memory", Arc::new(MemoryState::new())),
-        ("sqlite", Arc::new(SqliteState::open(&path).expect("open the bench state"))),
+        (
+            "sqlite",
+            Arc::new(SqliteState::open(&path).expect("open the bench state")),
+        ),
     ]
 }
 

@@ -5,17 +5,7 @@
 //! keep keywords, report ids or take large messages, and a minimal one that is not even
 //! byte-exact.
 //!
-//! Adding a local store is one module, e.g. for a store opened on a directory:
-//!
-//! ```text
-//! mod maildir {
-//!     mailmigrate_core::conformance_tests!(async {
-//!         let dir = tempfile::tempdir().expect("temp dir");
-//!         let store = mailmigrate_core::store::MaildirStore::open(dir.path()).expect("opens");
-//!         Some(mailmigrate_core::testkit::Harness::same(store).with_guard(dir))
-//!     });
-//! }
-//! ```
+//! Maildir and mbox run on a fresh temporary directory each.
 #![cfg(feature = "testkit")]
 
 use mailmigrate_core::store::MemoryStore;
@@ -93,5 +83,21 @@ mod memory_from_env {
             .unwrap_or_else(|| "env".to_owned());
         let store = mailmigrate_core::store::MemoryStore::new(account);
         Some(mailmigrate_core::testkit::Harness::same(store))
+    });
+}
+
+mod maildir {
+    mailmigrate_core::conformance_tests!(async {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = mailmigrate_core::store::MaildirStore::open(dir.path()).expect("opens");
+        Some(mailmigrate_core::testkit::Harness::same(store).with_guard(dir))
+    });
+}
+
+mod mbox {
+    mailmigrate_core::conformance_tests!(async {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = mailmigrate_core::store::MboxStore::open(dir.path()).expect("opens");
+        Some(mailmigrate_core::testkit::Harness::same(store).with_guard(dir))
     });
 }
