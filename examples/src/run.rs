@@ -3,6 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use futures::StreamExt;
+
 use mailmigrate_core::engine::{Engine, EventSink, FolderPlan, SyncOptions, SyncReport};
 use mailmigrate_core::state::StateStore;
 use mailmigrate_core::{Destination, Error, ErrorKind, Operation, Result, Source, Store};
@@ -137,15 +139,25 @@ impl DemoPaths {
 /// generation was interrupted: delete the directory); store errors.
 pub async fn ensure_demo_source(
     store: &Arc<dyn Store>,
+    maildir_root: Option<&Path>,
     marker: &Path,
     seed: u64,
     n: usize,
 ) -> Result<usize> {
-    let existing = Source::list_folders(store.as_ref()).await?;
-    if !existing.is_empty() {
-        if marker.exists() {
-            return Ok(0);
+    if marker.exists() {
+        return Ok(0);
+    }
+    // A store may list an empty inbox from the start: only messages betray a generation
+    // that was interrupted.
+    let mut holds_mail = false;
+    for folder in Source::list_folders(store.as_ref()).await? {
+        let mut listing = store.list_changes(&folder.id, None);
+        if let Some(Ok(mailmigrate_core::Change::Upsert(_))) = listing.next().await {
+            holds_mail = true;
+            break;
         }
+    }
+    if holds_mail {
         return Err(Error::new(
             ErrorKind::ConfigInvalid,
             "the demo source exists but was not completely generated; delete its directory",
@@ -162,7 +174,16 @@ pub async fn ensure_demo_source(
     const BATCH: usize = 128;
     let mut pending: std::collections::HashMap<_, Vec<_>> = std::collections::HashMap::new();
     let mut count = 0;
-    for (path, _, msg) in demo::demo_messages(seed, n) {
+    for (i, (path, _, msg)) in demo::demo_messages(seed, n).enumerate() {
+        if demo::is_malformed(i) {
+            // No well-behaved store accepts these through `append`: they stand for files
+            // damaged on disk, so they are planted as files where a Maildir keeps mail.
+            if let Some(root) = maildir_root {
+                plant_raw(root, &ids[&path], &msg)?;
+                count += 1;
+            }
+            continue;
+        }
         let batch = pending.entry(path.clone()).or_default();
         batch.push(msg);
         count += 1;
@@ -184,6 +205,21 @@ pub async fn ensure_demo_source(
     Ok(count)
 }
 
+/// Writes a message as a file in a Maildir folder's `cur/`, bypassing the store.
+fn plant_raw(
+    root: &Path,
+    folder: &mailmigrate_core::FolderId,
+    msg: &mailmigrate_core::RawMessage,
+) -> Result<()> {
+    let dir = if folder.as_str() == "INBOX" {
+        root.to_path_buf()
+    } else {
+        root.join(folder.as_str())
+    };
+    let file = dir.join("cur").join(format!("{}.demo:2,S", msg.meta.id));
+    std::fs::write(&file, &msg.bytes).map_err(|e| io_error(e, &file))
+}
+
 async fn append_all(
     store: &Arc<dyn Store>,
     folder: &mailmigrate_core::FolderId,
@@ -202,9 +238,14 @@ fn io_error(e: std::io::Error, path: &Path) -> Error {
         .with_source(e)
 }
 
-/// The number of failures the demo expects (its planted malformed messages).
-pub fn demo_expected_failures(n: usize) -> usize {
-    (0..n).filter(|&i| demo::is_malformed(i)).count()
+/// The number of failures the demo expects: its malformed messages, which exist only in a
+/// Maildir source (planted as files).
+pub fn demo_expected_failures(n: usize, maildir_source: bool) -> usize {
+    if maildir_source {
+        (0..n).filter(|&i| demo::is_malformed(i)).count()
+    } else {
+        0
+    }
 }
 
 #[cfg(test)]
@@ -218,29 +259,31 @@ mod tests {
     async fn demo_migrates_then_second_pass_moves_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let paths = DemoPaths::under(dir.path());
-        let source: Arc<dyn Store> = Arc::new(MemoryStore::new("demo-src"));
-        let dest: Arc<dyn Store> = Arc::new(MemoryStore::new("demo-dst"));
-        let state: Arc<dyn StateStore> = Arc::new(MemoryState::new());
+        let open = || {
+            let source = stores::open_store(&paths.source_url()).unwrap();
+            let dest = stores::open_store(&paths.dest_url()).unwrap();
+            let state = stores::open_state(&paths.state).unwrap();
+            (source, dest, state)
+        };
+        let (source, dest, state) = open();
         let n = 1_200;
-        assert_eq!(
-            ensure_demo_source(&source, &paths.marker, 5, n)
-                .await
-                .unwrap(),
-            n
-        );
-        assert_eq!(
-            ensure_demo_source(&source, &paths.marker, 5, n)
-                .await
-                .unwrap(),
-            0
-        );
+        let generate = |source| {
+            let paths = paths.clone();
+            async move {
+                ensure_demo_source(&source, Some(&paths.source), &paths.marker, 5, n)
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(generate(Arc::clone(&source)).await, n);
+        assert_eq!(generate(Arc::clone(&source)).await, 0);
 
-        let expected = demo_expected_failures(n);
+        let expected = demo_expected_failures(n, true);
         assert_eq!(expected, 2);
         let first = run_job(
-            Arc::clone(&source),
-            Arc::clone(&dest),
-            Arc::clone(&state),
+            source,
+            dest,
+            state,
             SyncOptions::new("demo"),
             |_: &Event| {},
         )
@@ -256,9 +299,12 @@ mod tests {
             .all(|f| f.kind == ErrorKind::InvalidMessage));
         let v = first.verification.as_ref().unwrap();
         assert!(v.is_clean(), "{v}");
+        assert_eq!(v.explained as usize, expected);
         assert_eq!(first.exit_code(expected), EXIT_OK);
         assert_eq!(first.exit_code(0), EXIT_FAILURES);
 
+        // A second process: everything reopened from disk.
+        let (source, dest, state) = open();
         let second = run_job(
             source,
             dest,
@@ -270,11 +316,13 @@ mod tests {
         .unwrap();
         assert!(second.report.totals.moved_nothing());
         assert_eq!(second.report.totals.failed, 0);
+        assert_eq!(second.report.totals.previously_failed as usize, expected);
         assert!(
             second.report.to_string().contains("Nothing to do"),
             "{}",
             second.report
         );
+        assert!(second.verification.as_ref().unwrap().is_clean());
         assert_eq!(second.exit_code(expected), EXIT_OK);
     }
 
@@ -282,11 +330,15 @@ mod tests {
     async fn interrupted_generation_is_detected() {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new("x"));
-        store
+        let inbox = store
             .ensure_folder(&mailmigrate_core::FolderPath::inbox(), None)
             .await
-            .unwrap();
-        let e = ensure_demo_source(&store, &dir.path().join("marker"), 1, 10)
+            .unwrap()
+            .id;
+        // A generation that died after its first batch: mail, but no completion marker.
+        let (_, _, msg) = demo::demo_messages(1, 1).next().unwrap();
+        store.append(&inbox, vec![msg]).await.unwrap();
+        let e = ensure_demo_source(&store, None, &dir.path().join("marker"), 1, 10)
             .await
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::ConfigInvalid);
@@ -297,7 +349,7 @@ mod tests {
         let source: Arc<dyn Store> = Arc::new(MemoryStore::new("s"));
         let dest = MemoryStore::new("d");
         let dir = tempfile::tempdir().unwrap();
-        ensure_demo_source(&source, &dir.path().join("m"), 9, 100)
+        ensure_demo_source(&source, None, &dir.path().join("m"), 9, 100)
             .await
             .unwrap();
         let out = run_job(

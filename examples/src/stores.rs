@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use mailmigrate_core::engine::FolderPlan;
 use mailmigrate_core::state::{SqliteState, StateStore};
-use mailmigrate_core::store::MemoryStore;
+use mailmigrate_core::store::{MaildirStore, MboxStore, MemoryStore};
 use mailmigrate_core::verify::{FolderPair, FolderRef, VerifyOptions, VerifyReport};
 use mailmigrate_core::{
     Destination, Error, ErrorKind, FolderId, MessageId, Operation, Result, Source, Store,
@@ -117,10 +117,8 @@ fn elsewhere(scheme: &str, krate: &str, builder: &str) -> Error {
 pub fn open_store(url: &str) -> Result<Arc<dyn Store>> {
     let url = StoreUrl::parse(url)?;
     match url.kind {
-        // MERGE: replace with `Arc::new(mailmigrate_core::store::MaildirStore::open(&url.path)?)`.
-        StoreKind::Maildir => Ok(Arc::new(MemoryStore::new(url.path.display().to_string()))),
-        // MERGE: replace with `Arc::new(mailmigrate_core::store::MboxStore::open(&url.path)?)`.
-        StoreKind::Mbox => Ok(Arc::new(MemoryStore::new(url.path.display().to_string()))),
+        StoreKind::Maildir => Ok(Arc::new(MaildirStore::open(&url.path)?)),
+        StoreKind::Mbox => Ok(Arc::new(MboxStore::open(&url.path)?)),
         StoreKind::Memory => Ok(Arc::new(MemoryStore::new("memory"))),
     }
 }

@@ -38,12 +38,12 @@ fn demo_runs_reports_and_verifies() {
     // The progress bar stays hidden when stdout is not a terminal.
     assert!(!text.contains(" msgs, eta "), "{text}");
 
-    // A second run succeeds again without duplicating anything.
-    // MERGE: once Maildir and SQLite state persist across processes, also assert
-    // `text.contains("Using the demo mailbox")` and `text.contains("Nothing to do")`.
+    // A second run, a new process, moves nothing and says so.
     let again = migrate(&["--demo-dir", "demo"], dir.path());
     let text = stdout(&again);
     assert_eq!(again.status.code(), Some(0), "{text}");
+    assert!(text.contains("Using the demo mailbox"), "{text}");
+    assert!(text.contains("Nothing to do"), "{text}");
     assert!(text.contains("Verification passed"), "{text}");
 }
 

@@ -89,6 +89,7 @@ async fn run_demo(cli: &Cli) -> Result<u8> {
     let state = stores::open_state(&state_path)?;
     let generated = run::ensure_demo_source(
         &source,
+        Some(&paths.source),
         &paths.marker,
         demo::DEFAULT_SEED,
         demo::DEFAULT_COUNT,
@@ -110,7 +111,7 @@ async fn run_demo(cli: &Cli) -> Result<u8> {
     let job = cli.job.clone().unwrap_or_else(|| "demo".to_owned());
     let options = SyncOptions::new(job).with_dry_run(cli.dry_run);
     let outcome = execute(source, dest, state, options).await?;
-    let expected = run::demo_expected_failures(demo::DEFAULT_COUNT);
+    let expected = run::demo_expected_failures(demo::DEFAULT_COUNT, true);
     if !outcome.report.failures.is_empty() && outcome.exit_code(expected) == run::EXIT_OK {
         println!(
             "The {expected} failures above are the demo's deliberately malformed messages; \

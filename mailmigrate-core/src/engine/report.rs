@@ -120,11 +120,15 @@ impl fmt::Display for SyncReport {
             writeln!(f)?;
         }
         if t.moved_nothing() && t.failed == 0 {
-            writeln!(
+            write!(
                 f,
-                "Nothing to do: the destination is up to date ({} messages unchanged).",
+                "Nothing to do: the destination is up to date ({} messages unchanged",
                 t.unchanged
             )?;
+            if t.previously_failed > 0 {
+                write!(f, ", {} known failures not retried", t.previously_failed)?;
+            }
+            writeln!(f, ").")?;
         } else {
             writeln!(
                 f,
@@ -133,11 +137,7 @@ impl fmt::Display for SyncReport {
             )?;
         }
         for fail in &self.failures {
-            writeln!(
-                f,
-                "  failed: {} {}: {}",
-                fail.src_folder, fail.src_id, fail.message
-            )?;
+            writeln!(f, "  failed: {}", fail.message)?;
         }
         Ok(())
     }
