@@ -3,7 +3,8 @@
 //!
 //! Measured twice: with a source that lists incrementally (`list_since`, one cheap call
 //! per folder) and with one that cannot ([`FullListing`]: no `list_since`, checkpoints
-//! ignored), so the engine lists everything and diffs it against its ledger.
+//! ignored), so the engine lists everything and diffs it against its ledger; each with the
+//! in-memory and the SQLite state.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, Throughput};
 use mailmigrate_benches::{corpus, fill, FullListing, Timings};
 use mailmigrate_core::engine::{Engine, SyncOptions};
-use mailmigrate_core::state::MemoryState;
+use mailmigrate_core::state::{MemoryState, SqliteState, StateStore};
 use mailmigrate_core::store::MemoryStore;
 use mailmigrate_core::Source;
 
@@ -27,28 +28,41 @@ fn main() {
     let timings = Timings::default();
     let mut c = Criterion::default().configure_from_args();
     let shared = corpus(N);
-    let variants = ["with_list_since", "ledger_diff"];
+    let variants = [
+        ("with_list_since", "memory"),
+        ("ledger_diff", "memory"),
+        ("with_list_since", "sqlite"),
+        ("ledger_diff", "sqlite"),
+    ];
+    let dir = tempfile::tempdir().expect("temp dir");
     let mut group = c.benchmark_group("incremental_noop");
     group.sample_size(10);
     group.throughput(Throughput::Elements(N as u64));
-    for label in variants {
+    for (listing, state_kind) in variants {
+        let label = format!("{listing}_{state_kind}");
         // Both sources share the same message bytes.
         let store = MemoryStore::new("source");
         rt.block_on(fill(&store, &shared, FOLDERS))
             .expect("fill the source");
         // The ledger-diff source declares no `list_since` and ignores checkpoints, so every
         // pass lists all messages and the engine diffs them against its ledger.
-        let source: Arc<dyn Source> = match label {
+        let source: Arc<dyn Source> = match listing {
             "with_list_since" => Arc::new(store),
             _ => Arc::new(FullListing::new(store)),
         };
         let dest = MemoryStore::new("dest");
-        let engine = Engine::new(source, Arc::new(dest), Arc::new(MemoryState::new()))
-            .with_options(SyncOptions::new("bench"));
+        let state: Arc<dyn StateStore> = match state_kind {
+            "sqlite" => Arc::new(
+                SqliteState::open(dir.path().join(format!("{label}.sqlite"))).expect("state"),
+            ),
+            _ => Arc::new(MemoryState::new()),
+        };
+        let engine =
+            Engine::new(source, Arc::new(dest), state).with_options(SyncOptions::new("bench"));
         let first = rt.block_on(engine.run()).expect("first pass");
         assert_eq!(first.totals.copied as usize, N);
         let name = format!("{label}/{N}");
-        group.bench_function(BenchmarkId::new(label, N), |b| {
+        group.bench_function(BenchmarkId::new(&label, N), |b| {
             b.to_async(&rt).iter_custom(|iters| {
                 let engine = engine.clone();
                 let timings = timings.clone();

@@ -16,7 +16,7 @@ use mailmigrate_benches::{proc_status_kb, CountingSink, SyntheticSource, MESSAGE
 use mailmigrate_core::engine::{Engine, SyncOptions};
 use mailmigrate_core::state::{MemoryState, SqliteState, StateStore};
 
-const SIZES: [u64; 2] = [10_000, 100_000];
+const SIZES: [u64; 3] = [10_000, 100_000, 300_000];
 const FOLDERS: usize = 8;
 
 fn child(n: u64, state_kind: &str) {
@@ -126,8 +126,12 @@ fn report(kind: &str, rows: &[(u64, f64, f64, f64)]) {
             *n as f64 / secs
         );
     }
-    let (small, large) = (rows[0].1, rows[1].1);
+    let (small, large, largest) = (rows[0].1, rows[1].1, rows[2].1);
     let ratio = large / small;
+    println!(
+        "ratio 300k/100k peak RSS ({kind} state): {:.2} (flat means memory does not grow with the mailbox)",
+        largest / large
+    );
     println!(
         "ratio 100k/10k peak RSS ({kind} state): {ratio:.2} (target <= 1.20: {}); growth {:.1} MB = {:.0} bytes per extra message",
         if ratio <= 1.2 { "met" } else { "MISSED" },

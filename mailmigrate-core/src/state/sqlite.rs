@@ -26,7 +26,7 @@ const APPLICATION_ID: i32 = 0x4D4D_5354;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The page cache per connection, in KiB.
-const CACHE_KIB: i64 = 16 * 1024;
+const CACHE_KIB: i64 = 2 * 1024;
 
 /// Schema migrations: `MIGRATIONS[v]` upgrades a file from version `v` to `v + 1`.
 const MIGRATIONS: &[&str] = &[
