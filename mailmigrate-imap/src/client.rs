@@ -1,0 +1,880 @@
+//! Connections, the pool, and every IMAP command this crate sends.
+//!
+//! Commands go through async-imap's low-level `run_command` / `read_response` and are
+//! interpreted from imap-proto's parsed responses, so response codes (`APPENDUID`,
+//! `TRYCREATE`, `HIGHESTMODSEQ`…) are never lost. Only this module builds command strings.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use async_imap::{Client, Session};
+use base64::Engine as _;
+use bytes::Bytes;
+use imap_proto::{
+    AttributeValue, MailboxDatum, RequestId, Response, ResponseCode, Status as ProtoStatus,
+};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_rustls::client::TlsStream;
+
+use crate::config::{AuthMechanism, Credentials, ImapConfig, Tls};
+use crate::error::{ImapError, Status};
+use crate::model::{FetchedMessage, ListedMailbox, Namespace, SelectInfo};
+
+type Res<T> = std::result::Result<T, ImapError>;
+
+/// The byte stream under a session: plain TCP or rustls over TCP.
+#[derive(Debug)]
+pub(crate) enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_flush(cx),
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// What the server said about itself at login.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ServerFacts {
+    /// Capability atoms, upper-case.
+    pub(crate) capabilities: HashSet<String>,
+    /// The personal namespace (prefix and separator).
+    pub(crate) namespace: Namespace,
+}
+
+impl ServerFacts {
+    pub(crate) fn has(&self, cap: &str) -> bool {
+        self.capabilities.contains(cap)
+    }
+}
+
+/// The mailbox a connection has selected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Selected {
+    mailbox: String,
+    writable: bool,
+    uidvalidity: u32,
+}
+
+/// One authenticated connection.
+pub(crate) struct Connection {
+    session: Session<Stream>,
+    selected: Option<Selected>,
+    timeout: Duration,
+    broken: bool,
+    condstore: bool,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("selected", &self.selected)
+            .field("broken", &self.broken)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Quotes a string as an IMAP quoted string; `None` if it cannot be quoted (CR, LF, NUL or
+/// non-ASCII, which would need a literal).
+pub(crate) fn quote(s: &str) -> Option<String> {
+    if s.bytes()
+        .any(|b| b == b'\r' || b == b'\n' || b == 0 || !b.is_ascii())
+    {
+        return None;
+    }
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    Some(out)
+}
+
+fn quote_mailbox(name: &str) -> Res<String> {
+    quote(name).ok_or_else(|| ImapError::Config("mailbox name cannot be sent".into()))
+}
+
+fn code_name(code: &ResponseCode<'_>) -> String {
+    match code {
+        ResponseCode::TryCreate => "TRYCREATE".into(),
+        ResponseCode::Parse => "PARSE".into(),
+        ResponseCode::Alert => "ALERT".into(),
+        ResponseCode::ReadOnly => "READ-ONLY".into(),
+        ResponseCode::ReadWrite => "READ-WRITE".into(),
+        ResponseCode::BadCharset(_) => "BADCHARSET".into(),
+        ResponseCode::UidNotSticky => "UIDNOTSTICKY".into(),
+        other => format!("{other:?}").to_ascii_uppercase(),
+    }
+}
+
+fn status_error(
+    status: &ProtoStatus,
+    code: Option<&ResponseCode<'_>>,
+    text: Option<&str>,
+) -> ImapError {
+    let status = match status {
+        ProtoStatus::Bad => Status::Bad,
+        ProtoStatus::Bye => Status::Bye,
+        _ => Status::No,
+    };
+    ImapError::status(status, code.map(code_name), text)
+}
+
+/// The completion of a command: its response code, if any.
+#[derive(Debug, Default)]
+pub(crate) struct Done {
+    /// `APPENDUID` (uidvalidity, uid) when the server sent one.
+    pub(crate) append_uid: Option<(u32, u32)>,
+    /// The server asked for the literal (`+`); the command is still running.
+    continued: bool,
+}
+
+impl Done {
+    fn continued() -> Self {
+        Self {
+            append_uid: None,
+            continued: true,
+        }
+    }
+}
+
+/// What one response means for the command in flight.
+enum Step {
+    Done(Done),
+    Fail(ImapError),
+    Bye(ImapError),
+    Continue,
+    More,
+}
+
+impl Connection {
+    /// Connects, secures and authenticates one connection, and learns the server's facts.
+    pub(crate) async fn open(cfg: &ImapConfig) -> Res<(Self, ServerFacts)> {
+        let timeout = cfg.timeout;
+        let tcp = tokio::time::timeout(timeout, TcpStream::connect((cfg.host.as_str(), cfg.port)))
+            .await
+            .map_err(|_| ImapError::Timeout(timeout))?
+            .map_err(|e| ImapError::io(&e))?;
+        let _ = tcp.set_nodelay(true);
+        let stream = match cfg.tls {
+            Tls::Implicit => Stream::Tls(Box::new(tls_wrap(cfg, tcp).await?)),
+            Tls::Plaintext => Stream::Plain(tcp),
+            Tls::StartTls => {
+                let mut client = Client::new(Stream::Plain(tcp));
+                read_greeting(&mut client, timeout).await?;
+                tokio::time::timeout(timeout, client.run_command_and_check_ok("STARTTLS", None))
+                    .await
+                    .map_err(|_| ImapError::Timeout(timeout))?
+                    .map_err(|e| ImapError::Tls(format!("STARTTLS refused: {e}")))?;
+                let Stream::Plain(tcp) = client.into_inner() else {
+                    return Err(ImapError::Protocol("STARTTLS on a TLS stream".into()));
+                };
+                Stream::Tls(Box::new(tls_wrap(cfg, tcp).await?))
+            }
+        };
+        let mut client = Client::new(stream);
+        if cfg.tls != Tls::StartTls {
+            read_greeting(&mut client, timeout).await?;
+        }
+        let session = authenticate(cfg, client).await?;
+        let mut conn = Self {
+            session,
+            selected: None,
+            timeout,
+            broken: false,
+            condstore: false,
+        };
+        let namespace = conn.raw_namespace().await?;
+        let capabilities = conn.capability().await?;
+        conn.condstore = capabilities.contains("CONDSTORE");
+        let mut facts = ServerFacts {
+            capabilities,
+            namespace: namespace.unwrap_or_default(),
+        };
+        if facts.namespace.delimiter.is_none() {
+            facts.namespace.delimiter = conn.root_delimiter().await?;
+        }
+        Ok((conn, facts))
+    }
+
+    /// Whether the connection can be reused.
+    pub(crate) fn is_usable(&self) -> bool {
+        !self.broken
+    }
+
+    /// Reads the next response and hands its parsed form to `f`.
+    async fn read_with<T>(&mut self, f: impl FnOnce(&Response<'_>) -> T) -> Res<T> {
+        match tokio::time::timeout(self.timeout, self.session.read_response()).await {
+            Err(_) => {
+                self.broken = true;
+                Err(ImapError::Timeout(self.timeout))
+            }
+            Ok(Err(e)) => {
+                self.broken = true;
+                Err(ImapError::io(&e))
+            }
+            Ok(Ok(None)) => {
+                self.broken = true;
+                Err(ImapError::Closed)
+            }
+            Ok(Ok(Some(r))) => Ok(f(r.parsed())),
+        }
+    }
+
+    async fn send(&mut self, command: &str) -> Res<RequestId> {
+        match tokio::time::timeout(self.timeout, self.session.run_command(command)).await {
+            Err(_) => {
+                self.broken = true;
+                Err(ImapError::Timeout(self.timeout))
+            }
+            Ok(Err(e)) => {
+                self.broken = true;
+                Err(match e {
+                    async_imap::error::Error::Io(io) => ImapError::io(&io),
+                    _ => ImapError::Closed,
+                })
+            }
+            Ok(Ok(id)) => Ok(id),
+        }
+    }
+
+    /// Runs `command`, passing each untagged response to `untagged`, until its tagged
+    /// completion; `NO`/`BAD`/`BYE` become errors.
+    pub(crate) async fn run<F>(&mut self, command: &str, mut untagged: F) -> Res<Done>
+    where
+        F: FnMut(&Response<'_>),
+    {
+        let tag = self.send(command).await?;
+        self.finish(&tag, &mut untagged, false).await
+    }
+
+    async fn finish<F>(
+        &mut self,
+        tag: &RequestId,
+        untagged: &mut F,
+        stop_at_continue: bool,
+    ) -> Res<Done>
+    where
+        F: FnMut(&Response<'_>),
+    {
+        loop {
+            let step = self
+                .read_with(|r| match r {
+                    Response::Done {
+                        tag: t,
+                        status,
+                        outcome,
+                    } if t == tag => {
+                        if *status != ProtoStatus::Ok {
+                            return Step::Fail(status_error(
+                                status,
+                                outcome.code.as_ref(),
+                                outcome.information.as_deref(),
+                            ));
+                        }
+                        let mut done = Done::default();
+                        if let Some(ResponseCode::AppendUid(validity, uids)) = &outcome.code {
+                            if let [imap_proto::rfc4315::UidSetMember::Uid(uid)] = uids.as_slice() {
+                                done.append_uid = Some((*validity, *uid));
+                            }
+                        }
+                        Step::Done(done)
+                    }
+                    Response::Data {
+                        status: ProtoStatus::Bye,
+                        outcome,
+                    } => Step::Bye(status_error(
+                        &ProtoStatus::Bye,
+                        outcome.code.as_ref(),
+                        outcome.information.as_deref(),
+                    )),
+                    Response::Continue(_) => Step::Continue,
+                    other => {
+                        untagged(other);
+                        Step::More
+                    }
+                })
+                .await?;
+            match step {
+                Step::Done(d) => return Ok(d),
+                Step::Fail(e) => return Err(e),
+                Step::Bye(e) => {
+                    self.broken = true;
+                    return Err(e);
+                }
+                Step::Continue if stop_at_continue => return Ok(Done::continued()),
+                Step::Continue | Step::More => {}
+            }
+        }
+    }
+
+    /// `CAPABILITY`.
+    pub(crate) async fn capability(&mut self) -> Res<HashSet<String>> {
+        let mut caps = HashSet::new();
+        self.run("CAPABILITY", |r| {
+            if let Response::Capabilities(list) = r {
+                for c in list {
+                    caps.insert(match c {
+                        imap_proto::Capability::Imap4rev1 => "IMAP4REV1".to_owned(),
+                        imap_proto::Capability::Auth(m) => {
+                            format!("AUTH={}", m.to_ascii_uppercase())
+                        }
+                        imap_proto::Capability::Atom(a) => a.to_ascii_uppercase(),
+                    });
+                }
+            }
+        })
+        .await?;
+        Ok(caps)
+    }
+
+    /// `NAMESPACE`, read straight off the stream: imap-proto 0.17 has no parser for it, and
+    /// an unparsable response would close the async-imap stream. Called right after login,
+    /// when async-imap's read buffer is empty.
+    async fn raw_namespace(&mut self) -> Res<Option<Namespace>> {
+        const TAG: &str = "mmns";
+        let timeout = self.timeout;
+        let stream = self.session.get_mut();
+        let io = async {
+            stream
+                .write_all(format!("{TAG} NAMESPACE\r\n").as_bytes())
+                .await?;
+            stream.flush().await?;
+            let mut buf = Vec::with_capacity(256);
+            let mut chunk = [0u8; 512];
+            loop {
+                let n = stream.read(&mut chunk).await?;
+                if n == 0 {
+                    return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                if buf.len() > 64 * 1024 {
+                    return Err(io::Error::other("NAMESPACE response too long"));
+                }
+                if let Some(line) = buf
+                    .split(|&b| b == b'\n')
+                    .find(|l| l.starts_with(format!("{TAG} ").as_bytes()))
+                {
+                    let ok = line[TAG.len() + 1..].starts_with(b"OK");
+                    let text = String::from_utf8_lossy(&buf).into_owned();
+                    return Ok((ok, text));
+                }
+            }
+        };
+        let (ok, text) = match tokio::time::timeout(timeout, io).await {
+            Err(_) => {
+                self.broken = true;
+                return Err(ImapError::Timeout(timeout));
+            }
+            Ok(Err(e)) => {
+                self.broken = true;
+                return Err(ImapError::io(&e));
+            }
+            Ok(Ok(v)) => v,
+        };
+        if !ok {
+            return Ok(None);
+        }
+        Ok(text
+            .lines()
+            .find_map(|l| l.strip_prefix("* NAMESPACE "))
+            .and_then(Namespace::parse_personal))
+    }
+
+    /// The hierarchy delimiter from `LIST "" ""`.
+    async fn root_delimiter(&mut self) -> Res<Option<char>> {
+        let mut delim = None;
+        self.run("LIST \"\" \"\"", |r| {
+            if let Response::MailboxData(MailboxDatum::List(l)) = r {
+                delim = l.delimiter.as_ref().and_then(|d| d.chars().next());
+            }
+        })
+        .await?;
+        Ok(delim)
+    }
+
+    /// Lists mailboxes (`LIST "" "*"`, with `RETURN (SPECIAL-USE)` when `special_use`).
+    pub(crate) async fn list(
+        &mut self,
+        special_use: bool,
+        pattern: &str,
+    ) -> Res<Vec<ListedMailbox>> {
+        let cmd = if special_use {
+            format!("LIST \"\" {} RETURN (SPECIAL-USE)", quote_mailbox(pattern)?)
+        } else {
+            format!("LIST \"\" {}", quote_mailbox(pattern)?)
+        };
+        let mut out = Vec::new();
+        self.run(&cmd, |r| {
+            if let Response::MailboxData(MailboxDatum::List(l)) = r {
+                out.push(ListedMailbox::from_proto(l));
+            }
+        })
+        .await?;
+        Ok(out)
+    }
+
+    /// Names of subscribed mailboxes (`LSUB "" "*"`).
+    pub(crate) async fn lsub(&mut self) -> Res<HashSet<String>> {
+        let mut out = HashSet::new();
+        self.run("LSUB \"\" \"*\"", |r| {
+            if let Response::MailboxData(MailboxDatum::List(l)) = r {
+                out.insert(l.name.to_string());
+            }
+        })
+        .await?;
+        Ok(out)
+    }
+
+    /// Selects (`writable`) or examines a mailbox, asking for CONDSTORE when the server has it.
+    pub(crate) async fn select(&mut self, mailbox: &str, writable: bool) -> Res<SelectInfo> {
+        let verb = if writable { "SELECT" } else { "EXAMINE" };
+        let suffix = if self.condstore { " (CONDSTORE)" } else { "" };
+        let cmd = format!("{verb} {}{suffix}", quote_mailbox(mailbox)?);
+        self.selected = None;
+        let mut info = SelectInfo::default();
+        self.run(&cmd, |r| match r {
+            Response::Data { outcome, .. } => match &outcome.code {
+                Some(ResponseCode::UidValidity(v)) => info.uidvalidity = *v,
+                Some(ResponseCode::UidNext(n)) => info.uidnext = Some(*n),
+                Some(ResponseCode::HighestModSeq(m)) => info.highestmodseq = Some(*m),
+                _ => {}
+            },
+            Response::MailboxData(MailboxDatum::Exists(n)) => info.exists = *n,
+            _ => {}
+        })
+        .await?;
+        self.selected = Some(Selected {
+            mailbox: mailbox.to_owned(),
+            writable,
+            uidvalidity: info.uidvalidity,
+        });
+        Ok(info)
+    }
+
+    /// Selects the mailbox unless it is already selected in a suitable mode; returns its
+    /// UIDVALIDITY.
+    pub(crate) async fn ensure_selected(&mut self, mailbox: &str, writable: bool) -> Res<u32> {
+        if let Some(s) = &self.selected {
+            if s.mailbox == mailbox && (s.writable || !writable) {
+                return Ok(s.uidvalidity);
+            }
+        }
+        self.select(mailbox, writable).await.map(|i| i.uidvalidity)
+    }
+
+    /// `UID FETCH set attrs [(CHANGEDSINCE m)]` on the selected mailbox.
+    pub(crate) async fn uid_fetch(
+        &mut self,
+        set: &str,
+        with_body: bool,
+        changed_since: Option<u64>,
+    ) -> Res<Vec<FetchedMessage>> {
+        let attrs = if with_body {
+            "(UID FLAGS INTERNALDATE BODY.PEEK[])"
+        } else {
+            "(UID FLAGS INTERNALDATE RFC822.SIZE)"
+        };
+        let cmd = match changed_since {
+            Some(m) => format!("UID FETCH {set} {attrs} (CHANGEDSINCE {m})"),
+            None => format!("UID FETCH {set} {attrs}"),
+        };
+        let mut out = Vec::new();
+        self.run(&cmd, |r| {
+            if let Response::Fetch(_, attrs) = r {
+                if let Some(m) = FetchedMessage::from_attrs(attrs) {
+                    out.push(m);
+                }
+            }
+        })
+        .await?;
+        Ok(out)
+    }
+
+    /// `UID SEARCH criteria` on the selected mailbox.
+    pub(crate) async fn uid_search(&mut self, criteria: &str) -> Res<Vec<u32>> {
+        let mut out = Vec::new();
+        self.run(&format!("UID SEARCH {criteria}"), |r| {
+            if let Response::MailboxData(MailboxDatum::Search(ids)) = r {
+                out.extend_from_slice(ids);
+            }
+        })
+        .await?;
+        Ok(out)
+    }
+
+    /// `UID STORE uid FLAGS (…)`; returns whether the message exists (the server answers
+    /// with its new flags). Not `.SILENT`: the echoed FETCH is the proof of existence.
+    pub(crate) async fn uid_store_flags(&mut self, uid: u32, flags: &str) -> Res<bool> {
+        let mut seen = false;
+        self.run(&format!("UID STORE {uid} FLAGS ({flags})"), |r| {
+            if let Response::Fetch(_, attrs) = r {
+                if attrs
+                    .iter()
+                    .any(|a| matches!(a, AttributeValue::Uid(u) if *u == uid))
+                {
+                    seen = true;
+                }
+            }
+        })
+        .await?;
+        Ok(seen)
+    }
+
+    /// Marks `set` deleted and expunges exactly those (UIDPLUS `UID EXPUNGE`).
+    pub(crate) async fn uid_delete(&mut self, set: &str) -> Res<()> {
+        self.run(
+            &format!("UID STORE {set} +FLAGS.SILENT (\\Deleted)"),
+            |_| {},
+        )
+        .await?;
+        self.run(&format!("UID EXPUNGE {set}"), |_| {}).await?;
+        Ok(())
+    }
+
+    /// `CREATE`, optionally with a special-use attribute (RFC 6154 CREATE-SPECIAL-USE).
+    pub(crate) async fn create(&mut self, mailbox: &str, special_use: Option<&str>) -> Res<()> {
+        let cmd = match special_use {
+            Some(u) => format!("CREATE {} (USE ({u}))", quote_mailbox(mailbox)?),
+            None => format!("CREATE {}", quote_mailbox(mailbox)?),
+        };
+        self.run(&cmd, |_| {}).await.map(|_| ())
+    }
+
+    /// `SUBSCRIBE`.
+    pub(crate) async fn subscribe(&mut self, mailbox: &str) -> Res<()> {
+        self.run(&format!("SUBSCRIBE {}", quote_mailbox(mailbox)?), |_| {})
+            .await
+            .map(|_| ())
+    }
+
+    /// `APPEND` one message with a synchronizing literal; returns the APPENDUID if any.
+    ///
+    /// Errors after the literal was sent leave the outcome unknown; the caller maps them
+    /// accordingly. A `NO`/`BAD` before or after the literal leaves the connection usable.
+    pub(crate) async fn append(
+        &mut self,
+        mailbox: &str,
+        flags: &str,
+        date: Option<&str>,
+        bytes: &Bytes,
+    ) -> Res<Option<(u32, u32)>> {
+        let mut cmd = format!("APPEND {} ({flags})", quote_mailbox(mailbox)?);
+        if let Some(d) = date {
+            cmd.push_str(" \"");
+            cmd.push_str(d);
+            cmd.push('"');
+        }
+        cmd.push_str(&format!(" {{{}}}", bytes.len()));
+        let tag = self.send(&cmd).await?;
+        // Wait for the continuation; a tagged NO/BAD here means the server refused up front.
+        let first = self.finish(&tag, &mut |_| {}, true).await?;
+        if !first.continued {
+            return Err(ImapError::Protocol(
+                "APPEND completed before the message was sent".into(),
+            ));
+        }
+        let timeout = self.timeout;
+        let stream = self.session.get_mut();
+        let write = async {
+            stream.write_all(bytes).await?;
+            stream.write_all(b"\r\n").await?;
+            stream.flush().await
+        };
+        match tokio::time::timeout(timeout.max(Duration::from_secs(1)) * 4, write).await {
+            Err(_) => {
+                self.broken = true;
+                return Err(ImapError::Timeout(timeout));
+            }
+            Ok(Err(e)) => {
+                self.broken = true;
+                return Err(ImapError::io(&e));
+            }
+            Ok(Ok(())) => {}
+        }
+        let done = self.finish(&tag, &mut |_| {}, false).await?;
+        Ok(done.append_uid)
+    }
+}
+
+async fn read_greeting(client: &mut Client<Stream>, timeout: Duration) -> Res<()> {
+    match tokio::time::timeout(timeout, client.read_response()).await {
+        Err(_) => Err(ImapError::Timeout(timeout)),
+        Ok(Err(e)) => Err(ImapError::io(&e)),
+        Ok(Ok(None)) => Err(ImapError::Closed),
+        Ok(Ok(Some(r))) => match r.parsed() {
+            Response::Data {
+                status: ProtoStatus::Ok | ProtoStatus::PreAuth,
+                ..
+            } => Ok(()),
+            Response::Data { status, outcome } => Err(status_error(
+                status,
+                outcome.code.as_ref(),
+                outcome.information.as_deref(),
+            )),
+            _ => Err(ImapError::Protocol("no greeting".into())),
+        },
+    }
+}
+
+async fn tls_wrap(cfg: &ImapConfig, tcp: TcpStream) -> Res<TlsStream<TcpStream>> {
+    use tokio_rustls::rustls;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ImapError::Tls(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from(cfg.host.clone())
+        .map_err(|_| ImapError::Config("host is not a valid TLS server name".into()))?;
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    tokio::time::timeout(cfg.timeout, connector.connect(name, tcp))
+        .await
+        .map_err(|_| ImapError::Timeout(cfg.timeout))?
+        .map_err(|e| ImapError::Tls(e.to_string()))
+}
+
+/// SASL responder for `AUTHENTICATE`: the first challenge gets the initial response, any
+/// later one (an error report from XOAUTH2) gets an empty answer so the server can finish.
+struct Sasl {
+    initial: Option<Vec<u8>>,
+}
+
+impl async_imap::Authenticator for Sasl {
+    type Response = Vec<u8>;
+    fn process(&mut self, _challenge: &[u8]) -> Vec<u8> {
+        self.initial.take().unwrap_or_default()
+    }
+}
+
+async fn authenticate(cfg: &ImapConfig, client: Client<Stream>) -> Res<Session<Stream>> {
+    let (mechanism, initial) = match &cfg.credentials {
+        Credentials::Password(p) => {
+            let mech = cfg.mechanism.unwrap_or(AuthMechanism::Plain);
+            if mech == AuthMechanism::Login {
+                return map_auth(
+                    tokio::time::timeout(cfg.timeout, client.login(&cfg.user, p)).await,
+                    cfg.timeout,
+                );
+            }
+            (mech, format!("\0{}\0{}", cfg.user, p).into_bytes())
+        }
+        Credentials::Token(provider) => {
+            let token = provider.token().await.map_err(|e| {
+                ImapError::status(
+                    Status::No,
+                    Some("AUTHENTICATIONFAILED".into()),
+                    Some(&format!("token provider failed: {}", e.message())),
+                )
+            })?;
+            match cfg.mechanism.unwrap_or(AuthMechanism::XOAuth2) {
+                AuthMechanism::OAuthBearer => (
+                    AuthMechanism::OAuthBearer,
+                    format!(
+                        "n,a={},\x01host={}\x01port={}\x01auth=Bearer {token}\x01\x01",
+                        cfg.user, cfg.host, cfg.port
+                    )
+                    .into_bytes(),
+                ),
+                _ => (
+                    AuthMechanism::XOAuth2,
+                    format!("user={}\x01auth=Bearer {token}\x01\x01", cfg.user).into_bytes(),
+                ),
+            }
+        }
+    };
+    let name = match mechanism {
+        AuthMechanism::OAuthBearer => "OAUTHBEARER",
+        AuthMechanism::XOAuth2 => "XOAUTH2",
+        _ => "PLAIN",
+    };
+    let sasl = Sasl {
+        initial: Some(initial),
+    };
+    map_auth(
+        tokio::time::timeout(cfg.timeout, client.authenticate(name, sasl)).await,
+        cfg.timeout,
+    )
+}
+
+type AuthOutcome = std::result::Result<Session<Stream>, (async_imap::error::Error, Client<Stream>)>;
+
+fn map_auth(
+    r: std::result::Result<AuthOutcome, tokio::time::error::Elapsed>,
+    timeout: Duration,
+) -> Res<Session<Stream>> {
+    match r {
+        Err(_) => Err(ImapError::Timeout(timeout)),
+        Ok(Ok(s)) => Ok(s),
+        Ok(Err((e, _))) => Err(match e {
+            async_imap::error::Error::Io(io) => ImapError::io(&io),
+            async_imap::error::Error::ConnectionLost => ImapError::Closed,
+            // The server's text is in async-imap's message; keep only the fact.
+            _ => ImapError::status(
+                Status::No,
+                Some("AUTHENTICATIONFAILED".into()),
+                Some("the server refused the credentials"),
+            ),
+        }),
+    }
+}
+
+/// A small pool of authenticated connections, opened lazily and dropped when broken.
+#[derive(Debug)]
+pub(crate) struct Pool {
+    cfg: ImapConfig,
+    idle: Mutex<Vec<Connection>>,
+    permits: Arc<Semaphore>,
+}
+
+/// A connection borrowed from the [`Pool`]; it goes back on drop unless broken.
+#[derive(Debug)]
+pub(crate) struct Pooled {
+    conn: Option<Connection>,
+    pool: Arc<Pool>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Pool {
+    /// A pool around a first, already open connection.
+    pub(crate) fn new(cfg: ImapConfig, first: Connection) -> Arc<Self> {
+        let size = cfg.pool_size.max(1);
+        Arc::new(Self {
+            cfg,
+            idle: Mutex::new(vec![first]),
+            permits: Arc::new(Semaphore::new(size)),
+        })
+    }
+
+    /// Borrows a connection, opening one if none is idle.
+    pub(crate) async fn get(self: &Arc<Self>) -> Res<Pooled> {
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| ImapError::Closed)?;
+        let idle = self.idle.lock().map(|mut v| v.pop()).unwrap_or(None);
+        let conn = match idle {
+            Some(c) => c,
+            None => Connection::open(&self.cfg).await?.0,
+        };
+        Ok(Pooled {
+            conn: Some(conn),
+            pool: Arc::clone(self),
+            _permit: permit,
+        })
+    }
+}
+
+impl std::ops::Deref for Pooled {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn.as_ref().expect("present until drop")
+    }
+}
+
+impl std::ops::DerefMut for Pooled {
+    fn deref_mut(&mut self) -> &mut Connection {
+        self.conn.as_mut().expect("present until drop")
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        if let Some(c) = self.conn.take() {
+            if c.is_usable() {
+                if let Ok(mut idle) = self.pool.idle.lock() {
+                    idle.push(c);
+                }
+            }
+        }
+    }
+}
+
+/// Base64 helper for tests of SASL payloads.
+#[allow(dead_code, reason = "used by unit tests")]
+pub(crate) fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quote_escapes_and_refuses_what_needs_a_literal() {
+        assert_eq!(quote("INBOX").as_deref(), Some("\"INBOX\""));
+        assert_eq!(quote("a\"b\\c").as_deref(), Some("\"a\\\"b\\\\c\""));
+        assert_eq!(quote("a\r\nb"), None);
+        assert_eq!(quote("caf\u{e9}"), None);
+    }
+
+    #[test]
+    fn sasl_answers_once_then_empty() {
+        let mut s = Sasl {
+            initial: Some(b"\0user\0pass".to_vec()),
+        };
+        use async_imap::Authenticator as _;
+        assert_eq!(s.process(b""), b"\0user\0pass".to_vec());
+        assert!(s.process(b"{\"status\":\"400\"}").is_empty());
+        assert_eq!(b64(b"\0u\0p"), "AHUAcA==");
+    }
+
+    #[test]
+    fn code_names_are_upper_case_atoms() {
+        assert_eq!(code_name(&ResponseCode::TryCreate), "TRYCREATE");
+        let e = status_error(&ProtoStatus::No, Some(&ResponseCode::TryCreate), Some("x"));
+        assert_eq!(
+            e.into_error(mailmigrate_core::Operation::Append).kind(),
+            mailmigrate_core::ErrorKind::NotFound
+        );
+    }
+}

@@ -1,0 +1,253 @@
+//! [`Destination`] for [`Imap`]: CREATE/SUBSCRIBE, APPEND with APPENDUID, STORE, dedupe
+//! lookups and UID EXPUNGE.
+
+use async_trait::async_trait;
+use mailmigrate_core::{
+    Appended, ContentHash, DedupeKey, Destination, EnsuredFolder, Error, ErrorKind, Flags, Folder,
+    FolderId, FolderPath, MessageId, Operation, ProviderInfo, RawMessage, Result, SpecialUse,
+};
+
+use crate::backend::{map, Imap};
+use crate::client::{quote, Connection};
+use crate::error::ImapError;
+use crate::error::PROVIDER;
+use crate::model::{flags_to_wire, format_internal_date, message_id, parse_message_id, uid_set};
+
+/// The most candidates `find_existing` downloads to compare hashes.
+const MAX_CANDIDATES: usize = 32;
+
+fn error(kind: ErrorKind, op: Operation, msg: &str) -> Error {
+    Error::new(kind, msg)
+        .with_provider(PROVIDER)
+        .with_operation(op)
+}
+
+#[async_trait]
+impl Destination for Imap {
+    fn info(&self) -> &ProviderInfo {
+        &self.inner.info
+    }
+
+    async fn list_folders(&self) -> Result<Vec<Folder>> {
+        self.list_folders_impl().await
+    }
+
+    async fn ensure_folder(
+        &self,
+        path: &FolderPath,
+        role: Option<SpecialUse>,
+    ) -> Result<EnsuredFolder> {
+        let op = Operation::EnsureFolder;
+        let id = self.mailbox_name(path)?;
+        if path.is_inbox() {
+            return Ok(EnsuredFolder::new(id, false));
+        }
+        let mut c = self.conn(op).await?;
+        if exists(&mut c, id.as_str()).await.map_err(map(op))? {
+            return Ok(EnsuredFolder::new(id, false));
+        }
+        // Parents first, so every level is a real, subscribed folder.
+        let segs = path.segments();
+        for n in 1..segs.len() {
+            let parent = FolderPath::new(segs[..n].iter().cloned())?;
+            if parent.is_inbox() {
+                continue;
+            }
+            let pid = self.mailbox_name(&parent)?;
+            if !exists(&mut c, pid.as_str()).await.map_err(map(op))? {
+                match c.create(pid.as_str(), None).await {
+                    Ok(()) => {
+                        let _ = c.subscribe(pid.as_str()).await;
+                    }
+                    Err(e) => {
+                        let e = e.into_error(op);
+                        if e.kind() != ErrorKind::AlreadyExists {
+                            return Err(e.with_context("folder", &parent));
+                        }
+                    }
+                }
+            }
+        }
+        let attr = role
+            .and_then(SpecialUse::attribute)
+            .filter(|_| self.inner.facts.has("CREATE-SPECIAL-USE"));
+        let mut created = c.create(id.as_str(), attr).await;
+        if created.is_err() && attr.is_some() && c.is_usable() {
+            // The role may be taken already; the folder itself still matters.
+            created = c.create(id.as_str(), None).await;
+        }
+        let created = match created {
+            Ok(()) => true,
+            Err(e) => {
+                let e = e.into_error(op);
+                if e.kind() != ErrorKind::AlreadyExists {
+                    return Err(e.with_context("folder", path));
+                }
+                false
+            }
+        };
+        c.subscribe(id.as_str())
+            .await
+            .map_err(|e| e.into_error(op).with_context("folder", path))?;
+        Ok(EnsuredFolder::new(id, created))
+    }
+
+    async fn append(
+        &self,
+        folder: &FolderId,
+        messages: Vec<RawMessage>,
+    ) -> Result<Vec<Result<Appended>>> {
+        let op = Operation::Append;
+        let mut c = self.conn(op).await?;
+        // Appending into the selected folder is much cheaper for the server.
+        c.ensure_selected(folder.as_str(), true)
+            .await
+            .map_err(|e| e.into_error(op).with_context("folder", folder))?;
+        let max = self.inner.info.capabilities.append_max_size;
+        let mut out = Vec::with_capacity(messages.len());
+        let mut conn = Some(c);
+        for msg in messages {
+            let id = msg.meta.id.clone();
+            let Some(c) = conn.as_mut() else {
+                out.push(Err(error(
+                    ErrorKind::Unavailable,
+                    op,
+                    "not sent: the connection failed earlier in the batch",
+                )
+                .with_item(folder, &id)
+                .temporary()));
+                continue;
+            };
+            if max.is_some_and(|m| msg.bytes.len() as u64 > m) {
+                out.push(Err(error(
+                    ErrorKind::MessageTooLarge,
+                    op,
+                    "larger than the server's APPENDLIMIT",
+                )
+                .with_item(folder, &id)));
+                continue;
+            }
+            let flags = flags_to_wire(&msg.meta.flags);
+            let date = msg.meta.internal_date.and_then(format_internal_date);
+            match c
+                .append(folder.as_str(), &flags, date.as_deref(), &msg.bytes)
+                .await
+            {
+                Ok(uid) => out.push(Ok(Appended::new(uid.map(|(uv, uid)| message_id(uv, uid))))),
+                Err(e) => {
+                    out.push(Err(e.into_error(op).with_item(folder, &id)));
+                    if !c.is_usable() {
+                        // One fresh connection for the rest of the batch; no retry loop.
+                        conn = None;
+                        if let Ok(mut fresh) = self.conn(op).await {
+                            if fresh.ensure_selected(folder.as_str(), true).await.is_ok() {
+                                conn = Some(fresh);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn update_flags(&self, folder: &FolderId, id: &MessageId, flags: &Flags) -> Result<()> {
+        let op = Operation::UpdateFlags;
+        let not_found = || error(ErrorKind::NotFound, op, "no such message").with_item(folder, id);
+        let (uv, uid) = parse_message_id(id).ok_or_else(not_found)?;
+        let mut c = self.conn(op).await?;
+        let current = c
+            .ensure_selected(folder.as_str(), true)
+            .await
+            .map_err(|e| e.into_error(op).with_item(folder, id))?;
+        if current != uv {
+            return Err(not_found());
+        }
+        let exists = c
+            .uid_store_flags(uid, &flags_to_wire(flags))
+            .await
+            .map_err(|e| e.into_error(op).with_item(folder, id))?;
+        if exists {
+            Ok(())
+        } else {
+            Err(not_found())
+        }
+    }
+
+    async fn find_existing(&self, folder: &FolderId, key: &DedupeKey) -> Result<Vec<MessageId>> {
+        let op = Operation::FindExisting;
+        let mut c = self.conn(op).await?;
+        let uv = c
+            .ensure_selected(folder.as_str(), false)
+            .await
+            .map_err(|e| e.into_error(op).with_context("folder", folder))?;
+        let by_id = key
+            .message_id
+            .as_deref()
+            .and_then(|m| quote(m))
+            .map(|q| format!("HEADER Message-ID {q}"));
+        // Without a usable Message-ID the exact size narrows the candidates.
+        let by_size = if key.size == 0 {
+            "SMALLER 1".to_owned()
+        } else {
+            format!("LARGER {} SMALLER {}", key.size - 1, key.size + 1)
+        };
+        let criteria = by_id.unwrap_or(by_size);
+        let mut uids = c
+            .uid_search(&criteria)
+            .await
+            .map_err(|e| e.into_error(op).with_context("folder", folder))?;
+        uids.sort_unstable();
+        uids.truncate(MAX_CANDIDATES);
+        let mut found = Vec::new();
+        for chunk in uids.chunks(self.inner.fetch_batch) {
+            let msgs = c
+                .uid_fetch(&uid_set(chunk), true, None)
+                .await
+                .map_err(|e| e.into_error(op).with_context("folder", folder))?;
+            for m in msgs {
+                if m.body
+                    .as_ref()
+                    .is_some_and(|b| ContentHash::of(b) == key.hash)
+                {
+                    found.push(message_id(uv, m.uid));
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    async fn delete(&self, folder: &FolderId, ids: &[MessageId]) -> Result<()> {
+        let op = Operation::Delete;
+        if !self.inner.facts.has("UIDPLUS") {
+            return Err(error(
+                ErrorKind::Unsupported,
+                op,
+                "deleting single messages needs UIDPLUS (UID EXPUNGE)",
+            ));
+        }
+        let mut c = self.conn(op).await?;
+        let uv = c
+            .ensure_selected(folder.as_str(), true)
+            .await
+            .map_err(|e| e.into_error(op).with_context("folder", folder))?;
+        let uids: Vec<u32> = ids
+            .iter()
+            .filter_map(parse_message_id)
+            .filter(|(v, _)| *v == uv)
+            .map(|(_, u)| u)
+            .collect();
+        if uids.is_empty() {
+            return Ok(());
+        }
+        c.uid_delete(&uid_set(&uids))
+            .await
+            .map_err(|e| e.into_error(op).with_context("folder", folder))
+    }
+}
+
+/// Whether `name` exists as a selectable mailbox.
+async fn exists(c: &mut Connection, name: &str) -> std::result::Result<bool, ImapError> {
+    let found = c.list(false, name).await?;
+    Ok(found.iter().any(|l| l.name == name && !l.is_noselect()))
+}
