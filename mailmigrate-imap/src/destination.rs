@@ -102,7 +102,7 @@ impl Destination for Imap {
         // Appending into the selected folder is much cheaper for the server.
         c.ensure_selected(folder.as_str(), true)
             .await
-            .map_err(|e| e.into_error(op).with_context("folder", folder))?;
+            .map_err(|e| e.into_select_error(op).with_context("folder", folder))?;
         let max = self.inner.info.capabilities.append_max_size;
         let mut out = Vec::with_capacity(messages.len());
         let mut conn = Some(c);
@@ -159,7 +159,7 @@ impl Destination for Imap {
         let current = c
             .ensure_selected(folder.as_str(), true)
             .await
-            .map_err(|e| e.into_error(op).with_item(folder, id))?;
+            .map_err(|e| e.into_select_error(op).with_item(folder, id))?;
         if current != uv {
             return Err(not_found());
         }
@@ -180,11 +180,11 @@ impl Destination for Imap {
         let uv = c
             .ensure_selected(folder.as_str(), false)
             .await
-            .map_err(|e| e.into_error(op).with_context("folder", folder))?;
+            .map_err(|e| e.into_select_error(op).with_context("folder", folder))?;
         let by_id = key
             .message_id
             .as_deref()
-            .and_then(|m| quote(m))
+            .and_then(quote)
             .map(|q| format!("HEADER Message-ID {q}"));
         // Without a usable Message-ID the exact size narrows the candidates.
         let by_size = if key.size == 0 {
@@ -230,7 +230,7 @@ impl Destination for Imap {
         let uv = c
             .ensure_selected(folder.as_str(), true)
             .await
-            .map_err(|e| e.into_error(op).with_context("folder", folder))?;
+            .map_err(|e| e.into_select_error(op).with_context("folder", folder))?;
         let uids: Vec<u32> = ids
             .iter()
             .filter_map(parse_message_id)

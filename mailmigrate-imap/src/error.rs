@@ -107,6 +107,17 @@ impl ImapError {
     /// reached the server, so the engine must settle it with `find_existing` instead of
     /// writing again.
     pub(crate) fn into_error(self, op: Operation) -> Error {
+        self.map_into(op, false)
+    }
+
+    /// Maps a failed `SELECT`/`EXAMINE` done on behalf of `op`: a bare `NO` means the
+    /// folder does not exist, and nothing was written yet, so connection failures are
+    /// temporary even for an append.
+    pub(crate) fn into_select_error(self, op: Operation) -> Error {
+        self.map_into(op, true)
+    }
+
+    fn map_into(self, op: Operation, selecting: bool) -> Error {
         let code = self.code();
         let lower_text = match &self {
             Self::Status { text, .. } => text.to_ascii_lowercase(),
@@ -115,7 +126,15 @@ impl ImapError {
         let too_big = lower_text.contains("too large")
             || lower_text.contains("too big")
             || lower_text.contains("exceeds");
+        // What the outcome rules below check: a select never leaves an append half-done.
+        let op_rules = if selecting { Operation::Unknown } else { op };
         let (kind, temporary) = match (&self, code.as_deref()) {
+            (
+                Self::Status {
+                    status: Status::No, ..
+                },
+                None,
+            ) if selecting => (ErrorKind::NotFound, false),
             (Self::Status { .. }, Some("TRYCREATE" | "NONEXISTENT")) => {
                 (ErrorKind::NotFound, false)
             }
@@ -131,7 +150,7 @@ impl ImapError {
             (Self::Status { .. }, Some("PARSE")) => (ErrorKind::InvalidMessage, false),
             (Self::Status { .. }, Some("LIMIT")) => (ErrorKind::RateLimited, true),
             (Self::Status { .. }, Some("UNAVAILABLE" | "INUSE" | "SERVERBUG")) => {
-                (ErrorKind::Unavailable, op != Operation::Append)
+                (ErrorKind::Unavailable, op_rules != Operation::Append)
             }
             (
                 Self::Status {
@@ -139,35 +158,35 @@ impl ImapError {
                     ..
                 },
                 _,
-            ) => (ErrorKind::Unavailable, op != Operation::Append),
+            ) => (ErrorKind::Unavailable, op_rules != Operation::Append),
             (
                 Self::Status {
                     status: Status::No, ..
                 },
                 _,
-            ) if op == Operation::Append && too_big => (ErrorKind::MessageTooLarge, false),
+            ) if op_rules == Operation::Append && too_big => (ErrorKind::MessageTooLarge, false),
             (
                 Self::Status {
                     status: Status::Bad,
                     ..
                 },
                 _,
-            ) if op == Operation::Append => (ErrorKind::InvalidMessage, false),
+            ) if op_rules == Operation::Append => (ErrorKind::InvalidMessage, false),
             (
                 Self::Status {
                     status: Status::No, ..
                 },
                 _,
-            ) if op == Operation::Connect => (ErrorKind::Unauthenticated, false),
+            ) if op_rules == Operation::Connect => (ErrorKind::Unauthenticated, false),
             (
                 Self::Status {
                     status: Status::No, ..
                 },
                 _,
-            ) if op == Operation::Append => (ErrorKind::InvalidMessage, false),
+            ) if op_rules == Operation::Append => (ErrorKind::InvalidMessage, false),
             (Self::Status { .. }, _) => (ErrorKind::Unexpected, false),
             (Self::Io(_) | Self::Timeout(_) | Self::Closed, _) => {
-                (ErrorKind::Unavailable, op != Operation::Append)
+                (ErrorKind::Unavailable, op_rules != Operation::Append)
             }
             (Self::Protocol(_), _) => (ErrorKind::Unexpected, false),
             (Self::Tls(_), _) => (ErrorKind::Unavailable, false),
@@ -294,6 +313,16 @@ mod tests {
         assert!(!e.to_string().contains("secret"));
         assert!(!format!("{e:?}").contains("secret"));
         assert_eq!(e.kind(), ErrorKind::Unexpected);
+    }
+
+    #[test]
+    fn select_failures_mean_missing_folder_and_are_safe_to_retry() {
+        let e = no("Mailbox doesn't exist: X").into_select_error(Operation::Append);
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        assert_eq!(e.operation(), Operation::Append);
+        let e = ImapError::Closed.into_select_error(Operation::Append);
+        assert_eq!(e.kind(), ErrorKind::Unavailable);
+        assert!(e.is_temporary(), "nothing was sent yet");
     }
 
     #[test]

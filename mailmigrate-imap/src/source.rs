@@ -122,7 +122,7 @@ impl Lister {
         let info = c
             .select(self.folder.as_str(), false)
             .await
-            .map_err(map(op))?;
+            .map_err(|e| e.into_select_error(op))?;
         drop(c);
         let position = Position {
             uidvalidity: info.uidvalidity,
@@ -184,7 +184,7 @@ impl Lister {
         let uv = c
             .ensure_selected(self.folder.as_str(), false)
             .await
-            .map_err(map(op))?;
+            .map_err(|e| e.into_select_error(op))?;
         if uv != position.uidvalidity {
             return Err(Error::new(
                 ErrorKind::Unavailable,
@@ -306,7 +306,7 @@ impl Fetcher {
             let uv = c
                 .ensure_selected(self.folder.as_str(), false)
                 .await
-                .map_err(map(op))?;
+                .map_err(|e| e.into_select_error(op))?;
             let uids: Vec<u32> = wanted
                 .iter()
                 .filter(|(_, (v, _))| *v == uv)
