@@ -1,0 +1,315 @@
+//! Tests against a small scripted IMAP server: OAuth2 mechanisms, and servers that misbehave
+//! (unsolicited lines, `BYE` mid-command, a connection lost after an APPEND literal).
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use bytes::Bytes;
+use futures::StreamExt;
+use mailmigrate_core::{
+    Change, Destination, ErrorKind, FolderId, MessageId, MessageMeta, RawMessage, Source,
+};
+use mailmigrate_imap::{AuthMechanism, ImapBuilder, Tls, TokenProvider};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+/// What the scripted server does with a command after login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Behaviour {
+    /// Answers like a well-behaved (if chatty) server.
+    Normal,
+    /// Answers `UID FETCH` with `* BYE` and closes.
+    ByeOnFetch,
+    /// Reads an APPEND literal, then closes without answering.
+    DropAfterAppendLiteral,
+    /// Refuses XOAUTH2 with an error challenge, as Gmail does.
+    RefuseAuth,
+}
+
+#[derive(Debug, Default)]
+struct Seen {
+    auth_payloads: Vec<String>,
+    commands: Vec<String>,
+}
+
+async fn start(behaviour: Behaviour) -> (u16, Arc<Mutex<Seen>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let s = Arc::clone(&seen);
+    tokio::spawn(async move {
+        let mut n = 0;
+        while let Ok((sock, _)) = listener.accept().await {
+            n += 1;
+            // Misbehaviour applies to the first connection only; later ones behave.
+            let b = if n == 1 { behaviour } else { Behaviour::Normal };
+            tokio::spawn(serve(sock, b, Arc::clone(&s)));
+        }
+    });
+    (port, seen)
+}
+
+async fn serve(sock: TcpStream, behaviour: Behaviour, seen: Arc<Mutex<Seen>>) {
+    let (r, mut w) = sock.into_split();
+    let mut r = BufReader::new(r);
+    let caps = "IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 AUTH=OAUTHBEARER UIDPLUS CONDSTORE NAMESPACE";
+    w.write_all(b"* OK scripted server ready\r\n")
+        .await
+        .unwrap();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if r.read_line(&mut line).await.unwrap_or(0) == 0 {
+            return;
+        }
+        let cmd = line.trim_end().to_owned();
+        seen.lock().unwrap().commands.push(cmd.clone());
+        let (tag, rest) = cmd.split_once(' ').unwrap_or((&cmd, ""));
+        let upper = rest.to_ascii_uppercase();
+        let reply = if upper.starts_with("AUTHENTICATE") {
+            w.write_all(b"+ \r\n").await.unwrap();
+            let mut payload = String::new();
+            r.read_line(&mut payload).await.unwrap();
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(payload.trim_end())
+                .unwrap();
+            seen.lock()
+                .unwrap()
+                .auth_payloads
+                .push(String::from_utf8(decoded).unwrap());
+            if behaviour == Behaviour::RefuseAuth {
+                // RFC 7628 / Gmail: an error challenge, answered by an empty response.
+                let err = base64::engine::general_purpose::STANDARD
+                    .encode(br#"{"status":"401","schemes":"Bearer"}"#);
+                w.write_all(format!("+ {err}\r\n").as_bytes())
+                    .await
+                    .unwrap();
+                let mut empty = String::new();
+                r.read_line(&mut empty).await.unwrap();
+                format!("{tag} NO [AUTHENTICATIONFAILED] Invalid credentials\r\n")
+            } else {
+                format!("{tag} OK [CAPABILITY {caps}] Logged in\r\n")
+            }
+        } else if upper.starts_with("CAPABILITY") {
+            format!("* CAPABILITY {caps}\r\n{tag} OK done\r\n")
+        } else if upper.starts_with("NAMESPACE") {
+            format!("* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n{tag} OK done\r\n")
+        } else if upper.starts_with("LIST") {
+            format!(
+                "* LIST (\\HasNoChildren) \"/\" INBOX\r\n* LIST (\\HasChildren) \"/\" \"Arch&AOk-ologie\"\r\n\
+                 * LIST (\\Noselect) \"/\" \"Arch&AOk-ologie/2020\"\r\n{tag} OK done\r\n"
+            )
+        } else if upper.starts_with("LSUB") {
+            format!("* LSUB () \"/\" \"Arch&AOk-ologie\"\r\n{tag} OK done\r\n")
+        } else if upper.starts_with("EXAMINE") || upper.starts_with("SELECT") {
+            // Chatty: unsolicited and unknown response codes between the useful lines.
+            format!(
+                "* FLAGS (\\Seen \\Answered)\r\n* 2 EXISTS\r\n* 0 RECENT\r\n\
+                 * OK [UIDVALIDITY 77] UIDs valid\r\n* OK [UIDNEXT 3] next\r\n\
+                 * OK [HIGHESTMODSEQ 5] modseq\r\n* OK [X-UNKNOWN-CODE 1] whatever\r\n\
+                 {tag} OK [READ-WRITE] done\r\n"
+            )
+        } else if upper.starts_with("UID FETCH") {
+            if behaviour == Behaviour::ByeOnFetch {
+                w.write_all(b"* BYE server shutting down\r\n")
+                    .await
+                    .unwrap();
+                return;
+            }
+            format!(
+                "* 1 FETCH (UID 1 FLAGS (\\Seen) INTERNALDATE \" 4-Mar-2019 05:06:07 +0200\" RFC822.SIZE 10)\r\n\
+                 * 3 EXISTS\r\n\
+                 * 2 FETCH (UID 2 FLAGS () INTERNALDATE \"05-Mar-2019 05:06:07 +0000\" RFC822.SIZE 20)\r\n\
+                 {tag} OK done\r\n"
+            )
+        } else if upper.starts_with("APPEND") {
+            let size: usize = cmd
+                .rsplit_once('{')
+                .and_then(|(_, s)| s.trim_end_matches('}').parse().ok())
+                .unwrap();
+            w.write_all(b"+ go ahead\r\n").await.unwrap();
+            let mut literal = vec![0u8; size + 2];
+            r.read_exact(&mut literal).await.unwrap();
+            if behaviour == Behaviour::DropAfterAppendLiteral {
+                return;
+            }
+            format!("{tag} OK [APPENDUID 77 9] done\r\n")
+        } else if upper.starts_with("LOGOUT") {
+            format!("* BYE bye\r\n{tag} OK done\r\n")
+        } else {
+            format!("{tag} OK done\r\n")
+        };
+        if w.write_all(reply.as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}
+
+#[derive(Debug)]
+struct FixedToken(&'static str);
+
+#[async_trait]
+impl TokenProvider for FixedToken {
+    async fn token(&self) -> mailmigrate_core::Result<String> {
+        Ok(self.0.to_owned())
+    }
+}
+
+fn builder(port: u16) -> ImapBuilder {
+    ImapBuilder::new()
+        .with_host("127.0.0.1")
+        .with_port(port)
+        .with_user("alice@example.org")
+        .with_tls(Tls::Plaintext)
+        .allow_plaintext(true)
+}
+
+#[tokio::test]
+async fn xoauth2_sends_the_bearer_token_and_never_shows_it() {
+    let (port, seen) = start(Behaviour::Normal).await;
+    let imap = builder(port)
+        .with_credentials(Arc::new(FixedToken("ya29.secret-token")))
+        .build()
+        .await
+        .unwrap();
+    let payload = seen.lock().unwrap().auth_payloads[0].clone();
+    assert_eq!(
+        payload,
+        "user=alice@example.org\u{1}auth=Bearer ya29.secret-token\u{1}\u{1}"
+    );
+    assert!(seen
+        .lock()
+        .unwrap()
+        .commands
+        .iter()
+        .any(|c| c.ends_with("AUTHENTICATE XOAUTH2")));
+    assert!(!format!("{imap:?}").contains("secret-token"));
+}
+
+#[tokio::test]
+async fn oauthbearer_follows_rfc7628() {
+    let (port, seen) = start(Behaviour::Normal).await;
+    builder(port)
+        .with_credentials(Arc::new(FixedToken("tok")))
+        .with_auth_mechanism(AuthMechanism::OAuthBearer)
+        .build()
+        .await
+        .unwrap();
+    let payload = seen.lock().unwrap().auth_payloads[0].clone();
+    assert_eq!(
+        payload,
+        format!("n,a=alice@example.org,\u{1}host=127.0.0.1\u{1}port={port}\u{1}auth=Bearer tok\u{1}\u{1}")
+    );
+}
+
+#[tokio::test]
+async fn refused_token_is_unauthenticated() {
+    let (port, _) = start(Behaviour::RefuseAuth).await;
+    let e = builder(port)
+        .with_credentials(Arc::new(FixedToken("expired-token")))
+        .build()
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unauthenticated, "{e:?}");
+    assert!(!format!("{e:?}").contains("expired-token"));
+}
+
+#[tokio::test]
+async fn plain_password_goes_through_authenticate_plain() {
+    let (port, seen) = start(Behaviour::Normal).await;
+    builder(port).with_password("pw-123").build().await.unwrap();
+    assert_eq!(
+        seen.lock().unwrap().auth_payloads[0],
+        "\0alice@example.org\0pw-123"
+    );
+}
+
+#[tokio::test]
+async fn folders_decode_utf7_and_noselect_and_subscriptions() {
+    let (port, _) = start(Behaviour::Normal).await;
+    let imap = builder(port).with_password("pw").build().await.unwrap();
+    assert_eq!(imap.separator(), Some('/'));
+    let folders = Source::list_folders(&imap).await.unwrap();
+    let names: Vec<String> = folders.iter().map(|f| f.path.to_string()).collect();
+    assert_eq!(names, ["INBOX", "Archéologie", "Archéologie/2020"]);
+    assert!(folders[1].subscribed && folders[1].selectable);
+    assert!(!folders[2].subscribed && !folders[2].selectable);
+    assert_eq!(folders[1].id.as_str(), "Arch&AOk-ologie");
+}
+
+#[tokio::test]
+async fn chatty_server_listing_ignores_unsolicited_lines() {
+    let (port, _) = start(Behaviour::Normal).await;
+    let imap = builder(port).with_password("pw").build().await.unwrap();
+    let changes: Vec<Change> = imap
+        .list_changes(&FolderId::new("INBOX"), None)
+        .map(Result::unwrap)
+        .collect()
+        .await;
+    assert_eq!(changes.len(), 3, "{changes:?}");
+    let Change::Upsert(first) = &changes[0] else {
+        panic!("{changes:?}")
+    };
+    assert_eq!(first.id.as_str(), "77:1");
+    assert_eq!(first.size, Some(10));
+    let Change::Checkpoint(cp) = &changes[2] else {
+        panic!("{changes:?}")
+    };
+    assert_eq!(cp.as_str(), "imap1:77:3:5");
+}
+
+#[tokio::test]
+async fn bye_mid_fetch_fails_each_item_temporarily() {
+    let (port, _) = start(Behaviour::ByeOnFetch).await;
+    let imap = builder(port)
+        .with_password("pw")
+        .with_pool_size(1)
+        .build()
+        .await
+        .unwrap();
+    let ids = vec![MessageId::new("77:1"), MessageId::new("77:2")];
+    let out: Vec<_> = imap.fetch(&FolderId::new("INBOX"), ids).collect().await;
+    assert_eq!(out.len(), 2);
+    for (id, r) in out {
+        let e = r.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unavailable);
+        assert!(e.is_temporary(), "a read can be retried");
+        assert_eq!(e.context("message"), Some(id.as_str()));
+    }
+    // The broken connection was dropped; the next call opens a fresh one that works.
+    let again: Vec<_> = imap
+        .list_changes(&FolderId::new("INBOX"), None)
+        .collect()
+        .await;
+    assert!(again.iter().all(Result::is_ok), "{again:?}");
+}
+
+#[tokio::test]
+async fn append_with_unknown_outcome_is_not_temporary() {
+    let (port, _) = start(Behaviour::DropAfterAppendLiteral).await;
+    let imap = builder(port)
+        .with_password("pw")
+        .with_pool_size(1)
+        .build()
+        .await
+        .unwrap();
+    let folder = FolderId::new("INBOX");
+    let msg = |id: &str| {
+        RawMessage::new(
+            MessageMeta::new(MessageId::new(id), folder.clone()),
+            Bytes::from_static(b"Subject: x\r\n\r\nbody\r\n"),
+        )
+    };
+    let out = imap
+        .append(&folder, vec![msg("a"), msg("b")])
+        .await
+        .unwrap();
+    let e = out[0].as_ref().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unavailable);
+    assert!(!e.is_temporary(), "the server may have stored it: {e:?}");
+    assert_eq!(e.context("message"), Some("a"));
+    // The rest of the batch went over a fresh connection.
+    let ok = out[1].as_ref().unwrap();
+    assert_eq!(ok.id.as_ref().map(MessageId::as_str), Some("77:9"));
+}
