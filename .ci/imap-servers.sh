@@ -7,7 +7,9 @@
 #
 #   start  installs what is missing (Debian packages), starts both servers, creates the test
 #          users and writes DIR/env with MAILMIGRATE_TEST_IMAP_{DOVECOT,CYRUS}_{HOST,PORT,USER,
-#          PASSWORD} (and _TLS=plaintext). `source DIR/env` before `cargo test`.
+#          PASSWORD} (and _TLS=plaintext), plus MAILMIGRATE_TEST_IMAP_DOVECOT_TLS_PORT (implicit
+#          TLS; STARTTLS works on the plain port) and MAILMIGRATE_TEST_IMAP_CA_FILE, the private
+#          CA that signed Dovecot's certificate. `source DIR/env` before `cargo test`.
 #   stop   stops both servers started from DIR.
 #   env    prints DIR/env.
 #
@@ -49,6 +51,7 @@ apt_install() {
 
 install_packages() {
   command -v python3 >/dev/null || apt_install python3
+  command -v openssl >/dev/null || apt_install openssl
   if ! dpkg -s dovecot-imapd >/dev/null 2>&1 || ! command -v dovecot >/dev/null; then
     log "installing dovecot-imapd"
     apt_install dovecot-core dovecot-imapd
@@ -65,8 +68,24 @@ install_packages() {
   fi
 }
 
+make_certs() {
+  # A throwaway CA and a server certificate for 127.0.0.1/localhost, signed by it.
+  local c=$DIR/certs
+  [ -s "$c/server.pem" ] && return 0
+  mkdir -p "$c"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=mailmigrate test CA" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -keyout "$c/ca.key" -out "$c/ca.pem" >/dev/null 2>&1
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+    -keyout "$c/server.key" -out "$c/server.csr" >/dev/null 2>&1
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n' > "$c/server.ext"
+  openssl x509 -req -in "$c/server.csr" -CA "$c/ca.pem" -CAkey "$c/ca.key" -CAcreateserial \
+    -days 3650 -extfile "$c/server.ext" -out "$c/server.pem" >/dev/null 2>&1
+  chmod 644 "$c/ca.pem" "$c/server.pem"; chmod 600 "$c/server.key" "$c/ca.key"
+}
+
 start_dovecot() {
-  local d=$DIR/dovecot port
+  local d=$DIR/dovecot port tlsport
   if [ -f "$d/run/master.pid" ] && kill -0 "$(cat "$d/run/master.pid")" 2>/dev/null; then
     log "dovecot already running"
     return 0
@@ -75,6 +94,8 @@ start_dovecot() {
   local muid mgid
   muid=$(id -u "$MAILUSER"); mgid=$(id -g "$MAILUSER")
   port=$(free_port)
+  tlsport=$(free_port)
+  make_certs
   rm -rf "$d"; mkdir -p "$d/run" "$d/state" "$d/log" "$d/mail"
   chmod 755 "$DIR" "$d" "$d/mail"; chown "$MAILUSER:" "$d/mail"
   : > "$d/users"
@@ -89,7 +110,9 @@ log_path = $d/log/dovecot.log
 info_log_path = $d/log/dovecot-info.log
 protocols = imap
 listen = 127.0.0.1
-ssl = no
+ssl = yes
+ssl_cert = <$DIR/certs/server.pem
+ssl_key = <$DIR/certs/server.key
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 default_login_user = dovenull
@@ -129,7 +152,9 @@ service imap-login {
     port = $port
   }
   inet_listener imaps {
-    port = 0
+    address = 127.0.0.1
+    port = $tlsport
+    ssl = yes
   }
 }
 protocol imap {
@@ -140,7 +165,9 @@ CONF
   dovecot -c "$d/dovecot.conf" </dev/null >/dev/null 2>&1
   for _ in $(seq 1 50); do [ -s "$d/run/master.pid" ] && break; sleep 0.1; done
   wait_port "$port" || { log "dovecot did not open port $port"; cat "$d/log/dovecot.log" >&2 || true; return 1; }
+  wait_port "$tlsport" || { log "dovecot did not open TLS port $tlsport"; return 1; }
   echo "$port" > "$d/port"
+  echo "$tlsport" > "$d/tlsport"
   log "dovecot $(dovecot --version | cut -d' ' -f1) on 127.0.0.1:$port"
 }
 
@@ -231,6 +258,8 @@ write_env() {
     echo "export MAILMIGRATE_TEST_IMAP_DOVECOT_USER=$first"
     echo "export MAILMIGRATE_TEST_IMAP_DOVECOT_PASSWORD=$PASS"
     echo "export MAILMIGRATE_TEST_IMAP_DOVECOT_TLS=plaintext"
+    echo "export MAILMIGRATE_TEST_IMAP_DOVECOT_TLS_PORT=$(cat "$DIR/dovecot/tlsport")"
+    echo "export MAILMIGRATE_TEST_IMAP_CA_FILE=$DIR/certs/ca.pem"
     echo "export MAILMIGRATE_TEST_IMAP_CYRUS_HOST=127.0.0.1"
     echo "export MAILMIGRATE_TEST_IMAP_CYRUS_PORT=$(cat "$DIR/cyrus/port")"
     echo "export MAILMIGRATE_TEST_IMAP_CYRUS_USER=$first"

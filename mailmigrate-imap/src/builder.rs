@@ -28,6 +28,7 @@ pub struct ImapBuilder {
     pool_size: Option<usize>,
     timeout: Option<Duration>,
     fetch_batch: Option<usize>,
+    ca_file: Option<std::path::PathBuf>,
     invalid: Vec<(ImapConfigKey, String)>,
 }
 
@@ -78,6 +79,7 @@ impl ImapBuilder {
                 Ok(n) => self.pool_size = Some(n),
                 Err(_) => self.invalid.push((key, value)),
             },
+            ImapConfigKey::CaFile => self.ca_file = Some(value.into()),
             ImapConfigKey::Timeout => match value.parse() {
                 Ok(s) => self.timeout = Some(Duration::from_secs(s)),
                 Err(_) => self.invalid.push((key, value)),
@@ -147,6 +149,13 @@ impl ImapBuilder {
         self
     }
 
+    /// Trusts the root certificates in a PEM file as well as the public web roots (for a
+    /// server whose certificate comes from a private CA). Verification is never turned off.
+    pub fn with_ca_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.ca_file = Some(path.into());
+        self
+    }
+
     /// Sets how many message bodies one FETCH asks for (default 16).
     pub fn with_fetch_batch(mut self, n: usize) -> Self {
         self.fetch_batch = Some(n);
@@ -201,6 +210,7 @@ impl ImapBuilder {
             pool_size: self.pool_size.unwrap_or(DEFAULT_POOL_SIZE).max(1),
             timeout: self.timeout.unwrap_or(DEFAULT_TIMEOUT),
             fetch_batch: self.fetch_batch.unwrap_or(16).max(1),
+            ca_file: self.ca_file,
         })
     }
 

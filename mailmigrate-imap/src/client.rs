@@ -668,6 +668,18 @@ async fn tls_wrap(cfg: &ImapConfig, tcp: TcpStream) -> Res<TlsStream<TcpStream>>
     use tokio_rustls::rustls;
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = &cfg.ca_file {
+        use rustls_pki_types::pem::PemObject as _;
+        let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
+            .map_err(|_| ImapError::Config("cannot read the CA file".into()))?;
+        for cert in certs {
+            let cert =
+                cert.map_err(|_| ImapError::Config("the CA file is not valid PEM".into()))?;
+            roots
+                .add(cert)
+                .map_err(|e| ImapError::Config(format!("unusable CA certificate: {e}")))?;
+        }
+    }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

@@ -95,11 +95,13 @@ pub enum ImapConfigKey {
     PoolSize,
     /// Seconds to wait for any server response (`timeout`).
     Timeout,
+    /// A PEM file of extra trusted root certificates, e.g. a private CA (`ca_file`).
+    CaFile,
 }
 
 impl ImapConfigKey {
     /// Every key, in documentation order.
-    pub const ALL: [ImapConfigKey; 8] = [
+    pub const ALL: [ImapConfigKey; 9] = [
         Self::Host,
         Self::Port,
         Self::User,
@@ -108,6 +110,7 @@ impl ImapConfigKey {
         Self::AllowPlaintext,
         Self::PoolSize,
         Self::Timeout,
+        Self::CaFile,
     ];
 }
 
@@ -122,6 +125,7 @@ impl AsRef<str> for ImapConfigKey {
             Self::AllowPlaintext => "allow_plaintext",
             Self::PoolSize => "pool_size",
             Self::Timeout => "timeout",
+            Self::CaFile => "ca_file",
         }
     }
 }
@@ -143,6 +147,7 @@ impl FromStr for ImapConfigKey {
             "allow_plaintext" | "allow_insecure" => Self::AllowPlaintext,
             "pool_size" | "connections" => Self::PoolSize,
             "timeout" | "timeout_secs" => Self::Timeout,
+            "ca_file" | "cafile" | "ca" => Self::CaFile,
             _ => {
                 return Err(
                     Error::new(ErrorKind::ConfigInvalid, "unknown IMAP configuration key")
@@ -183,6 +188,7 @@ pub(crate) struct ImapConfig {
     pub(crate) pool_size: usize,
     pub(crate) timeout: Duration,
     pub(crate) fetch_batch: usize,
+    pub(crate) ca_file: Option<std::path::PathBuf>,
 }
 
 #[cfg(test)]

@@ -539,3 +539,72 @@ async fn wrong_password_is_unauthenticated_and_plaintext_needs_opt_in() {
         assert!(!format!("{e:?}").contains("definitely-wrong-password"));
     }
 }
+
+/// The Dovecot TLS target: (host, plain port, implicit-TLS port, CA file).
+fn dovecot_tls() -> Option<(String, u16, u16, String)> {
+    let get = |k: &str| std::env::var(format!("MAILMIGRATE_TEST_IMAP_{k}")).ok();
+    let required = std::env::var("MAILMIGRATE_TEST_REQUIRE")
+        .map(|v| v.split(',').any(|s| s.trim().eq_ignore_ascii_case("imap")))
+        .unwrap_or(false);
+    let found = (|| {
+        Some((
+            get("DOVECOT_HOST")?,
+            get("DOVECOT_PORT")?.parse().ok()?,
+            get("DOVECOT_TLS_PORT")?.parse().ok()?,
+            get("CA_FILE")?,
+        ))
+    })();
+    if found.is_none() {
+        assert!(!required, "the Dovecot TLS target is not configured");
+        eprintln!("skipping TLS tests: MAILMIGRATE_TEST_IMAP_DOVECOT_TLS_PORT / _CA_FILE not set");
+    }
+    found
+}
+
+fn dovecot_user() -> ImapBuilder {
+    ImapBuilder::new()
+        .with_user(std::env::var("MAILMIGRATE_TEST_IMAP_DOVECOT_USER").unwrap())
+        .with_password(std::env::var("MAILMIGRATE_TEST_IMAP_DOVECOT_PASSWORD").unwrap())
+}
+
+#[tokio::test]
+async fn certificate_verification_is_on_by_default() {
+    let Some((host, port, tls_port, _)) = dovecot_tls() else {
+        return;
+    };
+    // The test CA is not a public root: both TLS modes must refuse the certificate.
+    for (tls, p) in [(Tls::Implicit, tls_port), (Tls::StartTls, port)] {
+        let e = dovecot_user()
+            .with_host(&host)
+            .with_port(p)
+            .with_tls(tls)
+            .build()
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unavailable, "{tls:?}: {e:?}");
+        assert!(
+            !e.is_temporary(),
+            "{tls:?}: a bad certificate does not fix itself"
+        );
+        assert!(e.message().contains("TLS"), "{tls:?}: {e}");
+    }
+}
+
+#[tokio::test]
+async fn implicit_tls_and_starttls_work_with_a_trusted_ca() {
+    let Some((host, port, tls_port, ca)) = dovecot_tls() else {
+        return;
+    };
+    for (tls, p) in [(Tls::Implicit, tls_port), (Tls::StartTls, port)] {
+        let imap = dovecot_user()
+            .with_host(&host)
+            .with_port(p)
+            .with_tls(tls)
+            .with_ca_file(&ca)
+            .build()
+            .await
+            .unwrap_or_else(|e| panic!("{tls:?}: {e:?}"));
+        let folders = Source::list_folders(&imap).await.unwrap();
+        assert!(folders.iter().any(|f| f.path.is_inbox()), "{tls:?}");
+    }
+}
