@@ -185,6 +185,27 @@ impl Done {
     }
 }
 
+/// One message for [`Connection::append_pipelined`].
+#[derive(Debug)]
+pub(crate) struct AppendItem<'a> {
+    pub(crate) flags: String,
+    pub(crate) date: Option<String>,
+    pub(crate) bytes: &'a Bytes,
+}
+
+/// What became of one pipelined APPEND.
+#[derive(Debug)]
+pub(crate) enum AppendOutcome {
+    /// Stored, with the APPENDUID (uidvalidity, uid) if the server sent one.
+    Stored(Option<(u32, u32)>),
+    /// The server refused it; the connection is still usable.
+    Failed(ImapError),
+    /// Sent, but the connection failed before the answer: it may be stored.
+    Unknown(String),
+    /// Never sent because the connection failed first.
+    NotSent,
+}
+
 /// What one response means for the command in flight.
 enum Step {
     Done(Done),
@@ -593,6 +614,162 @@ impl Connection {
         self.run(&format!("SUBSCRIBE {}", quote_mailbox(mailbox)?), |_| {})
             .await
             .map(|_| ())
+    }
+
+    /// Appends several messages with LITERAL+ non-synchronizing literals, keeping up to
+    /// `window` commands in flight so the server never waits for the client.
+    ///
+    /// Returns one outcome per message, in order. When the connection fails, every message
+    /// in flight gets [`AppendOutcome::Unknown`] (it may have been stored) and the ones not
+    /// yet sent get [`AppendOutcome::NotSent`], so the caller can send those elsewhere.
+    pub(crate) async fn append_pipelined(
+        &mut self,
+        mailbox: &str,
+        items: &[AppendItem<'_>],
+        window: usize,
+    ) -> Vec<AppendOutcome> {
+        let mut out: Vec<Option<AppendOutcome>> = (0..items.len()).map(|_| None).collect();
+        let mut in_flight: std::collections::VecDeque<(usize, RequestId)> =
+            std::collections::VecDeque::new();
+        let quoted = match quote_mailbox(mailbox) {
+            Ok(q) => q,
+            Err(e) => {
+                let msg = e.to_string();
+                return items
+                    .iter()
+                    .map(|_| AppendOutcome::Failed(ImapError::Config(msg.clone())))
+                    .collect();
+            }
+        };
+        let mut failure: Option<ImapError> = None;
+        'send: for (i, item) in items.iter().enumerate() {
+            while in_flight.len() >= window.max(1) {
+                if let Err(e) = self.complete_one(&mut in_flight, &mut out).await {
+                    failure = Some(e);
+                    break 'send;
+                }
+            }
+            let mut cmd = format!("APPEND {quoted} ({})", item.flags);
+            if let Some(d) = &item.date {
+                cmd.push_str(" \"");
+                cmd.push_str(d);
+                cmd.push('"');
+            }
+            cmd.push_str(&format!(" {{{}+}}", item.bytes.len()));
+            let tag = match self.send(&cmd).await {
+                Ok(t) => t,
+                Err(e) => {
+                    // The command line may have gone out: its outcome is unknown.
+                    out[i] = Some(AppendOutcome::Unknown(e.to_string()));
+                    failure = Some(ImapError::Closed);
+                    break;
+                }
+            };
+            in_flight.push_back((i, tag));
+            if let Err(e) = self.write_literal(item.bytes).await {
+                failure = Some(e);
+                break;
+            }
+        }
+        while failure.is_none() && !in_flight.is_empty() {
+            if let Err(e) = self.complete_one(&mut in_flight, &mut out).await {
+                failure = Some(e);
+            }
+        }
+        if let Some(e) = failure {
+            let why = e.to_string();
+            for (i, _) in in_flight {
+                out[i] = Some(AppendOutcome::Unknown(why.clone()));
+            }
+        }
+        out.into_iter()
+            .map(|o| o.unwrap_or(AppendOutcome::NotSent))
+            .collect()
+    }
+
+    async fn write_literal(&mut self, bytes: &Bytes) -> Res<()> {
+        let timeout = self.timeout;
+        let stream = self.session.get_mut();
+        let write = async {
+            stream.write_all(bytes).await?;
+            stream.write_all(b"\r\n").await?;
+            stream.flush().await
+        };
+        match tokio::time::timeout(timeout.max(Duration::from_secs(1)) * 4, write).await {
+            Err(_) => {
+                self.broken = true;
+                Err(ImapError::Timeout(timeout))
+            }
+            Ok(Err(e)) => {
+                self.broken = true;
+                Err(ImapError::io(&e))
+            }
+            Ok(Ok(())) => Ok(()),
+        }
+    }
+
+    /// Reads until one in-flight APPEND completes and records its outcome.
+    async fn complete_one(
+        &mut self,
+        in_flight: &mut std::collections::VecDeque<(usize, RequestId)>,
+        out: &mut [Option<AppendOutcome>],
+    ) -> Res<()> {
+        loop {
+            let step = self
+                .read_with(|r| match r {
+                    Response::Done {
+                        tag,
+                        status,
+                        outcome,
+                    } => {
+                        let res = if *status == ProtoStatus::Ok {
+                            let mut uid = None;
+                            if let Some(ResponseCode::AppendUid(v, uids)) = &outcome.code {
+                                if let [imap_proto::rfc4315::UidSetMember::Uid(u)] = uids.as_slice()
+                                {
+                                    uid = Some((*v, *u));
+                                }
+                            }
+                            Ok(uid)
+                        } else {
+                            Err(status_error(
+                                status,
+                                outcome.code.as_ref(),
+                                outcome.information.as_deref(),
+                            ))
+                        };
+                        Some(Ok((tag.clone(), res)))
+                    }
+                    Response::Data {
+                        status: ProtoStatus::Bye,
+                        outcome,
+                    } => Some(Err(status_error(
+                        &ProtoStatus::Bye,
+                        outcome.code.as_ref(),
+                        outcome.information.as_deref(),
+                    ))),
+                    _ => None,
+                })
+                .await?;
+            match step {
+                None => {}
+                Some(Err(bye)) => {
+                    self.broken = true;
+                    return Err(bye);
+                }
+                Some(Ok((tag, res))) => {
+                    let Some(pos) = in_flight.iter().position(|(_, t)| *t == tag) else {
+                        continue;
+                    };
+                    let (i, _) = in_flight.remove(pos).expect("position is valid");
+                    out[i] = Some(match res {
+                        Ok(uid) => AppendOutcome::Stored(uid),
+                        Err(e) => AppendOutcome::Failed(e),
+                    });
+                    return Ok(());
+                }
+            }
+        }
     }
 
     /// `APPEND` one message with a synchronizing literal; returns the APPENDUID if any.

@@ -8,7 +8,7 @@ use mailmigrate_core::{
 };
 
 use crate::backend::{map, Imap};
-use crate::client::{quote, Connection};
+use crate::client::{quote, AppendItem, AppendOutcome, Connection, Pooled};
 use crate::error::ImapError;
 use crate::error::PROVIDER;
 use crate::model::{flags_to_wire, format_internal_date, message_id, parse_message_id, uid_set};
@@ -104,51 +104,33 @@ impl Destination for Imap {
             .await
             .map_err(|e| e.into_select_error(op).with_context("folder", folder))?;
         let max = self.inner.info.capabilities.append_max_size;
-        let mut out = Vec::with_capacity(messages.len());
-        let mut conn = Some(c);
-        for msg in messages {
-            let id = msg.meta.id.clone();
-            let Some(c) = conn.as_mut() else {
-                out.push(Err(error(
-                    ErrorKind::Unavailable,
-                    op,
-                    "not sent: the connection failed earlier in the batch",
-                )
-                .with_item(folder, &id)
-                .temporary()));
-                continue;
-            };
+        let mut out: Vec<Option<Result<Appended>>> = messages.iter().map(|_| None).collect();
+        let mut todo = Vec::with_capacity(messages.len());
+        for (i, msg) in messages.iter().enumerate() {
             if max.is_some_and(|m| msg.bytes.len() as u64 > m) {
-                out.push(Err(error(
+                out[i] = Some(Err(error(
                     ErrorKind::MessageTooLarge,
                     op,
                     "larger than the server's APPENDLIMIT",
                 )
-                .with_item(folder, &id)));
-                continue;
-            }
-            let flags = flags_to_wire(&msg.meta.flags);
-            let date = msg.meta.internal_date.and_then(format_internal_date);
-            match c
-                .append(folder.as_str(), &flags, date.as_deref(), &msg.bytes)
-                .await
-            {
-                Ok(uid) => out.push(Ok(Appended::new(uid.map(|(uv, uid)| message_id(uv, uid))))),
-                Err(e) => {
-                    out.push(Err(e.into_error(op).with_item(folder, &id)));
-                    if !c.is_usable() {
-                        // One fresh connection for the rest of the batch; no retry loop.
-                        conn = None;
-                        if let Ok(mut fresh) = self.conn(op).await {
-                            if fresh.ensure_selected(folder.as_str(), true).await.is_ok() {
-                                conn = Some(fresh);
-                            }
-                        }
-                    }
-                }
+                .with_item(folder, &msg.meta.id)));
+            } else {
+                todo.push(i);
             }
         }
-        Ok(out)
+        if self.inner.facts.has("LITERAL+") {
+            self.append_pipelined(folder, &messages, todo, c, &mut out)
+                .await;
+        } else {
+            self.append_one_by_one(folder, &messages, todo, c, &mut out)
+                .await;
+        }
+        Ok(out
+            .into_iter()
+            .map(|o| {
+                o.unwrap_or_else(|| Err(error(ErrorKind::Unexpected, op, "no outcome recorded")))
+            })
+            .collect())
     }
 
     async fn update_flags(&self, folder: &FolderId, id: &MessageId, flags: &Flags) -> Result<()> {
@@ -250,4 +232,133 @@ impl Destination for Imap {
 async fn exists(c: &mut Connection, name: &str) -> std::result::Result<bool, ImapError> {
     let found = c.list(false, name).await?;
     Ok(found.iter().any(|l| l.name == name && !l.is_noselect()))
+}
+
+fn not_sent(folder: &FolderId, id: &MessageId) -> Error {
+    error(
+        ErrorKind::Unavailable,
+        Operation::Append,
+        "not sent: the connection failed earlier in the batch",
+    )
+    .with_item(folder, id)
+    .temporary()
+}
+
+/// Messages APPENDed per connection before waiting for the first answer.
+const PIPELINE_WINDOW: usize = 8;
+
+impl Imap {
+    /// Opens one fresh connection with `folder` selected, for the rest of a batch.
+    async fn reopen(&self, folder: &FolderId) -> Option<Pooled> {
+        let mut fresh = self.conn(Operation::Append).await.ok()?;
+        fresh
+            .ensure_selected(folder.as_str(), true)
+            .await
+            .ok()
+            .map(|_| fresh)
+    }
+
+    /// LITERAL+ path: pipelined APPENDs, one retry of the unsent rest on a fresh connection.
+    async fn append_pipelined(
+        &self,
+        folder: &FolderId,
+        messages: &[RawMessage],
+        mut pending: Vec<usize>,
+        first: Pooled,
+        out: &mut [Option<Result<Appended>>],
+    ) {
+        let op = Operation::Append;
+        let mut conn = Some(first);
+        let mut reopened = false;
+        while !pending.is_empty() {
+            let Some(c) = conn.as_mut() else {
+                for i in pending {
+                    out[i] = Some(Err(not_sent(folder, &messages[i].meta.id)));
+                }
+                return;
+            };
+            let items: Vec<AppendItem<'_>> = pending
+                .iter()
+                .map(|&i| AppendItem {
+                    flags: flags_to_wire(&messages[i].meta.flags),
+                    date: messages[i]
+                        .meta
+                        .internal_date
+                        .and_then(format_internal_date),
+                    bytes: &messages[i].bytes,
+                })
+                .collect();
+            let outcomes = c
+                .append_pipelined(folder.as_str(), &items, PIPELINE_WINDOW)
+                .await;
+            let mut unsent = Vec::new();
+            for (k, o) in outcomes.into_iter().enumerate() {
+                let i = pending[k];
+                let id = &messages[i].meta.id;
+                out[i] = Some(match o {
+                    AppendOutcome::Stored(uid) => {
+                        Ok(Appended::new(uid.map(|(uv, uid)| message_id(uv, uid))))
+                    }
+                    AppendOutcome::Failed(e) => Err(e.into_error(op).with_item(folder, id)),
+                    AppendOutcome::Unknown(why) => {
+                        Err(ImapError::Io(why).into_error(op).with_item(folder, id))
+                    }
+                    AppendOutcome::NotSent => {
+                        unsent.push(i);
+                        continue;
+                    }
+                });
+            }
+            pending = unsent;
+            if !pending.is_empty() {
+                conn = None;
+                if !reopened {
+                    reopened = true;
+                    conn = self.reopen(folder).await;
+                }
+            }
+        }
+    }
+
+    /// Synchronizing-literal path for servers without LITERAL+.
+    async fn append_one_by_one(
+        &self,
+        folder: &FolderId,
+        messages: &[RawMessage],
+        todo: Vec<usize>,
+        first: Pooled,
+        out: &mut [Option<Result<Appended>>],
+    ) {
+        let op = Operation::Append;
+        let mut conn = Some(first);
+        let mut reopened = false;
+        for i in todo {
+            let msg = &messages[i];
+            let Some(c) = conn.as_mut() else {
+                out[i] = Some(Err(not_sent(folder, &msg.meta.id)));
+                continue;
+            };
+            let flags = flags_to_wire(&msg.meta.flags);
+            let date = msg.meta.internal_date.and_then(format_internal_date);
+            match c
+                .append(folder.as_str(), &flags, date.as_deref(), &msg.bytes)
+                .await
+            {
+                Ok(uid) => {
+                    out[i] = Some(Ok(Appended::new(uid.map(|(uv, uid)| message_id(uv, uid)))));
+                }
+                Err(e) => {
+                    out[i] = Some(Err(e.into_error(op).with_item(folder, &msg.meta.id)));
+                    if !c.is_usable() {
+                        // One fresh connection for the rest of the batch; no retry loop.
+                        conn = None;
+                        if !reopened {
+                            reopened = true;
+                            conn = self.reopen(folder).await;
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

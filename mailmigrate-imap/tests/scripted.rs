@@ -34,6 +34,10 @@ struct Seen {
 }
 
 async fn start(behaviour: Behaviour) -> (u16, Arc<Mutex<Seen>>) {
+    start_with(behaviour, false).await
+}
+
+async fn start_with(behaviour: Behaviour, literal_plus: bool) -> (u16, Arc<Mutex<Seen>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let seen = Arc::new(Mutex::new(Seen::default()));
@@ -44,16 +48,21 @@ async fn start(behaviour: Behaviour) -> (u16, Arc<Mutex<Seen>>) {
             n += 1;
             // Misbehaviour applies to the first connection only; later ones behave.
             let b = if n == 1 { behaviour } else { Behaviour::Normal };
-            tokio::spawn(serve(sock, b, Arc::clone(&s)));
+            tokio::spawn(serve(sock, b, literal_plus, Arc::clone(&s)));
         }
     });
     (port, seen)
 }
 
-async fn serve(sock: TcpStream, behaviour: Behaviour, seen: Arc<Mutex<Seen>>) {
+async fn serve(sock: TcpStream, behaviour: Behaviour, literal_plus: bool, seen: Arc<Mutex<Seen>>) {
     let (r, mut w) = sock.into_split();
     let mut r = BufReader::new(r);
-    let caps = "IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 AUTH=OAUTHBEARER UIDPLUS CONDSTORE NAMESPACE";
+    let caps = if literal_plus {
+        "IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 AUTH=OAUTHBEARER UIDPLUS CONDSTORE NAMESPACE LITERAL+"
+    } else {
+        "IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 AUTH=OAUTHBEARER UIDPLUS CONDSTORE NAMESPACE"
+    };
+    let mut next_uid = 9;
     w.write_all(b"* OK scripted server ready\r\n")
         .await
         .unwrap();
@@ -124,17 +133,24 @@ async fn serve(sock: TcpStream, behaviour: Behaviour, seen: Arc<Mutex<Seen>>) {
                  {tag} OK done\r\n"
             )
         } else if upper.starts_with("APPEND") {
-            let size: usize = cmd
-                .rsplit_once('{')
-                .and_then(|(_, s)| s.trim_end_matches('}').parse().ok())
-                .unwrap();
-            w.write_all(b"+ go ahead\r\n").await.unwrap();
+            let spec = cmd.rsplit_once('{').unwrap().1.trim_end_matches('}');
+            let non_sync = spec.ends_with('+');
+            let size: usize = spec.trim_end_matches('+').parse().unwrap();
+            if !non_sync {
+                w.write_all(b"+ go ahead\r\n").await.unwrap();
+            }
             let mut literal = vec![0u8; size + 2];
             r.read_exact(&mut literal).await.unwrap();
             if behaviour == Behaviour::DropAfterAppendLiteral {
                 return;
             }
-            format!("{tag} OK [APPENDUID 77 9] done\r\n")
+            let uid = next_uid;
+            next_uid += 1;
+            if literal.starts_with(b"REJECT") {
+                format!("{tag} NO [PARSE] message refused\r\n")
+            } else {
+                format!("{tag} OK [APPENDUID 77 {uid}] done\r\n")
+            }
         } else if upper.starts_with("LOGOUT") {
             format!("* BYE bye\r\n{tag} OK done\r\n")
         } else {
@@ -312,4 +328,85 @@ async fn append_with_unknown_outcome_is_not_temporary() {
     // The rest of the batch went over a fresh connection.
     let ok = out[1].as_ref().unwrap();
     assert_eq!(ok.id.as_ref().map(MessageId::as_str), Some("77:9"));
+}
+
+fn batch(folder: &FolderId, bodies: &[&'static [u8]]) -> Vec<RawMessage> {
+    bodies
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            RawMessage::new(
+                MessageMeta::new(MessageId::new(format!("m{i}")), folder.clone()),
+                Bytes::from_static(b),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn literal_plus_appends_are_pipelined_and_isolate_rejections() {
+    let (port, seen) = start_with(Behaviour::Normal, true).await;
+    let imap = builder(port).with_password("pw").build().await.unwrap();
+    let folder = FolderId::new("INBOX");
+    let bodies: [&'static [u8]; 4] = [
+        b"Subject: 1\r\n\r\none\r\n",
+        b"REJECT me\r\n\r\n",
+        b"Subject: 3\r\n\r\nthree\r\n",
+        b"Subject: 4\r\n\r\nfour\r\n",
+    ];
+    let out = imap.append(&folder, batch(&folder, &bodies)).await.unwrap();
+    let ids: Vec<Option<String>> = out
+        .iter()
+        .map(|r| {
+            r.as_ref()
+                .ok()
+                .and_then(|a| a.id.as_ref())
+                .map(|i| i.to_string())
+        })
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            Some("77:9".to_owned()),
+            None,
+            Some("77:11".to_owned()),
+            Some("77:12".to_owned())
+        ]
+    );
+    let e = out[1].as_ref().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidMessage);
+    assert_eq!(e.context("message"), Some("m1"));
+    let cmds = seen.lock().unwrap().commands.clone();
+    assert_eq!(
+        cmds.iter()
+            .filter(|c| c.contains("APPEND") && c.ends_with("+}"))
+            .count(),
+        4
+    );
+}
+
+#[tokio::test]
+async fn pipelined_append_cut_off_reports_unknown_outcomes() {
+    let (port, _) = start_with(Behaviour::DropAfterAppendLiteral, true).await;
+    let imap = builder(port)
+        .with_password("pw")
+        .with_pool_size(1)
+        .build()
+        .await
+        .unwrap();
+    let folder = FolderId::new("INBOX");
+    let bodies: [&'static [u8]; 2] = [b"Subject: a\r\n\r\na\r\n", b"Subject: b\r\n\r\nb\r\n"];
+    let out = imap.append(&folder, batch(&folder, &bodies)).await.unwrap();
+    let first = out[0].as_ref().unwrap_err();
+    assert_eq!(first.kind(), ErrorKind::Unavailable);
+    assert!(!first.is_temporary(), "{first:?}");
+    // The second was either in flight (unknown, never temporary) or not yet sent and then
+    // stored over a fresh connection.
+    match &out[1] {
+        Ok(a) => assert!(a.id.is_some()),
+        Err(e) => {
+            assert_eq!(e.kind(), ErrorKind::Unavailable);
+            assert!(!e.is_temporary(), "{e:?}");
+        }
+    }
 }
