@@ -106,6 +106,7 @@ pub(crate) struct Connection {
     timeout: Duration,
     broken: bool,
     condstore: bool,
+    qresync: bool,
 }
 
 impl fmt::Debug for Connection {
@@ -251,10 +252,16 @@ impl Connection {
             timeout,
             broken: false,
             condstore: false,
+            qresync: false,
         };
         let namespace = conn.raw_namespace().await?;
         let capabilities = conn.capability().await?;
-        conn.condstore = capabilities.contains("CONDSTORE");
+        conn.condstore = capabilities.contains("CONDSTORE") || capabilities.contains("QRESYNC");
+        if capabilities.contains("QRESYNC") {
+            // RFC 7162: QRESYNC must be enabled before FETCH … (VANISHED) may be used.
+            conn.run("ENABLE QRESYNC", |_| {}).await?;
+            conn.qresync = true;
+        }
         let mut facts = ServerFacts {
             capabilities,
             namespace: namespace.unwrap_or_default(),
@@ -531,24 +538,19 @@ impl Connection {
         self.select(mailbox, writable).await.map(|i| i.uidvalidity)
     }
 
-    /// `UID FETCH set attrs [(CHANGEDSINCE m)]` on the selected mailbox.
+    /// `UID FETCH set attrs` on the selected mailbox, with or without the body.
     pub(crate) async fn uid_fetch(
         &mut self,
         set: &str,
         with_body: bool,
-        changed_since: Option<u64>,
     ) -> Res<Vec<FetchedMessage>> {
         let attrs = if with_body {
             "(UID FLAGS INTERNALDATE BODY.PEEK[])"
         } else {
             "(UID FLAGS INTERNALDATE RFC822.SIZE)"
         };
-        let cmd = match changed_since {
-            Some(m) => format!("UID FETCH {set} {attrs} (CHANGEDSINCE {m})"),
-            None => format!("UID FETCH {set} {attrs}"),
-        };
         let mut out = Vec::new();
-        self.run(&cmd, |r| {
+        self.run(&format!("UID FETCH {set} {attrs}"), |r| {
             if let Response::Fetch(_, attrs) = r {
                 if let Some(m) = FetchedMessage::from_attrs(attrs) {
                     out.push(m);
@@ -557,6 +559,35 @@ impl Connection {
         })
         .await?;
         Ok(out)
+    }
+
+    /// `UID FETCH set (UID FLAGS INTERNALDATE RFC822.SIZE) (CHANGEDSINCE m [VANISHED])`:
+    /// the messages changed since `modseq` and, with QRESYNC, the UIDs expunged since then.
+    pub(crate) async fn uid_fetch_changes(
+        &mut self,
+        set: &str,
+        modseq: u64,
+    ) -> Res<(Vec<FetchedMessage>, Vec<std::ops::RangeInclusive<u32>>)> {
+        let vanished_opt = if self.qresync { " VANISHED" } else { "" };
+        let cmd = format!(
+            "UID FETCH {set} (UID FLAGS INTERNALDATE RFC822.SIZE) (CHANGEDSINCE {modseq}{vanished_opt})"
+        );
+        let mut found = Vec::new();
+        let mut vanished = Vec::new();
+        self.run(&cmd, |r| match r {
+            Response::Fetch(_, attrs) => {
+                if let Some(m) = FetchedMessage::from_attrs(attrs) {
+                    found.push(m);
+                }
+            }
+            Response::Vanished {
+                earlier: true,
+                uids,
+            } => vanished.extend(uids.iter().cloned()),
+            _ => {}
+        })
+        .await?;
+        Ok((found, vanished))
     }
 
     /// `UID SEARCH criteria` on the selected mailbox.

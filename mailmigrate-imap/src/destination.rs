@@ -184,7 +184,7 @@ impl Destination for Imap {
         let mut found = Vec::new();
         for chunk in uids.chunks(self.inner.fetch_batch) {
             let msgs = c
-                .uid_fetch(&uid_set(chunk), true, None)
+                .uid_fetch(&uid_set(chunk), true)
                 .await
                 .map_err(|e| e.into_error(op).with_context("folder", folder))?;
             for m in msgs {

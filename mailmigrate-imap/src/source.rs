@@ -194,12 +194,25 @@ impl Lister {
             .with_operation(op)
             .temporary());
         }
-        let found = c
-            .uid_fetch(&set, false, changed_since)
-            .await
-            .map_err(map(op))?;
+        let (found, vanished) = match changed_since {
+            Some(m) => c.uid_fetch_changes(&set, m).await.map_err(map(op))?,
+            None => (c.uid_fetch(&set, false).await.map_err(map(op))?, Vec::new()),
+        };
         drop(c);
-        let n = found.len() as u32;
+        let mut n = found.len() as u32;
+        for range in vanished {
+            let lo = (*range.start()).max(next);
+            let hi = if end == u32::MAX {
+                *range.end()
+            } else {
+                (*range.end()).min(last)
+            };
+            for uid in lo..=hi {
+                n = n.saturating_add(1);
+                self.buf
+                    .push_back(Ok(Change::Removed(message_id(position.uidvalidity, uid))));
+            }
+        }
         for m in found {
             if m.uid < next || (end != u32::MAX && m.uid > last) {
                 continue;
@@ -315,9 +328,7 @@ impl Fetcher {
             let found = if uids.is_empty() {
                 Vec::new()
             } else {
-                c.uid_fetch(&uid_set(&uids), true, None)
-                    .await
-                    .map_err(map(op))?
+                c.uid_fetch(&uid_set(&uids), true).await.map_err(map(op))?
             };
             Ok::<_, Error>(found)
         }
