@@ -203,6 +203,9 @@ proc_path: $d/run/proc
 statuscache: no
 syslog_prefix: mm-test-cyrus
 specialusealways: yes
+# Keep 8-bit header bytes as they are (the default replaces them with 'X'), so messages
+# round-trip byte-exact.
+munge8bit: no
 CONF
   cat > "$d/cyrus.conf" <<CONF
 START {
