@@ -224,7 +224,7 @@ pub(crate) fn capabilities_from(facts: &ServerFacts) -> Capabilities {
         append_with_flags: true,
         append_with_keywords: true,
         append_with_internal_date: true,
-        append_with_labels: false,
+        append_with_labels: facts.has("X-GM-EXT-1"),
         append_returns_id: facts.has("UIDPLUS"),
         update_flags: true,
         delete: facts.has("UIDPLUS"),

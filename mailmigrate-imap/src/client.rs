@@ -107,6 +107,7 @@ pub(crate) struct Connection {
     broken: bool,
     condstore: bool,
     qresync: bool,
+    gmail: bool,
 }
 
 impl fmt::Debug for Connection {
@@ -253,10 +254,12 @@ impl Connection {
             broken: false,
             condstore: false,
             qresync: false,
+            gmail: false,
         };
         let namespace = conn.raw_namespace().await?;
         let capabilities = conn.capability().await?;
         conn.condstore = capabilities.contains("CONDSTORE") || capabilities.contains("QRESYNC");
+        conn.gmail = capabilities.contains("X-GM-EXT-1");
         if capabilities.contains("QRESYNC") {
             // RFC 7162: QRESYNC must be enabled before FETCH … (VANISHED) may be used.
             conn.run("ENABLE QRESYNC", |_| {}).await?;
@@ -544,10 +547,11 @@ impl Connection {
         set: &str,
         with_body: bool,
     ) -> Res<Vec<FetchedMessage>> {
+        let gm = if self.gmail { " X-GM-LABELS" } else { "" };
         let attrs = if with_body {
-            "(UID FLAGS INTERNALDATE BODY.PEEK[])"
+            format!("(UID FLAGS INTERNALDATE{gm} BODY.PEEK[])")
         } else {
-            "(UID FLAGS INTERNALDATE RFC822.SIZE)"
+            format!("(UID FLAGS INTERNALDATE RFC822.SIZE{gm})")
         };
         let mut out = Vec::new();
         self.run(&format!("UID FETCH {set} {attrs}"), |r| {
@@ -569,8 +573,9 @@ impl Connection {
         modseq: u64,
     ) -> Res<(Vec<FetchedMessage>, Vec<std::ops::RangeInclusive<u32>>)> {
         let vanished_opt = if self.qresync { " VANISHED" } else { "" };
+        let gm = if self.gmail { " X-GM-LABELS" } else { "" };
         let cmd = format!(
-            "UID FETCH {set} (UID FLAGS INTERNALDATE RFC822.SIZE) (CHANGEDSINCE {modseq}{vanished_opt})"
+            "UID FETCH {set} (UID FLAGS INTERNALDATE RFC822.SIZE{gm}) (CHANGEDSINCE {modseq}{vanished_opt})"
         );
         let mut found = Vec::new();
         let mut vanished = Vec::new();
@@ -618,6 +623,16 @@ impl Connection {
         })
         .await?;
         Ok(seen)
+    }
+
+    /// Adds Gmail labels to a message (`UID STORE uid +X-GM-LABELS (…)`).
+    pub(crate) async fn uid_add_labels(&mut self, uid: u32, labels: &str) -> Res<()> {
+        self.run(
+            &format!("UID STORE {uid} +X-GM-LABELS.SILENT ({labels})"),
+            |_| {},
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Marks `set` deleted and expunges exactly those (UIDPLUS `UID EXPUNGE`).

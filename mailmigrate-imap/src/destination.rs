@@ -11,7 +11,9 @@ use crate::backend::{map, Imap};
 use crate::client::{quote, AppendItem, AppendOutcome, Connection, Pooled};
 use crate::error::ImapError;
 use crate::error::PROVIDER;
-use crate::model::{flags_to_wire, format_internal_date, message_id, parse_message_id, uid_set};
+use crate::model::{
+    flags_to_wire, format_internal_date, labels_to_wire, message_id, parse_message_id, uid_set,
+};
 
 /// The most candidates `find_existing` downloads to compare hashes.
 const MAX_CANDIDATES: usize = 32;
@@ -292,11 +294,15 @@ impl Imap {
                 .append_pipelined(folder.as_str(), &items, PIPELINE_WINDOW)
                 .await;
             let mut unsent = Vec::new();
+            let mut to_label = Vec::new();
             for (k, o) in outcomes.into_iter().enumerate() {
                 let i = pending[k];
                 let id = &messages[i].meta.id;
                 out[i] = Some(match o {
                     AppendOutcome::Stored(uid) => {
+                        if let Some((_, u)) = uid {
+                            to_label.push((i, u));
+                        }
                         Ok(Appended::new(uid.map(|(uv, uid)| message_id(uv, uid))))
                     }
                     AppendOutcome::Failed(e) => Err(e.into_error(op).with_item(folder, id)),
@@ -309,6 +315,9 @@ impl Imap {
                     }
                 });
             }
+            for (i, uid) in to_label {
+                self.apply_labels(c, folder, &messages[i], uid).await;
+            }
             pending = unsent;
             if !pending.is_empty() {
                 conn = None;
@@ -317,6 +326,28 @@ impl Imap {
                     conn = self.reopen(folder).await;
                 }
             }
+        }
+    }
+
+    /// Gives a stored message its Gmail labels (X-GM-EXT-1). The message is stored either
+    /// way, so a failure here is logged, not reported as a failed append (which would make
+    /// the engine send it again).
+    async fn apply_labels(
+        &self,
+        c: &mut Connection,
+        folder: &FolderId,
+        msg: &RawMessage,
+        uid: u32,
+    ) {
+        if msg.meta.labels.is_empty() || !self.inner.facts.has("X-GM-EXT-1") {
+            return;
+        }
+        let wire = labels_to_wire(&msg.meta.labels);
+        if wire.is_empty() {
+            return;
+        }
+        if let Err(e) = c.uid_add_labels(uid, &wire).await {
+            tracing::warn!(folder = %folder, uid, error = %e, "could not set Gmail labels");
         }
     }
 
@@ -345,6 +376,9 @@ impl Imap {
                 .await
             {
                 Ok(uid) => {
+                    if let Some((_, u)) = uid {
+                        self.apply_labels(c, folder, msg, u).await;
+                    }
                     out[i] = Some(Ok(Appended::new(uid.map(|(uv, uid)| message_id(uv, uid)))));
                 }
                 Err(e) => {

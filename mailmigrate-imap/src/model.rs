@@ -1,6 +1,7 @@
 //! Wire-level values: listed mailboxes, FETCH results, checkpoints, ids, dates, flags.
 
 use std::borrow::Cow;
+use std::collections::BTreeSet;
 
 use bytes::Bytes;
 use imap_proto::{AttributeValue, MailboxListData, NameAttribute};
@@ -106,6 +107,8 @@ pub(crate) struct FetchedMessage {
     pub(crate) internal_date: Option<OffsetDateTime>,
     pub(crate) size: Option<u32>,
     pub(crate) body: Option<Bytes>,
+    /// Gmail labels (`X-GM-LABELS`), decoded from modified UTF-7.
+    pub(crate) labels: Option<BTreeSet<String>>,
 }
 
 impl FetchedMessage {
@@ -122,6 +125,9 @@ impl FetchedMessage {
                 AttributeValue::Flags(f) => m.flags = parse_flags(f),
                 AttributeValue::InternalDate(d) => m.internal_date = parse_internal_date(d),
                 AttributeValue::Rfc822Size(s) => m.size = Some(*s),
+                AttributeValue::GmailLabels(l) => {
+                    m.labels = Some(l.iter().map(|x| decode_label(x)).collect());
+                }
                 AttributeValue::BodySection {
                     section: None,
                     data,
@@ -138,6 +144,31 @@ impl FetchedMessage {
         }
         has_uid.then_some(m)
     }
+}
+
+/// Decodes a Gmail label: system labels (`\Important`) stay as they are, others are
+/// mailbox names in modified UTF-7.
+fn decode_label(l: &str) -> String {
+    if l.starts_with('\\') {
+        l.to_owned()
+    } else {
+        crate::utf7::decode(l).unwrap_or_else(|| l.to_owned())
+    }
+}
+
+/// Renders labels for `STORE +X-GM-LABELS`, skipping any that cannot be quoted.
+pub(crate) fn labels_to_wire(labels: &BTreeSet<String>) -> String {
+    labels
+        .iter()
+        .filter_map(|l| {
+            if l.starts_with('\\') && is_atom(&l[1..]) {
+                Some(l.clone())
+            } else {
+                crate::client::quote(&crate::utf7::encode(l))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Parses FETCH flags, dropping the session-only `\Recent`.
@@ -336,6 +367,20 @@ mod tests {
         assert_eq!(
             Position::from_checkpoint(&Checkpoint::new("graph:xyz")),
             None
+        );
+    }
+
+    #[test]
+    fn gmail_labels_decode_and_encode() {
+        assert_eq!(decode_label("\\Important"), "\\Important");
+        assert_eq!(decode_label("Entw&APw-rfe"), "Entwürfe");
+        let labels: BTreeSet<String> = ["\\Starred", "Work \"x\"", "Entwürfe"]
+            .into_iter()
+            .map(String::from)
+            .collect();
+        assert_eq!(
+            labels_to_wire(&labels),
+            "\"Entw&APw-rfe\" \"Work \\\"x\\\"\" \\Starred"
         );
     }
 

@@ -248,6 +248,9 @@ impl Lister {
         if let Some(s) = m.size {
             meta = meta.with_size(u64::from(s));
         }
+        if let Some(l) = &m.labels {
+            meta = meta.with_labels(l.clone());
+        }
         meta
     }
 }
@@ -358,6 +361,7 @@ impl Fetcher {
                     };
                     let meta = MessageMeta::new(message_id(uv, m.uid), self.folder.clone())
                         .with_flags(m.flags)
+                        .with_labels(m.labels.unwrap_or_default())
                         .with_internal_date(m.internal_date);
                     self.buf.push_back((id, Ok(RawMessage::new(meta, body))));
                 }

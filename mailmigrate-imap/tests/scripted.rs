@@ -34,10 +34,10 @@ struct Seen {
 }
 
 async fn start(behaviour: Behaviour) -> (u16, Arc<Mutex<Seen>>) {
-    start_with(behaviour, false).await
+    start_with(behaviour, "").await
 }
 
-async fn start_with(behaviour: Behaviour, literal_plus: bool) -> (u16, Arc<Mutex<Seen>>) {
+async fn start_with(behaviour: Behaviour, extra_caps: &'static str) -> (u16, Arc<Mutex<Seen>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let seen = Arc::new(Mutex::new(Seen::default()));
@@ -48,20 +48,24 @@ async fn start_with(behaviour: Behaviour, literal_plus: bool) -> (u16, Arc<Mutex
             n += 1;
             // Misbehaviour applies to the first connection only; later ones behave.
             let b = if n == 1 { behaviour } else { Behaviour::Normal };
-            tokio::spawn(serve(sock, b, literal_plus, Arc::clone(&s)));
+            tokio::spawn(serve(sock, b, extra_caps, Arc::clone(&s)));
         }
     });
     (port, seen)
 }
 
-async fn serve(sock: TcpStream, behaviour: Behaviour, literal_plus: bool, seen: Arc<Mutex<Seen>>) {
+async fn serve(
+    sock: TcpStream,
+    behaviour: Behaviour,
+    extra_caps: &'static str,
+    seen: Arc<Mutex<Seen>>,
+) {
     let (r, mut w) = sock.into_split();
     let mut r = BufReader::new(r);
-    let caps = if literal_plus {
-        "IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 AUTH=OAUTHBEARER UIDPLUS CONDSTORE NAMESPACE LITERAL+"
-    } else {
-        "IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 AUTH=OAUTHBEARER UIDPLUS CONDSTORE NAMESPACE"
-    };
+    let caps = format!(
+        "IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 AUTH=OAUTHBEARER UIDPLUS CONDSTORE NAMESPACE {extra_caps}"
+    );
+    let gmail = extra_caps.contains("X-GM-EXT-1");
     let mut next_uid = 9;
     w.write_all(b"* OK scripted server ready\r\n")
         .await
@@ -126,8 +130,13 @@ async fn serve(sock: TcpStream, behaviour: Behaviour, literal_plus: bool, seen: 
                     .unwrap();
                 return;
             }
+            let labels = if gmail {
+                " X-GM-LABELS (\\Important \"Work\" \"Entw&APw-rfe\")"
+            } else {
+                ""
+            };
             format!(
-                "* 1 FETCH (UID 1 FLAGS (\\Seen) INTERNALDATE \" 4-Mar-2019 05:06:07 +0200\" RFC822.SIZE 10)\r\n\
+                "* 1 FETCH (UID 1 FLAGS (\\Seen) INTERNALDATE \" 4-Mar-2019 05:06:07 +0200\" RFC822.SIZE 10{labels})\r\n\
                  * 3 EXISTS\r\n\
                  * 2 FETCH (UID 2 FLAGS () INTERNALDATE \"05-Mar-2019 05:06:07 +0000\" RFC822.SIZE 20)\r\n\
                  {tag} OK done\r\n"
@@ -345,7 +354,7 @@ fn batch(folder: &FolderId, bodies: &[&'static [u8]]) -> Vec<RawMessage> {
 
 #[tokio::test]
 async fn literal_plus_appends_are_pipelined_and_isolate_rejections() {
-    let (port, seen) = start_with(Behaviour::Normal, true).await;
+    let (port, seen) = start_with(Behaviour::Normal, "LITERAL+").await;
     let imap = builder(port).with_password("pw").build().await.unwrap();
     let folder = FolderId::new("INBOX");
     let bodies: [&'static [u8]; 4] = [
@@ -387,7 +396,7 @@ async fn literal_plus_appends_are_pipelined_and_isolate_rejections() {
 
 #[tokio::test]
 async fn pipelined_append_cut_off_reports_unknown_outcomes() {
-    let (port, _) = start_with(Behaviour::DropAfterAppendLiteral, true).await;
+    let (port, _) = start_with(Behaviour::DropAfterAppendLiteral, "LITERAL+").await;
     let imap = builder(port)
         .with_password("pw")
         .with_pool_size(1)
@@ -409,4 +418,50 @@ async fn pipelined_append_cut_off_reports_unknown_outcomes() {
             assert!(!e.is_temporary(), "{e:?}");
         }
     }
+}
+
+#[tokio::test]
+async fn gmail_labels_are_read_and_written_with_x_gm_ext_1() {
+    let (port, seen) = start_with(Behaviour::Normal, "LITERAL+ X-GM-EXT-1").await;
+    let imap = builder(port).with_password("pw").build().await.unwrap();
+    assert!(Source::info(&imap).capabilities.append_with_labels);
+    let folder = FolderId::new("[Gmail]/All Mail");
+    let changes: Vec<Change> = imap
+        .list_changes(&folder, None)
+        .map(Result::unwrap)
+        .collect()
+        .await;
+    let Change::Upsert(first) = &changes[0] else {
+        panic!("{changes:?}")
+    };
+    let want: std::collections::BTreeSet<String> = ["\\Important", "Work", "Entwürfe"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    assert_eq!(first.labels, want);
+    assert!(seen
+        .lock()
+        .unwrap()
+        .commands
+        .iter()
+        .any(|c| c.contains("UID FETCH") && c.contains("X-GM-LABELS")));
+
+    let msg = RawMessage::new(
+        MessageMeta::new(MessageId::new("m"), folder.clone()).with_labels(want.clone()),
+        Bytes::from_static(b"Subject: labelled\r\n\r\nbody\r\n"),
+    );
+    let out = imap.append(&folder, vec![msg]).await.unwrap();
+    let id = out[0].as_ref().unwrap().id.clone().unwrap();
+    let (_, uid) = id.as_str().split_once(':').unwrap();
+    let store =
+        format!("UID STORE {uid} +X-GM-LABELS.SILENT (\"Entw&APw-rfe\" \"Work\" \\Important)");
+    assert!(
+        seen.lock()
+            .unwrap()
+            .commands
+            .iter()
+            .any(|c| c.ends_with(&store)),
+        "{:?}",
+        seen.lock().unwrap().commands
+    );
 }
