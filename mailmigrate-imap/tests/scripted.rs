@@ -25,6 +25,8 @@ enum Behaviour {
     DropAfterAppendLiteral,
     /// Refuses XOAUTH2 with an error challenge, as Gmail does.
     RefuseAuth,
+    /// Answers `LIST "" "*"` with a mailbox name that is not UTF-8.
+    NonUtf8List,
 }
 
 #[derive(Debug, Default)]
@@ -108,6 +110,11 @@ async fn serve(
             format!("* CAPABILITY {caps}\r\n{tag} OK done\r\n")
         } else if upper.starts_with("NAMESPACE") {
             format!("* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n{tag} OK done\r\n")
+        } else if upper.starts_with("LIST \"\" \"*\"") && behaviour == Behaviour::NonUtf8List {
+            w.write_all(b"* LIST () \"/\" \"caf\xe9\"\r\n")
+                .await
+                .unwrap();
+            format!("{tag} OK done\r\n")
         } else if upper.starts_with("LIST") {
             format!(
                 "* LIST (\\HasNoChildren) \"/\" INBOX\r\n* LIST (\\HasChildren) \"/\" \"Arch&AOk-ologie\"\r\n\
@@ -464,4 +471,30 @@ async fn gmail_labels_are_read_and_written_with_x_gm_ext_1() {
         "{:?}",
         seen.lock().unwrap().commands
     );
+}
+
+#[tokio::test]
+async fn a_mailbox_name_that_is_not_utf8_fails_alone() {
+    let (port, _) = start(Behaviour::NonUtf8List).await;
+    let imap = builder(port)
+        .with_password("pw")
+        .with_pool_size(1)
+        .build()
+        .await
+        .unwrap();
+    // imap-proto decodes the name lossily; the folder is listed, but cannot be addressed.
+    let folders = Source::list_folders(&imap).await.unwrap();
+    assert_eq!(folders.len(), 1);
+    let bad = &folders[0].id;
+    assert!(bad.as_str().contains('\u{fffd}'));
+    let first = imap.list_changes(bad, None).next().await.unwrap();
+    let e = first.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ConfigInvalid, "{e:?}");
+    assert_eq!(e.context("folder"), Some(bad.as_str()));
+    // The connection is still good for everything else.
+    let ok: Vec<_> = imap
+        .list_changes(&FolderId::new("INBOX"), None)
+        .collect()
+        .await;
+    assert!(ok.iter().all(Result::is_ok), "{ok:?}");
 }
