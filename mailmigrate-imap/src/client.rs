@@ -105,6 +105,10 @@ pub(crate) struct Connection {
     selected: Option<Selected>,
     timeout: Duration,
     broken: bool,
+    /// Commands sent whose tagged completion has not been read yet. A connection given back
+    /// with commands pending (its caller was cancelled mid-command) would feed their late
+    /// responses to the next caller, so it is dropped instead.
+    pending: usize,
     condstore: bool,
     qresync: bool,
     gmail: bool,
@@ -252,6 +256,7 @@ impl Connection {
             selected: None,
             timeout,
             broken: false,
+            pending: 0,
             condstore: false,
             qresync: false,
             gmail: false,
@@ -277,7 +282,7 @@ impl Connection {
 
     /// Whether the connection can be reused.
     pub(crate) fn is_usable(&self) -> bool {
-        !self.broken
+        !self.broken && self.pending == 0
     }
 
     /// Reads the next response and hands its parsed form to `f`.
@@ -312,7 +317,10 @@ impl Connection {
                     _ => ImapError::Closed,
                 })
             }
-            Ok(Ok(id)) => Ok(id),
+            Ok(Ok(id)) => {
+                self.pending += 1;
+                Ok(id)
+            }
         }
     }
 
@@ -374,8 +382,14 @@ impl Connection {
                 })
                 .await?;
             match step {
-                Step::Done(d) => return Ok(d),
-                Step::Fail(e) => return Err(e),
+                Step::Done(d) => {
+                    self.pending = self.pending.saturating_sub(1);
+                    return Ok(d);
+                }
+                Step::Fail(e) => {
+                    self.pending = self.pending.saturating_sub(1);
+                    return Err(e);
+                }
                 Step::Bye(e) => {
                     self.broken = true;
                     return Err(e);
@@ -808,6 +822,7 @@ impl Connection {
                         continue;
                     };
                     let (i, _) = in_flight.remove(pos).expect("position is valid");
+                    self.pending = self.pending.saturating_sub(1);
                     out[i] = Some(match res {
                         Ok(uid) => AppendOutcome::Stored(uid),
                         Err(e) => AppendOutcome::Failed(e),

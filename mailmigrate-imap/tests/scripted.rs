@@ -27,6 +27,8 @@ enum Behaviour {
     RefuseAuth,
     /// Answers `LIST "" "*"` with a mailbox name that is not UTF-8.
     NonUtf8List,
+    /// Never answers `UID FETCH` (and stops reading).
+    SilentOnFetch,
 }
 
 #[derive(Debug, Default)]
@@ -131,6 +133,9 @@ async fn serve(
                  {tag} OK [READ-WRITE] done\r\n"
             )
         } else if upper.starts_with("UID FETCH") {
+            if behaviour == Behaviour::SilentOnFetch {
+                std::future::pending::<()>().await;
+            }
             if behaviour == Behaviour::ByeOnFetch {
                 w.write_all(b"* BYE server shutting down\r\n")
                     .await
@@ -497,4 +502,32 @@ async fn a_mailbox_name_that_is_not_utf8_fails_alone() {
         .collect()
         .await;
     assert!(ok.iter().all(Result::is_ok), "{ok:?}");
+}
+
+#[tokio::test]
+async fn a_cancelled_call_does_not_leave_its_connection_in_the_pool() {
+    let (port, _) = start(Behaviour::SilentOnFetch).await;
+    let imap = builder(port)
+        .with_password("pw")
+        .with_pool_size(1)
+        .build()
+        .await
+        .unwrap();
+    let ids = vec![MessageId::new("77:1")];
+    // The caller gives up on a fetch the server never answers (cancellation, not a timing check).
+    let cancelled = tokio::time::timeout(
+        std::time::Duration::from_millis(200),
+        imap.fetch(&FolderId::new("INBOX"), ids).collect::<Vec<_>>(),
+    )
+    .await;
+    assert!(cancelled.is_err());
+    // The half-used connection was dropped: the next call gets a fresh one and completes.
+    let next = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        imap.list_changes(&FolderId::new("INBOX"), None)
+            .collect::<Vec<_>>(),
+    )
+    .await
+    .expect("the next call must not inherit the stuck connection");
+    assert!(next.iter().all(Result::is_ok), "{next:?}");
 }
