@@ -17,8 +17,12 @@ use mailmigrate_imap::ImapBuilder;
 
 #[tokio::main]
 async fn main() -> mailmigrate_core::Result<()> {
-    let src = ImapBuilder::from_env_prefix("MAILMIGRATE_SRC_").build().await?;
-    let dst = ImapBuilder::from_env_prefix("MAILMIGRATE_DST_").build().await?;
+    let src = ImapBuilder::from_env_prefix("MAILMIGRATE_SRC_")
+        .build()
+        .await?;
+    let dst = ImapBuilder::from_env_prefix("MAILMIGRATE_DST_")
+        .build()
+        .await?;
     let started = Instant::now();
     let (mut messages, mut bytes, mut failed) = (0usize, 0usize, 0usize);
     for folder in Source::list_folders(&src).await? {
