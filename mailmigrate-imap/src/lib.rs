@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![doc(test(attr(deny(warnings))))]
 
+mod acl;
 mod backend;
 mod builder;
 mod client;
@@ -11,6 +12,7 @@ mod model;
 mod source;
 mod utf7;
 
+pub use acl::AclEntry;
 pub use backend::Imap;
 pub use builder::{ImapBuilder, DEFAULT_POOL_SIZE, DEFAULT_TIMEOUT};
 pub use config::{AuthMechanism, ImapConfigKey, Tls, TokenProvider};

@@ -617,3 +617,43 @@ async fn implicit_tls_and_starttls_work_with_a_trusted_ca() {
         assert!(folders.iter().any(|f| f.path.is_inbox()), "{tls:?}");
     }
 }
+
+#[tokio::test]
+async fn acls_are_read_and_written_where_the_server_has_them() {
+    for (name, imap) in servers().await {
+        let folder = imap.ensure_folder(&unique("acl"), None).await.unwrap().id;
+        let has_acl = imap.server_capabilities().any(|c| c == "ACL");
+        if !has_acl {
+            let e = imap.acl(&folder).await.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Unsupported, "{name}");
+            continue;
+        }
+        let mine = imap.my_rights(&folder).await.unwrap();
+        assert!(
+            mine.contains('a') && mine.contains('l'),
+            "{name}: owner rights {mine}"
+        );
+        imap.set_acl(&folder, &mailmigrate_imap::AclEntry::new("mmtest2", "lrs"))
+            .await
+            .unwrap();
+        let acl = imap.acl(&folder).await.unwrap();
+        let entry = acl
+            .iter()
+            .find(|e| e.identifier == "mmtest2")
+            .unwrap_or_else(|| panic!("{name}: {acl:?}"));
+        assert_eq!(entry.rights, "lrs", "{name}");
+        imap.set_acl(&folder, &mailmigrate_imap::AclEntry::new("mmtest2", ""))
+            .await
+            .unwrap();
+        let acl = imap.acl(&folder).await.unwrap();
+        assert!(
+            acl.iter().all(|e| e.identifier != "mmtest2"),
+            "{name}: {acl:?}"
+        );
+        let e = imap
+            .set_acl(&folder, &mailmigrate_imap::AclEntry::new("x", "l r"))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ConfigInvalid);
+    }
+}
