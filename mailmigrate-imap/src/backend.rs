@@ -101,8 +101,13 @@ impl Imap {
         let op = Operation::ListFolders;
         let mut c = self.conn(op).await?;
         let special = self.inner.facts.has("SPECIAL-USE");
-        let listed = c.list(special, "*").await.map_err(|e| e.into_error(op))?;
         let subscribed = c.lsub().await.map_err(|e| e.into_error(op))?;
+        let listed = if !special && self.inner.facts.has("XLIST") {
+            // Last: the raw XLIST retires this connection.
+            c.xlist().await.map_err(|e| e.into_error(op))?
+        } else {
+            c.list(special, "*").await.map_err(|e| e.into_error(op))?
+        };
         drop(c);
         Ok(listed
             .into_iter()
@@ -119,9 +124,7 @@ impl Imap {
         let role = if path.is_inbox() {
             Some(SpecialUse::Inbox)
         } else {
-            l.attributes
-                .iter()
-                .find_map(|a| SpecialUse::from_attribute(a))
+            l.attributes.iter().find_map(|a| role_of(a))
         };
         let is_subscribed = subscribed.contains(&l.name) || path.is_inbox();
         Some(
@@ -191,6 +194,18 @@ pub(crate) fn folder_path_in(
         None => vec![decode_segment(rest)],
     };
     FolderPath::new(segs).ok()
+}
+
+/// The role an RFC 6154 or XLIST attribute names (XLIST: `\Inbox`, `\Spam`, `\Starred`,
+/// `\AllMail`).
+fn role_of(attr: &str) -> Option<SpecialUse> {
+    SpecialUse::from_attribute(attr).or_else(|| match attr.to_ascii_lowercase().as_str() {
+        "\\inbox" => Some(SpecialUse::Inbox),
+        "\\spam" => Some(SpecialUse::Junk),
+        "\\starred" => Some(SpecialUse::Flagged),
+        "\\allmail" => Some(SpecialUse::All),
+        _ => None,
+    })
 }
 
 fn decode_segment(s: &str) -> String {

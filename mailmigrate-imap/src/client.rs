@@ -420,50 +420,60 @@ impl Connection {
         Ok(caps)
     }
 
-    /// `NAMESPACE`, read straight off the stream: imap-proto 0.17 has no parser for it, and
-    /// an unparsable response would close the async-imap stream. Called right after login,
-    /// when async-imap's read buffer is empty.
-    async fn raw_namespace(&mut self) -> Res<Option<Namespace>> {
-        const TAG: &str = "mmns";
+    /// Sends `command` with `tag` straight onto the stream and reads the raw answer up to
+    /// the tagged completion, bypassing async-imap's parser. For responses imap-proto 0.17
+    /// cannot parse (an unparsable line would close the async-imap stream). Only safe when
+    /// async-imap's read buffer is empty: right after login, or on a connection retired
+    /// afterwards.
+    async fn raw_command(&mut self, tag: &str, command: &str, limit: usize) -> Res<(bool, String)> {
         let timeout = self.timeout;
         let stream = self.session.get_mut();
         let io = async {
             stream
-                .write_all(format!("{TAG} NAMESPACE\r\n").as_bytes())
+                .write_all(format!("{tag} {command}\r\n").as_bytes())
                 .await?;
             stream.flush().await?;
             let mut buf = Vec::with_capacity(256);
-            let mut chunk = [0u8; 512];
+            let mut chunk = [0u8; 4096];
+            let done = format!("{tag} ");
             loop {
                 let n = stream.read(&mut chunk).await?;
                 if n == 0 {
                     return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
                 }
                 buf.extend_from_slice(&chunk[..n]);
-                if buf.len() > 64 * 1024 {
-                    return Err(io::Error::other("NAMESPACE response too long"));
+                if buf.len() > limit {
+                    return Err(io::Error::other("response too long"));
+                }
+                if !buf.ends_with(b"\n") {
+                    continue;
                 }
                 if let Some(line) = buf
                     .split(|&b| b == b'\n')
-                    .find(|l| l.starts_with(format!("{TAG} ").as_bytes()))
+                    .find(|l| l.starts_with(done.as_bytes()))
                 {
-                    let ok = line[TAG.len() + 1..].starts_with(b"OK");
+                    let ok = line[done.len()..].starts_with(b"OK");
                     let text = String::from_utf8_lossy(&buf).into_owned();
                     return Ok((ok, text));
                 }
             }
         };
-        let (ok, text) = match tokio::time::timeout(timeout, io).await {
+        match tokio::time::timeout(timeout, io).await {
             Err(_) => {
                 self.broken = true;
-                return Err(ImapError::Timeout(timeout));
+                Err(ImapError::Timeout(timeout))
             }
             Ok(Err(e)) => {
                 self.broken = true;
-                return Err(ImapError::io(&e));
+                Err(ImapError::io(&e))
             }
-            Ok(Ok(v)) => v,
-        };
+            Ok(Ok(v)) => Ok(v),
+        }
+    }
+
+    /// `NAMESPACE`, read raw (imap-proto 0.17 has no parser for it). Called right after login.
+    async fn raw_namespace(&mut self) -> Res<Option<Namespace>> {
+        let (ok, text) = self.raw_command("mmns", "NAMESPACE", 64 * 1024).await?;
         if !ok {
             return Ok(None);
         }
@@ -471,6 +481,24 @@ impl Connection {
             .lines()
             .find_map(|l| l.strip_prefix("* NAMESPACE "))
             .and_then(Namespace::parse_personal))
+    }
+
+    /// `XLIST`, read raw (imap-proto 0.17 cannot parse `* XLIST`), for servers that have it
+    /// but not SPECIAL-USE. The connection is retired afterwards.
+    pub(crate) async fn xlist(&mut self) -> Res<Vec<ListedMailbox>> {
+        let result = self
+            .raw_command("mmxl", "XLIST \"\" \"*\"", 16 * 1024 * 1024)
+            .await;
+        self.broken = true;
+        let (ok, text) = result?;
+        if !ok {
+            return Err(ImapError::status(Status::No, None, Some("XLIST failed")));
+        }
+        Ok(text
+            .lines()
+            .filter_map(|l| l.strip_prefix("* XLIST "))
+            .filter_map(ListedMailbox::parse_raw)
+            .collect())
     }
 
     /// The hierarchy delimiter from `LIST "" ""`.

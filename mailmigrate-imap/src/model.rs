@@ -82,6 +82,38 @@ impl ListedMailbox {
         }
     }
 
+    /// Parses the body of a raw `* XLIST` / `* LIST` line:
+    /// `(\HasNoChildren \Inbox) "/" "INBOX"`. Names sent as literals are not supported.
+    pub(crate) fn parse_raw(line: &str) -> Option<Self> {
+        let rest = line.trim().strip_prefix('(')?;
+        let (attrs, rest) = rest.split_once(')')?;
+        let rest = rest.trim_start();
+        let (delimiter, rest) = if let Some(r) = rest.strip_prefix("NIL") {
+            (None, r)
+        } else {
+            let (d, r) = parse_quoted(rest)?;
+            (d.chars().next(), r)
+        };
+        let rest = rest.trim();
+        let name = if rest.starts_with('"') {
+            parse_quoted(rest)?.0
+        } else if rest.is_empty() || rest.starts_with('{') {
+            return None;
+        } else {
+            rest.to_owned()
+        };
+        let name = if name.eq_ignore_ascii_case("INBOX") {
+            "INBOX".to_owned()
+        } else {
+            name
+        };
+        Some(Self {
+            name,
+            delimiter,
+            attributes: attrs.split_whitespace().map(str::to_owned).collect(),
+        })
+    }
+
     /// Whether the mailbox cannot be selected (`\Noselect`, `\NonExistent`).
     pub(crate) fn is_noselect(&self) -> bool {
         self.attributes.iter().any(|a| {
@@ -318,6 +350,18 @@ mod tests {
             })
         );
         assert_eq!(Namespace::parse_personal("NIL NIL NIL"), None);
+    }
+
+    #[test]
+    fn raw_list_lines_parse() {
+        let l = ListedMailbox::parse_raw(r#"(\HasNoChildren \Spam) "/" "[Gmail]/Spam""#).unwrap();
+        assert_eq!(l.name, "[Gmail]/Spam");
+        assert_eq!(l.delimiter, Some('/'));
+        assert_eq!(l.attributes, ["\\HasNoChildren", "\\Spam"]);
+        let l = ListedMailbox::parse_raw(r#"(\Inbox) NIL Inbox"#).unwrap();
+        assert_eq!((l.name.as_str(), l.delimiter), ("INBOX", None));
+        assert_eq!(ListedMailbox::parse_raw("() \"/\" {5}"), None);
+        assert_eq!(ListedMailbox::parse_raw("garbage"), None);
     }
 
     #[test]

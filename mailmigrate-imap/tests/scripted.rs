@@ -9,6 +9,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use mailmigrate_core::{
     Change, Destination, ErrorKind, FolderId, MessageId, MessageMeta, RawMessage, Source,
+    SpecialUse,
 };
 use mailmigrate_imap::{AuthMechanism, ImapBuilder, Tls, TokenProvider};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -121,6 +122,14 @@ async fn serve(
             format!(
                 "* LIST (\\HasNoChildren) \"/\" INBOX\r\n* LIST (\\HasChildren) \"/\" \"Arch&AOk-ologie\"\r\n\
                  * LIST (\\Noselect) \"/\" \"Arch&AOk-ologie/2020\"\r\n{tag} OK done\r\n"
+            )
+        } else if upper.starts_with("XLIST") {
+            format!(
+                "* XLIST (\\HasNoChildren \\Inbox) \"/\" \"Inbox\"\r\n\
+                 * XLIST (\\Noselect \\HasChildren) \"/\" \"[Gmail]\"\r\n\
+                 * XLIST (\\HasNoChildren \\AllMail) \"/\" \"[Gmail]/All Mail\"\r\n\
+                 * XLIST (\\HasNoChildren \\Spam) \"/\" \"[Gmail]/Spam\"\r\n\
+                 * XLIST (\\HasNoChildren) \"/\" \"Entw&APw-rfe\"\r\n{tag} OK done\r\n"
             )
         } else if upper.starts_with("LSUB") {
             format!("* LSUB () \"/\" \"Arch&AOk-ologie\"\r\n{tag} OK done\r\n")
@@ -530,4 +539,34 @@ async fn a_cancelled_call_does_not_leave_its_connection_in_the_pool() {
     .await
     .expect("the next call must not inherit the stuck connection");
     assert!(next.iter().all(Result::is_ok), "{next:?}");
+}
+
+#[tokio::test]
+async fn xlist_gives_roles_where_special_use_is_missing() {
+    let (port, seen) = start_with(Behaviour::Normal, "XLIST").await;
+    let imap = builder(port).with_password("pw").build().await.unwrap();
+    let folders = Source::list_folders(&imap).await.unwrap();
+    let roles: Vec<(String, Option<SpecialUse>, bool)> = folders
+        .iter()
+        .map(|f| (f.path.to_string(), f.role, f.selectable))
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            ("INBOX".to_owned(), Some(SpecialUse::Inbox), true),
+            ("[Gmail]".to_owned(), None, false),
+            ("[Gmail]/All Mail".to_owned(), Some(SpecialUse::All), true),
+            ("[Gmail]/Spam".to_owned(), Some(SpecialUse::Junk), true),
+            ("Entwürfe".to_owned(), None, true),
+        ]
+    );
+    assert!(seen
+        .lock()
+        .unwrap()
+        .commands
+        .iter()
+        .any(|c| c.contains("XLIST")));
+    // The connection used for the raw XLIST is retired; the backend goes on.
+    let again = Source::list_folders(&imap).await.unwrap();
+    assert_eq!(again.len(), 5);
 }
