@@ -30,6 +30,8 @@ enum Behaviour {
     NonUtf8List,
     /// Never answers `UID FETCH` (and stops reading).
     SilentOnFetch,
+    /// Announces a body literal longer than the bytes it sends.
+    LyingLiteral,
 }
 
 #[derive(Debug, Default)]
@@ -143,6 +145,12 @@ async fn serve(
             )
         } else if upper.starts_with("UID FETCH") {
             if behaviour == Behaviour::SilentOnFetch {
+                std::future::pending::<()>().await;
+            }
+            if behaviour == Behaviour::LyingLiteral {
+                w.write_all(b"* 1 FETCH (UID 1 FLAGS () BODY[] {100}\r\nonly ten b")
+                    .await
+                    .unwrap();
                 std::future::pending::<()>().await;
             }
             if behaviour == Behaviour::ByeOnFetch {
@@ -569,4 +577,32 @@ async fn xlist_gives_roles_where_special_use_is_missing() {
     // The connection used for the raw XLIST is retired; the backend goes on.
     let again = Source::list_folders(&imap).await.unwrap();
     assert_eq!(again.len(), 5);
+}
+
+#[tokio::test]
+async fn a_literal_that_lies_about_its_size_times_out_as_a_temporary_failure() {
+    let (port, _) = start(Behaviour::LyingLiteral).await;
+    let imap = builder(port)
+        .with_password("pw")
+        .with_pool_size(1)
+        .with_timeout(std::time::Duration::from_secs(1))
+        .build()
+        .await
+        .unwrap();
+    let out: Vec<_> = imap
+        .fetch(&FolderId::new("INBOX"), vec![MessageId::new("77:1")])
+        .collect()
+        .await;
+    let e = out[0].1.as_ref().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e:?}");
+    assert!(e.is_temporary());
+    assert!(
+        !format!("{e:?}").contains("only ten"),
+        "no server bytes in errors"
+    );
+    let again: Vec<_> = imap
+        .list_changes(&FolderId::new("INBOX"), None)
+        .collect()
+        .await;
+    assert!(again.iter().all(Result::is_ok), "{again:?}");
 }

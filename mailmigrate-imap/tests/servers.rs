@@ -546,6 +546,22 @@ async fn wrong_password_is_unauthenticated_and_plaintext_needs_opt_in() {
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Unauthenticated, "{e:?}");
         assert!(!format!("{e:?}").contains("definitely-wrong-password"));
+
+        // The LOGIN command works as well as AUTHENTICATE PLAIN.
+        let imap = dovecot_user()
+            .with_host(std::env::var("MAILMIGRATE_TEST_IMAP_DOVECOT_HOST").unwrap())
+            .with_port(port)
+            .with_tls(Tls::Plaintext)
+            .allow_plaintext(true)
+            .with_auth_mechanism(mailmigrate_imap::AuthMechanism::Login)
+            .build()
+            .await
+            .unwrap();
+        assert!(Source::list_folders(&imap)
+            .await
+            .unwrap()
+            .iter()
+            .any(|f| f.path.is_inbox()));
     }
 }
 
