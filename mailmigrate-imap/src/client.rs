@@ -176,8 +176,10 @@ fn status_error(
 /// The completion of a command: its response code, if any.
 #[derive(Debug, Default)]
 pub(crate) struct Done {
-    /// `APPENDUID` (uidvalidity, uid) when the server sent one.
+    /// `APPENDUID` (uidvalidity, uid) when the server sent one for a single message.
     pub(crate) append_uid: Option<(u32, u32)>,
+    /// Every UID of an `APPENDUID` (MULTIAPPEND answers with a set), in order.
+    pub(crate) append_uids: Option<(u32, Vec<u32>)>,
     /// The server asked for the literal (`+`); the command is still running.
     continued: bool,
 }
@@ -186,6 +188,7 @@ impl Done {
     fn continued() -> Self {
         Self {
             append_uid: None,
+            append_uids: None,
             continued: true,
         }
     }
@@ -363,6 +366,7 @@ impl Connection {
                             if let [imap_proto::rfc4315::UidSetMember::Uid(uid)] = uids.as_slice() {
                                 done.append_uid = Some((*validity, *uid));
                             }
+                            done.append_uids = Some((*validity, expand_uid_set(uids)));
                         }
                         Step::Done(done)
                     }
@@ -752,6 +756,62 @@ impl Connection {
             .map(|_| ())
     }
 
+    /// Appends several messages in one MULTIAPPEND command (RFC 3502) with LITERAL+ literals:
+    /// one server transaction for the lot. All or nothing: `Ok` with the APPENDUID UIDs (in
+    /// order, when the server sent exactly one per message), or an error for the whole set.
+    /// An I/O failure leaves every message's outcome unknown.
+    pub(crate) async fn multiappend(
+        &mut self,
+        mailbox: &str,
+        items: &[AppendItem<'_>],
+    ) -> Res<Option<(u32, Vec<u32>)>> {
+        let quoted = quote_mailbox(mailbox)?;
+        let head = |item: &AppendItem<'_>| {
+            let mut h = format!("({})", item.flags);
+            if let Some(d) = &item.date {
+                h.push_str(" \"");
+                h.push_str(d);
+                h.push('"');
+            }
+            h.push_str(&format!(" {{{}+}}", item.bytes.len()));
+            h
+        };
+        let Some(first) = items.first() else {
+            return Ok(None);
+        };
+        let tag = self
+            .send(&format!("APPEND {quoted} {}", head(first)))
+            .await?;
+        for (k, item) in items.iter().enumerate() {
+            let timeout = self.timeout;
+            let next = items.get(k + 1).map(|n| format!(" {}\r\n", head(n)));
+            let stream = self.session.get_mut();
+            let write = async {
+                stream.write_all(item.bytes).await?;
+                match &next {
+                    Some(h) => stream.write_all(h.as_bytes()).await?,
+                    None => stream.write_all(b"\r\n").await?,
+                }
+                stream.flush().await
+            };
+            match tokio::time::timeout(timeout.max(Duration::from_secs(1)) * 4, write).await {
+                Err(_) => {
+                    self.broken = true;
+                    return Err(ImapError::Timeout(timeout));
+                }
+                Ok(Err(e)) => {
+                    self.broken = true;
+                    return Err(ImapError::io(&e));
+                }
+                Ok(Ok(())) => {}
+            }
+        }
+        let done = self.finish(&tag, &mut |_| {}, false).await?;
+        Ok(done
+            .append_uids
+            .filter(|(_, uids)| uids.len() == items.len()))
+    }
+
     /// Appends several messages with LITERAL+ non-synchronizing literals, keeping up to
     /// `window` commands in flight so the server never waits for the client.
     ///
@@ -957,6 +1017,27 @@ impl Connection {
         Ok(done.append_uid)
     }
 }
+
+/// Expands an APPENDUID uid-set into its UIDs, in order (bounded by the batch size the
+/// caller sent, so a lying range is cut short by the length check there).
+fn expand_uid_set(set: &[imap_proto::rfc4315::UidSetMember]) -> Vec<u32> {
+    let mut out = Vec::new();
+    for m in set {
+        match m {
+            imap_proto::rfc4315::UidSetMember::Uid(u) => out.push(*u),
+            imap_proto::rfc4315::UidSetMember::UidRange(r) => {
+                out.extend(r.clone().take(MULTIAPPEND_MAX + 1));
+            }
+        }
+        if out.len() > MULTIAPPEND_MAX {
+            break;
+        }
+    }
+    out
+}
+
+/// The most messages one MULTIAPPEND carries.
+pub(crate) const MULTIAPPEND_MAX: usize = 64;
 
 async fn read_greeting(client: &mut Client<Stream>, timeout: Duration) -> Res<()> {
     match tokio::time::timeout(timeout, client.read_response()).await {

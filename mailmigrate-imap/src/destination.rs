@@ -8,7 +8,7 @@ use mailmigrate_core::{
 };
 
 use crate::backend::{map, Imap};
-use crate::client::{quote, AppendItem, AppendOutcome, Connection, Pooled};
+use crate::client::{quote, AppendItem, AppendOutcome, Connection, Pooled, MULTIAPPEND_MAX};
 use crate::error::ImapError;
 use crate::error::PROVIDER;
 use crate::model::{
@@ -120,7 +120,10 @@ impl Destination for Imap {
                 todo.push(i);
             }
         }
-        if self.inner.facts.has("LITERAL+") {
+        if self.inner.facts.has("LITERAL+") && self.inner.facts.has("MULTIAPPEND") {
+            self.append_multi(folder, &messages, todo, c, &mut out)
+                .await;
+        } else if self.inner.facts.has("LITERAL+") {
             self.append_pipelined(folder, &messages, todo, c, &mut out)
                 .await;
         } else {
@@ -269,7 +272,6 @@ impl Imap {
         first: Pooled,
         out: &mut [Option<Result<Appended>>],
     ) {
-        let op = Operation::Append;
         let mut conn = Some(first);
         let mut reopened = false;
         while !pending.is_empty() {
@@ -279,51 +281,128 @@ impl Imap {
                 }
                 return;
             };
-            let items: Vec<AppendItem<'_>> = pending
-                .iter()
-                .map(|&i| AppendItem {
-                    flags: flags_to_wire(&messages[i].meta.flags),
-                    date: messages[i]
-                        .meta
-                        .internal_date
-                        .and_then(format_internal_date),
-                    bytes: &messages[i].bytes,
-                })
-                .collect();
+            let items = append_items(messages, &pending);
             let outcomes = c
                 .append_pipelined(folder.as_str(), &items, PIPELINE_WINDOW)
                 .await;
-            let mut unsent = Vec::new();
-            let mut to_label = Vec::new();
-            for (k, o) in outcomes.into_iter().enumerate() {
-                let i = pending[k];
-                let id = &messages[i].meta.id;
-                out[i] = Some(match o {
-                    AppendOutcome::Stored(uid) => {
-                        if let Some((_, u)) = uid {
-                            to_label.push((i, u));
-                        }
-                        Ok(Appended::new(uid.map(|(uv, uid)| message_id(uv, uid))))
-                    }
-                    AppendOutcome::Failed(e) => Err(e.into_error(op).with_item(folder, id)),
-                    AppendOutcome::Unknown(why) => {
-                        Err(ImapError::Io(why).into_error(op).with_item(folder, id))
-                    }
-                    AppendOutcome::NotSent => {
-                        unsent.push(i);
-                        continue;
-                    }
-                });
-            }
-            for (i, uid) in to_label {
-                self.apply_labels(c, folder, &messages[i], uid).await;
-            }
-            pending = unsent;
+            pending = self
+                .record(c, folder, messages, &pending, outcomes, out)
+                .await;
             if !pending.is_empty() {
                 conn = None;
                 if !reopened {
                     reopened = true;
                     conn = self.reopen(folder).await;
+                }
+            }
+        }
+    }
+
+    /// Records pipelined outcomes for `group`, sets labels, and returns the unsent indexes.
+    async fn record(
+        &self,
+        c: &mut Connection,
+        folder: &FolderId,
+        messages: &[RawMessage],
+        group: &[usize],
+        outcomes: Vec<AppendOutcome>,
+        out: &mut [Option<Result<Appended>>],
+    ) -> Vec<usize> {
+        let op = Operation::Append;
+        let mut unsent = Vec::new();
+        let mut to_label = Vec::new();
+        for (k, o) in outcomes.into_iter().enumerate() {
+            let i = group[k];
+            let id = &messages[i].meta.id;
+            out[i] = Some(match o {
+                AppendOutcome::Stored(uid) => {
+                    if let Some((_, u)) = uid {
+                        to_label.push((i, u));
+                    }
+                    Ok(Appended::new(uid.map(|(uv, uid)| message_id(uv, uid))))
+                }
+                AppendOutcome::Failed(e) => Err(e.into_error(op).with_item(folder, id)),
+                AppendOutcome::Unknown(why) => {
+                    Err(ImapError::Io(why).into_error(op).with_item(folder, id))
+                }
+                AppendOutcome::NotSent => {
+                    unsent.push(i);
+                    continue;
+                }
+            });
+        }
+        if c.is_usable() {
+            for (i, uid) in to_label {
+                self.apply_labels(c, folder, &messages[i], uid).await;
+            }
+        }
+        unsent
+    }
+
+    /// MULTIAPPEND path (with LITERAL+): each group of messages is one command and one server
+    /// transaction. A group the server refuses is re-sent as single pipelined APPENDs, so
+    /// the one bad message fails alone.
+    async fn append_multi(
+        &self,
+        folder: &FolderId,
+        messages: &[RawMessage],
+        pending: Vec<usize>,
+        first: Pooled,
+        out: &mut [Option<Result<Appended>>],
+    ) {
+        let op = Operation::Append;
+        let mut conn = Some(first);
+        let mut reopened = false;
+        for group in multiappend_groups(messages, &pending) {
+            let Some(c) = conn.as_mut() else {
+                for i in group {
+                    out[i] = Some(Err(not_sent(folder, &messages[i].meta.id)));
+                }
+                continue;
+            };
+            let items = append_items(messages, &group);
+            match c.multiappend(folder.as_str(), &items).await {
+                Ok(uids) => {
+                    for (k, &i) in group.iter().enumerate() {
+                        let uid = uids.as_ref().map(|(uv, u)| (*uv, u[k]));
+                        if let Some((_, u)) = uid {
+                            self.apply_labels(c, folder, &messages[i], u).await;
+                        }
+                        out[i] = Some(Ok(Appended::new(uid.map(|(uv, uid)| message_id(uv, uid)))));
+                    }
+                }
+                Err(_) if c.is_usable() => {
+                    // Refused as a whole (nothing stored): isolate the culprit.
+                    let outcomes = c
+                        .append_pipelined(folder.as_str(), &items, PIPELINE_WINDOW)
+                        .await;
+                    for i in self
+                        .record(c, folder, messages, &group, outcomes, out)
+                        .await
+                    {
+                        out[i] = Some(Err(not_sent(folder, &messages[i].meta.id)));
+                    }
+                    if !c.is_usable() {
+                        conn = None;
+                        if !reopened {
+                            reopened = true;
+                            conn = self.reopen(folder).await;
+                        }
+                    }
+                }
+                Err(e) => {
+                    // Atomic, but the answer was lost: stored all or nothing, unknown which.
+                    let why = e.to_string();
+                    for &i in &group {
+                        out[i] = Some(Err(ImapError::Io(why.clone())
+                            .into_error(op)
+                            .with_item(folder, &messages[i].meta.id)));
+                    }
+                    conn = None;
+                    if !reopened {
+                        reopened = true;
+                        conn = self.reopen(folder).await;
+                    }
                 }
             }
         }
@@ -394,5 +473,70 @@ impl Imap {
                 }
             }
         }
+    }
+}
+
+/// The wire form of the messages at `indexes`.
+fn append_items<'a>(messages: &'a [RawMessage], indexes: &[usize]) -> Vec<AppendItem<'a>> {
+    indexes
+        .iter()
+        .map(|&i| AppendItem {
+            flags: flags_to_wire(&messages[i].meta.flags),
+            date: messages[i]
+                .meta
+                .internal_date
+                .and_then(format_internal_date),
+            bytes: &messages[i].bytes,
+        })
+        .collect()
+}
+
+/// The most bytes one MULTIAPPEND carries (a single larger message goes alone).
+const MULTIAPPEND_MAX_BYTES: usize = 16 * 1024 * 1024;
+
+/// Splits `pending` into MULTIAPPEND groups bounded by count and bytes, in order.
+fn multiappend_groups(messages: &[RawMessage], pending: &[usize]) -> Vec<Vec<usize>> {
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut bytes = 0;
+    for &i in pending {
+        let size = messages[i].bytes.len();
+        let full = groups
+            .last()
+            .is_none_or(|g| g.len() >= MULTIAPPEND_MAX || bytes + size > MULTIAPPEND_MAX_BYTES);
+        if full {
+            groups.push(Vec::new());
+            bytes = 0;
+        }
+        bytes += size;
+        if let Some(g) = groups.last_mut() {
+            g.push(i);
+        }
+    }
+    groups
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use mailmigrate_core::MessageMeta;
+
+    fn msg(len: usize) -> RawMessage {
+        RawMessage::new(
+            MessageMeta::new(MessageId::new("x"), FolderId::new("f")),
+            Bytes::from(vec![b'a'; len]),
+        )
+    }
+
+    #[test]
+    fn multiappend_groups_respect_count_and_bytes() {
+        let mut messages: Vec<RawMessage> = (0..MULTIAPPEND_MAX + 3).map(|_| msg(10)).collect();
+        messages.push(msg(MULTIAPPEND_MAX_BYTES));
+        messages.push(msg(5));
+        let pending: Vec<usize> = (0..messages.len()).collect();
+        let groups = multiappend_groups(&messages, &pending);
+        let sizes: Vec<usize> = groups.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [MULTIAPPEND_MAX, 3, 1, 1]);
+        assert_eq!(groups.concat(), pending, "order is kept");
     }
 }
