@@ -171,23 +171,42 @@ async fn serve(
                  {tag} OK done\r\n"
             )
         } else if upper.starts_with("APPEND") {
-            let spec = cmd.rsplit_once('{').unwrap().1.trim_end_matches('}');
-            let non_sync = spec.ends_with('+');
-            let size: usize = spec.trim_end_matches('+').parse().unwrap();
-            if !non_sync {
-                w.write_all(b"+ go ahead\r\n").await.unwrap();
+            // One message, or several (MULTIAPPEND, RFC 3502): each literal is followed by
+            // either CRLF (the end) or the next message's " (flags) {n}" and CRLF.
+            let mut spec_line = cmd.clone();
+            let (mut count, mut rejected) = (0u32, false);
+            loop {
+                let spec = spec_line.rsplit_once('{').unwrap().1.trim_end_matches('}');
+                let non_sync = spec.ends_with('+');
+                let size: usize = spec.trim_end_matches('+').parse().unwrap();
+                if !non_sync {
+                    w.write_all(b"+ go ahead\r\n").await.unwrap();
+                }
+                let mut literal = vec![0u8; size];
+                r.read_exact(&mut literal).await.unwrap();
+                if behaviour == Behaviour::DropAfterAppendLiteral {
+                    return;
+                }
+                count += 1;
+                rejected |= literal.starts_with(b"REJECT");
+                let mut rest = String::new();
+                r.read_line(&mut rest).await.unwrap();
+                if rest.trim().is_empty() {
+                    break;
+                }
+                spec_line = rest.trim_end().to_owned();
             }
-            let mut literal = vec![0u8; size + 2];
-            r.read_exact(&mut literal).await.unwrap();
-            if behaviour == Behaviour::DropAfterAppendLiteral {
-                return;
-            }
-            let uid = next_uid;
-            next_uid += 1;
-            if literal.starts_with(b"REJECT") {
+            if rejected {
                 format!("{tag} NO [PARSE] message refused\r\n")
             } else {
-                format!("{tag} OK [APPENDUID 77 {uid}] done\r\n")
+                let first = next_uid;
+                next_uid += count;
+                let set = if count == 1 {
+                    first.to_string()
+                } else {
+                    format!("{first}:{}", next_uid - 1)
+                };
+                format!("{tag} OK [APPENDUID 77 {set}] done\r\n")
             }
         } else if upper.starts_with("LOGOUT") {
             format!("* BYE bye\r\n{tag} OK done\r\n")
@@ -407,8 +426,8 @@ async fn literal_plus_appends_are_pipelined_and_isolate_rejections() {
         [
             Some("77:9".to_owned()),
             None,
-            Some("77:11".to_owned()),
-            Some("77:12".to_owned())
+            Some("77:10".to_owned()),
+            Some("77:11".to_owned())
         ]
     );
     let e = out[1].as_ref().unwrap_err();
@@ -605,4 +624,44 @@ async fn a_literal_that_lies_about_its_size_times_out_as_a_temporary_failure() {
         .collect()
         .await;
     assert!(again.iter().all(Result::is_ok), "{again:?}");
+}
+
+#[tokio::test]
+async fn multiappend_sends_one_command_and_isolates_a_refused_message() {
+    let (port, seen) = start_with(Behaviour::Normal, "LITERAL+ MULTIAPPEND").await;
+    let imap = builder(port).with_password("pw").build().await.unwrap();
+    let folder = FolderId::new("INBOX");
+    let good: [&'static [u8]; 3] = [
+        b"Subject: 1\r\n\r\none\r\n",
+        b"Subject: 2\r\n\r\ntwo\r\n",
+        b"Subject: 3\r\n\r\nthree\r\n",
+    ];
+    let out = imap.append(&folder, batch(&folder, &good)).await.unwrap();
+    let ids: Vec<String> = out
+        .iter()
+        .map(|r| r.as_ref().unwrap().id.as_ref().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, ["77:9", "77:10", "77:11"]);
+    let appends = |seen: &Arc<Mutex<Seen>>| {
+        seen.lock()
+            .unwrap()
+            .commands
+            .iter()
+            .filter(|c| c.contains(" APPEND "))
+            .count()
+    };
+    assert_eq!(appends(&seen), 1, "one MULTIAPPEND command for the batch");
+
+    let mixed: [&'static [u8]; 3] = [
+        b"Subject: 4\r\n\r\nfour\r\n",
+        b"REJECT me\r\n\r\n",
+        b"Subject: 6\r\n\r\nsix\r\n",
+    ];
+    let out = imap.append(&folder, batch(&folder, &mixed)).await.unwrap();
+    assert!(out[0].is_ok() && out[2].is_ok(), "{out:?}");
+    let e = out[1].as_ref().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidMessage);
+    assert_eq!(e.context("message"), Some("m1"));
+    // The refused group (1 command) was re-sent as three single APPENDs.
+    assert_eq!(appends(&seen), 1 + 1 + 3);
 }
