@@ -29,6 +29,9 @@ pub(crate) struct Inner {
     pub(crate) pool: Arc<Pool>,
     pub(crate) facts: ServerFacts,
     pub(crate) fetch_batch: usize,
+    /// With a single connection, a fetch batch is read whole before its messages are handed
+    /// out, so a caller may use the backend while iterating without waiting on itself.
+    pub(crate) single_connection: bool,
 }
 
 impl fmt::Debug for Imap {
@@ -48,6 +51,7 @@ impl Imap {
         let account = format!("{}@{}:{}", cfg.user, cfg.host, cfg.port);
         let capabilities = capabilities_from(&facts);
         let fetch_batch = cfg.fetch_batch;
+        let single_connection = cfg.pool_size <= 1;
         let pool = Pool::new(cfg, conn);
         Ok(Self {
             inner: Arc::new(Inner {
@@ -55,6 +59,7 @@ impl Imap {
                 pool,
                 facts,
                 fetch_batch,
+                single_connection,
             }),
         })
     }

@@ -611,6 +611,72 @@ impl Connection {
         Ok(out)
     }
 
+    /// Starts `UID FETCH set (… BODY.PEEK[])`; read its messages one at a time with
+    /// [`next_fetched`](Self::next_fetched), so memory holds one message, not a batch.
+    pub(crate) async fn start_body_fetch(&mut self, set: &str) -> Res<RequestId> {
+        let gm = if self.gmail { " X-GM-LABELS" } else { "" };
+        self.send(&format!(
+            "UID FETCH {set} (UID FLAGS INTERNALDATE{gm} BODY.PEEK[])"
+        ))
+        .await
+    }
+
+    /// The next message of a fetch started with `start_body_fetch`; `None` once the command
+    /// completed.
+    pub(crate) async fn next_fetched(&mut self, tag: &RequestId) -> Res<Option<FetchedMessage>> {
+        loop {
+            let step = self
+                .read_with(|r| match r {
+                    Response::Fetch(_, attrs) => Some(Ok(FetchedMessage::from_attrs(attrs))),
+                    Response::Done {
+                        tag: t,
+                        status,
+                        outcome,
+                    } if t == tag => Some(Err(if *status == ProtoStatus::Ok {
+                        None
+                    } else {
+                        Some(status_error(
+                            status,
+                            outcome.code.as_ref(),
+                            outcome.information.as_deref(),
+                        ))
+                    })),
+                    Response::Data {
+                        status: ProtoStatus::Bye,
+                        outcome,
+                    } => Some(Err(Some(status_error(
+                        &ProtoStatus::Bye,
+                        outcome.code.as_ref(),
+                        outcome.information.as_deref(),
+                    )))),
+                    _ => None,
+                })
+                .await?;
+            match step {
+                None | Some(Ok(None)) => {}
+                Some(Ok(Some(m))) => return Ok(Some(m)),
+                Some(Err(None)) => {
+                    self.pending = self.pending.saturating_sub(1);
+                    return Ok(None);
+                }
+                Some(Err(Some(e))) => {
+                    if matches!(
+                        e,
+                        ImapError::Status {
+                            status: Status::Bye,
+                            ..
+                        }
+                    ) {
+                        self.broken = true;
+                    } else {
+                        self.pending = self.pending.saturating_sub(1);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+    }
+
     /// `UID FETCH set (UID FLAGS INTERNALDATE RFC822.SIZE) (CHANGEDSINCE m [VANISHED])`:
     /// the messages changed since `modseq` and, with QRESYNC, the UIDs expunged since then.
     pub(crate) async fn uid_fetch_changes(

@@ -9,7 +9,10 @@ use mailmigrate_core::{
     Operation, ProviderInfo, RawMessage, Result, Source,
 };
 
+use async_imap::imap_proto::RequestId;
+
 use crate::backend::{map, Imap};
+use crate::client::Pooled;
 use crate::error::PROVIDER;
 use crate::model::{message_id, parse_message_id, uid_set, FetchedMessage, Position};
 
@@ -55,6 +58,7 @@ impl Source for Imap {
             folder: folder.clone(),
             pending: ids.into(),
             buf: VecDeque::new(),
+            active: None,
         };
         stream::unfold(fetcher, |mut f| async move {
             let item = f.next().await?;
@@ -255,12 +259,23 @@ impl Lister {
     }
 }
 
-/// Fetches bodies in batches of the configured size, one connection per batch.
+/// Fetches bodies in batches of the configured size. Each batch is one `UID FETCH` whose
+/// messages are handed out as they arrive, so memory holds one message at a time; the
+/// connection goes back to the pool when the batch completes.
 struct Fetcher {
     imap: Imap,
     folder: FolderId,
     pending: VecDeque<MessageId>,
     buf: VecDeque<ItemResult<RawMessage>>,
+    active: Option<ActiveFetch>,
+}
+
+/// A `UID FETCH` in flight.
+struct ActiveFetch {
+    conn: Pooled,
+    tag: RequestId,
+    uidvalidity: u32,
+    wanted: HashMap<u32, MessageId>,
 }
 
 fn item_error(kind: ErrorKind, msg: &str, folder: &FolderId, id: &MessageId) -> Error {
@@ -283,19 +298,82 @@ fn replicate(e: &Error, folder: &FolderId, id: &MessageId) -> Error {
 impl Fetcher {
     async fn next(&mut self) -> Option<ItemResult<RawMessage>> {
         loop {
-            if let Some(item) = self.buf.pop_front() {
-                return Some(item);
+            if self.active.is_none() || !self.imap.inner.single_connection {
+                if let Some(item) = self.buf.pop_front() {
+                    return Some(item);
+                }
+            }
+            if let Some(active) = self.active.as_mut() {
+                match active.conn.next_fetched(&active.tag).await {
+                    Ok(Some(m)) if self.imap.inner.single_connection => {
+                        // Buffer the batch: the only connection must be free again before
+                        // the caller, who may be writing through this backend, gets an item.
+                        if let (Some(body), Some(id)) =
+                            (m.body.clone(), active.wanted.remove(&m.uid))
+                        {
+                            let meta = MessageMeta::new(
+                                message_id(active.uidvalidity, m.uid),
+                                self.folder.clone(),
+                            )
+                            .with_flags(m.flags)
+                            .with_labels(m.labels.unwrap_or_default())
+                            .with_internal_date(m.internal_date);
+                            self.buf.push_back((id, Ok(RawMessage::new(meta, body))));
+                        }
+                        continue;
+                    }
+                    Ok(Some(m)) => {
+                        // A FETCH without a body is an unsolicited flag update: not ours.
+                        let Some(body) = m.body.clone() else {
+                            continue;
+                        };
+                        let Some(id) = active.wanted.remove(&m.uid) else {
+                            continue;
+                        };
+                        let meta = MessageMeta::new(
+                            message_id(active.uidvalidity, m.uid),
+                            self.folder.clone(),
+                        )
+                        .with_flags(m.flags)
+                        .with_labels(m.labels.unwrap_or_default())
+                        .with_internal_date(m.internal_date);
+                        return Some((id, Ok(RawMessage::new(meta, body))));
+                    }
+                    Ok(None) => {
+                        let done = self.active.take().expect("active fetch");
+                        for (_, id) in done.wanted {
+                            let e = item_error(
+                                ErrorKind::NotFound,
+                                "no such message (expunged, or UIDVALIDITY changed)",
+                                &self.folder,
+                                &id,
+                            );
+                            self.buf.push_back((id, Err(e)));
+                        }
+                    }
+                    Err(e) => {
+                        let done = self.active.take().expect("active fetch");
+                        let e = e
+                            .into_error(Operation::Fetch)
+                            .with_context("folder", &self.folder);
+                        for (_, id) in done.wanted {
+                            let err = replicate(&e, &self.folder, &id);
+                            self.buf.push_back((id, Err(err)));
+                        }
+                    }
+                }
+                continue;
             }
             if self.pending.is_empty() {
                 return None;
             }
             let n = self.imap.inner.fetch_batch.min(self.pending.len());
             let batch: Vec<MessageId> = self.pending.drain(..n).collect();
-            self.fetch_batch(batch).await;
+            self.start_batch(batch).await;
         }
     }
 
-    async fn fetch_batch(&mut self, batch: Vec<MessageId>) {
+    async fn start_batch(&mut self, batch: Vec<MessageId>) {
         let op = Operation::Fetch;
         let mut wanted: HashMap<u32, (u32, MessageId)> = HashMap::new();
         for id in batch {
@@ -317,62 +395,55 @@ impl Fetcher {
         if wanted.is_empty() {
             return;
         }
-        let result = async {
+        let started: Result<Option<ActiveFetch>> = async {
             let mut c = self.imap.conn(op).await?;
             let uv = c
                 .ensure_selected(self.folder.as_str(), false)
                 .await
                 .map_err(|e| e.into_select_error(op))?;
-            let uids: Vec<u32> = wanted
-                .iter()
-                .filter(|(_, (v, _))| *v == uv)
-                .map(|(u, _)| *u)
-                .collect();
-            let found = if uids.is_empty() {
-                Vec::new()
-            } else {
-                c.uid_fetch(&uid_set(&uids), true).await.map_err(map(op))?
-            };
-            Ok::<_, Error>(found)
+            let mut current = HashMap::new();
+            for (uid, (v, id)) in wanted.drain() {
+                if v == uv {
+                    current.insert(uid, id);
+                } else {
+                    let e = item_error(
+                        ErrorKind::NotFound,
+                        "UIDVALIDITY changed: the id is void",
+                        &self.folder,
+                        &id,
+                    );
+                    self.buf.push_back((id, Err(e)));
+                }
+            }
+            if current.is_empty() {
+                return Ok(None);
+            }
+            let uids: Vec<u32> = current.keys().copied().collect();
+            let tag = c.start_body_fetch(&uid_set(&uids)).await.map_err(map(op));
+            match tag {
+                Ok(tag) => Ok(Some(ActiveFetch {
+                    conn: c,
+                    tag,
+                    uidvalidity: uv,
+                    wanted: current,
+                })),
+                Err(e) => {
+                    for (_, id) in current {
+                        let err = replicate(&e, &self.folder, &id);
+                        self.buf.push_back((id, Err(err)));
+                    }
+                    Ok(None)
+                }
+            }
         }
         .await;
-        match result {
+        match started {
+            Ok(active) => self.active = active,
             Err(e) => {
                 let e = e.with_context("folder", &self.folder);
                 for (_, (_, id)) in wanted {
                     let err = replicate(&e, &self.folder, &id);
                     self.buf.push_back((id, Err(err)));
-                }
-            }
-            Ok(found) => {
-                for m in found {
-                    let Some((uv, id)) = wanted.remove(&m.uid) else {
-                        continue;
-                    };
-                    let Some(body) = m.body.clone() else {
-                        let e = item_error(
-                            ErrorKind::Unexpected,
-                            "the server sent no body",
-                            &self.folder,
-                            &id,
-                        );
-                        self.buf.push_back((id, Err(e)));
-                        continue;
-                    };
-                    let meta = MessageMeta::new(message_id(uv, m.uid), self.folder.clone())
-                        .with_flags(m.flags)
-                        .with_labels(m.labels.unwrap_or_default())
-                        .with_internal_date(m.internal_date);
-                    self.buf.push_back((id, Ok(RawMessage::new(meta, body))));
-                }
-                for (_, (_, id)) in wanted {
-                    let e = item_error(
-                        ErrorKind::NotFound,
-                        "no such message (expunged, or UIDVALIDITY changed)",
-                        &self.folder,
-                        &id,
-                    );
-                    self.buf.push_back((id, Err(e)));
                 }
             }
         }

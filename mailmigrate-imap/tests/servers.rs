@@ -673,3 +673,56 @@ async fn acls_are_read_and_written_where_the_server_has_them() {
         assert_eq!(e.kind(), ErrorKind::ConfigInvalid);
     }
 }
+
+#[tokio::test]
+async fn one_connection_is_enough_to_read_and_write_at_once() {
+    for name in SERVERS {
+        let prefix = format!("MAILMIGRATE_TEST_IMAP_{name}_");
+        if std::env::var(format!("{prefix}HOST")).is_err() {
+            continue;
+        }
+        let imap = ImapBuilder::from_env_prefix(&prefix)
+            .allow_plaintext(true)
+            .with_pool_size(1)
+            .build()
+            .await
+            .unwrap();
+        let from = imap
+            .ensure_folder(&unique("one-conn-src"), None)
+            .await
+            .unwrap()
+            .id;
+        let to = imap
+            .ensure_folder(&unique("one-conn-dst"), None)
+            .await
+            .unwrap()
+            .id;
+        let ids: Vec<MessageId> = imap
+            .append(
+                &from,
+                (0..3)
+                    .map(|i| raw(&from, message(&format!("one{i}"), "x"), Flags::new(), None))
+                    .collect(),
+            )
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.unwrap().id.unwrap())
+            .collect();
+        // Copy while iterating the fetch stream, through the same single connection.
+        let copy = async {
+            let mut stream = imap.fetch(&from, ids.clone());
+            let mut n = 0;
+            while let Some((_, msg)) = stream.next().await {
+                let out = imap.append(&to, vec![msg.unwrap()]).await.unwrap();
+                assert!(out[0].is_ok());
+                n += 1;
+            }
+            n
+        };
+        let n = tokio::time::timeout(std::time::Duration::from_secs(60), copy)
+            .await
+            .unwrap_or_else(|_| panic!("{name}: the fetch held the only connection"));
+        assert_eq!(n, 3, "{name}");
+    }
+}
