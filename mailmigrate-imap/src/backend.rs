@@ -95,11 +95,13 @@ impl Imap {
     }
 
     pub(crate) async fn conn(&self, op: Operation) -> Result<Pooled> {
-        self.inner.pool.get().await.map_err(|e| {
-            // Nothing was sent yet: even for an append, trying again is safe.
-            let retry_safe = e.into_error(Operation::Connect);
-            rewrap(retry_safe, op)
-        })
+        // Nothing was sent yet: even for an append, trying again is safe, so the error is
+        // classified as a connect failure and then labelled with the caller's operation.
+        self.inner
+            .pool
+            .get()
+            .await
+            .map_err(|e| e.into_error(Operation::Connect).with_operation(op))
     }
 
     pub(crate) async fn list_folders_impl(&self) -> Result<Vec<Folder>> {
@@ -222,11 +224,6 @@ fn invalid_name(path: &FolderPath, why: &str) -> Error {
         .with_provider(PROVIDER)
         .with_operation(Operation::EnsureFolder)
         .with_context("folder", path)
-}
-
-/// Re-labels an error with the operation it happened in, keeping kind and retry status.
-pub(crate) fn rewrap(e: Error, op: Operation) -> Error {
-    e.with_operation(op)
 }
 
 /// Computes what this server lets the backend do.

@@ -13,7 +13,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_imap::{Client, Session};
-use base64::Engine as _;
 use bytes::Bytes;
 use imap_proto::{
     AttributeValue, MailboxDatum, RequestId, Response, ResponseCode, Status as ProtoStatus,
@@ -1312,12 +1311,6 @@ impl Drop for Pooled {
     }
 }
 
-/// Base64 helper for tests of SASL payloads.
-#[allow(dead_code, reason = "used by unit tests")]
-pub(crate) fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1338,7 +1331,6 @@ mod tests {
         use async_imap::Authenticator as _;
         assert_eq!(s.process(b""), b"\0user\0pass".to_vec());
         assert!(s.process(b"{\"status\":\"400\"}").is_empty());
-        assert_eq!(b64(b"\0u\0p"), "AHUAcA==");
     }
 
     #[test]
