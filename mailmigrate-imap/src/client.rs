@@ -12,11 +12,11 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use async_imap::{Client, Session};
-use bytes::Bytes;
-use imap_proto::{
+use async_imap::imap_proto::{
     AttributeValue, MailboxDatum, RequestId, Response, ResponseCode, Status as ProtoStatus,
 };
+use async_imap::{Client, Session};
+use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -362,7 +362,9 @@ impl Connection {
                         }
                         let mut done = Done::default();
                         if let Some(ResponseCode::AppendUid(validity, uids)) = &outcome.code {
-                            if let [imap_proto::rfc4315::UidSetMember::Uid(uid)] = uids.as_slice() {
+                            if let [async_imap::imap_proto::rfc4315::UidSetMember::Uid(uid)] =
+                                uids.as_slice()
+                            {
                                 done.append_uid = Some((*validity, *uid));
                             }
                             done.append_uids = Some((*validity, expand_uid_set(uids)));
@@ -410,11 +412,11 @@ impl Connection {
             if let Response::Capabilities(list) = r {
                 for c in list {
                     caps.insert(match c {
-                        imap_proto::Capability::Imap4rev1 => "IMAP4REV1".to_owned(),
-                        imap_proto::Capability::Auth(m) => {
+                        async_imap::imap_proto::Capability::Imap4rev1 => "IMAP4REV1".to_owned(),
+                        async_imap::imap_proto::Capability::Auth(m) => {
                             format!("AUTH={}", m.to_ascii_uppercase())
                         }
-                        imap_proto::Capability::Atom(a) => a.to_ascii_uppercase(),
+                        async_imap::imap_proto::Capability::Atom(a) => a.to_ascii_uppercase(),
                     });
                 }
             }
@@ -986,7 +988,8 @@ impl Connection {
                         let res = if *status == ProtoStatus::Ok {
                             let mut uid = None;
                             if let Some(ResponseCode::AppendUid(v, uids)) = &outcome.code {
-                                if let [imap_proto::rfc4315::UidSetMember::Uid(u)] = uids.as_slice()
+                                if let [async_imap::imap_proto::rfc4315::UidSetMember::Uid(u)] =
+                                    uids.as_slice()
                                 {
                                     uid = Some((*v, *u));
                                 }
@@ -1085,12 +1088,12 @@ impl Connection {
 
 /// Expands an APPENDUID uid-set into its UIDs, in order (bounded by the batch size the
 /// caller sent, so a lying range is cut short by the length check there).
-fn expand_uid_set(set: &[imap_proto::rfc4315::UidSetMember]) -> Vec<u32> {
+fn expand_uid_set(set: &[async_imap::imap_proto::rfc4315::UidSetMember]) -> Vec<u32> {
     let mut out = Vec::new();
     for m in set {
         match m {
-            imap_proto::rfc4315::UidSetMember::Uid(u) => out.push(*u),
-            imap_proto::rfc4315::UidSetMember::UidRange(r) => {
+            async_imap::imap_proto::rfc4315::UidSetMember::Uid(u) => out.push(*u),
+            async_imap::imap_proto::rfc4315::UidSetMember::UidRange(r) => {
                 out.extend(r.clone().take(MULTIAPPEND_MAX + 1));
             }
         }

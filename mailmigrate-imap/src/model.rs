@@ -3,8 +3,8 @@
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 
+use async_imap::imap_proto::{AttributeValue, MailboxListData, NameAttribute};
 use bytes::Bytes;
-use imap_proto::{AttributeValue, MailboxListData, NameAttribute};
 use mailmigrate_core::{Checkpoint, Flag, Flags, MessageId};
 use time::OffsetDateTime;
 
