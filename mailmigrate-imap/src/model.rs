@@ -218,7 +218,10 @@ pub(crate) fn flags_to_wire(flags: &Flags) -> String {
     flags
         .iter()
         .filter(|f| match f {
-            Flag::Keyword(k) => is_atom(k),
+            Flag::Keyword(k) if !is_atom(k) => {
+                tracing::warn!(keyword = %k.escape_debug(), "not an IMAP atom: keyword not sent");
+                false
+            }
             _ => true,
         })
         .map(ToString::to_string)
