@@ -106,7 +106,7 @@ impl ImapBuilder {
         self
     }
 
-    /// Authenticates with a password (AUTHENTICATE PLAIN by default, see
+    /// Authenticates with a password (AUTHENTICATE PLAIN when offered, else LOGIN; see
     /// [`with_auth_mechanism`](Self::with_auth_mechanism)).
     pub fn with_password(mut self, password: impl Into<String>) -> Self {
         self.credentials = Some(Credentials::Password(password.into()));

@@ -249,10 +249,14 @@ impl Connection {
             }
         };
         let mut client = Client::new(stream);
-        if cfg.tls != Tls::StartTls {
-            read_greeting(&mut client, timeout).await?;
-        }
-        let session = authenticate(cfg, client).await?;
+        // After STARTTLS the pre-TLS capabilities are void (RFC 3501 §6.2.1): ask again.
+        let greeting = if cfg.tls == Tls::StartTls {
+            None
+        } else {
+            read_greeting(&mut client, timeout).await?
+        };
+        let (client, pre_auth) = pre_auth_capabilities(client, greeting, timeout).await?;
+        let session = authenticate(cfg, client, &pre_auth).await?;
         let mut conn = Self {
             session,
             selected: None,
@@ -432,48 +436,11 @@ impl Connection {
     /// afterwards.
     async fn raw_command(&mut self, tag: &str, command: &str, limit: usize) -> Res<(bool, String)> {
         let timeout = self.timeout;
-        let stream = self.session.get_mut();
-        let io = async {
-            stream
-                .write_all(format!("{tag} {command}\r\n").as_bytes())
-                .await?;
-            stream.flush().await?;
-            let mut buf = Vec::with_capacity(256);
-            let mut chunk = [0u8; 4096];
-            let done = format!("{tag} ");
-            loop {
-                let n = stream.read(&mut chunk).await?;
-                if n == 0 {
-                    return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
-                }
-                buf.extend_from_slice(&chunk[..n]);
-                if buf.len() > limit {
-                    return Err(io::Error::other("response too long"));
-                }
-                if !buf.ends_with(b"\n") {
-                    continue;
-                }
-                if let Some(line) = buf
-                    .split(|&b| b == b'\n')
-                    .find(|l| l.starts_with(done.as_bytes()))
-                {
-                    let ok = line[done.len()..].starts_with(b"OK");
-                    let text = String::from_utf8_lossy(&buf).into_owned();
-                    return Ok((ok, text));
-                }
-            }
-        };
-        match tokio::time::timeout(timeout, io).await {
-            Err(_) => {
-                self.broken = true;
-                Err(ImapError::Timeout(timeout))
-            }
-            Ok(Err(e)) => {
-                self.broken = true;
-                Err(ImapError::io(&e))
-            }
-            Ok(Ok(v)) => Ok(v),
+        let r = raw_exchange(self.session.get_mut(), tag, command, limit, timeout).await;
+        if r.is_err() {
+            self.broken = true;
         }
+        r
     }
 
     /// `NAMESPACE`, read raw (imap-proto 0.17 has no parser for it). Called right after login.
@@ -1107,7 +1074,82 @@ fn expand_uid_set(set: &[async_imap::imap_proto::rfc4315::UidSetMember]) -> Vec<
 /// The most messages one MULTIAPPEND carries.
 pub(crate) const MULTIAPPEND_MAX: usize = 64;
 
-async fn read_greeting(client: &mut Client<Stream>, timeout: Duration) -> Res<()> {
+/// Writes `tag command` on the raw stream and reads up to the tagged completion.
+async fn raw_exchange(
+    stream: &mut Stream,
+    tag: &str,
+    command: &str,
+    limit: usize,
+    timeout: Duration,
+) -> Res<(bool, String)> {
+    let io = async {
+        stream
+            .write_all(format!("{tag} {command}\r\n").as_bytes())
+            .await?;
+        stream.flush().await?;
+        let mut buf = Vec::with_capacity(256);
+        let mut chunk = [0u8; 4096];
+        let done = format!("{tag} ");
+        loop {
+            let n = stream.read(&mut chunk).await?;
+            if n == 0 {
+                return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            if buf.len() > limit {
+                return Err(io::Error::other("response too long"));
+            }
+            if !buf.ends_with(b"\n") {
+                continue;
+            }
+            if let Some(line) = buf
+                .split(|&b| b == b'\n')
+                .find(|l| l.starts_with(done.as_bytes()))
+            {
+                let ok = line[done.len()..].starts_with(b"OK");
+                return Ok((ok, String::from_utf8_lossy(&buf).into_owned()));
+            }
+        }
+    };
+    match tokio::time::timeout(timeout, io).await {
+        Err(_) => Err(ImapError::Timeout(timeout)),
+        Ok(Err(e)) => Err(ImapError::io(&e)),
+        Ok(Ok(v)) => Ok(v),
+    }
+}
+
+/// Capability atoms from a `CAPABILITY` line body or code, upper-case.
+fn capability_set<'a>(atoms: impl Iterator<Item = &'a str>) -> HashSet<String> {
+    atoms.map(str::to_ascii_uppercase).collect()
+}
+
+/// Learns the capabilities before login: from the greeting if it listed them, else with a
+/// raw `CAPABILITY` (async-imap's unauthenticated client cannot return untagged data).
+async fn pre_auth_capabilities(
+    client: Client<Stream>,
+    greeting: Option<HashSet<String>>,
+    timeout: Duration,
+) -> Res<(Client<Stream>, HashSet<String>)> {
+    if let Some(caps) = greeting {
+        return Ok((client, caps));
+    }
+    let mut stream = client.into_inner();
+    let (ok, text) = raw_exchange(&mut stream, "mmc0", "CAPABILITY", 64 * 1024, timeout).await?;
+    let caps = if ok {
+        text.lines()
+            .find_map(|l| l.trim_end().strip_prefix("* CAPABILITY "))
+            .map(|l| capability_set(l.split_whitespace()))
+            .unwrap_or_default()
+    } else {
+        HashSet::new()
+    };
+    Ok((Client::new(stream), caps))
+}
+
+async fn read_greeting(
+    client: &mut Client<Stream>,
+    timeout: Duration,
+) -> Res<Option<HashSet<String>>> {
     match tokio::time::timeout(timeout, client.read_response()).await {
         Err(_) => Err(ImapError::Timeout(timeout)),
         Ok(Err(e)) => Err(ImapError::io(&e)),
@@ -1115,8 +1157,21 @@ async fn read_greeting(client: &mut Client<Stream>, timeout: Duration) -> Res<()
         Ok(Ok(Some(r))) => match r.parsed() {
             Response::Data {
                 status: ProtoStatus::Ok | ProtoStatus::PreAuth,
-                ..
-            } => Ok(()),
+                outcome,
+            } => Ok(match &outcome.code {
+                Some(ResponseCode::Capabilities(list)) => Some(
+                    list.iter()
+                        .map(|c| match c {
+                            async_imap::imap_proto::Capability::Imap4rev1 => "IMAP4REV1".to_owned(),
+                            async_imap::imap_proto::Capability::Auth(m) => {
+                                format!("AUTH={}", m.to_ascii_uppercase())
+                            }
+                            async_imap::imap_proto::Capability::Atom(a) => a.to_ascii_uppercase(),
+                        })
+                        .collect(),
+                ),
+                _ => None,
+            }),
             Response::Data { status, outcome } => Err(status_error(
                 status,
                 outcome.code.as_ref(),
@@ -1171,10 +1226,26 @@ impl async_imap::Authenticator for Sasl {
     }
 }
 
-async fn authenticate(cfg: &ImapConfig, client: Client<Stream>) -> Res<Session<Stream>> {
+async fn authenticate(
+    cfg: &ImapConfig,
+    client: Client<Stream>,
+    caps: &HashSet<String>,
+) -> Res<Session<Stream>> {
     let (mechanism, initial) = match &cfg.credentials {
         Credentials::Password(p) => {
-            let mech = cfg.mechanism.unwrap_or(AuthMechanism::Plain);
+            // PLAIN when offered (or when the server lists nothing), else the LOGIN command.
+            let mech = cfg
+                .mechanism
+                .unwrap_or(if caps.is_empty() || caps.contains("AUTH=PLAIN") {
+                    AuthMechanism::Plain
+                } else {
+                    AuthMechanism::Login
+                });
+            if mech == AuthMechanism::Login && caps.contains("LOGINDISABLED") {
+                return Err(ImapError::Config(
+                    "the server disables LOGIN on this connection (use TLS)".into(),
+                ));
+            }
             if mech == AuthMechanism::Login {
                 return map_auth(
                     tokio::time::timeout(cfg.timeout, client.login(&cfg.user, p)).await,

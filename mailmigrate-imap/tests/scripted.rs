@@ -32,6 +32,8 @@ enum Behaviour {
     SilentOnFetch,
     /// Announces a body literal longer than the bytes it sends.
     LyingLiteral,
+    /// Offers no AUTH=PLAIN, only the LOGIN command.
+    LoginOnly,
 }
 
 #[derive(Debug, Default)]
@@ -72,6 +74,11 @@ async fn serve(
     let caps = format!(
         "IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 AUTH=OAUTHBEARER UIDPLUS CONDSTORE NAMESPACE {extra_caps}"
     );
+    let caps = if behaviour == Behaviour::LoginOnly {
+        caps.replace("AUTH=PLAIN ", "")
+    } else {
+        caps
+    };
     let gmail = extra_caps.contains("X-GM-EXT-1");
     let mut next_uid = 9;
     w.write_all(b"* OK scripted server ready\r\n")
@@ -664,4 +671,17 @@ async fn multiappend_sends_one_command_and_isolates_a_refused_message() {
     assert_eq!(e.context("message"), Some("m1"));
     // The refused group (1 command) was re-sent as three single APPENDs.
     assert_eq!(appends(&seen), 1 + 1 + 3);
+}
+
+#[tokio::test]
+async fn login_is_used_when_plain_is_not_offered() {
+    let (port, seen) = start(Behaviour::LoginOnly).await;
+    builder(port).with_password("pw-9").build().await.unwrap();
+    let cmds = seen.lock().unwrap().commands.clone();
+    assert!(
+        cmds.iter().any(|c| c.ends_with("CAPABILITY")),
+        "asked before login: {cmds:?}"
+    );
+    assert!(cmds.iter().any(|c| c.contains(" LOGIN ")), "{cmds:?}");
+    assert!(!cmds.iter().any(|c| c.contains("AUTHENTICATE")), "{cmds:?}");
 }
