@@ -30,6 +30,7 @@ pub struct ImapBuilder {
     fetch_batch: Option<usize>,
     ca_file: Option<std::path::PathBuf>,
     invalid: Vec<(ImapConfigKey, String)>,
+    unknown_keys: Vec<String>,
 }
 
 impl ImapBuilder {
@@ -84,6 +85,24 @@ impl ImapBuilder {
                 Ok(s) => self.timeout = Some(Duration::from_secs(s)),
                 Err(_) => self.invalid.push((key, value)),
             },
+        }
+        self
+    }
+
+    /// Sets several values from `(key, value)` pairs whose keys are [`ImapConfigKey`] names
+    /// or aliases (for configuration maps and the conformance testkit); an unknown key is
+    /// reported by [`build`](Self::build).
+    pub fn with_configs<I, K, V>(mut self, pairs: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: Into<String>,
+    {
+        for (k, v) in pairs {
+            match k.as_ref().parse::<ImapConfigKey>() {
+                Ok(key) => self = self.with_config(key, v),
+                Err(_) => self.unknown_keys.push(k.as_ref().to_owned()),
+            }
         }
         self
     }
@@ -163,6 +182,11 @@ impl ImapBuilder {
     }
 
     fn config(self) -> std::result::Result<ImapConfig, ImapError> {
+        if let Some(key) = self.unknown_keys.first() {
+            return Err(ImapError::Config(format!(
+                "unknown configuration key {key:?}"
+            )));
+        }
         if let Some((key, _)) = self.invalid.first() {
             return Err(ImapError::Config(format!(
                 "invalid value for {}",
@@ -292,6 +316,28 @@ mod tests {
         assert!(!d.contains("s3cret-pw"), "{d}");
         let cfg = b.config().unwrap();
         assert!(!format!("{cfg:?}").contains("s3cret-pw"));
+    }
+
+    #[test]
+    fn with_configs_takes_pairs_and_reports_unknown_keys() {
+        let cfg = ImapBuilder::new()
+            .with_configs([
+                ("HOST", "h"),
+                ("username", "u"),
+                ("password", "p"),
+                ("port", "1993"),
+            ])
+            .config()
+            .unwrap();
+        assert_eq!(
+            (cfg.host.as_str(), cfg.user.as_str(), cfg.port),
+            ("h", "u", 1993)
+        );
+        let e = base()
+            .with_configs([("colour", "blue")])
+            .config()
+            .unwrap_err();
+        assert!(e.to_string().contains("colour"));
     }
 
     #[test]
