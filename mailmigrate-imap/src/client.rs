@@ -1030,24 +1030,7 @@ impl Connection {
                 "APPEND completed before the message was sent".into(),
             ));
         }
-        let timeout = self.timeout;
-        let stream = self.session.get_mut();
-        let write = async {
-            stream.write_all(bytes).await?;
-            stream.write_all(b"\r\n").await?;
-            stream.flush().await
-        };
-        match tokio::time::timeout(timeout.max(Duration::from_secs(1)) * 4, write).await {
-            Err(_) => {
-                self.broken = true;
-                return Err(ImapError::Timeout(timeout));
-            }
-            Ok(Err(e)) => {
-                self.broken = true;
-                return Err(ImapError::io(&e));
-            }
-            Ok(Ok(())) => {}
-        }
+        self.write_literal(bytes).await?;
         let done = self.finish(&tag, &mut |_| {}, false).await?;
         Ok(done.append_uid)
     }
