@@ -55,8 +55,13 @@ pub struct Capabilities {
     /// Can look up an existing copy by Message-ID or content hash, which makes resume after
     /// an unknown-outcome write duplicate-free.
     pub find_existing: bool,
-    /// `fetch(append(m))` returns the same bytes.
+    /// `fetch(append(m))` returns the same bytes (after CRLF canonicalisation when
+    /// `requires_crlf` is set).
     pub byte_exact: bool,
+    /// The destination stores lines ending in CRLF only, as IMAP requires: bare LF is
+    /// written as CRLF ([`canonical_crlf`](crate::headers::canonical_crlf)). The engine
+    /// records and verification compares that canonical form.
+    pub requires_crlf: bool,
     /// The largest message the destination accepts, in bytes.
     pub append_max_size: Option<u64>,
     /// The most messages worth sending in one append call (0 = no preference).

@@ -97,9 +97,48 @@ pub fn check_message(raw: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// The message with every bare LF turned into CRLF, the line ending IMAP requires
+/// (RFC 3501 §4.3). Returns the same bytes, without copying, when there is no bare LF.
+///
+/// A destination that declares
+/// [`Capabilities::requires_crlf`](crate::Capabilities::requires_crlf) stores this form; the
+/// engine and verification hash it, so the comparison stays exact for such destinations.
+///
+/// ```
+/// use bytes::Bytes;
+/// use mailmigrate_core::headers::canonical_crlf;
+/// let lf = Bytes::from_static(b"Subject: x\n\nbody\n");
+/// assert_eq!(&canonical_crlf(&lf)[..], b"Subject: x\r\n\r\nbody\r\n");
+/// let crlf = Bytes::from_static(b"Subject: x\r\n\r\nbody\r\n");
+/// assert_eq!(canonical_crlf(&crlf).as_ptr(), crlf.as_ptr()); // not copied
+/// ```
+pub fn canonical_crlf(raw: &bytes::Bytes) -> bytes::Bytes {
+    let bare = |i: usize| raw[i] == b'\n' && (i == 0 || raw[i - 1] != b'\r');
+    let count = (0..raw.len()).filter(|&i| bare(i)).count();
+    if count == 0 {
+        return raw.clone();
+    }
+    let mut out = Vec::with_capacity(raw.len() + count);
+    for (i, &b) in raw.iter().enumerate() {
+        if bare(i) {
+            out.push(b'\r');
+        }
+        out.push(b);
+    }
+    bytes::Bytes::from(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn canonical_crlf_converts_only_bare_lf() {
+        let mixed = bytes::Bytes::from_static(b"a\r\nb\nc\rd\n");
+        assert_eq!(&canonical_crlf(&mixed)[..], b"a\r\nb\r\nc\rd\r\n");
+        let leading = bytes::Bytes::from_static(b"\nx");
+        assert_eq!(&canonical_crlf(&leading)[..], b"\r\nx");
+    }
 
     #[test]
     fn garbage_yields_empty_headers() {

@@ -247,6 +247,8 @@ pub(crate) fn capabilities_from(facts: &ServerFacts) -> Capabilities {
         delete: facts.has("UIDPLUS"),
         find_existing: true,
         byte_exact: true,
+        // IMAP carries lines ending in CRLF only (RFC 3501 §4.3): bare LF is sent as CRLF.
+        requires_crlf: true,
         append_max_size,
         append_batch_max: 64,
         fetch_batch_max: 64,

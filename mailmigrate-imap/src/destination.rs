@@ -63,7 +63,9 @@ impl Destination for Imap {
                     }
                     Err(e) => {
                         let e = e.into_error(op);
-                        if e.kind() != ErrorKind::AlreadyExists {
+                        if e.kind() != ErrorKind::AlreadyExists
+                            && !exists_after_refusal(&mut c, pid.as_str()).await
+                        {
                             return Err(e.with_context("folder", &parent));
                         }
                     }
@@ -82,7 +84,9 @@ impl Destination for Imap {
             Ok(()) => true,
             Err(e) => {
                 let e = e.into_error(op);
-                if e.kind() != ErrorKind::AlreadyExists {
+                if e.kind() != ErrorKind::AlreadyExists
+                    && !exists_after_refusal(&mut c, id.as_str()).await
+                {
                     return Err(e.with_context("folder", path));
                 }
                 false
@@ -100,6 +104,15 @@ impl Destination for Imap {
         messages: Vec<RawMessage>,
     ) -> Result<Vec<Result<Appended>>> {
         let op = Operation::Append;
+        // IMAP requires CRLF line endings; the capabilities say so, and the engine hashes
+        // the same canonical form.
+        let messages: Vec<RawMessage> = messages
+            .into_iter()
+            .map(|mut m| {
+                m.bytes = mailmigrate_core::headers::canonical_crlf(&m.bytes);
+                m
+            })
+            .collect();
         let mut c = self.conn(op).await?;
         // Appending into the selected folder is much cheaper for the server.
         c.ensure_selected(folder.as_str(), true)
@@ -109,7 +122,16 @@ impl Destination for Imap {
         let mut out: Vec<Option<Result<Appended>>> = messages.iter().map(|_| None).collect();
         let mut todo = Vec::with_capacity(messages.len());
         for (i, msg) in messages.iter().enumerate() {
-            if max.is_some_and(|m| msg.bytes.len() as u64 > m) {
+            if msg.bytes.contains(&0) {
+                // RFC 3501 §4.3: a literal carries no NUL. Servers refuse it (Cyrus) or
+                // replace the byte silently (Dovecot); refusing here keeps bytes sacred.
+                out[i] = Some(Err(error(
+                    ErrorKind::InvalidMessage,
+                    op,
+                    "contains a NUL byte, which IMAP cannot carry",
+                )
+                .with_item(folder, &msg.meta.id)));
+            } else if max.is_some_and(|m| msg.bytes.len() as u64 > m) {
                 out[i] = Some(Err(error(
                     ErrorKind::MessageTooLarge,
                     op,
@@ -231,6 +253,13 @@ impl Destination for Imap {
             .await
             .map_err(|e| e.into_error(op).with_context("folder", folder))
     }
+}
+
+/// Whether a mailbox whose CREATE was refused exists after all: another connection (a
+/// concurrent folder pass creating the same parent) won the race, and not every server
+/// says so with `[ALREADYEXISTS]` (Cyrus answers a bare `NO Mailbox already exists`).
+async fn exists_after_refusal(c: &mut Connection, name: &str) -> bool {
+    c.is_usable() && exists(c, name).await.unwrap_or(false)
 }
 
 /// Whether `name` exists as a selectable mailbox.

@@ -148,6 +148,14 @@ impl ImapError {
             (Self::Status { .. }, Some("NOPERM")) => (ErrorKind::PermissionDenied, false),
             (Self::Status { .. }, Some("ALREADYEXISTS")) => (ErrorKind::AlreadyExists, false),
             (Self::Status { .. }, Some("PARSE")) => (ErrorKind::InvalidMessage, false),
+            // RFC 5530: CANNOT "can never succeed" (e.g. a character the server does not
+            // allow in a mailbox name).
+            (Self::Status { .. }, Some("CANNOT")) if op_rules == Operation::EnsureFolder => {
+                (ErrorKind::ConfigInvalid, false)
+            }
+            (Self::Status { .. }, Some("CANNOT")) if op_rules == Operation::Append => {
+                (ErrorKind::InvalidMessage, false)
+            }
             (Self::Status { .. }, Some("LIMIT")) => (ErrorKind::RateLimited, true),
             (Self::Status { .. }, Some("UNAVAILABLE" | "INUSE" | "SERVERBUG")) => {
                 (ErrorKind::Unavailable, op_rules != Operation::Append)
@@ -260,6 +268,15 @@ mod tests {
             assert_eq!(e.provider(), "imap");
             assert_eq!(e.operation(), Operation::Append);
         }
+    }
+
+    #[test]
+    fn cannot_is_a_bad_name_or_a_refused_message() {
+        let text = "[CANNOT] Character not allowed in mailbox name: '.'";
+        let e = no(text).into_error(Operation::EnsureFolder);
+        assert_eq!(e.kind(), ErrorKind::ConfigInvalid);
+        let e = no(text).into_error(Operation::Append);
+        assert_eq!(e.kind(), ErrorKind::InvalidMessage);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 
 use super::plan::LabelPolicy;
 use super::{is_final_for_item, Engine, Event, FolderReport, PlanEntry, Stats};
-use crate::headers::{check_message, Headers};
+use crate::headers::{canonical_crlf, check_message, Headers};
 use crate::state::{ItemFailure, LedgerEntry, LedgerState};
 use crate::{
     Capabilities, Change, Checkpoint, DedupeKey, Error, ErrorKind, Flag, FolderId, MessageId,
@@ -219,7 +219,12 @@ async fn settle_pending(ctx: &Ctx<'_>, dest: &FolderId, stats: &mut Stats) -> Re
                 .next()
                 .await
             {
-                Some((_, Ok(raw))) => DedupeKey::of(&raw),
+                Some((_, Ok(mut raw))) => {
+                    if ctx.dcaps.requires_crlf {
+                        raw.bytes = canonical_crlf(&raw.bytes);
+                    }
+                    DedupeKey::of(&raw)
+                }
                 _ => DedupeKey::new(p.message_id.clone(), p.hash, 0),
             };
             let candidates = engine.dest.find_existing(&p.dest_folder, &key).await?;
@@ -508,7 +513,11 @@ async fn copy_batch(
 ) -> Result<()> {
     let engine = ctx.engine;
     let mut ok = Vec::with_capacity(batch.len());
-    for msg in batch {
+    for mut msg in batch {
+        if ctx.dcaps.requires_crlf {
+            // What the destination will store, and so what the ledger records.
+            msg.bytes = canonical_crlf(&msg.bytes);
+        }
         if let Err(e) = check_message(&msg.bytes) {
             ctx.fail(
                 stats,

@@ -438,6 +438,7 @@ impl MboxStore {
             delete: false,
             find_existing: true,
             byte_exact: true,
+            requires_crlf: false,
             append_max_size: None,
             append_batch_max: 256,
             fetch_batch_max: 256,

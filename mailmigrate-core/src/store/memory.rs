@@ -104,6 +104,7 @@ impl MemoryStore {
             delete: true,
             find_existing: true,
             byte_exact: true,
+            requires_crlf: false,
             append_max_size: None,
             append_batch_max: 256,
             fetch_batch_max: 256,

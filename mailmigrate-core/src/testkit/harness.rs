@@ -351,13 +351,19 @@ impl Harness {
         result.map_err(|e| format!("fetch of {id} in {folder} failed: {e}"))
     }
 
-    /// Checks that `actual` carries `expected`: byte for byte when the pair is byte-exact,
-    /// otherwise by parsed headers, text and attachments.
+    /// Checks that `actual` carries `expected`: byte for byte when the pair is byte-exact
+    /// (after CRLF canonicalisation when the destination requires CRLF), otherwise by parsed
+    /// headers, text and attachments.
     ///
     /// # Errors
     /// A message naming the first difference (never the content itself).
     pub fn same_content(&self, expected: &[u8], actual: &[u8]) -> Result<(), String> {
-        if self.capabilities().byte_exact {
+        let caps = self.capabilities();
+        if caps.byte_exact && caps.requires_crlf {
+            let canonical =
+                crate::headers::canonical_crlf(&bytes::Bytes::copy_from_slice(expected));
+            same_bytes(&canonical, actual)
+        } else if caps.byte_exact {
             same_bytes(expected, actual)
         } else {
             same_parsed(expected, actual)

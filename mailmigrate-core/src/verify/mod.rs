@@ -90,6 +90,10 @@ pub struct VerifyOptions {
     pub compare_dates: bool,
     /// The most entries kept per list and folder (default 10 000); counts stay exact.
     pub max_listed: usize,
+    /// Hash source messages in their CRLF-canonical form (default false): set for a
+    /// destination that [requires CRLF](Capabilities::requires_crlf), which stores bare LF
+    /// as CRLF.
+    pub canonical_crlf: bool,
 }
 
 impl Default for VerifyOptions {
@@ -100,6 +104,7 @@ impl Default for VerifyOptions {
             compare_keywords: true,
             compare_dates: true,
             max_listed: 10_000,
+            canonical_crlf: false,
         }
     }
 }
@@ -107,7 +112,8 @@ impl Default for VerifyOptions {
 impl VerifyOptions {
     /// Options that skip what a destination with `caps` cannot store: flags without
     /// `append_with_flags`, keywords without `append_with_keywords`, dates without
-    /// `append_with_internal_date`.
+    /// `append_with_internal_date`; and hashes the source in CRLF form where the destination
+    /// requires CRLF.
     ///
     /// ```
     /// use mailmigrate_core::verify::VerifyOptions;
@@ -121,6 +127,7 @@ impl VerifyOptions {
             compare_flags: caps.append_with_flags,
             compare_keywords: caps.append_with_flags && caps.append_with_keywords,
             compare_dates: caps.append_with_internal_date,
+            canonical_crlf: caps.requires_crlf,
             ..Self::default()
         }
     }
@@ -361,7 +368,11 @@ async fn read_side(
             match result {
                 Ok(msg) => {
                     let rec = &mut records[i];
-                    rec.hash = Some(msg.content_hash());
+                    rec.hash = Some(if opts.canonical_crlf && side == Side::Source {
+                        ContentHash::of(&crate::headers::canonical_crlf(&msg.bytes))
+                    } else {
+                        msg.content_hash()
+                    });
                     if rec.message_id.is_none() {
                         rec.message_id = Headers::parse(&msg.bytes).message_id;
                     }

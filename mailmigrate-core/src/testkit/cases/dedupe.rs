@@ -4,9 +4,15 @@ use super::{ensure, skip};
 use crate::testkit::{fixtures, CaseResult, Harness, Outcome};
 use crate::{DedupeKey, FolderId, MessageId, RawMessage};
 
+/// Looks `msg` up with the key the engine would build: of the canonical CRLF form when
+/// the destination requires CRLF.
 async fn find(h: &Harness, folder: &FolderId, msg: &RawMessage) -> Result<Vec<MessageId>, String> {
+    let mut msg = msg.clone();
+    if h.capabilities().requires_crlf {
+        msg.bytes = crate::headers::canonical_crlf(&msg.bytes);
+    }
     h.dest
-        .find_existing(folder, &DedupeKey::of(msg))
+        .find_existing(folder, &DedupeKey::of(&msg))
         .await
         .map_err(|e| format!("find_existing for {} failed: {e}", msg.meta.id))
 }

@@ -11,8 +11,9 @@ use crate::{ErrorKind, MessageId};
 /// Every fixture appended in batches comes back from `fetch`: byte-exact when the pair is
 /// `byte_exact`, otherwise with the same parsed headers, text and attachments.
 ///
-/// A destination that is not byte-exact may refuse a non-portable fixture (NUL byte, binary
-/// body) with a per-item `InvalidMessage` naming it; every other failure fails the case.
+/// A destination that is not byte-exact, or that speaks a CRLF text protocol (IMAP), may
+/// refuse a non-portable fixture (NUL byte, binary body) with a per-item `InvalidMessage`
+/// naming it; every other failure fails the case, and what is stored must come back intact.
 ///
 /// # Errors
 /// A message naming the first fixture that did not round-trip.
@@ -45,7 +46,7 @@ pub async fn append_then_fetch_roundtrip(h: &Harness) -> CaseResult {
                 );
             }
             Err(e)
-                if !caps.byte_exact
+                if (!caps.byte_exact || caps.requires_crlf)
                     && !fixture.portable
                     && e.kind() == ErrorKind::InvalidMessage =>
             {
