@@ -34,6 +34,10 @@ pub struct Capabilities {
     pub list_since: bool,
     /// Reports removals in change listings.
     pub list_removals: bool,
+    /// Messages carry labels and folders are views of labels, with each message stored once
+    /// in the folder whose role is [`All`](crate::SpecialUse::All) (Gmail). The engine then
+    /// copies that folder, with labels, instead of one copy per label folder.
+    pub list_labels: bool,
     /// Can fetch raw message bytes.
     pub fetch: bool,
     /// Can append messages.

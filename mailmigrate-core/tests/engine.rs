@@ -572,3 +572,62 @@ async fn items_failed_for_good_are_not_retried_unless_asked() {
     assert!(r.failures.is_empty());
     assert_eq!(dst.message_count(), 5);
 }
+
+#[tokio::test]
+async fn a_labelling_source_becomes_one_copy_per_message() {
+    let caps = Capabilities {
+        list_labels: true,
+        ..MemoryStore::capabilities()
+    };
+    let src = MemoryStore::with_capabilities("gmail", caps);
+    let all = folder(&src, "[Gmail]/All Mail", Some(SpecialUse::All)).await;
+    let work = folder(&src, "Work", None).await;
+    let inbox = folder(&src, "INBOX", None).await;
+    let labelled = |f: &FolderId, n: u32, labels: &[&str]| {
+        let mut m = msg(f, n, &[]);
+        m.meta.labels = labels.iter().map(|l| (*l).to_owned()).collect();
+        m
+    };
+    // Gmail shows each message in All Mail and again in each label's folder.
+    src.append(
+        &all,
+        vec![
+            labelled(&all, 1, &["\\Inbox", "Work"]),
+            labelled(&all, 2, &["\\Starred"]),
+        ],
+    )
+    .await
+    .unwrap();
+    src.append(&work, vec![labelled(&work, 1, &["\\Inbox", "Work"])])
+        .await
+        .unwrap();
+    src.append(&inbox, vec![labelled(&inbox, 1, &["\\Inbox", "Work"])])
+        .await
+        .unwrap();
+    let caps = Capabilities {
+        append_with_labels: false,
+        ..MemoryStore::capabilities()
+    };
+    let dst = MemoryStore::with_capabilities("dovecot", caps);
+    let r = engine(&src, &dst, &Arc::new(MemoryState::new()))
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(r.totals.copied, 2, "each message once: {r}");
+    assert_eq!(dst.message_count(), 2);
+    let copies = dst.messages(&FolderId::new("All Mail")).unwrap();
+    let first = copies
+        .iter()
+        .find(|m| m.bytes == msg(&all, 1, &[]).bytes)
+        .unwrap();
+    assert!(first.meta.flags.contains(&Flag::Keyword("Work".into())));
+    assert!(first.meta.flags.contains(&Flag::Keyword("$Inbox".into())));
+    let second = copies
+        .iter()
+        .find(|m| m.bytes == msg(&all, 2, &[]).bytes)
+        .unwrap();
+    assert!(
+        second.meta.flags.contains(&Flag::Flagged),
+        "\\Starred is \\Flagged"
+    );
+}

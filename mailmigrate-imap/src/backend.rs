@@ -236,6 +236,8 @@ pub(crate) fn capabilities_from(facts: &ServerFacts) -> Capabilities {
         list_folders: true,
         list_since: facts.has("CONDSTORE") || facts.has("QRESYNC"),
         list_removals: false,
+        // Gmail (X-GM-EXT-1): labels are folders, `[Gmail]/All Mail` holds each message once.
+        list_labels: facts.has("X-GM-EXT-1"),
         fetch: true,
         append: true,
         append_with_flags: true,

@@ -83,13 +83,38 @@ impl Ctx<'_> {
         };
         if to_keywords {
             let labels = std::mem::take(&mut meta.labels);
-            meta.flags.extend(labels.into_iter().map(Flag::Keyword));
+            meta.flags.extend(labels.iter().map(|l| label_as_flag(l)));
         }
         if !self.dcaps.append_with_keywords {
             meta.flags.retain(|f| !f.is_keyword());
         }
         meta
     }
+}
+
+/// A label as a flag: Gmail's system labels map to their IMAP meaning (`\\Starred` is
+/// `\\Flagged`, `\\Important` is `$Important`), other labels become keywords with the
+/// characters IMAP forbids in an atom replaced by `_`.
+fn label_as_flag(label: &str) -> Flag {
+    match label {
+        "\\Starred" => return Flag::Flagged,
+        "\\Draft" => return Flag::Draft,
+        _ => {}
+    }
+    let name = label
+        .strip_prefix('\\')
+        .map_or_else(|| label.to_owned(), |l| format!("${l}"));
+    let keyword: String = name
+        .chars()
+        .map(|c| {
+            if c.is_control() || c.is_whitespace() || "(){%*\"\\]".contains(c) {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    Flag::Keyword(keyword)
 }
 
 pub(super) async fn sync_folder(engine: &Engine, entry: &PlanEntry) -> FolderReport {
@@ -710,4 +735,24 @@ async fn delete_rows(ctx: &Ctx<'_>, rows: Vec<LedgerEntry>, stats: &mut Stats) -
     engine.state.remove(ctx.job, ctx.src(), &src_ids).await?;
     stats.deleted += rows.len() as u64;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_become_valid_flags() {
+        assert_eq!(label_as_flag("\\Starred"), Flag::Flagged);
+        assert_eq!(
+            label_as_flag("\\Important"),
+            Flag::Keyword("$Important".into())
+        );
+        assert_eq!(label_as_flag("\\Inbox"), Flag::Keyword("$Inbox".into()));
+        assert_eq!(
+            label_as_flag("Projects/Alpha (old)"),
+            Flag::Keyword("Projects/Alpha__old_".into())
+        );
+        assert_eq!(label_as_flag("Ünïcode"), Flag::Keyword("Ünïcode".into()));
+    }
 }

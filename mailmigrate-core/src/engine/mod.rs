@@ -42,7 +42,9 @@ use tracing::Instrument;
 
 pub use event::{Event, EventSink};
 pub use options::{Filter, SyncOptions};
-pub use plan::{FolderPlan, LabelPolicy, MappingRules, PlanAction, PlanEntry, Rename};
+pub use plan::{
+    FolderPlan, LabelFolders, LabelPolicy, MappingRules, PlanAction, PlanEntry, Rename,
+};
 pub use report::{FolderReport, Stats, SyncReport};
 
 use crate::layer::{RetryConfig, RetryLayer, Stack};
@@ -178,7 +180,12 @@ impl Engine {
         let rules = self.options.mapping.compile()?;
         let src = self.source.list_folders().await?;
         let dst = self.dest.list_folders().await?;
-        plan::build_plan(&src, &dst, &rules)
+        plan::build_plan(
+            &src,
+            &dst,
+            &rules,
+            self.source.info().capabilities.list_labels,
+        )
     }
 
     /// Runs one pass: everything new or changed since the last pass moves.

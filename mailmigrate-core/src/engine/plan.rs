@@ -51,6 +51,21 @@ pub enum LabelPolicy {
     Drop,
 }
 
+/// Where messages of a labelling source (Gmail: folders are labels, `All Mail` holds each
+/// message once) are copied from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum LabelFolders {
+    /// From the `All` folder only, each message once, its labels travelling with it (as
+    /// labels, or as keywords per [`LabelPolicy`]). Trash and Junk, which hold messages
+    /// that are not in `All`, are copied as folders.
+    #[default]
+    AllMailOnce,
+    /// From every label folder, as ordinary folders: a message with N labels becomes N
+    /// copies. The `All` folder is skipped.
+    CopyPerLabel,
+}
+
 /// The caller's rules for mapping folders.
 ///
 /// ```
@@ -78,6 +93,8 @@ pub struct MappingRules {
     pub copy_virtual: bool,
     /// How labels travel.
     pub labels: LabelPolicy,
+    /// Which folders of a labelling source are copied.
+    pub label_folders: LabelFolders,
 }
 
 impl Default for MappingRules {
@@ -90,6 +107,7 @@ impl Default for MappingRules {
             automap_roles: true,
             copy_virtual: false,
             labels: LabelPolicy::default(),
+            label_folders: LabelFolders::default(),
         }
     }
 }
@@ -235,7 +253,14 @@ pub(crate) fn build_plan(
     source: &[Folder],
     dest: &[Folder],
     rules: &CompiledRules,
+    labelling_source: bool,
 ) -> Result<FolderPlan> {
+    // A labelling source keeps each message once, in its `All` folder.
+    let once_in_all = labelling_source
+        && rules.rules.label_folders == LabelFolders::AllMailOnce
+        && source
+            .iter()
+            .any(|f| f.role == Some(SpecialUse::All) && f.selectable);
     let mut ordered: Vec<&Folder> = source.iter().collect();
     // Roles first so that role folders claim their targets before look-alike names.
     ordered.sort_by_key(|f| (f.role.is_none(), !f.path.is_inbox()));
@@ -255,7 +280,19 @@ pub(crate) fn build_plan(
             entries.push(skip("cannot hold messages"));
             continue;
         }
-        if role.is_some_and(SpecialUse::is_virtual) && !rules.rules.copy_virtual {
+        if once_in_all {
+            // Trash and Junk hold messages that are not in `All`: they stay folders.
+            let own_home = matches!(
+                role,
+                Some(SpecialUse::All | SpecialUse::Trash | SpecialUse::Junk)
+            );
+            if !own_home {
+                entries.push(skip(
+                    "label folder: its messages are copied once from the All folder, with their labels",
+                ));
+                continue;
+            }
+        } else if role.is_some_and(SpecialUse::is_virtual) && !rules.rules.copy_virtual {
             entries.push(skip(
                 "virtual folder: its messages are copied from their home folders",
             ));
@@ -332,7 +369,7 @@ mod tests {
     }
 
     fn plan(src: &[Folder], dst: &[Folder], rules: MappingRules) -> FolderPlan {
-        build_plan(src, dst, &rules.compile().unwrap()).unwrap()
+        build_plan(src, dst, &rules.compile().unwrap(), false).unwrap()
     }
 
     fn target_of<'a>(p: &'a FolderPlan, src: &str) -> &'a PlanEntry {
@@ -417,6 +454,38 @@ mod tests {
             .compile()
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::ConfigInvalid);
+    }
+
+    #[test]
+    fn labelling_source_copies_all_mail_once() {
+        let src = [
+            folder("INBOX", None),
+            folder("[Gmail]/All Mail", Some(SpecialUse::All)),
+            folder("[Gmail]/Sent Mail", Some(SpecialUse::Sent)),
+            folder("[Gmail]/Trash", Some(SpecialUse::Trash)),
+            folder("[Gmail]/Spam", Some(SpecialUse::Junk)),
+            folder("Projects", None),
+        ];
+        let compiled = MappingRules::default().compile().unwrap();
+        let p = build_plan(&src, &[], &compiled, true).unwrap();
+        let copied: Vec<String> = p.copies().map(|e| e.source.path.to_string()).collect();
+        assert_eq!(copied.len(), 3, "{copied:?}");
+        assert!(copied.contains(&"[Gmail]/All Mail".to_owned()));
+        assert!(copied.contains(&"[Gmail]/Trash".to_owned()));
+        assert!(copied.contains(&"[Gmail]/Spam".to_owned()));
+        assert_eq!(
+            target_of(&p, "[Gmail]/All Mail").target.to_string(),
+            "All Mail"
+        );
+        // Per label: every label folder, All Mail skipped.
+        let mut rules = MappingRules::default();
+        rules.label_folders = LabelFolders::CopyPerLabel;
+        let p = build_plan(&src, &[], &rules.compile().unwrap(), true).unwrap();
+        assert_eq!(p.copies().count(), 5);
+        assert!(matches!(
+            target_of(&p, "[Gmail]/All Mail").action,
+            PlanAction::Skip(_)
+        ));
     }
 
     #[test]

@@ -163,6 +163,7 @@ impl MaildirStore {
         Capabilities {
             list_folders: true,
             list_since: false,
+            list_labels: false,
             list_removals: false,
             fetch: true,
             append: true,

@@ -426,6 +426,7 @@ impl MboxStore {
         Capabilities {
             list_folders: true,
             list_since: false,
+            list_labels: false,
             list_removals: false,
             fetch: true,
             append: true,

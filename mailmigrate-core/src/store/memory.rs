@@ -92,6 +92,7 @@ impl MemoryStore {
         Capabilities {
             list_folders: true,
             list_since: true,
+            list_labels: false,
             list_removals: true,
             fetch: true,
             append: true,
