@@ -369,8 +369,7 @@ async fn labels_become_keywords_where_the_destination_has_no_labels() {
         ..MemoryStore::capabilities()
     };
     let dst = MemoryStore::with_capabilities("dst", caps);
-    let mut mapping = MappingRules::default();
-    mapping.labels = LabelPolicy::LabelsOrKeywords;
+    let mapping = MappingRules::default().with_labels(LabelPolicy::LabelsOrKeywords);
     engine(&src, &dst, &Arc::new(MemoryState::new()))
         .with_options(SyncOptions::new("t").with_mapping(mapping))
         .run()

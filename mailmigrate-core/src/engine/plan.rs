@@ -134,6 +134,20 @@ impl MappingRules {
         self
     }
 
+    /// Sets which folders of a labelling source are copied.
+    #[must_use]
+    pub fn with_label_folders(mut self, label_folders: LabelFolders) -> Self {
+        self.label_folders = label_folders;
+        self
+    }
+
+    /// Sets how labels travel.
+    #[must_use]
+    pub fn with_labels(mut self, labels: LabelPolicy) -> Self {
+        self.labels = labels;
+        self
+    }
+
     /// Places everything under `prefix` on the destination.
     #[must_use]
     pub fn with_dest_prefix(mut self, prefix: FolderPath) -> Self {
@@ -478,8 +492,7 @@ mod tests {
             "All Mail"
         );
         // Per label: every label folder, All Mail skipped.
-        let mut rules = MappingRules::default();
-        rules.label_folders = LabelFolders::CopyPerLabel;
+        let rules = MappingRules::default().with_label_folders(LabelFolders::CopyPerLabel);
         let p = build_plan(&src, &[], &rules.compile().unwrap(), true).unwrap();
         assert_eq!(p.copies().count(), 5);
         assert!(matches!(
