@@ -259,13 +259,13 @@ mod tests {
     async fn demo_migrates_then_second_pass_moves_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let paths = DemoPaths::under(dir.path());
-        let open = || {
-            let source = stores::open_store(&paths.source_url()).unwrap();
-            let dest = stores::open_store(&paths.dest_url()).unwrap();
+        let open = || async {
+            let source = stores::open_store(&paths.source_url()).await.unwrap();
+            let dest = stores::open_store(&paths.dest_url()).await.unwrap();
             let state = stores::open_state(&paths.state).unwrap();
             (source, dest, state)
         };
-        let (source, dest, state) = open();
+        let (source, dest, state) = open().await;
         let n = 1_200;
         let generate = |source| {
             let paths = paths.clone();
@@ -304,7 +304,7 @@ mod tests {
         assert_eq!(first.exit_code(0), EXIT_FAILURES);
 
         // A second process: everything reopened from disk.
-        let (source, dest, state) = open();
+        let (source, dest, state) = open().await;
         let second = run_job(
             source,
             dest,

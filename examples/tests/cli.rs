@@ -107,3 +107,56 @@ fn bad_config_is_a_startup_error() {
     let missing = migrate(&["--config", "nope.toml"], dir.path());
     assert_eq!(missing.status.code(), Some(1));
 }
+
+/// A config job from a real IMAP server (Dovecot, started by `.ci/imap-servers.sh`) into a
+/// Maildir: runs, verifies, and a second run moves nothing.
+#[test]
+fn config_job_from_imap_into_maildir() {
+    let Ok(host) = std::env::var("MAILMIGRATE_TEST_IMAP_DOVECOT_HOST") else {
+        let required = std::env::var("MAILMIGRATE_TEST_REQUIRE")
+            .is_ok_and(|v| v.split(',').any(|s| s.trim() == "imap"));
+        assert!(
+            !required,
+            "MAILMIGRATE_TEST_REQUIRE names imap but no Dovecot is configured"
+        );
+        eprintln!("skipping: no Dovecot configured (run .ci/imap-servers.sh start)");
+        return;
+    };
+    let var = |k: &str| std::env::var(format!("MAILMIGRATE_TEST_IMAP_DOVECOT_{k}")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("imap.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "source = \"imap://{}@{host}:{}/?tls=plaintext&password_env=MM_CLI_TEST_PW\"\n\
+             destination = \"maildir://{}\"\n\
+             [mapping]\ninclude = [\"INBOX\"]\n",
+            var("USER"),
+            var("PORT"),
+            dir.path().join("out").display()
+        ),
+    )
+    .unwrap();
+    let run = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_migrate"))
+            .args(["--config", cfg.to_str().unwrap()])
+            .env("MM_CLI_TEST_PW", var("PASSWORD"))
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    let text = stdout(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("Verification passed"), "{text}");
+    assert!(!text.contains(&var("PASSWORD")), "the password never shows");
+    let again = run();
+    let text = stdout(&again);
+    assert_eq!(again.status.code(), Some(0), "{text}");
+    assert!(text.contains("Nothing to do"), "{text}");
+}

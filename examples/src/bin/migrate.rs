@@ -84,8 +84,8 @@ async fn run(cli: Cli) -> Result<u8> {
 async fn run_demo(cli: &Cli) -> Result<u8> {
     let paths = DemoPaths::under(&cli.demo_dir);
     let state_path = cli.state.clone().unwrap_or_else(|| paths.state.clone());
-    let source = stores::open_store(&paths.source_url())?;
-    let dest = stores::open_store(&paths.dest_url())?;
+    let source = stores::open_store(&paths.source_url()).await?;
+    let dest = stores::open_store(&paths.dest_url()).await?;
     let state = stores::open_state(&state_path)?;
     let generated = run::ensure_demo_source(
         &source,
@@ -135,8 +135,8 @@ async fn run_config(cli: &Cli, path: &std::path::Path) -> Result<u8> {
             })
         })
         .unwrap_or_else(|| path.with_file_name("mailmigrate-state.sqlite"));
-    let source = stores::open_store(&config.source)?;
-    let dest = stores::open_store(&config.destination)?;
+    let source = stores::open_store(&config.source).await?;
+    let dest = stores::open_store(&config.destination).await?;
     let state = stores::open_state(&state_path)?;
     println!(
         "Job {job:?}: {} -> {} (state: {})",
