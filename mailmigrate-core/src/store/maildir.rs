@@ -161,26 +161,8 @@ impl MaildirStore {
     /// The capabilities a Maildir store has.
     pub fn capabilities() -> Capabilities {
         Capabilities {
-            list_folders: true,
-            list_since: false,
-            list_labels: false,
-            list_removals: false,
-            fetch: true,
-            append: true,
-            append_with_flags: true,
-            append_with_keywords: true,
-            append_with_internal_date: true,
-            append_with_labels: false,
-            append_returns_id: true,
-            update_flags: true,
             delete: true,
-            find_existing: true,
-            byte_exact: true,
-            requires_crlf: false,
-            append_max_size: None,
-            append_batch_max: 256,
-            fetch_batch_max: 256,
-            max_concurrency: 0,
+            ..super::file_store_capabilities()
         }
     }
 

@@ -9,3 +9,23 @@ mod memory;
 pub use maildir::MaildirStore;
 pub use mbox::MboxStore;
 pub use memory::MemoryStore;
+
+/// What a store of files on a local disk can do (Maildir and mbox): everything but
+/// incremental listing and labels; each store says whether it can delete.
+fn file_store_capabilities() -> crate::Capabilities {
+    crate::Capabilities {
+        list_folders: true,
+        fetch: true,
+        append: true,
+        append_with_flags: true,
+        append_with_keywords: true,
+        append_with_internal_date: true,
+        append_returns_id: true,
+        update_flags: true,
+        find_existing: true,
+        byte_exact: true,
+        append_batch_max: 256,
+        fetch_batch_max: 256,
+        ..crate::Capabilities::default()
+    }
+}
