@@ -29,7 +29,7 @@ use crate::{
 /// # Implementing
 /// Streams are `'static`: they own what they need (an `Arc` of the client) so the engine can
 /// move them between tasks. Paging happens inside them. Errors name the folder and item in
-/// their context. See `examples/custom_provider.rs` and the conformance testkit.
+/// their context. See `examples/src/bin/custom_provider.rs` and the conformance testkit.
 ///
 /// # Wrappers
 /// Layers forward every method; `Arc<T>` and `Box<T>` forward too.
