@@ -215,7 +215,13 @@ impl Engine {
         let concurrency = self.folder_concurrency();
         let mut folders: Vec<(usize, FolderReport)> = stream::iter(copies.into_iter().enumerate())
             .map(|(i, entry)| {
-                let span = tracing::info_span!("folder", source = %entry.source.path, target = %entry.target);
+                let span = tracing::info_span!(
+                    "folder",
+                    job = %self.options.job,
+                    account = %self.source.info().account,
+                    source = %entry.source.path,
+                    target = %entry.target,
+                );
                 async move { (i, folder::sync_folder(self, entry).await) }.instrument(span)
             })
             .buffer_unordered(concurrency)
