@@ -1,7 +1,21 @@
-//! IMAP provider for mailmigrate.
-//!
-//! This crate is under construction: it exports only its URL scheme so the example CLI can
-//! say clearly that the backend is not available yet. Nothing here pretends to work.
+#![doc = include_str!("../README.md")]
+#![doc(test(attr(deny(warnings))))]
+
+mod acl;
+mod backend;
+mod builder;
+mod client;
+mod config;
+mod destination;
+mod error;
+mod model;
+mod source;
+mod utf7;
+
+pub use acl::AclEntry;
+pub use backend::Imap;
+pub use builder::{ImapBuilder, DEFAULT_POOL_SIZE, DEFAULT_TIMEOUT};
+pub use config::{AuthMechanism, ImapConfigKey, Tls, TokenProvider};
 
 /// The URL scheme this provider answers to (`imap://`, `imaps://`).
 pub const SCHEME: &str = "imap";

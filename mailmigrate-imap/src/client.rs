@@ -1,0 +1,1348 @@
+//! Connections, the pool, and every IMAP command this crate sends.
+//!
+//! Commands go through async-imap's low-level `run_command` / `read_response` and are
+//! interpreted from imap-proto's parsed responses, so response codes (`APPENDUID`,
+//! `TRYCREATE`, `HIGHESTMODSEQ`…) are never lost. Only this module builds command strings.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use async_imap::imap_proto::{
+    AttributeValue, MailboxDatum, RequestId, Response, ResponseCode, Status as ProtoStatus,
+};
+use async_imap::{Client, Session};
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_rustls::client::TlsStream;
+
+use crate::config::{AuthMechanism, Credentials, ImapConfig, Tls};
+use crate::error::{ImapError, Status};
+use crate::model::{FetchedMessage, ListedMailbox, Namespace, SelectInfo};
+
+type Res<T> = std::result::Result<T, ImapError>;
+
+/// The byte stream under a session: plain TCP or rustls over TCP.
+#[derive(Debug)]
+pub(crate) enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_flush(cx),
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// What the server said about itself at login.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ServerFacts {
+    /// Capability atoms, upper-case.
+    pub(crate) capabilities: HashSet<String>,
+    /// The personal namespace (prefix and separator).
+    pub(crate) namespace: Namespace,
+}
+
+impl ServerFacts {
+    pub(crate) fn has(&self, cap: &str) -> bool {
+        self.capabilities.contains(cap)
+    }
+}
+
+/// The mailbox a connection has selected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Selected {
+    mailbox: String,
+    writable: bool,
+    uidvalidity: u32,
+}
+
+/// One authenticated connection.
+pub(crate) struct Connection {
+    session: Session<Stream>,
+    selected: Option<Selected>,
+    timeout: Duration,
+    broken: bool,
+    /// Commands sent whose tagged completion has not been read yet. A connection given back
+    /// with commands pending (its caller was cancelled mid-command) would feed their late
+    /// responses to the next caller, so it is dropped instead.
+    pending: usize,
+    condstore: bool,
+    qresync: bool,
+    gmail: bool,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("selected", &self.selected)
+            .field("broken", &self.broken)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Quotes a string as an IMAP quoted string; `None` if it cannot be quoted (CR, LF, NUL or
+/// non-ASCII, which would need a literal).
+pub(crate) fn quote(s: &str) -> Option<String> {
+    if s.bytes()
+        .any(|b| b == b'\r' || b == b'\n' || b == 0 || !b.is_ascii())
+    {
+        return None;
+    }
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    Some(out)
+}
+
+fn quote_mailbox(name: &str) -> Res<String> {
+    quote(name).ok_or_else(|| ImapError::Config("mailbox name cannot be sent".into()))
+}
+
+fn code_name(code: &ResponseCode<'_>) -> String {
+    match code {
+        ResponseCode::TryCreate => "TRYCREATE".into(),
+        ResponseCode::Parse => "PARSE".into(),
+        ResponseCode::Alert => "ALERT".into(),
+        ResponseCode::ReadOnly => "READ-ONLY".into(),
+        ResponseCode::ReadWrite => "READ-WRITE".into(),
+        ResponseCode::BadCharset(_) => "BADCHARSET".into(),
+        ResponseCode::UidNotSticky => "UIDNOTSTICKY".into(),
+        other => format!("{other:?}").to_ascii_uppercase(),
+    }
+}
+
+fn status_error(
+    status: &ProtoStatus,
+    code: Option<&ResponseCode<'_>>,
+    text: Option<&str>,
+) -> ImapError {
+    let status = match status {
+        ProtoStatus::Bad => Status::Bad,
+        ProtoStatus::Bye => Status::Bye,
+        _ => Status::No,
+    };
+    ImapError::status(status, code.map(code_name), text)
+}
+
+/// The completion of a command: its response code, if any.
+#[derive(Debug, Default)]
+pub(crate) struct Done {
+    /// `APPENDUID` (uidvalidity, uid) when the server sent one for a single message.
+    pub(crate) append_uid: Option<(u32, u32)>,
+    /// Every UID of an `APPENDUID` (MULTIAPPEND answers with a set), in order.
+    pub(crate) append_uids: Option<(u32, Vec<u32>)>,
+    /// The server asked for the literal (`+`); the command is still running.
+    continued: bool,
+}
+
+impl Done {
+    fn continued() -> Self {
+        Self {
+            append_uid: None,
+            append_uids: None,
+            continued: true,
+        }
+    }
+}
+
+/// One message for [`Connection::append_pipelined`].
+#[derive(Debug)]
+pub(crate) struct AppendItem<'a> {
+    pub(crate) flags: String,
+    pub(crate) date: Option<String>,
+    pub(crate) bytes: &'a Bytes,
+}
+
+/// What became of one pipelined APPEND.
+#[derive(Debug)]
+pub(crate) enum AppendOutcome {
+    /// Stored, with the APPENDUID (uidvalidity, uid) if the server sent one.
+    Stored(Option<(u32, u32)>),
+    /// The server refused it; the connection is still usable.
+    Failed(ImapError),
+    /// Sent, but the connection failed before the answer: it may be stored.
+    Unknown(String),
+    /// Never sent because the connection failed first.
+    NotSent,
+}
+
+/// What one response means for the command in flight.
+enum Step {
+    Done(Done),
+    Fail(ImapError),
+    Bye(ImapError),
+    Continue,
+    More,
+}
+
+impl Connection {
+    /// Connects, secures and authenticates one connection, and learns the server's facts.
+    pub(crate) async fn open(cfg: &ImapConfig) -> Res<(Self, ServerFacts)> {
+        let timeout = cfg.timeout;
+        let tcp = tokio::time::timeout(timeout, TcpStream::connect((cfg.host.as_str(), cfg.port)))
+            .await
+            .map_err(|_| ImapError::Timeout(timeout))?
+            .map_err(|e| ImapError::io(&e))?;
+        let _ = tcp.set_nodelay(true);
+        let stream = match cfg.tls {
+            Tls::Implicit => Stream::Tls(Box::new(tls_wrap(cfg, tcp).await?)),
+            Tls::Plaintext => Stream::Plain(tcp),
+            Tls::StartTls => {
+                let mut client = Client::new(Stream::Plain(tcp));
+                read_greeting(&mut client, timeout).await?;
+                tokio::time::timeout(timeout, client.run_command_and_check_ok("STARTTLS", None))
+                    .await
+                    .map_err(|_| ImapError::Timeout(timeout))?
+                    .map_err(|e| ImapError::Tls(format!("STARTTLS refused: {e}")))?;
+                let Stream::Plain(tcp) = client.into_inner() else {
+                    return Err(ImapError::Protocol("STARTTLS on a TLS stream".into()));
+                };
+                Stream::Tls(Box::new(tls_wrap(cfg, tcp).await?))
+            }
+        };
+        let mut client = Client::new(stream);
+        if cfg.tls != Tls::StartTls {
+            read_greeting(&mut client, timeout).await?;
+        }
+        let session = authenticate(cfg, client).await?;
+        let mut conn = Self {
+            session,
+            selected: None,
+            timeout,
+            broken: false,
+            pending: 0,
+            condstore: false,
+            qresync: false,
+            gmail: false,
+        };
+        let namespace = conn.raw_namespace().await?;
+        let capabilities = conn.capability().await?;
+        conn.condstore = capabilities.contains("CONDSTORE") || capabilities.contains("QRESYNC");
+        conn.gmail = capabilities.contains("X-GM-EXT-1");
+        if capabilities.contains("QRESYNC") {
+            // RFC 7162: QRESYNC must be enabled before FETCH … (VANISHED) may be used.
+            conn.run("ENABLE QRESYNC", |_| {}).await?;
+            conn.qresync = true;
+        }
+        let mut facts = ServerFacts {
+            capabilities,
+            namespace: namespace.unwrap_or_default(),
+        };
+        if facts.namespace.delimiter.is_none() {
+            facts.namespace.delimiter = conn.root_delimiter().await?;
+        }
+        Ok((conn, facts))
+    }
+
+    /// Whether the connection can be reused.
+    pub(crate) fn is_usable(&self) -> bool {
+        !self.broken && self.pending == 0
+    }
+
+    /// Reads the next response and hands its parsed form to `f`.
+    async fn read_with<T>(&mut self, f: impl FnOnce(&Response<'_>) -> T) -> Res<T> {
+        match tokio::time::timeout(self.timeout, self.session.read_response()).await {
+            Err(_) => {
+                self.broken = true;
+                Err(ImapError::Timeout(self.timeout))
+            }
+            Ok(Err(e)) => {
+                self.broken = true;
+                Err(ImapError::io(&e))
+            }
+            Ok(Ok(None)) => {
+                self.broken = true;
+                Err(ImapError::Closed)
+            }
+            Ok(Ok(Some(r))) => Ok(f(r.parsed())),
+        }
+    }
+
+    async fn send(&mut self, command: &str) -> Res<RequestId> {
+        match tokio::time::timeout(self.timeout, self.session.run_command(command)).await {
+            Err(_) => {
+                self.broken = true;
+                Err(ImapError::Timeout(self.timeout))
+            }
+            Ok(Err(e)) => {
+                self.broken = true;
+                Err(match e {
+                    async_imap::error::Error::Io(io) => ImapError::io(&io),
+                    _ => ImapError::Closed,
+                })
+            }
+            Ok(Ok(id)) => {
+                self.pending += 1;
+                Ok(id)
+            }
+        }
+    }
+
+    /// Runs `command`, passing each untagged response to `untagged`, until its tagged
+    /// completion; `NO`/`BAD`/`BYE` become errors.
+    pub(crate) async fn run<F>(&mut self, command: &str, mut untagged: F) -> Res<Done>
+    where
+        F: FnMut(&Response<'_>),
+    {
+        let tag = self.send(command).await?;
+        self.finish(&tag, &mut untagged, false).await
+    }
+
+    async fn finish<F>(
+        &mut self,
+        tag: &RequestId,
+        untagged: &mut F,
+        stop_at_continue: bool,
+    ) -> Res<Done>
+    where
+        F: FnMut(&Response<'_>),
+    {
+        loop {
+            let step = self
+                .read_with(|r| match r {
+                    Response::Done {
+                        tag: t,
+                        status,
+                        outcome,
+                    } if t == tag => {
+                        if *status != ProtoStatus::Ok {
+                            return Step::Fail(status_error(
+                                status,
+                                outcome.code.as_ref(),
+                                outcome.information.as_deref(),
+                            ));
+                        }
+                        let mut done = Done::default();
+                        if let Some(ResponseCode::AppendUid(validity, uids)) = &outcome.code {
+                            if let [async_imap::imap_proto::rfc4315::UidSetMember::Uid(uid)] =
+                                uids.as_slice()
+                            {
+                                done.append_uid = Some((*validity, *uid));
+                            }
+                            done.append_uids = Some((*validity, expand_uid_set(uids)));
+                        }
+                        Step::Done(done)
+                    }
+                    Response::Data {
+                        status: ProtoStatus::Bye,
+                        outcome,
+                    } => Step::Bye(status_error(
+                        &ProtoStatus::Bye,
+                        outcome.code.as_ref(),
+                        outcome.information.as_deref(),
+                    )),
+                    Response::Continue(_) => Step::Continue,
+                    other => {
+                        untagged(other);
+                        Step::More
+                    }
+                })
+                .await?;
+            match step {
+                Step::Done(d) => {
+                    self.pending = self.pending.saturating_sub(1);
+                    return Ok(d);
+                }
+                Step::Fail(e) => {
+                    self.pending = self.pending.saturating_sub(1);
+                    return Err(e);
+                }
+                Step::Bye(e) => {
+                    self.broken = true;
+                    return Err(e);
+                }
+                Step::Continue if stop_at_continue => return Ok(Done::continued()),
+                Step::Continue | Step::More => {}
+            }
+        }
+    }
+
+    /// `CAPABILITY`.
+    pub(crate) async fn capability(&mut self) -> Res<HashSet<String>> {
+        let mut caps = HashSet::new();
+        self.run("CAPABILITY", |r| {
+            if let Response::Capabilities(list) = r {
+                for c in list {
+                    caps.insert(match c {
+                        async_imap::imap_proto::Capability::Imap4rev1 => "IMAP4REV1".to_owned(),
+                        async_imap::imap_proto::Capability::Auth(m) => {
+                            format!("AUTH={}", m.to_ascii_uppercase())
+                        }
+                        async_imap::imap_proto::Capability::Atom(a) => a.to_ascii_uppercase(),
+                    });
+                }
+            }
+        })
+        .await?;
+        Ok(caps)
+    }
+
+    /// Sends `command` with `tag` straight onto the stream and reads the raw answer up to
+    /// the tagged completion, bypassing async-imap's parser. For responses imap-proto 0.17
+    /// cannot parse (an unparsable line would close the async-imap stream). Only safe when
+    /// async-imap's read buffer is empty: right after login, or on a connection retired
+    /// afterwards.
+    async fn raw_command(&mut self, tag: &str, command: &str, limit: usize) -> Res<(bool, String)> {
+        let timeout = self.timeout;
+        let stream = self.session.get_mut();
+        let io = async {
+            stream
+                .write_all(format!("{tag} {command}\r\n").as_bytes())
+                .await?;
+            stream.flush().await?;
+            let mut buf = Vec::with_capacity(256);
+            let mut chunk = [0u8; 4096];
+            let done = format!("{tag} ");
+            loop {
+                let n = stream.read(&mut chunk).await?;
+                if n == 0 {
+                    return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                if buf.len() > limit {
+                    return Err(io::Error::other("response too long"));
+                }
+                if !buf.ends_with(b"\n") {
+                    continue;
+                }
+                if let Some(line) = buf
+                    .split(|&b| b == b'\n')
+                    .find(|l| l.starts_with(done.as_bytes()))
+                {
+                    let ok = line[done.len()..].starts_with(b"OK");
+                    let text = String::from_utf8_lossy(&buf).into_owned();
+                    return Ok((ok, text));
+                }
+            }
+        };
+        match tokio::time::timeout(timeout, io).await {
+            Err(_) => {
+                self.broken = true;
+                Err(ImapError::Timeout(timeout))
+            }
+            Ok(Err(e)) => {
+                self.broken = true;
+                Err(ImapError::io(&e))
+            }
+            Ok(Ok(v)) => Ok(v),
+        }
+    }
+
+    /// `NAMESPACE`, read raw (imap-proto 0.17 has no parser for it). Called right after login.
+    async fn raw_namespace(&mut self) -> Res<Option<Namespace>> {
+        let (ok, text) = self.raw_command("mmns", "NAMESPACE", 64 * 1024).await?;
+        if !ok {
+            return Ok(None);
+        }
+        Ok(text
+            .lines()
+            .find_map(|l| l.strip_prefix("* NAMESPACE "))
+            .and_then(Namespace::parse_personal))
+    }
+
+    /// `XLIST`, read raw (imap-proto 0.17 cannot parse `* XLIST`), for servers that have it
+    /// but not SPECIAL-USE. The connection is retired afterwards.
+    pub(crate) async fn xlist(&mut self) -> Res<Vec<ListedMailbox>> {
+        let result = self
+            .raw_command("mmxl", "XLIST \"\" \"*\"", 16 * 1024 * 1024)
+            .await;
+        self.broken = true;
+        let (ok, text) = result?;
+        if !ok {
+            return Err(ImapError::status(Status::No, None, Some("XLIST failed")));
+        }
+        Ok(text
+            .lines()
+            .filter_map(|l| l.strip_prefix("* XLIST "))
+            .filter_map(ListedMailbox::parse_raw)
+            .collect())
+    }
+
+    /// The hierarchy delimiter from `LIST "" ""`.
+    async fn root_delimiter(&mut self) -> Res<Option<char>> {
+        let mut delim = None;
+        self.run("LIST \"\" \"\"", |r| {
+            if let Response::MailboxData(MailboxDatum::List(l)) = r {
+                delim = l.delimiter.as_ref().and_then(|d| d.chars().next());
+            }
+        })
+        .await?;
+        Ok(delim)
+    }
+
+    /// Lists mailboxes (`LIST "" "*"`, with `RETURN (SPECIAL-USE)` when `special_use`).
+    pub(crate) async fn list(
+        &mut self,
+        special_use: bool,
+        pattern: &str,
+    ) -> Res<Vec<ListedMailbox>> {
+        let cmd = if special_use {
+            format!("LIST \"\" {} RETURN (SPECIAL-USE)", quote_mailbox(pattern)?)
+        } else {
+            format!("LIST \"\" {}", quote_mailbox(pattern)?)
+        };
+        let mut out = Vec::new();
+        self.run(&cmd, |r| {
+            if let Response::MailboxData(MailboxDatum::List(l)) = r {
+                out.push(ListedMailbox::from_proto(l));
+            }
+        })
+        .await?;
+        Ok(out)
+    }
+
+    /// Names of subscribed mailboxes (`LSUB "" "*"`).
+    pub(crate) async fn lsub(&mut self) -> Res<HashSet<String>> {
+        let mut out = HashSet::new();
+        self.run("LSUB \"\" \"*\"", |r| {
+            if let Response::MailboxData(MailboxDatum::List(l)) = r {
+                out.insert(l.name.to_string());
+            }
+        })
+        .await?;
+        Ok(out)
+    }
+
+    /// Selects (`writable`) or examines a mailbox, asking for CONDSTORE when the server has it.
+    pub(crate) async fn select(&mut self, mailbox: &str, writable: bool) -> Res<SelectInfo> {
+        let verb = if writable { "SELECT" } else { "EXAMINE" };
+        let suffix = if self.condstore { " (CONDSTORE)" } else { "" };
+        let cmd = format!("{verb} {}{suffix}", quote_mailbox(mailbox)?);
+        self.selected = None;
+        let mut info = SelectInfo::default();
+        self.run(&cmd, |r| match r {
+            Response::Data { outcome, .. } => match &outcome.code {
+                Some(ResponseCode::UidValidity(v)) => info.uidvalidity = *v,
+                Some(ResponseCode::UidNext(n)) => info.uidnext = Some(*n),
+                Some(ResponseCode::HighestModSeq(m)) => info.highestmodseq = Some(*m),
+                _ => {}
+            },
+            Response::MailboxData(MailboxDatum::Exists(n)) => info.exists = *n,
+            _ => {}
+        })
+        .await?;
+        self.selected = Some(Selected {
+            mailbox: mailbox.to_owned(),
+            writable,
+            uidvalidity: info.uidvalidity,
+        });
+        Ok(info)
+    }
+
+    /// Selects the mailbox unless it is already selected in a suitable mode; returns its
+    /// UIDVALIDITY.
+    pub(crate) async fn ensure_selected(&mut self, mailbox: &str, writable: bool) -> Res<u32> {
+        if let Some(s) = &self.selected {
+            if s.mailbox == mailbox && (s.writable || !writable) {
+                return Ok(s.uidvalidity);
+            }
+        }
+        self.select(mailbox, writable).await.map(|i| i.uidvalidity)
+    }
+
+    /// `UID FETCH set attrs` on the selected mailbox, with or without the body.
+    pub(crate) async fn uid_fetch(
+        &mut self,
+        set: &str,
+        with_body: bool,
+    ) -> Res<Vec<FetchedMessage>> {
+        let gm = if self.gmail { " X-GM-LABELS" } else { "" };
+        let attrs = if with_body {
+            format!("(UID FLAGS INTERNALDATE{gm} BODY.PEEK[])")
+        } else {
+            format!("(UID FLAGS INTERNALDATE RFC822.SIZE{gm})")
+        };
+        let mut out = Vec::new();
+        self.run(&format!("UID FETCH {set} {attrs}"), |r| {
+            if let Response::Fetch(_, attrs) = r {
+                if let Some(m) = FetchedMessage::from_attrs(attrs) {
+                    out.push(m);
+                }
+            }
+        })
+        .await?;
+        Ok(out)
+    }
+
+    /// Starts `UID FETCH set (… BODY.PEEK[])`; read its messages one at a time with
+    /// [`next_fetched`](Self::next_fetched), so memory holds one message, not a batch.
+    pub(crate) async fn start_body_fetch(&mut self, set: &str) -> Res<RequestId> {
+        let gm = if self.gmail { " X-GM-LABELS" } else { "" };
+        self.send(&format!(
+            "UID FETCH {set} (UID FLAGS INTERNALDATE{gm} BODY.PEEK[])"
+        ))
+        .await
+    }
+
+    /// The next message of a fetch started with `start_body_fetch`; `None` once the command
+    /// completed.
+    pub(crate) async fn next_fetched(&mut self, tag: &RequestId) -> Res<Option<FetchedMessage>> {
+        loop {
+            let step = self
+                .read_with(|r| match r {
+                    Response::Fetch(_, attrs) => Some(Ok(FetchedMessage::from_attrs(attrs))),
+                    Response::Done {
+                        tag: t,
+                        status,
+                        outcome,
+                    } if t == tag => Some(Err(if *status == ProtoStatus::Ok {
+                        None
+                    } else {
+                        Some(status_error(
+                            status,
+                            outcome.code.as_ref(),
+                            outcome.information.as_deref(),
+                        ))
+                    })),
+                    Response::Data {
+                        status: ProtoStatus::Bye,
+                        outcome,
+                    } => Some(Err(Some(status_error(
+                        &ProtoStatus::Bye,
+                        outcome.code.as_ref(),
+                        outcome.information.as_deref(),
+                    )))),
+                    _ => None,
+                })
+                .await?;
+            match step {
+                None | Some(Ok(None)) => {}
+                Some(Ok(Some(m))) => return Ok(Some(m)),
+                Some(Err(None)) => {
+                    self.pending = self.pending.saturating_sub(1);
+                    return Ok(None);
+                }
+                Some(Err(Some(e))) => {
+                    if matches!(
+                        e,
+                        ImapError::Status {
+                            status: Status::Bye,
+                            ..
+                        }
+                    ) {
+                        self.broken = true;
+                    } else {
+                        self.pending = self.pending.saturating_sub(1);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// `UID FETCH set (UID FLAGS INTERNALDATE RFC822.SIZE) (CHANGEDSINCE m [VANISHED])`:
+    /// the messages changed since `modseq` and, with QRESYNC, the UIDs expunged since then.
+    pub(crate) async fn uid_fetch_changes(
+        &mut self,
+        set: &str,
+        modseq: u64,
+    ) -> Res<(Vec<FetchedMessage>, Vec<std::ops::RangeInclusive<u32>>)> {
+        let vanished_opt = if self.qresync { " VANISHED" } else { "" };
+        let gm = if self.gmail { " X-GM-LABELS" } else { "" };
+        let cmd = format!(
+            "UID FETCH {set} (UID FLAGS INTERNALDATE RFC822.SIZE{gm}) (CHANGEDSINCE {modseq}{vanished_opt})"
+        );
+        let mut found = Vec::new();
+        let mut vanished = Vec::new();
+        self.run(&cmd, |r| match r {
+            Response::Fetch(_, attrs) => {
+                if let Some(m) = FetchedMessage::from_attrs(attrs) {
+                    found.push(m);
+                }
+            }
+            Response::Vanished {
+                earlier: true,
+                uids,
+            } => vanished.extend(uids.iter().cloned()),
+            _ => {}
+        })
+        .await?;
+        Ok((found, vanished))
+    }
+
+    /// `UID SEARCH criteria` on the selected mailbox.
+    pub(crate) async fn uid_search(&mut self, criteria: &str) -> Res<Vec<u32>> {
+        let mut out = Vec::new();
+        self.run(&format!("UID SEARCH {criteria}"), |r| {
+            if let Response::MailboxData(MailboxDatum::Search(ids)) = r {
+                out.extend_from_slice(ids);
+            }
+        })
+        .await?;
+        Ok(out)
+    }
+
+    /// `UID STORE uid FLAGS (…)`; returns whether the message exists (the server answers
+    /// with its new flags). Not `.SILENT`: the echoed FETCH is the proof of existence.
+    pub(crate) async fn uid_store_flags(&mut self, uid: u32, flags: &str) -> Res<bool> {
+        let mut seen = false;
+        self.run(&format!("UID STORE {uid} FLAGS ({flags})"), |r| {
+            if let Response::Fetch(_, attrs) = r {
+                if attrs
+                    .iter()
+                    .any(|a| matches!(a, AttributeValue::Uid(u) if *u == uid))
+                {
+                    seen = true;
+                }
+            }
+        })
+        .await?;
+        Ok(seen)
+    }
+
+    /// Adds Gmail labels to a message (`UID STORE uid +X-GM-LABELS (…)`).
+    pub(crate) async fn uid_add_labels(&mut self, uid: u32, labels: &str) -> Res<()> {
+        self.run(
+            &format!("UID STORE {uid} +X-GM-LABELS.SILENT ({labels})"),
+            |_| {},
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// `GETACL`: (identifier, rights) pairs.
+    pub(crate) async fn get_acl(&mut self, mailbox: &str) -> Res<Vec<crate::AclEntry>> {
+        let mut out = Vec::new();
+        self.run(&format!("GETACL {}", quote_mailbox(mailbox)?), |r| {
+            if let Response::Acl(acl) = r {
+                for e in &acl.acls {
+                    let rights: String = e.rights.iter().map(|r| char::from(*r)).collect();
+                    out.push(crate::AclEntry::new(e.identifier.to_string(), rights));
+                }
+            }
+        })
+        .await?;
+        Ok(out)
+    }
+
+    /// `MYRIGHTS`: the rights letters of the logged-in user.
+    pub(crate) async fn my_rights(&mut self, mailbox: &str) -> Res<String> {
+        let mut out = String::new();
+        self.run(&format!("MYRIGHTS {}", quote_mailbox(mailbox)?), |r| {
+            if let Response::MyRights(m) = r {
+                out = m.rights.iter().map(|r| char::from(*r)).collect();
+            }
+        })
+        .await?;
+        Ok(out)
+    }
+
+    /// `SETACL`, or `DELETEACL` for empty rights.
+    pub(crate) async fn set_acl(
+        &mut self,
+        mailbox: &str,
+        identifier: &str,
+        rights: &str,
+    ) -> Res<()> {
+        let who = quote(identifier)
+            .ok_or_else(|| ImapError::Config("ACL identifier cannot be sent".into()))?;
+        let cmd = if rights.is_empty() {
+            format!("DELETEACL {} {who}", quote_mailbox(mailbox)?)
+        } else {
+            format!(
+                "SETACL {} {who} {}",
+                quote_mailbox(mailbox)?,
+                quote(rights).unwrap_or_default()
+            )
+        };
+        self.run(&cmd, |_| {}).await.map(|_| ())
+    }
+
+    /// Marks `set` deleted and expunges exactly those (UIDPLUS `UID EXPUNGE`).
+    pub(crate) async fn uid_delete(&mut self, set: &str) -> Res<()> {
+        self.run(
+            &format!("UID STORE {set} +FLAGS.SILENT (\\Deleted)"),
+            |_| {},
+        )
+        .await?;
+        self.run(&format!("UID EXPUNGE {set}"), |_| {}).await?;
+        Ok(())
+    }
+
+    /// `CREATE`, optionally with a special-use attribute (RFC 6154 CREATE-SPECIAL-USE).
+    pub(crate) async fn create(&mut self, mailbox: &str, special_use: Option<&str>) -> Res<()> {
+        let cmd = match special_use {
+            Some(u) => format!("CREATE {} (USE ({u}))", quote_mailbox(mailbox)?),
+            None => format!("CREATE {}", quote_mailbox(mailbox)?),
+        };
+        self.run(&cmd, |_| {}).await.map(|_| ())
+    }
+
+    /// `SUBSCRIBE`.
+    pub(crate) async fn subscribe(&mut self, mailbox: &str) -> Res<()> {
+        self.run(&format!("SUBSCRIBE {}", quote_mailbox(mailbox)?), |_| {})
+            .await
+            .map(|_| ())
+    }
+
+    /// Appends several messages in one MULTIAPPEND command (RFC 3502) with LITERAL+ literals:
+    /// one server transaction for the lot. All or nothing: `Ok` with the APPENDUID UIDs (in
+    /// order, when the server sent exactly one per message), or an error for the whole set.
+    /// An I/O failure leaves every message's outcome unknown.
+    pub(crate) async fn multiappend(
+        &mut self,
+        mailbox: &str,
+        items: &[AppendItem<'_>],
+    ) -> Res<Option<(u32, Vec<u32>)>> {
+        let quoted = quote_mailbox(mailbox)?;
+        let head = |item: &AppendItem<'_>| {
+            let mut h = format!("({})", item.flags);
+            if let Some(d) = &item.date {
+                h.push_str(" \"");
+                h.push_str(d);
+                h.push('"');
+            }
+            h.push_str(&format!(" {{{}+}}", item.bytes.len()));
+            h
+        };
+        let Some(first) = items.first() else {
+            return Ok(None);
+        };
+        let tag = self
+            .send(&format!("APPEND {quoted} {}", head(first)))
+            .await?;
+        for (k, item) in items.iter().enumerate() {
+            let timeout = self.timeout;
+            let next = items.get(k + 1).map(|n| format!(" {}\r\n", head(n)));
+            let stream = self.session.get_mut();
+            let write = async {
+                stream.write_all(item.bytes).await?;
+                match &next {
+                    Some(h) => stream.write_all(h.as_bytes()).await?,
+                    None => stream.write_all(b"\r\n").await?,
+                }
+                stream.flush().await
+            };
+            match tokio::time::timeout(timeout.max(Duration::from_secs(1)) * 4, write).await {
+                Err(_) => {
+                    self.broken = true;
+                    return Err(ImapError::Timeout(timeout));
+                }
+                Ok(Err(e)) => {
+                    self.broken = true;
+                    return Err(ImapError::io(&e));
+                }
+                Ok(Ok(())) => {}
+            }
+        }
+        let done = self.finish(&tag, &mut |_| {}, false).await?;
+        Ok(done
+            .append_uids
+            .filter(|(_, uids)| uids.len() == items.len()))
+    }
+
+    /// Appends several messages with LITERAL+ non-synchronizing literals, keeping up to
+    /// `window` commands in flight so the server never waits for the client.
+    ///
+    /// Returns one outcome per message, in order. When the connection fails, every message
+    /// in flight gets [`AppendOutcome::Unknown`] (it may have been stored) and the ones not
+    /// yet sent get [`AppendOutcome::NotSent`], so the caller can send those elsewhere.
+    pub(crate) async fn append_pipelined(
+        &mut self,
+        mailbox: &str,
+        items: &[AppendItem<'_>],
+        window: usize,
+    ) -> Vec<AppendOutcome> {
+        let mut out: Vec<Option<AppendOutcome>> = (0..items.len()).map(|_| None).collect();
+        let mut in_flight: std::collections::VecDeque<(usize, RequestId)> =
+            std::collections::VecDeque::new();
+        let quoted = match quote_mailbox(mailbox) {
+            Ok(q) => q,
+            Err(e) => {
+                let msg = e.to_string();
+                return items
+                    .iter()
+                    .map(|_| AppendOutcome::Failed(ImapError::Config(msg.clone())))
+                    .collect();
+            }
+        };
+        let mut failure: Option<ImapError> = None;
+        'send: for (i, item) in items.iter().enumerate() {
+            while in_flight.len() >= window.max(1) {
+                if let Err(e) = self.complete_one(&mut in_flight, &mut out).await {
+                    failure = Some(e);
+                    break 'send;
+                }
+            }
+            let mut cmd = format!("APPEND {quoted} ({})", item.flags);
+            if let Some(d) = &item.date {
+                cmd.push_str(" \"");
+                cmd.push_str(d);
+                cmd.push('"');
+            }
+            cmd.push_str(&format!(" {{{}+}}", item.bytes.len()));
+            let tag = match self.send(&cmd).await {
+                Ok(t) => t,
+                Err(e) => {
+                    // The command line may have gone out: its outcome is unknown.
+                    out[i] = Some(AppendOutcome::Unknown(e.to_string()));
+                    failure = Some(ImapError::Closed);
+                    break;
+                }
+            };
+            in_flight.push_back((i, tag));
+            if let Err(e) = self.write_literal(item.bytes).await {
+                failure = Some(e);
+                break;
+            }
+        }
+        while failure.is_none() && !in_flight.is_empty() {
+            if let Err(e) = self.complete_one(&mut in_flight, &mut out).await {
+                failure = Some(e);
+            }
+        }
+        if let Some(e) = failure {
+            let why = e.to_string();
+            for (i, _) in in_flight {
+                out[i] = Some(AppendOutcome::Unknown(why.clone()));
+            }
+        }
+        out.into_iter()
+            .map(|o| o.unwrap_or(AppendOutcome::NotSent))
+            .collect()
+    }
+
+    async fn write_literal(&mut self, bytes: &Bytes) -> Res<()> {
+        let timeout = self.timeout;
+        let stream = self.session.get_mut();
+        let write = async {
+            stream.write_all(bytes).await?;
+            stream.write_all(b"\r\n").await?;
+            stream.flush().await
+        };
+        match tokio::time::timeout(timeout.max(Duration::from_secs(1)) * 4, write).await {
+            Err(_) => {
+                self.broken = true;
+                Err(ImapError::Timeout(timeout))
+            }
+            Ok(Err(e)) => {
+                self.broken = true;
+                Err(ImapError::io(&e))
+            }
+            Ok(Ok(())) => Ok(()),
+        }
+    }
+
+    /// Reads until one in-flight APPEND completes and records its outcome.
+    async fn complete_one(
+        &mut self,
+        in_flight: &mut std::collections::VecDeque<(usize, RequestId)>,
+        out: &mut [Option<AppendOutcome>],
+    ) -> Res<()> {
+        loop {
+            let step = self
+                .read_with(|r| match r {
+                    Response::Done {
+                        tag,
+                        status,
+                        outcome,
+                    } => {
+                        let res = if *status == ProtoStatus::Ok {
+                            let mut uid = None;
+                            if let Some(ResponseCode::AppendUid(v, uids)) = &outcome.code {
+                                if let [async_imap::imap_proto::rfc4315::UidSetMember::Uid(u)] =
+                                    uids.as_slice()
+                                {
+                                    uid = Some((*v, *u));
+                                }
+                            }
+                            Ok(uid)
+                        } else {
+                            Err(status_error(
+                                status,
+                                outcome.code.as_ref(),
+                                outcome.information.as_deref(),
+                            ))
+                        };
+                        Some(Ok((tag.clone(), res)))
+                    }
+                    Response::Data {
+                        status: ProtoStatus::Bye,
+                        outcome,
+                    } => Some(Err(status_error(
+                        &ProtoStatus::Bye,
+                        outcome.code.as_ref(),
+                        outcome.information.as_deref(),
+                    ))),
+                    _ => None,
+                })
+                .await?;
+            match step {
+                None => {}
+                Some(Err(bye)) => {
+                    self.broken = true;
+                    return Err(bye);
+                }
+                Some(Ok((tag, res))) => {
+                    let Some(pos) = in_flight.iter().position(|(_, t)| *t == tag) else {
+                        continue;
+                    };
+                    let (i, _) = in_flight.remove(pos).expect("position is valid");
+                    self.pending = self.pending.saturating_sub(1);
+                    out[i] = Some(match res {
+                        Ok(uid) => AppendOutcome::Stored(uid),
+                        Err(e) => AppendOutcome::Failed(e),
+                    });
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// `APPEND` one message with a synchronizing literal; returns the APPENDUID if any.
+    ///
+    /// Errors after the literal was sent leave the outcome unknown; the caller maps them
+    /// accordingly. A `NO`/`BAD` before or after the literal leaves the connection usable.
+    pub(crate) async fn append(
+        &mut self,
+        mailbox: &str,
+        flags: &str,
+        date: Option<&str>,
+        bytes: &Bytes,
+    ) -> Res<Option<(u32, u32)>> {
+        let mut cmd = format!("APPEND {} ({flags})", quote_mailbox(mailbox)?);
+        if let Some(d) = date {
+            cmd.push_str(" \"");
+            cmd.push_str(d);
+            cmd.push('"');
+        }
+        cmd.push_str(&format!(" {{{}}}", bytes.len()));
+        let tag = self.send(&cmd).await?;
+        // Wait for the continuation; a tagged NO/BAD here means the server refused up front.
+        let first = self.finish(&tag, &mut |_| {}, true).await?;
+        if !first.continued {
+            return Err(ImapError::Protocol(
+                "APPEND completed before the message was sent".into(),
+            ));
+        }
+        let timeout = self.timeout;
+        let stream = self.session.get_mut();
+        let write = async {
+            stream.write_all(bytes).await?;
+            stream.write_all(b"\r\n").await?;
+            stream.flush().await
+        };
+        match tokio::time::timeout(timeout.max(Duration::from_secs(1)) * 4, write).await {
+            Err(_) => {
+                self.broken = true;
+                return Err(ImapError::Timeout(timeout));
+            }
+            Ok(Err(e)) => {
+                self.broken = true;
+                return Err(ImapError::io(&e));
+            }
+            Ok(Ok(())) => {}
+        }
+        let done = self.finish(&tag, &mut |_| {}, false).await?;
+        Ok(done.append_uid)
+    }
+}
+
+/// Expands an APPENDUID uid-set into its UIDs, in order (bounded by the batch size the
+/// caller sent, so a lying range is cut short by the length check there).
+fn expand_uid_set(set: &[async_imap::imap_proto::rfc4315::UidSetMember]) -> Vec<u32> {
+    let mut out = Vec::new();
+    for m in set {
+        match m {
+            async_imap::imap_proto::rfc4315::UidSetMember::Uid(u) => out.push(*u),
+            async_imap::imap_proto::rfc4315::UidSetMember::UidRange(r) => {
+                out.extend(r.clone().take(MULTIAPPEND_MAX + 1));
+            }
+        }
+        if out.len() > MULTIAPPEND_MAX {
+            break;
+        }
+    }
+    out
+}
+
+/// The most messages one MULTIAPPEND carries.
+pub(crate) const MULTIAPPEND_MAX: usize = 64;
+
+async fn read_greeting(client: &mut Client<Stream>, timeout: Duration) -> Res<()> {
+    match tokio::time::timeout(timeout, client.read_response()).await {
+        Err(_) => Err(ImapError::Timeout(timeout)),
+        Ok(Err(e)) => Err(ImapError::io(&e)),
+        Ok(Ok(None)) => Err(ImapError::Closed),
+        Ok(Ok(Some(r))) => match r.parsed() {
+            Response::Data {
+                status: ProtoStatus::Ok | ProtoStatus::PreAuth,
+                ..
+            } => Ok(()),
+            Response::Data { status, outcome } => Err(status_error(
+                status,
+                outcome.code.as_ref(),
+                outcome.information.as_deref(),
+            )),
+            _ => Err(ImapError::Protocol("no greeting".into())),
+        },
+    }
+}
+
+async fn tls_wrap(cfg: &ImapConfig, tcp: TcpStream) -> Res<TlsStream<TcpStream>> {
+    use tokio_rustls::rustls;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = &cfg.ca_file {
+        use rustls_pki_types::pem::PemObject as _;
+        let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
+            .map_err(|_| ImapError::Config("cannot read the CA file".into()))?;
+        for cert in certs {
+            let cert =
+                cert.map_err(|_| ImapError::Config("the CA file is not valid PEM".into()))?;
+            roots
+                .add(cert)
+                .map_err(|e| ImapError::Config(format!("unusable CA certificate: {e}")))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ImapError::Tls(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from(cfg.host.clone())
+        .map_err(|_| ImapError::Config("host is not a valid TLS server name".into()))?;
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    tokio::time::timeout(cfg.timeout, connector.connect(name, tcp))
+        .await
+        .map_err(|_| ImapError::Timeout(cfg.timeout))?
+        .map_err(|e| ImapError::Tls(e.to_string()))
+}
+
+/// SASL responder for `AUTHENTICATE`: the first challenge gets the initial response, any
+/// later one (an error report from XOAUTH2) gets an empty answer so the server can finish.
+struct Sasl {
+    initial: Option<Vec<u8>>,
+}
+
+impl async_imap::Authenticator for Sasl {
+    type Response = Vec<u8>;
+    fn process(&mut self, _challenge: &[u8]) -> Vec<u8> {
+        self.initial.take().unwrap_or_default()
+    }
+}
+
+async fn authenticate(cfg: &ImapConfig, client: Client<Stream>) -> Res<Session<Stream>> {
+    let (mechanism, initial) = match &cfg.credentials {
+        Credentials::Password(p) => {
+            let mech = cfg.mechanism.unwrap_or(AuthMechanism::Plain);
+            if mech == AuthMechanism::Login {
+                return map_auth(
+                    tokio::time::timeout(cfg.timeout, client.login(&cfg.user, p)).await,
+                    cfg.timeout,
+                );
+            }
+            (mech, format!("\0{}\0{}", cfg.user, p).into_bytes())
+        }
+        Credentials::Token(provider) => {
+            let token = provider.token().await.map_err(|e| {
+                ImapError::status(
+                    Status::No,
+                    Some("AUTHENTICATIONFAILED".into()),
+                    Some(&format!("token provider failed: {}", e.message())),
+                )
+            })?;
+            match cfg.mechanism.unwrap_or(AuthMechanism::XOAuth2) {
+                AuthMechanism::OAuthBearer => (
+                    AuthMechanism::OAuthBearer,
+                    format!(
+                        "n,a={},\x01host={}\x01port={}\x01auth=Bearer {token}\x01\x01",
+                        cfg.user, cfg.host, cfg.port
+                    )
+                    .into_bytes(),
+                ),
+                _ => (
+                    AuthMechanism::XOAuth2,
+                    format!("user={}\x01auth=Bearer {token}\x01\x01", cfg.user).into_bytes(),
+                ),
+            }
+        }
+    };
+    let name = match mechanism {
+        AuthMechanism::OAuthBearer => "OAUTHBEARER",
+        AuthMechanism::XOAuth2 => "XOAUTH2",
+        _ => "PLAIN",
+    };
+    let sasl = Sasl {
+        initial: Some(initial),
+    };
+    map_auth(
+        tokio::time::timeout(cfg.timeout, client.authenticate(name, sasl)).await,
+        cfg.timeout,
+    )
+}
+
+type AuthOutcome = std::result::Result<Session<Stream>, (async_imap::error::Error, Client<Stream>)>;
+
+fn map_auth(
+    r: std::result::Result<AuthOutcome, tokio::time::error::Elapsed>,
+    timeout: Duration,
+) -> Res<Session<Stream>> {
+    match r {
+        Err(_) => Err(ImapError::Timeout(timeout)),
+        Ok(Ok(s)) => Ok(s),
+        Ok(Err((e, _))) => Err(match e {
+            async_imap::error::Error::Io(io) => ImapError::io(&io),
+            async_imap::error::Error::ConnectionLost => ImapError::Closed,
+            // The server's text is in async-imap's message; keep only the fact.
+            _ => ImapError::status(
+                Status::No,
+                Some("AUTHENTICATIONFAILED".into()),
+                Some("the server refused the credentials"),
+            ),
+        }),
+    }
+}
+
+/// A small pool of authenticated connections, opened lazily and dropped when broken.
+#[derive(Debug)]
+pub(crate) struct Pool {
+    cfg: ImapConfig,
+    idle: Mutex<Vec<Connection>>,
+    permits: Arc<Semaphore>,
+}
+
+/// A connection borrowed from the [`Pool`]; it goes back on drop unless broken.
+#[derive(Debug)]
+pub(crate) struct Pooled {
+    conn: Option<Connection>,
+    pool: Arc<Pool>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Pool {
+    /// A pool around a first, already open connection.
+    pub(crate) fn new(cfg: ImapConfig, first: Connection) -> Arc<Self> {
+        let size = cfg.pool_size.max(1);
+        Arc::new(Self {
+            cfg,
+            idle: Mutex::new(vec![first]),
+            permits: Arc::new(Semaphore::new(size)),
+        })
+    }
+
+    /// Borrows a connection, opening one if none is idle.
+    pub(crate) async fn get(self: &Arc<Self>) -> Res<Pooled> {
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| ImapError::Closed)?;
+        let idle = self.idle.lock().map(|mut v| v.pop()).unwrap_or(None);
+        let conn = match idle {
+            Some(c) => c,
+            None => Connection::open(&self.cfg).await?.0,
+        };
+        Ok(Pooled {
+            conn: Some(conn),
+            pool: Arc::clone(self),
+            _permit: permit,
+        })
+    }
+}
+
+impl std::ops::Deref for Pooled {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn.as_ref().expect("present until drop")
+    }
+}
+
+impl std::ops::DerefMut for Pooled {
+    fn deref_mut(&mut self) -> &mut Connection {
+        self.conn.as_mut().expect("present until drop")
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        if let Some(c) = self.conn.take() {
+            if c.is_usable() {
+                if let Ok(mut idle) = self.pool.idle.lock() {
+                    idle.push(c);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quote_escapes_and_refuses_what_needs_a_literal() {
+        assert_eq!(quote("INBOX").as_deref(), Some("\"INBOX\""));
+        assert_eq!(quote("a\"b\\c").as_deref(), Some("\"a\\\"b\\\\c\""));
+        assert_eq!(quote("a\r\nb"), None);
+        assert_eq!(quote("caf\u{e9}"), None);
+    }
+
+    #[test]
+    fn sasl_answers_once_then_empty() {
+        let mut s = Sasl {
+            initial: Some(b"\0user\0pass".to_vec()),
+        };
+        use async_imap::Authenticator as _;
+        assert_eq!(s.process(b""), b"\0user\0pass".to_vec());
+        assert!(s.process(b"{\"status\":\"400\"}").is_empty());
+    }
+
+    #[test]
+    fn code_names_are_upper_case_atoms() {
+        assert_eq!(code_name(&ResponseCode::TryCreate), "TRYCREATE");
+        let e = status_error(&ProtoStatus::No, Some(&ResponseCode::TryCreate), Some("x"));
+        assert_eq!(
+            e.into_error(mailmigrate_core::Operation::Append).kind(),
+            mailmigrate_core::ErrorKind::NotFound
+        );
+    }
+}

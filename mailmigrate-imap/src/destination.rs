@@ -1,0 +1,542 @@
+//! [`Destination`] for [`Imap`]: CREATE/SUBSCRIBE, APPEND with APPENDUID, STORE, dedupe
+//! lookups and UID EXPUNGE.
+
+use async_trait::async_trait;
+use mailmigrate_core::{
+    Appended, ContentHash, DedupeKey, Destination, EnsuredFolder, Error, ErrorKind, Flags, Folder,
+    FolderId, FolderPath, MessageId, Operation, ProviderInfo, RawMessage, Result, SpecialUse,
+};
+
+use crate::backend::{map, Imap};
+use crate::client::{quote, AppendItem, AppendOutcome, Connection, Pooled, MULTIAPPEND_MAX};
+use crate::error::ImapError;
+use crate::error::PROVIDER;
+use crate::model::{
+    flags_to_wire, format_internal_date, labels_to_wire, message_id, parse_message_id, uid_set,
+};
+
+/// The most candidates `find_existing` downloads to compare hashes.
+const MAX_CANDIDATES: usize = 32;
+
+fn error(kind: ErrorKind, op: Operation, msg: &str) -> Error {
+    Error::new(kind, msg)
+        .with_provider(PROVIDER)
+        .with_operation(op)
+}
+
+#[async_trait]
+impl Destination for Imap {
+    fn info(&self) -> &ProviderInfo {
+        &self.inner.info
+    }
+
+    async fn list_folders(&self) -> Result<Vec<Folder>> {
+        self.list_folders_impl().await
+    }
+
+    async fn ensure_folder(
+        &self,
+        path: &FolderPath,
+        role: Option<SpecialUse>,
+    ) -> Result<EnsuredFolder> {
+        let op = Operation::EnsureFolder;
+        let id = self.mailbox_name(path)?;
+        if path.is_inbox() {
+            return Ok(EnsuredFolder::new(id, false));
+        }
+        let mut c = self.conn(op).await?;
+        if exists(&mut c, id.as_str()).await.map_err(map(op))? {
+            return Ok(EnsuredFolder::new(id, false));
+        }
+        // Parents first, so every level is a real, subscribed folder.
+        let segs = path.segments();
+        for n in 1..segs.len() {
+            let parent = FolderPath::new(segs[..n].iter().cloned())?;
+            if parent.is_inbox() {
+                continue;
+            }
+            let pid = self.mailbox_name(&parent)?;
+            if !exists(&mut c, pid.as_str()).await.map_err(map(op))? {
+                match c.create(pid.as_str(), None).await {
+                    Ok(()) => {
+                        let _ = c.subscribe(pid.as_str()).await;
+                    }
+                    Err(e) => {
+                        let e = e.into_error(op);
+                        if e.kind() != ErrorKind::AlreadyExists {
+                            return Err(e.with_context("folder", &parent));
+                        }
+                    }
+                }
+            }
+        }
+        let attr = role
+            .and_then(SpecialUse::attribute)
+            .filter(|_| self.inner.facts.has("CREATE-SPECIAL-USE"));
+        let mut created = c.create(id.as_str(), attr).await;
+        if created.is_err() && attr.is_some() && c.is_usable() {
+            // The role may be taken already; the folder itself still matters.
+            created = c.create(id.as_str(), None).await;
+        }
+        let created = match created {
+            Ok(()) => true,
+            Err(e) => {
+                let e = e.into_error(op);
+                if e.kind() != ErrorKind::AlreadyExists {
+                    return Err(e.with_context("folder", path));
+                }
+                false
+            }
+        };
+        c.subscribe(id.as_str())
+            .await
+            .map_err(|e| e.into_error(op).with_context("folder", path))?;
+        Ok(EnsuredFolder::new(id, created))
+    }
+
+    async fn append(
+        &self,
+        folder: &FolderId,
+        messages: Vec<RawMessage>,
+    ) -> Result<Vec<Result<Appended>>> {
+        let op = Operation::Append;
+        let mut c = self.conn(op).await?;
+        // Appending into the selected folder is much cheaper for the server.
+        c.ensure_selected(folder.as_str(), true)
+            .await
+            .map_err(|e| e.into_select_error(op).with_context("folder", folder))?;
+        let max = self.inner.info.capabilities.append_max_size;
+        let mut out: Vec<Option<Result<Appended>>> = messages.iter().map(|_| None).collect();
+        let mut todo = Vec::with_capacity(messages.len());
+        for (i, msg) in messages.iter().enumerate() {
+            if max.is_some_and(|m| msg.bytes.len() as u64 > m) {
+                out[i] = Some(Err(error(
+                    ErrorKind::MessageTooLarge,
+                    op,
+                    "larger than the server's APPENDLIMIT",
+                )
+                .with_item(folder, &msg.meta.id)));
+            } else {
+                todo.push(i);
+            }
+        }
+        if self.inner.facts.has("LITERAL+") && self.inner.facts.has("MULTIAPPEND") {
+            self.append_multi(folder, &messages, todo, c, &mut out)
+                .await;
+        } else if self.inner.facts.has("LITERAL+") {
+            self.append_pipelined(folder, &messages, todo, c, &mut out)
+                .await;
+        } else {
+            self.append_one_by_one(folder, &messages, todo, c, &mut out)
+                .await;
+        }
+        Ok(out
+            .into_iter()
+            .map(|o| {
+                o.unwrap_or_else(|| Err(error(ErrorKind::Unexpected, op, "no outcome recorded")))
+            })
+            .collect())
+    }
+
+    async fn update_flags(&self, folder: &FolderId, id: &MessageId, flags: &Flags) -> Result<()> {
+        let op = Operation::UpdateFlags;
+        let not_found = || error(ErrorKind::NotFound, op, "no such message").with_item(folder, id);
+        let (uv, uid) = parse_message_id(id).ok_or_else(not_found)?;
+        let mut c = self.conn(op).await?;
+        let current = c
+            .ensure_selected(folder.as_str(), true)
+            .await
+            .map_err(|e| e.into_select_error(op).with_item(folder, id))?;
+        if current != uv {
+            return Err(not_found());
+        }
+        let exists = c
+            .uid_store_flags(uid, &flags_to_wire(flags))
+            .await
+            .map_err(|e| e.into_error(op).with_item(folder, id))?;
+        if exists {
+            Ok(())
+        } else {
+            Err(not_found())
+        }
+    }
+
+    async fn find_existing(&self, folder: &FolderId, key: &DedupeKey) -> Result<Vec<MessageId>> {
+        let op = Operation::FindExisting;
+        let mut c = self.conn(op).await?;
+        let uv = c
+            .ensure_selected(folder.as_str(), false)
+            .await
+            .map_err(|e| e.into_select_error(op).with_context("folder", folder))?;
+        let by_id = key
+            .message_id
+            .as_deref()
+            .and_then(quote)
+            .map(|q| format!("HEADER Message-ID {q}"));
+        // Without a usable Message-ID the exact size narrows the candidates.
+        let by_size = if key.size == 0 {
+            "SMALLER 1".to_owned()
+        } else {
+            format!("LARGER {} SMALLER {}", key.size - 1, key.size + 1)
+        };
+        let criteria = by_id.unwrap_or(by_size);
+        let mut uids = c
+            .uid_search(&criteria)
+            .await
+            .map_err(|e| e.into_error(op).with_context("folder", folder))?;
+        uids.sort_unstable();
+        uids.truncate(MAX_CANDIDATES);
+        let mut found = Vec::new();
+        for chunk in uids.chunks(self.inner.fetch_batch) {
+            let msgs = c
+                .uid_fetch(&uid_set(chunk), true)
+                .await
+                .map_err(|e| e.into_error(op).with_context("folder", folder))?;
+            for m in msgs {
+                if m.body
+                    .as_ref()
+                    .is_some_and(|b| ContentHash::of(b) == key.hash)
+                {
+                    found.push(message_id(uv, m.uid));
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    async fn delete(&self, folder: &FolderId, ids: &[MessageId]) -> Result<()> {
+        let op = Operation::Delete;
+        if !self.inner.facts.has("UIDPLUS") {
+            return Err(error(
+                ErrorKind::Unsupported,
+                op,
+                "deleting single messages needs UIDPLUS (UID EXPUNGE)",
+            ));
+        }
+        let mut c = self.conn(op).await?;
+        let uv = c
+            .ensure_selected(folder.as_str(), true)
+            .await
+            .map_err(|e| e.into_select_error(op).with_context("folder", folder))?;
+        let uids: Vec<u32> = ids
+            .iter()
+            .filter_map(parse_message_id)
+            .filter(|(v, _)| *v == uv)
+            .map(|(_, u)| u)
+            .collect();
+        if uids.is_empty() {
+            return Ok(());
+        }
+        c.uid_delete(&uid_set(&uids))
+            .await
+            .map_err(|e| e.into_error(op).with_context("folder", folder))
+    }
+}
+
+/// Whether `name` exists as a selectable mailbox.
+async fn exists(c: &mut Connection, name: &str) -> std::result::Result<bool, ImapError> {
+    let found = c.list(false, name).await?;
+    Ok(found.iter().any(|l| l.name == name && !l.is_noselect()))
+}
+
+fn not_sent(folder: &FolderId, id: &MessageId) -> Error {
+    error(
+        ErrorKind::Unavailable,
+        Operation::Append,
+        "not sent: the connection failed earlier in the batch",
+    )
+    .with_item(folder, id)
+    .temporary()
+}
+
+/// Messages APPENDed per connection before waiting for the first answer.
+const PIPELINE_WINDOW: usize = 8;
+
+impl Imap {
+    /// Opens one fresh connection with `folder` selected, for the rest of a batch.
+    async fn reopen(&self, folder: &FolderId) -> Option<Pooled> {
+        let mut fresh = self.conn(Operation::Append).await.ok()?;
+        fresh
+            .ensure_selected(folder.as_str(), true)
+            .await
+            .ok()
+            .map(|_| fresh)
+    }
+
+    /// LITERAL+ path: pipelined APPENDs, one retry of the unsent rest on a fresh connection.
+    async fn append_pipelined(
+        &self,
+        folder: &FolderId,
+        messages: &[RawMessage],
+        mut pending: Vec<usize>,
+        first: Pooled,
+        out: &mut [Option<Result<Appended>>],
+    ) {
+        let mut conn = Some(first);
+        let mut reopened = false;
+        while !pending.is_empty() {
+            let Some(c) = conn.as_mut() else {
+                for i in pending {
+                    out[i] = Some(Err(not_sent(folder, &messages[i].meta.id)));
+                }
+                return;
+            };
+            let items = append_items(messages, &pending);
+            let outcomes = c
+                .append_pipelined(folder.as_str(), &items, PIPELINE_WINDOW)
+                .await;
+            pending = self
+                .record(c, folder, messages, &pending, outcomes, out)
+                .await;
+            if !pending.is_empty() {
+                conn = None;
+                if !reopened {
+                    reopened = true;
+                    conn = self.reopen(folder).await;
+                }
+            }
+        }
+    }
+
+    /// Records pipelined outcomes for `group`, sets labels, and returns the unsent indexes.
+    async fn record(
+        &self,
+        c: &mut Connection,
+        folder: &FolderId,
+        messages: &[RawMessage],
+        group: &[usize],
+        outcomes: Vec<AppendOutcome>,
+        out: &mut [Option<Result<Appended>>],
+    ) -> Vec<usize> {
+        let op = Operation::Append;
+        let mut unsent = Vec::new();
+        let mut to_label = Vec::new();
+        for (k, o) in outcomes.into_iter().enumerate() {
+            let i = group[k];
+            let id = &messages[i].meta.id;
+            out[i] = Some(match o {
+                AppendOutcome::Stored(uid) => {
+                    if let Some((_, u)) = uid {
+                        to_label.push((i, u));
+                    }
+                    Ok(Appended::new(uid.map(|(uv, uid)| message_id(uv, uid))))
+                }
+                AppendOutcome::Failed(e) => Err(e.into_error(op).with_item(folder, id)),
+                AppendOutcome::Unknown(why) => {
+                    Err(ImapError::Io(why).into_error(op).with_item(folder, id))
+                }
+                AppendOutcome::NotSent => {
+                    unsent.push(i);
+                    continue;
+                }
+            });
+        }
+        if c.is_usable() {
+            for (i, uid) in to_label {
+                self.apply_labels(c, folder, &messages[i], uid).await;
+            }
+        }
+        unsent
+    }
+
+    /// MULTIAPPEND path (with LITERAL+): each group of messages is one command and one server
+    /// transaction. A group the server refuses is re-sent as single pipelined APPENDs, so
+    /// the one bad message fails alone.
+    async fn append_multi(
+        &self,
+        folder: &FolderId,
+        messages: &[RawMessage],
+        pending: Vec<usize>,
+        first: Pooled,
+        out: &mut [Option<Result<Appended>>],
+    ) {
+        let op = Operation::Append;
+        let mut conn = Some(first);
+        let mut reopened = false;
+        for group in multiappend_groups(messages, &pending) {
+            let Some(c) = conn.as_mut() else {
+                for i in group {
+                    out[i] = Some(Err(not_sent(folder, &messages[i].meta.id)));
+                }
+                continue;
+            };
+            let items = append_items(messages, &group);
+            match c.multiappend(folder.as_str(), &items).await {
+                Ok(uids) => {
+                    for (k, &i) in group.iter().enumerate() {
+                        let uid = uids.as_ref().map(|(uv, u)| (*uv, u[k]));
+                        if let Some((_, u)) = uid {
+                            self.apply_labels(c, folder, &messages[i], u).await;
+                        }
+                        out[i] = Some(Ok(Appended::new(uid.map(|(uv, uid)| message_id(uv, uid)))));
+                    }
+                }
+                Err(_) if c.is_usable() => {
+                    // Refused as a whole (nothing stored): isolate the culprit.
+                    let outcomes = c
+                        .append_pipelined(folder.as_str(), &items, PIPELINE_WINDOW)
+                        .await;
+                    for i in self
+                        .record(c, folder, messages, &group, outcomes, out)
+                        .await
+                    {
+                        out[i] = Some(Err(not_sent(folder, &messages[i].meta.id)));
+                    }
+                    if !c.is_usable() {
+                        conn = None;
+                        if !reopened {
+                            reopened = true;
+                            conn = self.reopen(folder).await;
+                        }
+                    }
+                }
+                Err(e) => {
+                    // Atomic, but the answer was lost: stored all or nothing, unknown which.
+                    let why = e.to_string();
+                    for &i in &group {
+                        out[i] = Some(Err(ImapError::Io(why.clone())
+                            .into_error(op)
+                            .with_item(folder, &messages[i].meta.id)));
+                    }
+                    conn = None;
+                    if !reopened {
+                        reopened = true;
+                        conn = self.reopen(folder).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Gives a stored message its Gmail labels (X-GM-EXT-1). The message is stored either
+    /// way, so a failure here is logged, not reported as a failed append (which would make
+    /// the engine send it again).
+    async fn apply_labels(
+        &self,
+        c: &mut Connection,
+        folder: &FolderId,
+        msg: &RawMessage,
+        uid: u32,
+    ) {
+        if msg.meta.labels.is_empty() || !self.inner.facts.has("X-GM-EXT-1") {
+            return;
+        }
+        let wire = labels_to_wire(&msg.meta.labels);
+        if wire.is_empty() {
+            return;
+        }
+        if let Err(e) = c.uid_add_labels(uid, &wire).await {
+            tracing::warn!(folder = %folder, uid, error = %e, "could not set Gmail labels");
+        }
+    }
+
+    /// Synchronizing-literal path for servers without LITERAL+.
+    async fn append_one_by_one(
+        &self,
+        folder: &FolderId,
+        messages: &[RawMessage],
+        todo: Vec<usize>,
+        first: Pooled,
+        out: &mut [Option<Result<Appended>>],
+    ) {
+        let op = Operation::Append;
+        let mut conn = Some(first);
+        let mut reopened = false;
+        for i in todo {
+            let msg = &messages[i];
+            let Some(c) = conn.as_mut() else {
+                out[i] = Some(Err(not_sent(folder, &msg.meta.id)));
+                continue;
+            };
+            let flags = flags_to_wire(&msg.meta.flags);
+            let date = msg.meta.internal_date.and_then(format_internal_date);
+            match c
+                .append(folder.as_str(), &flags, date.as_deref(), &msg.bytes)
+                .await
+            {
+                Ok(uid) => {
+                    if let Some((_, u)) = uid {
+                        self.apply_labels(c, folder, msg, u).await;
+                    }
+                    out[i] = Some(Ok(Appended::new(uid.map(|(uv, uid)| message_id(uv, uid)))));
+                }
+                Err(e) => {
+                    out[i] = Some(Err(e.into_error(op).with_item(folder, &msg.meta.id)));
+                    if !c.is_usable() {
+                        // One fresh connection for the rest of the batch; no retry loop.
+                        conn = None;
+                        if !reopened {
+                            reopened = true;
+                            conn = self.reopen(folder).await;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The wire form of the messages at `indexes`.
+fn append_items<'a>(messages: &'a [RawMessage], indexes: &[usize]) -> Vec<AppendItem<'a>> {
+    indexes
+        .iter()
+        .map(|&i| AppendItem {
+            flags: flags_to_wire(&messages[i].meta.flags),
+            date: messages[i]
+                .meta
+                .internal_date
+                .and_then(format_internal_date),
+            bytes: &messages[i].bytes,
+        })
+        .collect()
+}
+
+/// The most bytes one MULTIAPPEND carries (a single larger message goes alone).
+const MULTIAPPEND_MAX_BYTES: usize = 16 * 1024 * 1024;
+
+/// Splits `pending` into MULTIAPPEND groups bounded by count and bytes, in order.
+fn multiappend_groups(messages: &[RawMessage], pending: &[usize]) -> Vec<Vec<usize>> {
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut bytes = 0;
+    for &i in pending {
+        let size = messages[i].bytes.len();
+        let full = groups
+            .last()
+            .is_none_or(|g| g.len() >= MULTIAPPEND_MAX || bytes + size > MULTIAPPEND_MAX_BYTES);
+        if full {
+            groups.push(Vec::new());
+            bytes = 0;
+        }
+        bytes += size;
+        if let Some(g) = groups.last_mut() {
+            g.push(i);
+        }
+    }
+    groups
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use mailmigrate_core::MessageMeta;
+
+    fn msg(len: usize) -> RawMessage {
+        RawMessage::new(
+            MessageMeta::new(MessageId::new("x"), FolderId::new("f")),
+            Bytes::from(vec![b'a'; len]),
+        )
+    }
+
+    #[test]
+    fn multiappend_groups_respect_count_and_bytes() {
+        let mut messages: Vec<RawMessage> = (0..MULTIAPPEND_MAX + 3).map(|_| msg(10)).collect();
+        messages.push(msg(MULTIAPPEND_MAX_BYTES));
+        messages.push(msg(5));
+        let pending: Vec<usize> = (0..messages.len()).collect();
+        let groups = multiappend_groups(&messages, &pending);
+        let sizes: Vec<usize> = groups.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [MULTIAPPEND_MAX, 3, 1, 1]);
+        assert_eq!(groups.concat(), pending, "order is kept");
+    }
+}

@@ -1,0 +1,667 @@
+//! Tests against a small scripted IMAP server: OAuth2 mechanisms, and servers that misbehave
+//! (unsolicited lines, `BYE` mid-command, a connection lost after an APPEND literal).
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use bytes::Bytes;
+use futures::StreamExt;
+use mailmigrate_core::{
+    Change, Destination, ErrorKind, FolderId, MessageId, MessageMeta, RawMessage, Source,
+    SpecialUse,
+};
+use mailmigrate_imap::{AuthMechanism, ImapBuilder, Tls, TokenProvider};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+/// What the scripted server does with a command after login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Behaviour {
+    /// Answers like a well-behaved (if chatty) server.
+    Normal,
+    /// Answers `UID FETCH` with `* BYE` and closes.
+    ByeOnFetch,
+    /// Reads an APPEND literal, then closes without answering.
+    DropAfterAppendLiteral,
+    /// Refuses XOAUTH2 with an error challenge, as Gmail does.
+    RefuseAuth,
+    /// Answers `LIST "" "*"` with a mailbox name that is not UTF-8.
+    NonUtf8List,
+    /// Never answers `UID FETCH` (and stops reading).
+    SilentOnFetch,
+    /// Announces a body literal longer than the bytes it sends.
+    LyingLiteral,
+}
+
+#[derive(Debug, Default)]
+struct Seen {
+    auth_payloads: Vec<String>,
+    commands: Vec<String>,
+}
+
+async fn start(behaviour: Behaviour) -> (u16, Arc<Mutex<Seen>>) {
+    start_with(behaviour, "").await
+}
+
+async fn start_with(behaviour: Behaviour, extra_caps: &'static str) -> (u16, Arc<Mutex<Seen>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let s = Arc::clone(&seen);
+    tokio::spawn(async move {
+        let mut n = 0;
+        while let Ok((sock, _)) = listener.accept().await {
+            n += 1;
+            // Misbehaviour applies to the first connection only; later ones behave.
+            let b = if n == 1 { behaviour } else { Behaviour::Normal };
+            tokio::spawn(serve(sock, b, extra_caps, Arc::clone(&s)));
+        }
+    });
+    (port, seen)
+}
+
+async fn serve(
+    sock: TcpStream,
+    behaviour: Behaviour,
+    extra_caps: &'static str,
+    seen: Arc<Mutex<Seen>>,
+) {
+    let (r, mut w) = sock.into_split();
+    let mut r = BufReader::new(r);
+    let caps = format!(
+        "IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 AUTH=OAUTHBEARER UIDPLUS CONDSTORE NAMESPACE {extra_caps}"
+    );
+    let gmail = extra_caps.contains("X-GM-EXT-1");
+    let mut next_uid = 9;
+    w.write_all(b"* OK scripted server ready\r\n")
+        .await
+        .unwrap();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if r.read_line(&mut line).await.unwrap_or(0) == 0 {
+            return;
+        }
+        let cmd = line.trim_end().to_owned();
+        seen.lock().unwrap().commands.push(cmd.clone());
+        let (tag, rest) = cmd.split_once(' ').unwrap_or((&cmd, ""));
+        let upper = rest.to_ascii_uppercase();
+        let reply = if upper.starts_with("AUTHENTICATE") {
+            w.write_all(b"+ \r\n").await.unwrap();
+            let mut payload = String::new();
+            r.read_line(&mut payload).await.unwrap();
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(payload.trim_end())
+                .unwrap();
+            seen.lock()
+                .unwrap()
+                .auth_payloads
+                .push(String::from_utf8(decoded).unwrap());
+            if behaviour == Behaviour::RefuseAuth {
+                // RFC 7628 / Gmail: an error challenge, answered by an empty response.
+                let err = base64::engine::general_purpose::STANDARD
+                    .encode(br#"{"status":"401","schemes":"Bearer"}"#);
+                w.write_all(format!("+ {err}\r\n").as_bytes())
+                    .await
+                    .unwrap();
+                let mut empty = String::new();
+                r.read_line(&mut empty).await.unwrap();
+                format!("{tag} NO [AUTHENTICATIONFAILED] Invalid credentials\r\n")
+            } else {
+                format!("{tag} OK [CAPABILITY {caps}] Logged in\r\n")
+            }
+        } else if upper.starts_with("CAPABILITY") {
+            format!("* CAPABILITY {caps}\r\n{tag} OK done\r\n")
+        } else if upper.starts_with("NAMESPACE") {
+            format!("* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n{tag} OK done\r\n")
+        } else if upper.starts_with("LIST \"\" \"*\"") && behaviour == Behaviour::NonUtf8List {
+            w.write_all(b"* LIST () \"/\" \"caf\xe9\"\r\n")
+                .await
+                .unwrap();
+            format!("{tag} OK done\r\n")
+        } else if upper.starts_with("LIST") {
+            format!(
+                "* LIST (\\HasNoChildren) \"/\" INBOX\r\n* LIST (\\HasChildren) \"/\" \"Arch&AOk-ologie\"\r\n\
+                 * LIST (\\Noselect) \"/\" \"Arch&AOk-ologie/2020\"\r\n{tag} OK done\r\n"
+            )
+        } else if upper.starts_with("XLIST") {
+            format!(
+                "* XLIST (\\HasNoChildren \\Inbox) \"/\" \"Inbox\"\r\n\
+                 * XLIST (\\Noselect \\HasChildren) \"/\" \"[Gmail]\"\r\n\
+                 * XLIST (\\HasNoChildren \\AllMail) \"/\" \"[Gmail]/All Mail\"\r\n\
+                 * XLIST (\\HasNoChildren \\Spam) \"/\" \"[Gmail]/Spam\"\r\n\
+                 * XLIST (\\HasNoChildren) \"/\" \"Entw&APw-rfe\"\r\n{tag} OK done\r\n"
+            )
+        } else if upper.starts_with("LSUB") {
+            format!("* LSUB () \"/\" \"Arch&AOk-ologie\"\r\n{tag} OK done\r\n")
+        } else if upper.starts_with("EXAMINE") || upper.starts_with("SELECT") {
+            // Chatty: unsolicited and unknown response codes between the useful lines.
+            format!(
+                "* FLAGS (\\Seen \\Answered)\r\n* 2 EXISTS\r\n* 0 RECENT\r\n\
+                 * OK [UIDVALIDITY 77] UIDs valid\r\n* OK [UIDNEXT 3] next\r\n\
+                 * OK [HIGHESTMODSEQ 5] modseq\r\n* OK [X-UNKNOWN-CODE 1] whatever\r\n\
+                 {tag} OK [READ-WRITE] done\r\n"
+            )
+        } else if upper.starts_with("UID FETCH") {
+            if behaviour == Behaviour::SilentOnFetch {
+                std::future::pending::<()>().await;
+            }
+            if behaviour == Behaviour::LyingLiteral {
+                w.write_all(b"* 1 FETCH (UID 1 FLAGS () BODY[] {100}\r\nonly ten b")
+                    .await
+                    .unwrap();
+                std::future::pending::<()>().await;
+            }
+            if behaviour == Behaviour::ByeOnFetch {
+                w.write_all(b"* BYE server shutting down\r\n")
+                    .await
+                    .unwrap();
+                return;
+            }
+            let labels = if gmail {
+                " X-GM-LABELS (\\Important \"Work\" \"Entw&APw-rfe\")"
+            } else {
+                ""
+            };
+            format!(
+                "* 1 FETCH (UID 1 FLAGS (\\Seen) INTERNALDATE \" 4-Mar-2019 05:06:07 +0200\" RFC822.SIZE 10{labels})\r\n\
+                 * 3 EXISTS\r\n\
+                 * 2 FETCH (UID 2 FLAGS () INTERNALDATE \"05-Mar-2019 05:06:07 +0000\" RFC822.SIZE 20)\r\n\
+                 {tag} OK done\r\n"
+            )
+        } else if upper.starts_with("APPEND") {
+            // One message, or several (MULTIAPPEND, RFC 3502): each literal is followed by
+            // either CRLF (the end) or the next message's " (flags) {n}" and CRLF.
+            let mut spec_line = cmd.clone();
+            let (mut count, mut rejected) = (0u32, false);
+            loop {
+                let spec = spec_line.rsplit_once('{').unwrap().1.trim_end_matches('}');
+                let non_sync = spec.ends_with('+');
+                let size: usize = spec.trim_end_matches('+').parse().unwrap();
+                if !non_sync {
+                    w.write_all(b"+ go ahead\r\n").await.unwrap();
+                }
+                let mut literal = vec![0u8; size];
+                r.read_exact(&mut literal).await.unwrap();
+                if behaviour == Behaviour::DropAfterAppendLiteral {
+                    return;
+                }
+                count += 1;
+                rejected |= literal.starts_with(b"REJECT");
+                let mut rest = String::new();
+                r.read_line(&mut rest).await.unwrap();
+                if rest.trim().is_empty() {
+                    break;
+                }
+                spec_line = rest.trim_end().to_owned();
+            }
+            if rejected {
+                format!("{tag} NO [PARSE] message refused\r\n")
+            } else {
+                let first = next_uid;
+                next_uid += count;
+                let set = if count == 1 {
+                    first.to_string()
+                } else {
+                    format!("{first}:{}", next_uid - 1)
+                };
+                format!("{tag} OK [APPENDUID 77 {set}] done\r\n")
+            }
+        } else if upper.starts_with("LOGOUT") {
+            format!("* BYE bye\r\n{tag} OK done\r\n")
+        } else {
+            format!("{tag} OK done\r\n")
+        };
+        if w.write_all(reply.as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}
+
+#[derive(Debug)]
+struct FixedToken(&'static str);
+
+#[async_trait]
+impl TokenProvider for FixedToken {
+    async fn token(&self) -> mailmigrate_core::Result<String> {
+        Ok(self.0.to_owned())
+    }
+}
+
+fn builder(port: u16) -> ImapBuilder {
+    ImapBuilder::new()
+        .with_host("127.0.0.1")
+        .with_port(port)
+        .with_user("alice@example.org")
+        .with_tls(Tls::Plaintext)
+        .allow_plaintext(true)
+}
+
+#[tokio::test]
+async fn xoauth2_sends_the_bearer_token_and_never_shows_it() {
+    let (port, seen) = start(Behaviour::Normal).await;
+    let imap = builder(port)
+        .with_credentials(Arc::new(FixedToken("ya29.secret-token")))
+        .build()
+        .await
+        .unwrap();
+    let payload = seen.lock().unwrap().auth_payloads[0].clone();
+    assert_eq!(
+        payload,
+        "user=alice@example.org\u{1}auth=Bearer ya29.secret-token\u{1}\u{1}"
+    );
+    assert!(seen
+        .lock()
+        .unwrap()
+        .commands
+        .iter()
+        .any(|c| c.ends_with("AUTHENTICATE XOAUTH2")));
+    assert!(!format!("{imap:?}").contains("secret-token"));
+}
+
+#[tokio::test]
+async fn oauthbearer_follows_rfc7628() {
+    let (port, seen) = start(Behaviour::Normal).await;
+    builder(port)
+        .with_credentials(Arc::new(FixedToken("tok")))
+        .with_auth_mechanism(AuthMechanism::OAuthBearer)
+        .build()
+        .await
+        .unwrap();
+    let payload = seen.lock().unwrap().auth_payloads[0].clone();
+    assert_eq!(
+        payload,
+        format!("n,a=alice@example.org,\u{1}host=127.0.0.1\u{1}port={port}\u{1}auth=Bearer tok\u{1}\u{1}")
+    );
+}
+
+#[tokio::test]
+async fn refused_token_is_unauthenticated() {
+    let (port, _) = start(Behaviour::RefuseAuth).await;
+    let e = builder(port)
+        .with_credentials(Arc::new(FixedToken("expired-token")))
+        .build()
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unauthenticated, "{e:?}");
+    assert!(!format!("{e:?}").contains("expired-token"));
+}
+
+#[tokio::test]
+async fn plain_password_goes_through_authenticate_plain() {
+    let (port, seen) = start(Behaviour::Normal).await;
+    builder(port).with_password("pw-123").build().await.unwrap();
+    assert_eq!(
+        seen.lock().unwrap().auth_payloads[0],
+        "\0alice@example.org\0pw-123"
+    );
+}
+
+#[tokio::test]
+async fn folders_decode_utf7_and_noselect_and_subscriptions() {
+    let (port, _) = start(Behaviour::Normal).await;
+    let imap = builder(port).with_password("pw").build().await.unwrap();
+    assert_eq!(imap.separator(), Some('/'));
+    let folders = Source::list_folders(&imap).await.unwrap();
+    let names: Vec<String> = folders.iter().map(|f| f.path.to_string()).collect();
+    assert_eq!(names, ["INBOX", "Archéologie", "Archéologie/2020"]);
+    assert!(folders[1].subscribed && folders[1].selectable);
+    assert!(!folders[2].subscribed && !folders[2].selectable);
+    assert_eq!(folders[1].id.as_str(), "Arch&AOk-ologie");
+}
+
+#[tokio::test]
+async fn chatty_server_listing_ignores_unsolicited_lines() {
+    let (port, _) = start(Behaviour::Normal).await;
+    let imap = builder(port).with_password("pw").build().await.unwrap();
+    let changes: Vec<Change> = imap
+        .list_changes(&FolderId::new("INBOX"), None)
+        .map(Result::unwrap)
+        .collect()
+        .await;
+    assert_eq!(changes.len(), 3, "{changes:?}");
+    let Change::Upsert(first) = &changes[0] else {
+        panic!("{changes:?}")
+    };
+    assert_eq!(first.id.as_str(), "77:1");
+    assert_eq!(first.size, Some(10));
+    let Change::Checkpoint(cp) = &changes[2] else {
+        panic!("{changes:?}")
+    };
+    assert_eq!(cp.as_str(), "imap1:77:3:5");
+}
+
+#[tokio::test]
+async fn bye_mid_fetch_fails_each_item_temporarily() {
+    let (port, _) = start(Behaviour::ByeOnFetch).await;
+    let imap = builder(port)
+        .with_password("pw")
+        .with_pool_size(1)
+        .build()
+        .await
+        .unwrap();
+    let ids = vec![MessageId::new("77:1"), MessageId::new("77:2")];
+    let out: Vec<_> = imap.fetch(&FolderId::new("INBOX"), ids).collect().await;
+    assert_eq!(out.len(), 2);
+    for (id, r) in out {
+        let e = r.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unavailable);
+        assert!(e.is_temporary(), "a read can be retried");
+        assert_eq!(e.context("message"), Some(id.as_str()));
+    }
+    // The broken connection was dropped; the next call opens a fresh one that works.
+    let again: Vec<_> = imap
+        .list_changes(&FolderId::new("INBOX"), None)
+        .collect()
+        .await;
+    assert!(again.iter().all(Result::is_ok), "{again:?}");
+}
+
+#[tokio::test]
+async fn append_with_unknown_outcome_is_not_temporary() {
+    let (port, _) = start(Behaviour::DropAfterAppendLiteral).await;
+    let imap = builder(port)
+        .with_password("pw")
+        .with_pool_size(1)
+        .build()
+        .await
+        .unwrap();
+    let folder = FolderId::new("INBOX");
+    let msg = |id: &str| {
+        RawMessage::new(
+            MessageMeta::new(MessageId::new(id), folder.clone()),
+            Bytes::from_static(b"Subject: x\r\n\r\nbody\r\n"),
+        )
+    };
+    let out = imap
+        .append(&folder, vec![msg("a"), msg("b")])
+        .await
+        .unwrap();
+    let e = out[0].as_ref().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unavailable);
+    assert!(!e.is_temporary(), "the server may have stored it: {e:?}");
+    assert_eq!(e.context("message"), Some("a"));
+    // The rest of the batch went over a fresh connection.
+    let ok = out[1].as_ref().unwrap();
+    assert_eq!(ok.id.as_ref().map(MessageId::as_str), Some("77:9"));
+}
+
+fn batch(folder: &FolderId, bodies: &[&'static [u8]]) -> Vec<RawMessage> {
+    bodies
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            RawMessage::new(
+                MessageMeta::new(MessageId::new(format!("m{i}")), folder.clone()),
+                Bytes::from_static(b),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn literal_plus_appends_are_pipelined_and_isolate_rejections() {
+    let (port, seen) = start_with(Behaviour::Normal, "LITERAL+").await;
+    let imap = builder(port).with_password("pw").build().await.unwrap();
+    let folder = FolderId::new("INBOX");
+    let bodies: [&'static [u8]; 4] = [
+        b"Subject: 1\r\n\r\none\r\n",
+        b"REJECT me\r\n\r\n",
+        b"Subject: 3\r\n\r\nthree\r\n",
+        b"Subject: 4\r\n\r\nfour\r\n",
+    ];
+    let out = imap.append(&folder, batch(&folder, &bodies)).await.unwrap();
+    let ids: Vec<Option<String>> = out
+        .iter()
+        .map(|r| {
+            r.as_ref()
+                .ok()
+                .and_then(|a| a.id.as_ref())
+                .map(|i| i.to_string())
+        })
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            Some("77:9".to_owned()),
+            None,
+            Some("77:10".to_owned()),
+            Some("77:11".to_owned())
+        ]
+    );
+    let e = out[1].as_ref().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidMessage);
+    assert_eq!(e.context("message"), Some("m1"));
+    let cmds = seen.lock().unwrap().commands.clone();
+    assert_eq!(
+        cmds.iter()
+            .filter(|c| c.contains("APPEND") && c.ends_with("+}"))
+            .count(),
+        4
+    );
+}
+
+#[tokio::test]
+async fn pipelined_append_cut_off_reports_unknown_outcomes() {
+    let (port, _) = start_with(Behaviour::DropAfterAppendLiteral, "LITERAL+").await;
+    let imap = builder(port)
+        .with_password("pw")
+        .with_pool_size(1)
+        .build()
+        .await
+        .unwrap();
+    let folder = FolderId::new("INBOX");
+    let bodies: [&'static [u8]; 2] = [b"Subject: a\r\n\r\na\r\n", b"Subject: b\r\n\r\nb\r\n"];
+    let out = imap.append(&folder, batch(&folder, &bodies)).await.unwrap();
+    let first = out[0].as_ref().unwrap_err();
+    assert_eq!(first.kind(), ErrorKind::Unavailable);
+    assert!(!first.is_temporary(), "{first:?}");
+    // The second was either in flight (unknown, never temporary) or not yet sent and then
+    // stored over a fresh connection.
+    match &out[1] {
+        Ok(a) => assert!(a.id.is_some()),
+        Err(e) => {
+            assert_eq!(e.kind(), ErrorKind::Unavailable);
+            assert!(!e.is_temporary(), "{e:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn gmail_labels_are_read_and_written_with_x_gm_ext_1() {
+    let (port, seen) = start_with(Behaviour::Normal, "LITERAL+ X-GM-EXT-1").await;
+    let imap = builder(port).with_password("pw").build().await.unwrap();
+    assert!(Source::info(&imap).capabilities.append_with_labels);
+    let folder = FolderId::new("[Gmail]/All Mail");
+    let changes: Vec<Change> = imap
+        .list_changes(&folder, None)
+        .map(Result::unwrap)
+        .collect()
+        .await;
+    let Change::Upsert(first) = &changes[0] else {
+        panic!("{changes:?}")
+    };
+    let want: std::collections::BTreeSet<String> = ["\\Important", "Work", "Entwürfe"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    assert_eq!(first.labels, want);
+    assert!(seen
+        .lock()
+        .unwrap()
+        .commands
+        .iter()
+        .any(|c| c.contains("UID FETCH") && c.contains("X-GM-LABELS")));
+
+    let msg = RawMessage::new(
+        MessageMeta::new(MessageId::new("m"), folder.clone()).with_labels(want.clone()),
+        Bytes::from_static(b"Subject: labelled\r\n\r\nbody\r\n"),
+    );
+    let out = imap.append(&folder, vec![msg]).await.unwrap();
+    let id = out[0].as_ref().unwrap().id.clone().unwrap();
+    let (_, uid) = id.as_str().split_once(':').unwrap();
+    let store =
+        format!("UID STORE {uid} +X-GM-LABELS.SILENT (\"Entw&APw-rfe\" \"Work\" \\Important)");
+    assert!(
+        seen.lock()
+            .unwrap()
+            .commands
+            .iter()
+            .any(|c| c.ends_with(&store)),
+        "{:?}",
+        seen.lock().unwrap().commands
+    );
+}
+
+#[tokio::test]
+async fn a_mailbox_name_that_is_not_utf8_fails_alone() {
+    let (port, _) = start(Behaviour::NonUtf8List).await;
+    let imap = builder(port)
+        .with_password("pw")
+        .with_pool_size(1)
+        .build()
+        .await
+        .unwrap();
+    // imap-proto decodes the name lossily; the folder is listed, but cannot be addressed.
+    let folders = Source::list_folders(&imap).await.unwrap();
+    assert_eq!(folders.len(), 1);
+    let bad = &folders[0].id;
+    assert!(bad.as_str().contains('\u{fffd}'));
+    let first = imap.list_changes(bad, None).next().await.unwrap();
+    let e = first.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ConfigInvalid, "{e:?}");
+    assert_eq!(e.context("folder"), Some(bad.as_str()));
+    // The connection is still good for everything else.
+    let ok: Vec<_> = imap
+        .list_changes(&FolderId::new("INBOX"), None)
+        .collect()
+        .await;
+    assert!(ok.iter().all(Result::is_ok), "{ok:?}");
+}
+
+#[tokio::test]
+async fn a_cancelled_call_does_not_leave_its_connection_in_the_pool() {
+    let (port, _) = start(Behaviour::SilentOnFetch).await;
+    let imap = builder(port)
+        .with_password("pw")
+        .with_pool_size(1)
+        .build()
+        .await
+        .unwrap();
+    let ids = vec![MessageId::new("77:1")];
+    // The caller gives up on a fetch the server never answers (cancellation, not a timing check).
+    let cancelled = tokio::time::timeout(
+        std::time::Duration::from_millis(200),
+        imap.fetch(&FolderId::new("INBOX"), ids).collect::<Vec<_>>(),
+    )
+    .await;
+    assert!(cancelled.is_err());
+    // The half-used connection was dropped: the next call gets a fresh one and completes.
+    let next = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        imap.list_changes(&FolderId::new("INBOX"), None)
+            .collect::<Vec<_>>(),
+    )
+    .await
+    .expect("the next call must not inherit the stuck connection");
+    assert!(next.iter().all(Result::is_ok), "{next:?}");
+}
+
+#[tokio::test]
+async fn xlist_gives_roles_where_special_use_is_missing() {
+    let (port, seen) = start_with(Behaviour::Normal, "XLIST").await;
+    let imap = builder(port).with_password("pw").build().await.unwrap();
+    let folders = Source::list_folders(&imap).await.unwrap();
+    let roles: Vec<(String, Option<SpecialUse>, bool)> = folders
+        .iter()
+        .map(|f| (f.path.to_string(), f.role, f.selectable))
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            ("INBOX".to_owned(), Some(SpecialUse::Inbox), true),
+            ("[Gmail]".to_owned(), None, false),
+            ("[Gmail]/All Mail".to_owned(), Some(SpecialUse::All), true),
+            ("[Gmail]/Spam".to_owned(), Some(SpecialUse::Junk), true),
+            ("Entwürfe".to_owned(), None, true),
+        ]
+    );
+    assert!(seen
+        .lock()
+        .unwrap()
+        .commands
+        .iter()
+        .any(|c| c.contains("XLIST")));
+    // The connection used for the raw XLIST is retired; the backend goes on.
+    let again = Source::list_folders(&imap).await.unwrap();
+    assert_eq!(again.len(), 5);
+}
+
+#[tokio::test]
+async fn a_literal_that_lies_about_its_size_times_out_as_a_temporary_failure() {
+    let (port, _) = start(Behaviour::LyingLiteral).await;
+    let imap = builder(port)
+        .with_password("pw")
+        .with_pool_size(1)
+        .with_timeout(std::time::Duration::from_secs(1))
+        .build()
+        .await
+        .unwrap();
+    let out: Vec<_> = imap
+        .fetch(&FolderId::new("INBOX"), vec![MessageId::new("77:1")])
+        .collect()
+        .await;
+    let e = out[0].1.as_ref().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e:?}");
+    assert!(e.is_temporary());
+    assert!(
+        !format!("{e:?}").contains("only ten"),
+        "no server bytes in errors"
+    );
+    let again: Vec<_> = imap
+        .list_changes(&FolderId::new("INBOX"), None)
+        .collect()
+        .await;
+    assert!(again.iter().all(Result::is_ok), "{again:?}");
+}
+
+#[tokio::test]
+async fn multiappend_sends_one_command_and_isolates_a_refused_message() {
+    let (port, seen) = start_with(Behaviour::Normal, "LITERAL+ MULTIAPPEND").await;
+    let imap = builder(port).with_password("pw").build().await.unwrap();
+    let folder = FolderId::new("INBOX");
+    let good: [&'static [u8]; 3] = [
+        b"Subject: 1\r\n\r\none\r\n",
+        b"Subject: 2\r\n\r\ntwo\r\n",
+        b"Subject: 3\r\n\r\nthree\r\n",
+    ];
+    let out = imap.append(&folder, batch(&folder, &good)).await.unwrap();
+    let ids: Vec<String> = out
+        .iter()
+        .map(|r| r.as_ref().unwrap().id.as_ref().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, ["77:9", "77:10", "77:11"]);
+    let appends = |seen: &Arc<Mutex<Seen>>| {
+        seen.lock()
+            .unwrap()
+            .commands
+            .iter()
+            .filter(|c| c.contains(" APPEND "))
+            .count()
+    };
+    assert_eq!(appends(&seen), 1, "one MULTIAPPEND command for the batch");
+
+    let mixed: [&'static [u8]; 3] = [
+        b"Subject: 4\r\n\r\nfour\r\n",
+        b"REJECT me\r\n\r\n",
+        b"Subject: 6\r\n\r\nsix\r\n",
+    ];
+    let out = imap.append(&folder, batch(&folder, &mixed)).await.unwrap();
+    assert!(out[0].is_ok() && out[2].is_ok(), "{out:?}");
+    let e = out[1].as_ref().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidMessage);
+    assert_eq!(e.context("message"), Some("m1"));
+    // The refused group (1 command) was re-sent as three single APPENDs.
+    assert_eq!(appends(&seen), 1 + 1 + 3);
+}
