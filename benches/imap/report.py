@@ -97,7 +97,7 @@ def main():
               " run s = the engine pass alone, without process start and login)" % (
                   changes.get("new", 0), changes.get("changed", 0)))
 
-    print("\nPeak RSS against mailbox size")
+    print("\nPeak RSS against mailbox size (the smaller corpus keeps the largest messages)")
     hdr = "%-26s %10s %10s %10s" % ("tool", "messages", "wall s", "peak RSS")
     print(hdr)
     print("-" * len(hdr))

@@ -11,7 +11,8 @@
 #      then verify.py, which must say IDENTICAL,
 #   4. a no-change pass of both, then an incremental pass of both after
 #      `corpus.py load --extra` (1 % more messages) and 50 flag changes at src1,
-#   5. both tools again on an N_SMALL corpus (src2) to show peak RSS against mailbox size,
+#   5. both tools again on an N_SMALL-message subset of the corpus (src2) holding the same
+#      largest messages, to show that peak RSS does not grow with the number of messages,
 # and prints the table (benches/imap/report.py). See benches/imap/README.md.
 #
 # Environment (all optional):
@@ -83,9 +84,28 @@ corpus() { # corpus N -> cache dir (generated once)
   fi
   echo "$c"
 }
-log "corpus: $N and $N_SMALL messages (cached under $CACHE_ROOT)"
+subset() { # subset CACHE K -> a K-message cache: every message over 5 MB of CACHE, then an
+  # even spread of the rest, sharing CACHE's files. Its largest message is CACHE's, so peak RSS
+  # at K and at N differ only by the number of messages.
+  local c=$CACHE_ROOT/subset-$(basename "$1")-$2
+  if [ ! -f "$c/manifest.json" ]; then
+    mkdir -p "$c" && ln -sfn "$1/msgs" "$c/msgs"
+    python3 - "$1/manifest.json" "$2" > "$c/manifest.json" <<'PYEOF'
+import json, sys
+m = json.load(open(sys.argv[1])); k = int(sys.argv[2])
+big = [x for x in m["base"] if x["size"] > 5_000_000]
+rest = [x for x in m["base"] if x["size"] <= 5_000_000]
+want = max(0, k - len(big))
+step = max(1, len(rest) // max(1, want))
+m["base"] = big + rest[::step][:want]
+json.dump(m, sys.stdout)
+PYEOF
+  fi
+  echo "$c"
+}
+log "corpus: $N messages (cached under $CACHE_ROOT), and a $N_SMALL-message subset of it"
 C_BIG=$(corpus "$N")
-C_SMALL=$(corpus "$N_SMALL")
+C_SMALL=$(subset "$C_BIG" "$N_SMALL")
 python3 "$BENCH/corpus.py" load --cache "$C_BIG" --dovecot "$DV" --user src1 --fresh
 python3 "$BENCH/corpus.py" load --cache "$C_SMALL" --dovecot "$DV" --user src2 --fresh
 

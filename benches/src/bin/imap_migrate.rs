@@ -85,7 +85,11 @@ fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Args> {
             other => return Err(bad(format!("unknown option {other}"))),
         }
     }
-    for (name, v) in [("--src", &out.src), ("--dst", &out.dst), ("--state", &out.state)] {
+    for (name, v) in [
+        ("--src", &out.src),
+        ("--dst", &out.dst),
+        ("--state", &out.state),
+    ] {
         if v.is_empty() {
             return Err(bad(format!("{name} is required")));
         }
@@ -275,8 +279,17 @@ mod tests {
         let err = args(&["--src", "a", "--dst", "b"]).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::ConfigInvalid);
         assert!(err.to_string().contains("--state"));
-        let err = args(&["--src", "a", "--dst", "b", "--state", "s", "--pool-size", "0"])
-            .unwrap_err();
+        let err = args(&[
+            "--src",
+            "a",
+            "--dst",
+            "b",
+            "--state",
+            "s",
+            "--pool-size",
+            "0",
+        ])
+        .unwrap_err();
         assert!(err.to_string().contains("--pool-size"));
         let err = args(&["--port", "x"]).unwrap_err();
         assert!(err.to_string().contains("--port"));
