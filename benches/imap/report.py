@@ -2,6 +2,7 @@
 """Print the IMAP benchmark's table from the files run.sh leaves in RESULTS_DIR.
 
   report.py RESULTS_DIR
+  report.py --pick-best RESULTS_DIR NAME...   (NAME.* := the fastest of NAME-r1.*, NAME-r2.*, ...)
 
 Per step NAME, run.sh writes NAME.time (`/usr/bin/time -v` of the process) and, when the
 tool prints one, NAME.json (its own figures). Throughput uses the messages and bytes of the
@@ -9,7 +10,7 @@ migrated corpus (the figures the engine reports for its full pass, which verify.
 against the source), so every tool is divided by the same amount of work.
 Python 3 standard library only.
 """
-import json, os, sys
+import json, os, shutil, sys
 
 
 def timev(path):
@@ -46,7 +47,30 @@ def load(res, name):
     return r
 
 
+def pick_best(res, names):
+    """Copy each NAME's fastest round (NAME-rK.*) to NAME.* and list every round's wall time."""
+    lines = []
+    for name in names:
+        rounds = []
+        for fn in sorted(os.listdir(res)):
+            if fn.startswith(name + "-r") and fn.endswith(".time"):
+                rounds.append((timev(os.path.join(res, fn))["wall"], fn[:-len(".time")]))
+        if not rounds:
+            continue
+        best = min(rounds)[1]
+        for ext in (".time", ".json"):
+            if os.path.exists(os.path.join(res, best + ext)):
+                shutil.copyfile(os.path.join(res, best + ext), os.path.join(res, name + ext))
+        lines.append("%s rounds: %s s (best used)" % (name, " / ".join("%.2f" % w for w, _ in rounds)))
+    with open(os.path.join(res, "rounds.txt"), "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
 def main():
+    if sys.argv[1] == "--pick-best":
+        pick_best(sys.argv[2], sys.argv[3:])
+        return
     res = sys.argv[1]
     ours = load(res, "ours")
     mb = load(res, "mbsync")
@@ -72,6 +96,9 @@ def main():
         vs_floor = "%.2fx" % (floor["wall"] / r["wall"]) if floor else "-"
         print("%-26s %8.2f %9.0f %7.1f %7.2f %7.0f MB %9s %9s" % (
             label, r["wall"], mps, mbps, r["cpu"], r["rss_kb"] / 1024, vs_mb, vs_floor))
+    rounds = os.path.join(res, "rounds.txt")
+    if os.path.exists(rounds):
+        print(open(rounds, encoding="utf-8").read().rstrip())
     print("(ratios are throughput ratios: >1 means faster than mbsync / than the floor;"
           " the floor appends from files already in memory and reads nothing)")
 
