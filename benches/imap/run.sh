@@ -68,7 +68,7 @@ rm -rf "$WORK"
 mkdir -p "$RES" "$WORK/state"
 log "starting Dovecot on 127.0.0.1:$PORT"
 # the daemon inherits stdout: send it to a file, not to a pipe someone waits on
-bash "$BENCH/dovecot-up.sh" "$DV" "$PORT" 5 > "$WORK/dovecot-up.log" 2>&1
+bash "$BENCH/dovecot-up.sh" "$DV" "$PORT" 6 > "$WORK/dovecot-up.log" 2>&1
 head -1 "$WORK/dovecot-up.log"
 stop_dovecot() {
   if [ "${KEEP_DOVECOT:-0}" != 1 ]; then
