@@ -13,7 +13,7 @@ Python 3 standard library only.
 """
 import collections, re, sys
 
-LINE = re.compile(r'(\d+) (\d+\.\d+) (sendto|recvfrom)\((\d+), "(.*)')
+LINE = re.compile(r'(\d+)\s+(\d+\.\d+) (sendto|recvfrom)\((\d+), "(.*)')
 VERB = re.compile(r'(?:(?!UID )[A-Za-z0-9.]+ )?(UID (?:FETCH|SEARCH|STORE|EXPUNGE|COPY|MOVE)|SELECT|EXAMINE|APPEND|'
                   r'FETCH|SEARCH|STORE|LIST|LSUB|XLIST|CREATE|SUBSCRIBE|STATUS|NOOP|LOGIN|AUTHENTICATE|'
                   r'CAPABILITY|NAMESPACE|ENABLE|ID|GETACL|SETACL|MYRIGHTS|LOGOUT) ')
