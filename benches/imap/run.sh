@@ -73,6 +73,7 @@ head -1 "$WORK/dovecot-up.log"
 stop_dovecot() {
   if [ "${KEEP_DOVECOT:-0}" != 1 ]; then
     doveadm -c "$DV/dovecot.conf" stop >/dev/null 2>&1 || true
+    rm -rf "${DV:?}/mail"  # the copies (GBs); the figures stay in $RES
   else
     echo "Dovecot left running: doveadm -c $DV/dovecot.conf stop"
   fi
