@@ -41,12 +41,15 @@ impl Destination for Imap {
     ) -> Result<EnsuredFolder> {
         let op = Operation::EnsureFolder;
         let id = self.mailbox_name(path)?;
-        if path.is_inbox() {
-            return Ok(EnsuredFolder::new(id, false));
-        }
         let mut c = self.conn(op).await?;
-        if exists(&mut c, id.as_str()).await.map_err(map(op))? {
-            return Ok(EnsuredFolder::new(id, false));
+        if path.is_inbox() || exists(&mut c, id.as_str()).await.map_err(map(op))? {
+            // EXAMINE tells whether it holds mail: an empty folder needs no look-ups before
+            // each write.
+            let info = c
+                .select(id.as_str(), false)
+                .await
+                .map_err(|e| e.into_select_error(op).with_context("folder", path))?;
+            return Ok(EnsuredFolder::new(id, false).with_empty(info.exists == 0));
         }
         // Parents first, so every level is a real, subscribed folder.
         let segs = path.segments();

@@ -185,10 +185,10 @@ async fn run(ctx: &Ctx<'_>, stats: &mut Stats) -> Result<bool> {
         )
     };
     let since = engine.state.checkpoint(ctx.job, ctx.src()).await?;
-    // A folder that existed before and has no history with us may already hold copies
-    // (an earlier tool, a lost state file): look before writing.
+    // A folder that holds mail and has no history with us may already hold copies (an
+    // earlier tool, a lost state file): look before writing.
     let dedupe = AtomicBool::new(
-        since.is_none() && dest.as_ref().is_some_and(|d| !d.created) && ctx.dcaps.find_existing,
+        since.is_none() && dest.as_ref().is_some_and(|d| !d.empty) && ctx.dcaps.find_existing,
     );
     if let Some(d) = &dest {
         settle_pending(ctx, &d.id, stats).await?;

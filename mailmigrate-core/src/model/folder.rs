@@ -320,12 +320,27 @@ pub struct EnsuredFolder {
     /// True when the call created it; false when it existed already (the engine then looks
     /// for existing copies before writing, so a lost state file causes no duplicates).
     pub created: bool,
+    /// True when the folder is known to hold no message (always so when just created): the
+    /// engine then skips the look-ups before writing.
+    pub empty: bool,
 }
 
 impl EnsuredFolder {
-    /// Builds the result.
+    /// Builds the result; a created folder is empty, an existing one is assumed not to be.
     pub fn new(id: FolderId, created: bool) -> Self {
-        Self { id, created }
+        Self {
+            id,
+            created,
+            empty: created,
+        }
+    }
+
+    /// Says whether the folder holds no message (a provider that knows it cheaply, from a
+    /// `SELECT` or a directory listing, saves the engine a look-up per message).
+    #[must_use]
+    pub fn with_empty(mut self, empty: bool) -> Self {
+        self.empty = empty;
+        self
     }
 }
 

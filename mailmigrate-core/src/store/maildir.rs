@@ -725,7 +725,8 @@ fn ensure_dirs(inner: &Inner, path: &FolderPath) -> Result<EnsuredFolder> {
                 .with_operation(op)
                 .with_context("folder", path)
         })?;
-        return Ok(EnsuredFolder::new(FolderId::new(INBOX_ID), false));
+        return Ok(EnsuredFolder::new(FolderId::new(INBOX_ID), false)
+            .with_empty(holds_no_mail(&inner.root)));
     }
     let segs = path.segments();
     let full: usize = segs.iter().map(|s| escape_segment(s).len() + 1).sum();
@@ -773,7 +774,15 @@ fn ensure_dirs(inner: &Inner, path: &FolderPath) -> Result<EnsuredFolder> {
             created = fresh;
         }
     }
-    Ok(EnsuredFolder::new(FolderId::new(name), created))
+    let dir = inner.root.join(&name);
+    Ok(EnsuredFolder::new(FolderId::new(name), created).with_empty(created || holds_no_mail(&dir)))
+}
+
+/// Whether a Maildir folder's `cur/` and `new/` hold no file (unknown counts as not empty).
+fn holds_no_mail(dir: &Path) -> bool {
+    ["cur", "new"]
+        .iter()
+        .all(|sub| fs::read_dir(dir.join(sub)).is_ok_and(|mut entries| entries.next().is_none()))
 }
 
 #[async_trait]

@@ -305,8 +305,9 @@ impl Destination for MemoryStore {
     ) -> Result<EnsuredFolder> {
         let id = FolderId::new(path.join("/"));
         let mut g = self.lock();
-        if g.folders.get(&id).is_some_and(|f| f.folder.is_some()) {
-            return Ok(EnsuredFolder::new(id, false));
+        if let Some(f) = g.folders.get(&id).filter(|f| f.folder.is_some()) {
+            let empty = f.messages.is_empty();
+            return Ok(EnsuredFolder::new(id, false).with_empty(empty));
         }
         // Parents first, as the contract asks; they get no role.
         let mut parent = path.parent();
