@@ -630,3 +630,126 @@ async fn a_labelling_source_becomes_one_copy_per_message() {
         "\\Starred is \\Flagged"
     );
 }
+
+/// A source whose ids all change at once, as IMAP's do when UIDVALIDITY changes: a stored
+/// checkpoint yields `Change::Reset`, then everything under new ids.
+#[derive(Debug)]
+struct Renumbered {
+    inner: MemoryStore,
+    epoch: std::sync::atomic::AtomicU32,
+}
+
+impl Renumbered {
+    fn id(&self, id: &MessageId) -> MessageId {
+        let e = self.epoch.load(std::sync::atomic::Ordering::SeqCst);
+        MessageId::new(format!("{e}:{id}"))
+    }
+    fn inner_id(id: &MessageId) -> MessageId {
+        MessageId::new(id.as_str().split_once(':').map_or(id.as_str(), |(_, i)| i))
+    }
+}
+
+#[async_trait::async_trait]
+impl Source for Renumbered {
+    fn info(&self) -> &mailmigrate_core::ProviderInfo {
+        Source::info(&self.inner)
+    }
+    async fn list_folders(&self) -> mailmigrate_core::Result<Vec<mailmigrate_core::Folder>> {
+        Source::list_folders(&self.inner).await
+    }
+    fn list_changes(
+        &self,
+        folder: &FolderId,
+        since: Option<mailmigrate_core::Checkpoint>,
+    ) -> futures::stream::BoxStream<'static, mailmigrate_core::Result<mailmigrate_core::Change>>
+    {
+        use futures::StreamExt;
+        use mailmigrate_core::{Change, Checkpoint};
+        let epoch = self
+            .epoch
+            .load(std::sync::atomic::Ordering::SeqCst)
+            .to_string();
+        let stale = since
+            .as_ref()
+            .is_some_and(|c| !c.as_str().starts_with(&format!("{epoch}/")));
+        let since = since
+            .filter(|_| !stale)
+            .map(|c| Checkpoint::new(c.as_str().split_once('/').unwrap().1));
+        let epoch1 = epoch.clone();
+        let prefix = move |id: &MessageId| MessageId::new(format!("{epoch1}:{id}"));
+        let head = futures::stream::iter(stale.then_some(Ok(Change::Reset)));
+        let epoch2 = epoch;
+        let body = self.inner.list_changes(folder, since).map(move |c| {
+            c.map(|c| match c {
+                Change::Upsert(mut m) => {
+                    m.id = prefix(&m.id);
+                    Change::Upsert(m)
+                }
+                Change::Checkpoint(cp) => {
+                    Change::Checkpoint(Checkpoint::new(format!("{epoch2}/{}", cp.as_str())))
+                }
+                other => other,
+            })
+        });
+        head.chain(body).boxed()
+    }
+    fn fetch(
+        &self,
+        folder: &FolderId,
+        ids: Vec<MessageId>,
+    ) -> futures::stream::BoxStream<'static, mailmigrate_core::ItemResult<RawMessage>> {
+        use futures::StreamExt;
+        let inner_ids: Vec<MessageId> = ids.iter().map(Self::inner_id).collect();
+        let outer: std::collections::HashMap<MessageId, MessageId> = inner_ids
+            .iter()
+            .cloned()
+            .zip(ids.iter().map(|i| self.id(&Self::inner_id(i))))
+            .collect();
+        self.inner
+            .fetch(folder, inner_ids)
+            .map(move |(id, r)| {
+                let out = outer[&id].clone();
+                (
+                    out.clone(),
+                    r.map(|mut m| {
+                        m.meta.id = out;
+                        m
+                    }),
+                )
+            })
+            .boxed()
+    }
+}
+
+#[tokio::test]
+async fn a_uidvalidity_change_causes_no_duplicates() {
+    let src = MemoryStore::new("src");
+    let inbox = fill(&src, "INBOX", 0..40).await;
+    let source = Arc::new(Renumbered {
+        inner: src.clone(),
+        epoch: std::sync::atomic::AtomicU32::new(1),
+    });
+    let dst = MemoryStore::new("dst");
+    let e = Engine::new(
+        Arc::clone(&source) as Arc<dyn Source>,
+        Arc::new(dst.clone()),
+        Arc::new(MemoryState::new()),
+    )
+    .with_options(SyncOptions::new("t"));
+    assert_eq!(e.run().await.unwrap().totals.copied, 40);
+    // The server renumbers every message, and two new ones arrive.
+    source.epoch.store(2, std::sync::atomic::Ordering::SeqCst);
+    src.append(&inbox, vec![msg(&inbox, 100, &[]), msg(&inbox, 101, &[])])
+        .await
+        .unwrap();
+    let r = e.run().await.unwrap();
+    assert!(r.is_complete(), "{r}");
+    assert_eq!(r.totals.copied, 2, "only the new ones: {r}");
+    assert_eq!(
+        r.totals.deduplicated, 40,
+        "the rest are recognised at the destination"
+    );
+    assert_eq!(dst.message_count(), 42);
+    // And the pass after that is quiet again under the new ids.
+    assert!(e.run().await.unwrap().totals.moved_nothing());
+}
