@@ -41,6 +41,9 @@ pub fn synthetic_message(i: u64, size: usize) -> Bytes {
          Content-Type: text/plain; charset=us-ascii\r\n\r\n"
     )
     .into_bytes();
+    // Exactly `size` bytes of capacity: a message's memory is its length, as a real
+    // provider's would be.
+    v.reserve_exact(size.saturating_sub(v.len()));
     let mut x = i.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
     let mut col = 0;
     while v.len() < size {
