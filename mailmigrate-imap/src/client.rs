@@ -17,7 +17,7 @@ use async_imap::imap_proto::{
 };
 use async_imap::{Client, Session};
 use bytes::Bytes;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::client::TlsStream;
@@ -28,11 +28,28 @@ use crate::model::{FetchedMessage, ListedMailbox, Namespace, SelectInfo};
 
 type Res<T> = std::result::Result<T, ImapError>;
 
-/// The byte stream under a session: plain TCP or rustls over TCP.
+/// The byte stream under a session: plain TCP or rustls over TCP, with writes buffered.
+///
+/// async-imap writes a command as tag, space, text and CRLF in four writes, then flushes;
+/// unbuffered, each became its own `send` (and TLS record). Every write path here and in
+/// async-imap flushes before it waits for the server, so buffering only coalesces.
 #[derive(Debug)]
 pub(crate) enum Stream {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
+    Plain(BufWriter<TcpStream>),
+    Tls(Box<BufWriter<TlsStream<TcpStream>>>),
+}
+
+/// Bytes gathered before a write reaches the socket (larger literals bypass the buffer).
+const WRITE_BUFFER: usize = 64 * 1024;
+
+impl Stream {
+    fn plain(tcp: TcpStream) -> Self {
+        Self::Plain(BufWriter::with_capacity(WRITE_BUFFER, tcp))
+    }
+
+    fn tls(tls: TlsStream<TcpStream>) -> Self {
+        Self::Tls(Box::new(BufWriter::with_capacity(WRITE_BUFFER, tls)))
+    }
 }
 
 impl AsyncRead for Stream {
@@ -233,19 +250,20 @@ impl Connection {
             .map_err(|e| ImapError::io(&e))?;
         let _ = tcp.set_nodelay(true);
         let stream = match cfg.tls {
-            Tls::Implicit => Stream::Tls(Box::new(tls_wrap(cfg, tcp).await?)),
-            Tls::Plaintext => Stream::Plain(tcp),
+            Tls::Implicit => Stream::tls(tls_wrap(cfg, tcp).await?),
+            Tls::Plaintext => Stream::plain(tcp),
             Tls::StartTls => {
-                let mut client = Client::new(Stream::Plain(tcp));
+                let mut client = Client::new(Stream::plain(tcp));
                 read_greeting(&mut client, timeout).await?;
                 tokio::time::timeout(timeout, client.run_command_and_check_ok("STARTTLS", None))
                     .await
                     .map_err(|_| ImapError::Timeout(timeout))?
                     .map_err(|e| ImapError::Tls(format!("STARTTLS refused: {e}")))?;
-                let Stream::Plain(tcp) = client.into_inner() else {
+                let Stream::Plain(buffered) = client.into_inner() else {
                     return Err(ImapError::Protocol("STARTTLS on a TLS stream".into()));
                 };
-                Stream::Tls(Box::new(tls_wrap(cfg, tcp).await?))
+                // The STARTTLS command was flushed: nothing is left in the buffer.
+                Stream::tls(tls_wrap(cfg, buffered.into_inner()).await?)
             }
         };
         let mut client = Client::new(stream);
