@@ -190,8 +190,8 @@ async fn run(ctx: &Ctx<'_>, stats: &mut Stats) -> Result<bool> {
     let dedupe = AtomicBool::new(
         since.is_none() && dest.as_ref().is_some_and(|d| !d.empty) && ctx.dcaps.find_existing,
     );
-    if let Some(d) = &dest {
-        settle_pending(ctx, &d.id, stats).await?;
+    if dest.is_some() {
+        settle_pending(ctx, stats).await?;
     }
     let (tx, rx) = mpsc::channel(2);
     let mut reader_stats = Stats::default();
@@ -209,12 +209,12 @@ async fn run(ctx: &Ctx<'_>, stats: &mut Stats) -> Result<bool> {
     );
     *stats += reader_stats;
     written?;
-    let (checkpoint, reader_retryable) = read?;
+    let checkpoint = read?;
     if dry_run {
         return Ok(true);
     }
     match checkpoint {
-        Some(cp) if reader_retryable == 0 && writer_retryable == 0 => {
+        Some(cp) if writer_retryable == 0 => {
             engine.state.set_checkpoint(ctx.job, ctx.src(), &cp).await?;
             Ok(true)
         }
@@ -224,7 +224,7 @@ async fn run(ctx: &Ctx<'_>, stats: &mut Stats) -> Result<bool> {
 
 /// Pending rows are writes whose outcome is unknown (the run died between intent and
 /// confirmation). Each is looked up at the destination before anything is written again.
-async fn settle_pending(ctx: &Ctx<'_>, dest: &FolderId, stats: &mut Stats) -> Result<()> {
+async fn settle_pending(ctx: &Ctx<'_>, stats: &mut Stats) -> Result<()> {
     let engine = ctx.engine;
     let pending = engine.state.pending(ctx.job, ctx.src()).await?;
     if pending.is_empty() {
@@ -260,12 +260,9 @@ async fn settle_pending(ctx: &Ctx<'_>, dest: &FolderId, stats: &mut Stats) -> Re
         };
         match found {
             Some(id) => {
-                let mut done = p.clone();
+                let mut done = p;
                 done.dest_id = Some(id);
                 done.state = LedgerState::Done;
-                if dest != &p.dest_folder {
-                    tracing::debug!("pending row targets another folder");
-                }
                 engine.state.record(ctx.job, &[done]).await?;
                 stats.deduplicated += 1;
             }
@@ -294,15 +291,15 @@ async fn first_unclaimed(
 }
 
 /// The reader: lists changes, consults the ledger, fetches what must be written.
-/// Returns the new checkpoint (if the listing completed) and the count of failures that a
-/// later pass should retry.
+/// Returns the new checkpoint if the listing completed. Failures it meets go to the writer
+/// as [`Work::Failed`], which records and counts them.
 async fn read(
     ctx: &Ctx<'_>,
     since: Option<Checkpoint>,
     tx: mpsc::Sender<Work>,
     dedupe: &AtomicBool,
     stats: &mut Stats,
-) -> Result<(Option<Checkpoint>, u64)> {
+) -> Result<Option<Checkpoint>> {
     let engine = ctx.engine;
     let scaps = engine.source.info().capabilities;
     // A source without incremental listing lists everything every time; the ledger diff
@@ -315,7 +312,6 @@ async fn read(
     let mut chunk = Vec::with_capacity(LIST_CHUNK);
     let mut removed = Vec::new();
     let mut checkpoint = None;
-    let mut retryable = 0;
     while let Some(change) = listing.next().await {
         match change.map_err(|e| e.with_context("folder", &ctx.entry.source.path))? {
             Change::Upsert(meta) => {
@@ -324,12 +320,12 @@ async fn read(
                 }
                 chunk.push(meta);
                 if chunk.len() >= LIST_CHUNK {
-                    read_chunk(ctx, std::mem::take(&mut chunk), &tx, stats, &mut retryable).await?;
+                    read_chunk(ctx, std::mem::take(&mut chunk), &tx, stats).await?;
                 }
             }
             Change::Removed(id) => removed.push(id),
             Change::Reset => {
-                read_chunk(ctx, std::mem::take(&mut chunk), &tx, stats, &mut retryable).await?;
+                read_chunk(ctx, std::mem::take(&mut chunk), &tx, stats).await?;
                 tracing::warn!("source ids were reset; looking up copies before writing");
                 engine.state.reset_folder(ctx.job, ctx.src()).await?;
                 dedupe.store(true, Ordering::SeqCst);
@@ -338,7 +334,7 @@ async fn read(
             Change::Checkpoint(cp) => checkpoint = Some(cp),
         }
     }
-    read_chunk(ctx, chunk, &tx, stats, &mut retryable).await?;
+    read_chunk(ctx, chunk, &tx, stats).await?;
     if propagate && checkpoint.is_some() {
         for ids in removed.chunks(LIST_CHUNK) {
             let rows: Vec<LedgerEntry> = engine
@@ -368,7 +364,7 @@ async fn read(
             }
         }
     }
-    Ok((checkpoint, retryable))
+    Ok(checkpoint)
 }
 
 async fn send(tx: &mpsc::Sender<Work>, work: Work) -> Result<()> {
@@ -382,7 +378,6 @@ async fn read_chunk(
     chunk: Vec<MessageMeta>,
     tx: &mpsc::Sender<Work>,
     stats: &mut Stats,
-    retryable: &mut u64,
 ) -> Result<()> {
     if chunk.is_empty() {
         return Ok(());
@@ -470,15 +465,11 @@ async fn read_chunk(
                     }
                 }
                 Err(e) => {
-                    if !is_final_for_item(e.kind()) {
-                        *retryable += 1;
-                    }
                     send(tx, Work::Failed(id, e.with_operation(Operation::Fetch))).await?;
                 }
             }
         }
         for (id, _) in wanted {
-            *retryable += 1;
             let e = Error::new(
                 ErrorKind::Unexpected,
                 "the source returned nothing for this message",
