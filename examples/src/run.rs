@@ -211,11 +211,7 @@ fn plant_raw(
     folder: &mailmigrate_core::FolderId,
     msg: &mailmigrate_core::RawMessage,
 ) -> Result<()> {
-    let dir = if folder.as_str() == "INBOX" {
-        root.to_path_buf()
-    } else {
-        root.join(folder.as_str())
-    };
+    let dir = mailmigrate_core::store::MaildirStore::open(root)?.folder_dir(folder)?;
     let file = dir.join("cur").join(format!("{}.demo:2,S", msg.meta.id));
     std::fs::write(&file, &msg.bytes).map_err(|e| io_error(e, &file))
 }

@@ -170,6 +170,14 @@ impl MaildirStore {
     pub fn root(&self) -> &Path {
         &self.inner.root
     }
+
+    /// The directory of an existing folder (the one holding its `cur/`, `new/`, `tmp/`).
+    ///
+    /// # Errors
+    /// `NotFound` for an id that names no folder of this store.
+    pub fn folder_dir(&self, id: &FolderId) -> Result<PathBuf> {
+        self.inner.folder_dir(id, Operation::Unknown)
+    }
 }
 
 impl Inner {
