@@ -15,7 +15,7 @@ use futures::stream::{self, BoxStream, StreamExt};
 use mailmigrate_core::store::MemoryStore;
 use mailmigrate_core::{
     Appended, Capabilities, Change, Checkpoint, DedupeKey, Destination, EnsuredFolder, Error, Flag,
-    Flags, Folder, FolderId, FolderPath, ItemResult, MessageId, MessageMeta, ProviderInfo,
+    FlagChange, Flags, Folder, FolderId, FolderPath, ItemResult, MessageId, MessageMeta, ProviderInfo,
     RawMessage, Result, Source, SpecialUse,
 };
 
@@ -296,7 +296,7 @@ impl Destination for CountingSink {
             .collect())
     }
 
-    async fn update_flags(&self, _: &FolderId, _: &MessageId, _: &Flags) -> Result<()> {
+    async fn update_flags(&self, _: &FolderId, _: &MessageId, _: &FlagChange) -> Result<()> {
         Err(Error::unsupported("the counting sink keeps no messages"))
     }
 

@@ -78,6 +78,61 @@ pub enum RetryStatus {
     },
     /// It was temporary, but a retry layer already gave up on it.
     Exhausted,
+    /// The request may have taken effect: the connection failed after the data was sent
+    /// (a lost `APPEND` answer, a reset after the upload). Repeating the call could write a
+    /// second copy, so no layer retries it; the engine keeps the write pending and settles
+    /// it with [`Destination::find_existing`](crate::Destination::find_existing).
+    OutcomeUnknown,
+}
+
+/// What the engine does with an item whose operation failed, decided by
+/// [`Error::disposition`] from the error's kind, retry status and operation.
+///
+/// This is the whole policy, public so providers can see what their errors cause:
+///
+/// | disposition | when | the engine |
+/// |---|---|---|
+/// | [`Settle`](Self::Settle) | [`RetryStatus::OutcomeUnknown`] | keeps the ledger row pending, looks the item up at the destination at the end of the pass and on every later run; never writes it blindly again |
+/// | [`Final`](Self::Final) | the item itself is refused: `InvalidMessage`, `MessageTooLarge`, `Unsupported`; or a `NotFound` while fetching (the item vanished from the source) | records the failure with its reason and lets the folder's checkpoint pass it; it is listed in every report until it succeeds |
+/// | [`Retry`](Self::Retry) | anything else (a refusal that names no fault of the item, a folder that vanished, a throttle, an outage) | records the failure, holds the checkpoint, and writes the item again on the next pass |
+///
+/// # Examples
+/// ```
+/// use mailmigrate_core::{Disposition, Error, ErrorKind, Operation};
+///
+/// let lost = Error::new(ErrorKind::Unavailable, "connection reset after the literal")
+///     .with_operation(Operation::Append)
+///     .outcome_unknown();
+/// assert_eq!(lost.disposition(), Disposition::Settle);
+///
+/// let refused = Error::new(ErrorKind::InvalidMessage, "bare newlines").with_operation(Operation::Append);
+/// assert_eq!(refused.disposition(), Disposition::Final);
+///
+/// // A folder that vanished during the pass is not the message's fault.
+/// let gone = Error::new(ErrorKind::NotFound, "[TRYCREATE]").with_operation(Operation::Append);
+/// assert_eq!(gone.disposition(), Disposition::Retry);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Disposition {
+    /// The write may have happened: keep it pending and look it up.
+    Settle,
+    /// The item cannot travel as it is: report it, move on.
+    Final,
+    /// Nothing was written and a later pass may succeed: report it, try again next pass.
+    Retry,
+}
+
+impl ErrorKind {
+    /// Whether a failure of this kind, reported while fetching (`fetch`) or writing
+    /// (otherwise), is the item's own for good. See [`Disposition`].
+    pub fn is_final_for_item(self, fetching: bool) -> bool {
+        match self {
+            Self::InvalidMessage | Self::MessageTooLarge | Self::Unsupported => true,
+            Self::NotFound => fetching,
+            _ => false,
+        }
+    }
 }
 
 /// The operation that failed.
@@ -241,6 +296,31 @@ impl Error {
         self
     }
 
+    /// Marks the error as one whose effect is unknown: the request may have been carried out
+    /// (see [`RetryStatus::OutcomeUnknown`]). Backends must use it for every write whose
+    /// answer was lost after the data left.
+    #[must_use]
+    pub fn outcome_unknown(mut self) -> Self {
+        self.retry = RetryStatus::OutcomeUnknown;
+        self
+    }
+
+    /// Whether the failed request may have taken effect.
+    pub fn is_outcome_unknown(&self) -> bool {
+        self.retry == RetryStatus::OutcomeUnknown
+    }
+
+    /// What the engine does with the item this error is about. See [`Disposition`].
+    pub fn disposition(&self) -> Disposition {
+        if self.is_outcome_unknown() {
+            Disposition::Settle
+        } else if self.kind.is_final_for_item(self.operation == Operation::Fetch) {
+            Disposition::Final
+        } else {
+            Disposition::Retry
+        }
+    }
+
     /// Marks a temporary error as given up on by a retry layer.
     #[must_use]
     pub fn exhausted(mut self) -> Self {
@@ -322,6 +402,7 @@ impl fmt::Debug for Error {
             RetryStatus::Permanent => {}
             RetryStatus::Temporary { after } => write!(f, " [temporary, after {after:?}]")?,
             RetryStatus::Exhausted => f.write_str(" [retries exhausted]")?,
+            RetryStatus::OutcomeUnknown => f.write_str(" [outcome unknown]")?,
         }
         let mut source = std::error::Error::source(self);
         while let Some(s) = source {

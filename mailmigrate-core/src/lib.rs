@@ -49,6 +49,6 @@ pub mod testkit;
 pub mod verify;
 
 pub use capabilities::{Capabilities, ProviderInfo};
-pub use error::{Error, ErrorKind, Operation, Result, RetryStatus};
+pub use error::{Disposition, Error, ErrorKind, Operation, Result, RetryStatus};
 pub use model::*;
 pub use provider::{Destination, Source, Store};

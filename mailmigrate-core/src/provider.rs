@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 
 use crate::{
-    Appended, Change, Checkpoint, DedupeKey, EnsuredFolder, Flags, Folder, FolderId, FolderPath,
+    Appended, Change, Checkpoint, DedupeKey, EnsuredFolder, FlagChange, Folder, FolderId, FolderPath,
     ItemResult, MessageId, ProviderInfo, RawMessage, Result, SpecialUse,
 };
 
@@ -105,11 +105,21 @@ pub trait Destination: fmt::Debug + Send + Sync + 'static {
         messages: Vec<RawMessage>,
     ) -> Result<Vec<Result<Appended>>>;
 
-    /// Replaces the flags of an existing message.
+    /// Adds and removes flags of an existing message, leaving its other flags alone.
+    ///
+    /// The engine sends only what changed at the source since it last wrote the message
+    /// (see [`FlagChange`]); a flag the destination's users set themselves stays. Applying a
+    /// change that is already in effect succeeds: it is not a sign that the message is
+    /// missing (IMAP servers answer such a `STORE` without an untagged `FETCH`).
     ///
     /// # Errors
-    /// `NotFound` if the message is gone, `Unsupported` without `update_flags`.
-    async fn update_flags(&self, folder: &FolderId, id: &MessageId, flags: &Flags) -> Result<()>;
+    /// `NotFound` only if the message is gone, `Unsupported` without `update_flags`.
+    async fn update_flags(
+        &self,
+        folder: &FolderId,
+        id: &MessageId,
+        change: &FlagChange,
+    ) -> Result<()>;
 
     /// Returns the ids of existing copies matching `key` in `folder` (by Message-ID, then
     /// content hash), best match first.
@@ -177,9 +187,9 @@ macro_rules! forward_impls {
                 &self,
                 folder: &FolderId,
                 id: &MessageId,
-                flags: &Flags,
+                change: &FlagChange,
             ) -> Result<()> {
-                (**self).update_flags(folder, id, flags).await
+                (**self).update_flags(folder, id, change).await
             }
             async fn find_existing(
                 &self,

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use mailmigrate_core::store::{MaildirStore, MboxStore};
 use mailmigrate_core::{
-    Change, DedupeKey, Destination, ErrorKind, Flag, Flags, FolderId, FolderPath, MessageId,
+    Change, DedupeKey, Destination, ErrorKind, Flag, FlagChange, Flags, FolderId, FolderPath, MessageId,
     MessageMeta, RawMessage, Source, SpecialUse, Store,
 };
 use time::OffsetDateTime;
@@ -307,14 +307,9 @@ async fn update_flags_keeps_the_id() {
         let new_flags: Flags = [Flag::Seen, Flag::Keyword("todo".into())]
             .into_iter()
             .collect();
-        store
-            .update_flags(&inbox, &ids[1], &new_flags)
-            .await
-            .unwrap();
-        store
-            .update_flags(&inbox, &ids[1], &new_flags)
-            .await
-            .unwrap();
+        let set = FlagChange::add(new_flags.clone());
+        store.update_flags(&inbox, &ids[1], &set).await.unwrap();
+        store.update_flags(&inbox, &ids[1], &set).await.unwrap();
         for s in [&store, &kind.open(dir.path())] {
             let listed = list(s, &inbox).await;
             let b = listed.iter().find(|m| m.id == ids[1]).unwrap();
@@ -326,15 +321,13 @@ async fn update_flags_keeps_the_id() {
                 b"Subject: b\n\n"
             );
         }
-        store
-            .update_flags(&inbox, &ids[1], &Flags::new())
-            .await
-            .unwrap();
+        let clear = FlagChange::between(&new_flags, &Flags::new());
+        store.update_flags(&inbox, &ids[1], &clear).await.unwrap();
         let listed = list(&kind.open(dir.path()), &inbox).await;
         assert!(listed.iter().all(|m| m.flags.is_empty()), "{kind:?}");
 
         let missing = store
-            .update_flags(&inbox, &MessageId::new("999999"), &new_flags)
+            .update_flags(&inbox, &MessageId::new("999999"), &set)
             .await
             .unwrap_err();
         assert_eq!(missing.kind(), ErrorKind::NotFound, "{kind:?}");
@@ -722,7 +715,7 @@ no trailing newline";
     assert!(archive.join("2019.mmidx").is_file());
     // Flags changed later live in the index only.
     store
-        .update_flags(&folder, &ids[2], &[Flag::Seen].into_iter().collect())
+        .update_flags(&folder, &ids[2], &FlagChange::add([Flag::Seen].into_iter().collect()))
         .await
         .unwrap();
     assert_eq!(fs::read(archive.join("2019")).unwrap(), text);
@@ -798,7 +791,7 @@ async fn maildir_reads_a_folder_made_by_hand() {
     // Changing flags of the message in new/ moves it to cur/ under the same id.
     let nb = get("1500000001").id.clone();
     store
-        .update_flags(&f.id, &nb, &[Flag::Seen].into_iter().collect())
+        .update_flags(&f.id, &nb, &FlagChange::add([Flag::Seen].into_iter().collect()))
         .await
         .unwrap();
     assert!(!b.exists());
@@ -1057,7 +1050,10 @@ async fn mbox_finds_any_message_in_a_large_folder() {
     }
     let seen: Flags = [Flag::Seen].into_iter().collect();
     for i in [0, 3, 63, 64, 65, 130, 299] {
-        store.update_flags(&inbox, &ids[i], &seen).await.unwrap();
+        store
+            .update_flags(&inbox, &ids[i], &FlagChange::add(seen.clone()))
+            .await
+            .unwrap();
     }
     for s in [&store, &Kind::Mbox.open(dir.path())] {
         for i in [0, 1, 63, 64, 65, 128, 255, 256, 299] {
@@ -1107,7 +1103,7 @@ async fn foreign_mbox_in_a_directory_that_takes_no_index_is_still_read() {
         .update_flags(
             &folder,
             &listed[0].id,
-            &[Flag::Flagged].into_iter().collect(),
+            &FlagChange::add([Flag::Flagged].into_iter().collect()),
         )
         .await
         .unwrap();

@@ -13,7 +13,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_imap::imap_proto::{
-    AttributeValue, MailboxDatum, RequestId, Response, ResponseCode, Status as ProtoStatus,
+    MailboxDatum, RequestId, Response, ResponseCode, Status as ProtoStatus,
 };
 use async_imap::{Client, Session};
 use bytes::Bytes;
@@ -707,20 +707,21 @@ impl Connection {
 
     /// `UID STORE uid FLAGS (…)`; returns whether the message exists (the server answers
     /// with its new flags). Not `.SILENT`: the echoed FETCH is the proof of existence.
-    pub(crate) async fn uid_store_flags(&mut self, uid: u32, flags: &str) -> Res<bool> {
-        let mut seen = false;
-        self.run(&format!("UID STORE {uid} FLAGS ({flags})"), |r| {
-            if let Response::Fetch(_, attrs) = r {
-                if attrs
-                    .iter()
-                    .any(|a| matches!(a, AttributeValue::Uid(u) if *u == uid))
-                {
-                    seen = true;
-                }
-            }
-        })
-        .await?;
-        Ok(seen)
+    /// `UID STORE uid +FLAGS.SILENT (…)` or `-FLAGS.SILENT`: `sign` is `'+'` or `'-'`.
+    ///
+    /// A server answers `OK` whether or not the UID exists, and sends no untagged `FETCH`
+    /// for a silent store (nor, like Dovecot, for a store that changed nothing); existence
+    /// is asked separately with [`uid_exists`](Self::uid_exists).
+    pub(crate) async fn uid_store_flags(&mut self, uid: u32, sign: char, flags: &str) -> Res<()> {
+        self.run(&format!("UID STORE {uid} {sign}FLAGS.SILENT ({flags})"), |_| {})
+            .await
+            .map(|_| ())
+    }
+
+    /// Whether `uid` exists in the selected mailbox (`UID SEARCH UID uid`, which answers
+    /// for expunged and never-assigned UIDs alike).
+    pub(crate) async fn uid_exists(&mut self, uid: u32) -> Res<bool> {
+        Ok(self.uid_search(&format!("UID {uid}")).await?.contains(&uid))
     }
 
     /// Adds Gmail labels to a message (`UID STORE uid +X-GM-LABELS (…)`).

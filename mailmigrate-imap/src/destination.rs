@@ -3,7 +3,8 @@
 
 use async_trait::async_trait;
 use mailmigrate_core::{
-    Appended, ContentHash, DedupeKey, Destination, EnsuredFolder, Error, ErrorKind, Flags, Folder,
+    Appended, ContentHash, DedupeKey, Destination, EnsuredFolder, Error, ErrorKind, FlagChange,
+    Folder,
     FolderId, FolderPath, MessageId, Operation, ProviderInfo, RawMessage, Result, SpecialUse,
 };
 
@@ -163,7 +164,12 @@ impl Destination for Imap {
             .collect())
     }
 
-    async fn update_flags(&self, folder: &FolderId, id: &MessageId, flags: &Flags) -> Result<()> {
+    async fn update_flags(
+        &self,
+        folder: &FolderId,
+        id: &MessageId,
+        change: &FlagChange,
+    ) -> Result<()> {
         let op = Operation::UpdateFlags;
         let not_found = || error(ErrorKind::NotFound, op, "no such message").with_item(folder, id);
         let (uv, uid) = parse_message_id(id).ok_or_else(not_found)?;
@@ -175,15 +181,17 @@ impl Destination for Imap {
         if current != uv {
             return Err(not_found());
         }
-        let exists = c
-            .uid_store_flags(uid, &flags_to_wire(flags))
-            .await
-            .map_err(|e| e.into_error(op).with_item(folder, id))?;
-        if exists {
-            Ok(())
-        } else {
-            Err(not_found())
+        let failed = |e: ImapError| e.into_error(op).with_item(folder, id);
+        if !c.uid_exists(uid).await.map_err(failed)? {
+            return Err(not_found());
         }
+        for (sign, flags) in [('+', &change.add), ('-', &change.remove)] {
+            let wire = flags_to_wire(flags);
+            if !wire.is_empty() {
+                c.uid_store_flags(uid, sign, &wire).await.map_err(failed)?;
+            }
+        }
+        Ok(())
     }
 
     async fn find_existing(&self, folder: &FolderId, key: &DedupeKey) -> Result<Vec<MessageId>> {
@@ -199,10 +207,10 @@ impl Destination for Imap {
             .and_then(quote)
             .map(|q| format!("HEADER Message-ID {q}"));
         // Without a usable Message-ID the exact size narrows the candidates.
-        let by_size = if key.size == 0 {
-            "SMALLER 1".to_owned()
-        } else {
-            format!("LARGER {} SMALLER {}", key.size - 1, key.size + 1)
+        let by_size = match key.size {
+            None => "ALL".to_owned(),
+            Some(0) => "SMALLER 1".to_owned(),
+            Some(n) => format!("LARGER {} SMALLER {}", n - 1, n + 1),
         };
         let criteria = by_id.unwrap_or(by_size);
         let mut uids = c

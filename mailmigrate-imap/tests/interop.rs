@@ -14,7 +14,7 @@ use mailmigrate_core::engine::{Engine, MappingRules, SyncOptions, SyncReport};
 use mailmigrate_core::state::SqliteState;
 use mailmigrate_core::verify::{verify, FolderPair, FolderRef, VerifyOptions};
 use mailmigrate_core::{
-    Change, Destination, Flag, Flags, FolderPath, MessageId, MessageMeta, RawMessage, Source,
+    Change, Destination, Flag, FlagChange, Flags, FolderPath, MessageId, MessageMeta, RawMessage, Source,
 };
 use mailmigrate_imap::{Imap, ImapBuilder};
 use time::{Duration, OffsetDateTime};
@@ -188,7 +188,7 @@ async fn round(from: &str, to: &str) {
     let new_flags: Flags = [Flag::Seen, Flag::Flagged, Flag::Keyword("$Later".into())]
         .into_iter()
         .collect();
-    src.update_flags(&f.id, &first_id, &new_flags)
+    src.update_flags(&f.id, &first_id, &FlagChange::add(new_flags))
         .await
         .unwrap();
     let third = engine.run().await.unwrap();

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use bytes::Bytes;
 use futures::StreamExt;
 use mailmigrate_core::{
-    Change, Checkpoint, DedupeKey, Destination, ErrorKind, Flag, Flags, FolderId, FolderPath,
+    Change, Checkpoint, DedupeKey, Destination, ErrorKind, Flag, FlagChange, Flags, FolderId, FolderPath,
     MessageId, MessageMeta, RawMessage, Source, SpecialUse,
 };
 use mailmigrate_imap::{Imap, ImapBuilder, Tls};
@@ -333,7 +333,7 @@ async fn incremental_listing_returns_only_what_changed() {
         imap.update_flags(
             &folder,
             &ids[2],
-            &flags(&[Flag::Seen, Flag::Keyword("$Label1".into())]),
+            &FlagChange::add(flags(&[Flag::Seen, Flag::Keyword("$Label1".into())])),
         )
         .await
         .unwrap();
@@ -441,7 +441,11 @@ async fn update_flags_and_delete() {
             .map(|r| r.unwrap().id.unwrap())
             .collect();
         let want = flags(&[Flag::Flagged, Flag::Keyword("todo".into())]);
-        imap.update_flags(&folder, &ids[0], &want).await.unwrap();
+        let change = FlagChange::add(want.clone());
+        imap.update_flags(&folder, &ids[0], &change).await.unwrap();
+        // The same change again changes nothing; Dovecot then answers without an untagged
+        // FETCH, which is not a missing message.
+        imap.update_flags(&folder, &ids[0], &change).await.unwrap();
         let (_, got) = imap
             .fetch(&folder, vec![ids[0].clone()])
             .next()
@@ -451,7 +455,7 @@ async fn update_flags_and_delete() {
 
         let (uv, _) = ids[0].as_str().split_once(':').unwrap();
         let gone = MessageId::new(format!("{uv}:999999"));
-        let e = imap.update_flags(&folder, &gone, &want).await.unwrap_err();
+        let e = imap.update_flags(&folder, &gone, &change).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::NotFound, "{name}");
 
         imap.delete(&folder, &ids[1..2]).await.unwrap();

@@ -52,6 +52,14 @@ pub enum Event {
         /// How many.
         messages: u64,
     },
+    /// The destination folder had disappeared since the last pass and was created again;
+    /// the ledger's copies in it are forgotten and the folder is copied again.
+    DestinationFolderRecreated {
+        /// The source folder.
+        source: FolderPath,
+        /// Its destination, created again.
+        target: FolderPath,
+    },
     /// One item failed; the rest goes on.
     ItemFailed {
         /// The source folder.

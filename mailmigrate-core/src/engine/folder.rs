@@ -6,17 +6,19 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
 use futures::StreamExt;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use super::plan::LabelPolicy;
-use super::{is_final_for_item, Engine, Event, FolderReport, PlanEntry, Stats};
-use crate::headers::{canonical_crlf, check_message, Headers};
+use super::{Engine, Event, FolderReport, PlanEntry, Stats};
+use crate::headers::{canonical_crlf, Headers};
 use crate::state::{ItemFailure, LedgerEntry, LedgerState};
 use crate::{
-    Capabilities, Change, Checkpoint, DedupeKey, Error, ErrorKind, Flag, FolderId, MessageId,
-    MessageMeta, Operation, RawMessage, Result,
+    Capabilities, Change, Checkpoint, DedupeKey, Disposition, EnsuredFolder, Error, ErrorKind,
+    Flag, FlagChange, FolderId, MessageId, MessageMeta, Operation, RawMessage, Result,
 };
 
 /// Metadata entries read from a listing before the ledger is consulted for them.
@@ -27,7 +29,8 @@ const LEDGER_PAGE: usize = 4096;
 enum Work {
     Copy(Vec<RawMessage>),
     WouldCopy { messages: u64, bytes: u64 },
-    Flags(Vec<(LedgerEntry, crate::Flags)>),
+    /// Done rows, the source's flags now, and the change to send.
+    Flags(Vec<(LedgerEntry, crate::Flags, FlagChange)>),
     Delete(Vec<LedgerEntry>),
     Failed(MessageId, Error),
 }
@@ -39,6 +42,10 @@ struct Ctx<'a> {
     dcaps: Capabilities,
     /// Items of this folder that an earlier pass found unmigratable for good.
     failed_for_good: HashSet<MessageId>,
+    /// When the latest write of unknown outcome was seen (a lost answer in this pass, or a
+    /// pending row of an earlier run that a look-up did not find): the final look-up waits
+    /// [`SyncOptions::settle_grace`](super::SyncOptions::settle_grace) after it.
+    uncertain_since: Mutex<Option<Instant>>,
 }
 
 impl Ctx<'_> {
@@ -46,20 +53,32 @@ impl Ctx<'_> {
         &self.entry.source.id
     }
 
-    async fn fail(
-        &self,
-        stats: &mut Stats,
-        retryable: &mut u64,
-        id: MessageId,
-        err: Error,
-    ) -> Result<()> {
+    /// Notes that a write's outcome is unknown as of now.
+    fn mark_uncertain(&self) {
+        let mut g = self
+            .uncertain_since
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *g = Some(Instant::now());
+    }
+
+    fn uncertain_since(&self) -> Option<Instant> {
+        *self
+            .uncertain_since
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Records a failed item. `held` counts failures that keep the folder's checkpoint
+    /// where it is (every disposition but [`Disposition::Final`]).
+    async fn fail(&self, stats: &mut Stats, held: &mut u64, id: MessageId, err: Error) -> Result<()> {
         let err = err.with_item(&self.entry.source.path, &id);
         tracing::warn!(message = %id, error = %err, "item failed");
         stats.failed += 1;
-        if !is_final_for_item(err.kind()) {
-            *retryable += 1;
+        if err.disposition() != Disposition::Final {
+            *held += 1;
         }
-        let failure = ItemFailure::new(self.src().clone(), id.clone(), err.kind(), err.to_string());
+        let failure = ItemFailure::of(self.src().clone(), id.clone(), &err);
         self.engine.state.record_failure(self.job, &failure).await?;
         self.engine.events.emit(|| Event::ItemFailed {
             source: self.entry.source.path.clone(),
@@ -131,6 +150,7 @@ pub(super) async fn sync_folder(engine: &Engine, entry: &PlanEntry) -> FolderRep
                 job: &engine.options.job,
                 dcaps: engine.dest.info().capabilities,
                 failed_for_good,
+                uncertain_since: Mutex::new(None),
             };
             run(&ctx, &mut stats).await
         }
@@ -166,7 +186,7 @@ async fn known_failures(engine: &Engine, entry: &PlanEntry) -> Result<HashSet<Me
         .failures(&engine.options.job)
         .await?
         .into_iter()
-        .filter(|f| f.src_folder == entry.source.id && is_final_for_item(f.kind))
+        .filter(|f| f.src_folder == entry.source.id && f.final_for_item)
         .map(|f| f.src_id)
         .collect())
 }
@@ -184,7 +204,10 @@ async fn run(ctx: &Ctx<'_>, stats: &mut Stats) -> Result<bool> {
                 .await?,
         )
     };
-    let since = engine.state.checkpoint(ctx.job, ctx.src()).await?;
+    let mut since = engine.state.checkpoint(ctx.job, ctx.src()).await?;
+    if let Some(d) = &dest {
+        refill_if_recreated(ctx, d, &mut since).await?;
+    }
     // A folder that holds mail and has no history with us may already hold copies (an
     // earlier tool, a lost state file): look before writing.
     let dedupe = AtomicBool::new(
@@ -193,37 +216,128 @@ async fn run(ctx: &Ctx<'_>, stats: &mut Stats) -> Result<bool> {
     if dest.is_some() {
         settle_pending(ctx, stats).await?;
     }
-    let (tx, rx) = mpsc::channel(2);
-    let mut reader_stats = Stats::default();
-    let mut writer_retryable = 0;
-    let (read, written) = tokio::join!(
-        read(ctx, since, tx, &dedupe, &mut reader_stats),
-        write(
-            ctx,
-            dest.as_ref().map(|d| &d.id),
-            rx,
-            &dedupe,
-            stats,
-            &mut writer_retryable
-        ),
-    );
-    *stats += reader_stats;
-    written?;
-    let checkpoint = read?;
-    if dry_run {
-        return Ok(true);
-    }
-    match checkpoint {
-        Some(cp) if writer_retryable == 0 => {
-            engine.state.set_checkpoint(ctx.job, ctx.src(), &cp).await?;
-            Ok(true)
+    // A second pass runs only when the final look-ups found writes that did not happen: it
+    // lists again from the same checkpoint and copies exactly those.
+    for pass in 0..2 {
+        let (tx, rx) = mpsc::channel(2);
+        let mut reader_stats = Stats::default();
+        let mut held = 0;
+        let (read, written) = tokio::join!(
+            read(ctx, since.clone(), tx, &dedupe, &mut reader_stats),
+            write(
+                ctx,
+                dest.as_ref().map(|d| &d.id),
+                rx,
+                &dedupe,
+                stats,
+                &mut held
+            ),
+        );
+        *stats += reader_stats;
+        written?;
+        let checkpoint = read?;
+        if dry_run {
+            return Ok(true);
         }
-        _ => Ok(false),
+        let settled = settle_after_pass(ctx, stats).await?;
+        if settled.rewrite > 0 && pass == 0 {
+            dedupe.store(false, Ordering::SeqCst);
+            continue;
+        }
+        stats.unsettled += settled.pending;
+        return match checkpoint {
+            Some(cp) if held == 0 && settled.pending == 0 && settled.rewrite == 0 => {
+                engine.state.set_checkpoint(ctx.job, ctx.src(), &cp).await?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        };
+    }
+    Ok(false)
+}
+
+/// A destination folder that the destination had to create although the ledger knows
+/// copies in it was deleted (or renamed) since the last pass: those copies are gone, so the
+/// folder's history is forgotten and everything is copied again.
+async fn refill_if_recreated(
+    ctx: &Ctx<'_>,
+    dest: &EnsuredFolder,
+    since: &mut Option<Checkpoint>,
+) -> Result<()> {
+    if !dest.created {
+        return Ok(());
+    }
+    let engine = ctx.engine;
+    let known = engine.state.page(ctx.job, ctx.src(), None, 1).await?;
+    if since.is_none() && known.is_empty() {
+        return Ok(());
+    }
+    tracing::warn!(
+        target = %ctx.entry.target,
+        "the destination folder was gone and has been created again; copying the folder again"
+    );
+    engine.events.emit(|| Event::DestinationFolderRecreated {
+        source: ctx.entry.source.path.clone(),
+        target: ctx.entry.target.clone(),
+    });
+    engine.state.reset_folder(ctx.job, ctx.src()).await?;
+    *since = None;
+    Ok(())
+}
+
+/// The key that finds a pending row's copy: the ledger's own when it recorded the size,
+/// otherwise rebuilt from the source item (rows of older state files), otherwise the
+/// ledger's without a size. `None` when the source could not be read for now.
+async fn settle_key(ctx: &Ctx<'_>, row: &LedgerEntry) -> Option<DedupeKey> {
+    if row.size.is_some() {
+        return Some(row.dedupe_key());
+    }
+    let fetched = ctx
+        .engine
+        .source
+        .fetch(ctx.src(), vec![row.src_id.clone()])
+        .next()
+        .await;
+    match fetched {
+        Some((_, Ok(mut raw))) => {
+            if ctx.dcaps.requires_crlf {
+                raw.bytes = canonical_crlf(&raw.bytes);
+            }
+            Some(DedupeKey::of(&raw))
+        }
+        // The item left the source: the ledger's key without a size still finds its copy.
+        Some((_, Err(e))) if e.kind() == ErrorKind::NotFound => Some(row.dedupe_key()),
+        _ => None,
+    }
+}
+
+/// Looks a pending row's copy up. `Some(true)`: found and recorded done. `Some(false)`:
+/// not found (the row stays pending). `None`: cannot tell now.
+async fn settle_one(ctx: &Ctx<'_>, row: &LedgerEntry) -> Result<Option<bool>> {
+    let engine = ctx.engine;
+    if !ctx.dcaps.find_existing {
+        return Ok(Some(false));
+    }
+    let Some(key) = settle_key(ctx, row).await else {
+        return Ok(None);
+    };
+    let candidates = engine.dest.find_existing(&row.dest_folder, &key).await?;
+    match first_unclaimed(ctx, &row.dest_folder, candidates).await? {
+        Some(id) => {
+            let mut done = row.clone();
+            done.dest_id = Some(id);
+            done.state = LedgerState::Done;
+            engine.state.record(ctx.job, &[done]).await?;
+            Ok(Some(true))
+        }
+        None => Ok(Some(false)),
     }
 }
 
 /// Pending rows are writes whose outcome is unknown (the run died between intent and
 /// confirmation). Each is looked up at the destination before anything is written again.
+/// A row whose copy is not found stays pending: the server may still be committing the
+/// old connection's upload, so [`settle_after_pass`] decides after the grace period.
 async fn settle_pending(ctx: &Ctx<'_>, stats: &mut Stats) -> Result<()> {
     let engine = ctx.engine;
     let pending = engine.state.pending(ctx.job, ctx.src()).await?;
@@ -234,47 +348,61 @@ async fn settle_pending(ctx: &Ctx<'_>, stats: &mut Stats) -> Result<()> {
         count = pending.len(),
         "settling writes of an interrupted run"
     );
-    for p in pending {
-        let found = if ctx.dcaps.find_existing {
-            // Re-read the source item for a full key (size, Message-ID); fall back to the
-            // ledger's key if it is gone.
-            let key = match engine
-                .source
-                .fetch(ctx.src(), vec![p.src_id.clone()])
-                .next()
-                .await
-            {
-                Some((_, Ok(mut raw))) => {
-                    if ctx.dcaps.requires_crlf {
-                        raw.bytes = canonical_crlf(&raw.bytes);
-                    }
-                    DedupeKey::of(&raw)
-                }
-                _ => DedupeKey::new(p.message_id.clone(), p.hash, 0),
-            };
-            let candidates = engine.dest.find_existing(&p.dest_folder, &key).await?;
-            first_unclaimed(ctx, &p.dest_folder, candidates).await?
-        } else {
-            tracing::warn!(message = %p.src_id, "destination cannot look up copies; rewriting");
-            None
-        };
-        match found {
-            Some(id) => {
-                let mut done = p;
-                done.dest_id = Some(id);
-                done.state = LedgerState::Done;
-                engine.state.record(ctx.job, &[done]).await?;
-                stats.deduplicated += 1;
-            }
-            None => {
-                engine
-                    .state
-                    .remove(ctx.job, ctx.src(), std::slice::from_ref(&p.src_id))
-                    .await?;
-            }
+    let mut missing = 0;
+    for row in pending {
+        match settle_one(ctx, &row).await? {
+            Some(true) => stats.deduplicated += 1,
+            Some(false) | None => missing += 1,
         }
     }
+    if missing > 0 {
+        ctx.mark_uncertain();
+    }
     Ok(())
+}
+
+/// What the look-ups after a pass left.
+struct Settled {
+    /// Rows whose copy is not at the destination after the grace period: forgotten, so the
+    /// next listing copies them again.
+    rewrite: u64,
+    /// Rows still of unknown outcome (the destination or source could not be asked).
+    pending: u64,
+}
+
+/// The last word on writes of unknown outcome: after the grace period, each pending row is
+/// looked up once more; found → done, absent → forgotten (and copied again by the caller's
+/// second pass), undecidable → left pending, holding the checkpoint.
+async fn settle_after_pass(ctx: &Ctx<'_>, stats: &mut Stats) -> Result<Settled> {
+    let engine = ctx.engine;
+    let mut out = Settled {
+        rewrite: 0,
+        pending: 0,
+    };
+    let pending = engine.state.pending(ctx.job, ctx.src()).await?;
+    if pending.is_empty() {
+        return Ok(out);
+    }
+    if let Some(at) = ctx.uncertain_since() {
+        tokio::time::sleep_until(at + engine.options.settle_grace).await;
+    }
+    let mut gone = Vec::new();
+    for row in pending {
+        match settle_one(ctx, &row).await? {
+            Some(true) => stats.deduplicated += 1,
+            Some(false) => gone.push(row.src_id),
+            None => out.pending += 1,
+        }
+    }
+    if !gone.is_empty() {
+        tracing::info!(
+            count = gone.len(),
+            "writes of unknown outcome did not happen; copying them again"
+        );
+        engine.state.remove(ctx.job, ctx.src(), &gone).await?;
+        out.rewrite = gone.len() as u64;
+    }
+    Ok(out)
 }
 
 async fn first_unclaimed(
@@ -302,10 +430,10 @@ async fn read(
 ) -> Result<Option<Checkpoint>> {
     let engine = ctx.engine;
     let scaps = engine.source.info().capabilities;
-    // A source without incremental listing lists everything every time; the ledger diff
-    // finds what changed.
-    let since = since.filter(|_| scaps.list_since);
-    let full_listing = since.is_none();
+    // Every source gets its checkpoint: one without incremental listing still lists
+    // everything, but can tell from it that its ids were reset (IMAP UIDVALIDITY). The
+    // ledger diff finds what changed.
+    let full_listing = since.is_none() || !scaps.list_since;
     let propagate = engine.options.propagate_deletions;
     let mut seen: Option<HashSet<MessageId>> = (propagate && full_listing).then(HashSet::new);
     let mut listing = engine.source.list_changes(ctx.src(), since);
@@ -401,16 +529,19 @@ async fn read_chunk(
         match known.get(&meta.id) {
             Some(row) if row.state == LedgerState::Done => {
                 let want = ctx.prepare(meta).flags;
+                let change = FlagChange::between(&row.flags, &want);
                 if opts.sync_flags
                     && ctx.dcaps.update_flags
                     && row.dest_id.is_some()
-                    && row.flags != want
+                    && !change.is_empty()
                 {
-                    flag_updates.push((row.clone(), want));
+                    flag_updates.push((row.clone(), want, change));
                 } else {
                     stats.unchanged += 1;
                 }
             }
+            // A write of unknown outcome: settled by look-ups, never written blindly.
+            Some(_) => {}
             None if ctx.failed_for_good.contains(&meta.id) => stats.previously_failed += 1,
             _ => to_fetch.push(meta),
         }
@@ -491,7 +622,7 @@ async fn write(
     mut rx: mpsc::Receiver<Work>,
     dedupe: &AtomicBool,
     stats: &mut Stats,
-    retryable: &mut u64,
+    held: &mut u64,
 ) -> Result<()> {
     while let Some(work) = rx.recv().await {
         match work {
@@ -499,7 +630,7 @@ async fn write(
                 stats.copied += messages;
                 stats.bytes += bytes;
             }
-            Work::Failed(id, e) => ctx.fail(stats, retryable, id, e).await?,
+            Work::Failed(id, e) => ctx.fail(stats, held, id, e).await?,
             Work::Copy(batch) => {
                 let Some(dest) = dest else { continue };
                 copy_batch(
@@ -508,11 +639,11 @@ async fn write(
                     batch,
                     dedupe.load(Ordering::SeqCst),
                     stats,
-                    retryable,
+                    held,
                 )
                 .await?;
             }
-            Work::Flags(updates) => update_flags(ctx, updates, stats, retryable).await?,
+            Work::Flags(updates) => update_flags(ctx, updates, stats, held).await?,
             Work::Delete(rows) => delete_rows(ctx, rows, stats).await?,
         }
     }
@@ -525,24 +656,15 @@ async fn copy_batch(
     batch: Vec<RawMessage>,
     dedupe: bool,
     stats: &mut Stats,
-    retryable: &mut u64,
+    held: &mut u64,
 ) -> Result<()> {
     let engine = ctx.engine;
+    let batch = not_yet_recorded(ctx, batch).await?;
     let mut ok = Vec::with_capacity(batch.len());
     for mut msg in batch {
         if ctx.dcaps.requires_crlf {
             // What the destination will store, and so what the ledger records.
             msg.bytes = canonical_crlf(&msg.bytes);
-        }
-        if let Err(e) = check_message(&msg.bytes) {
-            ctx.fail(
-                stats,
-                retryable,
-                msg.meta.id.clone(),
-                e.with_operation(Operation::Append),
-            )
-            .await?;
-            continue;
         }
         if let Some(max) = ctx
             .dcaps
@@ -557,37 +679,13 @@ async fn copy_batch(
                 ),
             )
             .with_operation(Operation::Append);
-            ctx.fail(stats, retryable, msg.meta.id.clone(), e).await?;
+            ctx.fail(stats, held, msg.meta.id.clone(), e).await?;
             continue;
         }
         ok.push(msg);
     }
     if dedupe {
-        let mut found = 0;
-        let mut rest = Vec::with_capacity(ok.len());
-        for msg in ok {
-            let key = DedupeKey::of(&msg);
-            let candidates = engine.dest.find_existing(dest, &key).await?;
-            match first_unclaimed(ctx, dest, candidates).await? {
-                Some(id) => {
-                    if ctx.dcaps.update_flags && !msg.meta.flags.is_empty() {
-                        engine.dest.update_flags(dest, &id, &msg.meta.flags).await?;
-                    }
-                    let row = ledger_row(ctx, dest, &msg, Some(id), LedgerState::Done);
-                    engine.state.record(ctx.job, &[row]).await?;
-                    found += 1;
-                }
-                None => rest.push(msg),
-            }
-        }
-        ok = rest;
-        stats.deduplicated += found;
-        if found > 0 {
-            engine.events.emit(|| Event::Deduplicated {
-                source: ctx.entry.source.path.clone(),
-                messages: found,
-            });
-        }
+        ok = dedupe_batch(ctx, dest, ok, stats).await?;
     }
     if ok.is_empty() {
         return Ok(());
@@ -597,9 +695,12 @@ async fn copy_batch(
         .map(|m| ledger_row(ctx, dest, m, None, LedgerState::Pending))
         .collect();
     engine.state.record(ctx.job, &rows).await?;
-    let sizes: Vec<u64> = ok.iter().map(|m| m.bytes.len() as u64).collect();
     // An outer error leaves the rows pending: the next run settles them.
-    let results = engine.dest.append(dest, ok).await?;
+    let results = engine.dest.append(dest, ok).await.inspect_err(|e| {
+        if e.is_outcome_unknown() {
+            ctx.mark_uncertain();
+        }
+    })?;
     if results.len() != rows.len() {
         return Err(Error::new(
             ErrorKind::Unexpected,
@@ -611,34 +712,34 @@ async fn copy_batch(
         )
         .with_operation(Operation::Append));
     }
-    let mut failed_ids = Vec::new();
+    let mut not_written = Vec::new();
     let mut copied = 0;
     let mut bytes = 0;
     let mut done = Vec::with_capacity(rows.len());
-    for ((mut row, result), size) in rows.drain(..).zip(results).zip(sizes) {
+    for (mut row, result) in rows.drain(..).zip(results) {
         match result {
             Ok(appended) => {
                 row.dest_id = appended.id;
                 row.state = LedgerState::Done;
                 copied += 1;
-                bytes += size;
+                bytes += row.size.unwrap_or(0);
                 done.push(row);
             }
+            Err(e) if e.disposition() == Disposition::Settle => {
+                // Maybe stored: the row stays pending and is looked up after the pass.
+                tracing::info!(message = %row.src_id, error = %e, "write of unknown outcome");
+                ctx.mark_uncertain();
+            }
             Err(e) => {
-                failed_ids.push(row.src_id.clone());
-                ctx.fail(
-                    stats,
-                    retryable,
-                    row.src_id,
-                    e.with_operation(Operation::Append),
-                )
-                .await?;
+                not_written.push(row.src_id.clone());
+                ctx.fail(stats, held, row.src_id, e.with_operation(Operation::Append))
+                    .await?;
             }
         }
     }
     engine.state.record(ctx.job, &done).await?;
-    if !failed_ids.is_empty() {
-        engine.state.remove(ctx.job, ctx.src(), &failed_ids).await?;
+    if !not_written.is_empty() {
+        engine.state.remove(ctx.job, ctx.src(), &not_written).await?;
     }
     stats.copied += copied;
     stats.bytes += bytes;
@@ -648,6 +749,56 @@ async fn copy_batch(
         bytes,
     });
     Ok(())
+}
+
+/// Drops messages the ledger already has a row for, and repeats of an id within the batch:
+/// a source may list one message twice in a pass (a Maildir file moved from `new/` to
+/// `cur/` while the folder was read), and it must be written once.
+async fn not_yet_recorded(ctx: &Ctx<'_>, batch: Vec<RawMessage>) -> Result<Vec<RawMessage>> {
+    let ids: Vec<MessageId> = batch.iter().map(|m| m.meta.id.clone()).collect();
+    let known = ctx.engine.state.lookup(ctx.job, ctx.src(), &ids).await?;
+    let mut seen = HashSet::with_capacity(batch.len());
+    Ok(batch
+        .into_iter()
+        .filter(|m| !known.contains_key(&m.meta.id) && seen.insert(m.meta.id.clone()))
+        .collect())
+}
+
+/// Looks each message up at the destination; found copies are recorded done (their flags
+/// completed, never cleared), the rest is returned for writing.
+async fn dedupe_batch(
+    ctx: &Ctx<'_>,
+    dest: &FolderId,
+    batch: Vec<RawMessage>,
+    stats: &mut Stats,
+) -> Result<Vec<RawMessage>> {
+    let engine = ctx.engine;
+    let mut found = 0;
+    let mut rest = Vec::with_capacity(batch.len());
+    for msg in batch {
+        let key = DedupeKey::of(&msg);
+        let candidates = engine.dest.find_existing(dest, &key).await?;
+        match first_unclaimed(ctx, dest, candidates).await? {
+            Some(id) => {
+                if ctx.dcaps.update_flags && !msg.meta.flags.is_empty() {
+                    let change = FlagChange::add(msg.meta.flags.clone());
+                    engine.dest.update_flags(dest, &id, &change).await?;
+                }
+                let row = ledger_row(ctx, dest, &msg, Some(id), LedgerState::Done);
+                engine.state.record(ctx.job, &[row]).await?;
+                found += 1;
+            }
+            None => rest.push(msg),
+        }
+    }
+    stats.deduplicated += found;
+    if found > 0 {
+        engine.events.emit(|| Event::Deduplicated {
+            source: ctx.entry.source.path.clone(),
+            messages: found,
+        });
+    }
+    Ok(rest)
 }
 
 fn ledger_row(
@@ -672,38 +823,47 @@ fn ledger_row(
         msg.meta.flags.clone(),
         state,
     )
+    .with_size(Some(msg.bytes.len() as u64))
 }
 
 async fn update_flags(
     ctx: &Ctx<'_>,
-    updates: Vec<(LedgerEntry, crate::Flags)>,
+    updates: Vec<(LedgerEntry, crate::Flags, FlagChange)>,
     stats: &mut Stats,
-    retryable: &mut u64,
+    held: &mut u64,
 ) -> Result<()> {
     let engine = ctx.engine;
     let mut done = Vec::with_capacity(updates.len());
-    for (mut row, flags) in updates {
+    let mut updated = 0;
+    for (mut row, flags, change) in updates {
         let Some(dest_id) = &row.dest_id else {
             continue;
         };
         match engine
             .dest
-            .update_flags(&row.dest_folder, dest_id, &flags)
+            .update_flags(&row.dest_folder, dest_id, &change)
             .await
         {
-            Ok(()) => {
-                row.flags = flags;
-                done.push(row);
+            Ok(()) => updated += 1,
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                // Someone moved or deleted the copy in the new system: their decision
+                // stands, and the message is not copied again.
+                tracing::info!(message = %row.src_id, "the copy is gone at the destination; flags not carried");
+                stats.gone_at_destination += 1;
             }
-            Err(e) => ctx.fail(stats, retryable, row.src_id.clone(), e).await?,
+            Err(e) => {
+                ctx.fail(stats, held, row.src_id.clone(), e).await?;
+                continue;
+            }
         }
+        row.flags = flags;
+        done.push(row);
     }
     engine.state.record(ctx.job, &done).await?;
-    stats.flags_updated += done.len() as u64;
-    let n = done.len() as u64;
+    stats.flags_updated += updated;
     engine.events.emit(|| Event::FlagsUpdated {
         source: ctx.entry.source.path.clone(),
-        messages: n,
+        messages: updated,
     });
     Ok(())
 }

@@ -49,7 +49,7 @@ pub use report::{FolderReport, Stats, SyncReport};
 
 use crate::layer::{RetryConfig, RetryLayer, Stack};
 use crate::state::StateStore;
-use crate::{Destination, Error, ErrorKind, Operation, Result, Source};
+use crate::{Destination, Error, Operation, Result, Source};
 use event::Events;
 
 /// Moves mail from a [`Source`] to a [`Destination`], recording progress in a
@@ -167,6 +167,13 @@ impl Engine {
                 d.delete,
                 "deletions were asked for, but the destination cannot delete",
             )?;
+            // An incremental listing without removals would never show a deletion, and the
+            // ledger diff needs a full listing: the request would silently do nothing.
+            need(
+                !s.list_since || s.list_removals,
+                "deletions were asked for, but the source's incremental listing does not \
+                 report removals (an IMAP server without QRESYNC)",
+            )?;
         }
         Ok(())
     }
@@ -252,16 +259,4 @@ impl Engine {
             .filter(|&c| c > 0)
             .fold(self.options.folder_concurrency.max(1), usize::min)
     }
-}
-
-/// Whether a failure is about the item itself (retrying the same bytes cannot help), so the
-/// folder's checkpoint may move past it.
-fn is_final_for_item(kind: ErrorKind) -> bool {
-    matches!(
-        kind,
-        ErrorKind::InvalidMessage
-            | ErrorKind::MessageTooLarge
-            | ErrorKind::Unsupported
-            | ErrorKind::NotFound
-    )
 }

@@ -85,6 +85,26 @@ pub struct SyncOptions {
     pub filter: Filter,
     /// How folders map.
     pub mapping: MappingRules,
+    /// How long after a write of unknown outcome (a lost answer, an interrupted run) the
+    /// engine waits before its last look-up decides that the write did not happen and sends
+    /// it again. A server may still be committing a killed connection's upload for a moment
+    /// after the look-up that first missed it; default 5 seconds.
+    #[serde(with = "millis")]
+    pub settle_grace: std::time::Duration,
+}
+
+/// `Duration` as whole milliseconds in job files.
+mod millis {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_millis)
+    }
 }
 
 impl Default for SyncOptions {
@@ -100,6 +120,7 @@ impl Default for SyncOptions {
             batch_bytes: 32 << 20,
             filter: Filter::default(),
             mapping: MappingRules::default(),
+            settle_grace: std::time::Duration::from_secs(5),
         }
     }
 }
@@ -111,6 +132,14 @@ impl SyncOptions {
             job: job.into(),
             ..Self::default()
         }
+    }
+
+    /// Sets how long the engine waits before deciding that a write of unknown outcome did
+    /// not happen (see [`SyncOptions::settle_grace`]).
+    #[must_use]
+    pub fn with_settle_grace(mut self, grace: std::time::Duration) -> Self {
+        self.settle_grace = grace;
+        self
     }
 
     /// Sets dry-run mode.

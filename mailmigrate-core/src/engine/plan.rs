@@ -270,11 +270,22 @@ pub(crate) fn build_plan(
     labelling_source: bool,
 ) -> Result<FolderPlan> {
     // A labelling source keeps each message once, in its `All` folder.
-    let once_in_all = labelling_source
-        && rules.rules.label_folders == LabelFolders::AllMailOnce
-        && source
+    let once_in_all = labelling_source && rules.rules.label_folders == LabelFolders::AllMailOnce;
+    if once_in_all
+        && !source
             .iter()
-            .any(|f| f.role == Some(SpecialUse::All) && f.selectable);
+            .any(|f| f.role == Some(SpecialUse::All) && f.selectable)
+    {
+        // Falling back to label folders would miss unlabelled mail and copy multi-label
+        // mail once per label, and verification could not tell.
+        return Err(Error::new(
+            ErrorKind::ConfigInvalid,
+            "the source keeps messages as labels, but its All Mail folder is not visible \
+             (in Gmail: Settings → Labels → Show in IMAP for All Mail); make it visible, \
+             or choose LabelFolders::CopyPerLabel to copy one folder per label",
+        )
+        .with_operation(Operation::Plan));
+    }
     let mut ordered: Vec<&Folder> = source.iter().collect();
     // Roles first so that role folders claim their targets before look-alike names.
     ordered.sort_by_key(|f| (f.role.is_none(), !f.path.is_inbox()));

@@ -35,6 +35,13 @@ pub struct Stats {
     ///
     /// [`SyncOptions::retry_failed`]: super::SyncOptions::retry_failed
     pub previously_failed: u64,
+    /// Writes whose outcome is still unknown at the end of the pass (the destination could
+    /// not be asked): they stay pending, hold the checkpoint, and are looked up on the next
+    /// run, never written blindly.
+    pub unsettled: u64,
+    /// Copies that were deleted or moved away at the destination since they were written,
+    /// so a flag change could not be carried; they are not copied again.
+    pub gone_at_destination: u64,
 }
 
 impl Stats {
@@ -56,6 +63,8 @@ impl AddAssign for Stats {
         self.failed += o.failed;
         self.deleted += o.deleted;
         self.previously_failed += o.previously_failed;
+        self.unsettled += o.unsettled;
+        self.gone_at_destination += o.gone_at_destination;
     }
 }
 

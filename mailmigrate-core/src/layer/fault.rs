@@ -15,7 +15,7 @@ use rand::{Rng, SeedableRng};
 
 use super::{destination_scheme, source_scheme, Layer};
 use crate::{
-    Appended, Change, Checkpoint, DedupeKey, Destination, EnsuredFolder, Error, ErrorKind, Flags,
+    Appended, Change, Checkpoint, DedupeKey, Destination, EnsuredFolder, Error, ErrorKind, FlagChange,
     Folder, FolderId, FolderPath, ItemResult, MessageId, Operation, ProviderInfo, RawMessage,
     Result, Source, SpecialUse,
 };
@@ -598,9 +598,14 @@ impl<S: Destination> Destination for Faulty<S> {
             .await
     }
 
-    async fn update_flags(&self, folder: &FolderId, id: &MessageId, flags: &Flags) -> Result<()> {
+    async fn update_flags(
+        &self,
+        folder: &FolderId,
+        id: &MessageId,
+        change: &FlagChange,
+    ) -> Result<()> {
         let provider = destination_scheme(&*self.inner);
-        let call = self.inner.update_flags(folder, id, flags);
+        let call = self.inner.update_flags(folder, id, change);
         self.guard(provider, Operation::UpdateFlags, Some(folder), call)
             .await
             .map_err(|e| e.with_item(folder, id))

@@ -8,7 +8,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::{destination_scheme, source_scheme, Layer};
 use crate::{
-    Appended, Change, Checkpoint, DedupeKey, Destination, EnsuredFolder, Error, ErrorKind, Flags,
+    Appended, Change, Checkpoint, DedupeKey, Destination, EnsuredFolder, Error, ErrorKind, FlagChange,
     Folder, FolderId, FolderPath, ItemResult, MessageId, Operation, ProviderInfo, RawMessage,
     Result, Source, SpecialUse,
 };
@@ -238,9 +238,14 @@ impl<S: Destination> Destination for ConcurrencyLimit<S> {
         self.inner.append(folder, messages).await
     }
 
-    async fn update_flags(&self, folder: &FolderId, id: &MessageId, flags: &Flags) -> Result<()> {
+    async fn update_flags(
+        &self,
+        folder: &FolderId,
+        id: &MessageId,
+        change: &FlagChange,
+    ) -> Result<()> {
         let _permit = self.destination_permit(Operation::UpdateFlags).await?;
-        self.inner.update_flags(folder, id, flags).await
+        self.inner.update_flags(folder, id, change).await
     }
 
     async fn find_existing(&self, folder: &FolderId, key: &DedupeKey) -> Result<Vec<MessageId>> {

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::{destination_scheme, source_scheme, Layer};
 use crate::{
-    Appended, Change, Checkpoint, DedupeKey, Destination, EnsuredFolder, ErrorKind, Flags, Folder,
+    Appended, Change, Checkpoint, DedupeKey, Destination, EnsuredFolder, ErrorKind, FlagChange, Folder,
     FolderId, FolderPath, ItemResult, MessageId, Operation, ProviderInfo, RawMessage, Result,
     Source, SpecialUse,
 };
@@ -463,8 +463,13 @@ impl<S: Destination, O: Observer> Destination for Metrics<S, O> {
         .await
     }
 
-    async fn update_flags(&self, folder: &FolderId, id: &MessageId, flags: &Flags) -> Result<()> {
-        let call = self.inner.update_flags(folder, id, flags);
+    async fn update_flags(
+        &self,
+        folder: &FolderId,
+        id: &MessageId,
+        change: &FlagChange,
+    ) -> Result<()> {
+        let call = self.inner.update_flags(folder, id, change);
         self.measure(
             destination_scheme(&self.inner),
             Operation::UpdateFlags,
@@ -539,7 +544,7 @@ mod tests {
         let log = Arc::new(Log::default());
         let m = MetricsLayer::new(Arc::clone(&log)).layer(MemoryStore::new("t"));
         let err = m
-            .update_flags(&FolderId::new("nope"), &MessageId::new("1"), &Flags::new())
+            .update_flags(&FolderId::new("nope"), &MessageId::new("1"), &crate::FlagChange::default())
             .await
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::NotFound);

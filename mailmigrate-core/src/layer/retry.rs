@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use super::backoff::{Backoff, BackoffConfig};
 use super::{destination_scheme, source_scheme, Layer};
 use crate::{
-    Appended, Change, Checkpoint, DedupeKey, Destination, EnsuredFolder, Error, ErrorKind, Flags,
+    Appended, Change, Checkpoint, DedupeKey, Destination, EnsuredFolder, Error, ErrorKind, FlagChange,
     Folder, FolderId, FolderPath, ItemResult, MessageId, Operation, ProviderInfo, RawMessage,
     Result, Source, SpecialUse,
 };
@@ -536,10 +536,15 @@ impl<S: Destination> Destination for Retry<S> {
             .collect())
     }
 
-    async fn update_flags(&self, folder: &FolderId, id: &MessageId, flags: &Flags) -> Result<()> {
+    async fn update_flags(
+        &self,
+        folder: &FolderId,
+        id: &MessageId,
+        change: &FlagChange,
+    ) -> Result<()> {
         let provider = destination_scheme(&*self.inner);
         self.call(provider, Operation::UpdateFlags, || {
-            self.inner.update_flags(folder, id, flags)
+            self.inner.update_flags(folder, id, change)
         })
         .await
     }

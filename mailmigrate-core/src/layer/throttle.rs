@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use super::Layer;
 use crate::{
-    Appended, Change, Checkpoint, DedupeKey, Destination, EnsuredFolder, Flags, Folder, FolderId,
+    Appended, Change, Checkpoint, DedupeKey, Destination, EnsuredFolder, FlagChange, Folder, FolderId,
     FolderPath, ItemResult, MessageId, ProviderInfo, RawMessage, Result, Source, SpecialUse,
 };
 
@@ -254,9 +254,14 @@ impl<S: Destination> Destination for Throttle<S> {
         self.inner.append(folder, messages).await
     }
 
-    async fn update_flags(&self, folder: &FolderId, id: &MessageId, flags: &Flags) -> Result<()> {
+    async fn update_flags(
+        &self,
+        folder: &FolderId,
+        id: &MessageId,
+        change: &FlagChange,
+    ) -> Result<()> {
         self.bucket.acquire().await;
-        self.inner.update_flags(folder, id, flags).await
+        self.inner.update_flags(folder, id, change).await
     }
 
     async fn find_existing(&self, folder: &FolderId, key: &DedupeKey) -> Result<Vec<MessageId>> {

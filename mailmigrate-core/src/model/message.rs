@@ -100,6 +100,71 @@ impl fmt::Display for Flag {
 /// A set of flags, ordered so that equal sets compare and hash equal.
 pub type Flags = BTreeSet<Flag>;
 
+/// A change of a message's flags: what to add and what to remove, leaving every other flag
+/// as the destination has it.
+///
+/// The engine syncs flags three-way: it compares the source's flags with those it last
+/// wrote (kept in the ledger) and sends only the difference, so a flag a user set or cleared
+/// in the new system during coexistence is never overwritten. When both sides changed the
+/// same flag, the source's change wins for that flag alone.
+///
+/// # Examples
+/// ```
+/// use mailmigrate_core::{Flag, FlagChange, Flags};
+///
+/// let last_synced: Flags = [Flag::Seen].into_iter().collect();
+/// let source_now: Flags = [Flag::Seen, Flag::Flagged].into_iter().collect();
+/// let change = FlagChange::between(&last_synced, &source_now);
+/// assert_eq!(change.add, [Flag::Flagged].into_iter().collect());
+/// assert!(change.remove.is_empty());
+///
+/// // The destination's own `$Todo` survives.
+/// let at_dest: Flags = [Flag::Seen, Flag::Keyword("$Todo".into())].into_iter().collect();
+/// let after = change.apply(&at_dest);
+/// assert!(after.contains(&Flag::Flagged) && after.contains(&Flag::Keyword("$Todo".into())));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct FlagChange {
+    /// Flags to set.
+    pub add: Flags,
+    /// Flags to clear.
+    pub remove: Flags,
+}
+
+impl FlagChange {
+    /// The change that turns `before` into `after`.
+    pub fn between(before: &Flags, after: &Flags) -> Self {
+        Self {
+            add: after.difference(before).cloned().collect(),
+            remove: before.difference(after).cloned().collect(),
+        }
+    }
+
+    /// A change that only adds `flags` (a copy found at the destination keeps its own).
+    pub fn add(flags: Flags) -> Self {
+        Self {
+            add: flags,
+            remove: Flags::new(),
+        }
+    }
+
+    /// Whether the change does nothing.
+    pub fn is_empty(&self) -> bool {
+        self.add.is_empty() && self.remove.is_empty()
+    }
+
+    /// `current` with the change applied.
+    pub fn apply(&self, current: &Flags) -> Flags {
+        current
+            .iter()
+            .filter(|f| !self.remove.contains(f))
+            .chain(self.add.iter())
+            .cloned()
+            .collect()
+    }
+}
+
 /// A 32-byte BLAKE3 hash of a message's raw bytes: the identity used for dedupe and
 /// verification.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -345,13 +410,15 @@ pub struct DedupeKey {
     pub message_id: Option<String>,
     /// The content hash of the raw bytes.
     pub hash: ContentHash,
-    /// The raw size in bytes.
-    pub size: u64,
+    /// The raw size in bytes, when known. A key rebuilt from the ledger alone (the source
+    /// item is gone) may lack it; `find_existing` must then match on the hash without
+    /// narrowing by size.
+    pub size: Option<u64>,
 }
 
 impl DedupeKey {
     /// Builds a key.
-    pub fn new(message_id: Option<String>, hash: ContentHash, size: u64) -> Self {
+    pub fn new(message_id: Option<String>, hash: ContentHash, size: Option<u64>) -> Self {
         Self {
             message_id,
             hash,
@@ -366,7 +433,7 @@ impl DedupeKey {
             .message_id
             .clone()
             .or_else(|| crate::headers::Headers::parse(&msg.bytes).message_id);
-        Self::new(message_id, msg.content_hash(), msg.bytes.len() as u64)
+        Self::new(message_id, msg.content_hash(), Some(msg.bytes.len() as u64))
     }
 }
 

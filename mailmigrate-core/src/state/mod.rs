@@ -21,7 +21,10 @@ use std::fmt;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::{Checkpoint, ContentHash, ErrorKind, Flags, FolderId, MessageId, Result};
+use crate::{
+    Checkpoint, ContentHash, DedupeKey, Disposition, Error, ErrorKind, Flags, FolderId, MessageId,
+    Result,
+};
 
 pub use memory::MemoryState;
 #[cfg(feature = "sqlite")]
@@ -57,6 +60,10 @@ pub struct LedgerEntry {
     pub flags: Flags,
     /// Pending or done.
     pub state: LedgerState,
+    /// The size of the bytes written, when recorded: with [`hash`](Self::hash) and
+    /// [`message_id`](Self::message_id) it makes a complete [`DedupeKey`], so a pending
+    /// write can be settled even when the source item is gone.
+    pub size: Option<u64>,
 }
 
 impl LedgerEntry {
@@ -81,7 +88,20 @@ impl LedgerEntry {
             message_id,
             flags,
             state,
+            size: None,
         }
+    }
+
+    /// Records the size of the bytes written.
+    #[must_use]
+    pub fn with_size(mut self, size: Option<u64>) -> Self {
+        self.size = size;
+        self
+    }
+
+    /// The key that finds this row's copy at the destination.
+    pub fn dedupe_key(&self) -> DedupeKey {
+        DedupeKey::new(self.message_id.clone(), self.hash, self.size)
     }
 }
 
@@ -97,17 +117,41 @@ pub struct ItemFailure {
     pub kind: ErrorKind,
     /// The error's display form (names the item, never its content).
     pub message: String,
+    /// Whether the item cannot travel as it is ([`Disposition::Final`](crate::Disposition)):
+    /// later passes skip it (unless asked to retry failures) and the folder's checkpoint
+    /// passes it. Otherwise the item is written again on the next pass.
+    pub final_for_item: bool,
 }
 
 impl ItemFailure {
-    /// Builds a failure record.
+    /// Builds a failure record, final when the kind is final for a written item (see
+    /// [`ErrorKind::is_final_for_item`]).
     pub fn new(src_folder: FolderId, src_id: MessageId, kind: ErrorKind, message: String) -> Self {
         Self {
             src_folder,
             src_id,
             kind,
             message,
+            final_for_item: kind.is_final_for_item(false),
         }
+    }
+
+    /// The failure record of `err`, final as its [`Error::disposition`] says.
+    pub fn of(src_folder: FolderId, src_id: MessageId, err: &Error) -> Self {
+        Self {
+            src_folder,
+            src_id,
+            kind: err.kind(),
+            message: err.to_string(),
+            final_for_item: err.disposition() == Disposition::Final,
+        }
+    }
+
+    /// Sets whether the failure is final for the item.
+    #[must_use]
+    pub fn with_final(mut self, final_for_item: bool) -> Self {
+        self.final_for_item = final_for_item;
+        self
     }
 }
 

@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 use crate::headers::Headers;
 use crate::{
     Appended, Capabilities, Change, Checkpoint, ContentHash, DedupeKey, Destination, EnsuredFolder,
-    Error, ErrorKind, Flag, Flags, Folder, FolderId, FolderPath, ItemResult, MessageId, Operation,
+    Error, ErrorKind, Flag, FlagChange, Flags, Folder, FolderId, FolderPath, ItemResult, MessageId, Operation,
     ProviderInfo, RawMessage, Result, Source, SpecialUse,
 };
 
@@ -930,11 +930,16 @@ impl Destination for MaildirStore {
         .await
     }
 
-    async fn update_flags(&self, folder: &FolderId, id: &MessageId, flags: &Flags) -> Result<()> {
+    async fn update_flags(
+        &self,
+        folder: &FolderId,
+        id: &MessageId,
+        change: &FlagChange,
+    ) -> Result<()> {
         let inner = Arc::clone(&self.inner);
         let folder = folder.clone();
         let id = id.clone();
-        let flags = flags.clone();
+        let change = change.clone();
         blocking(move || {
             let op = Operation::UpdateFlags;
             let dir = inner.folder_dir(&folder, op)?;
@@ -944,7 +949,12 @@ impl Destination for MaildirStore {
                 .ok_or_else(|| {
                     err(ErrorKind::NotFound, "no such message", op).with_item(&folder, &id)
                 })?;
-            let info = inner.info_for(&dir, &flags).map_err(|e| {
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let current = match split_name(name).1 {
+                Some(info) => flags_from_info(info, &read_keywords(&dir)?),
+                None => Flags::new(),
+            };
+            let info = inner.info_for(&dir, &change.apply(&current)).map_err(|e| {
                 e.with_provider(SCHEME)
                     .with_operation(op)
                     .with_item(&folder, &id)
@@ -977,7 +987,7 @@ impl Destination for MaildirStore {
                     }
                     // The size from stat rules out almost every file without reading it.
                     match entry.metadata() {
-                        Ok(md) if md.is_file() && md.len() == key.size => {}
+                        Ok(md) if md.is_file() && key.size.is_none_or(|s| md.len() == s) => {}
                         _ => continue,
                     }
                     let bytes = match fs::read(entry.path()) {

@@ -21,7 +21,7 @@ use super::maildir::{
 use crate::headers::Headers;
 use crate::{
     Appended, Capabilities, Change, Checkpoint, ContentHash, DedupeKey, Destination, EnsuredFolder,
-    Error, ErrorKind, Flag, Flags, Folder, FolderId, FolderPath, ItemResult, MessageId,
+    Error, ErrorKind, Flag, FlagChange, Flags, Folder, FolderId, FolderPath, ItemResult, MessageId,
     MessageMeta, Operation, ProviderInfo, RawMessage, Result, Source, SpecialUse,
 };
 
@@ -1472,11 +1472,16 @@ impl Destination for MboxStore {
         blocking(move || inner.append_batch(&folder, &messages)).await
     }
 
-    async fn update_flags(&self, folder: &FolderId, id: &MessageId, flags: &Flags) -> Result<()> {
+    async fn update_flags(
+        &self,
+        folder: &FolderId,
+        id: &MessageId,
+        change: &FlagChange,
+    ) -> Result<()> {
         let inner = Arc::clone(&self.inner);
         let folder = folder.clone();
         let id = id.clone();
-        let flags = flags.clone();
+        let change = change.clone();
         blocking(move || {
             let op = Operation::UpdateFlags;
             inner
@@ -1485,6 +1490,7 @@ impl Destination for MboxStore {
                         .get(&id)
                         .map_err(|e| e.into_error(op, &folder))?
                         .ok_or_else(|| err(ErrorKind::NotFound, "no such message", op))?;
+                    let flags = change.apply(&idx.apply(m.clone()).flags);
                     let rec = UpdateRecord {
                         u: m.o,
                         f: flags.iter().map(ToString::to_string).collect(),
@@ -1517,7 +1523,7 @@ impl Destination for MboxStore {
                     let mut out = Vec::new();
                     while let Some((_, rec)) = rd.next_record(idx.idx_len)? {
                         if let Record::Entry(r) = rec {
-                            if r.n == key.size && ContentHash::from_hex(&r.h) == Some(key.hash) {
+                            if key.size.is_none_or(|s| r.n == s) && ContentHash::from_hex(&r.h) == Some(key.hash) {
                                 out.push(MessageId::new(r.o.to_string()));
                             }
                         }

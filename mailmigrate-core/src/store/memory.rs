@@ -10,7 +10,7 @@ use futures::stream::{self, BoxStream, StreamExt};
 
 use crate::{
     Appended, Capabilities, Change, Checkpoint, ContentHash, DedupeKey, Destination, EnsuredFolder,
-    Error, ErrorKind, Flag, Flags, Folder, FolderId, FolderPath, ItemResult, MessageId, Operation,
+    Error, ErrorKind, Flag, FlagChange, Flags, Folder, FolderId, FolderPath, ItemResult, MessageId, Operation,
     ProviderInfo, RawMessage, Result, Source, SpecialUse,
 };
 
@@ -136,6 +136,15 @@ impl MemoryStore {
         stored.msg.meta.flags = flags;
         stored.modseq = modseq;
         Ok(())
+    }
+
+    /// The current flags of a message.
+    ///
+    /// # Errors
+    /// `NotFound` if the folder or message does not exist.
+    pub fn flags(&self, folder: &FolderId, id: &MessageId) -> Result<Flags> {
+        let mut g = self.lock();
+        Ok(find_mut(&mut g, folder, id)?.msg.meta.flags.clone())
     }
 
     /// Removes a message directly, as a mail client would.
@@ -389,11 +398,19 @@ impl Destination for MemoryStore {
         Ok(out)
     }
 
-    async fn update_flags(&self, folder: &FolderId, id: &MessageId, flags: &Flags) -> Result<()> {
+    async fn update_flags(
+        &self,
+        folder: &FolderId,
+        id: &MessageId,
+        change: &FlagChange,
+    ) -> Result<()> {
         if !self.info.capabilities.update_flags {
             return Err(unsupported("update_flags", Operation::UpdateFlags, folder));
         }
-        self.set_flags(folder, id, flags.clone())
+        let current = self
+            .flags(folder, id)
+            .map_err(|e| e.with_operation(Operation::UpdateFlags))?;
+        self.set_flags(folder, id, change.apply(&current))
             .map_err(|e| e.with_operation(Operation::UpdateFlags))
     }
 
@@ -529,7 +546,7 @@ mod tests {
         let id = stored.meta.id.clone();
         let unsupported = |r: Result<()>| r.unwrap_err().kind();
         assert_eq!(
-            unsupported(store.update_flags(&f, &id, &Flags::new()).await),
+            unsupported(store.update_flags(&f, &id, &FlagChange::default()).await),
             ErrorKind::Unsupported
         );
         assert_eq!(

@@ -168,7 +168,7 @@ macro_rules! conformance_tests {
         $crate::__conformance_case!($setup, append_then_fetch_roundtrip => roundtrip::append_then_fetch_roundtrip);
         $crate::__conformance_case!($setup, flags_preserved => metadata::flags_preserved);
         $crate::__conformance_case!($setup, internal_date_preserved => metadata::internal_date_preserved);
-        $crate::__conformance_case!($setup, update_flags_replaces_flags => metadata::update_flags_replaces_flags);
+        $crate::__conformance_case!($setup, update_flags_applies_changes => metadata::update_flags_applies_changes);
         $crate::__conformance_case!($setup, labels_preserved => metadata::labels_preserved);
         $crate::__conformance_case!($setup, incremental_changes => changes::incremental_changes);
         $crate::__conformance_case!($setup, dedupe_after_interrupted_write => dedupe::dedupe_after_interrupted_write);

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use super::ensure;
 use crate::testkit::{fixtures, CaseResult, Harness, Outcome};
-use crate::{Flag, Flags, MessageId};
+use crate::{Flag, FlagChange, Flags, MessageId};
 
 /// After a first full listing, two appends and a flag change on an old message, listing
 /// since the checkpoint yields exactly those three (with `list_since`; otherwise the full
@@ -39,7 +39,7 @@ pub async fn incremental_changes(h: &Harness) -> CaseResult {
     let changed_flags: Flags = [Flag::Seen, Flag::Flagged].into_iter().collect();
     if caps.update_flags {
         h.dest
-            .update_flags(&folder, &old[0], &changed_flags)
+            .update_flags(&folder, &old[0], &FlagChange::add(changed_flags.clone()))
             .await
             .map_err(|e| format!("update_flags of {} failed: {e}", old[0]))?;
         expected.insert(old[0].clone());

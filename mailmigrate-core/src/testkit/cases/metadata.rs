@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 
 use super::{ensure, skip};
 use crate::testkit::{fixtures, CaseResult, Harness, Outcome};
-use crate::{ErrorKind, Flag, Flags, FolderId, MessageId, MessageMeta};
+use crate::{ErrorKind, Flag, FlagChange, Flags, FolderId, MessageId, MessageMeta};
 
 fn flags(list: &[Flag]) -> Flags {
     list.iter().cloned().collect()
@@ -131,12 +131,13 @@ pub async fn internal_date_preserved(h: &Harness) -> CaseResult {
     Ok(Outcome::Passed)
 }
 
-/// `update_flags` replaces the whole set (old flags go, new ones come), can clear it, and
-/// reports `NotFound` for a message that does not exist.
+/// `update_flags` adds and removes exactly what the change says and keeps every other flag;
+/// a change already in effect succeeds (a server that answers it with no untagged `FETCH`
+/// must not report the message missing); an unknown message is `NotFound`.
 ///
 /// # Errors
 /// A message naming the update that was not applied as given.
-pub async fn update_flags_replaces_flags(h: &Harness) -> CaseResult {
+pub async fn update_flags_applies_changes(h: &Harness) -> CaseResult {
     let caps = h.capabilities();
     if !caps.update_flags {
         return skip("needs update_flags");
@@ -146,29 +147,54 @@ pub async fn update_flags_replaces_flags(h: &Harness) -> CaseResult {
         .append_one(&folder, fixtures::MULTIPART_ATTACHMENT.message(&folder))
         .await?;
     let (old_kw, new_kw) = (keyword("mm-old"), keyword("mm-new"));
-    let mut first = flags(&[Flag::Seen, Flag::Flagged]);
-    let mut second = flags(&[Flag::Answered]);
-    if caps.append_with_keywords {
-        first.insert(old_kw.clone());
-        second.insert(new_kw.clone());
-    }
+    let kw = |k: &Flag| {
+        if caps.append_with_keywords {
+            vec![k.clone()]
+        } else {
+            vec![]
+        }
+    };
+    let change = |add: Vec<Flag>, remove: Vec<Flag>| FlagChange {
+        add: add.into_iter().collect(),
+        remove: remove.into_iter().collect(),
+    };
+    let mut expected = Flags::new();
     let steps = [
-        ("first update", first, vec![]),
-        ("second update", second, vec![old_kw.clone()]),
-        ("clearing update", Flags::new(), vec![old_kw, new_kw]),
+        (
+            "adding",
+            change([vec![Flag::Seen, Flag::Flagged], kw(&old_kw)].concat(), vec![]),
+        ),
+        ("repeating the same change", change(vec![Flag::Seen], vec![])),
+        (
+            "adding one and removing another",
+            change([vec![Flag::Answered], kw(&new_kw)].concat(), vec![Flag::Flagged]),
+        ),
+        (
+            "removing what is not set",
+            change(vec![], vec![Flag::Draft]),
+        ),
+        (
+            "clearing",
+            change(
+                vec![],
+                [vec![Flag::Seen, Flag::Answered], kw(&old_kw), kw(&new_kw)].concat(),
+            ),
+        ),
     ];
-    for (what, target, absent) in steps {
+    for (what, step) in steps {
         h.dest
-            .update_flags(&folder, &id, &target)
+            .update_flags(&folder, &id, &step)
             .await
-            .map_err(|e| format!("{what} of {id} failed: {e}"))?;
+            .map_err(|e| format!("{what} ({step:?}) on {id} failed: {e}"))?;
+        expected = step.apply(&expected);
         let meta = listed(h, &folder, &id).await?;
-        check_flags(what, &target, &meta.flags, &absent)?;
+        let absent: Vec<Flag> = step.remove.iter().cloned().collect();
+        check_flags(what, &expected, &meta.flags, &absent)?;
     }
     let unknown = h.unknown_id(&folder).await?;
     let result = h
         .dest
-        .update_flags(&folder, &unknown, &flags(&[Flag::Seen]))
+        .update_flags(&folder, &unknown, &FlagChange::add(flags(&[Flag::Seen])))
         .await;
     crate::testkit::harness::expect_error(
         &format!("update_flags of unknown {unknown}"),

@@ -41,7 +41,7 @@ mod tests {
     use crate::store::MemoryStore;
     use crate::testkit::{CaseResult, Harness, Outcome};
     use crate::{
-        Appended, Capabilities, Change, Checkpoint, DedupeKey, Destination, EnsuredFolder, Flags,
+        Appended, Capabilities, Change, Checkpoint, DedupeKey, Destination, EnsuredFolder, Error, ErrorKind, FlagChange,
         Folder, FolderId, FolderPath, ItemResult, MessageId, ProviderInfo, RawMessage, Result,
         Source, SpecialUse,
     };
@@ -54,7 +54,8 @@ mod tests {
         DropKeywords,
         DropLabels,
         ShiftInternalDate,
-        UpdateFlagsAdds,
+        UpdateFlagsIgnoresRemovals,
+        UnchangedFlagsNotFound,
         ListEverything,
         MatchByMessageIdOnly,
         OmitUnknownIds,
@@ -178,22 +179,23 @@ mod tests {
             &self,
             folder: &FolderId,
             id: &MessageId,
-            flags: &Flags,
+            change: &FlagChange,
         ) -> Result<()> {
-            let mut flags = flags.clone();
-            if self.fault == Fault::UpdateFlagsAdds {
-                let listed: Vec<_> = self.inner.list_changes(folder, None).collect().await;
-                for change in listed {
-                    if let Ok(Change::Upsert(meta)) = change {
-                        if &meta.id == id {
-                            flags.extend(meta.flags);
-                        }
+            let mut change = change.clone();
+            match self.fault {
+                Fault::UpdateFlagsIgnoresRemovals => change.remove.clear(),
+                Fault::UnchangedFlagsNotFound => {
+                    // Like reading "no untagged FETCH" as "no such message".
+                    let current = self.inner.flags(folder, id)?;
+                    if change.apply(&current) == current {
+                        return Err(Error::new(ErrorKind::NotFound, "no such message"));
                     }
                 }
+                _ => {}
             }
             // The inner store has every capability, so it updates even when this one
             // declares it cannot.
-            self.inner.update_flags(folder, id, &flags).await
+            self.inner.update_flags(folder, id, &change).await
         }
         async fn find_existing(
             &self,
@@ -248,7 +250,7 @@ mod tests {
             run(Fault::None, roundtrip::append_then_fetch_roundtrip).await,
             run(Fault::None, metadata::flags_preserved).await,
             run(Fault::None, metadata::internal_date_preserved).await,
-            run(Fault::None, metadata::update_flags_replaces_flags).await,
+            run(Fault::None, metadata::update_flags_applies_changes).await,
             run(Fault::None, metadata::labels_preserved).await,
             run(Fault::None, changes::incremental_changes).await,
             run(Fault::None, dedupe::dedupe_after_interrupted_write).await,
@@ -291,11 +293,21 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn adding_instead_of_replacing_fails_update_flags() {
+    async fn ignoring_removals_fails_update_flags() {
         assert_caught(
-            Fault::UpdateFlagsAdds,
-            metadata::update_flags_replaces_flags,
-            "second update",
+            Fault::UpdateFlagsIgnoresRemovals,
+            metadata::update_flags_applies_changes,
+            "adding one and removing another",
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_change_already_in_effect_is_not_a_missing_message() {
+        assert_caught(
+            Fault::UnchangedFlagsNotFound,
+            metadata::update_flags_applies_changes,
+            "repeating the same change",
         )
         .await;
     }

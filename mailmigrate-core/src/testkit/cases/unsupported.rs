@@ -5,7 +5,7 @@ use futures::StreamExt;
 use super::{ensure, skip};
 use crate::testkit::harness::expect_error;
 use crate::testkit::{fixtures, CaseResult, Harness, Outcome};
-use crate::{DedupeKey, ErrorKind, Flag, Flags};
+use crate::{DedupeKey, ErrorKind, Flag, FlagChange};
 
 /// Every optional operation switched off in the capabilities (`update_flags`, `delete`,
 /// `find_existing`, `fetch`) returns `Unsupported` instead of half-working, and a refused
@@ -22,8 +22,8 @@ pub async fn unsupported_op_returns_unsupported(h: &Harness) -> CaseResult {
     let msg = fixtures::EIGHT_BIT_BODY.message(&folder);
     let id = h.append_one(&folder, msg.clone()).await?;
     if !caps.update_flags {
-        let flags: Flags = [Flag::Seen].into_iter().collect();
-        let r = h.dest.update_flags(&folder, &id, &flags).await;
+        let change = FlagChange::add([Flag::Seen].into_iter().collect());
+        let r = h.dest.update_flags(&folder, &id, &change).await;
         expect_error(
             "update_flags without update_flags",
             &r,
