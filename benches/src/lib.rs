@@ -15,8 +15,8 @@ use futures::stream::{self, BoxStream, StreamExt};
 use mailmigrate_core::store::MemoryStore;
 use mailmigrate_core::{
     Appended, Capabilities, Change, Checkpoint, DedupeKey, Destination, EnsuredFolder, Error, Flag,
-    FlagChange, Flags, Folder, FolderId, FolderPath, ItemResult, MessageId, MessageMeta, ProviderInfo,
-    RawMessage, Result, Source, SpecialUse,
+    FlagChange, Flags, Folder, FolderId, FolderPath, ItemResult, MessageId, MessageMeta,
+    ProviderInfo, RawMessage, Result, Source, SpecialUse,
 };
 
 /// The size of a synthetic message, in bytes.

@@ -31,7 +31,7 @@ fn demo_runs_reports_and_verifies() {
         "{text}"
     );
     assert!(text.contains("Projekte/Ünïcode"), "{text}");
-    assert!(text.contains("copied 2998 messages"), "{text}");
+    assert!(text.contains("copied 2999 messages"), "{text}");
     assert!(text.contains("empty message"), "{text}");
     assert!(text.contains("Verification passed"), "{text}");
     assert!(dir.path().join("demo/source-maildir.complete").exists());

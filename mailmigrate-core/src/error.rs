@@ -314,7 +314,10 @@ impl Error {
     pub fn disposition(&self) -> Disposition {
         if self.is_outcome_unknown() {
             Disposition::Settle
-        } else if self.kind.is_final_for_item(self.operation == Operation::Fetch) {
+        } else if self
+            .kind
+            .is_final_for_item(self.operation == Operation::Fetch)
+        {
             Disposition::Final
         } else {
             Disposition::Retry

@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 
 use crate::{
-    Appended, Change, Checkpoint, DedupeKey, EnsuredFolder, FlagChange, Folder, FolderId, FolderPath,
-    ItemResult, MessageId, ProviderInfo, RawMessage, Result, SpecialUse,
+    Appended, Change, Checkpoint, DedupeKey, EnsuredFolder, FlagChange, Folder, FolderId,
+    FolderPath, ItemResult, MessageId, ProviderInfo, RawMessage, Result, SpecialUse,
 };
 
 /// Reads folders and raw messages from one mailbox.

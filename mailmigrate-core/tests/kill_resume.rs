@@ -141,7 +141,10 @@ async fn kill_child() {
     .with_options(
         SyncOptions::new("kill")
             .with_batch_size(16)
-            .with_folder_concurrency(2),
+            .with_folder_concurrency(2)
+            // A Maildir write is finished when the killed process is gone: no server is
+            // still committing it, so the final look-up need not wait long.
+            .with_settle_grace(Duration::from_millis(100)),
     );
     let report = engine.run().await.unwrap();
     assert!(report.is_complete(), "{report}");

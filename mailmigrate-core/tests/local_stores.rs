@@ -11,8 +11,8 @@ use bytes::Bytes;
 use futures::StreamExt;
 use mailmigrate_core::store::{MaildirStore, MboxStore};
 use mailmigrate_core::{
-    Change, DedupeKey, Destination, ErrorKind, Flag, FlagChange, Flags, FolderId, FolderPath, MessageId,
-    MessageMeta, RawMessage, Source, SpecialUse, Store,
+    Change, DedupeKey, Destination, ErrorKind, Flag, FlagChange, Flags, FolderId, FolderPath,
+    MessageId, MessageMeta, RawMessage, Source, SpecialUse, Store,
 };
 use time::OffsetDateTime;
 
@@ -715,7 +715,11 @@ no trailing newline";
     assert!(archive.join("2019.mmidx").is_file());
     // Flags changed later live in the index only.
     store
-        .update_flags(&folder, &ids[2], &FlagChange::add([Flag::Seen].into_iter().collect()))
+        .update_flags(
+            &folder,
+            &ids[2],
+            &FlagChange::add([Flag::Seen].into_iter().collect()),
+        )
         .await
         .unwrap();
     assert_eq!(fs::read(archive.join("2019")).unwrap(), text);
@@ -791,7 +795,11 @@ async fn maildir_reads_a_folder_made_by_hand() {
     // Changing flags of the message in new/ moves it to cur/ under the same id.
     let nb = get("1500000001").id.clone();
     store
-        .update_flags(&f.id, &nb, &FlagChange::add([Flag::Seen].into_iter().collect()))
+        .update_flags(
+            &f.id,
+            &nb,
+            &FlagChange::add([Flag::Seen].into_iter().collect()),
+        )
         .await
         .unwrap();
     assert!(!b.exists());

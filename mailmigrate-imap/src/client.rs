@@ -713,9 +713,12 @@ impl Connection {
     /// for a silent store (nor, like Dovecot, for a store that changed nothing); existence
     /// is asked separately with [`uid_exists`](Self::uid_exists).
     pub(crate) async fn uid_store_flags(&mut self, uid: u32, sign: char, flags: &str) -> Res<()> {
-        self.run(&format!("UID STORE {uid} {sign}FLAGS.SILENT ({flags})"), |_| {})
-            .await
-            .map(|_| ())
+        self.run(
+            &format!("UID STORE {uid} {sign}FLAGS.SILENT ({flags})"),
+            |_| {},
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Whether `uid` exists in the selected mailbox (`UID SEARCH UID uid`, which answers

@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 use mailmigrate_core::{
     Appended, ContentHash, DedupeKey, Destination, EnsuredFolder, Error, ErrorKind, FlagChange,
-    Folder,
-    FolderId, FolderPath, MessageId, Operation, ProviderInfo, RawMessage, Result, SpecialUse,
+    Folder, FolderId, FolderPath, MessageId, Operation, ProviderInfo, RawMessage, Result,
+    SpecialUse,
 };
 
 use crate::backend::{map, Imap};

@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use bytes::Bytes;
 use futures::StreamExt;
 use mailmigrate_core::{
-    Change, Checkpoint, DedupeKey, Destination, ErrorKind, Flag, FlagChange, Flags, FolderId, FolderPath,
-    MessageId, MessageMeta, RawMessage, Source, SpecialUse,
+    Change, Checkpoint, DedupeKey, Destination, ErrorKind, Flag, FlagChange, Flags, FolderId,
+    FolderPath, MessageId, MessageMeta, RawMessage, Source, SpecialUse,
 };
 use mailmigrate_imap::{Imap, ImapBuilder, Tls};
 use time::macros::datetime;
@@ -455,7 +455,10 @@ async fn update_flags_and_delete() {
 
         let (uv, _) = ids[0].as_str().split_once(':').unwrap();
         let gone = MessageId::new(format!("{uv}:999999"));
-        let e = imap.update_flags(&folder, &gone, &change).await.unwrap_err();
+        let e = imap
+            .update_flags(&folder, &gone, &change)
+            .await
+            .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::NotFound, "{name}");
 
         imap.delete(&folder, &ids[1..2]).await.unwrap();

@@ -28,7 +28,10 @@ const LEDGER_PAGE: usize = 4096;
 
 enum Work {
     Copy(Vec<RawMessage>),
-    WouldCopy { messages: u64, bytes: u64 },
+    WouldCopy {
+        messages: u64,
+        bytes: u64,
+    },
     /// Done rows, the source's flags now, and the change to send.
     Flags(Vec<(LedgerEntry, crate::Flags, FlagChange)>),
     Delete(Vec<LedgerEntry>),
@@ -71,7 +74,13 @@ impl Ctx<'_> {
 
     /// Records a failed item. `held` counts failures that keep the folder's checkpoint
     /// where it is (every disposition but [`Disposition::Final`]).
-    async fn fail(&self, stats: &mut Stats, held: &mut u64, id: MessageId, err: Error) -> Result<()> {
+    async fn fail(
+        &self,
+        stats: &mut Stats,
+        held: &mut u64,
+        id: MessageId,
+        err: Error,
+    ) -> Result<()> {
         let err = err.with_item(&self.entry.source.path, &id);
         tracing::warn!(message = %id, error = %err, "item failed");
         stats.failed += 1;
@@ -633,15 +642,7 @@ async fn write(
             Work::Failed(id, e) => ctx.fail(stats, held, id, e).await?,
             Work::Copy(batch) => {
                 let Some(dest) = dest else { continue };
-                copy_batch(
-                    ctx,
-                    dest,
-                    batch,
-                    dedupe.load(Ordering::SeqCst),
-                    stats,
-                    held,
-                )
-                .await?;
+                copy_batch(ctx, dest, batch, dedupe.load(Ordering::SeqCst), stats, held).await?;
             }
             Work::Flags(updates) => update_flags(ctx, updates, stats, held).await?,
             Work::Delete(rows) => delete_rows(ctx, rows, stats).await?,
@@ -739,7 +740,10 @@ async fn copy_batch(
     }
     engine.state.record(ctx.job, &done).await?;
     if !not_written.is_empty() {
-        engine.state.remove(ctx.job, ctx.src(), &not_written).await?;
+        engine
+            .state
+            .remove(ctx.job, ctx.src(), &not_written)
+            .await?;
     }
     stats.copied += copied;
     stats.bytes += bytes;

@@ -15,9 +15,9 @@ use rand::{Rng, SeedableRng};
 
 use super::{destination_scheme, source_scheme, Layer};
 use crate::{
-    Appended, Change, Checkpoint, DedupeKey, Destination, EnsuredFolder, Error, ErrorKind, FlagChange,
-    Folder, FolderId, FolderPath, ItemResult, MessageId, Operation, ProviderInfo, RawMessage,
-    Result, Source, SpecialUse,
+    Appended, Change, Checkpoint, DedupeKey, Destination, EnsuredFolder, Error, ErrorKind,
+    FlagChange, Folder, FolderId, FolderPath, ItemResult, MessageId, Operation, ProviderInfo,
+    RawMessage, Result, Source, SpecialUse,
 };
 
 /// Which calls (or items) a [`FaultRule`] fails, counted per rule from the first call.
@@ -79,8 +79,14 @@ pub struct Fault {
     /// How long to wait (on the tokio clock) before failing, to simulate a slow timeout.
     pub delay: Option<Duration>,
     /// Whether the call (or item) still reaches the provider and takes effect, and only its
-    /// reply is replaced by the error: an outcome-unknown write.
+    /// reply is replaced by the error: a lost reply. An `append` failed this way reports
+    /// [`RetryStatus::OutcomeUnknown`](crate::RetryStatus::OutcomeUnknown), as the contract
+    /// asks of every backend.
     pub after_call: bool,
+    /// Whether an `append` failed this way reports an unknown outcome although nothing was
+    /// written (the connection died before the server stored the message): the engine must
+    /// find no copy and write it again, once.
+    pub unknown_outcome: bool,
 }
 
 impl Fault {
@@ -92,6 +98,7 @@ impl Fault {
             retry_after: None,
             delay: None,
             after_call: false,
+            unknown_outcome: false,
         }
     }
 
@@ -125,10 +132,21 @@ impl Fault {
         self
     }
 
+    /// Reports an `append` as of unknown outcome; with [`after_call`](Self::after_call) the
+    /// write happened, without it the write did not.
+    #[must_use]
+    pub fn unknown_outcome(mut self) -> Self {
+        self.unknown_outcome = true;
+        self
+    }
+
     fn error(&self, provider: &'static str, operation: Operation) -> Error {
         let e = Error::new(self.kind, "injected fault")
             .with_provider(provider)
             .with_operation(operation);
+        if operation == Operation::Append && (self.after_call || self.unknown_outcome) {
+            return e.outcome_unknown();
+        }
         match (self.temporary, self.retry_after) {
             (true, Some(after)) => e.temporary_after(after),
             (true, None) => e.temporary(),

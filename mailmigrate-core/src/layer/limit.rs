@@ -8,9 +8,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::{destination_scheme, source_scheme, Layer};
 use crate::{
-    Appended, Change, Checkpoint, DedupeKey, Destination, EnsuredFolder, Error, ErrorKind, FlagChange,
-    Folder, FolderId, FolderPath, ItemResult, MessageId, Operation, ProviderInfo, RawMessage,
-    Result, Source, SpecialUse,
+    Appended, Change, Checkpoint, DedupeKey, Destination, EnsuredFolder, Error, ErrorKind,
+    FlagChange, Folder, FolderId, FolderPath, ItemResult, MessageId, Operation, ProviderInfo,
+    RawMessage, Result, Source, SpecialUse,
 };
 
 /// `ConcurrencyLimitLayer` bounds how many calls run at once; see [`ConcurrencyLimit`].

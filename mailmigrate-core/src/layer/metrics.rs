@@ -13,9 +13,9 @@ use tokio::time::Instant;
 
 use super::{destination_scheme, source_scheme, Layer};
 use crate::{
-    Appended, Change, Checkpoint, DedupeKey, Destination, EnsuredFolder, ErrorKind, FlagChange, Folder,
-    FolderId, FolderPath, ItemResult, MessageId, Operation, ProviderInfo, RawMessage, Result,
-    Source, SpecialUse,
+    Appended, Change, Checkpoint, DedupeKey, Destination, EnsuredFolder, ErrorKind, FlagChange,
+    Folder, FolderId, FolderPath, ItemResult, MessageId, Operation, ProviderInfo, RawMessage,
+    Result, Source, SpecialUse,
 };
 
 /// One finished operation, as [`Metrics`] reports it.
@@ -544,7 +544,11 @@ mod tests {
         let log = Arc::new(Log::default());
         let m = MetricsLayer::new(Arc::clone(&log)).layer(MemoryStore::new("t"));
         let err = m
-            .update_flags(&FolderId::new("nope"), &MessageId::new("1"), &crate::FlagChange::default())
+            .update_flags(
+                &FolderId::new("nope"),
+                &MessageId::new("1"),
+                &crate::FlagChange::default(),
+            )
             .await
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::NotFound);

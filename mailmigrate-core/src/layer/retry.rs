@@ -12,9 +12,9 @@ use tokio::time::Instant;
 use super::backoff::{Backoff, BackoffConfig};
 use super::{destination_scheme, source_scheme, Layer};
 use crate::{
-    Appended, Change, Checkpoint, DedupeKey, Destination, EnsuredFolder, Error, ErrorKind, FlagChange,
-    Folder, FolderId, FolderPath, ItemResult, MessageId, Operation, ProviderInfo, RawMessage,
-    Result, Source, SpecialUse,
+    Appended, Change, Checkpoint, DedupeKey, Destination, EnsuredFolder, Error, ErrorKind,
+    FlagChange, Folder, FolderId, FolderPath, ItemResult, MessageId, Operation, ProviderInfo,
+    RawMessage, Result, Source, SpecialUse,
 };
 
 /// How persistently [`Retry`] repeats temporary failures.

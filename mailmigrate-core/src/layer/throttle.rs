@@ -11,8 +11,9 @@ use tokio::time::Instant;
 
 use super::Layer;
 use crate::{
-    Appended, Change, Checkpoint, DedupeKey, Destination, EnsuredFolder, FlagChange, Folder, FolderId,
-    FolderPath, ItemResult, MessageId, ProviderInfo, RawMessage, Result, Source, SpecialUse,
+    Appended, Change, Checkpoint, DedupeKey, Destination, EnsuredFolder, FlagChange, Folder,
+    FolderId, FolderPath, ItemResult, MessageId, ProviderInfo, RawMessage, Result, Source,
+    SpecialUse,
 };
 
 /// The longest period a [`Rate`] accepts, so bucket arithmetic cannot overflow.

@@ -6,6 +6,5 @@ mod message;
 pub use folder::{EnsuredFolder, Folder, FolderId, FolderPath, SpecialUse};
 pub use message::{
     Appended, Change, Checkpoint, ContentHash, DedupeKey, Flag, FlagChange, Flags, ItemResult,
-    MessageId,
-    MessageMeta, RawMessage,
+    MessageId, MessageMeta, RawMessage,
 };

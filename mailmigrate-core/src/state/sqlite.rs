@@ -593,7 +593,10 @@ fn read_entry(row: &Row<'_>) -> std::result::Result<LedgerEntry, StoreError> {
         flags,
         state,
     )
-    .with_size(row.get::<_, Option<i64>>(8)?.and_then(|n| u64::try_from(n).ok())))
+    .with_size(
+        row.get::<_, Option<i64>>(8)?
+            .and_then(|n| u64::try_from(n).ok()),
+    ))
 }
 
 /// Collects ledger rows from a prepared query.
@@ -1010,6 +1013,46 @@ mod tests {
         let e = SqliteState::open(&path).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::ConfigInvalid, "{e:?}");
         assert!(e.to_string().contains("no/such/dir"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn every_call_is_synced_to_disk_before_it_returns() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = SqliteState::open(dir.path().join("s.sqlite")).unwrap();
+        // 2 = FULL: the pending row is on disk before the write it guards.
+        let sync: i64 = state
+            .run(|c| Ok(c.pragma_query_value(None, "synchronous", |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(sync, 2);
+    }
+
+    #[tokio::test]
+    async fn a_version_1_file_is_migrated_keeping_rows_and_finality() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.sqlite");
+        let c = raw(&path);
+        c.execute_batch(MIGRATIONS[0]).unwrap();
+        c.execute_batch(
+            "INSERT INTO ledger VALUES ('j', 'INBOX', '1:7', 'Inbox', '9', zeroblob(32), NULL, '[]', 1);
+             INSERT INTO failures VALUES ('j', 'INBOX', '1:8', 'InvalidMessage', 'bad');
+             INSERT INTO failures VALUES ('j', 'INBOX', '1:9', 'Unavailable', 'down');",
+        )
+        .unwrap();
+        c.pragma_update(None, "application_id", APPLICATION_ID)
+            .unwrap();
+        c.pragma_update(None, "user_version", 1).unwrap();
+        drop(c);
+        let state = SqliteState::open(&path).unwrap();
+        let rows = state
+            .page("j", &FolderId::new("INBOX"), None, 10)
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].size, None, "older rows have no size");
+        let f = state.failures("j").await.unwrap();
+        let finality: Vec<bool> = f.iter().map(|f| f.final_for_item).collect();
+        assert_eq!(finality, [true, false]);
     }
 
     #[tokio::test]

@@ -18,8 +18,8 @@ use time::OffsetDateTime;
 use crate::headers::Headers;
 use crate::{
     Appended, Capabilities, Change, Checkpoint, ContentHash, DedupeKey, Destination, EnsuredFolder,
-    Error, ErrorKind, Flag, FlagChange, Flags, Folder, FolderId, FolderPath, ItemResult, MessageId, Operation,
-    ProviderInfo, RawMessage, Result, Source, SpecialUse,
+    Error, ErrorKind, Flag, FlagChange, Flags, Folder, FolderId, FolderPath, ItemResult, MessageId,
+    Operation, ProviderInfo, RawMessage, Result, Source, SpecialUse,
 };
 
 /// The scheme of [`MaildirStore`].
@@ -949,7 +949,10 @@ impl Destination for MaildirStore {
                 .ok_or_else(|| {
                     err(ErrorKind::NotFound, "no such message", op).with_item(&folder, &id)
                 })?;
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
             let current = match split_name(name).1 {
                 Some(info) => flags_from_info(info, &read_keywords(&dir)?),
                 None => Flags::new(),

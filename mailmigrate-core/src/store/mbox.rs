@@ -1523,7 +1523,9 @@ impl Destination for MboxStore {
                     let mut out = Vec::new();
                     while let Some((_, rec)) = rd.next_record(idx.idx_len)? {
                         if let Record::Entry(r) = rec {
-                            if key.size.is_none_or(|s| r.n == s) && ContentHash::from_hex(&r.h) == Some(key.hash) {
+                            if key.size.is_none_or(|s| r.n == s)
+                                && ContentHash::from_hex(&r.h) == Some(key.hash)
+                            {
                                 out.push(MessageId::new(r.o.to_string()));
                             }
                         }

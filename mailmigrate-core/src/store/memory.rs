@@ -10,8 +10,8 @@ use futures::stream::{self, BoxStream, StreamExt};
 
 use crate::{
     Appended, Capabilities, Change, Checkpoint, ContentHash, DedupeKey, Destination, EnsuredFolder,
-    Error, ErrorKind, Flag, FlagChange, Flags, Folder, FolderId, FolderPath, ItemResult, MessageId, Operation,
-    ProviderInfo, RawMessage, Result, Source, SpecialUse,
+    Error, ErrorKind, Flag, FlagChange, Flags, Folder, FolderId, FolderPath, ItemResult, MessageId,
+    Operation, ProviderInfo, RawMessage, Result, Source, SpecialUse,
 };
 
 /// The scheme of [`MemoryStore`].
@@ -161,6 +161,18 @@ impl MemoryStore {
                 f.removed.insert(uid, modseq);
             }
         }
+        Ok(())
+    }
+
+    /// Deletes a folder and its messages directly, as a user of the mailbox would. Its id
+    /// is not reused: `ensure_folder` creates it anew.
+    ///
+    /// # Errors
+    /// `NotFound` if the folder does not exist.
+    pub fn remove_folder(&self, folder: &FolderId) -> Result<()> {
+        let mut g = self.lock();
+        folder_mut(&mut g, folder)?;
+        g.folders.remove(folder);
         Ok(())
     }
 
@@ -356,8 +368,9 @@ impl Destination for MemoryStore {
                 .with_context("message", &msg.meta.id)));
                 continue;
             }
-            if let Err(e) = crate::headers::check_message(&msg.bytes) {
-                out.push(Err(e
+            // Like IMAP servers, it stores anything but a zero-byte message.
+            if msg.bytes.is_empty() {
+                out.push(Err(Error::new(ErrorKind::InvalidMessage, "empty message")
                     .with_provider(SCHEME)
                     .with_operation(Operation::Append)
                     .with_item(folder, &msg.meta.id)));

@@ -162,12 +162,21 @@ pub async fn update_flags_applies_changes(h: &Harness) -> CaseResult {
     let steps = [
         (
             "adding",
-            change([vec![Flag::Seen, Flag::Flagged], kw(&old_kw)].concat(), vec![]),
+            change(
+                [vec![Flag::Seen, Flag::Flagged], kw(&old_kw)].concat(),
+                vec![],
+            ),
         ),
-        ("repeating the same change", change(vec![Flag::Seen], vec![])),
+        (
+            "repeating the same change",
+            change(vec![Flag::Seen], vec![]),
+        ),
         (
             "adding one and removing another",
-            change([vec![Flag::Answered], kw(&new_kw)].concat(), vec![Flag::Flagged]),
+            change(
+                [vec![Flag::Answered], kw(&new_kw)].concat(),
+                vec![Flag::Flagged],
+            ),
         ),
         (
             "removing what is not set",

@@ -41,9 +41,9 @@ mod tests {
     use crate::store::MemoryStore;
     use crate::testkit::{CaseResult, Harness, Outcome};
     use crate::{
-        Appended, Capabilities, Change, Checkpoint, DedupeKey, Destination, EnsuredFolder, Error, ErrorKind, FlagChange,
-        Folder, FolderId, FolderPath, ItemResult, MessageId, ProviderInfo, RawMessage, Result,
-        Source, SpecialUse,
+        Appended, Capabilities, Change, Checkpoint, DedupeKey, Destination, EnsuredFolder, Error,
+        ErrorKind, FlagChange, Folder, FolderId, FolderPath, ItemResult, MessageId, ProviderInfo,
+        RawMessage, Result, Source, SpecialUse,
     };
 
     /// The defect a [`Broken`] store has.
