@@ -165,13 +165,16 @@ macro_rules! conformance_tests {
         // One line per case: `test name => cases::<area>::<fn>`.
         $crate::__conformance_case!($setup, folders_nested_and_non_ascii => folders::nested_and_non_ascii);
         $crate::__conformance_case!($setup, ensure_folder_idempotent => folders::ensure_folder_idempotent);
+        $crate::__conformance_case!($setup, ensure_folder_tells_whether_it_holds_mail => folders::ensure_folder_tells_whether_it_holds_mail);
         $crate::__conformance_case!($setup, append_then_fetch_roundtrip => roundtrip::append_then_fetch_roundtrip);
         $crate::__conformance_case!($setup, flags_preserved => metadata::flags_preserved);
+        $crate::__conformance_case!($setup, fetch_leaves_flags_alone => metadata::fetch_leaves_flags_alone);
         $crate::__conformance_case!($setup, internal_date_preserved => metadata::internal_date_preserved);
         $crate::__conformance_case!($setup, update_flags_applies_changes => metadata::update_flags_applies_changes);
         $crate::__conformance_case!($setup, labels_preserved => metadata::labels_preserved);
         $crate::__conformance_case!($setup, incremental_changes => changes::incremental_changes);
         $crate::__conformance_case!($setup, dedupe_after_interrupted_write => dedupe::dedupe_after_interrupted_write);
+        $crate::__conformance_case!($setup, engine_settles_lost_replies => engine::engine_settles_lost_replies);
         $crate::__conformance_case!($setup, large_message_25mb => large::large_message_25mb);
         $crate::__conformance_case!($setup, malformed_message_isolated => malformed::malformed_message_isolated);
         $crate::__conformance_case!($setup, fetch_unknown_id_is_not_found => malformed::fetch_unknown_id_is_not_found);

@@ -1,7 +1,7 @@
 //! Folder creation and listing: nested and non-ASCII names, idempotent `ensure_folder`.
 
 use super::{ensure, skip};
-use crate::testkit::{CaseResult, Harness, Outcome};
+use crate::testkit::{fixtures, CaseResult, Harness, Outcome};
 use crate::{ErrorKind, Folder, FolderId, FolderPath};
 
 /// The name with a dot and a space, which a server using `.` as its separator may refuse.
@@ -123,6 +123,40 @@ pub async fn ensure_folder_idempotent(h: &Harness) -> CaseResult {
         let count = folders.iter().filter(|f| f.path == path).count();
         ensure!(count == 1, "{path} is listed {count} times");
     }
+    Ok(Outcome::Passed)
+}
+
+/// `ensure_folder` says a folder is empty only when it is: the engine skips its look-ups
+/// before writing into an empty folder, so a folder that holds mail but is called empty
+/// gets every message a second time after a lost state file.
+///
+/// # Errors
+/// A message naming the folder whose emptiness was misreported.
+pub async fn ensure_folder_tells_whether_it_holds_mail(h: &Harness) -> CaseResult {
+    let folder = h.folder("holds-mail").await?;
+    let path = h.path(&["holds-mail"])?;
+    let before = h
+        .dest
+        .ensure_folder(&path, None)
+        .await
+        .map_err(|e| format!("ensure_folder({path}) failed: {e}"))?;
+    ensure!(
+        before.id == folder,
+        "ensure_folder({path}) returned {}, then {}",
+        folder,
+        before.id
+    );
+    h.append_one(&folder, fixtures::EIGHT_BIT_BODY.message(&folder))
+        .await?;
+    let after = h
+        .dest
+        .ensure_folder(&path, None)
+        .await
+        .map_err(|e| format!("ensure_folder({path}) failed: {e}"))?;
+    ensure!(
+        !after.empty,
+        "ensure_folder({path}) says the folder is empty although it holds a message"
+    );
     Ok(Outcome::Passed)
 }
 

@@ -56,6 +56,35 @@ fn check_flags(
     Ok(())
 }
 
+/// Reading a message does not change it: a source that marks messages `\Seen` when they
+/// are fetched (IMAP `BODY[]` instead of `BODY.PEEK[]`) turns every unread message of the
+/// old mailbox into a read one.
+///
+/// # Errors
+/// A message naming the flag the fetch set.
+pub async fn fetch_leaves_flags_alone(h: &Harness) -> CaseResult {
+    let caps = h.capabilities();
+    if !caps.fetch {
+        return skip("needs fetch");
+    }
+    let folder = h.folder("fetch-unread").await?;
+    let id = h
+        .append_one(&folder, fixtures::RFC2047_HEADERS.message(&folder))
+        .await?;
+    let before = listed(h, &folder, &id).await?.flags;
+    ensure!(
+        !before.contains(&Flag::Seen),
+        "{id} was appended unread but lists {before:?}"
+    );
+    h.fetch_one(&folder, &id).await?;
+    let after = listed(h, &folder, &id).await?.flags;
+    ensure!(
+        after == before,
+        "fetching {id} changed its flags from {before:?} to {after:?}"
+    );
+    Ok(Outcome::Passed)
+}
+
 /// System flags (and keywords, with `append_with_keywords`) given at append are listed
 /// back; a message appended without flags is listed without system flags.
 ///

@@ -7,6 +7,7 @@
 
 pub mod changes;
 pub mod dedupe;
+pub mod engine;
 pub mod folders;
 pub mod large;
 pub mod malformed;
