@@ -46,6 +46,7 @@ pub mod state;
 pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod utf7;
 pub mod verify;
 
 pub use capabilities::{Capabilities, ProviderInfo};

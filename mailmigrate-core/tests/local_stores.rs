@@ -1221,3 +1221,267 @@ async fn reading_an_mbox_never_modifies_it() {
         .await;
     assert_eq!(fs::read(&file).unwrap(), before);
 }
+
+#[tokio::test]
+async fn maildir_reads_folder_names_as_dovecot_writes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    // Directory names as Dovecot's Maildir++ layout writes them (modified UTF-7).
+    for name in [
+        ".Entw&APw-rfe &- Notizen",
+        ".Fr&APw-h.Sp&AOQ-t",
+        ".&2D3cwQ- Files",
+        ".INBOX.child",
+        ".100%",
+    ] {
+        for sub in ["cur", "new", "tmp"] {
+            fs::create_dir_all(dir.path().join(name).join(sub)).unwrap();
+        }
+    }
+    let store = Kind::Maildir.open(dir.path());
+    let listed = Source::list_folders(&*store).await.unwrap();
+    let paths: BTreeSet<String> = listed.iter().map(|f| f.path.to_string()).collect();
+    let want: BTreeSet<String> = [
+        "INBOX",
+        "Entwürfe & Notizen",
+        "Früh/Spät",
+        "📁 Files",
+        "INBOX/child",
+        "100%",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(paths, want);
+    // Ensuring one of them finds Dovecot's directory instead of making another.
+    let e = store
+        .ensure_folder(&path(&["Entwürfe & Notizen"]), None)
+        .await
+        .unwrap();
+    assert!(!e.created);
+    assert_eq!(e.id.as_str(), ".Entw&APw-rfe &- Notizen");
+    let made = store
+        .ensure_folder(&path(&["Gelöschte Elemente"]), None)
+        .await
+        .unwrap();
+    assert!(made.created);
+    assert!(dir.path().join(".Gel&APY-schte Elemente/cur").is_dir());
+}
+
+#[tokio::test]
+async fn maildir_keeps_reading_and_reusing_its_older_utf8_names() {
+    let dir = tempfile::tempdir().unwrap();
+    // Directory names as this store wrote them before it followed Dovecot: raw UTF-8 and
+    // `%` escapes of `%`, `.`, `/` and `\`.
+    let older = [
+        (".Früh%2FSpät", path(&["Früh/Spät"])),
+        (".Tom & Jerry", path(&["Tom & Jerry"])),
+        (".a%2Eb", path(&["a.b"])),
+        (".a%2Eb.c%25d%5Ce", path(&["a.b", "c%d\\e"])),
+    ];
+    for (name, _) in &older {
+        for sub in ["cur", "new", "tmp"] {
+            fs::create_dir_all(dir.path().join(name).join(sub)).unwrap();
+        }
+    }
+    fs::write(
+        dir.path().join(".Früh%2FSpät/cur/1.M1P1.host:2,S"),
+        b"Subject: old\n\n",
+    )
+    .unwrap();
+    let store = Kind::Maildir.open(dir.path());
+    let listed = Source::list_folders(&*store).await.unwrap();
+    for (name, want) in &older {
+        let f = listed
+            .iter()
+            .find(|f| f.id.as_str() == *name)
+            .unwrap_or_else(|| panic!("{name} not in {listed:?}"));
+        assert_eq!(&f.path, want, "{name}");
+    }
+    // Ensuring the same folders reuses the older directories: no second copy of a folder.
+    let before = fs::read_dir(dir.path()).unwrap().count();
+    for (name, want) in &older {
+        let e = store.ensure_folder(want, None).await.unwrap();
+        assert_eq!((e.id.as_str(), e.created), (*name, false), "{want}");
+    }
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), before);
+    let old = FolderId::new(older[0].0);
+    assert_eq!(list(&store, &old).await.len(), 1);
+}
+
+/// `doveadm` run on a Maildir++ tree without a running Dovecot: a configuration of its own,
+/// and the current user, or `nobody` when that is root (Dovecot refuses mail access as root).
+struct Doveadm {
+    work: tempfile::TempDir,
+    uid: u32,
+    gid: u32,
+}
+
+impl Doveadm {
+    /// Finds `doveadm`; `None` (skip) when it is missing, a failure when
+    /// `MAILMIGRATE_TEST_REQUIRE` names `imap` (CI installs Dovecot).
+    fn find() -> Option<Self> {
+        let found = std::env::var_os("PATH")
+            .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+            .unwrap_or_default()
+            .into_iter()
+            .chain(["/usr/bin".into(), "/usr/sbin".into()])
+            .any(|d| d.join("doveadm").is_file());
+        if !found {
+            assert!(
+                !mailmigrate_core::testkit::is_required("imap"),
+                "doveadm is not installed but MAILMIGRATE_TEST_REQUIRE asks for imap"
+            );
+            eprintln!("skipping the Dovecot Maildir test: doveadm is not installed");
+            return None;
+        }
+        let work = tempfile::tempdir().unwrap();
+        let (uid, gid) = mail_user(work.path());
+        let config = format!(
+            "base_dir = {0}/run\nstate_dir = {0}/state\nlog_path = /dev/stderr\n\
+             first_valid_uid = 1\nfirst_valid_gid = 1\n\
+             namespace inbox {{\n  inbox = yes\n  separator = /\n  prefix =\n}}\n",
+            work.path().display()
+        );
+        fs::write(work.path().join("dovecot.conf"), config).unwrap();
+        Some(Self { work, uid, gid })
+    }
+
+    /// A new empty directory for a Maildir tree that Dovecot can write.
+    fn maildir(&self, name: &str) -> std::path::PathBuf {
+        let dir = self.work.path().join(name);
+        fs::create_dir(&dir).unwrap();
+        self.hand_over(&dir);
+        dir
+    }
+
+    /// Gives the tree at `dir` to the user Dovecot runs as.
+    fn hand_over(&self, dir: &Path) {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(self.work.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        for p in walk(dir).into_iter().chain([dir.to_path_buf()]) {
+            std::os::unix::fs::chown(&p, Some(self.uid), Some(self.gid)).unwrap();
+        }
+    }
+
+    /// Runs `doveadm <args>` on the tree at `maildir`, feeding it `input`; returns stdout.
+    fn run(&self, maildir: &Path, args: &[&str], input: &[u8]) -> String {
+        use std::io::Write;
+        use std::process::{Command, Stdio};
+        let mut child = Command::new("doveadm")
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("USER", "mailmigrate-test")
+            .env("HOME", self.work.path())
+            .arg("-c")
+            .arg(self.work.path().join("dovecot.conf"))
+            .arg("-o")
+            .arg(format!("mail_location=maildir:{}", maildir.display()))
+            .args(["-o", &format!("mail_uid={}", self.uid)])
+            .args(["-o", &format!("mail_gid={}", self.gid)])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("doveadm runs");
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            out.status.success(),
+            "doveadm {args:?}: {}\n{stdout}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    }
+}
+
+/// The user and group Dovecot may run as: ours, unless we are root.
+fn mail_user(probe: &Path) -> (u32, u32) {
+    use std::os::unix::fs::MetadataExt;
+    let md = fs::metadata(probe).unwrap();
+    if md.uid() == 0 {
+        (65534, 65534)
+    } else {
+        (md.uid(), md.gid())
+    }
+}
+
+/// Folder names that Dovecot stores encoded, nested, or with characters special to it.
+const DOVECOT_NAMES: [&str; 7] = [
+    "Entwürfe & Notizen",
+    "Früh/Spät",
+    "📁 Files",
+    "INBOX/child",
+    "100%",
+    "Tom & Jerry/R&D",
+    "日本語",
+];
+
+#[tokio::test]
+async fn maildir_folder_names_interoperate_with_dovecot() {
+    let Some(dovecot) = Doveadm::find() else {
+        return;
+    };
+    let message = b"Subject: interop\n\nbody\n";
+
+    // Dovecot writes, we read.
+    let theirs = dovecot.maildir("theirs");
+    let mut create = vec!["mailbox", "create"];
+    create.extend(DOVECOT_NAMES);
+    dovecot.run(&theirs, &create, b"");
+    dovecot.run(&theirs, &["save", "-m", DOVECOT_NAMES[0]], message);
+    assert!(theirs
+        .join(".Entw&APw-rfe &- Notizen/maildirfolder")
+        .is_file());
+    let store = Kind::Maildir.open(&theirs);
+    let listed = Source::list_folders(&*store).await.unwrap();
+    let paths: BTreeSet<String> = listed.iter().map(|f| f.path.to_string()).collect();
+    for name in DOVECOT_NAMES {
+        assert!(paths.contains(name), "{name} not in {paths:?}");
+    }
+    let drafts = &listed
+        .iter()
+        .find(|f| f.path.to_string() == DOVECOT_NAMES[0])
+        .unwrap()
+        .id;
+    let metas = list(&store, drafts).await;
+    assert_eq!(metas.len(), 1);
+    assert_eq!(
+        &fetch_one(&store, drafts, &metas[0].id).await.bytes[..],
+        message
+    );
+
+    // We write, Dovecot reads.
+    let ours = dovecot.maildir("ours");
+    let store = Kind::Maildir.open(&ours);
+    let mut first = None;
+    for name in DOVECOT_NAMES {
+        let id = ensure(&store, &FolderPath::parse(name, '/').unwrap()).await;
+        first.get_or_insert(id);
+    }
+    let mut msg = raw(&message[..]);
+    msg.meta = msg.meta.with_flags([Flag::Seen].into_iter().collect());
+    append_ok(&store, &first.unwrap(), vec![msg]).await;
+    dovecot.hand_over(&ours);
+    let listed = dovecot.run(&ours, &["mailbox", "list"], b"");
+    let names: BTreeSet<&str> = listed.lines().collect();
+    for name in DOVECOT_NAMES {
+        assert!(names.contains(name), "{name} not in {names:?}");
+    }
+    let fetched = dovecot.run(
+        &ours,
+        &[
+            "-f",
+            "pager",
+            "fetch",
+            "flags text",
+            "mailbox",
+            DOVECOT_NAMES[0],
+            "all",
+        ],
+        b"",
+    );
+    assert!(fetched.contains("\\Seen"), "{fetched}");
+    assert!(fetched.contains("Subject: interop"), "{fetched}");
+}

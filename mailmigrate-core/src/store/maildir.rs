@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,6 +17,7 @@ use futures::stream::{self, BoxStream, StreamExt};
 use time::OffsetDateTime;
 
 use crate::headers::Headers;
+use crate::utf7;
 use crate::{
     Appended, Capabilities, Change, Checkpoint, ContentHash, DedupeKey, Destination, EnsuredFolder,
     Error, ErrorKind, Flag, FlagChange, Flags, Folder, FolderId, FolderPath, ItemResult, MessageId,
@@ -46,15 +48,26 @@ const CHANNEL_DEPTH: usize = 64;
 /// - Every other folder is a directory `root/.Seg1.Seg2/`, `.` being the hierarchy
 ///   separator, with its own `cur/ new/ tmp/` and an empty `maildirfolder` file (as Dovecot
 ///   creates it).
-/// - Segment escaping is reversible: `%` becomes `%25`, `.` becomes `%2E`, `/` becomes
-///   `%2F` and `\` becomes `%5C`; everything else, non-ASCII included, is kept as UTF-8.
-///   Decoding is lenient: a `%` not followed by two hex digits is kept as is, so folders
-///   made by other tools still list.
+/// - Segments are named as Dovecot names them: in modified UTF-7 (RFC 3501 §5.1.3, see
+///   [`crate::utf7`]), so `Entwürfe & Notizen` is the directory `.Entw&APw-rfe &- Notizen`.
+/// - The two characters a segment cannot hold on disk are escaped before that: `.` becomes
+///   `%2E` and `/` becomes `%2F` (and `\` becomes `%5C` on Windows, where it separates
+///   paths); a `%` becomes `%25` only where two hex digits follow it, so `100%` stays
+///   `100%`. Decoding turns every `%` and two hex digits back into its character and keeps
+///   any other `%` as is. Dovecot refuses names holding `.` and shows these escapes
+///   literally (`a%2Eb`); every other name reads the same in both.
+/// - A directory name that is not valid modified UTF-7 is taken literally (and logged),
+///   never skipped. That keeps readable the raw UTF-8 names this store wrote before it
+///   followed Dovecot (`.Entwürfe`, with `%25` and `%5C` escapes) and those of Dovecot's
+///   `:UTF-8` option; `ensure_folder` reuses such an existing directory instead of making
+///   a second one for the same folder.
 ///
 /// # Messages
 /// - A message is one file `cur/<unique>:2,<info>`; its [`MessageId`] is the unique base
 ///   name (before `:2,`), stable across flag changes. Files delivered into `new/` by other
-///   tools are listed too.
+///   tools are listed too: `new/` first, then `cur/`, skipping in `cur/` the ids `new/`
+///   gave, so a message a mail client moves from `new/` to `cur/` during the listing is
+///   listed once (only the ids found in `new/` are remembered, never the whole folder).
 /// - The info letters follow the Maildir spec, sorted: `D` `\Draft`, `F` `\Flagged`, `R`
 ///   `\Answered`, `S` `\Seen`, `T` `\Deleted`; `P` (passed) is read as `$Forwarded`.
 ///   Keywords use Dovecot's `dovecot-keywords` file in the folder: lowercase letters `a`..`z`
@@ -66,10 +79,9 @@ const CHANNEL_DEPTH: usize = 64;
 ///   so a killed process leaves at most a stray file in `tmp/`, never half a message in
 ///   `cur/`. Unique names follow the spec: `<secs>.M<usec>P<pid>Q<counter>R<random>.<host>`.
 ///
-/// Dovecot reads and writes this layout with `mail_location = maildir:<root>:UTF-8` (the
-/// `UTF-8` option keeps non-ASCII folder names as they are here; Dovecot shows escaped
-/// segments such as `a%2Eb` literally). Messages Dovecot delivers, with its `,S=`/`,W=`
-/// name suffixes and keyword letters, are read as they are.
+/// Dovecot reads and writes this layout with its default `mail_location = maildir:<root>`
+/// (Maildir++ layout, modified UTF-7 names). Messages Dovecot delivers, with its
+/// `,S=`/`,W=` name suffixes and keyword letters, are read as they are.
 ///
 /// Listing has no incremental mode: every pass lists all names (with a `stat`, never the
 /// bodies) and ends with the message count as the checkpoint. Roles come from well-known
@@ -186,7 +198,11 @@ impl Inner {
         let s = id.as_str();
         let dir = if s == INBOX_ID {
             self.root.clone()
-        } else if s.len() > 1 && s.starts_with('.') && s != ".." && !s.contains(['/', '\\', '\0']) {
+        } else if s.len() > 1
+            && s.starts_with('.')
+            && s != ".."
+            && !s.contains(|c| c == '\0' || std::path::is_separator(c))
+        {
             self.root.join(s)
         } else {
             return Err(err(ErrorKind::NotFound, "no such folder", op).with_context("folder", id));
@@ -303,9 +319,13 @@ impl Inner {
     }
 
     /// Finds the files of the requested ids in `new/` and `cur/`, in one directory pass.
+    ///
+    /// `new/` is read first: a message moved from `new/` to `cur/` meanwhile is then found in
+    /// `cur/` (which wins), and one moved after both reads has a stale path that the reader
+    /// looks up again.
     fn locate(&self, dir: &Path, ids: &HashSet<&str>) -> io::Result<HashMap<String, PathBuf>> {
         let mut found = HashMap::new();
-        for sub in ["cur", "new"] {
+        for sub in ["new", "cur"] {
             for entry in fs::read_dir(dir.join(sub))? {
                 let entry = entry?;
                 let name = entry.file_name();
@@ -419,6 +439,77 @@ pub(crate) fn unescape_segment(s: &str) -> String {
         i += 1;
     }
     String::from_utf8(out).unwrap_or_else(|_| s.to_owned())
+}
+
+/// The directory name (`.Seg1.Seg2`) of the folder at `segs`, as Dovecot's Maildir++
+/// layout names it (the scheme is on [`MaildirStore`]).
+fn folder_dir_name(segs: &[String]) -> String {
+    segs.iter()
+        .map(|seg| format!(".{}", utf7::encode(&escape_separators(seg))))
+        .collect()
+}
+
+/// The directory name this store gave the folder at `segs` before it followed Dovecot's
+/// naming: raw UTF-8 segments escaped by [`escape_segment`].
+fn legacy_folder_dir_name(segs: &[String]) -> String {
+    segs.iter()
+        .map(|seg| format!(".{}", escape_segment(seg)))
+        .collect()
+}
+
+/// Escapes what a Maildir++ segment cannot hold: `.` (the hierarchy separator) as `%2E`,
+/// `/` as `%2F` (and `\` as `%5C` on Windows), and a `%` that two hex digits follow as
+/// `%25`, so that
+/// [`unescape_segment`] reverses it. Any other `%` stays, as Dovecot would write it.
+fn escape_separators(seg: &str) -> String {
+    let chars: Vec<char> = seg.chars().collect();
+    let mut out = String::with_capacity(seg.len());
+    for (i, &c) in chars.iter().enumerate() {
+        match c {
+            '.' => out.push_str("%2E"),
+            '/' => out.push_str("%2F"),
+            // A path separator where it is one; Dovecot on Unix keeps `\` as it is.
+            '\\' if std::path::is_separator('\\') => out.push_str("%5C"),
+            '%' if starts_with_hex_pair(&chars[i + 1..]) => out.push_str("%25"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Whether `chars` begins with two hex digits (what makes a `%` an escape).
+fn starts_with_hex_pair(chars: &[char]) -> bool {
+    chars.len() >= 2 && chars[..2].iter().all(char::is_ascii_hexdigit)
+}
+
+/// The folder path that a folder directory name stands for, `rest` being the name without
+/// its leading `.`. A segment that is not valid modified UTF-7 is taken literally (an
+/// older store of ours, Dovecot's `:UTF-8` option, another tool), and logged.
+fn path_from_dir_name(rest: &str) -> Result<FolderPath> {
+    let mut literal = false;
+    let segs: Vec<String> = rest
+        .split('.')
+        .map(|raw| match utf7::decode(raw) {
+            Some(text) => unescape_segment(&text),
+            None => {
+                literal = true;
+                unescape_segment(raw)
+            }
+        })
+        .collect();
+    if literal && rest.is_ascii() {
+        tracing::warn!(
+            dir = rest,
+            "a Maildir folder name that is not modified UTF-7, taken literally"
+        );
+    } else if literal {
+        tracing::info!(
+            dir = rest,
+            "a Maildir folder name in UTF-8 (an older mailmigrate store or Dovecot's :UTF-8 \
+             layout), taken literally"
+        );
+    }
+    FolderPath::new(segs)
 }
 
 /// The file at a store's root that remembers roles given to `ensure_folder` which the
@@ -635,6 +726,12 @@ fn is_message_name(name: &str) -> bool {
     !name.is_empty() && !name.starts_with('.')
 }
 
+/// Lists a folder: `new/`, then `cur/` without the ids `new/` gave.
+///
+/// A mail client moves a message from `new/` to `cur/` at any moment. Moved before its
+/// `new/` entry was read or stat'ed, it is not listed from `new/` and `cur/` has it, being
+/// read later. Moved after, it was listed from `new/` and its id is skipped in `cur/`. So
+/// each message is listed once, and only the ids of `new/` are remembered.
 fn list_changes_blocking(
     inner: &Inner,
     folder: &FolderId,
@@ -648,36 +745,64 @@ fn list_changes_blocking(
             .with_context("folder", folder)
     })?;
     let mut count: u64 = 0;
-    for sub in ["new", "cur"] {
-        let rd = fs::read_dir(dir.join(sub)).map_err(|e| folder_io_err(e, op, folder))?;
-        for entry in rd {
-            let entry = entry.map_err(|e| folder_io_err(e, op, folder))?;
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else {
-                tracing::warn!(folder = %folder, "skipping a Maildir file with a non-UTF-8 name");
-                continue;
-            };
-            if !is_message_name(name) {
-                continue;
-            }
-            let md = match entry.metadata() {
-                Ok(md) => md,
-                // Renamed or removed since the directory was read.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(folder_io_err(e, op, folder)),
-            };
-            if !md.is_file() {
-                continue;
-            }
-            let meta = meta_for(folder, name, &md, &keywords);
-            count += 1;
-            if tx.blocking_send(Ok(Change::Upsert(meta))).is_err() {
-                return Ok(());
-            }
+    let mut listed_from_new: HashSet<String> = HashSet::new();
+    let mut send = |name: &str, md: &fs::Metadata| {
+        count += 1;
+        let meta = meta_for(folder, name, md, &keywords);
+        match tx.blocking_send(Ok(Change::Upsert(meta))) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(_) => ControlFlow::Break(()),
+        }
+    };
+    let new = for_each_message(&dir.join("new"), folder, |name, md| {
+        listed_from_new.insert(split_name(name).0.to_owned());
+        send(name, md)
+    })?;
+    if new.is_break() {
+        return Ok(());
+    }
+    let cur = for_each_message(&dir.join("cur"), folder, |name, md| {
+        if listed_from_new.contains(split_name(name).0) {
+            return ControlFlow::Continue(());
+        }
+        send(name, md)
+    })?;
+    if cur.is_continue() {
+        let _ = tx.blocking_send(Ok(Change::Checkpoint(Checkpoint::new(count.to_string()))));
+    }
+    Ok(())
+}
+
+/// Calls `visit` with the name and metadata of every message file in `sub` (a `new/` or
+/// `cur/` directory), until it breaks. Files gone between the directory read and their
+/// `stat` are skipped: they were renamed (or deleted) by someone else meanwhile.
+fn for_each_message(
+    sub: &Path,
+    folder: &FolderId,
+    mut visit: impl FnMut(&str, &fs::Metadata) -> ControlFlow<()>,
+) -> Result<ControlFlow<()>> {
+    let op = Operation::ListChanges;
+    let rd = fs::read_dir(sub).map_err(|e| folder_io_err(e, op, folder))?;
+    for entry in rd {
+        let entry = entry.map_err(|e| folder_io_err(e, op, folder))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            tracing::warn!(folder = %folder, "skipping a Maildir file with a non-UTF-8 name");
+            continue;
+        };
+        if !is_message_name(name) {
+            continue;
+        }
+        let md = match entry.metadata() {
+            Ok(md) => md,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(folder_io_err(e, op, folder)),
+        };
+        if md.is_file() && visit(name, &md).is_break() {
+            return Ok(ControlFlow::Break(()));
         }
     }
-    let _ = tx.blocking_send(Ok(Change::Checkpoint(Checkpoint::new(count.to_string()))));
-    Ok(())
+    Ok(ControlFlow::Continue(()))
 }
 
 fn fetch_blocking(
@@ -737,8 +862,13 @@ fn ensure_dirs(inner: &Inner, path: &FolderPath) -> Result<EnsuredFolder> {
             .with_empty(holds_no_mail(&inner.root)));
     }
     let segs = path.segments();
-    let full: usize = segs.iter().map(|s| escape_segment(s).len() + 1).sum();
-    if full > MAX_NAME {
+    let io_error = |e: io::Error| {
+        Error::from(e)
+            .with_provider(SCHEME)
+            .with_operation(op)
+            .with_context("folder", path)
+    };
+    if existing_folder_dir(&inner.root, segs).is_none() && folder_dir_name(segs).len() > MAX_NAME {
         return Err(err(
             ErrorKind::ConfigInvalid,
             "folder name too long for a Maildir++ directory",
@@ -748,42 +878,63 @@ fn ensure_dirs(inner: &Inner, path: &FolderPath) -> Result<EnsuredFolder> {
     }
     let mut created = false;
     let mut name = String::new();
-    for (i, seg) in segs.iter().enumerate() {
-        name.push('.');
-        name.push_str(&escape_segment(seg));
-        let dir = inner.root.join(&name);
-        let leaf = i + 1 == segs.len();
-        if dir.join("cur").is_dir() {
+    for depth in 1..=segs.len() {
+        let level = &segs[..depth];
+        let leaf = depth == segs.len();
+        if let Some(existing) = existing_folder_dir(&inner.root, level) {
+            name = existing;
             continue;
         }
         // The inbox's children need no inbox directory of their own.
-        if i == 0 && !leaf && seg.eq_ignore_ascii_case("INBOX") {
+        if depth == 1 && !leaf && level[0].eq_ignore_ascii_case("INBOX") {
             continue;
         }
-        let make = || -> io::Result<bool> {
-            // Whoever creates the directory created the folder, even in a race.
-            let fresh = match fs::create_dir(&dir) {
-                Ok(()) => true,
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
-                Err(e) => return Err(e),
-            };
-            create_maildir(&dir)?;
-            File::create(dir.join(FOLDER_MARKER))?.sync_all()?;
-            File::open(&inner.root)?.sync_all()?;
-            Ok(fresh)
-        };
-        let fresh = make().map_err(|e| {
-            Error::from(e)
-                .with_provider(SCHEME)
-                .with_operation(op)
-                .with_context("folder", path)
-        })?;
+        name = folder_dir_name(level);
+        let fresh = create_folder_dir(&inner.root, &name).map_err(io_error)?;
         if leaf {
             created = fresh;
         }
     }
     let dir = inner.root.join(&name);
     Ok(EnsuredFolder::new(FolderId::new(name), created).with_empty(created || holds_no_mail(&dir)))
+}
+
+/// The directory name of an existing folder at `segs`: the one Dovecot would use, or the
+/// one this store used before it followed Dovecot's naming.
+fn existing_folder_dir(root: &Path, segs: &[String]) -> Option<String> {
+    [folder_dir_name(segs), legacy_folder_dir_name(segs)]
+        .into_iter()
+        .find(|name| root.join(name).join("cur").is_dir())
+}
+
+/// Creates the folder directory `root/name` with its `cur/ new/ tmp/` and marker file, and
+/// says whether this call created it (whoever creates the directory does, even in a race).
+fn create_folder_dir(root: &Path, name: &str) -> io::Result<bool> {
+    let dir = root.join(name);
+    let fresh = match fs::create_dir(&dir) {
+        Ok(()) => true,
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
+        Err(e) => return Err(e),
+    };
+    create_maildir(&dir)?;
+    File::create(dir.join(FOLDER_MARKER))?.sync_all()?;
+    File::open(root)?.sync_all()?;
+    Ok(fresh)
+}
+
+/// Logs folders that two directories stand for (an older name of ours beside Dovecot's);
+/// both are listed, so no message in either is left behind.
+fn warn_about_twins(sorted: &[Folder]) {
+    for pair in sorted.windows(2) {
+        if pair[0].path == pair[1].path {
+            tracing::warn!(
+                folder = %pair[0].path,
+                first = %pair[0].id,
+                second = %pair[1].id,
+                "two Maildir directories name the same folder"
+            );
+        }
+    }
 }
 
 /// Whether a Maildir folder's `cur/` and `new/` hold no file (unknown counts as not empty).
@@ -828,7 +979,7 @@ impl Source for MaildirStore {
                 if rest.is_empty() || rest == "." || !entry.path().join("cur").is_dir() {
                     continue;
                 }
-                let Ok(path) = FolderPath::new(rest.split('.').map(unescape_segment)) else {
+                let Ok(path) = path_from_dir_name(rest) else {
                     tracing::warn!(dir = name, "skipping a Maildir folder with an invalid name");
                     continue;
                 };
@@ -836,6 +987,7 @@ impl Source for MaildirStore {
                 folders.push(Folder::new(FolderId::new(name), path).with_role(role));
             }
             folders.sort_by(|a, b| a.path.cmp(&b.path));
+            warn_about_twins(&folders);
             out.extend(folders);
             Ok(out)
         })
@@ -979,7 +1131,9 @@ impl Destination for MaildirStore {
             let op = Operation::FindExisting;
             let dir = inner.folder_dir(&folder, op)?;
             let mut out = Vec::new();
-            for sub in ["cur", "new"] {
+            // `new/` first, so a message moved to `cur/` meanwhile is still seen (perhaps in
+            // both: the ids are deduplicated below).
+            for sub in ["new", "cur"] {
                 let rd = fs::read_dir(dir.join(sub)).map_err(|e| folder_io_err(e, op, &folder))?;
                 for entry in rd {
                     let entry = entry.map_err(|e| folder_io_err(e, op, &folder))?;
@@ -1010,6 +1164,7 @@ impl Destination for MaildirStore {
                 }
             }
             out.sort();
+            out.dedup();
             Ok(out)
         })
         .await
@@ -1063,6 +1218,133 @@ mod tests {
         // Lenient decoding of names made by other tools.
         assert_eq!(unescape_segment("50% off"), "50% off");
         assert_eq!(unescape_segment("a%"), "a%");
+    }
+
+    fn segs(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn folder_dirs_are_named_as_dovecot_names_them() {
+        for (names, disk) in [
+            (&["Entwürfe & Notizen"][..], ".Entw&APw-rfe &- Notizen"),
+            (&["Früh", "Spät"][..], ".Fr&APw-h.Sp&AOQ-t"),
+            (&["📁 Files"][..], ".&2D3cwQ- Files"),
+            (&["INBOX", "child"][..], ".INBOX.child"),
+            (&["100%"][..], ".100%"),
+            (&["x\\y"][..], ".x\\y"),
+            (&["a.b/c"][..], ".a%2Eb%2Fc"),
+            (&["50%2E"][..], ".50%252E"),
+        ] {
+            assert_eq!(folder_dir_name(&segs(names)), disk);
+            let back = path_from_dir_name(&disk[1..]).unwrap();
+            assert_eq!(back.segments(), names, "{disk}");
+        }
+    }
+
+    #[test]
+    fn escaping_of_separators_round_trips() {
+        for s in [
+            "%", "%%", "%2E", "%%2E", "%.", "%A.", "a%", "%zz", "..", "ü%20ü", "%%%41",
+        ] {
+            let e = escape_separators(s);
+            assert!(!e.contains(['.', '/']), "{e}");
+            assert_eq!(unescape_segment(&e), s, "{e}");
+        }
+    }
+
+    #[test]
+    fn names_that_are_not_modified_utf7_are_taken_literally() {
+        // As this store wrote them before, as Dovecot's `:UTF-8` option writes them, and
+        // ASCII that is not modified UTF-7.
+        for (rest, want) in [
+            ("Früh%2FSpät", &["Früh/Spät"][..]),
+            ("Tom & Jerry", &["Tom & Jerry"][..]),
+            ("a%5Cb.c%25", &["a\\b", "c%"][..]),
+            ("R&D-Team", &["R&D-Team"][..]),
+            ("Entw&APw-rfe.Früh", &["Entwürfe", "Früh"][..]),
+        ] {
+            let path = path_from_dir_name(rest).unwrap();
+            assert_eq!(path.segments(), want, "{rest}");
+        }
+        assert_eq!(
+            legacy_folder_dir_name(&segs(&["Früh/Spät", "a.b"])),
+            ".Früh%2FSpät.a%2Eb"
+        );
+    }
+
+    /// Writes `n` messages into `new/` and `n` into `cur/` of the inbox at `root`.
+    fn fill_new_and_cur(root: &Path, n: usize) {
+        for i in 0..n {
+            fs::write(root.join(format!("new/{i}.new.host")), b"Subject: n\n\n").unwrap();
+            fs::write(
+                root.join(format!("cur/{i}.cur.host:2,S")),
+                b"Subject: c\n\n",
+            )
+            .unwrap();
+        }
+    }
+
+    /// Moves the messages in `new/` that `pick` names to `cur/`, as a mail client does.
+    fn move_new_to_cur(root: &Path, pick: impl Fn(&str) -> bool) {
+        for entry in fs::read_dir(root.join("new")).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            if pick(&name) {
+                let to = root.join(format!("cur/{name}:2,S"));
+                fs::rename(root.join("new").join(&name), to).unwrap();
+            }
+        }
+    }
+
+    async fn next_id(listing: &mut BoxStream<'static, Result<Change>>) -> String {
+        match listing.next().await.unwrap().unwrap() {
+            Change::Upsert(meta) => meta.id.as_str().to_owned(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// The listing's producer blocks once `CHANNEL_DEPTH` entries wait unread, so with
+    /// three times that many in `new/` it cannot reach `cur/` while the test holds the
+    /// stream after one entry: whatever the test moves then, it moves between the two
+    /// directory reads. The message already received was surely listed from `new/`; the
+    /// others moved with it may or may not have been, and each must come once either way.
+    /// After the first `cur/` entry the test moves the rest while `cur/` is being read.
+    #[tokio::test]
+    async fn a_message_moved_from_new_to_cur_while_listing_is_listed_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let store = MaildirStore::open(root).unwrap();
+        let n = CHANNEL_DEPTH * 3;
+        fill_new_and_cur(root, n);
+        let mut listing = Source::list_changes(&store, &FolderId::new(INBOX_ID), None);
+        let first = next_id(&mut listing).await;
+        assert!(first.contains(".new."), "{first}");
+        move_new_to_cur(root, |name| {
+            name == first || name.starts_with(['0', '2', '4', '6', '8'])
+        });
+        let mut ids = vec![first];
+        while !ids.last().unwrap().contains(".cur.") {
+            ids.push(next_id(&mut listing).await);
+        }
+        move_new_to_cur(root, |_| true);
+        let rest: Vec<Change> = listing.map(|c| c.unwrap()).collect().await;
+        let (checkpoint, upserts) = rest.split_last().unwrap();
+        for change in upserts {
+            let Change::Upsert(meta) = change else {
+                panic!("{change:?}")
+            };
+            ids.push(meta.id.as_str().to_owned());
+        }
+        let mut want: Vec<String> = (0..n)
+            .flat_map(|i| [format!("{i}.new.host"), format!("{i}.cur.host")])
+            .collect();
+        want.sort();
+        ids.sort();
+        assert_eq!(ids, want, "each message once");
+        assert_eq!(
+            checkpoint,
+            &Change::Checkpoint(Checkpoint::new((2 * n).to_string()))
+        );
     }
 
     #[test]
