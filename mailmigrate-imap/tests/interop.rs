@@ -14,7 +14,8 @@ use mailmigrate_core::engine::{Engine, MappingRules, SyncOptions, SyncReport};
 use mailmigrate_core::state::SqliteState;
 use mailmigrate_core::verify::{verify, FolderPair, FolderRef, VerifyOptions};
 use mailmigrate_core::{
-    Change, Destination, Flag, FlagChange, Flags, FolderPath, MessageId, MessageMeta, RawMessage, Source,
+    Change, Destination, Flag, FlagChange, Flags, FolderPath, MessageId, MessageMeta, RawMessage,
+    Source,
 };
 use mailmigrate_imap::{Imap, ImapBuilder};
 use time::{Duration, OffsetDateTime};
