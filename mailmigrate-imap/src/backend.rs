@@ -11,6 +11,7 @@ use mailmigrate_core::{
 use crate::client::{Connection, Pool, Pooled, ServerFacts};
 use crate::config::ImapConfig;
 use crate::error::{ImapError, PROVIDER};
+use crate::lookup::SizeCache;
 use crate::model::{ListedMailbox, Namespace};
 use crate::{utf7, SCHEME};
 
@@ -32,6 +33,8 @@ pub(crate) struct Inner {
     /// With a single connection, a fetch batch is read whole before its messages are handed
     /// out, so a caller may use the backend while iterating without waiting on itself.
     pub(crate) single_connection: bool,
+    /// Message sizes per folder for `find_existing`.
+    pub(crate) sizes: SizeCache,
 }
 
 impl fmt::Debug for Imap {
@@ -60,6 +63,7 @@ impl Imap {
                 facts,
                 fetch_batch,
                 single_connection,
+                sizes: SizeCache::default(),
             }),
         })
     }

@@ -226,9 +226,23 @@ pub(crate) enum AppendOutcome {
     /// The server refused it; the connection is still usable.
     Failed(ImapError),
     /// Sent, but the connection failed before the answer: it may be stored.
-    Unknown(String),
+    Unknown(ImapError),
     /// Never sent because the connection failed first.
     NotSent,
+}
+
+/// What became of one MULTIAPPEND command (all or nothing, RFC 3502).
+#[derive(Debug)]
+pub(crate) enum MultiOutcome {
+    /// Stored, with every APPENDUID (uidvalidity, uids in order) when the server sent
+    /// exactly one per message.
+    Stored(Option<(u32, Vec<u32>)>),
+    /// The server refused the group; nothing was stored and the connection is usable.
+    Refused(ImapError),
+    /// The connection failed before the command was complete: nothing can be stored.
+    NotSent(ImapError),
+    /// The command was complete but its answer was lost: all stored, or none.
+    Unknown(ImapError),
 }
 
 /// What one response means for the command in flight.
@@ -573,6 +587,40 @@ impl Connection {
         self.select(mailbox, writable).await.map(|i| i.uidvalidity)
     }
 
+    /// Selects the mailbox, or, when it is selected already, sends `NOOP` so that messages
+    /// other connections appended since are visible (Dovecot shows them to a selected
+    /// connection only at a NOOP or a new selection). Returns its UIDVALIDITY.
+    pub(crate) async fn refresh_selected(&mut self, mailbox: &str, writable: bool) -> Res<u32> {
+        match &self.selected {
+            Some(s) if s.mailbox == mailbox && (s.writable || !writable) => {
+                let uidvalidity = s.uidvalidity;
+                self.run("NOOP", |_| {}).await?;
+                Ok(uidvalidity)
+            }
+            _ => self.select(mailbox, writable).await.map(|i| i.uidvalidity),
+        }
+    }
+
+    /// `UID FETCH from:* (UID RFC822.SIZE)`: (UID, size) of every message from `from` up.
+    /// A server answers `n:*` with the highest message even when its UID is below `n`.
+    pub(crate) async fn uid_sizes(&mut self, from: u32) -> Res<Vec<(u32, u64)>> {
+        let mut out = Vec::new();
+        self.run(&format!("UID FETCH {from}:* (UID RFC822.SIZE)"), |r| {
+            if let Response::Fetch(_, attrs) = r {
+                if let Some(FetchedMessage {
+                    uid,
+                    size: Some(size),
+                    ..
+                }) = FetchedMessage::from_attrs(attrs)
+                {
+                    out.push((uid, u64::from(size)));
+                }
+            }
+        })
+        .await?;
+        Ok(out)
+    }
+
     /// `UID FETCH set attrs` on the selected mailbox, with or without the body.
     pub(crate) async fn uid_fetch(
         &mut self,
@@ -813,59 +861,52 @@ impl Connection {
     }
 
     /// Appends several messages in one MULTIAPPEND command (RFC 3502) with LITERAL+ literals:
-    /// one server transaction for the lot. All or nothing: `Ok` with the APPENDUID UIDs (in
-    /// order, when the server sent exactly one per message), or an error for the whole set.
-    /// An I/O failure leaves every message's outcome unknown.
+    /// one server transaction for the lot, all or nothing.
+    ///
+    /// The command ends with the CRLF after the last literal; a connection that fails
+    /// before that was never a complete command, so nothing was stored
+    /// ([`MultiOutcome::NotSent`]). After it, a lost answer leaves the whole group
+    /// [`MultiOutcome::Unknown`].
     pub(crate) async fn multiappend(
         &mut self,
         mailbox: &str,
         items: &[AppendItem<'_>],
-    ) -> Res<Option<(u32, Vec<u32>)>> {
-        let quoted = quote_mailbox(mailbox)?;
-        let head = |item: &AppendItem<'_>| {
-            let mut h = format!("({})", item.flags);
-            if let Some(d) = &item.date {
-                h.push_str(" \"");
-                h.push_str(d);
-                h.push('"');
-            }
-            h.push_str(&format!(" {{{}+}}", item.bytes.len()));
-            h
+    ) -> MultiOutcome {
+        let quoted = match quote_mailbox(mailbox) {
+            Ok(q) => q,
+            Err(e) => return MultiOutcome::Refused(e),
         };
         let Some(first) = items.first() else {
-            return Ok(None);
+            return MultiOutcome::Stored(None);
         };
-        let tag = self
-            .send(&format!("APPEND {quoted} {}", head(first)))
-            .await?;
+        let tag = match self
+            .send(&format!("APPEND {quoted} {}", append_args(first, true)))
+            .await
+        {
+            Ok(t) => t,
+            Err(e) => return MultiOutcome::NotSent(e),
+        };
         for (k, item) in items.iter().enumerate() {
-            let timeout = self.timeout;
-            let next = items.get(k + 1).map(|n| format!(" {}\r\n", head(n)));
-            let stream = self.session.get_mut();
-            let write = async {
-                stream.write_all(item.bytes).await?;
-                match &next {
-                    Some(h) => stream.write_all(h.as_bytes()).await?,
-                    None => stream.write_all(b"\r\n").await?,
-                }
-                stream.flush().await
-            };
-            match tokio::time::timeout(timeout.max(Duration::from_secs(1)) * 4, write).await {
-                Err(_) => {
-                    self.broken = true;
-                    return Err(ImapError::Timeout(timeout));
-                }
-                Ok(Err(e)) => {
-                    self.broken = true;
-                    return Err(ImapError::io(&e));
-                }
-                Ok(Ok(())) => {}
+            let next = items
+                .get(k + 1)
+                .map(|n| format!(" {}\r\n", append_args(n, true)));
+            let end = next.as_deref().unwrap_or("\r\n");
+            if let Err(e) = self.write_parts(item.bytes, end.as_bytes()).await {
+                return if next.is_some() {
+                    MultiOutcome::NotSent(e)
+                } else {
+                    MultiOutcome::Unknown(e)
+                };
             }
         }
-        let done = self.finish(&tag, &mut |_| {}, false).await?;
-        Ok(done
-            .append_uids
-            .filter(|(_, uids)| uids.len() == items.len()))
+        match self.finish(&tag, &mut |_| {}, false).await {
+            Ok(done) => MultiOutcome::Stored(
+                done.append_uids
+                    .filter(|(_, uids)| uids.len() == items.len()),
+            ),
+            Err(e) if self.is_usable() => MultiOutcome::Refused(e),
+            Err(e) => MultiOutcome::Unknown(e),
+        }
     }
 
     /// Appends several messages with LITERAL+ non-synchronizing literals, keeping up to
@@ -901,19 +942,15 @@ impl Connection {
                     break 'send;
                 }
             }
-            let mut cmd = format!("APPEND {quoted} ({})", item.flags);
-            if let Some(d) = &item.date {
-                cmd.push_str(" \"");
-                cmd.push_str(d);
-                cmd.push('"');
-            }
-            cmd.push_str(&format!(" {{{}+}}", item.bytes.len()));
-            let tag = match self.send(&cmd).await {
+            let tag = match self
+                .send(&format!("APPEND {quoted} {}", append_args(item, true)))
+                .await
+            {
                 Ok(t) => t,
                 Err(e) => {
-                    // The command line may have gone out: its outcome is unknown.
-                    out[i] = Some(AppendOutcome::Unknown(e.to_string()));
-                    failure = Some(ImapError::Closed);
+                    // Not even the command line went out whole, and its literal not at
+                    // all: this one was not sent.
+                    failure = Some(e);
                     break;
                 }
             };
@@ -929,9 +966,8 @@ impl Connection {
             }
         }
         if let Some(e) = failure {
-            let why = e.to_string();
             for (i, _) in in_flight {
-                out[i] = Some(AppendOutcome::Unknown(why.clone()));
+                out[i] = Some(AppendOutcome::Unknown(e.clone()));
             }
         }
         out.into_iter()
@@ -940,11 +976,16 @@ impl Connection {
     }
 
     async fn write_literal(&mut self, bytes: &Bytes) -> Res<()> {
+        self.write_parts(bytes, b"\r\n").await
+    }
+
+    /// Writes a literal and what follows it, then flushes; a failure breaks the connection.
+    async fn write_parts(&mut self, bytes: &[u8], then: &[u8]) -> Res<()> {
         let timeout = self.timeout;
         let stream = self.session.get_mut();
         let write = async {
             stream.write_all(bytes).await?;
-            stream.write_all(b"\r\n").await?;
+            stream.write_all(then).await?;
             stream.flush().await
         };
         match tokio::time::timeout(timeout.max(Duration::from_secs(1)) * 4, write).await {
@@ -1026,36 +1067,56 @@ impl Connection {
         }
     }
 
-    /// `APPEND` one message with a synchronizing literal; returns the APPENDUID if any.
+    /// `APPEND` one message with a synchronizing literal.
     ///
-    /// Errors after the literal was sent leave the outcome unknown; the caller maps them
-    /// accordingly. A `NO`/`BAD` before or after the literal leaves the connection usable.
-    pub(crate) async fn append(
-        &mut self,
-        mailbox: &str,
-        flags: &str,
-        date: Option<&str>,
-        bytes: &Bytes,
-    ) -> Res<Option<(u32, u32)>> {
-        let mut cmd = format!("APPEND {} ({flags})", quote_mailbox(mailbox)?);
-        if let Some(d) = date {
-            cmd.push_str(" \"");
-            cmd.push_str(d);
-            cmd.push('"');
-        }
-        cmd.push_str(&format!(" {{{}}}", bytes.len()));
-        let tag = self.send(&cmd).await?;
+    /// Until the server asks for the literal nothing can be stored: a failure then is
+    /// [`AppendOutcome::NotSent`] (a tagged refusal is [`AppendOutcome::Failed`]). Once the
+    /// literal is on its way, a lost connection is [`AppendOutcome::Unknown`].
+    pub(crate) async fn append(&mut self, mailbox: &str, item: &AppendItem<'_>) -> AppendOutcome {
+        let quoted = match quote_mailbox(mailbox) {
+            Ok(q) => q,
+            Err(e) => return AppendOutcome::Failed(e),
+        };
+        let cmd = format!("APPEND {quoted} {}", append_args(item, false));
+        let Ok(tag) = self.send(&cmd).await else {
+            return AppendOutcome::NotSent;
+        };
         // Wait for the continuation; a tagged NO/BAD here means the server refused up front.
-        let first = self.finish(&tag, &mut |_| {}, true).await?;
-        if !first.continued {
-            return Err(ImapError::Protocol(
-                "APPEND completed before the message was sent".into(),
-            ));
+        match self.finish(&tag, &mut |_| {}, true).await {
+            Ok(first) if first.continued => {}
+            Ok(_) => {
+                // A tagged OK without the message: this server cannot be trusted with it.
+                self.broken = true;
+                return AppendOutcome::Failed(ImapError::Protocol(
+                    "APPEND completed before the message was sent".into(),
+                ));
+            }
+            Err(e) if self.is_usable() => return AppendOutcome::Failed(e),
+            Err(_) => return AppendOutcome::NotSent,
         }
-        self.write_literal(bytes).await?;
-        let done = self.finish(&tag, &mut |_| {}, false).await?;
-        Ok(done.append_uid)
+        if let Err(e) = self.write_literal(item.bytes).await {
+            return AppendOutcome::Unknown(e);
+        }
+        match self.finish(&tag, &mut |_| {}, false).await {
+            Ok(done) => AppendOutcome::Stored(done.append_uid),
+            Err(e) if self.is_usable() => AppendOutcome::Failed(e),
+            Err(e) => AppendOutcome::Unknown(e),
+        }
     }
+}
+
+/// The APPEND arguments after the mailbox for one message: flags, date and the literal
+/// head, non-synchronizing with `literal_plus` (`(\Seen) "date" {123+}`).
+fn append_args(item: &AppendItem<'_>, literal_plus: bool) -> String {
+    let mut args = format!("({})", item.flags);
+    if let Some(d) = &item.date {
+        args.push_str(" \"");
+        args.push_str(d);
+        args.push('"');
+    }
+    let plus = if literal_plus { "+" } else { "" };
+    args.push_str(&format!(" {{{}{plus}}}", item.bytes.len()));
+    args
 }
 
 /// Expands an APPENDUID uid-set into its UIDs, in order (bounded by the batch size the

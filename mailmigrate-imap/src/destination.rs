@@ -1,23 +1,28 @@
 //! [`Destination`] for [`Imap`]: CREATE/SUBSCRIBE, APPEND with APPENDUID, STORE, dedupe
 //! lookups and UID EXPUNGE.
 
+use std::collections::VecDeque;
+
 use async_trait::async_trait;
 use mailmigrate_core::{
+<<<<<<< HEAD
     Appended, ContentHash, DedupeKey, Destination, EnsuredFolder, Error, ErrorKind, FlagChange,
     Folder, FolderId, FolderPath, MessageId, Operation, ProviderInfo, RawMessage, Result,
     SpecialUse,
+=======
+    Appended, DedupeKey, Destination, EnsuredFolder, Error, ErrorKind, FlagChange, Folder,
+    FolderId, FolderPath, MessageId, Operation, ProviderInfo, RawMessage, Result, SpecialUse,
+>>>>>>> imap
 };
 
 use crate::backend::{map, Imap};
-use crate::client::{quote, AppendItem, AppendOutcome, Connection, Pooled, MULTIAPPEND_MAX};
+use crate::client::{AppendItem, AppendOutcome, Connection, MultiOutcome, Pooled, MULTIAPPEND_MAX};
 use crate::error::ImapError;
 use crate::error::PROVIDER;
+use crate::lookup;
 use crate::model::{
     flags_to_wire, format_internal_date, labels_to_wire, message_id, parse_message_id, uid_set,
 };
-
-/// The most candidates `find_existing` downloads to compare hashes.
-const MAX_CANDIDATES: usize = 32;
 
 fn error(kind: ErrorKind, op: Operation, msg: &str) -> Error {
     Error::new(kind, msg)
@@ -197,44 +202,22 @@ impl Destination for Imap {
     async fn find_existing(&self, folder: &FolderId, key: &DedupeKey) -> Result<Vec<MessageId>> {
         let op = Operation::FindExisting;
         let mut c = self.conn(op).await?;
-        let uv = c
-            .ensure_selected(folder.as_str(), false)
+        // A lookup must see what other connections appended: refreshed, not just selected.
+        let uidvalidity = c
+            .refresh_selected(folder.as_str(), false)
             .await
             .map_err(|e| e.into_select_error(op).with_context("folder", folder))?;
-        let by_id = key
-            .message_id
-            .as_deref()
-            .and_then(quote)
-            .map(|q| format!("HEADER Message-ID {q}"));
-        // Without a usable Message-ID the exact size narrows the candidates.
-        let by_size = match key.size {
-            None => "ALL".to_owned(),
-            Some(0) => "SMALLER 1".to_owned(),
-            Some(n) => format!("LARGER {} SMALLER {}", n - 1, n + 1),
-        };
-        let criteria = by_id.unwrap_or(by_size);
-        let mut uids = c
-            .uid_search(&criteria)
-            .await
-            .map_err(|e| e.into_error(op).with_context("folder", folder))?;
-        uids.sort_unstable();
-        uids.truncate(MAX_CANDIDATES);
-        let mut found = Vec::new();
-        for chunk in uids.chunks(self.inner.fetch_batch) {
-            let msgs = c
-                .uid_fetch(&uid_set(chunk), true)
-                .await
-                .map_err(|e| e.into_error(op).with_context("folder", folder))?;
-            for m in msgs {
-                if m.body
-                    .as_ref()
-                    .is_some_and(|b| ContentHash::of(b) == key.hash)
-                {
-                    found.push(message_id(uv, m.uid));
-                }
-            }
-        }
-        Ok(found)
+        let sizes = &self.inner.sizes;
+        lookup::find_copies(
+            &mut c,
+            sizes,
+            folder,
+            uidvalidity,
+            key,
+            self.inner.fetch_batch,
+        )
+        .await
+        .map_err(|e| e.into_error(op).with_context("folder", folder))
     }
 
     async fn delete(&self, folder: &FolderId, ids: &[MessageId]) -> Result<()> {
@@ -260,6 +243,7 @@ impl Destination for Imap {
         if uids.is_empty() {
             return Ok(());
         }
+        self.inner.sizes.remove(folder.as_str(), &uids);
         c.uid_delete(&uid_set(&uids))
             .await
             .map_err(|e| e.into_error(op).with_context("folder", folder))
@@ -362,9 +346,7 @@ impl Imap {
                     Ok(Appended::new(uid.map(|(uv, uid)| message_id(uv, uid))))
                 }
                 AppendOutcome::Failed(e) => Err(e.into_error(op).with_item(folder, id)),
-                AppendOutcome::Unknown(why) => {
-                    Err(ImapError::Io(why).into_error(op).with_item(folder, id))
-                }
+                AppendOutcome::Unknown(e) => Err(e.into_lost_error(op).with_item(folder, id)),
                 AppendOutcome::NotSent => {
                     unsent.push(i);
                     continue;
@@ -381,7 +363,8 @@ impl Imap {
 
     /// MULTIAPPEND path (with LITERAL+): each group of messages is one command and one server
     /// transaction. A group the server refuses is re-sent as single pipelined APPENDs, so
-    /// the one bad message fails alone.
+    /// the one bad message fails alone; a group cut off before it was complete is re-sent
+    /// once over a fresh connection; a group whose answer was lost is unknown as a whole.
     async fn append_multi(
         &self,
         folder: &FolderId,
@@ -390,10 +373,10 @@ impl Imap {
         first: Pooled,
         out: &mut [Option<Result<Appended>>],
     ) {
-        let op = Operation::Append;
         let mut conn = Some(first);
         let mut reopened = false;
-        for group in multiappend_groups(messages, &pending) {
+        let mut groups: VecDeque<Vec<usize>> = multiappend_groups(messages, &pending).into();
+        while let Some(group) = groups.pop_front() {
             let Some(c) = conn.as_mut() else {
                 for i in group {
                     out[i] = Some(Err(not_sent(folder, &messages[i].meta.id)));
@@ -402,17 +385,13 @@ impl Imap {
             };
             let items = append_items(messages, &group);
             match c.multiappend(folder.as_str(), &items).await {
-                Ok(uids) => {
-                    for (k, &i) in group.iter().enumerate() {
-                        let uid = uids.as_ref().map(|(uv, u)| (*uv, u[k]));
-                        if let Some((_, u)) = uid {
-                            self.apply_labels(c, folder, &messages[i], u).await;
-                        }
-                        out[i] = Some(Ok(Appended::new(uid.map(|(uv, uid)| message_id(uv, uid)))));
-                    }
+                MultiOutcome::Stored(uids) => {
+                    self.record_group(c, folder, messages, &group, uids, out)
+                        .await;
                 }
-                Err(_) if c.is_usable() => {
-                    // Refused as a whole (nothing stored): isolate the culprit.
+                MultiOutcome::Refused(e) => {
+                    // Nothing stored: isolate the culprit.
+                    tracing::debug!(folder = %folder, error = %e, "MULTIAPPEND refused; appending one by one");
                     let outcomes = c
                         .append_pipelined(folder.as_str(), &items, PIPELINE_WINDOW)
                         .await;
@@ -422,29 +401,48 @@ impl Imap {
                     {
                         out[i] = Some(Err(not_sent(folder, &messages[i].meta.id)));
                     }
-                    if !c.is_usable() {
-                        conn = None;
-                        if !reopened {
-                            reopened = true;
-                            conn = self.reopen(folder).await;
-                        }
-                    }
                 }
-                Err(e) => {
+                MultiOutcome::NotSent(e) => {
+                    tracing::debug!(folder = %folder, error = %e, "MULTIAPPEND cut off before its end; sending it again");
+                    groups.push_front(group);
+                }
+                MultiOutcome::Unknown(e) => {
                     // Atomic, but the answer was lost: stored all or nothing, unknown which.
-                    let why = e.to_string();
                     for &i in &group {
-                        out[i] = Some(Err(ImapError::Io(why.clone())
-                            .into_error(op)
-                            .with_item(folder, &messages[i].meta.id)));
-                    }
-                    conn = None;
-                    if !reopened {
-                        reopened = true;
-                        conn = self.reopen(folder).await;
+                        let id = &messages[i].meta.id;
+                        out[i] = Some(Err(e
+                            .clone()
+                            .into_lost_error(Operation::Append)
+                            .with_item(folder, id)));
                     }
                 }
             }
+            if !c.is_usable() {
+                conn = None;
+                if !reopened {
+                    reopened = true;
+                    conn = self.reopen(folder).await;
+                }
+            }
+        }
+    }
+
+    /// Records a stored MULTIAPPEND group, with its UIDs when the server sent them.
+    async fn record_group(
+        &self,
+        c: &mut Connection,
+        folder: &FolderId,
+        messages: &[RawMessage],
+        group: &[usize],
+        uids: Option<(u32, Vec<u32>)>,
+        out: &mut [Option<Result<Appended>>],
+    ) {
+        for (k, &i) in group.iter().enumerate() {
+            let uid = uids.as_ref().map(|(uv, u)| (*uv, u[k]));
+            if let Some((_, u)) = uid {
+                self.apply_labels(c, folder, &messages[i], u).await;
+            }
+            out[i] = Some(Ok(Appended::new(uid.map(|(uv, uid)| message_id(uv, uid)))));
         }
     }
 
@@ -470,7 +468,9 @@ impl Imap {
         }
     }
 
-    /// Synchronizing-literal path for servers without LITERAL+.
+    /// Synchronizing-literal path for servers without LITERAL+: one APPEND at a time. A
+    /// message the connection failed to send goes again, with the rest, over one fresh
+    /// connection.
     async fn append_one_by_one(
         &self,
         folder: &FolderId,
@@ -479,37 +479,28 @@ impl Imap {
         first: Pooled,
         out: &mut [Option<Result<Appended>>],
     ) {
-        let op = Operation::Append;
         let mut conn = Some(first);
         let mut reopened = false;
-        for i in todo {
-            let msg = &messages[i];
+        let mut queue: VecDeque<usize> = todo.into();
+        while let Some(i) = queue.pop_front() {
             let Some(c) = conn.as_mut() else {
-                out[i] = Some(Err(not_sent(folder, &msg.meta.id)));
+                out[i] = Some(Err(not_sent(folder, &messages[i].meta.id)));
                 continue;
             };
-            let flags = flags_to_wire(&msg.meta.flags);
-            let date = msg.meta.internal_date.and_then(format_internal_date);
-            match c
-                .append(folder.as_str(), &flags, date.as_deref(), &msg.bytes)
-                .await
-            {
-                Ok(uid) => {
-                    if let Some((_, u)) = uid {
-                        self.apply_labels(c, folder, msg, u).await;
-                    }
-                    out[i] = Some(Ok(Appended::new(uid.map(|(uv, uid)| message_id(uv, uid)))));
-                }
-                Err(e) => {
-                    out[i] = Some(Err(e.into_error(op).with_item(folder, &msg.meta.id)));
-                    if !c.is_usable() {
-                        // One fresh connection for the rest of the batch; no retry loop.
-                        conn = None;
-                        if !reopened {
-                            reopened = true;
-                            conn = self.reopen(folder).await;
-                        }
-                    }
+            let items = append_items(messages, &[i]);
+            let outcome = c.append(folder.as_str(), &items[0]).await;
+            let unsent = self
+                .record(c, folder, messages, &[i], vec![outcome], out)
+                .await;
+            for u in unsent.into_iter().rev() {
+                queue.push_front(u);
+            }
+            if !c.is_usable() {
+                // One fresh connection for the rest of the batch; no retry loop.
+                conn = None;
+                if !reopened {
+                    reopened = true;
+                    conn = self.reopen(folder).await;
                 }
             }
         }

@@ -8,6 +8,7 @@ mod client;
 mod config;
 mod destination;
 mod error;
+mod lookup;
 mod model;
 mod source;
 mod utf7;

@@ -8,8 +8,8 @@ use base64::Engine as _;
 use bytes::Bytes;
 use futures::StreamExt;
 use mailmigrate_core::{
-    Change, Destination, ErrorKind, FolderId, MessageId, MessageMeta, RawMessage, Source,
-    SpecialUse,
+    Change, Checkpoint, DedupeKey, Destination, Disposition, ErrorKind, FolderId, MessageId,
+    MessageMeta, RawMessage, Source, SpecialUse,
 };
 use mailmigrate_imap::{AuthMechanism, ImapBuilder, Tls, TokenProvider};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -24,6 +24,10 @@ enum Behaviour {
     ByeOnFetch,
     /// Reads an APPEND literal, then closes without answering.
     DropAfterAppendLiteral,
+    /// Reads a whole APPEND command (every MULTIAPPEND literal), then closes unanswered.
+    DropAfterAppendCommand,
+    /// Closes on an APPEND command line without asking for its literal.
+    DropBeforeAppendLiteral,
     /// Refuses XOAUTH2 with an error challenge, as Gmail does.
     RefuseAuth,
     /// Answers `LIST "" "*"` with a mailbox name that is not UTF-8.
@@ -36,10 +40,31 @@ enum Behaviour {
     LoginOnly,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Seen {
     auth_payloads: Vec<String>,
     commands: Vec<String>,
+    /// The UIDVALIDITY every SELECT reports; a test may change it between calls.
+    uidvalidity: u32,
+    /// Whether CONDSTORE is offered (read when a connection opens).
+    condstore: bool,
+    /// With `Some`, the server keeps a real mailbox (UID, bytes) shared by every connection:
+    /// SELECT, UID FETCH, UID SEARCH and APPEND work on it instead of the canned replies.
+    /// Its `SEARCH LARGER`/`SMALLER` compare the size with bare LF line ends, as some
+    /// servers do with their stored form.
+    mailbox: Option<Vec<(u32, Vec<u8>)>>,
+}
+
+impl Default for Seen {
+    fn default() -> Self {
+        Self {
+            auth_payloads: Vec::new(),
+            commands: Vec::new(),
+            uidvalidity: 77,
+            condstore: true,
+            mailbox: None,
+        }
+    }
 }
 
 async fn start(behaviour: Behaviour) -> (u16, Arc<Mutex<Seen>>) {
@@ -47,9 +72,17 @@ async fn start(behaviour: Behaviour) -> (u16, Arc<Mutex<Seen>>) {
 }
 
 async fn start_with(behaviour: Behaviour, extra_caps: &'static str) -> (u16, Arc<Mutex<Seen>>) {
+    start_configured(behaviour, extra_caps, Seen::default()).await
+}
+
+async fn start_configured(
+    behaviour: Behaviour,
+    extra_caps: &'static str,
+    seen: Seen,
+) -> (u16, Arc<Mutex<Seen>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let seen = Arc::new(Mutex::new(Seen::default()));
+    let seen = Arc::new(Mutex::new(seen));
     let s = Arc::clone(&seen);
     tokio::spawn(async move {
         let mut n = 0;
@@ -71,8 +104,13 @@ async fn serve(
 ) {
     let (r, mut w) = sock.into_split();
     let mut r = BufReader::new(r);
+    let condstore = if seen.lock().unwrap().condstore {
+        "CONDSTORE "
+    } else {
+        ""
+    };
     let caps = format!(
-        "IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 AUTH=OAUTHBEARER UIDPLUS CONDSTORE NAMESPACE {extra_caps}"
+        "IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 AUTH=OAUTHBEARER UIDPLUS {condstore}NAMESPACE {extra_caps}"
     );
     let caps = if behaviour == Behaviour::LoginOnly {
         caps.replace("AUTH=PLAIN ", "")
@@ -142,12 +180,23 @@ async fn serve(
             )
         } else if upper.starts_with("LSUB") {
             format!("* LSUB () \"/\" \"Arch&AOk-ologie\"\r\n{tag} OK done\r\n")
+        } else if let Some(reply) = mailbox_reply(&seen, tag, &upper, rest) {
+            reply
         } else if upper.starts_with("EXAMINE") || upper.starts_with("SELECT") {
             // Chatty: unsolicited and unknown response codes between the useful lines.
+            let (uidvalidity, condstore) = {
+                let s = seen.lock().unwrap();
+                (s.uidvalidity, s.condstore)
+            };
+            let modseq = if condstore {
+                "* OK [HIGHESTMODSEQ 5] modseq\r\n"
+            } else {
+                ""
+            };
             format!(
                 "* FLAGS (\\Seen \\Answered)\r\n* 2 EXISTS\r\n* 0 RECENT\r\n\
-                 * OK [UIDVALIDITY 77] UIDs valid\r\n* OK [UIDNEXT 3] next\r\n\
-                 * OK [HIGHESTMODSEQ 5] modseq\r\n* OK [X-UNKNOWN-CODE 1] whatever\r\n\
+                 * OK [UIDVALIDITY {uidvalidity}] UIDs valid\r\n* OK [UIDNEXT 3] next\r\n\
+                 {modseq}* OK [X-UNKNOWN-CODE 1] whatever\r\n\
                  {tag} OK [READ-WRITE] done\r\n"
             )
         } else if upper.starts_with("UID FETCH") {
@@ -181,12 +230,16 @@ async fn serve(
             // One message, or several (MULTIAPPEND, RFC 3502): each literal is followed by
             // either CRLF (the end) or the next message's " (flags) {n}" and CRLF.
             let mut spec_line = cmd.clone();
-            let (mut count, mut rejected) = (0u32, false);
+            let (mut count, mut refusal) = (0u32, None);
+            let mut literals = Vec::new();
             loop {
                 let spec = spec_line.rsplit_once('{').unwrap().1.trim_end_matches('}');
                 let non_sync = spec.ends_with('+');
                 let size: usize = spec.trim_end_matches('+').parse().unwrap();
                 if !non_sync {
+                    if behaviour == Behaviour::DropBeforeAppendLiteral {
+                        return;
+                    }
                     w.write_all(b"+ go ahead\r\n").await.unwrap();
                 }
                 let mut literal = vec![0u8; size];
@@ -195,7 +248,8 @@ async fn serve(
                     return;
                 }
                 count += 1;
-                rejected |= literal.starts_with(b"REJECT");
+                refusal = refusal.or_else(|| refusal_for(&literal));
+                literals.push(literal);
                 let mut rest = String::new();
                 r.read_line(&mut rest).await.unwrap();
                 if rest.trim().is_empty() {
@@ -203,8 +257,13 @@ async fn serve(
                 }
                 spec_line = rest.trim_end().to_owned();
             }
-            if rejected {
-                format!("{tag} NO [PARSE] message refused\r\n")
+            if behaviour == Behaviour::DropAfterAppendCommand {
+                return;
+            }
+            if let Some(answer) = refusal {
+                format!("{tag} {answer}\r\n")
+            } else if let Some(set) = store_in_mailbox(&seen, literals) {
+                format!("{tag} OK [APPENDUID 77 {set}] done\r\n")
             } else {
                 let first = next_uid;
                 next_uid += count;
@@ -224,6 +283,137 @@ async fn serve(
             return;
         }
     }
+}
+
+/// The refusal a scripted server gives a message, chosen by the message's first bytes.
+fn refusal_for(literal: &[u8]) -> Option<&'static str> {
+    [
+        (&b"REJECT"[..], "NO [PARSE] message refused"),
+        (
+            &b"NOCODE"[..],
+            "NO Internal error occurred. Refer to server log.",
+        ),
+        (&b"ALERT"[..], "NO [ALERT] Too many commands, slow down"),
+        (&b"BAD"[..], "BAD Invalid arguments."),
+    ]
+    .into_iter()
+    .find(|(prefix, _)| literal.starts_with(prefix))
+    .map(|(_, answer)| answer)
+}
+
+/// Stores appended messages in the shared mailbox, if there is one; returns their UID set.
+fn store_in_mailbox(seen: &Mutex<Seen>, literals: Vec<Vec<u8>>) -> Option<String> {
+    let mut s = seen.lock().unwrap();
+    let mailbox = s.mailbox.as_mut()?;
+    let first = mailbox.last().map_or(1, |(u, _)| u + 1);
+    let count = literals.len() as u32;
+    for (k, l) in literals.into_iter().enumerate() {
+        mailbox.push((first + k as u32, l));
+    }
+    Some(if count == 1 {
+        first.to_string()
+    } else {
+        format!("{first}:{}", first + count - 1)
+    })
+}
+
+/// Answers SELECT, UID FETCH and UID SEARCH from the shared mailbox, if there is one.
+fn mailbox_reply(seen: &Mutex<Seen>, tag: &str, upper: &str, rest: &str) -> Option<String> {
+    let s = seen.lock().unwrap();
+    let mailbox = s.mailbox.as_ref()?;
+    let max = mailbox.last().map_or(0, |(u, _)| *u);
+    if upper.starts_with("EXAMINE") || upper.starts_with("SELECT") {
+        return Some(format!(
+            "* {} EXISTS\r\n* OK [UIDVALIDITY {}] UIDs valid\r\n* OK [UIDNEXT {}] next\r\n\
+             {tag} OK done\r\n",
+            mailbox.len(),
+            s.uidvalidity,
+            max + 1
+        ));
+    }
+    let in_set = |set: &str, uid: u32| {
+        set.split(',').any(|part| {
+            let bound = |b: &str| if b == "*" { max } else { b.parse().unwrap() };
+            match part.split_once(':') {
+                Some((a, b)) => {
+                    let (a, b) = (bound(a), bound(b));
+                    (a.min(b)..=a.max(b)).contains(&uid)
+                }
+                None => bound(part) == uid,
+            }
+        })
+    };
+    if upper.starts_with("UID FETCH") {
+        let set = rest.split_whitespace().nth(2).unwrap();
+        let with_body = upper.contains("BODY.PEEK[]");
+        let mut out = Vec::new();
+        for (seq, (uid, bytes)) in mailbox.iter().enumerate() {
+            if !in_set(set, *uid) {
+                continue;
+            }
+            let mut line = format!("* {} FETCH (UID {uid} RFC822.SIZE {}", seq + 1, bytes.len());
+            if with_body {
+                line.push_str(&format!(" BODY[] {{{}}}\r\n", bytes.len()));
+                line.push_str(std::str::from_utf8(bytes).unwrap());
+            }
+            line.push_str(")\r\n");
+            out.push(line);
+        }
+        return Some(format!("{}{tag} OK done\r\n", out.concat()));
+    }
+    if upper.starts_with("UID SEARCH") {
+        let criteria = &rest["UID SEARCH ".len()..];
+        let found: Vec<String> = mailbox
+            .iter()
+            .filter(|(uid, bytes)| search_matches(criteria, *uid, bytes, &in_set))
+            .map(|(uid, _)| uid.to_string())
+            .collect();
+        return Some(format!("* SEARCH {}\r\n{tag} OK done\r\n", found.join(" ")));
+    }
+    None
+}
+
+/// The few SEARCH criteria the scripted mailbox understands (a conjunction of them).
+fn search_matches(
+    criteria: &str,
+    uid: u32,
+    bytes: &[u8],
+    in_set: &dyn Fn(&str, u32) -> bool,
+) -> bool {
+    // The size as stored with bare LF line ends: what these servers compare.
+    let lf_size = bytes.iter().filter(|&&b| b != b'\r').count() as u64;
+    let words: Vec<&str> = criteria.split_whitespace().collect();
+    let mut i = 0;
+    let mut ok = true;
+    while i < words.len() {
+        match words[i].to_ascii_uppercase().as_str() {
+            "ALL" => {}
+            "UID" => {
+                ok &= in_set(words[i + 1], uid);
+                i += 1;
+            }
+            "LARGER" => {
+                ok &= lf_size > words[i + 1].parse::<u64>().unwrap();
+                i += 1;
+            }
+            "SMALLER" => {
+                ok &= lf_size < words[i + 1].parse::<u64>().unwrap();
+                i += 1;
+            }
+            "HEADER" => {
+                let name = words[i + 1].to_ascii_lowercase();
+                let value = words[i + 2].trim_matches('"');
+                let text = String::from_utf8_lossy(bytes).to_ascii_lowercase();
+                ok &= text.lines().any(|l| {
+                    l.starts_with(&format!("{name}:")) && l.contains(&value.to_ascii_lowercase())
+                });
+                i += 2;
+            }
+            other => panic!("the scripted mailbox cannot search {other}"),
+        }
+        i += 1;
+    }
+    ok
 }
 
 #[derive(Debug)]
@@ -388,6 +578,8 @@ async fn append_with_unknown_outcome_is_not_temporary() {
     let e = out[0].as_ref().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unavailable);
     assert!(!e.is_temporary(), "the server may have stored it: {e:?}");
+    assert!(e.is_outcome_unknown(), "{e:?}");
+    assert_eq!(e.disposition(), Disposition::Settle);
     assert_eq!(e.context("message"), Some("a"));
     // The rest of the batch went over a fresh connection.
     let ok = out[1].as_ref().unwrap();
@@ -464,13 +656,14 @@ async fn pipelined_append_cut_off_reports_unknown_outcomes() {
     let first = out[0].as_ref().unwrap_err();
     assert_eq!(first.kind(), ErrorKind::Unavailable);
     assert!(!first.is_temporary(), "{first:?}");
+    assert!(first.is_outcome_unknown(), "{first:?}");
     // The second was either in flight (unknown, never temporary) or not yet sent and then
     // stored over a fresh connection.
     match &out[1] {
         Ok(a) => assert!(a.id.is_some()),
         Err(e) => {
             assert_eq!(e.kind(), ErrorKind::Unavailable);
-            assert!(!e.is_temporary(), "{e:?}");
+            assert!(e.is_outcome_unknown(), "{e:?}");
         }
     }
 }
@@ -684,4 +877,217 @@ async fn login_is_used_when_plain_is_not_offered() {
     );
     assert!(cmds.iter().any(|c| c.contains(" LOGIN ")), "{cmds:?}");
     assert!(!cmds.iter().any(|c| c.contains("AUTHENTICATE")), "{cmds:?}");
+}
+
+#[tokio::test]
+async fn a_connection_lost_before_the_literal_sends_the_message_again() {
+    let (port, seen) = start(Behaviour::DropBeforeAppendLiteral).await;
+    let imap = builder(port)
+        .with_password("pw")
+        .with_pool_size(1)
+        .build()
+        .await
+        .unwrap();
+    let folder = FolderId::new("INBOX");
+    let bodies: [&'static [u8]; 2] = [b"Subject: a\r\n\r\na\r\n", b"Subject: b\r\n\r\nb\r\n"];
+    let out = imap.append(&folder, batch(&folder, &bodies)).await.unwrap();
+    // Nothing of the first message reached the server: it went again over a fresh
+    // connection, with the rest.
+    let ids: Vec<String> = out
+        .iter()
+        .map(|r| r.as_ref().unwrap().id.as_ref().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, ["77:9", "77:10"]);
+    let appends = seen
+        .lock()
+        .unwrap()
+        .commands
+        .iter()
+        .filter(|c| c.contains(" APPEND "))
+        .count();
+    assert_eq!(appends, 3, "the cut-off command, then both again");
+}
+
+#[tokio::test]
+async fn a_multiappend_whose_answer_is_lost_is_unknown_as_a_whole() {
+    let (port, _) = start_with(Behaviour::DropAfterAppendCommand, "LITERAL+ MULTIAPPEND").await;
+    let imap = builder(port)
+        .with_password("pw")
+        .with_pool_size(1)
+        .build()
+        .await
+        .unwrap();
+    let folder = FolderId::new("INBOX");
+    let bodies: [&'static [u8]; 3] = [
+        b"Subject: 1\r\n\r\none\r\n",
+        b"Subject: 2\r\n\r\ntwo\r\n",
+        b"Subject: 3\r\n\r\nthree\r\n",
+    ];
+    let out = imap.append(&folder, batch(&folder, &bodies)).await.unwrap();
+    for (i, r) in out.iter().enumerate() {
+        let e = r.as_ref().unwrap_err();
+        assert!(e.is_outcome_unknown(), "{i}: {e:?}");
+        assert_eq!(e.disposition(), Disposition::Settle, "{i}");
+        assert_eq!(e.context("message"), Some(format!("m{i}").as_str()));
+    }
+}
+
+#[tokio::test]
+async fn append_refusals_that_are_not_the_message_s_fault_are_retried() {
+    let (port, _) = start_with(Behaviour::Normal, "LITERAL+").await;
+    let imap = builder(port).with_password("pw").build().await.unwrap();
+    let folder = FolderId::new("INBOX");
+    let bodies: [&'static [u8]; 5] = [
+        b"NOCODE\r\n\r\n",
+        b"ALERT\r\n\r\n",
+        b"BAD\r\n\r\n",
+        b"REJECT\r\n\r\n",
+        b"Subject: fine\r\n\r\nfine\r\n",
+    ];
+    let out = imap.append(&folder, batch(&folder, &bodies)).await.unwrap();
+    let got: Vec<_> = out[..4]
+        .iter()
+        .map(|r| {
+            let e = r.as_ref().unwrap_err();
+            (e.kind(), e.is_temporary(), e.disposition())
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (ErrorKind::Unexpected, true, Disposition::Retry),
+            (ErrorKind::RateLimited, true, Disposition::Retry),
+            (ErrorKind::Unexpected, false, Disposition::Retry),
+            (ErrorKind::InvalidMessage, false, Disposition::Final),
+        ]
+    );
+    assert!(out[4].is_ok(), "{:?}", out[4]);
+}
+
+/// A scripted server holding `messages` (UIDs from 1) in a real mailbox.
+async fn mailbox_server(messages: &[&[u8]]) -> (u16, Arc<Mutex<Seen>>) {
+    let seen = Seen {
+        mailbox: Some(
+            messages
+                .iter()
+                .enumerate()
+                .map(|(i, m)| (i as u32 + 1, m.to_vec()))
+                .collect(),
+        ),
+        ..Seen::default()
+    };
+    start_configured(Behaviour::Normal, "LITERAL+", seen).await
+}
+
+fn raw_in(folder: &FolderId, bytes: &'static [u8]) -> RawMessage {
+    RawMessage::new(
+        MessageMeta::new(MessageId::new("src"), folder.clone()),
+        Bytes::from_static(bytes),
+    )
+}
+
+fn ids(found: &[MessageId]) -> Vec<&str> {
+    found.iter().map(MessageId::as_str).collect()
+}
+
+fn size_fetches(seen: &Mutex<Seen>) -> Vec<String> {
+    seen.lock()
+        .unwrap()
+        .commands
+        .iter()
+        .filter(|c| c.contains("UID FETCH") && c.contains("RFC822.SIZE") && !c.contains("BODY"))
+        .map(|c| c.split_once(' ').unwrap().1.to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn find_existing_compares_sizes_itself_and_keeps_them_between_lookups() {
+    const ONE: &[u8] = b"Subject: one\r\n\r\nbody one\r\n";
+    const TWO: &[u8] = b"Subject: two\r\n\r\nbody two!\r\n";
+    const THREE: &[u8] = b"Subject: three\r\n\r\nbody three\r\n";
+    let (port, seen) = mailbox_server(&[ONE, TWO]).await;
+    let imap = builder(port).with_password("pw").build().await.unwrap();
+    let folder = FolderId::new("INBOX");
+    // This server's SEARCH LARGER/SMALLER compare LF sizes: it would find nothing.
+    let found = imap
+        .find_existing(&folder, &DedupeKey::of(&raw_in(&folder, TWO)))
+        .await
+        .unwrap();
+    assert_eq!(ids(&found), ["77:2"]);
+    let found = imap
+        .find_existing(&folder, &DedupeKey::of(&raw_in(&folder, ONE)))
+        .await
+        .unwrap();
+    assert_eq!(ids(&found), ["77:1"]);
+    // A message this process appends is found by the next lookup.
+    let out = imap
+        .append(&folder, vec![raw_in(&folder, THREE)])
+        .await
+        .unwrap();
+    assert_eq!(
+        out[0].as_ref().unwrap().id.as_ref().unwrap().as_str(),
+        "77:3"
+    );
+    let found = imap
+        .find_existing(&folder, &DedupeKey::of(&raw_in(&folder, THREE)))
+        .await
+        .unwrap();
+    assert_eq!(ids(&found), ["77:3"]);
+    // The sizes were read once, then only above the last UID seen.
+    assert_eq!(
+        size_fetches(&seen),
+        [
+            "UID FETCH 1:* (UID RFC822.SIZE)",
+            "UID FETCH 3:* (UID RFC822.SIZE)",
+            "UID FETCH 3:* (UID RFC822.SIZE)",
+        ]
+    );
+    // A key without a size (rebuilt from the ledger) compares every message's hash.
+    let mut key = DedupeKey::of(&raw_in(&folder, TWO));
+    key.size = None;
+    let found = imap.find_existing(&folder, &key).await.unwrap();
+    assert_eq!(ids(&found), ["77:2"]);
+}
+
+#[tokio::test]
+async fn a_source_without_condstore_resets_when_uidvalidity_changes() {
+    let seen = Seen {
+        condstore: false,
+        ..Seen::default()
+    };
+    let (port, seen) = start_configured(Behaviour::Normal, "", seen).await;
+    let imap = builder(port).with_password("pw").build().await.unwrap();
+    assert!(!Source::info(&imap).capabilities.list_since);
+    let folder = FolderId::new("INBOX");
+    let list = |since: Option<Checkpoint>| {
+        let imap = imap.clone();
+        let folder = folder.clone();
+        async move {
+            imap.list_changes(&folder, since)
+                .map(Result::unwrap)
+                .collect::<Vec<Change>>()
+                .await
+        }
+    };
+    let first = list(None).await;
+    let Some(Change::Checkpoint(cp)) = first.last().cloned() else {
+        panic!("{first:?}")
+    };
+    assert_eq!(cp.as_str(), "imap1:77:3:0");
+    // Same UIDVALIDITY: everything is listed again (flag changes are invisible), no reset.
+    let again = list(Some(cp.clone())).await;
+    assert!(!again.contains(&Change::Reset), "{again:?}");
+    assert_eq!(again.len(), 3, "{again:?}");
+
+    seen.lock().unwrap().uidvalidity = 78;
+    let reset = list(Some(cp)).await;
+    assert_eq!(reset.first(), Some(&Change::Reset), "{reset:?}");
+    let Change::Upsert(m) = &reset[1] else {
+        panic!("{reset:?}")
+    };
+    assert_eq!(m.id.as_str(), "78:1");
+    assert_eq!(
+        reset.last(),
+        Some(&Change::Checkpoint(Checkpoint::new("imap1:78:3:0")))
+    );
 }

@@ -10,8 +10,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use bytes::Bytes;
 use futures::StreamExt;
 use mailmigrate_core::{
+<<<<<<< HEAD
     Change, Checkpoint, DedupeKey, Destination, ErrorKind, Flag, FlagChange, Flags, FolderId,
     FolderPath, MessageId, MessageMeta, RawMessage, Source, SpecialUse,
+=======
+    Change, Checkpoint, DedupeKey, Destination, Disposition, ErrorKind, Flag, FlagChange, Flags,
+    FolderId, FolderPath, MessageId, MessageMeta, RawMessage, Source, SpecialUse,
+>>>>>>> imap
 };
 use mailmigrate_imap::{Imap, ImapBuilder, Tls};
 use time::macros::datetime;
@@ -451,6 +456,18 @@ async fn update_flags_and_delete() {
             .next()
             .await
             .unwrap();
+        // Added: the flag the message had stays.
+        let mut with_seen = want.clone();
+        with_seen.insert(Flag::Seen);
+        assert_eq!(got.unwrap().meta.flags, with_seen, "{name}");
+        // Removed: only what the change names goes.
+        let unseen = FlagChange::between(&with_seen, &want);
+        imap.update_flags(&folder, &ids[0], &unseen).await.unwrap();
+        let (_, got) = imap
+            .fetch(&folder, vec![ids[0].clone()])
+            .next()
+            .await
+            .unwrap();
         assert_eq!(got.unwrap().meta.flags, want, "{name}");
 
         let (uv, _) = ids[0].as_str().split_once(':').unwrap();
@@ -731,5 +748,136 @@ async fn one_connection_is_enough_to_read_and_write_at_once() {
             .await
             .unwrap_or_else(|_| panic!("{name}: the fetch held the only connection"));
         assert_eq!(n, 3, "{name}");
+    }
+}
+
+/// Appends `messages` one batch at a time and returns their ids, in order.
+async fn append_all(imap: &Imap, folder: &FolderId, messages: Vec<RawMessage>) -> Vec<MessageId> {
+    let mut ids = Vec::with_capacity(messages.len());
+    for chunk in messages.chunks(16) {
+        for r in imap.append(folder, chunk.to_vec()).await.unwrap() {
+            ids.push(r.unwrap().id.expect("UIDPLUS gives the id"));
+        }
+    }
+    ids
+}
+
+fn bare(folder: &FolderId, text: String) -> RawMessage {
+    raw(folder, Bytes::from(text), Flags::new(), None)
+}
+
+#[tokio::test]
+async fn find_existing_compares_every_look_alike_and_returns_twins() {
+    for (name, imap) in servers().await {
+        let folder = imap
+            .ensure_folder(&unique("lookalikes"), None)
+            .await
+            .unwrap()
+            .id;
+        // Message-IDs that contain each other, more than one fetch batch of them, and
+        // messages without a Message-ID that all have the same size.
+        let mut messages = Vec::new();
+        for n in 1..=40 {
+            let body = format!("body {n:02}\r\n");
+            messages.push(bare(&folder, format!("Message-ID: <a{n}@x>\r\n\r\n{body}")));
+            messages.push(bare(&folder, format!("Message-ID: <{n}a@x>\r\n\r\n{body}")));
+            messages.push(bare(
+                &folder,
+                format!("Subject: s{n:02}\r\n\r\nsame size\r\n"),
+            ));
+        }
+        let twin = bare(&folder, "Message-ID: <a@x>\r\n\r\ntwin\r\n".to_owned());
+        let last = bare(&folder, "Subject: s41\r\n\r\nsame size\r\n".to_owned());
+        messages.extend([twin.clone(), twin.clone(), last.clone()]);
+        let ids = append_all(&imap, &folder, messages.clone()).await;
+        let n = ids.len();
+
+        let found = imap
+            .find_existing(&folder, &DedupeKey::of(&twin))
+            .await
+            .unwrap();
+        assert_eq!(found, ids[n - 3..n - 1], "{name}: both twins, in UID order");
+        let found = imap
+            .find_existing(&folder, &DedupeKey::of(&last))
+            .await
+            .unwrap();
+        assert_eq!(found, [ids[n - 1].clone()], "{name}: among 41 of one size");
+        // `<a1@x>` is a substring of `<a10@x>`…: only the exact one is a copy.
+        let found = imap
+            .find_existing(&folder, &DedupeKey::of(&messages[0]))
+            .await
+            .unwrap();
+        assert_eq!(found, [ids[0].clone()], "{name}");
+        // A key without a size (rebuilt from the ledger) still finds its copy.
+        for i in [2, n - 1] {
+            let mut key = DedupeKey::of(&messages[i]);
+            key.size = None;
+            let found = imap.find_existing(&folder, &key).await.unwrap();
+            assert_eq!(found, [ids[i].clone()], "{name}: message {i} without size");
+        }
+    }
+}
+
+#[tokio::test]
+async fn find_existing_sees_what_another_connection_appended() {
+    let readers = servers().await;
+    let writers = servers().await;
+    for ((name, reader), (_, writer)) in readers.into_iter().zip(writers) {
+        let folder = writer
+            .ensure_folder(&unique("fresh"), None)
+            .await
+            .unwrap()
+            .id;
+        let first = raw(&folder, message("fresh-first", "1"), Flags::new(), None);
+        append_all(&writer, &folder, vec![first.clone()]).await;
+        let with_id = raw(&folder, message("fresh", "2"), Flags::new(), None);
+        let no_id = bare(&folder, "Subject: fresh, no id\r\n\r\nbody\r\n".to_owned());
+        // The reader selects the folder and reads its sizes before the copies exist.
+        for m in [&with_id, &no_id] {
+            let found = reader
+                .find_existing(&folder, &DedupeKey::of(m))
+                .await
+                .unwrap();
+            assert!(found.is_empty(), "{name}: {found:?}");
+        }
+        let ids = append_all(&writer, &folder, vec![with_id.clone(), no_id.clone()]).await;
+        for (m, id) in [&with_id, &no_id].into_iter().zip(ids) {
+            let found = reader
+                .find_existing(&folder, &DedupeKey::of(m))
+                .await
+                .unwrap();
+            assert_eq!(found, [id], "{name}: appended by another connection");
+        }
+    }
+}
+
+#[tokio::test]
+async fn refusals_for_the_message_s_sake_are_final() {
+    for (name, imap) in servers().await {
+        let folder = imap
+            .ensure_folder(&unique("refusals"), None)
+            .await
+            .unwrap()
+            .id;
+        let no_header = bare(&folder, "just text, no header\r\n".to_owned());
+        let bad_header = bare(
+            &folder,
+            "Subject: x\r\nnot a header\r\n\r\nbody\r\n".to_owned(),
+        );
+        let out = imap
+            .append(&folder, vec![no_header, bad_header])
+            .await
+            .unwrap();
+        for r in out {
+            match r {
+                // Dovecot stores what it is given.
+                Ok(a) => assert_eq!(name, "DOVECOT", "{a:?}"),
+                // Cyrus: "NO Message contains invalid header".
+                Err(e) => {
+                    assert_eq!(e.kind(), ErrorKind::InvalidMessage, "{name}: {e:?}");
+                    assert_eq!(e.disposition(), Disposition::Final, "{name}");
+                }
+            }
+        }
     }
 }
