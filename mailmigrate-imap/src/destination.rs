@@ -5,14 +5,8 @@ use std::collections::VecDeque;
 
 use async_trait::async_trait;
 use mailmigrate_core::{
-<<<<<<< HEAD
-    Appended, ContentHash, DedupeKey, Destination, EnsuredFolder, Error, ErrorKind, FlagChange,
-    Folder, FolderId, FolderPath, MessageId, Operation, ProviderInfo, RawMessage, Result,
-    SpecialUse,
-=======
     Appended, DedupeKey, Destination, EnsuredFolder, Error, ErrorKind, FlagChange, Folder,
     FolderId, FolderPath, MessageId, Operation, ProviderInfo, RawMessage, Result, SpecialUse,
->>>>>>> imap
 };
 
 use crate::backend::{map, Imap};

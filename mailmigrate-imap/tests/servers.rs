@@ -10,13 +10,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use bytes::Bytes;
 use futures::StreamExt;
 use mailmigrate_core::{
-<<<<<<< HEAD
-    Change, Checkpoint, DedupeKey, Destination, ErrorKind, Flag, FlagChange, Flags, FolderId,
-    FolderPath, MessageId, MessageMeta, RawMessage, Source, SpecialUse,
-=======
     Change, Checkpoint, DedupeKey, Destination, Disposition, ErrorKind, Flag, FlagChange, Flags,
     FolderId, FolderPath, MessageId, MessageMeta, RawMessage, Source, SpecialUse,
->>>>>>> imap
 };
 use mailmigrate_imap::{Imap, ImapBuilder, Tls};
 use time::macros::datetime;
