@@ -3,8 +3,10 @@
 //! It has nested and non-ASCII folders (`Projekte/Ünïcode`, `Archive/2019`, `日本語`),
 //! folders with roles (`Sent`, `Drafts`), multipart messages with small base64
 //! attachments, RFC 2047 subjects, flags and keywords, internal dates spread over years,
-//! and a couple of deliberately malformed messages (one empty, one without headers) that
-//! a migration must report as typed failures while the rest goes on.
+//! and a couple of deliberately malformed messages (one empty, one without headers): the
+//! empty one no destination can store, so a migration must report it as a typed failure
+//! while the rest goes on; the headerless one travels byte-exact to a destination that
+//! takes it (a Maildir does).
 //!
 //! Messages are generated one at a time, so memory does not grow with `n`.
 //!
@@ -103,6 +105,11 @@ pub fn demo_messages(
 /// Whether the message at `index` is one of the deliberately malformed ones.
 pub fn is_malformed(index: usize) -> bool {
     MALFORMED_AT.contains(&index)
+}
+
+/// Whether the message at `index` is the planted empty one, which every destination refuses.
+pub fn is_empty_message(index: usize) -> bool {
+    index == MALFORMED_AT[0]
 }
 
 const FIRST: &[&str] = &[
