@@ -198,8 +198,11 @@ async fn open_config(args: &JobArgs, path: &std::path::Path) -> Result<Job> {
             })
         })
         .unwrap_or_else(|| path.with_file_name("mailmigrate-state.sqlite"));
-    let source = stores::open_store(&config.source).await?;
-    let dest = stores::open_store(&config.destination).await?;
+    // Both logins at once: a pass that has nothing to do is mostly connection set-up.
+    let (source, dest) = tokio::try_join!(
+        stores::open_store(&config.source),
+        stores::open_store(&config.destination)
+    )?;
     let state = stores::open_state(&state_path)?;
     println!(
         "Job {job:?}: {} -> {} (state: {})",
