@@ -10,7 +10,7 @@ migrated corpus (the figures the engine reports for its full pass, which verify.
 against the source), so every tool is divided by the same amount of work.
 Python 3 standard library only.
 """
-import json, os, shutil, sys
+import json, os, re, shutil, sys
 
 
 def timev(path):
@@ -45,6 +45,34 @@ def load(res, name):
         if lines:
             r["tool"] = json.loads(lines[-1])
     return r
+
+
+def cli_moved(res, name):
+    """What the migrate CLI reported doing, from its report (RES/NAME.out)."""
+    path = os.path.join(res, name + ".out")
+    if not os.path.exists(path):
+        return "-"
+    text = open(path, encoding="utf-8", errors="replace").read()
+    m = re.search(r"^Total: copied (\d+) messages .*?, (\d+) flag updates", text, re.M)
+    if m:
+        moved = "copied %s, flags updated %s" % m.groups()
+    elif re.search(r"^Nothing to do", text, re.M):
+        moved = "copied 0, flags updated 0"
+    else:
+        moved = "-"
+    verdict = re.search(r"^Result: .*\(exit (\d+)\)", text, re.M)
+    return moved + ("; exit %s" % verdict.group(1) if verdict else "")
+
+
+def hyperfine_rows(res):
+    """Mean ± sd and min of each command of RES/noop-hyperfine.json, if hyperfine ran."""
+    path = os.path.join(res, "noop-hyperfine.json")
+    if not os.path.exists(path):
+        return []
+    rows = []
+    for r in json.load(open(path, encoding="utf-8"))["results"]:
+        rows.append((r["command"], r["mean"], r.get("stddev") or 0.0, r["min"], len(r["times"])))
+    return rows
 
 
 def pick_best(res, names):
@@ -86,7 +114,8 @@ def main():
     hdr = "%-26s %8s %9s %7s %7s %10s %9s %9s" % ("tool", "wall s", "msg/s", "MB/s", "CPU s", "peak RSS", "vs mbsync", "vs floor")
     print(hdr)
     print("-" * len(hdr))
-    rows = [("physical floor (APPEND)", floor), ("mbsync (isync)", mb), ("mailmigrate", ours)]
+    rows = [("physical floor (APPEND)", floor), ("mbsync (isync)", mb), ("mailmigrate", ours),
+            ("migrate CLI (pass + check)", load(res, "cli"))]
     for label, r in rows:
         if not r:
             print("%-26s %s" % (label, "not measured"))
@@ -110,19 +139,34 @@ def main():
     cj = os.path.join(res, "changes.json")
     if os.path.exists(cj):
         changes = json.load(open(cj, encoding="utf-8"))
-    for label, name in [("mailmigrate no-change pass", "noop"), ("mbsync no-change pass", "mbsync_noop"),
-                        ("mailmigrate incremental pass", "incr"), ("mbsync incremental pass", "mbsync_incr")]:
+    for label, name in [("mailmigrate no-change pass", "noop"), ("migrate CLI no-change pass", "cli_noop"),
+                        ("mbsync no-change pass", "mbsync_noop"),
+                        ("mailmigrate incremental pass", "incr"), ("migrate CLI incremental pass", "cli_incr"),
+                        ("mbsync incremental pass", "mbsync_incr"),
+                        ("migrate verify (full comparison)", "cli_verify")]:
         r = load(res, name)
         if not r:
             continue
         t = r.get("tool")
         run_s = "%.3f" % t["run_s"] if t else "-"
-        moved = ("copied %d, flags updated %d" % (t["copied"], t["flags_updated"])) if t else "-"
+        if t:
+            moved = "copied %d, flags updated %d" % (t["copied"], t["flags_updated"])
+        else:
+            moved = cli_moved(res, name)
         print("%-34s %8.2f %8s %7.2f %7.0f MB  %s" % (label, r["wall"], run_s, r["cpu"], r["rss_kb"] / 1024, moved))
     if changes:
         print("(changes made at the source before the incremental pass: %d new messages, %d flag changes;"
               " run s = the engine pass alone, without process start and login)" % (
                   changes.get("new", 0), changes.get("changed", 0)))
+
+    hf = hyperfine_rows(res)
+    if hf:
+        print("\nNo-change pass, repeated (hyperfine, whole process)")
+        hdr = "%-26s %10s %10s %10s %6s" % ("tool", "mean s", "sd s", "min s", "runs")
+        print(hdr)
+        print("-" * len(hdr))
+        for name, mean, sd, lo, n in hf:
+            print("%-26s %10.3f %10.3f %10.3f %6d" % (name, mean, sd, lo, n))
 
     print("\nPeak RSS against mailbox size (the smaller corpus keeps the largest messages)")
     hdr = "%-26s %10s %10s %10s" % ("tool", "messages", "wall s", "peak RSS")

@@ -9,8 +9,12 @@
 #   2. the peer: mbsync src1 -> dst1 (CopyArrivalDate yes), then verify.py,
 #   3. mailmigrate (engine + mailmigrate_imap::Imap on both sides, SQLite state) src1 -> dst2,
 #      then verify.py, which must say IDENTICAL (2 and 3 alternate ROUNDS times),
-#   4. a no-change pass of both, then an incremental pass of both after
-#      `corpus.py load --extra` (1 % more messages) and 50 flag changes at src1,
+#   3b. the operator's CLI, `migrate --config` (the same engine, plus the end-of-pass check
+#      and its report) src1 -> dst7, then verify.py,
+#   4. a no-change pass of all three, then an incremental pass of all three after
+#      `corpus.py load --extra` (1 % more messages) and 50 flag changes at src1, then
+#      `migrate verify` (the CLI's full comparison, its own step); with hyperfine
+#      installed, the no-change passes are also timed over repeated runs,
 #   5. both tools again on an N_SMALL-message subset of the corpus (src2) holding the same
 #      largest messages, to show that peak RSS does not grow with the number of messages,
 # and prints the table (benches/imap/report.py). See benches/imap/README.md.
@@ -55,9 +59,11 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -q "${need_pkgs[@]}" >/dev/null
 fi
 
-log "building imap_migrate (release)"
-(cd "$REPO" && cargo build --release --quiet -p mailmigrate-benches --bin imap_migrate)
+log "building imap_migrate and the migrate CLI (release)"
+(cd "$REPO" && cargo build --release --quiet -p mailmigrate-benches --bin imap_migrate \
+  -p mailmigrate-examples --bin migrate)
 BIN=${CARGO_TARGET_DIR:-$REPO/target}/release/imap_migrate
+CLI=${CARGO_TARGET_DIR:-$REPO/target}/release/migrate
 
 # --- server and corpus -------------------------------------------------------------------
 if [ -f "$DV/dovecot.conf" ]; then
@@ -68,7 +74,7 @@ rm -rf "$WORK"
 mkdir -p "$RES" "$WORK/state"
 log "starting Dovecot on 127.0.0.1:$PORT"
 # the daemon inherits stdout: send it to a file, not to a pipe someone waits on
-bash "$BENCH/dovecot-up.sh" "$DV" "$PORT" 6 > "$WORK/dovecot-up.log" 2>&1
+bash "$BENCH/dovecot-up.sh" "$DV" "$PORT" 7 > "$WORK/dovecot-up.log" 2>&1
 head -1 "$WORK/dovecot-up.log"
 stop_dovecot() {
   if [ "${KEEP_DOVECOT:-0}" != 1 ]; then
@@ -126,6 +132,25 @@ ours() { # ours NAME SRC DST
   timed "$1" "$BIN" "${args[@]}"
   cat "$RES/$1.json"
 }
+cli_job() { # cli_job SRC DST -> the CLI's job file for SRC -> DST (password from BENCH_PASS)
+  local job=$WORK/cli-$1-$2.toml
+  cat > "$job" <<EOF
+source = "imap://$1@127.0.0.1:$PORT/?tls=plaintext&password_env=BENCH_PASS"
+destination = "imap://$2@127.0.0.1:$PORT/?tls=plaintext&password_env=BENCH_PASS"
+state = "$WORK/state/cli-$1-$2.sqlite"
+folder_concurrency = ${MM_FOLDER_CONCURRENCY:-2}
+EOF
+  echo "$job"
+}
+cli() { # cli NAME SRC DST [verify]: the migrate CLI; its report in RES/NAME.out, exit code in RES/NAME.rc
+  local job rc=0
+  job=$(cli_job "$2" "$3")
+  sync
+  /usr/bin/time -v -o "$RES/$1.time" "$CLI" ${4:+"$4"} --config "$job" > "$RES/$1.out" || rc=$?
+  echo "$rc" > "$RES/$1.rc"
+  grep -E "^(Total|Nothing to do|Copies written|Folder counts|Totals|Result)" "$RES/$1.out" | sed 's/^/  /'
+  grep -E "Elapsed" "$RES/$1.time" | sed 's/^\s*/  /'
+}
 mbsync_run() { # mbsync_run NAME SRC DST
   mkdir -p "$WORK/mbsync-$2-$3"
   BENCH_HOST=127.0.0.1 BENCH_PORT=$PORT BENCH_STATE=$WORK/mbsync-$2-$3 \
@@ -167,9 +192,25 @@ verify mbsync src1 dst1 || echo "  (expected: mbsync adds an X-TUID header to ev
 FAILED=0
 verify mailmigrate src1 dst2 || { FAILED=1; echo "  MAILMIGRATE IS NOT BYTE-EXACT" >&2; }
 
+log "3b/5 the migrate CLI src1 -> dst7 (engine + end-of-pass check and report)"
+reset_user dst7
+cli cli src1 dst7
+verify mailmigrate-cli src1 dst7 || { FAILED=1; echo "  THE CLI IS NOT BYTE-EXACT" >&2; }
+
 log "4/5 no-change passes, then incremental passes after new messages and flag changes"
 ours noop src1 dst2
 mbsync_run mbsync_noop src1 dst1
+cli cli_noop src1 dst7
+if command -v hyperfine >/dev/null; then
+  # Repeated runs of the same no-change pass (each leaves nothing to do for the next).
+  CLI_JOB=$(cli_job src1 dst7)
+  hyperfine -N --warmup 1 --runs "${NOOP_RUNS:-10}" --export-json "$RES/noop-hyperfine.json" \
+    -n "imap_migrate" "$BIN --port $PORT --src src1 --dst dst2 --state $WORK/state/src1-dst2.sqlite --folder-concurrency ${MM_FOLDER_CONCURRENCY:-2} --pool-size ${MM_POOL_SIZE:-2}" \
+    -n "migrate CLI" "$CLI --config $CLI_JOB" \
+    -n "mbsync" "env BENCH_HOST=127.0.0.1 BENCH_PORT=$PORT BENCH_STATE=$WORK/mbsync-src1-dst1 bash $BENCH/mbsync-peer.sh src1 dst1" \
+    > "$RES/noop-hyperfine.txt" 2>&1 || echo "  (hyperfine failed: $RES/noop-hyperfine.txt)"
+  grep -E "^(Benchmark|  Time)" "$RES/noop-hyperfine.txt" || true
+fi
 python3 "$BENCH/corpus.py" load --cache "$C_BIG" --dovecot "$DV" --user src1 --extra
 python3 "$HERE/change_flags.py" --port "$PORT" --user src1 --password "$BENCH_PASS" --count 50 \
   > "$WORK/flags.json"
@@ -181,7 +222,13 @@ EOF
 cat "$RES/changes.json"
 ours incr src1 dst2
 mbsync_run mbsync_incr src1 dst1
+cli cli_incr src1 dst7
 verify mailmigrate-incr src1 dst2 || { FAILED=1; echo "  MAILMIGRATE INCREMENTAL PASS IS NOT EXACT" >&2; }
+verify mailmigrate-cli-incr src1 dst7 || { FAILED=1; echo "  THE CLI'S INCREMENTAL PASS IS NOT EXACT" >&2; }
+cli cli_verify src1 dst7 verify
+for step in cli cli_noop cli_incr cli_verify; do
+  [ "$(cat "$RES/$step.rc")" = 0 ] || { FAILED=1; echo "  the CLI's $step exited $(cat "$RES/$step.rc")" >&2; }
+done
 
 log "5/5 peak RSS at $N_SMALL messages: src2 -> dst4 (mailmigrate), src2 -> dst5 (mbsync)"
 ours ours_small src2 dst4

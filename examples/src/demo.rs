@@ -3,9 +3,10 @@
 //! It has nested and non-ASCII folders (`Projekte/Ünïcode`, `Archive/2019`, `日本語`),
 //! folders with roles (`Sent`, `Drafts`), multipart messages with small base64
 //! attachments, RFC 2047 subjects, flags and keywords, internal dates spread over years,
-//! and a couple of deliberately malformed messages: one without headers, which a
-//! migration carries like any other (it merely has no Message-ID for dedupe), and one
-//! empty, which the destination refuses and the report names while the rest goes on.
+//! and a couple of deliberately malformed messages (one empty, one without headers): the
+//! empty one no destination can store, so a migration must report it as a typed failure
+//! while the rest goes on; the headerless one travels byte-exact to a destination that
+//! takes it (a Maildir does).
 //!
 //! Messages are generated one at a time, so memory does not grow with `n`.
 //!
@@ -106,7 +107,7 @@ pub fn is_malformed(index: usize) -> bool {
     MALFORMED_AT.contains(&index)
 }
 
-/// Whether the message at `index` is the empty one, which destinations refuse.
+/// Whether the message at `index` is the planted empty one, which every destination refuses.
 pub fn is_empty_message(index: usize) -> bool {
     index == MALFORMED_AT[0]
 }

@@ -3,13 +3,23 @@
 //! - [`demo`] generates the bundled demo mailbox (deterministic, seeded), reused by the
 //!   benchmarks.
 //! - [`config`] reads a migration job from a TOML file.
-//! - [`stores`] opens stores and state from URLs and paths, and verifies a finished job.
+//! - [`stores`] opens stores and state from URLs and paths.
 //! - [`progress`] turns engine events into a progress bar.
-//! - [`run`] runs a job or the demo and decides the exit code.
+//! - [`run`] runs a pass (or the full verification) of a job or the demo.
+//! - [`run_ledger`] remembers which ledger rows a pass wrote; [`pass_check`] checks those
+//!   at the destination, with folder counts, at the end of every pass.
+//! - [`full_verify`] compares every message of a job (`migrate verify`).
+//! - [`summary`] shows what a pass did; [`verdict`] decides, in one place, what it means
+//!   and the exit code.
 #![doc(test(attr(deny(warnings))))]
 
 pub mod config;
 pub mod demo;
+pub mod full_verify;
+pub mod pass_check;
 pub mod progress;
 pub mod run;
+pub mod run_ledger;
 pub mod stores;
+pub mod summary;
+pub mod verdict;

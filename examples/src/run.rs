@@ -1,30 +1,21 @@
-//! Running a job (or the bundled demo) and turning its outcome into an exit code.
+//! Running a job (or the bundled demo) and collecting what its verdict is decided from.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use futures::StreamExt;
 
-use mailmigrate_core::engine::{Engine, EventSink, FolderPlan, SyncOptions, SyncReport};
+use mailmigrate_core::engine::{Engine, EventSink, Filter, FolderPlan, SyncOptions, SyncReport};
 use mailmigrate_core::state::StateStore;
 use mailmigrate_core::{Destination, Error, ErrorKind, Operation, Result, Source, Store};
 
 use crate::demo;
-use crate::stores::{self, Verification};
+use crate::full_verify::{self, FullVerification};
+use crate::pass_check::{self, PassCheck};
+use crate::run_ledger::RunLedger;
+use crate::verdict::Findings;
 
-/// Exit code: the run completed and every message is at the destination.
-pub const EXIT_OK: u8 = 0;
-/// Exit code: the job could not start (bad config, unknown scheme, unreachable store,
-/// unreadable state).
-pub const EXIT_ERROR: u8 = 1;
-/// Exit code: some folder stopped early; run again to resume from its checkpoint.
-pub const EXIT_INCOMPLETE: u8 = 2;
-/// Exit code: the run completed but some messages failed (listed in the report).
-pub const EXIT_FAILURES: u8 = 3;
-/// Exit code: verification found a migrated message missing or different.
-pub const EXIT_VERIFY_FAILED: u8 = 4;
-
-/// What a run produced.
+/// What a pass produced.
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct Outcome {
@@ -32,41 +23,43 @@ pub struct Outcome {
     pub plan: FolderPlan,
     /// The engine's report.
     pub report: SyncReport,
-    /// The verification, unless it was a dry run.
-    pub verification: Option<Verification>,
+    /// The check of what the pass wrote, unless it was a dry run.
+    pub check: Option<PassCheck>,
 }
 
 impl Outcome {
-    /// The exit code, tolerating `expected_failures` failures of kind `InvalidMessage`
-    /// (the demo's planted malformed messages). The worst condition wins:
-    /// verification failure, then incomplete folders, then item failures.
-    ///
-    /// ```
-    /// use mailmigrate_examples::run::{EXIT_OK, EXIT_FAILURES};
-    /// # let _ = (EXIT_OK, EXIT_FAILURES);
-    /// ```
-    pub fn exit_code(&self, expected_failures: usize) -> u8 {
-        if self.verification.as_ref().is_some_and(|v| !v.is_clean()) {
-            return EXIT_VERIFY_FAILED;
+    /// What the verdict is decided from, tolerating `tolerated` final failures of kind
+    /// `InvalidMessage` (the demo's planted malformed messages).
+    pub fn findings(&self, tolerated: usize) -> Findings {
+        let mut f = Findings::of_report(&self.report, tolerated);
+        if let Some(check) = &self.check {
+            f.differences += check.differences();
+            f.unsettled = f.unsettled.max(check.unsettled);
         }
-        if !self.report.is_complete() {
-            return EXIT_INCOMPLETE;
-        }
-        let failures = &self.report.failures;
-        let only_expected = failures.len() == expected_failures
-            && failures.iter().all(|f| f.kind == ErrorKind::InvalidMessage);
-        if failures.is_empty() || (expected_failures > 0 && only_expected) {
-            EXIT_OK
-        } else {
-            EXIT_FAILURES
-        }
+        f
     }
 }
 
-/// Plans, runs one pass and verifies it (verification is skipped on a dry run).
+fn is_filtered(filter: &Filter) -> bool {
+    filter != &Filter::default()
+}
+
+fn engine_for(
+    source: &Arc<dyn Store>,
+    dest: &Arc<dyn Store>,
+    state: Arc<dyn StateStore>,
+    options: SyncOptions,
+) -> Engine {
+    let src: Arc<dyn Source> = Arc::<dyn Store>::clone(source);
+    let dst: Arc<dyn Destination> = Arc::<dyn Store>::clone(dest);
+    Engine::new(src, dst, state).with_options(options)
+}
+
+/// Plans, runs one pass, and checks what it wrote (skipped on a dry run): the copies of
+/// this pass read back from the destination, and folder counts. See [`pass_check`].
 ///
 /// # Errors
-/// As [`Engine::run`] and [`stores::verify`].
+/// As [`Engine::run`] and [`pass_check::check_pass`].
 pub async fn run_job(
     source: Arc<dyn Store>,
     dest: Arc<dyn Store>,
@@ -76,22 +69,83 @@ pub async fn run_job(
 ) -> Result<Outcome> {
     let dry_run = options.dry_run;
     let job = options.job.clone();
-    let src: Arc<dyn Source> = Arc::<dyn Store>::clone(&source);
-    let dst: Arc<dyn Destination> = Arc::<dyn Store>::clone(&dest);
-    let engine = Engine::new(src, dst, Arc::clone(&state))
-        .with_options(options)
-        .with_events(events);
+    let filtered = is_filtered(&options.filter);
+    let ledger = Arc::new(RunLedger::new(state));
+    let engine = engine_for(
+        &source,
+        &dest,
+        Arc::clone(&ledger) as Arc<dyn StateStore>,
+        options,
+    )
+    .with_events(events);
     let plan = engine.plan().await?;
     let report = engine.run_plan(&plan).await?;
-    let verification = if dry_run {
+    let check = if dry_run {
         None
     } else {
-        Some(stores::verify(&source, &dest, &state, &job, &plan).await?)
+        Some(
+            pass_check::check_pass(
+                source.as_ref(),
+                &dest,
+                &ledger,
+                &job,
+                &plan,
+                &report,
+                filtered,
+            )
+            .await?,
+        )
     };
     Ok(Outcome {
         plan,
         report,
+        check,
+    })
+}
+
+/// What `migrate verify` produced.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct VerifyOutcome {
+    /// The full comparison.
+    pub verification: FullVerification,
+    /// The job's recorded failures.
+    pub failures: Vec<mailmigrate_core::state::ItemFailure>,
+}
+
+impl VerifyOutcome {
+    /// What the verdict is decided from (see [`Outcome::findings`] for `tolerated`).
+    pub fn findings(&self, tolerated: usize) -> Findings {
+        let mut f = Findings {
+            differences: self.verification.report.differences(),
+            unsettled: self.verification.pending,
+            ..Findings::default()
+        };
+        f.add_failures(&self.failures, tolerated);
+        f
+    }
+}
+
+/// Plans the job (writing nothing) and compares every copied folder in full. See
+/// [`full_verify::verify`].
+///
+/// # Errors
+/// Planning, listing or state errors.
+pub async fn verify_job(
+    source: Arc<dyn Store>,
+    dest: Arc<dyn Store>,
+    state: Arc<dyn StateStore>,
+    options: SyncOptions,
+) -> Result<VerifyOutcome> {
+    let job = options.job.clone();
+    let plan = engine_for(&source, &dest, Arc::clone(&state), options)
+        .plan()
+        .await?;
+    let verification = full_verify::verify(&source, &dest, &state, &job, &plan).await?;
+    let failures = state.failures(&job).await?;
+    Ok(VerifyOutcome {
         verification,
+        failures,
     })
 }
 
@@ -234,8 +288,9 @@ fn io_error(e: std::io::Error, path: &Path) -> Error {
         .with_source(e)
 }
 
-/// The number of failures the demo expects: its empty message, which the destination
-/// refuses and which exists only in a Maildir source (planted as a file).
+/// The number of failures the demo expects: its empty message, which exists only in a
+/// Maildir source (planted as a file) and which no destination stores. (The headerless one
+/// travels byte-exact.)
 pub fn demo_expected_failures(n: usize, maildir_source: bool) -> usize {
     if maildir_source {
         (0..n).filter(|&i| demo::is_empty_message(i)).count()
@@ -247,6 +302,8 @@ pub fn demo_expected_failures(n: usize, maildir_source: bool) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stores;
+    use crate::verdict::Verdict;
     use mailmigrate_core::engine::Event;
     use mailmigrate_core::state::MemoryState;
     use mailmigrate_core::store::MemoryStore;
@@ -293,11 +350,17 @@ mod tests {
             .failures
             .iter()
             .all(|f| f.kind == ErrorKind::InvalidMessage));
-        let v = first.verification.as_ref().unwrap();
-        assert!(v.is_clean(), "{v}");
-        assert_eq!(v.explained as usize, expected);
-        assert_eq!(first.exit_code(expected), EXIT_OK);
-        assert_eq!(first.exit_code(0), EXIT_FAILURES);
+        let check = first.check.as_ref().unwrap();
+        assert_eq!(check.differences(), 0, "{check}");
+        assert_eq!(
+            check.checked as usize,
+            n - expected,
+            "every copy is read back"
+        );
+        assert_eq!(check.confirmed, check.checked);
+        assert!(check.counts.iter().all(|c| c.agrees()), "{check}");
+        assert_eq!(first.findings(expected).verdict(), Verdict::Complete);
+        assert_eq!(first.findings(0).verdict(), Verdict::Refused);
 
         // A second process: everything reopened from disk.
         let (source, dest, state) = open().await;
@@ -318,8 +381,28 @@ mod tests {
             "{}",
             second.report
         );
-        assert!(second.verification.as_ref().unwrap().is_clean());
-        assert_eq!(second.exit_code(expected), EXIT_OK);
+        let check = second.check.as_ref().unwrap();
+        assert_eq!(
+            check.checked, 0,
+            "a pass that wrote nothing reads nothing back"
+        );
+        assert_eq!(check.differences(), 0, "{check}");
+        assert_eq!(second.findings(expected).verdict(), Verdict::Complete);
+
+        // The full comparison, its own step, agrees and names the recorded failures.
+        let (source, dest, state) = open().await;
+        let full = verify_job(source, dest, state, SyncOptions::new("demo"))
+            .await
+            .unwrap();
+        let c = full.verification.report.totals.counts;
+        assert_eq!((c.failed as usize, c.missing), (expected, 0));
+        assert!(
+            full.verification.report.is_clean(),
+            "{}",
+            full.verification.report
+        );
+        assert_eq!(full.findings(expected).verdict(), Verdict::Complete);
+        assert_eq!(full.findings(0).verdict(), Verdict::Refused);
     }
 
     #[tokio::test]
@@ -341,7 +424,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn dry_run_writes_nothing_and_skips_verification() {
+    async fn dry_run_writes_nothing_and_checks_nothing() {
         let source: Arc<dyn Store> = Arc::new(MemoryStore::new("s"));
         let dest = MemoryStore::new("d");
         let dir = tempfile::tempdir().unwrap();
@@ -359,6 +442,6 @@ mod tests {
         .unwrap();
         assert_eq!(dest.message_count(), 0);
         assert_eq!(out.report.totals.copied, 100);
-        assert!(out.verification.is_none());
+        assert!(out.check.is_none());
     }
 }

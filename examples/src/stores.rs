@@ -1,21 +1,16 @@
-//! Opening stores and state from URLs and paths, and verifying a finished job.
+//! Opening stores and state from URLs and paths.
 //!
 //! Store URLs name a scheme and a path: `maildir:///srv/mail/alice`, `mbox://backup/alice`
 //! (relative), `imaps://user@host` (any IMAP server, see [`ImapTarget`]), `memory:` (an
 //! empty in-process store, for trials). Providers not linked into this example yet
 //! (`graph`, `gmail`) give an error naming the crate to use.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use mailmigrate_core::engine::FolderPlan;
 use mailmigrate_core::state::{SqliteState, StateStore};
 use mailmigrate_core::store::{MaildirStore, MboxStore, MemoryStore};
-use mailmigrate_core::verify::{FolderPair, FolderRef, VerifyOptions, VerifyReport};
-use mailmigrate_core::{
-    Destination, Error, ErrorKind, FolderId, MessageId, Operation, Result, Source, Store,
-};
+use mailmigrate_core::{Error, ErrorKind, Operation, Result, Store};
 use mailmigrate_imap::{Imap, ImapBuilder, Tls};
 
 /// The kind of local store a URL names.
@@ -309,112 +304,9 @@ pub fn open_state(path: &Path) -> Result<Arc<dyn StateStore>> {
     Ok(Arc::new(SqliteState::open(path)?))
 }
 
-/// What verification found: the core comparison report, and how many of the messages it
-/// found missing are failures the engine recorded (malformed, too large) rather than losses.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct Verification {
-    /// The folder-by-folder comparison of source and destination.
-    pub report: VerifyReport,
-    /// Missing messages that are recorded failures of the job.
-    pub explained: u64,
-}
-
-impl Verification {
-    /// Differences not explained by recorded failures: missing, extra or changed messages,
-    /// flag and date differences, unreadable items, missing folders.
-    pub fn unexplained(&self) -> u64 {
-        let t = &self.report.totals;
-        let c = &t.counts;
-        c.missing.saturating_sub(self.explained)
-            + c.extra
-            + c.changed
-            + c.flag_differences
-            + c.date_differences
-            + c.unreadable
-            + self
-                .report
-                .folders
-                .iter()
-                .filter(|f| f.error.is_some())
-                .count() as u64
-    }
-
-    /// Whether the destination equals the source but for recorded failures.
-    pub fn is_clean(&self) -> bool {
-        self.unexplained() == 0
-    }
-}
-
-impl std::fmt::Display for Verification {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.report.to_text())?;
-        let c = &self.report.totals.counts;
-        writeln!(
-            f,
-            "Verification {}: {} of {} source messages identical at the destination; \
-             {} missing are recorded failures; {} unexplained differences.",
-            if self.is_clean() { "passed" } else { "FAILED" },
-            c.matched,
-            c.source,
-            self.explained,
-            self.unexplained()
-        )
-    }
-}
-
-/// Compares every copied folder of `plan` between source and destination with
-/// [`mailmigrate_core::verify`], reading the destination back through its [`Source`] side,
-/// and accounts the job's recorded failures. Memory is bounded by the verifier's batch.
-///
-/// Messages left out by a filter show as missing: verify filtered jobs with that in mind.
-///
-/// # Errors
-/// Listing or state errors.
-pub async fn verify(
-    source: &Arc<dyn Store>,
-    dest: &Arc<dyn Store>,
-    state: &Arc<dyn StateStore>,
-    job: &str,
-    plan: &FolderPlan,
-) -> Result<Verification> {
-    let source: &dyn Source = source.as_ref();
-    let dest_store: &dyn Store = dest.as_ref();
-    let dest_folders = Source::list_folders(dest_store).await?;
-    let pairs: Vec<FolderPair> = plan
-        .copies()
-        .map(|e| {
-            let target = dest_folders
-                .iter()
-                .find(|d| d.path == e.target)
-                .map(FolderRef::from);
-            FolderPair::new(FolderRef::from(&e.source), target)
-        })
-        .collect();
-    let opts = VerifyOptions::for_destination(&Destination::info(dest_store).capabilities);
-    let report = mailmigrate_core::verify::verify(source, dest_store, &pairs, &opts).await?;
-    let failed: HashSet<(FolderId, MessageId)> = state
-        .failures(job)
-        .await?
-        .into_iter()
-        .map(|f| (f.src_folder, f.src_id))
-        .collect();
-    let explained = report
-        .folders
-        .iter()
-        .flat_map(|f| {
-            f.missing
-                .iter()
-                .filter(|m| failed.contains(&(f.source.id.clone(), m.source_id.clone())))
-        })
-        .count() as u64;
-    Ok(Verification { report, explained })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mailmigrate_core::state::MemoryState;
 
     #[test]
     fn parses_local_schemes() {
@@ -500,59 +392,5 @@ mod tests {
             StoreUrl::parse("ftp://x").unwrap_err().kind(),
             ErrorKind::Unsupported
         );
-    }
-
-    #[tokio::test]
-    async fn verify_accounts_failures_and_notices_losses() {
-        use mailmigrate_core::engine::{Engine, SyncOptions};
-        use mailmigrate_core::layer::{Fault, FaultLayer, Stack, Trigger};
-        use mailmigrate_core::{Destination, FolderPath, MessageMeta, RawMessage};
-        let src = MemoryStore::new("src");
-        let inbox = src
-            .ensure_folder(&FolderPath::inbox(), None)
-            .await
-            .unwrap()
-            .id;
-        let mk = |i: u32| {
-            RawMessage::new(
-                MessageMeta::new(MessageId::new(i.to_string()), inbox.clone()),
-                bytes::Bytes::from(format!("Message-ID: <{i}@x>\r\n\r\nbody {i}")),
-            )
-        };
-        src.append(&inbox, vec![mk(1), mk(2), mk(3)]).await.unwrap();
-        let dst = MemoryStore::new("dst");
-        let state: Arc<dyn StateStore> = Arc::new(MemoryState::new());
-        let source: Arc<dyn Store> = Arc::new(src.clone());
-        let dest: Arc<dyn Store> = Arc::new(dst.clone());
-        // The first message cannot be read: a recorded, final failure.
-        let unreadable = Stack::new(src.clone())
-            .layer(FaultLayer::new().fail_items(
-                mailmigrate_core::Operation::Fetch,
-                Trigger::first(1),
-                Fault::permanent(ErrorKind::InvalidMessage),
-            ))
-            .into_source();
-        let engine = Engine::new(
-            unreadable,
-            Arc::<dyn Store>::clone(&dest),
-            Arc::clone(&state),
-        )
-        .with_options(SyncOptions::new("j"));
-        let plan = engine.plan().await.unwrap();
-        engine.run_plan(&plan).await.unwrap();
-        let v = verify(&source, &dest, &state, "j", &plan).await.unwrap();
-        assert_eq!(v.report.totals.counts.matched, 2);
-        assert_eq!(v.explained, 1);
-        assert!(v.is_clean(), "{v}");
-        assert!(v.to_string().contains("Verification passed"));
-
-        // Remove one copy at the destination: verification notices.
-        let dinbox = FolderId::new("INBOX");
-        let first = dst.messages(&dinbox).unwrap()[0].meta.id.clone();
-        dst.expunge(&dinbox, &first).unwrap();
-        let v = verify(&source, &dest, &state, "j", &plan).await.unwrap();
-        assert_eq!(v.unexplained(), 1);
-        assert!(!v.is_clean());
-        assert!(v.to_string().contains("Verification FAILED"));
     }
 }

@@ -1,7 +1,21 @@
-//! The `migrate` binary end to end: demo, config jobs, errors and exit codes.
+//! The `migrate` binary end to end: demo, config jobs, errors, every exit code, and the
+//! rule that the output never contradicts itself (a report with differences never says
+//! "passed", one without never says "DIFFERENCES"). Exit codes a local store cannot be
+//! made to produce from outside (a folder stopped on a temporary or a permanent error) are
+//! checked through the same library calls the binary makes, with injected faults.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::Arc;
+
+use mailmigrate_core::engine::{Event, SyncOptions};
+use mailmigrate_core::layer::{Fault, FaultLayer, Stack, Trigger};
+use mailmigrate_core::store::MaildirStore;
+use mailmigrate_core::{
+    Destination, ErrorKind, FolderId, FolderPath, MessageId, MessageMeta, Operation, RawMessage,
+    Store,
+};
+use mailmigrate_examples::{run, stores};
 
 fn migrate(args: &[&str], cwd: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_migrate"))
@@ -13,6 +27,85 @@ fn migrate(args: &[&str], cwd: &Path) -> Output {
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The exit code, after checking the no-contradiction rule on the output: exactly one
+/// `Result:` line naming that code; "passed" only without differences, "DIFFERENCES"
+/// only with them (exit 4).
+fn verdict(o: &Output) -> i32 {
+    let text = stdout(o);
+    let code = o.status.code().expect("exited");
+    let results: Vec<&str> = text.lines().filter(|l| l.starts_with("Result:")).collect();
+    assert_eq!(results.len(), 1, "one verdict line:\n{text}");
+    assert!(
+        results[0].ends_with(&format!("(exit {code})")),
+        "the verdict names the exit code:\n{text}"
+    );
+    if code == 4 {
+        assert!(text.contains("DIFFERENCES FOUND"), "{text}");
+        assert!(
+            !text.contains("passed"),
+            "differences never say passed:\n{text}"
+        );
+    } else {
+        assert!(
+            !text.contains("DIFFERENCES"),
+            "no differences, none claimed:\n{text}"
+        );
+        assert!(!text.contains("up to date"), "{text}");
+    }
+    code
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Writes a job file `name.toml` in `dir` from `source` to `dest`; returns its path.
+fn job_file(dir: &Path, name: &str, source: &str, dest: &str) -> PathBuf {
+    let cfg = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &cfg,
+        format!("source = \"{source}\"\ndestination = \"{dest}\"\n"),
+    )
+    .unwrap();
+    cfg
+}
+
+/// A message with a Message-ID.
+fn message(i: u32, folder: &FolderId) -> RawMessage {
+    RawMessage::new(
+        MessageMeta::new(MessageId::new(i.to_string()), folder.clone()),
+        bytes::Bytes::from(format!(
+            "Message-ID: <{i}@cli.test>\r\nSubject: {i}\r\n\r\nbody {i}\r\n"
+        )),
+    )
+}
+
+/// A Maildir at `root` whose inbox holds `n` messages; returns the inbox's directory.
+async fn maildir_with(root: &Path, n: u32) -> PathBuf {
+    let store = MaildirStore::open(root).unwrap();
+    let inbox = store
+        .ensure_folder(&FolderPath::inbox(), None)
+        .await
+        .unwrap()
+        .id;
+    store
+        .append(&inbox, (1..=n).map(|i| message(i, &inbox)).collect())
+        .await
+        .unwrap();
+    store.folder_dir(&inbox).unwrap()
+}
+
+/// The files of a Maildir folder directory's `cur/` and `new/`.
+fn mail_files(folder_dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = ["cur", "new"]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(folder_dir.join(d)).into_iter().flatten())
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
 }
 
 #[test]
@@ -33,7 +126,15 @@ fn demo_runs_reports_and_verifies() {
     assert!(text.contains("Projekte/Ünïcode"), "{text}");
     assert!(text.contains("copied 2999 messages"), "{text}");
     assert!(text.contains("empty message"), "{text}");
-    assert!(text.contains("Verification passed"), "{text}");
+    assert!(
+        text.contains("Copies written by this pass: 2999 read back, 2999 as written"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Result: COMPLETE: the check passed (exit 0)"),
+        "{text}"
+    );
+    assert_eq!(verdict(&out), 0);
     assert!(dir.path().join("demo/source-maildir.complete").exists());
     // The progress bar stays hidden when stdout is not a terminal.
     assert!(!text.contains(" msgs, eta "), "{text}");
@@ -44,7 +145,182 @@ fn demo_runs_reports_and_verifies() {
     assert_eq!(again.status.code(), Some(0), "{text}");
     assert!(text.contains("Using the demo mailbox"), "{text}");
     assert!(text.contains("Nothing to do"), "{text}");
-    assert!(text.contains("Verification passed"), "{text}");
+    assert!(
+        text.contains("Copies written by this pass: 0 read back"),
+        "{text}"
+    );
+    assert_eq!(verdict(&again), 0);
+
+    // The full comparison is its own step; it names the planted failures, not missing.
+    let full = migrate(&["verify", "--demo-dir", "demo"], dir.path());
+    let text = stdout(&full);
+    assert_eq!(verdict(&full), 0, "{text}{}", stderr(&full));
+    assert!(text.contains("Full verification"), "{text}");
+    assert!(text.contains("recorded failures 1"), "{text}");
+    assert!(text.contains("  not copied  source "), "{text}");
+}
+
+#[test]
+fn help_lists_the_verify_step_and_every_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = migrate(&["--help"], dir.path());
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    assert!(text.contains("verify"), "{text}");
+    for code in 0..=5 {
+        assert!(
+            text.contains(&format!("\n  {code}  ")),
+            "exit code {code}:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn a_usage_error_is_exit_1_not_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = migrate(&["--no-such-flag"], dir.path());
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "2 means run again; a typo is not that"
+    );
+}
+
+/// Exit 4: a copy deleted at the destination shows in the next pass's folder counts and in
+/// the full verification; a copy whose flags or bytes were changed at the destination is
+/// "changed", never missing plus extra.
+#[tokio::test]
+async fn differences_at_the_destination_are_exit_4_and_never_passed() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    maildir_with(&src, 5).await;
+    let cfg = job_file(
+        dir.path(),
+        "job",
+        &format!("maildir://{}", src.display()),
+        &format!("maildir://{}", dir.path().join("dst").display()),
+    );
+    let cfg = cfg.to_str().unwrap();
+    let first = migrate(&["--config", cfg], dir.path());
+    assert_eq!(verdict(&first), 0, "{}{}", stdout(&first), stderr(&first));
+
+    let dst = MaildirStore::open(dir.path().join("dst")).unwrap();
+    let inbox = dst.folder_dir(&FolderId::new("INBOX")).unwrap();
+    let files = mail_files(&inbox);
+    assert_eq!(files.len(), 5);
+    std::fs::remove_file(&files[0]).unwrap();
+    let pass = migrate(&["--config", cfg], dir.path());
+    let text = stdout(&pass);
+    assert_eq!(verdict(&pass), 4, "{text}");
+    assert!(
+        text.contains("INBOX  source 5 (without recorded failures), destination 4"),
+        "{text}"
+    );
+
+    // Flags changed on one copy, bytes on another (same Message-ID).
+    let flagged = &files[1];
+    let name = flagged.file_name().unwrap().to_str().unwrap();
+    let base = name.split(":2,").next().unwrap();
+    std::fs::rename(flagged, inbox.join("cur").join(format!("{base}:2,F"))).unwrap();
+    let edited = &files[2];
+    let mut bytes = std::fs::read(edited).unwrap();
+    bytes.extend_from_slice(b"edited at the destination\r\n");
+    std::fs::write(edited, bytes).unwrap();
+    let full = migrate(&["verify", "--config", cfg], dir.path());
+    let text = stdout(&full);
+    assert_eq!(verdict(&full), 4, "{text}");
+    assert!(
+        text.contains("missing 1, extra 0, changed content 1, changed flags 1"),
+        "{text}"
+    );
+    assert!(text.contains("  changed (content)  source "), "{text}");
+    assert!(text.contains("  changed (flags)    source "), "{text}");
+}
+
+/// Exit 3: a message the destination cannot take is refused for good, listed with its
+/// reason; the rest is verified and a rerun does not change the verdict.
+#[tokio::test]
+async fn items_refused_for_good_are_exit_3_with_reasons() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let inbox = maildir_with(&src, 3).await;
+    std::fs::write(inbox.join("cur").join("damaged.test:2,S"), b"").unwrap();
+    let cfg = job_file(
+        dir.path(),
+        "job",
+        &format!("maildir://{}", src.display()),
+        &format!("mbox://{}", dir.path().join("dst").display()),
+    );
+    let cfg = cfg.to_str().unwrap();
+    for round in 0..2 {
+        let out = migrate(&["--config", cfg], dir.path());
+        let text = stdout(&out);
+        assert_eq!(verdict(&out), 3, "round {round}: {text}{}", stderr(&out));
+        assert!(text.contains("Refused for good"), "{text}");
+        assert!(text.contains("empty message"), "{text}");
+        assert!(text.contains("1 items refused for good"), "{text}");
+    }
+    let full = migrate(&["verify", "--config", cfg], dir.path());
+    let text = stdout(&full);
+    assert_eq!(verdict(&full), 3, "{text}");
+    assert!(text.contains("matched 3, recorded failures 1"), "{text}");
+}
+
+/// Runs one pass through the library, as the binary does, with `dest` wrapped in `faults`.
+async fn pass_with_faults(faults: FaultLayer) -> u8 {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    maildir_with(&src, 4).await;
+    let source = stores::open_store(&format!("maildir://{}", src.display()))
+        .await
+        .unwrap();
+    let dest = MaildirStore::open(dir.path().join("dst")).unwrap();
+    let dest: Arc<dyn Store> = Stack::new(dest).layer(faults).into_store();
+    let state = stores::open_state(&dir.path().join("state.sqlite")).unwrap();
+    let out = run::run_job(source, dest, state, SyncOptions::new("j"), |_: &Event| {})
+        .await
+        .unwrap();
+    let findings = out.findings(0);
+    let text = findings.to_string();
+    assert!(text.starts_with("Result: "), "{text}");
+    assert!(
+        !text.contains("passed") || findings.exit_code() != 4,
+        "{text}"
+    );
+    findings.exit_code()
+}
+
+/// Exit 2: a folder pass stopped by a failing destination resumes when run again.
+#[tokio::test]
+async fn a_pass_stopped_by_an_unavailable_destination_is_exit_2() {
+    let faults = FaultLayer::new().fail_calls(
+        Operation::Append,
+        Trigger::always(),
+        Fault::permanent(ErrorKind::Unavailable),
+    );
+    assert_eq!(pass_with_faults(faults).await, 2);
+}
+
+/// Exit 2 too: items that failed for a reason that is not theirs are tried again.
+#[tokio::test]
+async fn items_failed_temporarily_are_exit_2() {
+    let faults = FaultLayer::new().fail_items(
+        Operation::Append,
+        Trigger::first(1),
+        Fault::permanent(ErrorKind::Unavailable),
+    );
+    assert_eq!(pass_with_faults(faults).await, 2);
+}
+
+/// Exit 5: a folder the destination will not let us create needs a fix, not a rerun.
+#[tokio::test]
+async fn a_folder_stopped_by_a_permission_error_is_exit_5() {
+    let faults = FaultLayer::new().fail_calls(
+        Operation::EnsureFolder,
+        Trigger::always(),
+        Fault::permanent(ErrorKind::PermissionDenied),
+    );
+    assert_eq!(pass_with_faults(faults).await, 5);
 }
 
 #[test]
@@ -55,7 +331,8 @@ fn demo_dry_run_prints_the_plan_and_writes_nothing() {
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("Folder plan:"), "{text}");
     assert!(text.contains("would copy"), "{text}");
-    assert!(!text.contains("Verification"), "{text}");
+    assert!(!text.contains("Check of this pass"), "{text}");
+    assert_eq!(verdict(&out), 0);
 }
 
 #[test]
@@ -90,6 +367,7 @@ fn config_job_between_memory_stores_runs_with_its_name() {
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("Job \"alice\""), "{text}");
     assert!(text.contains("Nothing to do"), "{text}");
+    assert_eq!(verdict(&out), 0);
 }
 
 #[test]
@@ -153,10 +431,10 @@ fn config_job_from_imap_into_maildir() {
         "{text}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(text.contains("Verification passed"), "{text}");
+    assert_eq!(verdict(&out), 0);
     assert!(!text.contains(&var("PASSWORD")), "the password never shows");
     let again = run();
     let text = stdout(&again);
-    assert_eq!(again.status.code(), Some(0), "{text}");
+    assert_eq!(verdict(&again), 0, "{text}");
     assert!(text.contains("Nothing to do"), "{text}");
 }

@@ -2,59 +2,104 @@
 //!
 //! With no arguments it runs the bundled demo: it generates a demo mailbox (once) under
 //! `target/mailmigrate-demo/`, migrates it into a Maildir there with its state in
-//! `state.sqlite`, and prints the sync and verification reports. Run it again and it
-//! moves nothing.
+//! `state.sqlite`, checks what the pass wrote and prints the report and the verdict. Run
+//! it again and it moves nothing.
 //!
-//! With `--config job.toml` it runs a real job between local stores (see
+//! With `--config job.toml` it runs a real job between stores (see
 //! `mailmigrate_examples::config` for the file format).
+//!
+//! Every pass ends with a check that costs what changed: the copies it wrote are read back
+//! from the destination, and each destination folder's message count is compared with its
+//! source's (metadata only, no bodies). `migrate verify` is the full comparison, its own
+//! step: it reads both mailboxes in full and writes nothing.
+//!
+//! The exit code says what to do next (`mailmigrate_examples::verdict` holds the table).
 //!
 //! ```text
 //! cargo run --release -p mailmigrate-examples --bin migrate
 //! cargo run --release -p mailmigrate-examples --bin migrate -- --config job.toml --dry-run
+//! cargo run --release -p mailmigrate-examples --bin migrate -- verify --config job.toml
 //! ```
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use clap::Parser;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use mailmigrate_core::engine::SyncOptions;
-use mailmigrate_core::Result;
+use mailmigrate_core::state::StateStore;
+use mailmigrate_core::{Result, Store};
 use mailmigrate_examples::config::JobConfig;
 use mailmigrate_examples::progress::Progress;
-use mailmigrate_examples::run::{self, DemoPaths, Outcome, EXIT_ERROR};
+use mailmigrate_examples::run::{self, DemoPaths};
+use mailmigrate_examples::summary::Summary;
+use mailmigrate_examples::verdict::{self, Findings, EXIT_ERROR};
 use mailmigrate_examples::{demo, stores};
 
-const EXIT_CODES: &str = "\
-Exit codes:
-  0  the run completed and verification passed (the demo tolerates its planted malformed messages)
-  1  the job could not start: bad config, unknown scheme, unreadable store or state
-  2  some folder stopped early; run again to resume from its checkpoint
-  3  the run completed but some messages failed (listed in the report)
-  4  verification found a migrated message missing or different at the destination";
-
 /// Moves whole mailboxes between stores without losing or duplicating anything.
+///
+/// A pass checks what it wrote (read back from the destination) and compares folder
+/// counts; `migrate verify` compares every message.
 #[derive(Debug, Parser)]
-#[command(version, about, after_help = EXIT_CODES)]
+#[command(version, about, long_about = None)]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    job: JobArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Compare every message of the job's folders, source against destination (reads both
+    /// mailboxes in full, writes nothing); recorded failures are named, not missing.
+    Verify,
+}
+
+#[derive(Debug, Args)]
+struct JobArgs {
     /// A TOML job file; without it the bundled demo runs.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     config: Option<PathBuf>,
     /// Plan and count, but write nothing and store no checkpoint.
-    #[arg(long)]
+    #[arg(long, global = true)]
     dry_run: bool,
     /// The job's name in the state store (default: `name` in the file, else its stem).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", global = true)]
     job: Option<String>,
     /// The state file (default: `state` in the file, else next to the file).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", global = true)]
     state: Option<PathBuf>,
     /// Where the demo keeps its files.
-    #[arg(long, value_name = "DIR", default_value = "target/mailmigrate-demo")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "target/mailmigrate-demo",
+        global = true
+    )]
     demo_dir: PathBuf,
 }
 
+/// Parses the command line; usage errors exit with [`EXIT_ERROR`], help and version with 0.
+fn parse() -> std::result::Result<Cli, u8> {
+    let command = Cli::command().after_help(verdict::exit_code_help());
+    match command
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
+        Ok(cli) => Ok(cli),
+        Err(e) => {
+            let _ = e.print();
+            Err(if e.use_stderr() { EXIT_ERROR } else { 0 })
+        }
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match parse() {
+        Ok(cli) => cli,
+        Err(code) => return ExitCode::from(code),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -74,27 +119,48 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> Result<u8> {
-    match &cli.config {
-        Some(path) => run_config(&cli, path).await,
-        None => run_demo(&cli).await,
-    }
+/// A job ready to run: its stores, state, options, and the failures it tolerates.
+struct Job {
+    source: Arc<dyn Store>,
+    dest: Arc<dyn Store>,
+    state: Arc<dyn StateStore>,
+    options: SyncOptions,
+    tolerated: usize,
 }
 
-async fn run_demo(cli: &Cli) -> Result<u8> {
-    let paths = DemoPaths::under(&cli.demo_dir);
-    let state_path = cli.state.clone().unwrap_or_else(|| paths.state.clone());
+async fn run(cli: Cli) -> Result<u8> {
+    let verify = matches!(cli.command, Some(Command::Verify));
+    let job = match &cli.job.config {
+        Some(path) => open_config(&cli.job, path).await?,
+        None => open_demo(&cli.job, !verify).await?,
+    };
+    let findings = if verify {
+        verify_all(job).await?
+    } else {
+        pass(job).await?
+    };
+    print!("\n{findings}");
+    Ok(findings.exit_code())
+}
+
+async fn open_demo(args: &JobArgs, generate: bool) -> Result<Job> {
+    let paths = DemoPaths::under(&args.demo_dir);
+    let state_path = args.state.clone().unwrap_or_else(|| paths.state.clone());
     let source = stores::open_store(&paths.source_url()).await?;
     let dest = stores::open_store(&paths.dest_url()).await?;
     let state = stores::open_state(&state_path)?;
-    let generated = run::ensure_demo_source(
-        &source,
-        Some(&paths.source),
-        &paths.marker,
-        demo::DEFAULT_SEED,
-        demo::DEFAULT_COUNT,
-    )
-    .await?;
+    let generated = if generate {
+        run::ensure_demo_source(
+            &source,
+            Some(&paths.source),
+            &paths.marker,
+            demo::DEFAULT_SEED,
+            demo::DEFAULT_COUNT,
+        )
+        .await?
+    } else {
+        0
+    };
     if generated > 0 {
         println!(
             "Generated the demo mailbox: {generated} messages in {}",
@@ -108,24 +174,21 @@ async fn run_demo(cli: &Cli) -> Result<u8> {
         paths.dest.display(),
         state_path.display()
     );
-    let job = cli.job.clone().unwrap_or_else(|| "demo".to_owned());
-    let options = SyncOptions::new(job).with_dry_run(cli.dry_run);
-    let outcome = execute(source, dest, state, options).await?;
-    let expected = run::demo_expected_failures(demo::DEFAULT_COUNT, true);
-    if !outcome.report.failures.is_empty() && outcome.exit_code(expected) == run::EXIT_OK {
-        println!(
-            "The {expected} failures above are the demo's deliberately malformed messages; \
-             everything else went through."
-        );
-    }
-    Ok(outcome.exit_code(expected))
+    let job = args.job.clone().unwrap_or_else(|| "demo".to_owned());
+    Ok(Job {
+        source,
+        dest,
+        state,
+        options: SyncOptions::new(job).with_dry_run(args.dry_run),
+        tolerated: run::demo_expected_failures(demo::DEFAULT_COUNT, true),
+    })
 }
 
-async fn run_config(cli: &Cli, path: &std::path::Path) -> Result<u8> {
+async fn open_config(args: &JobArgs, path: &std::path::Path) -> Result<Job> {
     let config = JobConfig::load(path)?;
-    let job = config.job_name(cli.job.as_deref(), Some(path));
-    let options = config.sync_options(&job, cli.dry_run)?;
-    let state_path = cli
+    let job = config.job_name(args.job.as_deref(), Some(path));
+    let options = config.sync_options(&job, args.dry_run)?;
+    let state_path = args
         .state
         .clone()
         .or_else(|| {
@@ -135,8 +198,11 @@ async fn run_config(cli: &Cli, path: &std::path::Path) -> Result<u8> {
             })
         })
         .unwrap_or_else(|| path.with_file_name("mailmigrate-state.sqlite"));
-    let source = stores::open_store(&config.source).await?;
-    let dest = stores::open_store(&config.destination).await?;
+    // Both logins at once: a pass that has nothing to do is mostly connection set-up.
+    let (source, dest) = tokio::try_join!(
+        stores::open_store(&config.source),
+        stores::open_store(&config.destination)
+    )?;
     let state = stores::open_state(&state_path)?;
     println!(
         "Job {job:?}: {} -> {} (state: {})",
@@ -144,27 +210,62 @@ async fn run_config(cli: &Cli, path: &std::path::Path) -> Result<u8> {
         config.destination,
         state_path.display()
     );
-    let outcome = execute(source, dest, state, options).await?;
-    Ok(outcome.exit_code(0))
+    Ok(Job {
+        source,
+        dest,
+        state,
+        options,
+        tolerated: 0,
+    })
 }
 
-async fn execute(
-    source: std::sync::Arc<dyn mailmigrate_core::Store>,
-    dest: std::sync::Arc<dyn mailmigrate_core::Store>,
-    state: std::sync::Arc<dyn mailmigrate_core::state::StateStore>,
-    options: SyncOptions,
-) -> Result<Outcome> {
-    let dry_run = options.dry_run;
+/// One pass: run, check what it wrote, report.
+async fn pass(job: Job) -> Result<Findings> {
+    let dry_run = job.options.dry_run;
     let progress = Progress::stdout();
-    let outcome = run::run_job(source, dest, state, options, progress.sink()).await;
+    let outcome = run::run_job(
+        job.source,
+        job.dest,
+        job.state,
+        job.options,
+        progress.sink(),
+    )
+    .await;
     progress.finish();
     let outcome = outcome?;
     if dry_run {
         println!("\nFolder plan:\n{}", outcome.plan);
     }
-    println!("\nSync report:\n{}", outcome.report);
-    if let Some(v) = &outcome.verification {
-        println!("Verification report:\n{v}");
+    println!("\nSync report:\n{}", Summary(&outcome.report));
+    if let Some(check) = &outcome.check {
+        println!("Check of this pass:\n{check}");
     }
-    Ok(outcome)
+    Ok(outcome.findings(job.tolerated))
+}
+
+/// The full comparison, its own step.
+async fn verify_all(job: Job) -> Result<Findings> {
+    let out = run::verify_job(job.source, job.dest, job.state, job.options).await?;
+    println!(
+        "\nFull verification (every message, both sides):\n{}",
+        out.verification.report.to_text_body()
+    );
+    if out.verification.pending > 0 {
+        println!(
+            "{} writes are still pending in the ledger: run a pass first.",
+            out.verification.pending
+        );
+    }
+    if !out.failures.is_empty() {
+        println!("Recorded failures:");
+        for f in &out.failures {
+            let how = if f.final_for_item {
+                "refused for good"
+            } else {
+                "retried on the next pass"
+            };
+            println!("  {how}: {}", f.message);
+        }
+    }
+    Ok(out.findings(job.tolerated))
 }

@@ -6,8 +6,14 @@
 //! source need two in the destination. Per folder it reports
 //! - **missing**: in the source, not in the destination;
 //! - **extra**: in the destination, not in the source;
-//! - **changed**: the same `Message-ID` on both sides with different bytes;
-//! - **flag** and **date differences** of matched messages;
+//! - **changed (content)**: a source message and its copy with different bytes, paired by
+//!   the migration's ledger when the caller knows it ([`FolderPair::with_copies`]), else by
+//!   the same `Message-ID` on both sides: one changed message is reported once, never as
+//!   missing plus extra;
+//! - **changed (flags)** and **changed (date)**: identical bytes whose flags or internal date
+//!   differ;
+//! - **recorded failures**: source messages the migration recorded as failed for good
+//!   ([`FolderPair::with_failed`]): listed, not counted as missing;
 //! - **unreadable** items (a failed fetch is listed, never aborts the report). An
 //!   unreadable item takes no part in the comparison, so its counterpart on the other
 //!   side is reported missing or extra as well: the report never calls it verified.
@@ -40,7 +46,7 @@
 mod report;
 mod text;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -66,12 +72,39 @@ pub struct FolderPair {
     /// The folder migrated to; `None` when the destination has no such folder, in which case
     /// every source message is reported missing.
     pub dest: Option<FolderRef>,
+    /// Known copies, source id → destination id (a migration ledger): a source message whose
+    /// bytes match nothing is paired with its recorded copy and reported changed.
+    #[serde(default)]
+    pub copies: HashMap<MessageId, MessageId>,
+    /// Source ids the migration recorded as failed for good: when absent at the
+    /// destination they are reported as recorded failures, not as missing.
+    #[serde(default)]
+    pub failed: HashSet<MessageId>,
 }
 
 impl FolderPair {
     /// Pairs a source folder with its destination folder.
     pub fn new(source: FolderRef, dest: Option<FolderRef>) -> Self {
-        Self { source, dest }
+        Self {
+            source,
+            dest,
+            copies: HashMap::new(),
+            failed: HashSet::new(),
+        }
+    }
+
+    /// Adds known copies (source id, destination id), e.g. from a migration ledger.
+    #[must_use]
+    pub fn with_copies(mut self, copies: impl IntoIterator<Item = (MessageId, MessageId)>) -> Self {
+        self.copies.extend(copies);
+        self
+    }
+
+    /// Adds source ids recorded as failed for good (not copied on purpose).
+    #[must_use]
+    pub fn with_failed(mut self, failed: impl IntoIterator<Item = MessageId>) -> Self {
+        self.failed.extend(failed);
+        self
     }
 }
 
@@ -270,7 +303,7 @@ async fn verify_folder(
         None => Vec::new(),
     };
     report.counts.dest = dst.len() as u64;
-    compare(&src, &dst, opts, &mut report);
+    compare(&src, &dst, pair, opts, &mut report);
     report
 }
 
@@ -440,7 +473,13 @@ fn same_date(a: Option<OffsetDateTime>, b: Option<OffsetDateTime>) -> bool {
 }
 
 /// Compares two sides as multisets of content hash and fills the report.
-fn compare(src: &[Record], dst: &[Record], opts: &VerifyOptions, report: &mut FolderReport) {
+fn compare(
+    src: &[Record],
+    dst: &[Record],
+    pair: &FolderPair,
+    opts: &VerifyOptions,
+    report: &mut FolderReport,
+) {
     let max = opts.max_listed;
     let mut by_hash: HashMap<ContentHash, Vec<usize>> = HashMap::new();
     for (i, r) in dst.iter().enumerate() {
@@ -456,14 +495,19 @@ fn compare(src: &[Record], dst: &[Record], opts: &VerifyOptions, report: &mut Fo
             unmatched_src.push((si, h));
             continue;
         };
-        // Among identical copies, prefer one whose flags and date agree, so duplicates
-        // with different flags are not cross-paired into spurious differences.
+        // Among identical copies, prefer the recorded copy, then one whose flags and date
+        // agree, so duplicates with different flags are not cross-paired into spurious
+        // differences.
         let sf = comparable_flags(&s.flags, opts);
+        let recorded = pair.copies.get(&s.id);
         let pos = cands
             .iter()
-            .position(|&di| {
-                comparable_flags(&dst[di].flags, opts) == sf
-                    && (!opts.compare_dates || same_date(s.date, dst[di].date))
+            .position(|&di| recorded == Some(&dst[di].id))
+            .or_else(|| {
+                cands.iter().position(|&di| {
+                    comparable_flags(&dst[di].flags, opts) == sf
+                        && (!opts.compare_dates || same_date(s.date, dst[di].date))
+                })
             })
             .unwrap_or(0);
         matched.push((si, cands.swap_remove(pos)));
@@ -474,28 +518,44 @@ fn compare(src: &[Record], dst: &[Record], opts: &VerifyOptions, report: &mut Fo
         .collect();
     unmatched_dst.sort_unstable_by_key(|&(di, _)| di);
 
-    // Same Message-ID, different bytes: changed, not missing plus extra.
+    // A source message and a destination message that are the same message with different
+    // bytes: changed, not missing plus extra. The ledger's pairing comes first, then the
+    // same Message-ID.
+    let mut dst_by_id: HashMap<&MessageId, (usize, ContentHash)> = HashMap::new();
     let mut dst_by_mid: HashMap<&str, Vec<(usize, ContentHash)>> = HashMap::new();
     for &(di, h) in &unmatched_dst {
+        dst_by_id.insert(&dst[di].id, (di, h));
         if let Some(m) = dst[di].message_id.as_deref() {
             dst_by_mid.entry(m).or_default().push((di, h));
         }
     }
-    let mut changed_dst: BTreeSet<usize> = BTreeSet::new();
+    let mut changed_dst: HashSet<usize> = HashSet::new();
     for &(si, source_hash) in &unmatched_src {
         let s = &src[si];
-        let hit = s.message_id.as_deref().and_then(|m| {
-            let v = dst_by_mid.get_mut(m)?;
-            (!v.is_empty()).then(|| (m, v.remove(0)))
-        });
-        let Some((message_id, (di, dest_hash))) = hit else {
-            report.counts.missing += 1;
+        let by_ledger = pair
+            .copies
+            .get(&s.id)
+            .and_then(|d| dst_by_id.get(d))
+            .copied()
+            .filter(|(di, _)| !changed_dst.contains(di));
+        let by_mid = || {
+            let v = dst_by_mid.get_mut(s.message_id.as_deref()?)?;
+            v.retain(|(di, _)| !changed_dst.contains(di));
+            (!v.is_empty()).then(|| v.remove(0))
+        };
+        let Some((di, dest_hash)) = by_ledger.or_else(by_mid) else {
             let item = MissingItem {
                 source_id: s.id.clone(),
                 message_id: s.message_id.clone(),
                 hash: source_hash,
             };
-            push_capped(&mut report.missing, item, max, &mut report.truncated);
+            if pair.failed.contains(&s.id) {
+                report.counts.failed += 1;
+                push_capped(&mut report.failed, item, max, &mut report.truncated);
+            } else {
+                report.counts.missing += 1;
+                push_capped(&mut report.missing, item, max, &mut report.truncated);
+            }
             continue;
         };
         changed_dst.insert(di);
@@ -503,7 +563,11 @@ fn compare(src: &[Record], dst: &[Record], opts: &VerifyOptions, report: &mut Fo
         let item = ChangedItem {
             source_id: s.id.clone(),
             dest_id: dst[di].id.clone(),
-            message_id: message_id.to_owned(),
+            message_id: s
+                .message_id
+                .clone()
+                .or_else(|| dst[di].message_id.clone())
+                .unwrap_or_default(),
             source_hash,
             dest_hash,
         };
@@ -580,6 +644,11 @@ mod tests {
         }
     }
 
+    fn pair() -> FolderPair {
+        let f = FolderRef::new(FolderId::new("f"), FolderPath::inbox());
+        FolderPair::new(f.clone(), Some(f))
+    }
+
     fn empty_report() -> FolderReport {
         let f = FolderRef::new(FolderId::new("f"), FolderPath::inbox());
         FolderReport::new(f.clone(), Some(f))
@@ -596,7 +665,7 @@ mod tests {
             rec("d2", b"same", None, &[Flag::Seen]),
         ];
         let mut r = empty_report();
-        compare(&src, &dst, &VerifyOptions::default(), &mut r);
+        compare(&src, &dst, &pair(), &VerifyOptions::default(), &mut r);
         assert_eq!(r.counts.matched, 2);
         assert!(r.counts.is_clean(), "{r:?}");
     }
@@ -607,7 +676,7 @@ mod tests {
         let src = [rec("s1", b"a", None, &[Flag::Seen, kw])];
         let dst = [rec("d1", b"a", None, &[Flag::Seen])];
         let mut r = empty_report();
-        compare(&src, &dst, &VerifyOptions::default(), &mut r);
+        compare(&src, &dst, &pair(), &VerifyOptions::default(), &mut r);
         assert_eq!(r.counts.flag_differences, 1);
         assert_eq!(
             r.flag_differences[0].only_in_source,
@@ -615,7 +684,7 @@ mod tests {
         );
         let mut r = empty_report();
         let opts = VerifyOptions::default().with_compare_keywords(false);
-        compare(&src, &dst, &opts, &mut r);
+        compare(&src, &dst, &pair(), &opts, &mut r);
         assert!(r.counts.is_clean());
     }
 
@@ -626,8 +695,72 @@ mod tests {
         s.date = Some(datetime!(2020-05-01 10:00:00.250 +02:00));
         d.date = Some(datetime!(2020-05-01 08:00:00 UTC));
         let mut r = empty_report();
-        compare(&[s], &[d], &VerifyOptions::default(), &mut r);
+        compare(&[s], &[d], &pair(), &VerifyOptions::default(), &mut r);
         assert!(r.counts.is_clean(), "{r:?}");
+    }
+
+    #[test]
+    fn a_changed_message_without_message_id_pairs_by_the_ledger() {
+        let src = [rec("s1", b"edited", None, &[])];
+        let dst = [rec("d1", b"original", None, &[])];
+        let mut r = empty_report();
+        compare(&src, &dst, &pair(), &VerifyOptions::default(), &mut r);
+        assert_eq!(
+            (r.counts.missing, r.counts.extra),
+            (1, 1),
+            "no pairing known"
+        );
+        let known = pair().with_copies([(MessageId::new("s1"), MessageId::new("d1"))]);
+        let mut r = empty_report();
+        compare(&src, &dst, &known, &VerifyOptions::default(), &mut r);
+        assert_eq!(r.counts.changed, 1);
+        assert_eq!(r.counts.missing + r.counts.extra, 0, "{r:?}");
+        assert_eq!(r.changed[0].dest_id, MessageId::new("d1"));
+    }
+
+    #[test]
+    fn the_ledger_pairing_wins_over_another_message_id_match() {
+        let src = [
+            rec("s1", b"one edited", Some("a@x"), &[]),
+            rec("s2", b"two edited", Some("a@x"), &[]),
+        ];
+        let dst = [
+            rec("d1", b"one", Some("a@x"), &[]),
+            rec("d2", b"two", Some("a@x"), &[]),
+        ];
+        let known = pair().with_copies([
+            (MessageId::new("s1"), MessageId::new("d2")),
+            (MessageId::new("s2"), MessageId::new("d1")),
+        ]);
+        let mut r = empty_report();
+        compare(&src, &dst, &known, &VerifyOptions::default(), &mut r);
+        assert_eq!(r.counts.changed, 2);
+        assert_eq!(r.changed[0].dest_id, MessageId::new("d2"));
+        assert_eq!(r.changed[1].dest_id, MessageId::new("d1"));
+    }
+
+    #[test]
+    fn recorded_failures_are_listed_not_missing() {
+        let src = [rec("s1", b"bad", None, &[]), rec("s2", b"lost", None, &[])];
+        let mut r = empty_report();
+        let known = pair().with_failed([MessageId::new("s1")]);
+        compare(&src, &[], &known, &VerifyOptions::default(), &mut r);
+        assert_eq!((r.counts.failed, r.counts.missing), (1, 1));
+        assert_eq!(r.failed[0].source_id, MessageId::new("s1"));
+        assert_eq!(r.missing[0].source_id, MessageId::new("s2"));
+        r.missing.clear();
+        r.counts.missing = 0;
+        assert!(r.counts.is_clean(), "a recorded failure is no difference");
+    }
+
+    #[test]
+    fn same_bytes_different_flags_is_a_flag_change_only() {
+        let src = [rec("s1", b"m", Some("m@x"), &[Flag::Seen])];
+        let dst = [rec("d1", b"m", Some("m@x"), &[])];
+        let mut r = empty_report();
+        compare(&src, &dst, &pair(), &VerifyOptions::default(), &mut r);
+        assert_eq!(r.counts.flag_differences, 1);
+        assert_eq!(r.counts.changed + r.counts.missing + r.counts.extra, 0);
     }
 
     #[test]
@@ -637,7 +770,7 @@ mod tests {
             .collect();
         let mut r = empty_report();
         let opts = VerifyOptions::default().with_max_listed(2);
-        compare(&src, &[], &opts, &mut r);
+        compare(&src, &[], &pair(), &opts, &mut r);
         assert_eq!(r.counts.missing, 5);
         assert_eq!(r.missing.len(), 2);
         assert!(r.truncated);

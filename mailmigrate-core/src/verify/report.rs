@@ -170,17 +170,17 @@ pub struct Counts {
     pub date_differences: u64,
     /// Messages (either side) that could not be fetched.
     pub unreadable: u64,
+    /// Source messages not at the destination that the migration recorded as failed for
+    /// good ([`FolderPair::with_failed`](super::FolderPair::with_failed)): explained, so
+    /// not a difference.
+    #[serde(default)]
+    pub failed: u64,
 }
 
 impl Counts {
     /// Whether these counts show no difference and nothing unreadable.
     pub fn is_clean(&self) -> bool {
-        self.missing == 0
-            && self.extra == 0
-            && self.changed == 0
-            && self.flag_differences == 0
-            && self.date_differences == 0
-            && self.unreadable == 0
+        self.differences() == 0
     }
 
     pub(crate) fn add(&mut self, o: &Counts) {
@@ -193,6 +193,18 @@ impl Counts {
         self.flag_differences += o.flag_differences;
         self.date_differences += o.date_differences;
         self.unreadable += o.unreadable;
+        self.failed += o.failed;
+    }
+
+    /// The number of differences: missing, extra, changed (content, flags, date) and
+    /// unreadable messages. Recorded failures are not differences.
+    pub fn differences(&self) -> u64 {
+        self.missing
+            + self.extra
+            + self.changed
+            + self.flag_differences
+            + self.date_differences
+            + self.unreadable
     }
 }
 
@@ -218,6 +230,9 @@ pub struct FolderReport {
     pub date_differences: Vec<DateDifference>,
     /// Messages that could not be fetched.
     pub unreadable: Vec<UnreadableItem>,
+    /// Source messages recorded as failed for good by the migration (not differences).
+    #[serde(default)]
+    pub failed: Vec<MissingItem>,
     /// Set when a listing failed and the folder could not be compared.
     pub error: Option<FolderError>,
     /// True when some lists were capped (the counts are still exact).
@@ -237,6 +252,7 @@ impl FolderReport {
             flag_differences: Vec::new(),
             date_differences: Vec::new(),
             unreadable: Vec::new(),
+            failed: Vec::new(),
             error: None,
             truncated: false,
         }
@@ -293,9 +309,23 @@ impl VerifyReport {
     }
 
     /// Whether every folder is clean: nothing missing, extra, changed, unreadable, no flag
-    /// or date difference, no failed listing and no missing folder.
+    /// or date difference, no failed listing and no missing folder. Recorded failures
+    /// ([`Counts::failed`]) do not make a report unclean.
     pub fn is_clean(&self) -> bool {
         self.folders.iter().all(FolderReport::is_clean)
+    }
+
+    /// The number of differences over all folders, plus one per folder that could not be
+    /// compared or has no destination folder (0 exactly when [`is_clean`](Self::is_clean)).
+    pub fn differences(&self) -> u64 {
+        self.folders
+            .iter()
+            .map(|f| {
+                f.counts.differences()
+                    + u64::from(f.error.is_some())
+                    + u64::from(f.error.is_none() && f.dest.is_none())
+            })
+            .sum()
     }
 
     /// Serialises the report as pretty-printed JSON.

@@ -19,7 +19,22 @@ impl VerifyReport {
     pub fn to_text(&self) -> String {
         self.to_string()
     }
+
+    /// The readable form without its last line (`Result: ...`), for a caller that states
+    /// one verdict of its own built from [`is_clean`](Self::is_clean).
+    ///
+    /// ```
+    /// use mailmigrate_core::verify::VerifyReport;
+    /// let text = VerifyReport::default().to_text_body();
+    /// assert!(text.contains("Totals: 0 folders") && !text.contains("Result:"));
+    /// ```
+    pub fn to_text_body(&self) -> String {
+        Body(self).to_string()
+    }
 }
+
+/// Everything of the readable form but the verdict line.
+struct Body<'a>(&'a VerifyReport);
 
 fn status(f: &FolderReport) -> &'static str {
     if f.error.is_some() {
@@ -47,9 +62,13 @@ fn write_counts(out: &mut Formatter<'_>, c: &Counts) -> fmt::Result {
     if !c.is_clean() {
         write!(
             out,
-            ", missing {}, extra {}, changed {}, flags {}, dates {}, unreadable {}",
+            ", missing {}, extra {}, changed content {}, changed flags {}, changed dates {}, \
+             unreadable {}",
             c.missing, c.extra, c.changed, c.flag_differences, c.date_differences, c.unreadable
         )?;
+    }
+    if c.failed > 0 {
+        write!(out, ", recorded failures {}", c.failed)?;
     }
     Ok(())
 }
@@ -77,6 +96,22 @@ fn flag_list<T: Display>(flags: &[T]) -> String {
     s
 }
 
+fn write_failed(out: &mut Formatter<'_>, f: &FolderReport) -> fmt::Result {
+    if f.failed.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "Recorded failures in {}:", pair_name(f))?;
+    for m in &f.failed {
+        writeln!(
+            out,
+            "  not copied  source {}{}",
+            m.source_id,
+            mid(m.message_id.as_deref())
+        )?;
+    }
+    Ok(())
+}
+
 fn write_differences(out: &mut Formatter<'_>, f: &FolderReport) -> fmt::Result {
     writeln!(out, "Differences in {}:", pair_name(f))?;
     if let Some(e) = &f.error {
@@ -101,7 +136,7 @@ fn write_differences(out: &mut Formatter<'_>, f: &FolderReport) -> fmt::Result {
     for c in &f.changed {
         writeln!(
             out,
-            "  changed     source {} / dest {}{}",
+            "  changed (content)  source {} / dest {}{}",
             c.source_id,
             c.dest_id,
             mid(Some(&c.message_id))
@@ -110,7 +145,7 @@ fn write_differences(out: &mut Formatter<'_>, f: &FolderReport) -> fmt::Result {
     for d in &f.flag_differences {
         writeln!(
             out,
-            "  flags       source {} / dest {}  only in source: {}; only in dest: {}",
+            "  changed (flags)    source {} / dest {}  only in source: {}; only in dest: {}",
             d.source_id,
             d.dest_id,
             flag_list(&d.only_in_source),
@@ -120,7 +155,7 @@ fn write_differences(out: &mut Formatter<'_>, f: &FolderReport) -> fmt::Result {
     for d in &f.date_differences {
         writeln!(
             out,
-            "  date        source {} / dest {}  {} vs {}",
+            "  changed (date)     source {} / dest {}  {} vs {}",
             d.source_id,
             d.dest_id,
             date(d.source_date),
@@ -136,9 +171,10 @@ fn write_differences(out: &mut Formatter<'_>, f: &FolderReport) -> fmt::Result {
     Ok(())
 }
 
-impl Display for VerifyReport {
+impl Display for Body<'_> {
     fn fmt(&self, out: &mut Formatter<'_>) -> fmt::Result {
-        for f in &self.folders {
+        let report = self.0;
+        for f in &report.folders {
             write!(out, "{:<5} {}  ", status(f), pair_name(f))?;
             match &f.error {
                 Some(e) => writeln!(out, "{} listing failed ({})", e.side, e.kind)?,
@@ -148,14 +184,20 @@ impl Display for VerifyReport {
                 }
             }
         }
-        let dirty: Vec<&FolderReport> = self.folders.iter().filter(|f| !f.is_clean()).collect();
+        let dirty: Vec<&FolderReport> = report.folders.iter().filter(|f| !f.is_clean()).collect();
         if !dirty.is_empty() {
             writeln!(out)?;
             for f in dirty {
                 write_differences(out, f)?;
             }
         }
-        let t = &self.totals;
+        if report.totals.counts.failed > 0 {
+            writeln!(out)?;
+            for f in &report.folders {
+                write_failed(out, f)?;
+            }
+        }
+        let t = &report.totals;
         writeln!(out)?;
         write!(
             out,
@@ -167,7 +209,13 @@ impl Display for VerifyReport {
             t.failed_folders
         )?;
         write_counts(out, &t.counts)?;
-        writeln!(out)?;
+        writeln!(out)
+    }
+}
+
+impl Display for VerifyReport {
+    fn fmt(&self, out: &mut Formatter<'_>) -> fmt::Result {
+        write!(out, "{}", Body(self))?;
         writeln!(
             out,
             "Result: {}",
@@ -219,5 +267,28 @@ mod tests {
         assert!(text.contains("DIFF  Old/Stuff -> (no such folder)  source 1"));
         assert!(text.contains("  missing     source 77  <a@b>\n"), "{text}");
         assert!(text.contains("Result: DIFFERENCES FOUND"));
+    }
+
+    #[test]
+    fn recorded_failures_are_listed_and_leave_the_report_clean() {
+        let mut f = FolderReport::new(folder("INBOX"), Some(folder("INBOX")));
+        f.counts.source = 1;
+        f.counts.failed = 1;
+        f.failed.push(MissingItem {
+            source_id: MessageId::new("9"),
+            message_id: None,
+            hash: ContentHash::of(b""),
+        });
+        let r = VerifyReport::from_folders(vec![f]);
+        let text = r.to_text();
+        assert!(
+            text.starts_with(
+                "OK    INBOX -> INBOX  source 1, dest 0, matched 0, recorded failures 1\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("  not copied  source 9\n"), "{text}");
+        assert!(text.ends_with("Result: CLEAN\n"), "{text}");
+        assert!(!r.to_text_body().contains("Result:"));
     }
 }

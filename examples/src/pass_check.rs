@@ -1,0 +1,405 @@
+//! The check every pass ends with: the copies this pass wrote, read back from the
+//! destination, and cheap folder counts. It costs what changed plus one metadata listing of
+//! each folder (no bodies); the full comparison is its own step (`migrate verify`, see
+//! [`crate::full_verify`]).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::sync::Arc;
+
+use futures::{stream, StreamExt};
+use mailmigrate_core::engine::{FolderPlan, SyncReport};
+use mailmigrate_core::state::{ItemFailure, LedgerEntry, LedgerState, StateStore};
+use mailmigrate_core::{
+    Capabilities, Change, Destination, Flag, Flags, FolderId, FolderPath, MessageId, Result,
+    Source, Store,
+};
+
+use crate::run_ledger::RunLedger;
+
+/// Rows looked up in the state store at once.
+const LOOKUP_BATCH: usize = 512;
+/// Bodies fetched back at once (the destination's own limit applies too).
+const FETCH_BATCH: usize = 64;
+/// Folders counted at once.
+const COUNT_CONCURRENCY: usize = 4;
+/// Problems listed in the text (the count stays exact).
+const MAX_LISTED: usize = 50;
+
+/// What is wrong with one copy this pass wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProblemKind {
+    /// The destination does not hold the copy the ledger records.
+    Absent,
+    /// The copy's bytes differ from what was written.
+    ContentChanged,
+    /// The copy lacks flags that were written.
+    FlagsMissing(Vec<Flag>),
+    /// The copy could not be read back.
+    Unreadable(String),
+}
+
+/// One copy of this pass that the destination does not hold as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Problem {
+    /// The source folder.
+    pub source: FolderPath,
+    /// The source id.
+    pub src_id: MessageId,
+    /// The destination id the ledger records.
+    pub dest_id: Option<MessageId>,
+    /// What is wrong.
+    pub kind: ProblemKind,
+}
+
+/// One destination folder's message count against what its source folders hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FolderCount {
+    /// The destination folder.
+    pub target: FolderPath,
+    /// Source messages that should be there: listed in its source folders, less those
+    /// recorded as failed for good.
+    pub expected: u64,
+    /// Messages the destination lists in it.
+    pub found: u64,
+    /// Why the folder could not be counted, if it could not.
+    pub error: Option<String>,
+}
+
+impl FolderCount {
+    /// Whether the counts agree.
+    pub fn agrees(&self) -> bool {
+        self.error.is_none() && self.expected == self.found
+    }
+}
+
+/// What the end-of-pass check found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PassCheck {
+    /// Copies written (or found and recorded) by this pass that were checked.
+    pub checked: u64,
+    /// Of those, the copies the destination holds as written.
+    pub confirmed: u64,
+    /// The copies it does not hold as written.
+    pub problems: Vec<Problem>,
+    /// Writes of this pass whose outcome is still unknown (pending in the ledger).
+    pub unsettled: u64,
+    /// Counts per destination folder of the completed folders.
+    pub counts: Vec<FolderCount>,
+    /// Why folder counts were not compared, when they were not.
+    pub counts_skipped: Option<String>,
+}
+
+impl PassCheck {
+    /// Differences found: copies not held as written, plus folders whose counts disagree
+    /// or could not be taken.
+    pub fn differences(&self) -> u64 {
+        self.problems.len() as u64 + self.counts.iter().filter(|c| !c.agrees()).count() as u64
+    }
+}
+
+impl fmt::Display for PassCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "Copies written by this pass: {} read back, {} as written, {} not.",
+            self.checked,
+            self.confirmed,
+            self.problems.len()
+        )?;
+        for p in self.problems.iter().take(MAX_LISTED) {
+            let dest = p
+                .dest_id
+                .as_ref()
+                .map_or_else(|| "(no id)".to_owned(), ToString::to_string);
+            let what = match &p.kind {
+                ProblemKind::Absent => "absent at the destination".to_owned(),
+                ProblemKind::ContentChanged => "changed (content)".to_owned(),
+                ProblemKind::FlagsMissing(flags) => {
+                    let names: Vec<String> = flags.iter().map(ToString::to_string).collect();
+                    format!("changed (flags): lacks {}", names.join(" "))
+                }
+                ProblemKind::Unreadable(e) => format!("unreadable: {e}"),
+            };
+            writeln!(
+                f,
+                "  {}  source {} / dest {dest}  {what}",
+                p.source, p.src_id
+            )?;
+        }
+        if self.problems.len() > MAX_LISTED {
+            writeln!(f, "  ({} more)", self.problems.len() - MAX_LISTED)?;
+        }
+        if self.unsettled > 0 {
+            writeln!(
+                f,
+                "Writes of unknown outcome, looked up on the next run: {}.",
+                self.unsettled
+            )?;
+        }
+        if let Some(why) = &self.counts_skipped {
+            writeln!(f, "Folder counts not compared: {why}.")?;
+        } else {
+            let agree = self.counts.iter().filter(|c| c.agrees()).count();
+            writeln!(
+                f,
+                "Folder counts: {agree} of {} destination folders hold as many messages as their source.",
+                self.counts.len()
+            )?;
+            for c in self.counts.iter().filter(|c| !c.agrees()) {
+                match &c.error {
+                    Some(e) => writeln!(f, "  {}  not counted: {e}", c.target)?,
+                    None => writeln!(
+                        f,
+                        "  {}  source {} (without recorded failures), destination {}",
+                        c.target, c.expected, c.found
+                    )?,
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks what this pass wrote (the rows `ledger` saw recorded) against the destination,
+/// and compares folder counts of the folders whose pass completed.
+///
+/// Counts are skipped when `filtered` (messages left out on purpose make them differ).
+///
+/// # Errors
+/// State store errors; destination and source errors are reported in the check instead.
+pub async fn check_pass(
+    source: &dyn Source,
+    dest: &Arc<dyn Store>,
+    ledger: &RunLedger,
+    job: &str,
+    plan: &FolderPlan,
+    report: &SyncReport,
+    filtered: bool,
+) -> Result<PassCheck> {
+    let state = ledger.inner();
+    let mut check = PassCheck::default();
+    let paths: HashMap<&FolderId, &FolderPath> = plan
+        .copies()
+        .map(|e| (&e.source.id, &e.source.path))
+        .collect();
+    for (folder, ids) in ledger.written() {
+        let path = paths
+            .get(&folder)
+            .map_or_else(FolderPath::inbox, |p| (*p).clone());
+        let ids: Vec<MessageId> = ids.into_iter().collect();
+        for chunk in ids.chunks(LOOKUP_BATCH) {
+            let rows = state.lookup(job, &folder, chunk).await?;
+            let done: Vec<LedgerEntry> = rows
+                .into_values()
+                .filter(|r| {
+                    let pending = r.state == LedgerState::Pending;
+                    check.unsettled += u64::from(pending);
+                    !pending
+                })
+                .collect();
+            check_rows(dest.as_ref(), &path, done, &mut check).await;
+        }
+    }
+    if filtered {
+        check.counts_skipped = Some(
+            "a filter leaves messages out on purpose; `migrate verify` compares messages".into(),
+        );
+    } else {
+        check.counts = count_folders(source, dest.as_ref(), state, job, plan, report).await?;
+    }
+    Ok(check)
+}
+
+/// Reads back done rows (all from one source folder) and records what they show.
+async fn check_rows(
+    dest: &dyn Store,
+    source: &FolderPath,
+    rows: Vec<LedgerEntry>,
+    check: &mut PassCheck,
+) {
+    let caps = Destination::info(dest).capabilities;
+    let mut by_folder: BTreeMap<FolderId, Vec<LedgerEntry>> = BTreeMap::new();
+    for row in rows {
+        by_folder
+            .entry(row.dest_folder.clone())
+            .or_default()
+            .push(row);
+    }
+    let problem = |row: &LedgerEntry, kind| Problem {
+        source: source.clone(),
+        src_id: row.src_id.clone(),
+        dest_id: row.dest_id.clone(),
+        kind,
+    };
+    for (folder, rows) in by_folder {
+        check.checked += rows.len() as u64;
+        let (with_id, without_id): (Vec<_>, Vec<_>) =
+            rows.into_iter().partition(|r| r.dest_id.is_some());
+        for row in without_id {
+            match dest.find_existing(&folder, &row.dedupe_key()).await {
+                Ok(found) if !found.is_empty() => check.confirmed += 1,
+                Ok(_) => check.problems.push(problem(&row, ProblemKind::Absent)),
+                Err(e) => check
+                    .problems
+                    .push(problem(&row, ProblemKind::Unreadable(e.to_string()))),
+            }
+        }
+        let cap = Source::info(dest).capabilities.fetch_batch_max;
+        let batch = if cap > 0 {
+            FETCH_BATCH.min(cap)
+        } else {
+            FETCH_BATCH
+        };
+        for chunk in with_id.chunks(batch) {
+            let mut wanted: HashMap<MessageId, &LedgerEntry> = chunk
+                .iter()
+                .filter_map(|r| Some((r.dest_id.clone()?, r)))
+                .collect();
+            let ids: Vec<MessageId> = wanted.keys().cloned().collect();
+            let mut fetched = Source::fetch(dest, &folder, ids);
+            while let Some((id, result)) = fetched.next().await {
+                let Some(row) = wanted.remove(&id) else {
+                    continue;
+                };
+                let kind = match result {
+                    Ok(msg) => compare_copy(row, &msg.bytes, &msg.meta.flags, &caps),
+                    Err(e) if e.kind() == mailmigrate_core::ErrorKind::NotFound => {
+                        Some(ProblemKind::Absent)
+                    }
+                    Err(e) => Some(ProblemKind::Unreadable(e.to_string())),
+                };
+                match kind {
+                    None => check.confirmed += 1,
+                    Some(k) => check.problems.push(problem(row, k)),
+                }
+            }
+            for row in wanted.into_values() {
+                check.problems.push(problem(row, ProblemKind::Absent));
+            }
+        }
+    }
+}
+
+/// What is wrong with a copy read back, if anything.
+fn compare_copy(
+    row: &LedgerEntry,
+    bytes: &[u8],
+    flags: &Flags,
+    caps: &Capabilities,
+) -> Option<ProblemKind> {
+    if caps.byte_exact && mailmigrate_core::ContentHash::of(bytes) != row.hash {
+        return Some(ProblemKind::ContentChanged);
+    }
+    if !(caps.append_with_flags && caps.update_flags) {
+        return None;
+    }
+    let lacking: Vec<Flag> = row
+        .flags
+        .iter()
+        .filter(|f| caps.append_with_keywords || !f.is_keyword())
+        .filter(|f| !flags.contains(f))
+        .cloned()
+        .collect();
+    (!lacking.is_empty()).then_some(ProblemKind::FlagsMissing(lacking))
+}
+
+/// Lists one folder's ids (metadata only, no bodies).
+async fn listed_ids(side: &dyn Source, folder: &FolderId) -> Result<HashSet<MessageId>> {
+    let mut ids = HashSet::new();
+    let mut changes = side.list_changes(folder, None);
+    while let Some(change) = changes.next().await {
+        match change? {
+            Change::Upsert(meta) => {
+                ids.insert(meta.id);
+            }
+            Change::Removed(id) => {
+                ids.remove(&id);
+            }
+            Change::Reset => ids.clear(),
+            _ => {}
+        }
+    }
+    Ok(ids)
+}
+
+/// Counts every destination folder of the plan whose source folders all completed.
+async fn count_folders(
+    source: &dyn Source,
+    dest: &dyn Store,
+    state: &Arc<dyn StateStore>,
+    job: &str,
+    plan: &FolderPlan,
+    report: &SyncReport,
+) -> Result<Vec<FolderCount>> {
+    let complete: HashSet<&FolderPath> = report
+        .folders
+        .iter()
+        .filter(|f| f.complete)
+        .map(|f| &f.source)
+        .collect();
+    let mut groups: BTreeMap<&FolderPath, Vec<&FolderId>> = BTreeMap::new();
+    let mut incomplete: HashSet<&FolderPath> = HashSet::new();
+    for e in plan.copies() {
+        groups.entry(&e.target).or_default().push(&e.source.id);
+        if !complete.contains(&e.source.path) {
+            incomplete.insert(&e.target);
+        }
+    }
+    let failed: HashSet<(FolderId, MessageId)> = state
+        .failures(job)
+        .await?
+        .into_iter()
+        .filter(|f: &ItemFailure| f.final_for_item)
+        .map(|f| (f.src_folder, f.src_id))
+        .collect();
+    let dest_folders = Destination::list_folders(dest).await?;
+    let counts = stream::iter(groups.into_iter().filter(|(t, _)| !incomplete.contains(t)))
+        .map(|(target, sources)| {
+            let dest_id = dest_folders
+                .iter()
+                .find(|d| &d.path == target)
+                .map(|d| d.id.clone());
+            let failed = &failed;
+            async move {
+                let mut count = FolderCount {
+                    target: target.clone(),
+                    expected: 0,
+                    found: 0,
+                    error: None,
+                };
+                let Some(dest_id) = dest_id else {
+                    count.error = Some("the destination has no such folder".into());
+                    return count;
+                };
+                let expected = async {
+                    let mut n = 0;
+                    for folder in sources {
+                        let ids = listed_ids(source, folder).await?;
+                        n += ids
+                            .iter()
+                            .filter(|id| !failed.contains(&((*folder).clone(), (*id).clone())))
+                            .count() as u64;
+                    }
+                    Result::Ok(n)
+                };
+                let found = async { listed_ids(dest, &dest_id).await.map(|s| s.len() as u64) };
+                match futures::join!(expected, found) {
+                    (Ok(e), Ok(f)) => {
+                        count.expected = e;
+                        count.found = f;
+                    }
+                    (Err(e), _) | (_, Err(e)) => count.error = Some(e.to_string()),
+                }
+                count
+            }
+        })
+        .buffered(COUNT_CONCURRENCY)
+        .collect()
+        .await;
+    Ok(counts)
+}
