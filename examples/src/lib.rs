@@ -9,8 +9,8 @@
 //! - [`run_ledger`] remembers which ledger rows a pass wrote; [`pass_check`] checks those
 //!   at the destination, with folder counts, at the end of every pass.
 //! - [`full_verify`] compares every message of a job (`migrate verify`).
-//! - [`summary`] shows what a pass did; [`verdict`] decides, in one place, what it means
-//!   and the exit code.
+//! - [`verdict`] decides, in one place, what a pass's report means and the exit code (the
+//!   report itself is the engine's `SyncReport`).
 #![doc(test(attr(deny(warnings))))]
 
 pub mod config;
@@ -21,5 +21,4 @@ pub mod progress;
 pub mod run;
 pub mod run_ledger;
 pub mod stores;
-pub mod summary;
 pub mod verdict;

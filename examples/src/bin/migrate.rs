@@ -32,7 +32,6 @@ use mailmigrate_core::{Result, Store};
 use mailmigrate_examples::config::JobConfig;
 use mailmigrate_examples::progress::Progress;
 use mailmigrate_examples::run::{self, DemoPaths};
-use mailmigrate_examples::summary::Summary;
 use mailmigrate_examples::verdict::{self, Findings, EXIT_ERROR};
 use mailmigrate_examples::{demo, stores};
 
@@ -236,7 +235,7 @@ async fn pass(job: Job) -> Result<Findings> {
     if dry_run {
         println!("\nFolder plan:\n{}", outcome.plan);
     }
-    println!("\nSync report:\n{}", Summary(&outcome.report));
+    println!("\nSync report:\n{}", outcome.report);
     if let Some(check) = &outcome.check {
         println!("Check of this pass:\n{check}");
     }

@@ -108,6 +108,9 @@ impl SyncReport {
     }
 }
 
+/// One line per folder, the totals, and the failures split into those refused for good and
+/// those tried again on the next pass. It states facts only; whether they amount to success
+/// is the caller's to say (see [`SyncReport::is_complete`] and the failures' finality).
 impl fmt::Display for SyncReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let t = &self.totals;
@@ -123,15 +126,17 @@ impl fmt::Display for SyncReport {
                 s.deduplicated,
                 s.failed
             )?;
-            if let Some(e) = &r.error {
-                write!(f, "  INCOMPLETE: {e}")?;
+            match &r.error {
+                Some(e) => write!(f, "  stopped early: {e}")?,
+                None if !r.complete => write!(f, "  stopped early")?,
+                None => {}
             }
             writeln!(f)?;
         }
         if t.moved_nothing() && t.failed == 0 {
             write!(
                 f,
-                "Nothing to do: the destination is up to date ({} messages unchanged",
+                "Nothing to do: nothing changed at the source since the last pass ({} messages unchanged",
                 t.unchanged
             )?;
             if t.previously_failed > 0 {
@@ -145,8 +150,26 @@ impl fmt::Display for SyncReport {
                 t.copied, t.bytes, t.flags_updated, t.deduplicated, t.deleted, t.filtered, t.failed, t.unchanged
             )?;
         }
-        for fail in &self.failures {
-            writeln!(f, "  failed: {}", fail.message)?;
+        if t.gone_at_destination > 0 {
+            writeln!(
+                f,
+                "{} copies were deleted or moved away at the destination since they were written; \
+                 their flag changes could not be carried.",
+                t.gone_at_destination
+            )?;
+        }
+        let (finals, retried): (Vec<_>, Vec<_>) =
+            self.failures.iter().partition(|x| x.final_for_item);
+        for (title, list) in [
+            ("Refused for good (not retried):", finals),
+            ("Failed this time, tried again on the next pass:", retried),
+        ] {
+            if !list.is_empty() {
+                writeln!(f, "{title}")?;
+                for x in list {
+                    writeln!(f, "  failed: {}", x.message)?;
+                }
+            }
         }
         Ok(())
     }
