@@ -13,7 +13,8 @@ use crate::config::ImapConfig;
 use crate::error::{ImapError, PROVIDER};
 use crate::lookup::SizeCache;
 use crate::model::{ListedMailbox, Namespace};
-use crate::{utf7, SCHEME};
+use crate::SCHEME;
+use mailmigrate_core::utf7;
 
 /// An IMAP mailbox as a [`Source`](mailmigrate_core::Source) and
 /// [`Destination`](mailmigrate_core::Destination). Build it with

@@ -11,7 +11,6 @@ mod error;
 mod lookup;
 mod model;
 mod source;
-mod utf7;
 
 pub use acl::AclEntry;
 pub use backend::Imap;

@@ -184,7 +184,7 @@ fn decode_label(l: &str) -> String {
     if l.starts_with('\\') {
         l.to_owned()
     } else {
-        crate::utf7::decode(l).unwrap_or_else(|| l.to_owned())
+        mailmigrate_core::utf7::decode(l).unwrap_or_else(|| l.to_owned())
     }
 }
 
@@ -196,7 +196,7 @@ pub(crate) fn labels_to_wire(labels: &BTreeSet<String>) -> String {
             if l.starts_with('\\') && is_atom(&l[1..]) {
                 Some(l.clone())
             } else {
-                crate::client::quote(&crate::utf7::encode(l))
+                crate::client::quote(&mailmigrate_core::utf7::encode(l))
             }
         })
         .collect::<Vec<_>>()
