@@ -388,13 +388,16 @@ async fn settle_after_pass(ctx: &Ctx<'_>, stats: &mut Stats) -> Result<Settled> 
         rewrite: 0,
         pending: 0,
     };
+    // Rows stay pending only where an outcome became uncertain (a look-up at the start that
+    // found nothing, a lost answer in this pass); an ordinary pass asks the ledger nothing.
+    let Some(at) = ctx.uncertain_since() else {
+        return Ok(out);
+    };
     let pending = engine.state.pending(ctx.job, ctx.src()).await?;
     if pending.is_empty() {
         return Ok(out);
     }
-    if let Some(at) = ctx.uncertain_since() {
-        tokio::time::sleep_until(at + engine.options.settle_grace).await;
-    }
+    tokio::time::sleep_until(at + engine.options.settle_grace).await;
     let mut gone = Vec::new();
     for row in pending {
         match settle_one(ctx, &row).await? {
