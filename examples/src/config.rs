@@ -10,6 +10,7 @@
 //! sync_flags = true
 //! batch_size = 256
 //! folder_concurrency = 4
+//! settle_grace_ms = 5000                  # wait before rewriting a lost write (default 5 s)
 //!
 //! [mapping]
 //! include = ["**"]
@@ -55,6 +56,9 @@ pub struct JobConfig {
     pub batch_size: Option<usize>,
     /// Folders copied at once.
     pub folder_concurrency: Option<usize>,
+    /// Milliseconds to wait before a write of unknown outcome that a look-up did not find
+    /// is written again (the server may still be committing a killed run's upload).
+    pub settle_grace_ms: Option<u64>,
     /// Folder mapping.
     #[serde(default)]
     pub mapping: MappingConfig,
@@ -209,6 +213,9 @@ impl JobConfig {
             Some(n) => opts = opts.with_folder_concurrency(n),
             None => {}
         }
+        if let Some(ms) = self.settle_grace_ms {
+            opts = opts.with_settle_grace(std::time::Duration::from_millis(ms));
+        }
         Ok(opts)
     }
 }
@@ -278,6 +285,7 @@ mod tests {
         sync_flags = false
         batch_size = 64
         folder_concurrency = 2
+        settle_grace_ms = 250
         [mapping]
         include = ["**"]
         exclude = ["Spam", "Trash/**"]
@@ -298,6 +306,7 @@ mod tests {
         let o = job.sync_options("alice", true).unwrap();
         assert!(o.dry_run && o.propagate_deletions && !o.sync_flags);
         assert_eq!((o.batch_size, o.folder_concurrency), (64, 2));
+        assert_eq!(o.settle_grace, std::time::Duration::from_millis(250));
         assert_eq!(o.mapping.exclude, ["Spam", "Trash/**"]);
         assert_eq!(
             o.mapping.dest_prefix.as_ref().map(ToString::to_string),
