@@ -14,9 +14,9 @@ use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt};
 use mailmigrate_core::store::MemoryStore;
 use mailmigrate_core::{
-    Appended, Capabilities, Change, Checkpoint, DedupeKey, Destination, EnsuredFolder, Error, Flag,
-    FlagChange, Flags, Folder, FolderId, FolderPath, ItemResult, MessageId, MessageMeta,
-    ProviderInfo, RawMessage, Result, Source, SpecialUse,
+    Appended, Capabilities, Change, Checkpoint, DedupeKey, Destination, EnsuredFolder, Error,
+    ExistingCopy, Flag, FlagChange, Flags, Folder, FolderId, FolderPath, ItemResult, MessageId,
+    MessageMeta, ProviderInfo, RawMessage, Result, Source, SpecialUse,
 };
 
 /// The size of a synthetic message, in bytes.
@@ -300,7 +300,7 @@ impl Destination for CountingSink {
         Err(Error::unsupported("the counting sink keeps no messages"))
     }
 
-    async fn find_existing(&self, _: &FolderId, _: &DedupeKey) -> Result<Vec<MessageId>> {
+    async fn find_existing(&self, _: &FolderId, _: &DedupeKey) -> Result<Vec<ExistingCopy>> {
         Err(Error::unsupported("the counting sink keeps no messages"))
     }
 

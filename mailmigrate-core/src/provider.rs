@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 
 use crate::{
-    Appended, Change, Checkpoint, DedupeKey, EnsuredFolder, FlagChange, Folder, FolderId,
-    FolderPath, ItemResult, MessageId, ProviderInfo, RawMessage, Result, SpecialUse,
+    Appended, Change, Checkpoint, DedupeKey, EnsuredFolder, ExistingCopy, FlagChange, Folder,
+    FolderId, FolderPath, ItemResult, MessageId, ProviderInfo, RawMessage, Result, SpecialUse,
 };
 
 /// Reads folders and raw messages from one mailbox.
@@ -121,12 +121,41 @@ pub trait Destination: fmt::Debug + Send + Sync + 'static {
         change: &FlagChange,
     ) -> Result<()>;
 
-    /// Returns the ids of existing copies matching `key` in `folder` (by Message-ID, then
-    /// content hash), best match first.
+    /// Returns every copy in `folder` whose bytes are the message's: same content hash (and
+    /// so the same size), found by Message-ID or by size and then compared by content.
+    ///
+    /// The rules the engine relies on:
+    /// - **Every** matching copy is returned, not just one: byte-identical twins are
+    ///   distinct messages, and the engine hands each its own copy (it skips copies the
+    ///   ledger already gives to another message). Return each copy's flags and internal
+    ///   date when the look-up can read them ([`ExistingCopy`]); the engine prefers the copy
+    ///   whose date and flags are the message's, and never takes one whose date differs
+    ///   when the destination keeps dates (`append_with_internal_date`).
+    /// - `key.size` may be `None` (a key rebuilt from the ledger alone): match on the hash
+    ///   without narrowing by size. A look-up must not depend on how a server counts size
+    ///   in a search; compare sizes the client read itself.
+    /// - A copy written a moment ago, even by another connection, must be found: the
+    ///   engine looks up writes whose answer was lost.
+    /// - Nothing found is `Ok(vec![])`, never `NotFound`.
+    ///
+    /// ```
+    /// # use mailmigrate_core::{store::MemoryStore, *};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let store = MemoryStore::new("doc");
+    /// let inbox = store.ensure_folder(&FolderPath::parse("INBOX", '/')?, None).await?.id;
+    /// let msg = RawMessage::new(
+    ///     MessageMeta::new(MessageId::new("1"), inbox.clone()),
+    ///     bytes::Bytes::from_static(b"Subject: hi\r\n\r\nbody\r\n"),
+    /// );
+    /// let key = DedupeKey::of(&msg);
+    /// store.append(&inbox, vec![msg.clone(), msg]).await?; // twins
+    /// assert_eq!(store.find_existing(&inbox, &key).await?.len(), 2);
+    /// # Ok::<(), Error>(()) }).unwrap();
+    /// ```
     ///
     /// # Errors
     /// `Unsupported` without `find_existing`.
-    async fn find_existing(&self, folder: &FolderId, key: &DedupeKey) -> Result<Vec<MessageId>>;
+    async fn find_existing(&self, folder: &FolderId, key: &DedupeKey) -> Result<Vec<ExistingCopy>>;
 
     /// Deletes messages. Called only when the caller asked to propagate deletions.
     ///
@@ -195,7 +224,7 @@ macro_rules! forward_impls {
                 &self,
                 folder: &FolderId,
                 key: &DedupeKey,
-            ) -> Result<Vec<MessageId>> {
+            ) -> Result<Vec<ExistingCopy>> {
                 (**self).find_existing(folder, key).await
             }
             async fn delete(&self, folder: &FolderId, ids: &[MessageId]) -> Result<()> {

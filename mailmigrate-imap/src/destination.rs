@@ -5,8 +5,9 @@ use std::collections::VecDeque;
 
 use async_trait::async_trait;
 use mailmigrate_core::{
-    Appended, DedupeKey, Destination, EnsuredFolder, Error, ErrorKind, FlagChange, Folder,
-    FolderId, FolderPath, MessageId, Operation, ProviderInfo, RawMessage, Result, SpecialUse,
+    Appended, DedupeKey, Destination, EnsuredFolder, Error, ErrorKind, ExistingCopy, FlagChange,
+    Folder, FolderId, FolderPath, MessageId, Operation, ProviderInfo, RawMessage, Result,
+    SpecialUse,
 };
 
 use crate::backend::{map, Imap};
@@ -193,7 +194,7 @@ impl Destination for Imap {
         Ok(())
     }
 
-    async fn find_existing(&self, folder: &FolderId, key: &DedupeKey) -> Result<Vec<MessageId>> {
+    async fn find_existing(&self, folder: &FolderId, key: &DedupeKey) -> Result<Vec<ExistingCopy>> {
         let op = Operation::FindExisting;
         let mut c = self.conn(op).await?;
         // A lookup must see what other connections appended: refreshed, not just selected.

@@ -17,7 +17,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
-use mailmigrate_core::{ContentHash, DedupeKey, FolderId, MessageId};
+use mailmigrate_core::{ContentHash, DedupeKey, ExistingCopy, FolderId};
 
 use crate::client::{quote, Connection};
 use crate::error::ImapError;
@@ -94,7 +94,8 @@ impl SizeCache {
 }
 
 /// Finds the copies of `key` in `folder`, selected (and refreshed) on `c` under
-/// `uidvalidity`, lowest UID first.
+/// `uidvalidity`, lowest UID first, each with the flags and INTERNALDATE that came with its
+/// body (they tell byte-identical twins' copies apart).
 pub(crate) async fn find_copies(
     c: &mut Connection,
     cache: &SizeCache,
@@ -102,7 +103,7 @@ pub(crate) async fn find_copies(
     uidvalidity: u32,
     key: &DedupeKey,
     batch: usize,
-) -> Res<Vec<MessageId>> {
+) -> Res<Vec<ExistingCopy>> {
     let quoted = key.message_id.as_deref().and_then(quote);
     if let Some(q) = quoted {
         let candidates = c.uid_search(&format!("HEADER Message-ID {q}")).await?;
@@ -127,10 +128,10 @@ async fn hash_matches(
     mut candidates: Vec<u32>,
     key: &DedupeKey,
     batch: usize,
-) -> Res<Vec<MessageId>> {
+) -> Res<Vec<ExistingCopy>> {
     candidates.sort_unstable();
     candidates.dedup();
-    let mut found = Vec::new();
+    let mut found = BTreeMap::new();
     for chunk in candidates.chunks(batch.max(1)) {
         for m in c.uid_fetch(&uid_set(chunk), true).await? {
             let same = m
@@ -138,16 +139,14 @@ async fn hash_matches(
                 .as_ref()
                 .is_some_and(|b| ContentHash::of(b) == key.hash);
             if same && chunk.binary_search(&m.uid).is_ok() {
-                found.push(m.uid);
+                let copy = ExistingCopy::new(message_id(uidvalidity, m.uid))
+                    .with_flags(m.flags)
+                    .with_internal_date(m.internal_date);
+                found.insert(m.uid, copy);
             }
         }
     }
-    found.sort_unstable();
-    found.dedup();
-    Ok(found
-        .into_iter()
-        .map(|uid| message_id(uidvalidity, uid))
-        .collect())
+    Ok(found.into_values().collect())
 }
 
 #[cfg(test)]

@@ -1012,12 +1012,18 @@ async fn find_existing_compares_sizes_itself_and_keeps_them_between_lookups() {
     let found = imap
         .find_existing(&folder, &DedupeKey::of(&raw_in(&folder, TWO)))
         .await
-        .unwrap();
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect::<Vec<_>>();
     assert_eq!(ids(&found), ["77:2"]);
     let found = imap
         .find_existing(&folder, &DedupeKey::of(&raw_in(&folder, ONE)))
         .await
-        .unwrap();
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect::<Vec<_>>();
     assert_eq!(ids(&found), ["77:1"]);
     // A message this process appends is found by the next lookup.
     let out = imap
@@ -1031,7 +1037,10 @@ async fn find_existing_compares_sizes_itself_and_keeps_them_between_lookups() {
     let found = imap
         .find_existing(&folder, &DedupeKey::of(&raw_in(&folder, THREE)))
         .await
-        .unwrap();
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect::<Vec<_>>();
     assert_eq!(ids(&found), ["77:3"]);
     // The sizes were read once, then only above the last UID seen.
     assert_eq!(
@@ -1045,7 +1054,13 @@ async fn find_existing_compares_sizes_itself_and_keeps_them_between_lookups() {
     // A key without a size (rebuilt from the ledger) compares every message's hash.
     let mut key = DedupeKey::of(&raw_in(&folder, TWO));
     key.size = None;
-    let found = imap.find_existing(&folder, &key).await.unwrap();
+    let found = imap
+        .find_existing(&folder, &key)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect::<Vec<_>>();
     assert_eq!(ids(&found), ["77:2"]);
 }
 

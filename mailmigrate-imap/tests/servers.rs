@@ -391,13 +391,19 @@ async fn find_existing_matches_by_message_id_or_size_then_hash() {
         assert_eq!(
             imap.find_existing(&folder, &DedupeKey::of(&with_id))
                 .await
-                .unwrap(),
+                .unwrap()
+                .into_iter()
+                .map(|c| c.id)
+                .collect::<Vec<_>>(),
             vec![a]
         );
         assert_eq!(
             imap.find_existing(&folder, &DedupeKey::of(&no_id))
                 .await
-                .unwrap(),
+                .unwrap()
+                .into_iter()
+                .map(|c| c.id)
+                .collect::<Vec<_>>(),
             vec![b]
         );
         // Same Message-ID, different bytes: not a copy.
@@ -411,6 +417,9 @@ async fn find_existing_matches_by_message_id_or_size_then_hash() {
             imap.find_existing(&folder, &DedupeKey::of(&other))
                 .await
                 .unwrap()
+                .into_iter()
+                .map(|c| c.id)
+                .collect::<Vec<_>>()
                 .is_empty(),
             "{name}"
         );
@@ -790,24 +799,39 @@ async fn find_existing_compares_every_look_alike_and_returns_twins() {
         let found = imap
             .find_existing(&folder, &DedupeKey::of(&twin))
             .await
-            .unwrap();
+            .unwrap()
+            .into_iter()
+            .map(|c| c.id)
+            .collect::<Vec<_>>();
         assert_eq!(found, ids[n - 3..n - 1], "{name}: both twins, in UID order");
         let found = imap
             .find_existing(&folder, &DedupeKey::of(&last))
             .await
-            .unwrap();
+            .unwrap()
+            .into_iter()
+            .map(|c| c.id)
+            .collect::<Vec<_>>();
         assert_eq!(found, [ids[n - 1].clone()], "{name}: among 41 of one size");
         // `<a1@x>` is a substring of `<a10@x>`…: only the exact one is a copy.
         let found = imap
             .find_existing(&folder, &DedupeKey::of(&messages[0]))
             .await
-            .unwrap();
+            .unwrap()
+            .into_iter()
+            .map(|c| c.id)
+            .collect::<Vec<_>>();
         assert_eq!(found, [ids[0].clone()], "{name}");
         // A key without a size (rebuilt from the ledger) still finds its copy.
         for i in [2, n - 1] {
             let mut key = DedupeKey::of(&messages[i]);
             key.size = None;
-            let found = imap.find_existing(&folder, &key).await.unwrap();
+            let found = imap
+                .find_existing(&folder, &key)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|c| c.id)
+                .collect::<Vec<_>>();
             assert_eq!(found, [ids[i].clone()], "{name}: message {i} without size");
         }
     }
@@ -832,7 +856,10 @@ async fn find_existing_sees_what_another_connection_appended() {
             let found = reader
                 .find_existing(&folder, &DedupeKey::of(m))
                 .await
-                .unwrap();
+                .unwrap()
+                .into_iter()
+                .map(|c| c.id)
+                .collect::<Vec<_>>();
             assert!(found.is_empty(), "{name}: {found:?}");
         }
         let ids = append_all(&writer, &folder, vec![with_id.clone(), no_id.clone()]).await;
@@ -840,7 +867,10 @@ async fn find_existing_sees_what_another_connection_appended() {
             let found = reader
                 .find_existing(&folder, &DedupeKey::of(m))
                 .await
-                .unwrap();
+                .unwrap()
+                .into_iter()
+                .map(|c| c.id)
+                .collect::<Vec<_>>();
             assert_eq!(found, [id], "{name}: appended by another connection");
         }
     }

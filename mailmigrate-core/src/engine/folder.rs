@@ -18,7 +18,8 @@ use crate::headers::{canonical_crlf, Headers};
 use crate::state::{ItemFailure, LedgerEntry, LedgerState};
 use crate::{
     Capabilities, Change, Checkpoint, DedupeKey, Disposition, EnsuredFolder, Error, ErrorKind,
-    Flag, FlagChange, FolderId, MessageId, MessageMeta, Operation, RawMessage, Result,
+    ExistingCopy, Flag, FlagChange, FolderId, MessageId, MessageMeta, Operation, RawMessage,
+    Result,
 };
 
 /// Metadata entries read from a listing before the ledger is consulted for them.
@@ -321,20 +322,31 @@ async fn settle_key(ctx: &Ctx<'_>, row: &LedgerEntry) -> Option<DedupeKey> {
 }
 
 /// Looks a pending row's copy up. `Some(true)`: found and recorded done. `Some(false)`:
-/// not found (the row stays pending). `None`: cannot tell now.
+/// not found (the row stays pending). `None`: cannot tell now (the source could not be
+/// read, or the destination cannot look copies up), so the row stays pending and holds the
+/// folder's checkpoint: writing it again blindly could duplicate it.
 async fn settle_one(ctx: &Ctx<'_>, row: &LedgerEntry) -> Result<Option<bool>> {
     let engine = ctx.engine;
     if !ctx.dcaps.find_existing {
-        return Ok(Some(false));
+        return Ok(None);
     }
     let Some(key) = settle_key(ctx, row).await else {
         return Ok(None);
     };
     let candidates = engine.dest.find_existing(&row.dest_folder, &key).await?;
-    match first_unclaimed(ctx, &row.dest_folder, candidates).await? {
-        Some(id) => {
+    let wanted = Wanted {
+        flags: &row.flags,
+        date: row.internal_date,
+    };
+    match claim_copy(ctx, &row.dest_folder, candidates, &wanted).await? {
+        Some(copy) => {
+            // The copy of a byte-identical twin may have been the only one left unclaimed
+            // with other flags: it becomes this row's copy, with this row's flags.
+            if let Some(have) = &copy.flags {
+                set_flags(ctx, &row.dest_folder, &copy.id, have, &row.flags).await?;
+            }
             let mut done = row.clone();
-            done.dest_id = Some(id);
+            done.dest_id = Some(copy.id);
             done.state = LedgerState::Done;
             engine.state.record(ctx.job, &[done]).await?;
             Ok(Some(true))
@@ -417,17 +429,58 @@ async fn settle_after_pass(ctx: &Ctx<'_>, stats: &mut Stats) -> Result<Settled> 
     Ok(out)
 }
 
-async fn first_unclaimed(
+/// What a message's copy was (or is to be) written with.
+struct Wanted<'a> {
+    flags: &'a crate::Flags,
+    date: Option<time::OffsetDateTime>,
+}
+
+/// Picks the copy that is this message's among the look-up's candidates: never one the
+/// ledger gives to another message, never one whose date differs when the destination keeps
+/// dates (it belongs to a byte-identical twin), and one with the message's flags before one
+/// without. `None` when no candidate can be this message's.
+async fn claim_copy(
     ctx: &Ctx<'_>,
     folder: &FolderId,
-    candidates: Vec<MessageId>,
-) -> Result<Option<MessageId>> {
+    candidates: Vec<ExistingCopy>,
+    wanted: &Wanted<'_>,
+) -> Result<Option<ExistingCopy>> {
+    let keeps_dates = ctx.dcaps.append_with_internal_date;
+    let mut fallback = None;
     for c in candidates {
-        if !ctx.engine.state.is_claimed(ctx.job, folder, &c).await? {
+        if keeps_dates && dates_differ(wanted.date, c.internal_date) {
+            continue;
+        }
+        if ctx.engine.state.is_claimed(ctx.job, folder, &c.id).await? {
+            continue;
+        }
+        if c.flags.as_ref().is_none_or(|f| f == wanted.flags) {
             return Ok(Some(c));
         }
+        fallback.get_or_insert(c);
     }
-    Ok(None)
+    Ok(fallback)
+}
+
+/// Whether two internal dates are known and name different instants (dates are kept to the
+/// second; a second's difference is rounding, not another message).
+fn dates_differ(a: Option<time::OffsetDateTime>, b: Option<time::OffsetDateTime>) -> bool {
+    matches!((a, b), (Some(a), Some(b)) if (a - b).abs() > time::Duration::SECOND)
+}
+
+/// Makes a found copy's flags `want` (where the destination can change flags).
+async fn set_flags(
+    ctx: &Ctx<'_>,
+    folder: &FolderId,
+    id: &MessageId,
+    have: &crate::Flags,
+    want: &crate::Flags,
+) -> Result<()> {
+    let change = FlagChange::between(have, want);
+    if change.is_empty() || !ctx.dcaps.update_flags {
+        return Ok(());
+    }
+    ctx.engine.dest.update_flags(folder, id, &change).await
 }
 
 /// The reader: lists changes, consults the ledger, fetches what must be written.
@@ -723,11 +776,20 @@ async fn copy_batch(
     for (mut row, result) in rows.drain(..).zip(results) {
         match result {
             Ok(appended) => {
+                let size = row.size.unwrap_or(0);
                 row.dest_id = appended.id;
-                row.state = LedgerState::Done;
+                if row.dest_id.is_none() && ctx.dcaps.find_existing {
+                    // Recorded one at a time: the next twin's look-up must see this claim.
+                    if !claim_written_copy(ctx, row).await? {
+                        ctx.mark_uncertain();
+                        continue;
+                    }
+                } else {
+                    row.state = LedgerState::Done;
+                    done.push(row);
+                }
                 copied += 1;
-                bytes += row.size.unwrap_or(0);
-                done.push(row);
+                bytes += size;
             }
             Err(e) if e.disposition() == Disposition::Settle => {
                 // Maybe stored: the row stays pending and is looked up after the pass.
@@ -758,6 +820,29 @@ async fn copy_batch(
     Ok(())
 }
 
+/// Finds the copy a destination that reports no ids (IMAP without UIDPLUS) just stored,
+/// and records the row done with it. A row done without an id would claim no copy, and a
+/// byte-identical twin's look-up could later take this one's copy. `false` when the copy
+/// is not visible yet: the row stays pending and is settled after the pass.
+async fn claim_written_copy(ctx: &Ctx<'_>, mut row: LedgerEntry) -> Result<bool> {
+    let engine = ctx.engine;
+    let candidates = engine
+        .dest
+        .find_existing(&row.dest_folder, &row.dedupe_key())
+        .await?;
+    let wanted = Wanted {
+        flags: &row.flags,
+        date: row.internal_date,
+    };
+    let Some(copy) = claim_copy(ctx, &row.dest_folder, candidates, &wanted).await? else {
+        return Ok(false);
+    };
+    row.dest_id = Some(copy.id);
+    row.state = LedgerState::Done;
+    engine.state.record(ctx.job, &[row]).await?;
+    Ok(true)
+}
+
 /// Drops messages the ledger already has a row for, and repeats of an id within the batch:
 /// a source may list one message twice in a pass (a Maildir file moved from `new/` to
 /// `cur/` while the folder was read), and it must be written once.
@@ -771,8 +856,12 @@ async fn not_yet_recorded(ctx: &Ctx<'_>, batch: Vec<RawMessage>) -> Result<Vec<R
         .collect())
 }
 
-/// Looks each message up at the destination; found copies are recorded done (their flags
-/// completed, never cleared), the rest is returned for writing.
+/// Looks each message up at the destination; found copies are recorded done, the rest is
+/// returned for writing.
+///
+/// A found copy is given the source's flags: when the destination reports the copy's
+/// flags, exactly (the ledger that knew what was synced is gone, and a byte-identical
+/// twin's copy may have been taken); otherwise by adding only, so nothing is cleared blindly.
 async fn dedupe_batch(
     ctx: &Ctx<'_>,
     dest: &FolderId,
@@ -785,13 +874,21 @@ async fn dedupe_batch(
     for msg in batch {
         let key = DedupeKey::of(&msg);
         let candidates = engine.dest.find_existing(dest, &key).await?;
-        match first_unclaimed(ctx, dest, candidates).await? {
-            Some(id) => {
-                if ctx.dcaps.update_flags && !msg.meta.flags.is_empty() {
-                    let change = FlagChange::add(msg.meta.flags.clone());
-                    engine.dest.update_flags(dest, &id, &change).await?;
+        let wanted = Wanted {
+            flags: &msg.meta.flags,
+            date: written_date(ctx, &msg),
+        };
+        match claim_copy(ctx, dest, candidates, &wanted).await? {
+            Some(copy) => {
+                match &copy.flags {
+                    Some(have) => set_flags(ctx, dest, &copy.id, have, &msg.meta.flags).await?,
+                    None if ctx.dcaps.update_flags && !msg.meta.flags.is_empty() => {
+                        let change = FlagChange::add(msg.meta.flags.clone());
+                        engine.dest.update_flags(dest, &copy.id, &change).await?;
+                    }
+                    None => {}
                 }
-                let row = ledger_row(ctx, dest, &msg, Some(id), LedgerState::Done);
+                let row = ledger_row(ctx, dest, &msg, Some(copy.id), LedgerState::Done);
                 engine.state.record(ctx.job, &[row]).await?;
                 found += 1;
             }
@@ -806,6 +903,14 @@ async fn dedupe_batch(
         });
     }
     Ok(rest)
+}
+
+/// The internal date a copy of `msg` carries: the source's, where the destination keeps
+/// dates.
+fn written_date(ctx: &Ctx<'_>, msg: &RawMessage) -> Option<time::OffsetDateTime> {
+    msg.meta
+        .internal_date
+        .filter(|_| ctx.dcaps.append_with_internal_date)
 }
 
 fn ledger_row(
@@ -831,6 +936,7 @@ fn ledger_row(
         state,
     )
     .with_size(Some(msg.bytes.len() as u64))
+    .with_internal_date(written_date(ctx, msg))
 }
 
 async fn update_flags(

@@ -35,6 +35,7 @@ mod options;
 mod plan;
 mod report;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures::stream::{self, StreamExt};
@@ -49,7 +50,7 @@ pub use report::{FolderReport, Stats, SyncReport};
 
 use crate::layer::{RetryConfig, RetryLayer, Stack};
 use crate::state::StateStore;
-use crate::{Destination, Error, Operation, Result, Source};
+use crate::{Destination, Error, FolderPath, Operation, Result, Source};
 use event::Events;
 
 /// Moves mail from a [`Source`] to a [`Destination`], recording progress in a
@@ -220,18 +221,27 @@ impl Engine {
             folders: copies.len(),
         });
         let concurrency = self.folder_concurrency();
-        let mut folders: Vec<(usize, FolderReport)> = stream::iter(copies.into_iter().enumerate())
-            .map(|(i, entry)| {
-                let span = tracing::info_span!(
-                    "folder",
-                    job = %self.options.job,
-                    account = %self.source.info().account,
-                    source = %entry.source.path,
-                    target = %entry.target,
-                );
-                async move { (i, folder::sync_folder(self, entry).await) }.instrument(span)
+        // Source folders that land in one destination folder run one after another: their
+        // look-ups and claims must see each other's copies (two at once could both take
+        // one copy of a message filed in both).
+        let mut folders: Vec<(usize, FolderReport)> = stream::iter(by_target(copies))
+            .map(|group| async move {
+                let mut reports = Vec::with_capacity(group.len());
+                for (i, entry) in group {
+                    let span = tracing::info_span!(
+                        "folder",
+                        job = %self.options.job,
+                        account = %self.source.info().account,
+                        source = %entry.source.path,
+                        target = %entry.target,
+                    );
+                    let report = folder::sync_folder(self, entry).instrument(span).await;
+                    reports.push((i, report));
+                }
+                reports
             })
             .buffer_unordered(concurrency)
+            .flat_map(stream::iter)
             .collect()
             .await;
         folders.sort_by_key(|(i, _)| *i);
@@ -259,4 +269,21 @@ impl Engine {
             .filter(|&c| c > 0)
             .fold(self.options.folder_concurrency.max(1), usize::min)
     }
+}
+
+/// The plan's copies, numbered in plan order and grouped by destination folder (groups in
+/// the order of their first entry).
+fn by_target(copies: Vec<&PlanEntry>) -> Vec<Vec<(usize, &PlanEntry)>> {
+    let mut groups: Vec<Vec<(usize, &PlanEntry)>> = Vec::new();
+    let mut index: HashMap<&FolderPath, usize> = HashMap::new();
+    for (i, entry) in copies.into_iter().enumerate() {
+        match index.get(&entry.target) {
+            Some(&g) => groups[g].push((i, entry)),
+            None => {
+                index.insert(&entry.target, groups.len());
+                groups.push(vec![(i, entry)]);
+            }
+        }
+    }
+    groups
 }

@@ -16,8 +16,8 @@ use rand::{Rng, SeedableRng};
 use super::{destination_scheme, source_scheme, Layer};
 use crate::{
     Appended, Change, Checkpoint, DedupeKey, Destination, EnsuredFolder, Error, ErrorKind,
-    FlagChange, Folder, FolderId, FolderPath, ItemResult, MessageId, Operation, ProviderInfo,
-    RawMessage, Result, Source, SpecialUse,
+    ExistingCopy, FlagChange, Folder, FolderId, FolderPath, ItemResult, MessageId, Operation,
+    ProviderInfo, RawMessage, Result, Source, SpecialUse,
 };
 
 /// Which calls (or items) a [`FaultRule`] fails, counted per rule from the first call.
@@ -629,7 +629,7 @@ impl<S: Destination> Destination for Faulty<S> {
             .map_err(|e| e.with_item(folder, id))
     }
 
-    async fn find_existing(&self, folder: &FolderId, key: &DedupeKey) -> Result<Vec<MessageId>> {
+    async fn find_existing(&self, folder: &FolderId, key: &DedupeKey) -> Result<Vec<ExistingCopy>> {
         let provider = destination_scheme(&*self.inner);
         let call = self.inner.find_existing(folder, key);
         self.guard(provider, Operation::FindExisting, Some(folder), call)

@@ -9,8 +9,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use super::{destination_scheme, source_scheme, Layer};
 use crate::{
     Appended, Change, Checkpoint, DedupeKey, Destination, EnsuredFolder, Error, ErrorKind,
-    FlagChange, Folder, FolderId, FolderPath, ItemResult, MessageId, Operation, ProviderInfo,
-    RawMessage, Result, Source, SpecialUse,
+    ExistingCopy, FlagChange, Folder, FolderId, FolderPath, ItemResult, MessageId, Operation,
+    ProviderInfo, RawMessage, Result, Source, SpecialUse,
 };
 
 /// `ConcurrencyLimitLayer` bounds how many calls run at once; see [`ConcurrencyLimit`].
@@ -248,7 +248,7 @@ impl<S: Destination> Destination for ConcurrencyLimit<S> {
         self.inner.update_flags(folder, id, change).await
     }
 
-    async fn find_existing(&self, folder: &FolderId, key: &DedupeKey) -> Result<Vec<MessageId>> {
+    async fn find_existing(&self, folder: &FolderId, key: &DedupeKey) -> Result<Vec<ExistingCopy>> {
         let _permit = self.destination_permit(Operation::FindExisting).await?;
         self.inner.find_existing(folder, key).await
     }

@@ -13,9 +13,9 @@ use tokio::time::Instant;
 
 use super::{destination_scheme, source_scheme, Layer};
 use crate::{
-    Appended, Change, Checkpoint, DedupeKey, Destination, EnsuredFolder, ErrorKind, FlagChange,
-    Folder, FolderId, FolderPath, ItemResult, MessageId, Operation, ProviderInfo, RawMessage,
-    Result, Source, SpecialUse,
+    Appended, Change, Checkpoint, DedupeKey, Destination, EnsuredFolder, ErrorKind, ExistingCopy,
+    FlagChange, Folder, FolderId, FolderPath, ItemResult, MessageId, Operation, ProviderInfo,
+    RawMessage, Result, Source, SpecialUse,
 };
 
 /// One finished operation, as [`Metrics`] reports it.
@@ -479,7 +479,7 @@ impl<S: Destination, O: Observer> Destination for Metrics<S, O> {
         .await
     }
 
-    async fn find_existing(&self, folder: &FolderId, key: &DedupeKey) -> Result<Vec<MessageId>> {
+    async fn find_existing(&self, folder: &FolderId, key: &DedupeKey) -> Result<Vec<ExistingCopy>> {
         let call = self.inner.find_existing(folder, key);
         self.measure(
             destination_scheme(&self.inner),

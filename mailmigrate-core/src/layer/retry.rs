@@ -13,8 +13,8 @@ use super::backoff::{Backoff, BackoffConfig};
 use super::{destination_scheme, source_scheme, Layer};
 use crate::{
     Appended, Change, Checkpoint, DedupeKey, Destination, EnsuredFolder, Error, ErrorKind,
-    FlagChange, Folder, FolderId, FolderPath, ItemResult, MessageId, Operation, ProviderInfo,
-    RawMessage, Result, Source, SpecialUse,
+    ExistingCopy, FlagChange, Folder, FolderId, FolderPath, ItemResult, MessageId, Operation,
+    ProviderInfo, RawMessage, Result, Source, SpecialUse,
 };
 
 /// How persistently [`Retry`] repeats temporary failures.
@@ -549,7 +549,7 @@ impl<S: Destination> Destination for Retry<S> {
         .await
     }
 
-    async fn find_existing(&self, folder: &FolderId, key: &DedupeKey) -> Result<Vec<MessageId>> {
+    async fn find_existing(&self, folder: &FolderId, key: &DedupeKey) -> Result<Vec<ExistingCopy>> {
         let provider = destination_scheme(&*self.inner);
         self.call(provider, Operation::FindExisting, || {
             self.inner.find_existing(folder, key)

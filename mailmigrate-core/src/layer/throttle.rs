@@ -11,8 +11,8 @@ use tokio::time::Instant;
 
 use super::Layer;
 use crate::{
-    Appended, Change, Checkpoint, DedupeKey, Destination, EnsuredFolder, FlagChange, Folder,
-    FolderId, FolderPath, ItemResult, MessageId, ProviderInfo, RawMessage, Result, Source,
+    Appended, Change, Checkpoint, DedupeKey, Destination, EnsuredFolder, ExistingCopy, FlagChange,
+    Folder, FolderId, FolderPath, ItemResult, MessageId, ProviderInfo, RawMessage, Result, Source,
     SpecialUse,
 };
 
@@ -265,7 +265,7 @@ impl<S: Destination> Destination for Throttle<S> {
         self.inner.update_flags(folder, id, change).await
     }
 
-    async fn find_existing(&self, folder: &FolderId, key: &DedupeKey) -> Result<Vec<MessageId>> {
+    async fn find_existing(&self, folder: &FolderId, key: &DedupeKey) -> Result<Vec<ExistingCopy>> {
         self.bucket.acquire().await;
         self.inner.find_existing(folder, key).await
     }

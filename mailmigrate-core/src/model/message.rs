@@ -437,6 +437,64 @@ impl DedupeKey {
     }
 }
 
+/// A copy that [`Destination::find_existing`](crate::Destination::find_existing) found: its
+/// id and, where the destination knows them from the same look-up, its flags and internal
+/// date.
+///
+/// Byte-identical messages (the same mail filed twice in one folder) share one
+/// [`DedupeKey`]; the flags and the date are what tell their copies apart, so each is given
+/// back its own copy. A destination that cannot tell them leaves them `None`.
+///
+/// ```
+/// use mailmigrate_core::{ExistingCopy, Flag, MessageId};
+///
+/// let copy = ExistingCopy::new(MessageId::new("42"))
+///     .with_flags([Flag::Seen].into_iter().collect())
+///     .with_internal_date(Some(time::macros::datetime!(2021-03-02 10:00:00 +01:00)));
+/// assert!(copy.flags.as_ref().is_some_and(|f| f.contains(&Flag::Seen)));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ExistingCopy {
+    /// The destination's id for the copy.
+    pub id: MessageId,
+    /// The copy's flags and keywords, when known.
+    pub flags: Option<Flags>,
+    /// The copy's internal date, when known.
+    pub internal_date: Option<OffsetDateTime>,
+}
+
+impl ExistingCopy {
+    /// A copy known by its id alone.
+    pub fn new(id: MessageId) -> Self {
+        Self {
+            id,
+            flags: None,
+            internal_date: None,
+        }
+    }
+
+    /// Sets the copy's flags.
+    #[must_use]
+    pub fn with_flags(mut self, flags: Flags) -> Self {
+        self.flags = Some(flags);
+        self
+    }
+
+    /// Sets the copy's internal date.
+    #[must_use]
+    pub fn with_internal_date(mut self, date: Option<OffsetDateTime>) -> Self {
+        self.internal_date = date;
+        self
+    }
+}
+
+impl From<MessageId> for ExistingCopy {
+    fn from(id: MessageId) -> Self {
+        Self::new(id)
+    }
+}
+
 /// A per-item outcome in a batch: the item's id and its result.
 pub type ItemResult<T> = (MessageId, crate::Result<T>);
 

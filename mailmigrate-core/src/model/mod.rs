@@ -5,6 +5,6 @@ mod message;
 
 pub use folder::{EnsuredFolder, Folder, FolderId, FolderPath, SpecialUse};
 pub use message::{
-    Appended, Change, Checkpoint, ContentHash, DedupeKey, Flag, FlagChange, Flags, ItemResult,
-    MessageId, MessageMeta, RawMessage,
+    Appended, Change, Checkpoint, ContentHash, DedupeKey, ExistingCopy, Flag, FlagChange, Flags,
+    ItemResult, MessageId, MessageMeta, RawMessage,
 };

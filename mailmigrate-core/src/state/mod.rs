@@ -64,6 +64,9 @@ pub struct LedgerEntry {
     /// [`message_id`](Self::message_id) it makes a complete [`DedupeKey`], so a pending
     /// write can be settled even when the source item is gone.
     pub size: Option<u64>,
+    /// The internal date written with the copy, when the destination keeps dates: it tells
+    /// the copies of byte-identical messages apart when a write is settled by a look-up.
+    pub internal_date: Option<time::OffsetDateTime>,
 }
 
 impl LedgerEntry {
@@ -89,7 +92,15 @@ impl LedgerEntry {
             flags,
             state,
             size: None,
+            internal_date: None,
         }
+    }
+
+    /// Records the internal date written with the copy.
+    #[must_use]
+    pub fn with_internal_date(mut self, date: Option<time::OffsetDateTime>) -> Self {
+        self.internal_date = date;
+        self
     }
 
     /// Records the size of the bytes written.

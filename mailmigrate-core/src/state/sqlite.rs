@@ -66,6 +66,9 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE failures ADD COLUMN final INTEGER NOT NULL DEFAULT 0 CHECK (final IN (0, 1));
      UPDATE failures SET final = 1
       WHERE kind IN ('InvalidMessage', 'MessageTooLarge', 'Unsupported', 'NotFound');",
+    // 2 → 3: the internal date written with a copy (Unix seconds), which tells the copies
+    // of byte-identical messages apart when a write is settled.
+    "ALTER TABLE ledger ADD COLUMN internal_date INTEGER;",
 ];
 
 /// The schema version this build writes.
@@ -509,6 +512,7 @@ struct EncodedRow {
     flags: String,
     state: i64,
     size: Option<i64>,
+    internal_date: Option<i64>,
 }
 
 impl EncodedRow {
@@ -523,6 +527,7 @@ impl EncodedRow {
             flags: encode_flags(&e.flags),
             state: encode_state(e.state),
             size: e.size.and_then(|n| i64::try_from(n).ok()),
+            internal_date: e.internal_date.map(time::OffsetDateTime::unix_timestamp),
         }
     }
 }
@@ -530,7 +535,8 @@ impl EncodedRow {
 /// The columns [`read_entry`] expects, in order.
 macro_rules! entry_columns {
     () => {
-        "src_folder, src_id, dest_folder, dest_id, hash, message_id, flags, state, size"
+        "src_folder, src_id, dest_folder, dest_id, hash, message_id, flags, state, size, \
+         internal_date"
     };
 }
 
@@ -596,6 +602,10 @@ fn read_entry(row: &Row<'_>) -> std::result::Result<LedgerEntry, StoreError> {
     .with_size(
         row.get::<_, Option<i64>>(8)?
             .and_then(|n| u64::try_from(n).ok()),
+    )
+    .with_internal_date(
+        row.get::<_, Option<i64>>(9)?
+            .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok()),
     ))
 }
 
@@ -719,8 +729,8 @@ impl StateStore for SqliteState {
                 };
                 let mut upsert = tx.prepare_cached(
                     "INSERT INTO ledger (job, src_folder, src_id, dest_folder, dest_id, hash,
-                                         message_id, flags, state, size)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                                         message_id, flags, state, size, internal_date)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
                      ON CONFLICT (job, src_folder, src_id) DO UPDATE SET
                          dest_folder = excluded.dest_folder,
                          dest_id = excluded.dest_id,
@@ -728,7 +738,8 @@ impl StateStore for SqliteState {
                          message_id = excluded.message_id,
                          flags = excluded.flags,
                          state = excluded.state,
-                         size = excluded.size",
+                         size = excluded.size,
+                         internal_date = excluded.internal_date",
                 )?;
                 for r in &rows {
                     upsert.execute(params![
@@ -742,6 +753,7 @@ impl StateStore for SqliteState {
                         r.flags,
                         r.state,
                         r.size,
+                        r.internal_date,
                     ])?;
                     if let Some(clear) = clear.as_mut() {
                         clear.execute(params![j, r.src_folder, r.src_id])?;
@@ -1050,6 +1062,7 @@ mod tests {
             .unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].size, None, "older rows have no size");
+        assert_eq!(rows[0].internal_date, None, "nor a written date");
         let f = state.failures("j").await.unwrap();
         let finality: Vec<bool> = f.iter().map(|f| f.final_for_item).collect();
         assert_eq!(finality, [true, false]);
@@ -1063,7 +1076,7 @@ mod tests {
         let c = raw(&path);
         c.execute_batch(
             "PRAGMA ignore_check_constraints = ON;
-             INSERT INTO ledger VALUES ('j', 'INBOX', '1:7', 'Inbox', NULL, x'00', NULL, '[]', 1, NULL);
+             INSERT INTO ledger VALUES ('j', 'INBOX', '1:7', 'Inbox', NULL, x'00', NULL, '[]', 1, NULL, NULL);
              INSERT INTO failures VALUES ('j', 'INBOX', '1:8', 'NoSuchKind', 'm', 0);",
         )
         .unwrap();

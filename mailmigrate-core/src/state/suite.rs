@@ -201,6 +201,9 @@ pub async fn record_then_lookup_round_trips(store: &dyn StateStore, job: &str) {
         LedgerState::Done,
     );
     bare.flags = Flags::new();
+    bare.size = Some(48_213);
+    // Kept as an instant: the offset it was written with is not part of it.
+    bare.internal_date = Some(time::macros::datetime!(2014-07-01 09:30:15 +02:00));
     let rows = vec![
         odd.clone(),
         bare.clone(),

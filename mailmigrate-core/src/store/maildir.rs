@@ -20,8 +20,8 @@ use crate::headers::Headers;
 use crate::utf7;
 use crate::{
     Appended, Capabilities, Change, Checkpoint, ContentHash, DedupeKey, Destination, EnsuredFolder,
-    Error, ErrorKind, Flag, FlagChange, Flags, Folder, FolderId, FolderPath, ItemResult, MessageId,
-    Operation, ProviderInfo, RawMessage, Result, Source, SpecialUse,
+    Error, ErrorKind, ExistingCopy, Flag, FlagChange, Flags, Folder, FolderId, FolderPath,
+    ItemResult, MessageId, Operation, ProviderInfo, RawMessage, Result, Source, SpecialUse,
 };
 
 /// The scheme of [`MaildirStore`].
@@ -732,11 +732,21 @@ fn is_message_name(name: &str) -> bool {
 /// `new/` entry was read or stat'ed, it is not listed from `new/` and `cur/` has it, being
 /// read later. Moved after, it was listed from `new/` and its id is skipped in `cur/`. So
 /// each message is listed once, and only the ids of `new/` are remembered.
+///
+/// A flag change renames a file inside `cur/`, and a directory read that runs meanwhile
+/// may return neither name. So the modification times of `new/` and `cur/` are compared
+/// before and after: if either changed, both are read again and the messages not listed
+/// yet are listed (a 64-bit hash of each listed id is kept, 8 bytes a message). The
+/// checkpoint comes only after a read during which neither directory changed, so a
+/// message a rename hid is never taken for deleted. (A filesystem whose directory times
+/// are coarser than the changes can miss one; Linux filesystems keep nanoseconds.)
 fn list_changes_blocking(
     inner: &Inner,
     folder: &FolderId,
     tx: &tokio::sync::mpsc::Sender<Result<Change>>,
 ) -> Result<()> {
+    /// Reads of a folder that keeps changing before the listing ends without a checkpoint.
+    const READS: usize = 4;
     let op = Operation::ListChanges;
     let dir = inner.folder_dir(folder, op)?;
     let keywords = read_keywords(&dir).map_err(|e| {
@@ -744,33 +754,107 @@ fn list_changes_blocking(
             .with_operation(op)
             .with_context("folder", folder)
     })?;
-    let mut count: u64 = 0;
-    let mut listed_from_new: HashSet<String> = HashSet::new();
+    let mut listed = ListedIds::default();
     let mut send = |name: &str, md: &fs::Metadata| {
-        count += 1;
         let meta = meta_for(folder, name, md, &keywords);
         match tx.blocking_send(Ok(Change::Upsert(meta))) {
             Ok(()) => ControlFlow::Continue(()),
             Err(_) => ControlFlow::Break(()),
         }
     };
+    let mut before = dir_times(&dir);
+    for _ in 0..READS {
+        if read_folder_once(&dir, folder, &mut listed, &mut send)?.is_break() {
+            return Ok(());
+        }
+        let after = dir_times(&dir);
+        if after == before {
+            let count = listed.len().to_string();
+            let _ = tx.blocking_send(Ok(Change::Checkpoint(Checkpoint::new(count))));
+            return Ok(());
+        }
+        tracing::debug!(folder = %folder, "the folder changed while it was read; reading it again");
+        before = after;
+        listed.seal();
+    }
+    tracing::warn!(
+        folder = %folder,
+        "the folder kept changing while it was read; its listing ends without a checkpoint"
+    );
+    Ok(())
+}
+
+/// The ids a listing sent, as 64-bit hashes: those of earlier reads sorted for look-up,
+/// those of the current read appended.
+#[derive(Default)]
+struct ListedIds {
+    sealed: Vec<u64>,
+    current: Vec<u64>,
+}
+
+impl ListedIds {
+    fn hash(id: &str) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::hash::DefaultHasher::new();
+        id.hash(&mut h);
+        h.finish()
+    }
+
+    /// Whether an earlier read sent `id`.
+    fn sent_before(&self, id: &str) -> bool {
+        self.sealed.binary_search(&Self::hash(id)).is_ok()
+    }
+
+    fn note(&mut self, id: &str) {
+        self.current.push(Self::hash(id));
+    }
+
+    /// Ends a read: what it sent becomes look-up-able.
+    fn seal(&mut self) {
+        self.sealed.append(&mut self.current);
+        self.sealed.sort_unstable();
+    }
+
+    fn len(&self) -> usize {
+        self.sealed.len() + self.current.len()
+    }
+}
+
+/// The modification times of `new/` and `cur/` (`None` where unreadable).
+fn dir_times(dir: &Path) -> [Option<SystemTime>; 2] {
+    ["new", "cur"].map(|sub| fs::metadata(dir.join(sub)).and_then(|m| m.modified()).ok())
+}
+
+/// One read of `new/` then `cur/` (see [`list_changes_blocking`]), sending each message
+/// no earlier read sent.
+fn read_folder_once(
+    dir: &Path,
+    folder: &FolderId,
+    listed: &mut ListedIds,
+    send: &mut impl FnMut(&str, &fs::Metadata) -> ControlFlow<()>,
+) -> Result<ControlFlow<()>> {
+    let mut listed_from_new: HashSet<String> = HashSet::new();
+    let mut visit = |name: &str, md: &fs::Metadata, listed: &mut ListedIds| {
+        let base = split_name(name).0;
+        if listed.sent_before(base) {
+            return ControlFlow::Continue(());
+        }
+        listed.note(base);
+        send(name, md)
+    };
     let new = for_each_message(&dir.join("new"), folder, |name, md| {
         listed_from_new.insert(split_name(name).0.to_owned());
-        send(name, md)
+        visit(name, md, listed)
     })?;
     if new.is_break() {
-        return Ok(());
+        return Ok(new);
     }
-    let cur = for_each_message(&dir.join("cur"), folder, |name, md| {
+    for_each_message(&dir.join("cur"), folder, |name, md| {
         if listed_from_new.contains(split_name(name).0) {
             return ControlFlow::Continue(());
         }
-        send(name, md)
-    })?;
-    if cur.is_continue() {
-        let _ = tx.blocking_send(Ok(Change::Checkpoint(Checkpoint::new(count.to_string()))));
-    }
-    Ok(())
+        visit(name, md, listed)
+    })
 }
 
 /// Calls `visit` with the name and metadata of every message file in `sub` (a `new/` or
@@ -1123,14 +1207,15 @@ impl Destination for MaildirStore {
         .await
     }
 
-    async fn find_existing(&self, folder: &FolderId, key: &DedupeKey) -> Result<Vec<MessageId>> {
+    async fn find_existing(&self, folder: &FolderId, key: &DedupeKey) -> Result<Vec<ExistingCopy>> {
         let inner = Arc::clone(&self.inner);
         let folder = folder.clone();
         let key = key.clone();
         blocking(move || {
             let op = Operation::FindExisting;
             let dir = inner.folder_dir(&folder, op)?;
-            let mut out = Vec::new();
+            let keywords = read_keywords(&dir)?;
+            let mut out: Vec<ExistingCopy> = Vec::new();
             // `new/` first, so a message moved to `cur/` meanwhile is still seen (perhaps in
             // both: the ids are deduplicated below).
             for sub in ["new", "cur"] {
@@ -1143,10 +1228,10 @@ impl Destination for MaildirStore {
                         continue;
                     }
                     // The size from stat rules out almost every file without reading it.
-                    match entry.metadata() {
-                        Ok(md) if md.is_file() && key.size.is_none_or(|s| md.len() == s) => {}
+                    let md = match entry.metadata() {
+                        Ok(md) if md.is_file() && key.size.is_none_or(|s| md.len() == s) => md,
                         _ => continue,
-                    }
+                    };
                     let bytes = match fs::read(entry.path()) {
                         Ok(b) => b,
                         Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
@@ -1159,12 +1244,20 @@ impl Destination for MaildirStore {
                         }
                     }
                     if ContentHash::of(&bytes) == key.hash {
-                        out.push(MessageId::new(split_name(name).0));
+                        let meta = meta_for(&folder, name, &md, &keywords);
+                        out.push(
+                            ExistingCopy::new(meta.id)
+                                .with_flags(meta.flags)
+                                .with_internal_date(meta.internal_date),
+                        );
                     }
                 }
             }
-            out.sort();
-            out.dedup();
+            // Seen in `new/` and again in `cur/`: the later sighting has the current flags.
+            out.reverse();
+            let mut ids = HashSet::new();
+            out.retain(|c| ids.insert(c.id.clone()));
+            out.sort_by(|a, b| a.id.cmp(&b.id));
             Ok(out)
         })
         .await
@@ -1345,6 +1438,47 @@ mod tests {
             checkpoint,
             &Change::Checkpoint(Checkpoint::new((2 * n).to_string()))
         );
+    }
+
+    /// A flag change renames a file in `cur/`; renamed while `cur/` is being read, a
+    /// message can be missing from the directory read (its old name gone when stat'ed, its
+    /// new one placed where the read already passed). Every message must still be listed,
+    /// once, and the listing must end with its checkpoint.
+    #[tokio::test]
+    async fn messages_renamed_in_cur_while_listing_are_listed_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let store = MaildirStore::open(root).unwrap();
+        let n = CHANNEL_DEPTH * 3;
+        for i in 0..n {
+            let name = format!("cur/{i}.cur.host:2,");
+            fs::write(root.join(name), b"Subject: c\n\n").unwrap();
+        }
+        let mut listing = Source::list_changes(&store, &FolderId::new(INBOX_ID), None);
+        let mut ids = vec![next_id(&mut listing).await];
+        // The producer waits on the full channel, inside `cur/`: mark every message seen.
+        for entry in fs::read_dir(root.join("cur")).unwrap() {
+            let path = entry.unwrap().path();
+            let mut to = path.clone().into_os_string();
+            to.push("S");
+            fs::rename(&path, to).unwrap();
+        }
+        let rest: Vec<Change> = listing.map(|c| c.unwrap()).collect().await;
+        let (checkpoint, upserts) = rest.split_last().unwrap();
+        assert!(
+            matches!(checkpoint, Change::Checkpoint(_)),
+            "{checkpoint:?}"
+        );
+        for change in upserts {
+            let Change::Upsert(meta) = change else {
+                panic!("{change:?}")
+            };
+            ids.push(meta.id.as_str().to_owned());
+        }
+        let mut want: Vec<String> = (0..n).map(|i| format!("{i}.cur.host")).collect();
+        want.sort();
+        ids.sort();
+        assert_eq!(ids, want, "each message once");
     }
 
     #[test]

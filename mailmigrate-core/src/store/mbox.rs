@@ -21,8 +21,9 @@ use super::maildir::{
 use crate::headers::Headers;
 use crate::{
     Appended, Capabilities, Change, Checkpoint, ContentHash, DedupeKey, Destination, EnsuredFolder,
-    Error, ErrorKind, Flag, FlagChange, Flags, Folder, FolderId, FolderPath, ItemResult, MessageId,
-    MessageMeta, Operation, ProviderInfo, RawMessage, Result, Source, SpecialUse,
+    Error, ErrorKind, ExistingCopy, Flag, FlagChange, Flags, Folder, FolderId, FolderPath,
+    ItemResult, MessageId, MessageMeta, Operation, ProviderInfo, RawMessage, Result, Source,
+    SpecialUse,
 };
 
 /// The scheme of [`MboxStore`].
@@ -1510,7 +1511,7 @@ impl Destination for MboxStore {
         .await
     }
 
-    async fn find_existing(&self, folder: &FolderId, key: &DedupeKey) -> Result<Vec<MessageId>> {
+    async fn find_existing(&self, folder: &FolderId, key: &DedupeKey) -> Result<Vec<ExistingCopy>> {
         let inner = Arc::clone(&self.inner);
         let folder = folder.clone();
         let key = key.clone();
@@ -1518,7 +1519,7 @@ impl Destination for MboxStore {
             let op = Operation::FindExisting;
             inner.with_index(&folder, op, |_, idx| {
                 // One streaming pass over the index: sizes and hashes are in it.
-                let scan = || -> Result<Vec<MessageId>, IdxErr> {
+                let scan = || -> Result<Vec<ExistingCopy>, IdxErr> {
                     let mut rd = IndexReader::open(&idx.idx_path, 0)?;
                     let mut out = Vec::new();
                     while let Some((_, rec)) = rd.next_record(idx.idx_len)? {
@@ -1526,7 +1527,12 @@ impl Destination for MboxStore {
                             if key.size.is_none_or(|s| r.n == s)
                                 && ContentHash::from_hex(&r.h) == Some(key.hash)
                             {
-                                out.push(MessageId::new(r.o.to_string()));
+                                let m = idx.apply(Msg::from_record(r)?);
+                                out.push(
+                                    ExistingCopy::new(MessageId::new(m.o.to_string()))
+                                        .with_flags(m.flags)
+                                        .with_internal_date(m.date),
+                                );
                             }
                         }
                     }

@@ -10,8 +10,8 @@ use futures::stream::{self, BoxStream, StreamExt};
 
 use crate::{
     Appended, Capabilities, Change, Checkpoint, ContentHash, DedupeKey, Destination, EnsuredFolder,
-    Error, ErrorKind, Flag, FlagChange, Flags, Folder, FolderId, FolderPath, ItemResult, MessageId,
-    Operation, ProviderInfo, RawMessage, Result, Source, SpecialUse,
+    Error, ErrorKind, ExistingCopy, Flag, FlagChange, Flags, Folder, FolderId, FolderPath,
+    ItemResult, MessageId, Operation, ProviderInfo, RawMessage, Result, Source, SpecialUse,
 };
 
 /// The scheme of [`MemoryStore`].
@@ -427,7 +427,7 @@ impl Destination for MemoryStore {
             .map_err(|e| e.with_operation(Operation::UpdateFlags))
     }
 
-    async fn find_existing(&self, folder: &FolderId, key: &DedupeKey) -> Result<Vec<MessageId>> {
+    async fn find_existing(&self, folder: &FolderId, key: &DedupeKey) -> Result<Vec<ExistingCopy>> {
         if !self.info.capabilities.find_existing {
             return Err(unsupported(
                 "find_existing",
@@ -440,7 +440,11 @@ impl Destination for MemoryStore {
         Ok(f.messages
             .iter()
             .filter(|(_, s)| s.hash == key.hash)
-            .map(|(uid, _)| MessageId::new(uid.to_string()))
+            .map(|(uid, s)| {
+                ExistingCopy::new(MessageId::new(uid.to_string()))
+                    .with_flags(s.msg.meta.flags.clone())
+                    .with_internal_date(s.msg.meta.internal_date)
+            })
             .collect())
     }
 

@@ -174,6 +174,7 @@ macro_rules! conformance_tests {
         $crate::__conformance_case!($setup, labels_preserved => metadata::labels_preserved);
         $crate::__conformance_case!($setup, incremental_changes => changes::incremental_changes);
         $crate::__conformance_case!($setup, dedupe_after_interrupted_write => dedupe::dedupe_after_interrupted_write);
+        $crate::__conformance_case!($setup, find_existing_tells_twins_apart => dedupe::find_existing_tells_twins_apart);
         $crate::__conformance_case!($setup, engine_settles_lost_replies => engine::engine_settles_lost_replies);
         $crate::__conformance_case!($setup, large_message_25mb => large::large_message_25mb);
         $crate::__conformance_case!($setup, malformed_message_isolated => malformed::malformed_message_isolated);

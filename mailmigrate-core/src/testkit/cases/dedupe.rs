@@ -2,11 +2,15 @@
 
 use super::{ensure, skip};
 use crate::testkit::{fixtures, CaseResult, Harness, Outcome};
-use crate::{DedupeKey, FolderId, MessageId, RawMessage};
+use crate::{DedupeKey, ExistingCopy, Flag, Flags, FolderId, MessageId, RawMessage};
 
 /// Looks `msg` up with the key the engine would build: of the canonical CRLF form when
 /// the destination requires CRLF.
-async fn find(h: &Harness, folder: &FolderId, msg: &RawMessage) -> Result<Vec<MessageId>, String> {
+async fn find_copies(
+    h: &Harness,
+    folder: &FolderId,
+    msg: &RawMessage,
+) -> Result<Vec<ExistingCopy>, String> {
     let mut msg = msg.clone();
     if h.capabilities().requires_crlf {
         msg.bytes = crate::headers::canonical_crlf(&msg.bytes);
@@ -15,6 +19,15 @@ async fn find(h: &Harness, folder: &FolderId, msg: &RawMessage) -> Result<Vec<Me
         .find_existing(folder, &DedupeKey::of(&msg))
         .await
         .map_err(|e| format!("find_existing for {} failed: {e}", msg.meta.id))
+}
+
+/// The ids [`find_copies`] found, best first.
+async fn find(h: &Harness, folder: &FolderId, msg: &RawMessage) -> Result<Vec<MessageId>, String> {
+    Ok(find_copies(h, folder, msg)
+        .await?
+        .into_iter()
+        .map(|c| c.id)
+        .collect())
 }
 
 /// A message appended and its id dropped (as when a connection dies after sending) is
@@ -95,5 +108,62 @@ pub async fn dedupe_after_interrupted_write(h: &Harness) -> CaseResult {
             msg.meta.id
         );
     }
+    Ok(Outcome::Passed)
+}
+
+/// Byte-identical twins (one message filed twice, with other flags and another date) are
+/// two messages: `find_existing` returns both copies, and the flags and dates it reports
+/// are each copy's own, so the engine can give each twin its own copy.
+///
+/// # Errors
+/// A message naming the twin that was not found, or the copy whose reported flags or date
+/// are another's.
+pub async fn find_existing_tells_twins_apart(h: &Harness) -> CaseResult {
+    let caps = h.capabilities();
+    if !caps.find_existing {
+        return skip("needs find_existing");
+    }
+    let folder = h.folder("twins").await?;
+    let seen: Flags = [Flag::Seen, Flag::Flagged].into_iter().collect();
+    let dates = [
+        time::macros::datetime!(2020-05-01 08:00:00 UTC),
+        time::macros::datetime!(2023-11-20 17:45:10 +01:00),
+    ];
+    let mut twins = Vec::new();
+    for (flags, date) in [(seen, dates[0]), (Flags::new(), dates[1])] {
+        let mut msg = fixtures::NO_MESSAGE_ID.message(&folder);
+        msg.meta.flags = flags.clone();
+        msg.meta.internal_date = Some(date);
+        let id = h.append_one(&folder, msg).await?;
+        twins.push((id, flags, date));
+    }
+    let found = find_copies(h, &folder, &fixtures::NO_MESSAGE_ID.message(&folder)).await?;
+    for (id, flags, date) in &twins {
+        let copy = found
+            .iter()
+            .find(|c| &c.id == id)
+            .ok_or_else(|| format!("find_existing did not return the twin {id}: {found:?}"))?;
+        if caps.append_with_flags {
+            if let Some(have) = &copy.flags {
+                ensure!(
+                    have == flags,
+                    "find_existing reported flags {have:?} for {id}, which has {flags:?}"
+                );
+            }
+        }
+        if caps.append_with_internal_date {
+            if let Some(have) = copy.internal_date {
+                ensure!(
+                    have.unix_timestamp() == date.unix_timestamp(),
+                    "find_existing reported internal date {have} for {id}, which has {date}"
+                );
+            }
+        }
+    }
+    ensure!(
+        found.len() == twins.len(),
+        "find_existing returned {} copies of a message stored twice: {found:?}",
+        found.len()
+    );
     Ok(Outcome::Passed)
 }

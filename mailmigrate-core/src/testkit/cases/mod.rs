@@ -43,8 +43,8 @@ mod tests {
     use crate::testkit::{CaseResult, Harness, Outcome};
     use crate::{
         Appended, Capabilities, Change, Checkpoint, DedupeKey, Destination, EnsuredFolder, Error,
-        ErrorKind, FlagChange, Folder, FolderId, FolderPath, ItemResult, MessageId, ProviderInfo,
-        RawMessage, Result, Source, SpecialUse,
+        ErrorKind, ExistingCopy, FlagChange, Folder, FolderId, FolderPath, ItemResult, MessageId,
+        ProviderInfo, RawMessage, Result, Source, SpecialUse,
     };
 
     /// The defect a [`Broken`] store has.
@@ -59,6 +59,7 @@ mod tests {
         UnchangedFlagsNotFound,
         ListEverything,
         MatchByMessageIdOnly,
+        OneTwinOnly,
         OmitUnknownIds,
         EmptyFailsBatch,
         HideParents,
@@ -202,7 +203,12 @@ mod tests {
             &self,
             folder: &FolderId,
             key: &DedupeKey,
-        ) -> Result<Vec<MessageId>> {
+        ) -> Result<Vec<ExistingCopy>> {
+            if self.fault == Fault::OneTwinOnly {
+                let mut found = self.inner.find_existing(folder, key).await?;
+                found.truncate(1);
+                return Ok(found);
+            }
             if self.fault != Fault::MatchByMessageIdOnly {
                 return self.inner.find_existing(folder, key).await;
             }
@@ -212,7 +218,7 @@ mod tests {
                 .messages(folder)?
                 .into_iter()
                 .filter(|m| wanted.is_some() && DedupeKey::of(m).message_id == wanted)
-                .map(|m| m.meta.id)
+                .map(|m| ExistingCopy::new(m.meta.id))
                 .collect())
         }
         async fn delete(&self, folder: &FolderId, ids: &[MessageId]) -> Result<()> {
@@ -255,6 +261,7 @@ mod tests {
             run(Fault::None, metadata::labels_preserved).await,
             run(Fault::None, changes::incremental_changes).await,
             run(Fault::None, dedupe::dedupe_after_interrupted_write).await,
+            run(Fault::None, dedupe::find_existing_tells_twins_apart).await,
             run(Fault::None, malformed::malformed_message_isolated).await,
             run(Fault::None, malformed::fetch_unknown_id_is_not_found).await,
         ];
@@ -329,6 +336,16 @@ mod tests {
             Fault::MatchByMessageIdOnly,
             dedupe::dedupe_after_interrupted_write,
             "without Message-ID",
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn returning_one_twin_fails_the_twins_case() {
+        assert_caught(
+            Fault::OneTwinOnly,
+            dedupe::find_existing_tells_twins_apart,
+            "did not return the twin",
         )
         .await;
     }
