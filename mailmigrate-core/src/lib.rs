@@ -38,6 +38,7 @@ mod capabilities;
 pub mod engine;
 mod error;
 pub mod headers;
+mod id_hashes;
 pub mod layer;
 mod model;
 pub mod pim;

@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use super::plan::LabelPolicy;
 use super::{Engine, Event, FolderReport, PlanEntry, Stats};
 use crate::headers::{canonical_crlf, Headers};
+use crate::id_hashes::IdHashes;
 use crate::state::{ItemFailure, LedgerEntry, LedgerState};
 use crate::{
     Capabilities, Change, Checkpoint, DedupeKey, Disposition, EnsuredFolder, Error, ErrorKind,
@@ -500,7 +501,8 @@ async fn read(
     // ledger diff finds what changed.
     let full_listing = since.is_none() || !scaps.list_since;
     let propagate = engine.options.propagate_deletions;
-    let mut seen: Option<HashSet<MessageId>> = (propagate && full_listing).then(HashSet::new);
+    // What a full listing yielded, to find the ledger rows whose source item is gone.
+    let mut seen: Option<IdHashes> = (propagate && full_listing).then(IdHashes::default);
     let mut listing = engine.source.list_changes(ctx.src(), since);
     let mut chunk = Vec::with_capacity(LIST_CHUNK);
     let mut removed = Vec::new();
@@ -509,7 +511,7 @@ async fn read(
         match change.map_err(|e| e.with_context("folder", &ctx.entry.source.path))? {
             Change::Upsert(meta) => {
                 if let Some(seen) = &mut seen {
-                    seen.insert(meta.id.clone());
+                    seen.insert(meta.id.as_str());
                 }
                 chunk.push(meta);
                 if chunk.len() >= LIST_CHUNK {
@@ -522,7 +524,7 @@ async fn read(
                 tracing::warn!("source ids were reset; looking up copies before writing");
                 engine.state.reset_folder(ctx.job, ctx.src()).await?;
                 dedupe.store(true, Ordering::SeqCst);
-                seen = (propagate).then(HashSet::new);
+                seen = (propagate).then(IdHashes::default);
             }
             Change::Checkpoint(cp) => checkpoint = Some(cp),
         }
@@ -538,7 +540,8 @@ async fn read(
                 .collect();
             send(&tx, Work::Delete(rows)).await?;
         }
-        if let Some(seen) = seen {
+        if let Some(mut seen) = seen {
+            seen.seal();
             let mut after: Option<MessageId> = None;
             loop {
                 let page = engine
@@ -549,7 +552,7 @@ async fn read(
                 after = Some(last.src_id.clone());
                 let gone: Vec<LedgerEntry> = page
                     .into_iter()
-                    .filter(|e| !seen.contains(&e.src_id))
+                    .filter(|e| !seen.contains(e.src_id.as_str()))
                     .collect();
                 if !gone.is_empty() {
                     send(&tx, Work::Delete(gone)).await?;

@@ -17,6 +17,7 @@ use futures::stream::{self, BoxStream, StreamExt};
 use time::OffsetDateTime;
 
 use crate::headers::Headers;
+use crate::id_hashes::IdHashes;
 use crate::utf7;
 use crate::{
     Appended, Capabilities, Change, Checkpoint, ContentHash, DedupeKey, Destination, EnsuredFolder,
@@ -754,7 +755,7 @@ fn list_changes_blocking(
             .with_operation(op)
             .with_context("folder", folder)
     })?;
-    let mut listed = ListedIds::default();
+    let mut listed = IdHashes::default();
     let mut send = |name: &str, md: &fs::Metadata| {
         let meta = meta_for(folder, name, md, &keywords);
         match tx.blocking_send(Ok(Change::Upsert(meta))) {
@@ -784,42 +785,6 @@ fn list_changes_blocking(
     Ok(())
 }
 
-/// The ids a listing sent, as 64-bit hashes: those of earlier reads sorted for look-up,
-/// those of the current read appended.
-#[derive(Default)]
-struct ListedIds {
-    sealed: Vec<u64>,
-    current: Vec<u64>,
-}
-
-impl ListedIds {
-    fn hash(id: &str) -> u64 {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::hash::DefaultHasher::new();
-        id.hash(&mut h);
-        h.finish()
-    }
-
-    /// Whether an earlier read sent `id`.
-    fn sent_before(&self, id: &str) -> bool {
-        self.sealed.binary_search(&Self::hash(id)).is_ok()
-    }
-
-    fn note(&mut self, id: &str) {
-        self.current.push(Self::hash(id));
-    }
-
-    /// Ends a read: what it sent becomes look-up-able.
-    fn seal(&mut self) {
-        self.sealed.append(&mut self.current);
-        self.sealed.sort_unstable();
-    }
-
-    fn len(&self) -> usize {
-        self.sealed.len() + self.current.len()
-    }
-}
-
 /// The modification times of `new/` and `cur/` (`None` where unreadable).
 fn dir_times(dir: &Path) -> [Option<SystemTime>; 2] {
     ["new", "cur"].map(|sub| fs::metadata(dir.join(sub)).and_then(|m| m.modified()).ok())
@@ -830,16 +795,16 @@ fn dir_times(dir: &Path) -> [Option<SystemTime>; 2] {
 fn read_folder_once(
     dir: &Path,
     folder: &FolderId,
-    listed: &mut ListedIds,
+    listed: &mut IdHashes,
     send: &mut impl FnMut(&str, &fs::Metadata) -> ControlFlow<()>,
 ) -> Result<ControlFlow<()>> {
     let mut listed_from_new: HashSet<String> = HashSet::new();
-    let mut visit = |name: &str, md: &fs::Metadata, listed: &mut ListedIds| {
+    let mut visit = |name: &str, md: &fs::Metadata, listed: &mut IdHashes| {
         let base = split_name(name).0;
-        if listed.sent_before(base) {
+        if listed.contains(base) {
             return ControlFlow::Continue(());
         }
-        listed.note(base);
+        listed.insert(base);
         send(name, md)
     };
     let new = for_each_message(&dir.join("new"), folder, |name, md| {
