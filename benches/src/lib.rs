@@ -16,7 +16,7 @@ use mailmigrate_core::store::MemoryStore;
 use mailmigrate_core::{
     Appended, Capabilities, Change, Checkpoint, DedupeKey, Destination, EnsuredFolder, Error,
     ExistingCopy, Flag, FlagChange, Flags, Folder, FolderId, FolderPath, ItemResult, MessageId,
-    MessageMeta, ProviderInfo, RawMessage, Result, Source, SpecialUse,
+    MessageMeta, Provider, ProviderInfo, RawMessage, Result, Source, SpecialUse,
 };
 
 /// The size of a synthetic message, in bytes.
@@ -150,7 +150,7 @@ impl SyntheticSource {
 }
 
 #[async_trait]
-impl Source for SyntheticSource {
+impl Provider for SyntheticSource {
     fn info(&self) -> &ProviderInfo {
         &self.info
     }
@@ -165,7 +165,10 @@ impl Source for SyntheticSource {
             })
             .collect())
     }
+}
 
+#[async_trait]
+impl Source for SyntheticSource {
     fn list_changes(
         &self,
         folder: &FolderId,
@@ -259,7 +262,7 @@ impl CountingSink {
 }
 
 #[async_trait]
-impl Destination for CountingSink {
+impl Provider for CountingSink {
     fn info(&self) -> &ProviderInfo {
         &self.info
     }
@@ -267,7 +270,10 @@ impl Destination for CountingSink {
     async fn list_folders(&self) -> Result<Vec<Folder>> {
         Ok(self.lock().values().cloned().collect())
     }
+}
 
+#[async_trait]
+impl Destination for CountingSink {
     async fn ensure_folder(
         &self,
         path: &FolderPath,
@@ -328,7 +334,7 @@ impl<S: Source> FullListing<S> {
 }
 
 #[async_trait]
-impl<S: Source> Source for FullListing<S> {
+impl<S: Provider> Provider for FullListing<S> {
     fn info(&self) -> &ProviderInfo {
         &self.info
     }
@@ -336,7 +342,10 @@ impl<S: Source> Source for FullListing<S> {
     async fn list_folders(&self) -> Result<Vec<Folder>> {
         self.inner.list_folders().await
     }
+}
 
+#[async_trait]
+impl<S: Source> Source for FullListing<S> {
     fn list_changes(
         &self,
         folder: &FolderId,
@@ -457,7 +466,7 @@ mod tests {
         let store = MemoryStore::new("m");
         fill(&store, &corpus(10), 1).await.unwrap();
         let wrapped = FullListing::new(store);
-        assert!(!wrapped.info().capabilities.list_since);
+        assert!(!wrapped.capabilities().list_since);
         let inbox = FolderId::new("INBOX");
         let changes: Vec<_> = wrapped
             .list_changes(&inbox, Some(Checkpoint::new("999999")))

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use mailmigrate_core::engine::FolderPlan;
 use mailmigrate_core::state::{LedgerState, StateStore};
 use mailmigrate_core::verify::{FolderPair, FolderRef, VerifyOptions, VerifyReport};
-use mailmigrate_core::{Destination, FolderId, MessageId, Result, Source, Store};
+use mailmigrate_core::{FolderId, MessageId, Provider, Result, Source, Store};
 
 /// Ledger rows read per page.
 const PAGE: usize = 1024;
@@ -75,14 +75,14 @@ pub async fn verify(
 ) -> Result<FullVerification> {
     let source: &dyn Source = source.as_ref();
     let dest_store: &dyn Store = dest.as_ref();
-    let dest_folders = Source::list_folders(dest_store).await?;
+    let dest_folders = Provider::list_folders(dest_store).await?;
     let mut failed: HashMap<FolderId, HashSet<MessageId>> = HashMap::new();
     for f in state.failures(job).await? {
         if f.final_for_item {
             failed.entry(f.src_folder).or_default().insert(f.src_id);
         }
     }
-    let opts = VerifyOptions::for_destination(&Destination::info(dest_store).capabilities);
+    let opts = VerifyOptions::for_destination(&Provider::info(dest_store).capabilities);
     let mut folders = Vec::new();
     let mut pending = 0;
     for e in plan.copies() {
@@ -111,7 +111,7 @@ mod tests {
     use mailmigrate_core::layer::{Fault, FaultLayer, Stack, Trigger};
     use mailmigrate_core::state::MemoryState;
     use mailmigrate_core::store::MemoryStore;
-    use mailmigrate_core::{ErrorKind, FolderPath, MessageMeta, RawMessage};
+    use mailmigrate_core::{Destination, ErrorKind, FolderPath, MessageMeta, RawMessage};
 
     #[tokio::test]
     async fn names_recorded_failures_and_notices_losses() {

@@ -11,8 +11,8 @@ use futures::{stream, StreamExt};
 use mailmigrate_core::engine::{FolderPlan, SyncReport};
 use mailmigrate_core::state::{ItemFailure, LedgerEntry, LedgerState, StateStore};
 use mailmigrate_core::{
-    Capabilities, Change, Destination, Flag, Flags, FolderId, FolderPath, MessageId, Result,
-    Source, Store,
+    Capabilities, Change, Flag, Flags, FolderId, FolderPath, MessageId, Provider, Result, Source,
+    Store,
 };
 
 use crate::run_ledger::RunLedger;
@@ -222,7 +222,7 @@ async fn check_rows(
     rows: Vec<LedgerEntry>,
     check: &mut PassCheck,
 ) {
-    let caps = Destination::info(dest).capabilities;
+    let caps = Provider::info(dest).capabilities;
     let mut by_folder: BTreeMap<FolderId, Vec<LedgerEntry>> = BTreeMap::new();
     for row in rows {
         by_folder
@@ -249,7 +249,7 @@ async fn check_rows(
                     .push(problem(&row, ProblemKind::Unreadable(e.to_string()))),
             }
         }
-        let cap = Source::info(dest).capabilities.fetch_batch_max;
+        let cap = Provider::info(dest).capabilities.fetch_batch_max;
         let batch = if cap > 0 {
             FETCH_BATCH.min(cap)
         } else {
@@ -357,7 +357,7 @@ async fn count_folders(
         .filter(|f: &ItemFailure| f.final_for_item)
         .map(|f| (f.src_folder, f.src_id))
         .collect();
-    let dest_folders = Destination::list_folders(dest).await?;
+    let dest_folders = Provider::list_folders(dest).await?;
     let counts = stream::iter(groups.into_iter().filter(|(t, _)| !incomplete.contains(t)))
         .map(|(target, sources)| {
             let dest_id = dest_folders

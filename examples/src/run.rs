@@ -7,7 +7,7 @@ use futures::StreamExt;
 
 use mailmigrate_core::engine::{Engine, EventSink, Filter, FolderPlan, SyncOptions, SyncReport};
 use mailmigrate_core::state::StateStore;
-use mailmigrate_core::{Destination, Error, ErrorKind, Operation, Result, Source, Store};
+use mailmigrate_core::{Destination, Error, ErrorKind, Operation, Provider, Result, Source, Store};
 
 use crate::demo;
 use crate::full_verify::{self, FullVerification};
@@ -204,7 +204,7 @@ pub async fn ensure_demo_source(
     // A store may list an empty inbox from the start: only messages betray a generation
     // that was interrupted.
     let mut holds_mail = false;
-    for folder in Source::list_folders(store.as_ref()).await? {
+    for folder in Provider::list_folders(store.as_ref()).await? {
         let mut listing = store.list_changes(&folder.id, None);
         if let Some(Ok(mailmigrate_core::Change::Upsert(_))) = listing.next().await {
             holds_mail = true;

@@ -53,4 +53,4 @@ pub mod verify;
 pub use capabilities::{Capabilities, ProviderInfo};
 pub use error::{Disposition, Error, ErrorKind, Operation, Result, RetryStatus};
 pub use model::*;
-pub use provider::{Destination, Source, Store};
+pub use provider::{Destination, Provider, Source, Store};

@@ -7,9 +7,48 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 
 use crate::{
-    Appended, Change, Checkpoint, DedupeKey, EnsuredFolder, ExistingCopy, FlagChange, Folder,
-    FolderId, FolderPath, ItemResult, MessageId, ProviderInfo, RawMessage, Result, SpecialUse,
+    Appended, Capabilities, Change, Checkpoint, DedupeKey, EnsuredFolder, ExistingCopy, FlagChange,
+    Folder, FolderId, FolderPath, ItemResult, MessageId, ProviderInfo, RawMessage, Result,
+    SpecialUse,
 };
+
+/// What every provider has, whichever side it is on: who it is, what it can do, and its
+/// folders. [`Source`] and [`Destination`] build on it, so a store that is both implements
+/// these once.
+///
+/// # Contract
+/// - [`capabilities`](Provider::capabilities) is honest: an operation it does not declare
+///   returns [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported), and one it declares
+///   works. The engine plans from it before any I/O. It is returned by value, so a layer
+///   may narrow what it passes on (a size limit, a concurrency bound).
+/// - [`list_folders`](Provider::list_folders) lists every folder, with its hierarchy
+///   separator decoded (`FolderPath` segments) and its special use where the provider knows
+///   it. A folder's [`FolderId`] stays the same while the folder exists.
+///
+/// ```
+/// use mailmigrate_core::{store::MemoryStore, Provider};
+///
+/// let store = MemoryStore::new("alice");
+/// assert_eq!(store.info().scheme, "memory");
+/// assert!(store.capabilities().find_existing);
+/// ```
+#[async_trait]
+pub trait Provider: fmt::Debug + Send + Sync + 'static {
+    /// The provider's name, account and declared capabilities.
+    fn info(&self) -> &ProviderInfo;
+
+    /// What the provider can do, as this object offers it (the declared capabilities
+    /// unless a layer changed them).
+    fn capabilities(&self) -> Capabilities {
+        self.info().capabilities
+    }
+
+    /// Lists every folder.
+    ///
+    /// # Errors
+    /// `Unavailable`, `Unauthenticated` and the like from the provider.
+    async fn list_folders(&self) -> Result<Vec<Folder>>;
+}
 
 /// Reads folders and raw messages from one mailbox.
 ///
@@ -23,8 +62,8 @@ use crate::{
 ///   as stored.
 /// - A source never modifies the mailbox it reads (IMAP fetches use `BODY.PEEK`).
 /// - An operation the provider cannot do returns
-///   [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported), as `info().capabilities`
-///   said up front.
+///   [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported), as
+///   [`capabilities`](Provider::capabilities) said up front.
 ///
 /// # Implementing
 /// Streams are `'static`: they own what they need (an `Arc` of the client) so the engine can
@@ -34,16 +73,7 @@ use crate::{
 /// # Wrappers
 /// Layers forward every method; `Arc<T>` and `Box<T>` forward too.
 #[async_trait]
-pub trait Source: fmt::Debug + Send + Sync + 'static {
-    /// The provider's name, account and capabilities.
-    fn info(&self) -> &ProviderInfo;
-
-    /// Lists every folder.
-    ///
-    /// # Errors
-    /// `Unavailable`, `Unauthenticated` and the like from the provider.
-    async fn list_folders(&self) -> Result<Vec<Folder>>;
-
+pub trait Source: Provider {
     /// Streams what changed in `folder` since `since`, ending with the new checkpoint.
     fn list_changes(
         &self,
@@ -74,16 +104,7 @@ pub trait Source: fmt::Debug + Send + Sync + 'static {
 /// Map provider errors in one function; declare capabilities honestly; run the conformance
 /// testkit (feature `testkit`).
 #[async_trait]
-pub trait Destination: fmt::Debug + Send + Sync + 'static {
-    /// The provider's name, account and capabilities.
-    fn info(&self) -> &ProviderInfo;
-
-    /// Lists every folder (used to plan and to find roles).
-    ///
-    /// # Errors
-    /// As the provider reports.
-    async fn list_folders(&self) -> Result<Vec<Folder>>;
-
+pub trait Destination: Provider {
     /// Creates the folder at `path` (with its parents) unless it exists, and returns its id.
     ///
     /// # Errors
@@ -167,13 +188,20 @@ pub trait Destination: fmt::Debug + Send + Sync + 'static {
 macro_rules! forward_impls {
     ($($wrapper:ident),*) => {$(
         #[async_trait]
-        impl<T: Source + ?Sized> Source for $wrapper<T> {
+        impl<T: Provider + ?Sized> Provider for $wrapper<T> {
             fn info(&self) -> &ProviderInfo {
                 (**self).info()
+            }
+            fn capabilities(&self) -> Capabilities {
+                (**self).capabilities()
             }
             async fn list_folders(&self) -> Result<Vec<Folder>> {
                 (**self).list_folders().await
             }
+        }
+
+        #[async_trait]
+        impl<T: Source + ?Sized> Source for $wrapper<T> {
             fn list_changes(
                 &self,
                 folder: &FolderId,
@@ -192,12 +220,6 @@ macro_rules! forward_impls {
 
         #[async_trait]
         impl<T: Destination + ?Sized> Destination for $wrapper<T> {
-            fn info(&self) -> &ProviderInfo {
-                (**self).info()
-            }
-            async fn list_folders(&self) -> Result<Vec<Folder>> {
-                (**self).list_folders().await
-            }
             async fn ensure_folder(
                 &self,
                 path: &FolderPath,

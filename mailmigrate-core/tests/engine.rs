@@ -9,7 +9,7 @@ use mailmigrate_core::state::{LedgerEntry, LedgerState, MemoryState, StateStore}
 use mailmigrate_core::store::MemoryStore;
 use mailmigrate_core::{
     Capabilities, ContentHash, Destination, ErrorKind, Flag, Flags, FolderId, FolderPath,
-    MessageId, MessageMeta, RawMessage, Source, SpecialUse,
+    MessageId, MessageMeta, Provider, RawMessage, Source, SpecialUse,
 };
 
 fn msg(folder: &FolderId, n: u32, flags: &[Flag]) -> RawMessage {
@@ -304,7 +304,7 @@ async fn dry_run_writes_nothing() {
     assert!(r.dry_run);
     assert_eq!(r.totals.copied, 9);
     assert_eq!(dst.message_count(), 0);
-    assert!(Source::list_folders(&dst).await.unwrap().is_empty());
+    assert!(Provider::list_folders(&dst).await.unwrap().is_empty());
     assert!(state
         .checkpoint("t", &FolderId::new("INBOX"))
         .await
@@ -326,7 +326,7 @@ async fn unsupported_options_fail_before_any_io() {
     let err = e.run().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unsupported);
     assert_eq!(dst.message_count(), 0);
-    assert!(Source::list_folders(&dst).await.unwrap().is_empty());
+    assert!(Provider::list_folders(&dst).await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -650,13 +650,18 @@ impl Renumbered {
 }
 
 #[async_trait::async_trait]
-impl Source for Renumbered {
+#[async_trait::async_trait]
+impl Provider for Renumbered {
     fn info(&self) -> &mailmigrate_core::ProviderInfo {
-        Source::info(&self.inner)
+        Provider::info(&self.inner)
     }
+
     async fn list_folders(&self) -> mailmigrate_core::Result<Vec<mailmigrate_core::Folder>> {
-        Source::list_folders(&self.inner).await
+        Provider::list_folders(&self.inner).await
     }
+}
+
+impl Source for Renumbered {
     fn list_changes(
         &self,
         folder: &FolderId,

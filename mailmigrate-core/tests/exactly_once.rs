@@ -22,8 +22,8 @@ use mailmigrate_core::store::{MaildirStore, MemoryStore};
 use mailmigrate_core::{
     Appended, Capabilities, Change, Checkpoint, ContentHash, DedupeKey, Destination, EnsuredFolder,
     Error, ErrorKind, ExistingCopy, Flag, FlagChange, Flags, Folder, FolderId, FolderPath,
-    ItemResult, MessageId, MessageMeta, Operation, ProviderInfo, RawMessage, Result, Source,
-    SpecialUse,
+    ItemResult, MessageId, MessageMeta, Operation, Provider, ProviderInfo, RawMessage, Result,
+    Source, SpecialUse,
 };
 
 fn msg(folder: &FolderId, n: u32, flags: &[Flag]) -> RawMessage {
@@ -177,13 +177,18 @@ struct LateCommit {
 }
 
 #[async_trait]
-impl Destination for LateCommit {
+impl Provider for LateCommit {
     fn info(&self) -> &ProviderInfo {
-        Destination::info(&self.inner)
+        Provider::info(&self.inner)
     }
+
     async fn list_folders(&self) -> Result<Vec<Folder>> {
-        Destination::list_folders(&self.inner).await
+        Provider::list_folders(&self.inner).await
     }
+}
+
+#[async_trait]
+impl Destination for LateCommit {
     async fn ensure_folder(&self, p: &FolderPath, r: Option<SpecialUse>) -> Result<EnsuredFolder> {
         self.inner.ensure_folder(p, r).await
     }
@@ -343,13 +348,18 @@ impl Echo {
 }
 
 #[async_trait]
-impl Source for Echo {
+impl Provider for Echo {
     fn info(&self) -> &ProviderInfo {
         &self.info
     }
+
     async fn list_folders(&self) -> Result<Vec<Folder>> {
-        Source::list_folders(&self.inner).await
+        Provider::list_folders(&self.inner).await
     }
+}
+
+#[async_trait]
+impl Source for Echo {
     fn list_changes(
         &self,
         folder: &FolderId,
@@ -824,13 +834,18 @@ struct Overlap {
 }
 
 #[async_trait]
-impl Destination for Overlap {
+impl Provider for Overlap {
     fn info(&self) -> &ProviderInfo {
-        Destination::info(&self.inner)
+        Provider::info(&self.inner)
     }
+
     async fn list_folders(&self) -> Result<Vec<Folder>> {
-        Destination::list_folders(&self.inner).await
+        Provider::list_folders(&self.inner).await
     }
+}
+
+#[async_trait]
+impl Destination for Overlap {
     async fn ensure_folder(&self, p: &FolderPath, r: Option<SpecialUse>) -> Result<EnsuredFolder> {
         self.inner.ensure_folder(p, r).await
     }

@@ -17,7 +17,8 @@ use mailmigrate_core::engine::{Engine, SyncOptions};
 use mailmigrate_core::state::{SqliteState, StateStore};
 use mailmigrate_core::store::MaildirStore;
 use mailmigrate_core::{
-    Change, ContentHash, Destination, Flag, FolderPath, MessageId, MessageMeta, RawMessage, Source,
+    Change, ContentHash, Destination, Flag, FolderPath, MessageId, MessageMeta, Provider,
+    RawMessage, Source,
 };
 
 const ENV_DIR: &str = "MAILMIGRATE_KILL_CHILD_DIR";
@@ -67,7 +68,7 @@ async fn make_source(dir: &Path, range: std::ops::Range<usize>) {
 /// Content hashes per folder path, as a sorted multiset.
 async fn contents(store: &MaildirStore) -> BTreeMap<String, Vec<ContentHash>> {
     let mut out = BTreeMap::new();
-    for folder in Source::list_folders(store).await.unwrap() {
+    for folder in Provider::list_folders(store).await.unwrap() {
         let mut ids = Vec::new();
         let mut listing = store.list_changes(&folder.id, None);
         while let Some(c) = listing.next().await {

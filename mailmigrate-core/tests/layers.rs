@@ -17,8 +17,8 @@ use mailmigrate_core::layer::{
 use mailmigrate_core::store::MemoryStore;
 use mailmigrate_core::{
     Capabilities, Change, Checkpoint, Destination, ErrorKind, Folder, FolderId, FolderPath,
-    ItemResult, MessageId, MessageMeta, Operation, ProviderInfo, RawMessage, Result, RetryStatus,
-    Source,
+    ItemResult, MessageId, MessageMeta, Operation, Provider, ProviderInfo, RawMessage, Result,
+    RetryStatus, Source,
 };
 use tokio::time::Instant;
 
@@ -170,7 +170,7 @@ async fn exhaustion_marks_the_error_and_stops_after_max_retries() {
         .layer(retry)
         .into_inner();
 
-    let err = Source::list_folders(&source).await.unwrap_err();
+    let err = Provider::list_folders(&source).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unavailable);
     assert_eq!(err.retry_status(), RetryStatus::Exhausted);
     assert!(!err.is_temporary());
@@ -197,7 +197,7 @@ async fn retry_timeout_bounds_the_total_wait() {
         .into_inner();
 
     let started = Instant::now();
-    let err = Source::list_folders(&source).await.unwrap_err();
+    let err = Provider::list_folders(&source).await.unwrap_err();
     assert_eq!(err.retry_status(), RetryStatus::Exhausted);
     // Waits of 70 s fit twice into 180 s; a third would end at 210 s.
     assert_eq!(taken(&events).len(), 2);
@@ -505,7 +505,7 @@ async fn throttle_spaces_calls_and_stream_opens_on_the_virtual_clock() {
     for i in 0..6 {
         match i % 3 {
             0 => {
-                Source::list_folders(&source).await.unwrap();
+                Provider::list_folders(&source).await.unwrap();
             }
             1 => {
                 let n = Source::fetch(&source, &folder, ids.clone()).count().await;
@@ -538,7 +538,7 @@ async fn throttle_paces_concurrent_callers() {
     let calls = (0..5).map(|_| {
         let dest = Arc::clone(&dest);
         async move {
-            Destination::list_folders(&*dest).await.unwrap();
+            Provider::list_folders(&*dest).await.unwrap();
             started.elapsed()
         }
     });
@@ -564,7 +564,7 @@ struct Probe<S> {
 }
 
 #[async_trait]
-impl<S: Source> Source for Probe<S> {
+impl<S: Provider> Provider for Probe<S> {
     fn info(&self) -> &ProviderInfo {
         self.inner.info()
     }
@@ -577,7 +577,10 @@ impl<S: Source> Source for Probe<S> {
         self.stats.now.fetch_sub(1, Ordering::SeqCst);
         out
     }
+}
 
+#[async_trait]
+impl<S: Source> Source for Probe<S> {
     fn list_changes(
         &self,
         folder: &FolderId,
@@ -610,7 +613,7 @@ async fn concurrency_limit_never_exceeds_its_bound() {
     let limited = Arc::new(ConcurrencyLimitLayer::new(3).layer(inner));
     let calls = (0..20).map(|_| {
         let limited = Arc::clone(&limited);
-        tokio::spawn(async move { Source::list_folders(&*limited).await })
+        tokio::spawn(async move { Provider::list_folders(&*limited).await })
     });
     for r in futures::future::join_all(calls).await {
         r.unwrap().unwrap();
@@ -619,7 +622,7 @@ async fn concurrency_limit_never_exceeds_its_bound() {
 
     // Without the limit the same load runs all at once.
     let (inner, stats) = probe();
-    let calls = (0..20).map(|_| Source::list_folders(&inner));
+    let calls = (0..20).map(|_| Provider::list_folders(&inner));
     futures::future::join_all(calls).await;
     assert_eq!(stats.max_seen.load(Ordering::SeqCst), 20);
 }
@@ -635,14 +638,14 @@ async fn open_streams_hold_their_permits_until_dropped() {
 
     // Both permits are held by the half-read streams.
     let blocked =
-        tokio::time::timeout(Duration::from_secs(60), Source::list_folders(&limited)).await;
+        tokio::time::timeout(Duration::from_secs(60), Provider::list_folders(&limited)).await;
     assert!(
         blocked.is_err(),
         "a third call ran while two streams were open"
     );
 
     drop(a);
-    let folders = Source::list_folders(&limited).now_or_never();
+    let folders = Provider::list_folders(&limited).now_or_never();
     assert!(matches!(folders, Some(Ok(ref f)) if f.len() == 1));
     drop(b);
 }
@@ -700,8 +703,8 @@ async fn metrics_count_calls_items_bytes_and_outcomes() {
     );
     assert_eq!(counts.failures(Operation::ListChanges), 0);
 
-    Source::list_folders(&*both).await.unwrap();
-    Destination::list_folders(&*both).await.unwrap();
+    Provider::list_folders(&*both).await.unwrap();
+    Provider::list_folders(&*both).await.unwrap();
     assert_eq!(counts.calls(Operation::ListFolders), 2);
     assert_eq!(counts.items(Operation::ListFolders), 2);
 
@@ -727,9 +730,9 @@ async fn every_layer_passes_capabilities_through() {
         .layer(RetryLayer::new(RetryConfig::default()))
         .layer(MetricsLayer::new(CountingObserver::default()))
         .into_store();
-    assert_eq!(Source::info(&*store).capabilities, caps);
-    assert_eq!(Destination::info(&*store).account, "acct");
-    assert_eq!(Destination::info(&*store).scheme, "memory");
+    assert_eq!(Provider::info(&*store).capabilities, caps);
+    assert_eq!(Provider::info(&*store).account, "acct");
+    assert_eq!(Provider::info(&*store).scheme, "memory");
 }
 
 #[tokio::test(start_paused = true)]

@@ -12,7 +12,7 @@ use futures::StreamExt;
 use mailmigrate_core::store::{MaildirStore, MboxStore};
 use mailmigrate_core::{
     Change, DedupeKey, Destination, ErrorKind, Flag, FlagChange, Flags, FolderId, FolderPath,
-    MessageId, MessageMeta, RawMessage, Source, SpecialUse, Store,
+    MessageId, MessageMeta, Provider, RawMessage, Source, SpecialUse, Store,
 };
 use time::OffsetDateTime;
 
@@ -111,7 +111,7 @@ async fn tricky_messages_round_trip_byte_exact() {
     for kind in KINDS {
         let dir = tempfile::tempdir().unwrap();
         let store = kind.open(dir.path());
-        assert!(Source::info(&*store).capabilities.byte_exact);
+        assert!(Provider::info(&*store).capabilities.byte_exact);
         let inbox = ensure(&store, &FolderPath::inbox()).await;
         let bodies = tricky_messages();
         let ids = append_ok(&store, &inbox, bodies.iter().cloned().map(raw).collect()).await;
@@ -239,7 +239,9 @@ async fn folder_names_nest_and_escape_reversibly() {
         for entry in walk(dir.path()) {
             assert!(entry.starts_with(dir.path()));
         }
-        let listed = Source::list_folders(&*kind.open(dir.path())).await.unwrap();
+        let listed = Provider::list_folders(&*kind.open(dir.path()))
+            .await
+            .unwrap();
         let paths: BTreeSet<String> = listed.iter().map(|f| f.path.to_string()).collect();
         for p in &names {
             assert!(
@@ -496,7 +498,7 @@ async fn maildir_delete_removes_files_and_ignores_missing() {
 async fn mbox_delete_is_unsupported_as_declared() {
     let dir = tempfile::tempdir().unwrap();
     let store = Kind::Mbox.open(dir.path());
-    assert!(!Destination::info(&*store).capabilities.delete);
+    assert!(!Provider::info(&*store).capabilities.delete);
     let inbox = ensure(&store, &FolderPath::inbox()).await;
     let ids = append_ok(&store, &inbox, vec![raw(&b"S: 1\n\n"[..])]).await;
     let e = store.delete(&inbox, &ids).await.unwrap_err();
@@ -572,7 +574,7 @@ async fn mbox_recovers_from_a_truncated_last_message() {
         &fetch_one(&reopened, &inbox, &new[0]).await.bytes[..],
         b"Subject: after\n\n"
     );
-    let folders = Source::list_folders(&*reopened).await.unwrap();
+    let folders = Provider::list_folders(&*reopened).await.unwrap();
     assert_eq!(
         folders.len(),
         1,
@@ -676,7 +678,7 @@ no trailing newline";
     fs::write(archive.join("2019.msf"), b"thunderbird summary").unwrap();
 
     let store = Kind::Mbox.open(dir.path());
-    let folders = Source::list_folders(&*store).await.unwrap();
+    let folders = Provider::list_folders(&*store).await.unwrap();
     let paths: Vec<String> = folders.iter().map(|f| f.path.to_string()).collect();
     assert_eq!(paths, ["Archive", "Archive/2019"]);
     let folder = folders[1].id.clone();
@@ -754,7 +756,7 @@ async fn maildir_reads_a_folder_made_by_hand() {
         .unwrap();
 
     let store = Kind::Maildir.open(dir.path());
-    let folders = Source::list_folders(&*store).await.unwrap();
+    let folders = Provider::list_folders(&*store).await.unwrap();
     let f = folders
         .iter()
         .find(|f| f.path == path(&["Work", "Projects.2020"]))
@@ -1174,7 +1176,9 @@ async fn roles_given_at_creation_are_remembered() {
             .ensure_folder(&path(&["Gesendet"]), None)
             .await
             .unwrap();
-        let folders = Source::list_folders(&*kind.open(dir.path())).await.unwrap();
+        let folders = Provider::list_folders(&*kind.open(dir.path()))
+            .await
+            .unwrap();
         let role = |id: &FolderId| folders.iter().find(|f| f.id == *id).unwrap().role;
         assert_eq!(role(&sent), Some(SpecialUse::Sent), "{kind:?}");
         assert_eq!(role(&junk), Some(SpecialUse::Junk), "{kind:?}");
@@ -1241,7 +1245,7 @@ async fn maildir_reads_folder_names_as_dovecot_writes_them() {
         }
     }
     let store = Kind::Maildir.open(dir.path());
-    let listed = Source::list_folders(&*store).await.unwrap();
+    let listed = Provider::list_folders(&*store).await.unwrap();
     let paths: BTreeSet<String> = listed.iter().map(|f| f.path.to_string()).collect();
     let want: BTreeSet<String> = [
         "INBOX",
@@ -1292,7 +1296,7 @@ async fn maildir_keeps_reading_and_reusing_its_older_utf8_names() {
     )
     .unwrap();
     let store = Kind::Maildir.open(dir.path());
-    let listed = Source::list_folders(&*store).await.unwrap();
+    let listed = Provider::list_folders(&*store).await.unwrap();
     for (name, want) in &older {
         let f = listed
             .iter()
@@ -1438,7 +1442,7 @@ async fn maildir_folder_names_interoperate_with_dovecot() {
         .join(".Entw&APw-rfe &- Notizen/maildirfolder")
         .is_file());
     let store = Kind::Maildir.open(&theirs);
-    let listed = Source::list_folders(&*store).await.unwrap();
+    let listed = Provider::list_folders(&*store).await.unwrap();
     let paths: BTreeSet<String> = listed.iter().map(|f| f.path.to_string()).collect();
     for name in DOVECOT_NAMES {
         assert!(paths.contains(name), "{name} not in {paths:?}");

@@ -9,7 +9,8 @@ use mailmigrate_core::verify::{
 };
 use mailmigrate_core::{
     Change, Checkpoint, Destination, Error, ErrorKind, Flag, Flags, Folder, FolderId, FolderPath,
-    ItemResult, MessageId, MessageMeta, ProviderInfo, RawMessage, Result, Source, SpecialUse,
+    ItemResult, MessageId, MessageMeta, Provider, ProviderInfo, RawMessage, Result, Source,
+    SpecialUse,
 };
 use time::macros::datetime;
 use time::OffsetDateTime;
@@ -336,13 +337,18 @@ struct Flaky {
 }
 
 #[async_trait]
-impl Source for Flaky {
+impl Provider for Flaky {
     fn info(&self) -> &ProviderInfo {
-        Source::info(&self.inner)
+        Provider::info(&self.inner)
     }
+
     async fn list_folders(&self) -> Result<Vec<Folder>> {
-        Source::list_folders(&self.inner).await
+        Provider::list_folders(&self.inner).await
     }
+}
+
+#[async_trait]
+impl Source for Flaky {
     fn list_changes(
         &self,
         folder: &FolderId,
@@ -477,13 +483,18 @@ struct Counting {
 }
 
 #[async_trait]
-impl Source for Counting {
+impl Provider for Counting {
     fn info(&self) -> &ProviderInfo {
-        Source::info(&self.inner)
+        Provider::info(&self.inner)
     }
+
     async fn list_folders(&self) -> Result<Vec<Folder>> {
-        Source::list_folders(&self.inner).await
+        Provider::list_folders(&self.inner).await
     }
+}
+
+#[async_trait]
+impl Source for Counting {
     fn list_changes(
         &self,
         folder: &FolderId,

@@ -12,7 +12,7 @@
 use std::time::Instant;
 
 use futures::StreamExt;
-use mailmigrate_core::{Change, Destination, MessageId, Source};
+use mailmigrate_core::{Change, Destination, MessageId, Provider, Source};
 use mailmigrate_imap::ImapBuilder;
 
 #[tokio::main]
@@ -25,7 +25,7 @@ async fn main() -> mailmigrate_core::Result<()> {
         .await?;
     let started = Instant::now();
     let (mut messages, mut bytes, mut failed) = (0usize, 0usize, 0usize);
-    for folder in Source::list_folders(&src).await? {
+    for folder in Provider::list_folders(&src).await? {
         if !folder.selectable {
             continue;
         }

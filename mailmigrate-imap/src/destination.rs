@@ -6,8 +6,7 @@ use std::collections::VecDeque;
 use async_trait::async_trait;
 use mailmigrate_core::{
     Appended, DedupeKey, Destination, EnsuredFolder, Error, ErrorKind, ExistingCopy, FlagChange,
-    Folder, FolderId, FolderPath, MessageId, Operation, ProviderInfo, RawMessage, Result,
-    SpecialUse,
+    FolderId, FolderPath, MessageId, Operation, RawMessage, Result, SpecialUse,
 };
 
 use crate::backend::{map, Imap};
@@ -27,14 +26,6 @@ fn error(kind: ErrorKind, op: Operation, msg: &str) -> Error {
 
 #[async_trait]
 impl Destination for Imap {
-    fn info(&self) -> &ProviderInfo {
-        &self.inner.info
-    }
-
-    async fn list_folders(&self) -> Result<Vec<Folder>> {
-        self.list_folders_impl().await
-    }
-
     async fn ensure_folder(
         &self,
         path: &FolderPath,

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use futures::stream::{self, BoxStream, StreamExt};
 use mailmigrate_core::{
     Change, Checkpoint, Error, ErrorKind, Folder, FolderId, ItemResult, MessageId, MessageMeta,
-    Operation, ProviderInfo, RawMessage, Result, Source,
+    Operation, Provider, ProviderInfo, RawMessage, Result, Source,
 };
 
 use async_imap::imap_proto::RequestId;
@@ -20,7 +20,7 @@ use crate::model::{message_id, parse_message_id, uid_set, FetchedMessage, Positi
 const LIST_BATCH: u32 = 1000;
 
 #[async_trait]
-impl Source for Imap {
+impl Provider for Imap {
     fn info(&self) -> &ProviderInfo {
         &self.inner.info
     }
@@ -28,7 +28,10 @@ impl Source for Imap {
     async fn list_folders(&self) -> Result<Vec<Folder>> {
         self.list_folders_impl().await
     }
+}
 
+#[async_trait]
+impl Source for Imap {
     fn list_changes(
         &self,
         folder: &FolderId,

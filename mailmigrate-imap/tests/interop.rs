@@ -14,8 +14,8 @@ use mailmigrate_core::engine::{Engine, MappingRules, SyncOptions, SyncReport};
 use mailmigrate_core::state::SqliteState;
 use mailmigrate_core::verify::{verify, FolderPair, FolderRef, VerifyOptions};
 use mailmigrate_core::{
-    Change, Destination, Flag, FlagChange, Flags, FolderPath, MessageId, MessageMeta, RawMessage,
-    Source,
+    Change, Destination, Flag, FlagChange, Flags, FolderPath, MessageId, MessageMeta, Provider,
+    RawMessage, Source,
 };
 use mailmigrate_imap::{Imap, ImapBuilder};
 use time::{Duration, OffsetDateTime};
@@ -118,7 +118,7 @@ async fn seed(src: &Imap, root: &FolderPath) -> usize {
 /// Verifies every folder of the engine's plan and asserts a clean report.
 async fn assert_verified(engine: &Engine, src: &Imap, dst: &Imap, label: &str) {
     let plan = engine.plan().await.unwrap();
-    let dest_folders = Source::list_folders(dst).await.unwrap();
+    let dest_folders = Provider::list_folders(dst).await.unwrap();
     let pairs: Vec<FolderPair> = plan
         .copies()
         .map(|e| {
@@ -127,7 +127,7 @@ async fn assert_verified(engine: &Engine, src: &Imap, dst: &Imap, label: &str) {
         })
         .collect();
     assert!(pairs.len() >= 4, "{label}: {pairs:?}");
-    let opts = VerifyOptions::for_destination(&Destination::info(dst).capabilities);
+    let opts = VerifyOptions::for_destination(&Provider::info(dst).capabilities);
     let report = verify(src, dst, &pairs, &opts).await.unwrap();
     assert!(report.is_clean(), "{label}:\n{report}");
 }
@@ -167,7 +167,7 @@ async fn round(from: &str, to: &str) {
     assert!(second.totals.moved_nothing(), "{label}:\n{second}");
 
     // Add one message and change the flags of another: exactly those move.
-    let folders = Source::list_folders(&src).await.unwrap();
+    let folders = Provider::list_folders(&src).await.unwrap();
     let f = folders
         .iter()
         .find(|f| f.path == root.child("Entwürfe").unwrap())

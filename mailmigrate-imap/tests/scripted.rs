@@ -9,7 +9,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use mailmigrate_core::{
     Change, Checkpoint, DedupeKey, Destination, Disposition, ErrorKind, FolderId, MessageId,
-    MessageMeta, RawMessage, Source, SpecialUse,
+    MessageMeta, Provider, RawMessage, Source, SpecialUse,
 };
 use mailmigrate_imap::{AuthMechanism, ImapBuilder, Tls, TokenProvider};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -500,7 +500,7 @@ async fn folders_decode_utf7_and_noselect_and_subscriptions() {
     let (port, _) = start(Behaviour::Normal).await;
     let imap = builder(port).with_password("pw").build().await.unwrap();
     assert_eq!(imap.separator(), Some('/'));
-    let folders = Source::list_folders(&imap).await.unwrap();
+    let folders = Provider::list_folders(&imap).await.unwrap();
     let names: Vec<String> = folders.iter().map(|f| f.path.to_string()).collect();
     assert_eq!(names, ["INBOX", "Archéologie", "Archéologie/2020"]);
     assert!(folders[1].subscribed && folders[1].selectable);
@@ -672,7 +672,7 @@ async fn pipelined_append_cut_off_reports_unknown_outcomes() {
 async fn gmail_labels_are_read_and_written_with_x_gm_ext_1() {
     let (port, seen) = start_with(Behaviour::Normal, "LITERAL+ X-GM-EXT-1").await;
     let imap = builder(port).with_password("pw").build().await.unwrap();
-    assert!(Source::info(&imap).capabilities.append_with_labels);
+    assert!(Provider::info(&imap).capabilities.append_with_labels);
     let folder = FolderId::new("[Gmail]/All Mail");
     let changes: Vec<Change> = imap
         .list_changes(&folder, None)
@@ -724,7 +724,7 @@ async fn a_mailbox_name_that_is_not_utf8_fails_alone() {
         .await
         .unwrap();
     // imap-proto decodes the name lossily; the folder is listed, but cannot be addressed.
-    let folders = Source::list_folders(&imap).await.unwrap();
+    let folders = Provider::list_folders(&imap).await.unwrap();
     assert_eq!(folders.len(), 1);
     let bad = &folders[0].id;
     assert!(bad.as_str().contains('\u{fffd}'));
@@ -772,7 +772,7 @@ async fn a_cancelled_call_does_not_leave_its_connection_in_the_pool() {
 async fn xlist_gives_roles_where_special_use_is_missing() {
     let (port, seen) = start_with(Behaviour::Normal, "XLIST").await;
     let imap = builder(port).with_password("pw").build().await.unwrap();
-    let folders = Source::list_folders(&imap).await.unwrap();
+    let folders = Provider::list_folders(&imap).await.unwrap();
     let roles: Vec<(String, Option<SpecialUse>, bool)> = folders
         .iter()
         .map(|f| (f.path.to_string(), f.role, f.selectable))
@@ -794,7 +794,7 @@ async fn xlist_gives_roles_where_special_use_is_missing() {
         .iter()
         .any(|c| c.contains("XLIST")));
     // The connection used for the raw XLIST is retired; the backend goes on.
-    let again = Source::list_folders(&imap).await.unwrap();
+    let again = Provider::list_folders(&imap).await.unwrap();
     assert_eq!(again.len(), 5);
 }
 
@@ -1072,7 +1072,7 @@ async fn a_source_without_condstore_resets_when_uidvalidity_changes() {
     };
     let (port, seen) = start_configured(Behaviour::Normal, "", seen).await;
     let imap = builder(port).with_password("pw").build().await.unwrap();
-    assert!(!Source::info(&imap).capabilities.list_since);
+    assert!(!Provider::info(&imap).capabilities.list_since);
     let folder = FolderId::new("INBOX");
     let list = |since: Option<Checkpoint>| {
         let imap = imap.clone();

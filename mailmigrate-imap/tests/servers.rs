@@ -11,7 +11,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use mailmigrate_core::{
     Change, Checkpoint, DedupeKey, Destination, Disposition, ErrorKind, Flag, FlagChange, Flags,
-    FolderId, FolderPath, MessageId, MessageMeta, RawMessage, Source, SpecialUse,
+    FolderId, FolderPath, MessageId, MessageMeta, Provider, RawMessage, Source, SpecialUse,
 };
 use mailmigrate_imap::{Imap, ImapBuilder, Tls};
 use time::macros::datetime;
@@ -128,7 +128,7 @@ async fn nested_and_non_ascii_folders_are_created_listed_and_subscribed() {
             .unwrap();
         assert!(!inbox.created);
 
-        let folders = Source::list_folders(&imap).await.unwrap();
+        let folders = Provider::list_folders(&imap).await.unwrap();
         let found = folders
             .iter()
             .find(|f| f.path == leaf)
@@ -168,7 +168,7 @@ async fn ensure_folder_with_role_uses_create_special_use_where_offered() {
         let has_csu = imap
             .server_capabilities()
             .any(|c| c == "CREATE-SPECIAL-USE");
-        let folders = Destination::list_folders(&imap).await.unwrap();
+        let folders = Provider::list_folders(&imap).await.unwrap();
         let f = folders.iter().find(|f| f.id == made.id).unwrap();
         if has_csu {
             // The role goes to the new folder unless an earlier run's folder holds it already
@@ -352,7 +352,7 @@ async fn incremental_listing_returns_only_what_changed() {
         // An expunge shows up as Removed where the server can report it (QRESYNC).
         imap.delete(&folder, &ids[4..5]).await.unwrap();
         let (changes, _) = list(&imap, &folder, Some(cp3)).await;
-        if Source::info(&imap).capabilities.list_removals {
+        if Provider::info(&imap).capabilities.list_removals {
             assert_eq!(changes, [Change::Removed(ids[4].clone())], "{name}");
         } else {
             assert!(upserts(&changes).is_empty(), "{name}: {changes:?}");
@@ -585,7 +585,7 @@ async fn wrong_password_is_unauthenticated_and_plaintext_needs_opt_in() {
             .build()
             .await
             .unwrap();
-        assert!(Source::list_folders(&imap)
+        assert!(Provider::list_folders(&imap)
             .await
             .unwrap()
             .iter()
@@ -657,7 +657,7 @@ async fn implicit_tls_and_starttls_work_with_a_trusted_ca() {
             .build()
             .await
             .unwrap_or_else(|e| panic!("{tls:?}: {e:?}"));
-        let folders = Source::list_folders(&imap).await.unwrap();
+        let folders = Provider::list_folders(&imap).await.unwrap();
         assert!(folders.iter().any(|f| f.path.is_inbox()), "{tls:?}");
     }
 }

@@ -1,4 +1,6 @@
-//! Writing a provider: a read-only [`Source`] over a directory of `.eml` files.
+//! Writing a provider: a read-only [`Source`] over a directory of `.eml` files. What every
+//! provider has (its info, capabilities and folders) is its [`Provider`] impl; what reading
+//! adds is the [`Source`] impl.
 //!
 //! Files directly in the directory form the inbox; each subdirectory is a folder (nested
 //! subdirectories are nested folders). A message's id is its file name, its internal date
@@ -24,7 +26,8 @@ use mailmigrate_core::state::MemoryState;
 use mailmigrate_core::store::MemoryStore;
 use mailmigrate_core::{
     Capabilities, Change, Checkpoint, Error, ErrorKind, Folder, FolderId, FolderPath, ItemResult,
-    MessageId, MessageMeta, Operation, ProviderInfo, RawMessage, Result, Source, SpecialUse,
+    MessageId, MessageMeta, Operation, Provider, ProviderInfo, RawMessage, Result, Source,
+    SpecialUse,
 };
 use time::OffsetDateTime;
 
@@ -103,7 +106,7 @@ fn is_eml(path: &Path) -> bool {
 }
 
 #[async_trait]
-impl Source for EmlDir {
+impl Provider for EmlDir {
     fn info(&self) -> &ProviderInfo {
         &self.info
     }
@@ -141,7 +144,10 @@ impl Source for EmlDir {
         }
         Ok(out)
     }
+}
 
+#[async_trait]
+impl Source for EmlDir {
     fn list_changes(
         &self,
         folder: &FolderId,
@@ -326,7 +332,6 @@ async fn main() -> std::process::ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mailmigrate_core::Destination;
 
     #[tokio::test]
     async fn migrates_a_directory_tree_and_reports_the_empty_file() {
@@ -355,7 +360,7 @@ mod tests {
         assert_eq!(report.totals.failed, 1);
         assert_eq!(report.failures[0].kind, ErrorKind::InvalidMessage);
         assert_eq!(report.failures[0].src_id.as_str(), "broken.eml");
-        let inbox = Destination::list_folders(&dest).await.unwrap();
+        let inbox = Provider::list_folders(&dest).await.unwrap();
         assert_eq!(inbox.len(), 3);
         // Bytes arrive exactly as stored.
         let got = dest.messages(&FolderId::new("Projects/2024")).unwrap();

@@ -159,7 +159,7 @@ pub(super) async fn sync_folder(engine: &Engine, entry: &PlanEntry) -> FolderRep
                 engine,
                 entry,
                 job: &engine.options.job,
-                dcaps: engine.dest.info().capabilities,
+                dcaps: engine.dest.capabilities(),
                 failed_for_good,
                 uncertain_since: Mutex::new(None),
             };
@@ -495,7 +495,7 @@ async fn read(
     stats: &mut Stats,
 ) -> Result<Option<Checkpoint>> {
     let engine = ctx.engine;
-    let scaps = engine.source.info().capabilities;
+    let scaps = engine.source.capabilities();
     // Every source gets its checkpoint: one without incremental listing still lists
     // everything, but can tell from it that its ids were reset (IMAP UIDVALIDITY). The
     // ledger diff finds what changed.
@@ -628,7 +628,7 @@ async fn read_chunk(
         )
         .await;
     }
-    let scaps = engine.source.info().capabilities;
+    let scaps = engine.source.capabilities();
     let fetch_batch = match scaps.fetch_batch_max {
         0 => opts.batch_size,
         n => n.min(opts.batch_size),

@@ -151,8 +151,8 @@ impl Engine {
     /// # Errors
     /// `Unsupported` naming the missing capability.
     pub fn check_capabilities(&self) -> Result<()> {
-        let s = &self.source.info().capabilities;
-        let d = &self.dest.info().capabilities;
+        let s = &self.source.capabilities();
+        let d = &self.dest.capabilities();
         let need = |ok: bool, what: &str| -> Result<()> {
             if ok {
                 Ok(())
@@ -188,12 +188,7 @@ impl Engine {
         let rules = self.options.mapping.compile()?;
         let src = self.source.list_folders().await?;
         let dst = self.dest.list_folders().await?;
-        plan::build_plan(
-            &src,
-            &dst,
-            &rules,
-            self.source.info().capabilities.list_labels,
-        )
+        plan::build_plan(&src, &dst, &rules, self.source.capabilities().list_labels)
     }
 
     /// Runs one pass: everything new or changed since the last pass moves.
@@ -262,8 +257,8 @@ impl Engine {
 
     fn folder_concurrency(&self) -> usize {
         let caps = [
-            self.source.info().capabilities.max_concurrency,
-            self.dest.info().capabilities.max_concurrency,
+            self.source.capabilities().max_concurrency,
+            self.dest.capabilities().max_concurrency,
         ];
         caps.into_iter()
             .filter(|&c| c > 0)

@@ -13,11 +13,11 @@ use futures::stream::{self, BoxStream, StreamExt};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::{destination_scheme, source_scheme, Layer};
+use super::{scheme, Layer};
 use crate::{
-    Appended, Change, Checkpoint, DedupeKey, Destination, EnsuredFolder, Error, ErrorKind,
-    ExistingCopy, FlagChange, Folder, FolderId, FolderPath, ItemResult, MessageId, Operation,
-    ProviderInfo, RawMessage, Result, Source, SpecialUse,
+    Appended, Capabilities, Change, Checkpoint, DedupeKey, Destination, EnsuredFolder, Error,
+    ErrorKind, ExistingCopy, FlagChange, Folder, FolderId, FolderPath, ItemResult, MessageId,
+    Operation, Provider, ProviderInfo, RawMessage, Result, Source, SpecialUse,
 };
 
 /// Which calls (or items) a [`FaultRule`] fails, counted per rule from the first call.
@@ -392,7 +392,7 @@ impl<S: Destination> Faulty<S> {
         folder: &FolderId,
         messages: Vec<RawMessage>,
     ) -> Result<Vec<Result<Appended>>> {
-        let provider = destination_scheme(&*self.inner);
+        let provider = scheme(&*self.inner);
         let plan: Vec<(MessageId, Option<Fault>)> = messages
             .iter()
             .map(|m| {
@@ -449,24 +449,32 @@ impl<S: Destination> Faulty<S> {
 
 #[async_trait]
 #[deny(clippy::missing_trait_methods)]
-impl<S: Source> Source for Faulty<S> {
+impl<S: Provider> Provider for Faulty<S> {
     fn info(&self) -> &ProviderInfo {
-        Source::info(&*self.inner)
+        Provider::info(&*self.inner)
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
     }
 
     async fn list_folders(&self) -> Result<Vec<Folder>> {
-        let provider = source_scheme(&*self.inner);
-        let call = Source::list_folders(&*self.inner);
+        let provider = scheme(&*self.inner);
+        let call = Provider::list_folders(&*self.inner);
         self.guard(provider, Operation::ListFolders, None, call)
             .await
     }
+}
 
+#[async_trait]
+#[deny(clippy::missing_trait_methods)]
+impl<S: Source> Source for Faulty<S> {
     fn list_changes(
         &self,
         folder: &FolderId,
         since: Option<Checkpoint>,
     ) -> BoxStream<'static, Result<Change>> {
-        let provider = source_scheme(&*self.inner);
+        let provider = scheme(&*self.inner);
         let op = Operation::ListChanges;
         if let Some(fault) = self.state.pick(op, Scope::Call) {
             let inner = fault
@@ -509,7 +517,7 @@ impl<S: Source> Source for Faulty<S> {
         folder: &FolderId,
         ids: Vec<MessageId>,
     ) -> BoxStream<'static, ItemResult<RawMessage>> {
-        let provider = source_scheme(&*self.inner);
+        let provider = scheme(&*self.inner);
         let op = Operation::Fetch;
         let folder_id = folder.clone();
         if let Some(fault) = self.state.pick(op, Scope::Call) {
@@ -579,23 +587,12 @@ impl<S: Source> Source for Faulty<S> {
 #[async_trait]
 #[deny(clippy::missing_trait_methods)]
 impl<S: Destination> Destination for Faulty<S> {
-    fn info(&self) -> &ProviderInfo {
-        Destination::info(&*self.inner)
-    }
-
-    async fn list_folders(&self) -> Result<Vec<Folder>> {
-        let provider = destination_scheme(&*self.inner);
-        let call = Destination::list_folders(&*self.inner);
-        self.guard(provider, Operation::ListFolders, None, call)
-            .await
-    }
-
     async fn ensure_folder(
         &self,
         path: &FolderPath,
         role: Option<SpecialUse>,
     ) -> Result<EnsuredFolder> {
-        let provider = destination_scheme(&*self.inner);
+        let provider = scheme(&*self.inner);
         let call = self.inner.ensure_folder(path, role);
         self.guard(provider, Operation::EnsureFolder, None, call)
             .await
@@ -610,7 +607,7 @@ impl<S: Destination> Destination for Faulty<S> {
         folder: &FolderId,
         messages: Vec<RawMessage>,
     ) -> Result<Vec<Result<Appended>>> {
-        let provider = destination_scheme(&*self.inner);
+        let provider = scheme(&*self.inner);
         let call = self.append_items(folder, messages);
         self.guard(provider, Operation::Append, Some(folder), call)
             .await
@@ -622,7 +619,7 @@ impl<S: Destination> Destination for Faulty<S> {
         id: &MessageId,
         change: &FlagChange,
     ) -> Result<()> {
-        let provider = destination_scheme(&*self.inner);
+        let provider = scheme(&*self.inner);
         let call = self.inner.update_flags(folder, id, change);
         self.guard(provider, Operation::UpdateFlags, Some(folder), call)
             .await
@@ -630,14 +627,14 @@ impl<S: Destination> Destination for Faulty<S> {
     }
 
     async fn find_existing(&self, folder: &FolderId, key: &DedupeKey) -> Result<Vec<ExistingCopy>> {
-        let provider = destination_scheme(&*self.inner);
+        let provider = scheme(&*self.inner);
         let call = self.inner.find_existing(folder, key);
         self.guard(provider, Operation::FindExisting, Some(folder), call)
             .await
     }
 
     async fn delete(&self, folder: &FolderId, ids: &[MessageId]) -> Result<()> {
-        let provider = destination_scheme(&*self.inner);
+        let provider = scheme(&*self.inner);
         let call = self.inner.delete(folder, ids);
         self.guard(provider, Operation::Delete, Some(folder), call)
             .await
@@ -730,7 +727,7 @@ mod tests {
             )
             .layer(MemoryStore::new("t"));
         let started = tokio::time::Instant::now();
-        let err = Source::list_folders(&flaky).await.unwrap_err();
+        let err = Provider::list_folders(&flaky).await.unwrap_err();
         assert!(started.elapsed() >= Duration::from_secs(30));
         assert!(err.is_temporary());
         assert_eq!(err.message(), "injected fault");

@@ -6,11 +6,11 @@ use async_trait::async_trait;
 use futures::stream::{self, BoxStream, StreamExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::{destination_scheme, source_scheme, Layer};
+use super::{scheme, Layer};
 use crate::{
-    Appended, Change, Checkpoint, DedupeKey, Destination, EnsuredFolder, Error, ErrorKind,
-    ExistingCopy, FlagChange, Folder, FolderId, FolderPath, ItemResult, MessageId, Operation,
-    ProviderInfo, RawMessage, Result, Source, SpecialUse,
+    Appended, Capabilities, Change, Checkpoint, DedupeKey, Destination, EnsuredFolder, Error,
+    ErrorKind, ExistingCopy, FlagChange, Folder, FolderId, FolderPath, ItemResult, MessageId,
+    Operation, Provider, ProviderInfo, RawMessage, Result, Source, SpecialUse,
 };
 
 /// `ConcurrencyLimitLayer` bounds how many calls run at once; see [`ConcurrencyLimit`].
@@ -103,40 +103,32 @@ async fn permit(
     })
 }
 
-impl<S: Source> ConcurrencyLimit<S> {
-    async fn source_permit(&self, operation: Operation) -> Result<OwnedSemaphorePermit> {
-        permit(
-            Arc::clone(&self.semaphore),
-            source_scheme(&*self.inner),
-            operation,
-        )
-        .await
+impl<S: Provider> ConcurrencyLimit<S> {
+    async fn permit(&self, operation: Operation) -> Result<OwnedSemaphorePermit> {
+        permit(Arc::clone(&self.semaphore), scheme(&*self.inner), operation).await
     }
 }
 
-impl<S: Destination> ConcurrencyLimit<S> {
-    async fn destination_permit(&self, operation: Operation) -> Result<OwnedSemaphorePermit> {
-        permit(
-            Arc::clone(&self.semaphore),
-            destination_scheme(&*self.inner),
-            operation,
-        )
-        .await
+#[async_trait]
+#[deny(clippy::missing_trait_methods)]
+impl<S: Provider> Provider for ConcurrencyLimit<S> {
+    fn info(&self) -> &ProviderInfo {
+        Provider::info(&*self.inner)
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+
+    async fn list_folders(&self) -> Result<Vec<Folder>> {
+        let _permit = self.permit(Operation::ListFolders).await?;
+        Provider::list_folders(&*self.inner).await
     }
 }
 
 #[async_trait]
 #[deny(clippy::missing_trait_methods)]
 impl<S: Source> Source for ConcurrencyLimit<S> {
-    fn info(&self) -> &ProviderInfo {
-        Source::info(&*self.inner)
-    }
-
-    async fn list_folders(&self) -> Result<Vec<Folder>> {
-        let _permit = self.source_permit(Operation::ListFolders).await?;
-        Source::list_folders(&*self.inner).await
-    }
-
     fn list_changes(
         &self,
         folder: &FolderId,
@@ -147,7 +139,7 @@ impl<S: Source> Source for ConcurrencyLimit<S> {
             Arc::clone(&self.semaphore),
             folder.clone(),
         );
-        let provider = source_scheme(&*self.inner);
+        let provider = scheme(&*self.inner);
         stream::once(async move {
             match permit(semaphore, provider, Operation::ListChanges).await {
                 Ok(permit) => inner
@@ -174,7 +166,7 @@ impl<S: Source> Source for ConcurrencyLimit<S> {
             Arc::clone(&self.semaphore),
             folder.clone(),
         );
-        let provider = source_scheme(&*self.inner);
+        let provider = scheme(&*self.inner);
         stream::once(async move {
             match permit(semaphore, provider, Operation::Fetch).await {
                 Ok(permit) => inner
@@ -211,21 +203,12 @@ fn copy_limit_error(e: &Error, folder: &FolderId, id: &MessageId) -> Error {
 #[async_trait]
 #[deny(clippy::missing_trait_methods)]
 impl<S: Destination> Destination for ConcurrencyLimit<S> {
-    fn info(&self) -> &ProviderInfo {
-        Destination::info(&*self.inner)
-    }
-
-    async fn list_folders(&self) -> Result<Vec<Folder>> {
-        let _permit = self.destination_permit(Operation::ListFolders).await?;
-        Destination::list_folders(&*self.inner).await
-    }
-
     async fn ensure_folder(
         &self,
         path: &FolderPath,
         role: Option<SpecialUse>,
     ) -> Result<EnsuredFolder> {
-        let _permit = self.destination_permit(Operation::EnsureFolder).await?;
+        let _permit = self.permit(Operation::EnsureFolder).await?;
         self.inner.ensure_folder(path, role).await
     }
 
@@ -234,7 +217,7 @@ impl<S: Destination> Destination for ConcurrencyLimit<S> {
         folder: &FolderId,
         messages: Vec<RawMessage>,
     ) -> Result<Vec<Result<Appended>>> {
-        let _permit = self.destination_permit(Operation::Append).await?;
+        let _permit = self.permit(Operation::Append).await?;
         self.inner.append(folder, messages).await
     }
 
@@ -244,17 +227,17 @@ impl<S: Destination> Destination for ConcurrencyLimit<S> {
         id: &MessageId,
         change: &FlagChange,
     ) -> Result<()> {
-        let _permit = self.destination_permit(Operation::UpdateFlags).await?;
+        let _permit = self.permit(Operation::UpdateFlags).await?;
         self.inner.update_flags(folder, id, change).await
     }
 
     async fn find_existing(&self, folder: &FolderId, key: &DedupeKey) -> Result<Vec<ExistingCopy>> {
-        let _permit = self.destination_permit(Operation::FindExisting).await?;
+        let _permit = self.permit(Operation::FindExisting).await?;
         self.inner.find_existing(folder, key).await
     }
 
     async fn delete(&self, folder: &FolderId, ids: &[MessageId]) -> Result<()> {
-        let _permit = self.destination_permit(Operation::Delete).await?;
+        let _permit = self.permit(Operation::Delete).await?;
         self.inner.delete(folder, ids).await
     }
 }
@@ -296,7 +279,7 @@ mod tests {
             assert_eq!(e.kind(), ErrorKind::Unexpected);
             assert_eq!(e.context("message"), Some(id.as_str()));
         }
-        let e = Source::list_folders(&limited).await.unwrap_err();
+        let e = Provider::list_folders(&limited).await.unwrap_err();
         assert_eq!(e.operation(), Operation::ListFolders);
     }
 

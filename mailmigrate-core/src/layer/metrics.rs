@@ -11,11 +11,11 @@ use async_trait::async_trait;
 use futures::stream::{BoxStream, Stream, StreamExt};
 use tokio::time::Instant;
 
-use super::{destination_scheme, source_scheme, Layer};
+use super::{scheme, Layer};
 use crate::{
-    Appended, Change, Checkpoint, DedupeKey, Destination, EnsuredFolder, ErrorKind, ExistingCopy,
-    FlagChange, Folder, FolderId, FolderPath, ItemResult, MessageId, Operation, ProviderInfo,
-    RawMessage, Result, Source, SpecialUse,
+    Appended, Capabilities, Change, Checkpoint, DedupeKey, Destination, EnsuredFolder, ErrorKind,
+    ExistingCopy, FlagChange, Folder, FolderId, FolderPath, ItemResult, MessageId, Operation,
+    Provider, ProviderInfo, RawMessage, Result, Source, SpecialUse,
 };
 
 /// One finished operation, as [`Metrics`] reports it.
@@ -352,28 +352,33 @@ fn tally_fetch(item: &ItemResult<RawMessage>, event: &mut OperationEvent) {
 
 #[async_trait]
 #[deny(clippy::missing_trait_methods)]
-impl<S: Source, O: Observer> Source for Metrics<S, O> {
+impl<S: Provider, O: Observer> Provider for Metrics<S, O> {
     fn info(&self) -> &ProviderInfo {
-        Source::info(&self.inner)
+        Provider::info(&self.inner)
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
     }
 
     async fn list_folders(&self) -> Result<Vec<Folder>> {
-        let call = Source::list_folders(&self.inner);
-        self.measure(
-            source_scheme(&self.inner),
-            Operation::ListFolders,
-            call,
-            |v, e| e.items = v.len() as u64,
-        )
+        let call = Provider::list_folders(&self.inner);
+        self.measure(scheme(&self.inner), Operation::ListFolders, call, |v, e| {
+            e.items = v.len() as u64
+        })
         .await
     }
+}
 
+#[async_trait]
+#[deny(clippy::missing_trait_methods)]
+impl<S: Source, O: Observer> Source for Metrics<S, O> {
     fn list_changes(
         &self,
         folder: &FolderId,
         since: Option<Checkpoint>,
     ) -> BoxStream<'static, Result<Change>> {
-        let provider = source_scheme(&self.inner);
+        let provider = scheme(&self.inner);
         Metered {
             started: Instant::now(),
             inner: self.inner.list_changes(folder, since),
@@ -389,7 +394,7 @@ impl<S: Source, O: Observer> Source for Metrics<S, O> {
         folder: &FolderId,
         ids: Vec<MessageId>,
     ) -> BoxStream<'static, ItemResult<RawMessage>> {
-        let provider = source_scheme(&self.inner);
+        let provider = scheme(&self.inner);
         Metered {
             started: Instant::now(),
             inner: self.inner.fetch(folder, ids),
@@ -404,21 +409,6 @@ impl<S: Source, O: Observer> Source for Metrics<S, O> {
 #[async_trait]
 #[deny(clippy::missing_trait_methods)]
 impl<S: Destination, O: Observer> Destination for Metrics<S, O> {
-    fn info(&self) -> &ProviderInfo {
-        Destination::info(&self.inner)
-    }
-
-    async fn list_folders(&self) -> Result<Vec<Folder>> {
-        let call = Destination::list_folders(&self.inner);
-        self.measure(
-            destination_scheme(&self.inner),
-            Operation::ListFolders,
-            call,
-            |v, e| e.items = v.len() as u64,
-        )
-        .await
-    }
-
     async fn ensure_folder(
         &self,
         path: &FolderPath,
@@ -426,7 +416,7 @@ impl<S: Destination, O: Observer> Destination for Metrics<S, O> {
     ) -> Result<EnsuredFolder> {
         let call = self.inner.ensure_folder(path, role);
         self.measure(
-            destination_scheme(&self.inner),
+            scheme(&self.inner),
             Operation::EnsureFolder,
             call,
             |_, e| e.items = 1,
@@ -442,7 +432,7 @@ impl<S: Destination, O: Observer> Destination for Metrics<S, O> {
         let sizes: Vec<u64> = messages.iter().map(|m| m.bytes.len() as u64).collect();
         let call = self.inner.append(folder, messages);
         self.measure(
-            destination_scheme(&self.inner),
+            scheme(&self.inner),
             Operation::Append,
             call,
             |results, event| {
@@ -471,7 +461,7 @@ impl<S: Destination, O: Observer> Destination for Metrics<S, O> {
     ) -> Result<()> {
         let call = self.inner.update_flags(folder, id, change);
         self.measure(
-            destination_scheme(&self.inner),
+            scheme(&self.inner),
             Operation::UpdateFlags,
             call,
             |(), e| e.items = 1,
@@ -482,7 +472,7 @@ impl<S: Destination, O: Observer> Destination for Metrics<S, O> {
     async fn find_existing(&self, folder: &FolderId, key: &DedupeKey) -> Result<Vec<ExistingCopy>> {
         let call = self.inner.find_existing(folder, key);
         self.measure(
-            destination_scheme(&self.inner),
+            scheme(&self.inner),
             Operation::FindExisting,
             call,
             |v, e| e.items = v.len() as u64,
@@ -492,12 +482,9 @@ impl<S: Destination, O: Observer> Destination for Metrics<S, O> {
 
     async fn delete(&self, folder: &FolderId, ids: &[MessageId]) -> Result<()> {
         let call = self.inner.delete(folder, ids);
-        self.measure(
-            destination_scheme(&self.inner),
-            Operation::Delete,
-            call,
-            |(), e| e.items = ids.len() as u64,
-        )
+        self.measure(scheme(&self.inner), Operation::Delete, call, |(), e| {
+            e.items = ids.len() as u64
+        })
         .await
     }
 }

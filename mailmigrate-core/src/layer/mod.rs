@@ -46,7 +46,7 @@
 
 use std::sync::Arc;
 
-use crate::{Destination, Source, Store};
+use crate::{Destination, Provider, Source, Store};
 
 mod backoff;
 mod fault;
@@ -65,13 +65,13 @@ pub use throttle::{Rate, Throttle, ThrottleLayer};
 /// Wraps a provider in another provider that adds behaviour around it.
 ///
 /// Implement it for a factory type (`RetryLayer`) whose [`Output`](Layer::Output) is a
-/// wrapper (`Retry<S>`) that forwards every [`Source`] and [`Destination`] method.
+/// wrapper (`Retry<S>`) that forwards every [`Provider`], [`Source`] and [`Destination`] method.
 ///
 /// # Examples
 /// ```
 /// use mailmigrate_core::layer::{Layer, Rate, ThrottleLayer};
 /// use mailmigrate_core::store::MemoryStore;
-/// use mailmigrate_core::Source;
+/// use mailmigrate_core::Provider;
 ///
 /// let throttled = ThrottleLayer::new(Rate::per_second(5)).layer(MemoryStore::new("demo"));
 /// assert_eq!(throttled.info().scheme, "memory");
@@ -170,13 +170,8 @@ impl<S: Source + Destination> Stack<S> {
 }
 
 /// The provider scheme, for errors a layer creates itself.
-fn source_scheme<S: Source + ?Sized>(s: &S) -> &'static str {
-    Source::info(s).scheme
-}
-
-/// The provider scheme, for errors a layer creates itself.
-fn destination_scheme<S: Destination + ?Sized>(s: &S) -> &'static str {
-    Destination::info(s).scheme
+fn scheme<S: Provider + ?Sized>(s: &S) -> &'static str {
+    s.info().scheme
 }
 
 #[cfg(test)]
@@ -192,7 +187,7 @@ mod tests {
         // The type spells the order: retry outside, throttle inside.
         let outer: &Retry<Throttle<MemoryStore>> = stack.inner();
         let inner: &Throttle<MemoryStore> = outer.inner();
-        assert_eq!(Source::info(inner).account, "t");
+        assert_eq!(Provider::info(inner).account, "t");
     }
 
     #[test]
@@ -212,11 +207,11 @@ mod tests {
         let store = Stack::new(MemoryStore::new("acct"))
             .layer(RetryLayer::new(RetryConfig::default()))
             .into_store();
-        assert_eq!(Source::info(&*store).account, "acct");
+        assert_eq!(Provider::info(&*store).account, "acct");
         let source = Stack::new(MemoryStore::new("s")).into_source();
         let destination = Stack::new(MemoryStore::new("d")).into_destination();
         assert_eq!(source.info().account, "s");
         assert_eq!(destination.info().account, "d");
-        assert_eq!(destination.info().capabilities, MemoryStore::capabilities());
+        assert_eq!(destination.capabilities(), MemoryStore::capabilities());
     }
 }

@@ -10,11 +10,11 @@ use futures::stream::{self, BoxStream, StreamExt};
 use tokio::time::Instant;
 
 use super::backoff::{Backoff, BackoffConfig};
-use super::{destination_scheme, source_scheme, Layer};
+use super::{scheme, Layer};
 use crate::{
-    Appended, Change, Checkpoint, DedupeKey, Destination, EnsuredFolder, Error, ErrorKind,
-    ExistingCopy, FlagChange, Folder, FolderId, FolderPath, ItemResult, MessageId, Operation,
-    ProviderInfo, RawMessage, Result, Source, SpecialUse,
+    Appended, Capabilities, Change, Checkpoint, DedupeKey, Destination, EnsuredFolder, Error,
+    ErrorKind, ExistingCopy, FlagChange, Folder, FolderId, FolderPath, ItemResult, MessageId,
+    Operation, Provider, ProviderInfo, RawMessage, Result, Source, SpecialUse,
 };
 
 /// How persistently [`Retry`] repeats temporary failures.
@@ -384,19 +384,27 @@ impl<S: Source> ListRetry<S> {
 
 #[async_trait]
 #[deny(clippy::missing_trait_methods)]
-impl<S: Source> Source for Retry<S> {
+impl<S: Provider> Provider for Retry<S> {
     fn info(&self) -> &ProviderInfo {
-        Source::info(&*self.inner)
+        Provider::info(&*self.inner)
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
     }
 
     async fn list_folders(&self) -> Result<Vec<Folder>> {
-        let provider = source_scheme(&*self.inner);
+        let provider = scheme(&*self.inner);
         self.call(provider, Operation::ListFolders, || {
-            Source::list_folders(&*self.inner)
+            Provider::list_folders(&*self.inner)
         })
         .await
     }
+}
 
+#[async_trait]
+#[deny(clippy::missing_trait_methods)]
+impl<S: Source> Source for Retry<S> {
     fn list_changes(
         &self,
         folder: &FolderId,
@@ -408,11 +416,7 @@ impl<S: Source> Source for Retry<S> {
             current: Source::list_changes(&*self.inner, folder, since.clone()),
             since,
             flowing: false,
-            attempts: Attempts::new(
-                &self.shared,
-                source_scheme(&*self.inner),
-                Operation::ListChanges,
-            ),
+            attempts: Attempts::new(&self.shared, scheme(&*self.inner), Operation::ListChanges),
         };
         stream::unfold(state, ListRetry::next_item).boxed()
     }
@@ -428,7 +432,7 @@ impl<S: Source> Source for Retry<S> {
             current: Source::fetch(&*self.inner, folder, ids),
             failed: Vec::new(),
             giving_up: Vec::new().into_iter(),
-            attempts: Attempts::new(&self.shared, source_scheme(&*self.inner), Operation::Fetch),
+            attempts: Attempts::new(&self.shared, scheme(&*self.inner), Operation::Fetch),
         };
         stream::unfold(state, FetchRetry::next_item).boxed()
     }
@@ -437,24 +441,12 @@ impl<S: Source> Source for Retry<S> {
 #[async_trait]
 #[deny(clippy::missing_trait_methods)]
 impl<S: Destination> Destination for Retry<S> {
-    fn info(&self) -> &ProviderInfo {
-        Destination::info(&*self.inner)
-    }
-
-    async fn list_folders(&self) -> Result<Vec<Folder>> {
-        let provider = destination_scheme(&*self.inner);
-        self.call(provider, Operation::ListFolders, || {
-            Destination::list_folders(&*self.inner)
-        })
-        .await
-    }
-
     async fn ensure_folder(
         &self,
         path: &FolderPath,
         role: Option<SpecialUse>,
     ) -> Result<EnsuredFolder> {
-        let provider = destination_scheme(&*self.inner);
+        let provider = scheme(&*self.inner);
         self.call(provider, Operation::EnsureFolder, || {
             self.inner.ensure_folder(path, role)
         })
@@ -466,7 +458,7 @@ impl<S: Destination> Destination for Retry<S> {
         folder: &FolderId,
         messages: Vec<RawMessage>,
     ) -> Result<Vec<Result<Appended>>> {
-        let provider = destination_scheme(&*self.inner);
+        let provider = scheme(&*self.inner);
         let mut attempts = Attempts::new(&self.shared, provider, Operation::Append);
         let mut results: Vec<Option<Result<Appended>>> = std::iter::repeat_with(|| None)
             .take(messages.len())
@@ -542,7 +534,7 @@ impl<S: Destination> Destination for Retry<S> {
         id: &MessageId,
         change: &FlagChange,
     ) -> Result<()> {
-        let provider = destination_scheme(&*self.inner);
+        let provider = scheme(&*self.inner);
         self.call(provider, Operation::UpdateFlags, || {
             self.inner.update_flags(folder, id, change)
         })
@@ -550,7 +542,7 @@ impl<S: Destination> Destination for Retry<S> {
     }
 
     async fn find_existing(&self, folder: &FolderId, key: &DedupeKey) -> Result<Vec<ExistingCopy>> {
-        let provider = destination_scheme(&*self.inner);
+        let provider = scheme(&*self.inner);
         self.call(provider, Operation::FindExisting, || {
             self.inner.find_existing(folder, key)
         })
@@ -558,7 +550,7 @@ impl<S: Destination> Destination for Retry<S> {
     }
 
     async fn delete(&self, folder: &FolderId, ids: &[MessageId]) -> Result<()> {
-        let provider = destination_scheme(&*self.inner);
+        let provider = scheme(&*self.inner);
         self.call(provider, Operation::Delete, || {
             self.inner.delete(folder, ids)
         })

@@ -11,9 +11,9 @@ use tokio::time::Instant;
 
 use super::Layer;
 use crate::{
-    Appended, Change, Checkpoint, DedupeKey, Destination, EnsuredFolder, ExistingCopy, FlagChange,
-    Folder, FolderId, FolderPath, ItemResult, MessageId, ProviderInfo, RawMessage, Result, Source,
-    SpecialUse,
+    Appended, Capabilities, Change, Checkpoint, DedupeKey, Destination, EnsuredFolder,
+    ExistingCopy, FlagChange, Folder, FolderId, FolderPath, ItemResult, MessageId, Provider,
+    ProviderInfo, RawMessage, Result, Source, SpecialUse,
 };
 
 /// The longest period a [`Rate`] accepts, so bucket arithmetic cannot overflow.
@@ -178,16 +178,24 @@ impl<S> Throttle<S> {
 
 #[async_trait]
 #[deny(clippy::missing_trait_methods)]
-impl<S: Source> Source for Throttle<S> {
+impl<S: Provider> Provider for Throttle<S> {
     fn info(&self) -> &ProviderInfo {
-        Source::info(&*self.inner)
+        Provider::info(&*self.inner)
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
     }
 
     async fn list_folders(&self) -> Result<Vec<Folder>> {
         self.bucket.acquire().await;
-        Source::list_folders(&*self.inner).await
+        Provider::list_folders(&*self.inner).await
     }
+}
 
+#[async_trait]
+#[deny(clippy::missing_trait_methods)]
+impl<S: Source> Source for Throttle<S> {
     fn list_changes(
         &self,
         folder: &FolderId,
@@ -228,15 +236,6 @@ impl<S: Source> Source for Throttle<S> {
 #[async_trait]
 #[deny(clippy::missing_trait_methods)]
 impl<S: Destination> Destination for Throttle<S> {
-    fn info(&self) -> &ProviderInfo {
-        Destination::info(&*self.inner)
-    }
-
-    async fn list_folders(&self) -> Result<Vec<Folder>> {
-        self.bucket.acquire().await;
-        Destination::list_folders(&*self.inner).await
-    }
-
     async fn ensure_folder(
         &self,
         path: &FolderPath,

@@ -22,7 +22,8 @@ use crate::utf7;
 use crate::{
     Appended, Capabilities, Change, Checkpoint, ContentHash, DedupeKey, Destination, EnsuredFolder,
     Error, ErrorKind, ExistingCopy, Flag, FlagChange, Flags, Folder, FolderId, FolderPath,
-    ItemResult, MessageId, Operation, ProviderInfo, RawMessage, Result, Source, SpecialUse,
+    ItemResult, MessageId, Operation, Provider, ProviderInfo, RawMessage, Result, Source,
+    SpecialUse,
 };
 
 /// The scheme of [`MaildirStore`].
@@ -994,7 +995,7 @@ fn holds_no_mail(dir: &Path) -> bool {
 }
 
 #[async_trait]
-impl Source for MaildirStore {
+impl Provider for MaildirStore {
     fn info(&self) -> &ProviderInfo {
         &self.inner.info
     }
@@ -1042,7 +1043,10 @@ impl Source for MaildirStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl Source for MaildirStore {
     fn list_changes(
         &self,
         folder: &FolderId,
@@ -1070,14 +1074,6 @@ impl Source for MaildirStore {
 
 #[async_trait]
 impl Destination for MaildirStore {
-    fn info(&self) -> &ProviderInfo {
-        &self.inner.info
-    }
-
-    async fn list_folders(&self) -> Result<Vec<Folder>> {
-        Source::list_folders(self).await
-    }
-
     async fn ensure_folder(
         &self,
         path: &FolderPath,

@@ -22,8 +22,8 @@ use crate::headers::Headers;
 use crate::{
     Appended, Capabilities, Change, Checkpoint, ContentHash, DedupeKey, Destination, EnsuredFolder,
     Error, ErrorKind, ExistingCopy, Flag, FlagChange, Flags, Folder, FolderId, FolderPath,
-    ItemResult, MessageId, MessageMeta, Operation, ProviderInfo, RawMessage, Result, Source,
-    SpecialUse,
+    ItemResult, MessageId, MessageMeta, Operation, Provider, ProviderInfo, RawMessage, Result,
+    Source, SpecialUse,
 };
 
 /// The scheme of [`MboxStore`].
@@ -1337,7 +1337,7 @@ fn walk(dir: &Path, segs: &mut Vec<String>, rel: &str, out: &mut Vec<Folder>) ->
 }
 
 #[async_trait]
-impl Source for MboxStore {
+impl Provider for MboxStore {
     fn info(&self) -> &ProviderInfo {
         &self.inner.info
     }
@@ -1346,7 +1346,10 @@ impl Source for MboxStore {
         let inner = Arc::clone(&self.inner);
         blocking(move || inner.list_folders()).await
     }
+}
 
+#[async_trait]
+impl Source for MboxStore {
     fn list_changes(
         &self,
         folder: &FolderId,
@@ -1381,14 +1384,6 @@ impl Source for MboxStore {
 
 #[async_trait]
 impl Destination for MboxStore {
-    fn info(&self) -> &ProviderInfo {
-        &self.inner.info
-    }
-
-    async fn list_folders(&self) -> Result<Vec<Folder>> {
-        Source::list_folders(self).await
-    }
-
     async fn ensure_folder(
         &self,
         path: &FolderPath,

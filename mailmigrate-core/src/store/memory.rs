@@ -11,7 +11,8 @@ use futures::stream::{self, BoxStream, StreamExt};
 use crate::{
     Appended, Capabilities, Change, Checkpoint, ContentHash, DedupeKey, Destination, EnsuredFolder,
     Error, ErrorKind, ExistingCopy, Flag, FlagChange, Flags, Folder, FolderId, FolderPath,
-    ItemResult, MessageId, Operation, ProviderInfo, RawMessage, Result, Source, SpecialUse,
+    ItemResult, MessageId, Operation, Provider, ProviderInfo, RawMessage, Result, Source,
+    SpecialUse,
 };
 
 /// The scheme of [`MemoryStore`].
@@ -222,7 +223,7 @@ fn find_mut<'a>(g: &'a mut Inner, folder: &FolderId, id: &MessageId) -> Result<&
 }
 
 #[async_trait]
-impl Source for MemoryStore {
+impl Provider for MemoryStore {
     fn info(&self) -> &ProviderInfo {
         &self.info
     }
@@ -240,7 +241,10 @@ impl Source for MemoryStore {
             .filter_map(|f| f.folder.clone())
             .collect())
     }
+}
 
+#[async_trait]
+impl Source for MemoryStore {
     fn list_changes(
         &self,
         folder: &FolderId,
@@ -311,14 +315,6 @@ impl Source for MemoryStore {
 
 #[async_trait]
 impl Destination for MemoryStore {
-    fn info(&self) -> &ProviderInfo {
-        &self.info
-    }
-
-    async fn list_folders(&self) -> Result<Vec<Folder>> {
-        Source::list_folders(self).await
-    }
-
     async fn ensure_folder(
         &self,
         path: &FolderPath,
@@ -486,7 +482,7 @@ mod tests {
         let store = MemoryStore::new("t");
         let path = FolderPath::new(["a", "b", "c"]).unwrap();
         assert!(store.ensure_folder(&path, None).await.unwrap().created);
-        let listed: Vec<String> = Source::list_folders(&store)
+        let listed: Vec<String> = Provider::list_folders(&store)
             .await
             .unwrap()
             .into_iter()

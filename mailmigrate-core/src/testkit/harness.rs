@@ -123,8 +123,8 @@ impl Harness {
     /// What the pair can do: listing and fetching from the source, writing from the
     /// destination, byte-exactness only if both are.
     pub fn capabilities(&self) -> Capabilities {
-        let s = self.source.info().capabilities;
-        let d = self.dest.info().capabilities;
+        let s = self.source.capabilities();
+        let d = self.dest.capabilities();
         Capabilities {
             list_folders: s.list_folders && d.list_folders,
             list_since: s.list_since,

@@ -381,7 +381,7 @@ async fn read_side(
     }
     drop(changes);
 
-    let cap = provider.info().capabilities.fetch_batch_max;
+    let cap = provider.capabilities().fetch_batch_max;
     let batch = if cap > 0 {
         opts.batch_size.min(cap)
     } else {

@@ -44,7 +44,7 @@ mod tests {
     use crate::{
         Appended, Capabilities, Change, Checkpoint, DedupeKey, Destination, EnsuredFolder, Error,
         ErrorKind, ExistingCopy, FlagChange, Folder, FolderId, FolderPath, ItemResult, MessageId,
-        ProviderInfo, RawMessage, Result, Source, SpecialUse,
+        Provider, ProviderInfo, RawMessage, Result, Source, SpecialUse,
     };
 
     /// The defect a [`Broken`] store has.
@@ -93,12 +93,13 @@ mod tests {
     }
 
     #[async_trait]
-    impl Source for Broken {
+    impl Provider for Broken {
         fn info(&self) -> &ProviderInfo {
             &self.info
         }
+
         async fn list_folders(&self) -> Result<Vec<Folder>> {
-            let folders = Source::list_folders(&self.inner).await?;
+            let folders = Provider::list_folders(&self.inner).await?;
             if self.fault != Fault::HideParents {
                 return Ok(folders);
             }
@@ -108,6 +109,10 @@ mod tests {
                 .filter(|f| !paths.iter().any(|p| p.parent().as_ref() == Some(&f.path)))
                 .collect())
         }
+    }
+
+    #[async_trait]
+    impl Source for Broken {
         fn list_changes(
             &self,
             folder: &FolderId,
@@ -131,12 +136,6 @@ mod tests {
 
     #[async_trait]
     impl Destination for Broken {
-        fn info(&self) -> &ProviderInfo {
-            &self.info
-        }
-        async fn list_folders(&self) -> Result<Vec<Folder>> {
-            Source::list_folders(self).await
-        }
         async fn ensure_folder(
             &self,
             path: &FolderPath,
