@@ -246,6 +246,31 @@ impl Error {
         self
     }
 
+    /// Fills in the provider and the operation where the error does not name them yet
+    /// (`"core"` and [`Operation::Unknown`]); names it set are kept.
+    ///
+    /// The engine applies this to every error out of a provider call, so a provider need
+    /// not stamp each error with its scheme and operation.
+    ///
+    /// ```
+    /// use mailmigrate_core::{Error, ErrorKind, Operation};
+    ///
+    /// let e = Error::new(ErrorKind::NotFound, "gone").attributed("imap", Operation::Fetch);
+    /// assert_eq!((e.provider(), e.operation()), ("imap", Operation::Fetch));
+    /// let named = Error::new(ErrorKind::NotFound, "gone").with_operation(Operation::Delete);
+    /// assert_eq!(named.attributed("imap", Operation::Fetch).operation(), Operation::Delete);
+    /// ```
+    #[must_use]
+    pub fn attributed(mut self, provider: &'static str, operation: Operation) -> Self {
+        if self.provider == "core" {
+            self.provider = provider;
+        }
+        if self.operation == Operation::Unknown {
+            self.operation = operation;
+        }
+        self
+    }
+
     /// Names the operation that failed.
     #[must_use]
     pub fn with_operation(mut self, operation: Operation) -> Self {

@@ -68,7 +68,9 @@ pub trait Provider: fmt::Debug + Send + Sync + 'static {
 /// # Implementing
 /// Streams are `'static`: they own what they need (an `Arc` of the client) so the engine can
 /// move them between tasks. Paging happens inside them. Errors name the folder and item in
-/// their context. See `examples/src/bin/custom_provider.rs` and the conformance testkit.
+/// their context; the provider scheme and the operation are filled in by the engine
+/// ([`AttributeLayer`](crate::layer::AttributeLayer)) where an error leaves them unnamed.
+/// See `examples/src/bin/custom_provider.rs` and the conformance testkit.
 ///
 /// # Wrappers
 /// Layers forward every method; `Arc<T>` and `Box<T>` forward too.

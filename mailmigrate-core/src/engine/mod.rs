@@ -48,7 +48,7 @@ pub use plan::{
 };
 pub use report::{FolderReport, Stats, SyncReport};
 
-use crate::layer::{RetryConfig, RetryLayer, Stack};
+use crate::layer::{AttributeLayer, RetryConfig, RetryLayer, Stack};
 use crate::state::StateStore;
 use crate::{Destination, Error, FolderPath, Operation, Result, Source};
 use event::Events;
@@ -107,21 +107,22 @@ impl Engine {
     }
 
     /// Sets the retry policy applied around both sides; `None` disables retries.
+    ///
+    /// Either way both sides are wrapped in an [`AttributeLayer`], so every error the
+    /// engine reports names its provider and operation.
     #[must_use]
     pub fn with_retry(mut self, config: Option<RetryConfig>) -> Self {
+        let source = Stack::new(Arc::clone(&self.raw_source)).layer(AttributeLayer);
+        let dest = Stack::new(Arc::clone(&self.raw_dest)).layer(AttributeLayer);
         match config {
             Some(cfg) => {
                 let layer = RetryLayer::new(cfg);
-                self.source = Stack::new(Arc::clone(&self.raw_source))
-                    .layer(&layer)
-                    .into_source();
-                self.dest = Stack::new(Arc::clone(&self.raw_dest))
-                    .layer(&layer)
-                    .into_destination();
+                self.source = source.layer(&layer).into_source();
+                self.dest = dest.layer(&layer).into_destination();
             }
             None => {
-                self.source = Arc::clone(&self.raw_source);
-                self.dest = Arc::clone(&self.raw_dest);
+                self.source = source.into_source();
+                self.dest = dest.into_destination();
             }
         }
         self

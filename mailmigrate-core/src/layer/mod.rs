@@ -48,6 +48,7 @@ use std::sync::Arc;
 
 use crate::{Destination, Provider, Source, Store};
 
+mod attribute;
 mod backoff;
 mod fault;
 mod limit;
@@ -55,6 +56,7 @@ mod metrics;
 mod retry;
 mod throttle;
 
+pub use attribute::{AttributeLayer, Attributed};
 pub use backoff::{Backoff, BackoffConfig};
 pub use fault::{Fault, FaultLayer, FaultRule, Faulty, Trigger};
 pub use limit::{ConcurrencyLimit, ConcurrencyLimitLayer};
