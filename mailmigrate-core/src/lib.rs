@@ -43,6 +43,7 @@ pub mod layer;
 mod model;
 pub mod pim;
 mod provider;
+pub mod registry;
 pub mod state;
 pub mod store;
 #[cfg(feature = "testkit")]
