@@ -7,10 +7,9 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
-
-use std::future::Future;
 
 use futures::future::BoxFuture;
 
