@@ -329,6 +329,135 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
+/// Writes `.eml` files where an [`EmlDir`] reads them: the conformance suite's way to seed
+/// a read-only source. Each message becomes `<n>.eml` in its folder's directory, with the
+/// internal date as the file's modification time.
+#[cfg(test)]
+mod seeder {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use mailmigrate_core::{
+        Appended, DedupeKey, Destination, EnsuredFolder, ExistingCopy, FlagChange, SpecialUse,
+    };
+
+    use super::*;
+
+    #[derive(Debug)]
+    pub(super) struct EmlSeeder {
+        source: EmlDir,
+        info: ProviderInfo,
+        next: AtomicU64,
+    }
+
+    impl EmlSeeder {
+        pub(super) fn new(source: EmlDir) -> Self {
+            let capabilities = Capabilities {
+                list_folders: true,
+                append: true,
+                append_with_internal_date: true,
+                append_returns_id: true,
+                ..Capabilities::default()
+            };
+            let info =
+                ProviderInfo::new("emldir-seeder", source.info.account.clone(), capabilities);
+            Self {
+                source,
+                info,
+                next: AtomicU64::new(1),
+            }
+        }
+    }
+
+    #[async_trait]
+    impl Provider for EmlSeeder {
+        fn info(&self) -> &ProviderInfo {
+            &self.info
+        }
+        async fn list_folders(&self) -> Result<Vec<Folder>> {
+            self.source.list_folders().await
+        }
+    }
+
+    #[async_trait]
+    impl Destination for EmlSeeder {
+        async fn ensure_folder(
+            &self,
+            path: &FolderPath,
+            _: Option<SpecialUse>,
+        ) -> Result<EnsuredFolder> {
+            let id = if path.is_inbox() {
+                FolderId::new("INBOX")
+            } else {
+                FolderId::new(path.segments().join("/"))
+            };
+            let dir = self.source.dir(&id)?;
+            let existed = dir.is_dir();
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| io_error(&e, Operation::EnsureFolder, &id))?;
+            let empty = !std::fs::read_dir(&dir)
+                .map_err(|e| io_error(&e, Operation::EnsureFolder, &id))?
+                .any(|e| e.is_ok_and(|e| is_eml(&e.path())));
+            Ok(EnsuredFolder::new(id, !existed).with_empty(empty))
+        }
+
+        async fn append(
+            &self,
+            folder: &FolderId,
+            messages: Vec<RawMessage>,
+        ) -> Result<Vec<Result<Appended>>> {
+            let dir = self.source.dir(folder)?;
+            Ok(messages
+                .into_iter()
+                .map(|m| {
+                    if m.bytes.is_empty() {
+                        // Like every mail store: a file of no bytes is no message.
+                        return Err(Error::new(ErrorKind::InvalidMessage, "an empty message")
+                            .with_operation(Operation::Append)
+                            .with_context("message", &m.meta.id));
+                    }
+                    let name = format!("{}.eml", self.next.fetch_add(1, Ordering::Relaxed));
+                    let path = dir.join(&name);
+                    std::fs::write(&path, &m.bytes)
+                        .and_then(|()| match m.meta.internal_date {
+                            Some(date) => std::fs::File::options()
+                                .write(true)
+                                .open(&path)?
+                                .set_modified(date.into()),
+                            None => Ok(()),
+                        })
+                        .map_err(|e| io_error(&e, Operation::Append, folder))?;
+                    Ok(Appended::new(Some(MessageId::new(name))))
+                })
+                .collect())
+        }
+
+        async fn update_flags(&self, _: &FolderId, _: &MessageId, _: &FlagChange) -> Result<()> {
+            Err(Error::unsupported("an .eml directory keeps no flags"))
+        }
+
+        async fn find_existing(&self, _: &FolderId, _: &DedupeKey) -> Result<Vec<ExistingCopy>> {
+            Err(Error::unsupported("the seeder does not look copies up"))
+        }
+
+        async fn delete(&self, _: &FolderId, _: &[MessageId]) -> Result<()> {
+            Err(Error::unsupported("the .eml source is read-only"))
+        }
+    }
+}
+
+/// The conformance suite against the read-only source, seeded through [`seeder::EmlSeeder`]:
+/// cases that need what an `.eml` directory cannot do (flags, look-ups) report why they do
+/// not apply.
+#[cfg(test)]
+mod conformance {
+    mailmigrate_core::conformance_tests!(async {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let source = super::EmlDir::open(dir.path()).expect("the directory opens");
+        let seeder = super::seeder::EmlSeeder::new(source.clone());
+        Some(mailmigrate_core::testkit::Harness::new(source, seeder).with_guard(dir))
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

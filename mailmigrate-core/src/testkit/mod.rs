@@ -148,8 +148,9 @@ fn config_from_vars(
 /// the provider is required). The block runs once per case, inside a multi-threaded tokio
 /// runtime that the generated test builds, so the backend crate needs no tokio macros.
 ///
-/// A case that fails panics with the case's message; a case that does not apply prints why
-/// to stderr and passes.
+/// A case that fails panics with the case's message. A case that does not apply passes and
+/// prints `SKIPPED <case> on <target>: <reason>` past the test harness's output capture, so
+/// every run lists what it did not test (libtest has no skipped state of its own).
 ///
 /// # Examples
 /// ```
@@ -231,9 +232,17 @@ pub mod __private {
     ) -> Option<Harness> {
         let harness = setup.await;
         if harness.is_none() {
-            eprintln!("{name}: skipped: no target configured");
+            report_skip(&format!("{name}: no target configured"));
         }
         harness
+    }
+
+    /// Prints a skip where the test harness does not capture it (straight to the process's
+    /// stderr, not through `eprintln!`), so every run shows what it did not test.
+    fn report_skip(what: &str) {
+        use std::io::Write;
+        // One write of the whole line, so parallel tests do not split it.
+        let _ = std::io::stderr().write_all(format!("SKIPPED {what}\n").as_bytes());
     }
 
     /// Cleans up, then reports the case's result.
@@ -245,12 +254,10 @@ pub mod __private {
         let info = h.dest.info();
         match result {
             Ok(Outcome::Passed) => {}
-            Ok(Outcome::Skipped(reason)) => {
-                eprintln!(
-                    "{name}: skipped on {} ({}): {reason}",
-                    info.scheme, info.account
-                );
-            }
+            Ok(Outcome::Skipped(reason)) => report_skip(&format!(
+                "{name} on {} ({}): {reason}",
+                info.scheme, info.account
+            )),
             Err(message) => panic!(
                 "conformance case {name} failed on {} ({}), run {}: {message}",
                 info.scheme, info.account, h.run_id
