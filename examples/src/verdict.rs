@@ -134,29 +134,6 @@ pub fn rerun_can_fix(kind: ErrorKind) -> bool {
     )
 }
 
-/// The kind of a folder's stop error, read from its text (the engine's report keeps the
-/// error's display form, which starts with the kind).
-fn stop_kind(error: &str) -> Option<ErrorKind> {
-    const KINDS: [ErrorKind; 13] = [
-        ErrorKind::Unsupported,
-        ErrorKind::ConfigInvalid,
-        ErrorKind::Unauthenticated,
-        ErrorKind::PermissionDenied,
-        ErrorKind::NotFound,
-        ErrorKind::AlreadyExists,
-        ErrorKind::RateLimited,
-        ErrorKind::QuotaExceeded,
-        ErrorKind::MessageTooLarge,
-        ErrorKind::InvalidMessage,
-        ErrorKind::Unavailable,
-        ErrorKind::StateCorrupt,
-        ErrorKind::Unexpected,
-    ];
-    KINDS
-        .into_iter()
-        .find(|k| error.starts_with(&format!("{k} in ")))
-}
-
 /// Everything a verdict is decided from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -193,7 +170,7 @@ impl Findings {
                 .clone()
                 .unwrap_or_else(|| "items are left for the next pass".to_owned());
             let line = format!("{}: {why}", folder.source);
-            match folder.error.as_deref().and_then(stop_kind) {
+            match folder.error_kind {
                 Some(kind) if !rerun_can_fix(kind) => f.stopped_blocked.push(line),
                 _ => f.stopped_temporarily.push(line),
             }
@@ -303,19 +280,6 @@ impl fmt::Display for Findings {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stop_kinds_are_read_from_the_error_text() {
-        assert_eq!(
-            stop_kind("unavailable in imap.list_changes (folder: INBOX): connection reset"),
-            Some(ErrorKind::Unavailable)
-        );
-        assert_eq!(
-            stop_kind("permission denied in imap.append: no"),
-            Some(ErrorKind::PermissionDenied)
-        );
-        assert_eq!(stop_kind("something else"), None);
-    }
 
     #[test]
     fn the_worst_finding_decides() {

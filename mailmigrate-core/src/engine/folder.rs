@@ -167,11 +167,11 @@ pub(super) async fn sync_folder(engine: &Engine, entry: &PlanEntry) -> FolderRep
         }
         Err(e) => Err(e),
     };
-    let (complete, error) = match outcome {
-        Ok(complete) => (complete, None),
+    let (complete, error, error_kind) = match outcome {
+        Ok(complete) => (complete, None, None),
         Err(e) => {
             tracing::error!(error = %e, "folder pass stopped");
-            (false, Some(e.to_string()))
+            (false, Some(e.to_string()), Some(e.kind()))
         }
     };
     engine.events.emit(|| Event::FolderDone {
@@ -184,6 +184,7 @@ pub(super) async fn sync_folder(engine: &Engine, entry: &PlanEntry) -> FolderRep
         stats,
         complete,
         error,
+        error_kind,
     }
 }
 

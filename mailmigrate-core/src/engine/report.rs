@@ -82,6 +82,9 @@ pub struct FolderReport {
     pub complete: bool,
     /// Why the pass stopped early, if it did.
     pub error: Option<String>,
+    /// The kind of that error (what to do next depends on it: a rerun helps after
+    /// `Unavailable`, not after `PermissionDenied`).
+    pub error_kind: Option<crate::ErrorKind>,
 }
 
 /// What a run did.
