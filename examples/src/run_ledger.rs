@@ -62,6 +62,10 @@ impl StateStore for RunLedger {
         self.inner.set_checkpoint(job, f, cp).await
     }
 
+    async fn checkpointed_folders(&self, job: &str) -> Result<Vec<FolderId>> {
+        self.inner.checkpointed_folders(job).await
+    }
+
     async fn lookup(
         &self,
         job: &str,

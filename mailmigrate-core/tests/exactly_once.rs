@@ -913,3 +913,28 @@ async fn folders_merged_into_one_run_one_after_another() {
     assert_eq!(copies.len(), 40, "{copies:?}");
     assert!(copies.values().all(|&n| n == 3), "{copies:?}");
 }
+
+/// A source folder renamed (or deleted) at the source since the last pass is named in the
+/// report: its copies stay, and the renamed folder is copied again under its new name.
+#[tokio::test]
+async fn a_source_folder_gone_since_the_last_pass_is_reported() {
+    let src = MemoryStore::new("src");
+    fill(&src, "Projects", 0..5).await;
+    let dst = MemoryStore::new("dst");
+    let state: Arc<dyn StateStore> = Arc::new(MemoryState::new());
+    let run = || {
+        run_with(
+            Arc::new(src.clone()),
+            Arc::new(dst.clone()),
+            &state,
+            options(),
+        )
+    };
+    assert!(run().run().await.unwrap().vanished_sources.is_empty());
+    src.remove_folder(&FolderId::new("Projects")).unwrap();
+    fill(&src, "Projekte", 0..5).await;
+    let r = run().run().await.unwrap();
+    assert_eq!(r.vanished_sources, [FolderId::new("Projects")]);
+    assert!(r.to_string().contains("gone since the last pass"), "{r}");
+    assert_equal(&src, &dst, "Projekte");
+}

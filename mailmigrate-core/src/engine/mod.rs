@@ -35,7 +35,7 @@ mod options;
 mod plan;
 mod report;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use futures::stream::{self, StreamExt};
@@ -50,7 +50,7 @@ pub use report::{FolderReport, Stats, SyncReport};
 
 use crate::layer::{AttributeLayer, RetryConfig, RetryLayer, Stack};
 use crate::state::StateStore;
-use crate::{Destination, Error, FolderPath, Operation, Result, Source};
+use crate::{Destination, Error, FolderId, FolderPath, Operation, Result, Source};
 use event::Events;
 
 /// Moves mail from a [`Source`] to a [`Destination`], recording progress in a
@@ -247,12 +247,28 @@ impl Engine {
             totals += f.stats;
         }
         let failures = self.state.failures(&self.options.job).await?;
+        let listed: HashSet<&FolderId> = plan.entries.iter().map(|e| &e.source.id).collect();
+        let mut vanished_sources: Vec<FolderId> = self
+            .state
+            .checkpointed_folders(&self.options.job)
+            .await?
+            .into_iter()
+            .filter(|f| !listed.contains(f))
+            .collect();
+        vanished_sources.sort();
+        if !vanished_sources.is_empty() {
+            tracing::warn!(
+                folders = ?vanished_sources,
+                "source folders of earlier passes are gone (deleted or renamed at the source)"
+            );
+        }
         Ok(SyncReport {
             job: self.options.job.clone(),
             dry_run: self.options.dry_run,
             folders,
             totals,
             failures,
+            vanished_sources,
         })
     }
 

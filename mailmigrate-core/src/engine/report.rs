@@ -102,6 +102,10 @@ pub struct SyncReport {
     /// Items that could not be migrated, with reasons (from this and earlier runs that
     /// have not been fixed since).
     pub failures: Vec<ItemFailure>,
+    /// Source folders that completed an earlier pass and are no longer listed by the
+    /// source: deleted or renamed there. Their copies stay at the destination; a renamed
+    /// folder's messages are copied again under its new name.
+    pub vanished_sources: Vec<crate::FolderId>,
 }
 
 impl SyncReport {
@@ -151,6 +155,16 @@ impl fmt::Display for SyncReport {
                 f,
                 "Total: {verb} {} messages ({} bytes), {} flag updates, {} deduplicated, {} deleted, {} filtered, {} failed, {} unchanged.",
                 t.copied, t.bytes, t.flags_updated, t.deduplicated, t.deleted, t.filtered, t.failed, t.unchanged
+            )?;
+        }
+        if !self.vanished_sources.is_empty() {
+            let names: Vec<&str> = self.vanished_sources.iter().map(|f| f.as_str()).collect();
+            writeln!(
+                f,
+                "Source folders gone since the last pass (deleted or renamed at the source): {}. \
+                 Their copies stay at the destination; a renamed folder was copied again under \
+                 its new name.",
+                names.join(", ")
             )?;
         }
         if t.gone_at_destination > 0 {

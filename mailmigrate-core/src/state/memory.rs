@@ -74,6 +74,16 @@ impl StateStore for MemoryState {
             .cloned())
     }
 
+    async fn checkpointed_folders(&self, job: &str) -> Result<Vec<FolderId>> {
+        Ok(self
+            .lock()
+            .checkpoints
+            .keys()
+            .filter(|(j, _)| j == job)
+            .map(|(_, f)| f.clone())
+            .collect())
+    }
+
     async fn set_checkpoint(&self, job: &str, f: &FolderId, cp: &Checkpoint) -> Result<()> {
         self.lock()
             .checkpoints

@@ -189,6 +189,14 @@ pub trait StateStore: fmt::Debug + Send + Sync + 'static {
     async fn set_checkpoint(&self, job: &str, src_folder: &FolderId, cp: &Checkpoint)
         -> Result<()>;
 
+    /// The source folders of `job` that have a stored checkpoint (each completed a pass),
+    /// in any order. The engine names those the source no longer lists (renamed or deleted
+    /// there) in its report.
+    ///
+    /// # Errors
+    /// `StateCorrupt` if the store is unreadable.
+    async fn checkpointed_folders(&self, job: &str) -> Result<Vec<FolderId>>;
+
     /// Looks up ledger rows for source ids in one folder; ids without a row are absent.
     ///
     /// # Errors
@@ -270,6 +278,9 @@ impl<T: StateStore + ?Sized> StateStore for std::sync::Arc<T> {
     }
     async fn set_checkpoint(&self, job: &str, f: &FolderId, cp: &Checkpoint) -> Result<()> {
         (**self).set_checkpoint(job, f, cp).await
+    }
+    async fn checkpointed_folders(&self, job: &str) -> Result<Vec<FolderId>> {
+        (**self).checkpointed_folders(job).await
     }
     async fn lookup(
         &self,

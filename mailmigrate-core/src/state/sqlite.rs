@@ -633,6 +633,22 @@ fn scoped(e: Error, job: &str, folder: Option<&FolderId>) -> Error {
 
 #[async_trait]
 impl StateStore for SqliteState {
+    async fn checkpointed_folders(&self, job: &str) -> Result<Vec<FolderId>> {
+        let j = job.to_owned();
+        self.run(move |conn| {
+            let mut stmt =
+                conn.prepare_cached("SELECT src_folder FROM checkpoints WHERE job = ?1")?;
+            let rows = stmt.query_map([&j], |r| r.get::<_, String>(0))?;
+            Ok(rows
+                .collect::<rusqlite::Result<Vec<String>>>()?
+                .into_iter()
+                .map(FolderId::new)
+                .collect())
+        })
+        .await
+        .map_err(|e| scoped(e, job, None))
+    }
+
     async fn checkpoint(&self, job: &str, src_folder: &FolderId) -> Result<Option<Checkpoint>> {
         let (j, f) = (job.to_owned(), src_folder.as_str().to_owned());
         self.run(move |conn| {

@@ -113,7 +113,7 @@ async fn failures_sorted(store: &dyn StateStore, job: &str) -> Vec<ItemFailure> 
 }
 
 /// A checkpoint is stored per (job, source folder), replaced by a later set, and invisible
-/// to other folders and jobs.
+/// to other folders and jobs; `checkpointed_folders` lists the job's folders once each.
 ///
 /// # Panics
 /// If the store breaks the rule.
@@ -168,6 +168,21 @@ pub async fn checkpoints_are_isolated_by_job_and_folder(store: &dyn StateStore, 
         Some(Checkpoint::new("")),
         "an empty checkpoint is still a checkpoint"
     );
+    let mut folders = store
+        .checkpointed_folders(job)
+        .await
+        .expect("checkpointed_folders failed");
+    folders.sort();
+    assert_eq!(
+        folders,
+        [inbox.clone(), sent],
+        "each folder once, this job's only"
+    );
+    let others = store
+        .checkpointed_folders(&other_job)
+        .await
+        .expect("checkpointed_folders failed");
+    assert_eq!(others, [inbox]);
 }
 
 /// Every field of a recorded row comes back from `lookup`; ids without a row, and rows of
