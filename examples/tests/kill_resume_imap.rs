@@ -11,7 +11,7 @@
 //! and keywords without `\Recent`, INTERNALDATE) must be the same on both sides. So nothing
 //! is lost, nothing is duplicated, and no copy carries another copy's flags or date.
 //!
-//! The corpus (seeded once per server): about 800 messages in nested folders and folders
+//! The corpus (seeded once per server): about 600 messages in nested folders and folders
 //! with non-ASCII names (modified UTF-7 on the wire). Many messages have flags (`\Seen`,
 //! `\Flagged`, `\Answered`, `\Draft`) and keywords (`$Label1`, a custom one), every message
 //! has an explicit INTERNALDATE, some have no Message-ID, a few are ~200 KB (so kills land
@@ -71,7 +71,7 @@ use support::rng::Rng;
 use support::server::Server;
 
 /// About how many messages the corpus holds.
-const MESSAGES: u32 = 800;
+const MESSAGES: u32 = 600;
 /// SIGKILLs of scenario 2 that must hit a running process.
 const KILLS: u32 = 20;
 /// A guess at a run's start-up, used only when scenario 1 could not measure it.

@@ -469,16 +469,26 @@ class Ledger:
     def rows(self, side, folder, uids):
         if self.db is None:
             return []
-        out = []
         try:
+            columns = {r[1] for r in self.db.execute("PRAGMA table_info(ledger)")}
+            date = "internal_date" if "internal_date" in columns else "NULL"
+            out = []
             for uid in uids:
                 out += self.db.execute(
                     "SELECT src_id, dest_id, CASE state WHEN 1 THEN 'done' ELSE 'pending' END,"
-                    " flags FROM ledger WHERE %s_folder = ? AND %s_id LIKE ?" % (side, side),
-                    (folder, "%%:%d" % uid)).fetchall()
+                    " flags, %s FROM ledger WHERE %s_folder = ? AND %s_id LIKE ?"
+                    % (date, side, side), (folder, "%%:%d" % uid)).fetchall()
         except sqlite3.Error as e:
             return ["      ledger: unreadable (%s)" % e]
-        return ["      ledger: source %s -> destination %s, %s, flags %s" % r for r in out]
+        return ["      ledger: source %s -> destination %s, %s, flags %s, date %s"
+                % (src, dst, state, flags, ledger_date(written))
+                for src, dst, state, flags, written in out]
+
+
+def ledger_date(stamp):
+    if stamp is None:
+        return "not recorded"
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp))
 
 
 def describe(entry, count, uids, subjects):
