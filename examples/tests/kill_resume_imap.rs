@@ -52,6 +52,8 @@
 //! Replay: every random choice comes from one seed, printed first (`seed = …`). Set
 //! `MAILMIGRATE_KILL_SEED` to run the same corpus, kill points and fault positions again,
 //! and `MAILMIGRATE_KILL_SCENARIOS` (labels, comma-separated) to run only some scenarios.
+//! A failed scenario keeps its directory (job files, state, one log per run);
+//! `MAILMIGRATE_KILL_KEEP=1` keeps those of passed scenarios too.
 //! Kill points are byte counts or wall-clock delays, and scenario 2 draws them from the
 //! progress it sees, so where a kill lands also depends on the machine's speed; every kill
 //! point is printed.
@@ -150,7 +152,7 @@ fn selected(label: &str) -> bool {
 }
 
 /// Seeds the server's source account once, then runs every scenario; fails listing every
-/// scenario that failed.
+/// scenario that failed. Both accounts are emptied first, and again after a clean pass.
 fn run_all(name: &'static str) {
     let Some(server) = Server::from_env(name) else {
         return;
@@ -181,6 +183,12 @@ fn run_all(name: &'static str) {
         .filter_map(|(stream, scenario)| ctx.run(stream, scenario).err())
         .collect();
     eprintln!("[{name}] all scenarios took {:.1?}", suite.elapsed());
+    if failures.is_empty() {
+        // Leave the accounts as empty as found; after a failure they stay for inspection.
+        if let Err(e) = ctx.corpus.wipe_both() {
+            eprintln!("[{name}] could not empty the accounts: {e}");
+        }
+    }
     assert!(
         failures.is_empty(),
         "[{name}] {} of {} scenarios failed (seed {seed}, MAILMIGRATE_KILL_SEED={seed} \
@@ -261,6 +269,9 @@ impl Ctx<'_> {
         match outcome {
             Ok(()) => {
                 self.say(&format!("passed in {:.1?}", started.elapsed()));
+                if std::env::var_os("MAILMIGRATE_KILL_KEEP").is_some() {
+                    self.say(&format!("kept {}", job.keep().display()));
+                }
                 Ok(())
             }
             Err(e) => {
