@@ -357,13 +357,22 @@ async fn count_folders(
         .filter(|f: &ItemFailure| f.final_for_item)
         .map(|f| (f.src_folder, f.src_id))
         .collect();
-    let dest_folders = Provider::list_folders(dest).await?;
+    // A destination that cannot list its folders leaves every folder uncounted (reported
+    // per folder like any other count error), not the whole pass without its report.
+    let dest_folders = Provider::list_folders(dest)
+        .await
+        .map_err(|e| format!("the destination's folders could not be listed: {e}"));
     let counts = stream::iter(groups.into_iter().filter(|(t, _)| !incomplete.contains(t)))
         .map(|(target, sources)| {
             let dest_id = dest_folders
-                .iter()
-                .find(|d| &d.path == target)
-                .map(|d| d.id.clone());
+                .as_ref()
+                .map_err(Clone::clone)
+                .and_then(|list| {
+                    list.iter()
+                        .find(|d| &d.path == target)
+                        .map(|d| d.id.clone())
+                        .ok_or_else(|| "the destination has no such folder".to_owned())
+                });
             let failed = &failed;
             async move {
                 let mut count = FolderCount {
@@ -372,9 +381,12 @@ async fn count_folders(
                     found: 0,
                     error: None,
                 };
-                let Some(dest_id) = dest_id else {
-                    count.error = Some("the destination has no such folder".into());
-                    return count;
+                let dest_id = match dest_id {
+                    Ok(id) => id,
+                    Err(e) => {
+                        count.error = Some(e);
+                        return count;
+                    }
                 };
                 let expected = async {
                     let mut n = 0;
