@@ -95,10 +95,33 @@ pub struct PassCheck {
 }
 
 impl PassCheck {
-    /// Differences found: copies not held as written, plus folders whose counts disagree
-    /// or could not be taken.
+    /// Differences found: copies not held as written, plus folders whose counts disagree.
+    /// What could not be looked at is not a difference (see [`unchecked`](Self::unchecked)).
     pub fn differences(&self) -> u64 {
-        self.problems.len() as u64 + self.counts.iter().filter(|c| !c.agrees()).count() as u64
+        let copies = self
+            .problems
+            .iter()
+            .filter(|p| !matches!(p.kind, ProblemKind::Unreadable(_)))
+            .count();
+        let folders = self
+            .counts
+            .iter()
+            .filter(|c| c.error.is_none() && !c.agrees())
+            .count();
+        (copies + folders) as u64
+    }
+
+    /// Copies that could not be read back and folders that could not be counted (the
+    /// destination did not answer): the check is incomplete, and a rerun or `migrate
+    /// verify` completes it.
+    pub fn unchecked(&self) -> u64 {
+        let copies = self
+            .problems
+            .iter()
+            .filter(|p| matches!(p.kind, ProblemKind::Unreadable(_)))
+            .count();
+        let folders = self.counts.iter().filter(|c| c.error.is_some()).count();
+        (copies + folders) as u64
     }
 }
 

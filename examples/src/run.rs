@@ -34,6 +34,7 @@ impl Outcome {
         let mut f = Findings::of_report(&self.report, tolerated);
         if let Some(check) = &self.check {
             f.differences += check.differences();
+            f.unchecked += check.unchecked();
             f.unsettled = f.unsettled.max(check.unsettled);
         }
         f

@@ -10,7 +10,7 @@
 //! |---|---|---|
 //! | 0 | [`Complete`](Verdict::Complete) | nothing: every message is at the destination and the check passed |
 //! | 1 | (no verdict) | the job could not run: bad config or usage, unreachable store, unreadable state; fix and run again |
-//! | 2 | [`RunAgain`](Verdict::RunAgain) | run again: a folder stopped on a temporary error, writes of unknown outcome are unsettled, or items failed temporarily; the next run resumes |
+//! | 2 | [`RunAgain`](Verdict::RunAgain) | run again: a folder stopped on a temporary error, writes of unknown outcome are unsettled, items failed temporarily, or the check could not reach everything it checks; the next run resumes |
 //! | 3 | [`Refused`](Verdict::Refused) | everything else is done; the items listed were refused for good (malformed, too large, unsupported) and a rerun will not change them |
 //! | 4 | [`Differences`](Verdict::Differences) | verification found differences (listed); `migrate verify` compares every message |
 //! | 5 | [`Blocked`](Verdict::Blocked) | a folder stopped on an error a rerun alone cannot fix (permission, quota, authentication, a name the destination refuses): fix it, then run again |
@@ -65,7 +65,8 @@ pub const EXIT_CODES: [ExitCodeDoc; 6] = [
     ExitCodeDoc {
         code: 2,
         meaning: "incomplete, run again: a folder stopped on a temporary error, writes of \
-                  unknown outcome are unsettled, or items failed temporarily",
+                  unknown outcome are unsettled, items failed temporarily, or the check could \
+                  not reach everything it checks",
     },
     ExitCodeDoc {
         code: 3,
@@ -146,6 +147,9 @@ pub struct Findings {
     pub stopped_blocked: Vec<String>,
     /// Writes whose outcome is still unknown.
     pub unsettled: u64,
+    /// Copies or folders the end-of-pass check could not look at (the destination did not
+    /// answer).
+    pub unchecked: u64,
     /// Items that failed for a reason a later pass may not meet again.
     pub failed_temporarily: u64,
     /// Items refused for good (after any tolerated ones).
@@ -206,6 +210,7 @@ impl Findings {
             Verdict::Blocked
         } else if !self.stopped_temporarily.is_empty()
             || self.unsettled > 0
+            || self.unchecked > 0
             || self.failed_temporarily > 0
         {
             Verdict::RunAgain
@@ -241,6 +246,14 @@ impl fmt::Display for Findings {
                 f,
                 "  {} writes of unknown outcome: the next run looks them up, never writes blindly",
                 self.unsettled
+            )?;
+        }
+        if self.unchecked > 0 {
+            writeln!(
+                f,
+                "  {} copies or folders could not be checked (the destination did not answer); \
+                 the next run checks again, `migrate verify` compares everything",
+                self.unchecked
             )?;
         }
         if self.failed_temporarily > 0 {
@@ -296,6 +309,12 @@ mod tests {
         assert_eq!(f.verdict(), Verdict::Differences);
         assert_eq!(f.exit_code(), 4);
         assert_eq!(Findings::default().exit_code(), 0);
+        let unchecked = Findings {
+            unchecked: 2,
+            ..Findings::default()
+        };
+        assert_eq!(unchecked.verdict(), Verdict::RunAgain, "{unchecked}");
+        assert!(!unchecked.to_string().contains("passed"), "{unchecked}");
     }
 
     #[test]

@@ -18,11 +18,9 @@ const STUCK_AFTER: Duration = Duration::from_secs(150);
 /// How long a lost write's look-up waits before writing again: short, so that the many runs
 /// after kills do not each wait the default 5 s.
 const SETTLE_GRACE_MS: u64 = 300;
-/// Exit codes (`mailmigrate_examples::verdict`): complete, incomplete (run again), and
-/// differences found.
+/// Exit codes (`mailmigrate_examples::verdict`): complete, and incomplete (run again).
 pub(crate) const EXIT_COMPLETE: i32 = 0;
 pub(crate) const EXIT_RUN_AGAIN: i32 = 2;
-pub(crate) const EXIT_DIFFERENCES: i32 = 4;
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

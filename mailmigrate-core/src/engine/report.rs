@@ -140,7 +140,7 @@ impl fmt::Display for SyncReport {
             }
             writeln!(f)?;
         }
-        if t.moved_nothing() && t.failed == 0 {
+        if t.moved_nothing() && t.failed == 0 && t.unsettled == 0 && self.is_complete() {
             write!(
                 f,
                 "Nothing to do: nothing changed at the source since the last pass ({} messages unchanged",
