@@ -151,6 +151,10 @@ async fn unknown_outcomes_that_did_not_happen_are_written_once() {
         .run()
         .await
         .unwrap();
+    // The second listing, which copies the writes that did not happen, is not counted as
+    // listing the folder twice.
+    assert_eq!(r.totals.listed, 100, "{r}");
+    assert!(r.totals.unchanged <= 100 - r.totals.copied, "{r}");
     // The second listing hits the fault rule again for some items; a third run is healthy.
     let r2 = run_with(
         Arc::new(src.clone()),

@@ -245,7 +245,11 @@ async fn run(ctx: &Ctx<'_>, stats: &mut Stats) -> Result<bool> {
                 &mut held
             ),
         );
-        *stats += reader_stats;
+        // The second listing meets every message again: what the reader counts (listed,
+        // unchanged, filtered) was counted by the first.
+        if pass == 0 {
+            *stats += reader_stats;
+        }
         written?;
         let checkpoint = read?;
         if dry_run {
