@@ -170,18 +170,27 @@ async fn unknown_outcomes_that_did_not_happen_are_written_once() {
     no_pending(&state, "INBOX").await;
 }
 
-/// A destination that makes an upload visible only some time after the connection that
-/// sent it died (a server still committing a killed client's MULTIAPPEND).
+/// A memory store whose appends go through a hook (everything else is the store's own): a
+/// destination that misbehaves in one way only.
 #[derive(Debug, Clone)]
-struct LateCommit {
+struct Hooked<H> {
     inner: MemoryStore,
-    /// How many more appends are answered "unknown" and committed late.
-    late: Arc<Mutex<usize>>,
-    delay: Duration,
+    hook: H,
+}
+
+/// What a [`Hooked`] store does on append instead of appending plainly.
+#[async_trait]
+trait AppendHook: std::fmt::Debug + Send + Sync + 'static {
+    async fn append(
+        &self,
+        inner: &MemoryStore,
+        f: &FolderId,
+        m: Vec<RawMessage>,
+    ) -> Result<Vec<Result<Appended>>>;
 }
 
 #[async_trait]
-impl Provider for LateCommit {
+impl<H: AppendHook> Provider for Hooked<H> {
     fn info(&self) -> &ProviderInfo {
         Provider::info(&self.inner)
     }
@@ -192,33 +201,12 @@ impl Provider for LateCommit {
 }
 
 #[async_trait]
-impl Destination for LateCommit {
+impl<H: AppendHook> Destination for Hooked<H> {
     async fn ensure_folder(&self, p: &FolderPath, r: Option<SpecialUse>) -> Result<EnsuredFolder> {
         self.inner.ensure_folder(p, r).await
     }
     async fn append(&self, f: &FolderId, m: Vec<RawMessage>) -> Result<Vec<Result<Appended>>> {
-        let late = {
-            let mut g = self.late.lock().unwrap();
-            let n = (*g).min(m.len());
-            *g -= n;
-            n
-        };
-        let (late_msgs, now): (Vec<_>, Vec<_>) =
-            m.into_iter().enumerate().partition(|(i, _)| *i < late);
-        let late_msgs: Vec<RawMessage> = late_msgs.into_iter().map(|(_, m)| m).collect();
-        let now: Vec<RawMessage> = now.into_iter().map(|(_, m)| m).collect();
-        if !late_msgs.is_empty() {
-            let (inner, folder, delay) = (self.inner.clone(), f.clone(), self.delay);
-            tokio::spawn(async move {
-                tokio::time::sleep(delay).await;
-                inner.append(&folder, late_msgs).await.unwrap();
-            });
-        }
-        let mut out: Vec<Result<Appended>> = (0..late)
-            .map(|_| Err(Error::new(ErrorKind::Unavailable, "connection lost").outcome_unknown()))
-            .collect();
-        out.extend(self.inner.append(f, now).await?);
-        Ok(out)
+        self.hook.append(&self.inner, f, m).await
     }
     async fn update_flags(&self, f: &FolderId, id: &MessageId, c: &FlagChange) -> Result<()> {
         self.inner.update_flags(f, id, c).await
@@ -231,6 +219,48 @@ impl Destination for LateCommit {
     }
 }
 
+/// Makes an upload visible only some time after the connection that sent it died (a server
+/// still committing a killed client's MULTIAPPEND).
+#[derive(Debug, Clone)]
+struct LateCommit {
+    /// How many more appends are answered "unknown" and committed late.
+    late: Arc<Mutex<usize>>,
+    delay: Duration,
+}
+
+#[async_trait]
+impl AppendHook for LateCommit {
+    async fn append(
+        &self,
+        inner: &MemoryStore,
+        f: &FolderId,
+        m: Vec<RawMessage>,
+    ) -> Result<Vec<Result<Appended>>> {
+        let late = {
+            let mut g = self.late.lock().unwrap();
+            let n = (*g).min(m.len());
+            *g -= n;
+            n
+        };
+        let (late_msgs, now): (Vec<_>, Vec<_>) =
+            m.into_iter().enumerate().partition(|(i, _)| *i < late);
+        let late_msgs: Vec<RawMessage> = late_msgs.into_iter().map(|(_, m)| m).collect();
+        let now: Vec<RawMessage> = now.into_iter().map(|(_, m)| m).collect();
+        if !late_msgs.is_empty() {
+            let (inner, folder, delay) = (inner.clone(), f.clone(), self.delay);
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                inner.append(&folder, late_msgs).await.unwrap();
+            });
+        }
+        let mut out: Vec<Result<Appended>> = (0..late)
+            .map(|_| Err(Error::new(ErrorKind::Unavailable, "connection lost").outcome_unknown()))
+            .collect();
+        out.extend(inner.append(f, now).await?);
+        Ok(out)
+    }
+}
+
 /// A look-up that finds nothing is not the last word while the server may still be
 /// writing: the final look-up waits for the grace period, and the late copy is recognised
 /// instead of written a second time.
@@ -239,10 +269,12 @@ async fn a_late_commit_within_the_grace_period_is_not_duplicated() {
     let src = MemoryStore::new("src");
     fill(&src, "INBOX", 0..40).await;
     let dst = MemoryStore::new("dst");
-    let late = LateCommit {
+    let late = Hooked {
         inner: dst.clone(),
-        late: Arc::new(Mutex::new(10)),
-        delay: Duration::from_secs(2),
+        hook: LateCommit {
+            late: Arc::new(Mutex::new(10)),
+            delay: Duration::from_secs(2),
+        },
     };
     let state: Arc<dyn StateStore> = Arc::new(MemoryState::new());
     let opts = options().with_settle_grace(Duration::from_secs(5));
@@ -829,31 +861,21 @@ async fn without_ids_from_the_destination_twins_keep_two_copies() {
     no_pending(&state, "INBOX").await;
 }
 
-/// A destination that notes how many appends into one folder are in flight at once.
-#[derive(Debug, Clone)]
+/// Notes how many appends into one folder are in flight at once.
+#[derive(Debug, Clone, Default)]
 struct Overlap {
-    inner: MemoryStore,
     in_flight: Arc<Mutex<BTreeMap<FolderId, usize>>>,
     most: Arc<Mutex<usize>>,
 }
 
 #[async_trait]
-impl Provider for Overlap {
-    fn info(&self) -> &ProviderInfo {
-        Provider::info(&self.inner)
-    }
-
-    async fn list_folders(&self) -> Result<Vec<Folder>> {
-        Provider::list_folders(&self.inner).await
-    }
-}
-
-#[async_trait]
-impl Destination for Overlap {
-    async fn ensure_folder(&self, p: &FolderPath, r: Option<SpecialUse>) -> Result<EnsuredFolder> {
-        self.inner.ensure_folder(p, r).await
-    }
-    async fn append(&self, f: &FolderId, m: Vec<RawMessage>) -> Result<Vec<Result<Appended>>> {
+impl AppendHook for Overlap {
+    async fn append(
+        &self,
+        inner: &MemoryStore,
+        f: &FolderId,
+        m: Vec<RawMessage>,
+    ) -> Result<Vec<Result<Appended>>> {
         {
             let mut g = self.in_flight.lock().unwrap();
             let n = g.entry(f.clone()).or_default();
@@ -862,18 +884,9 @@ impl Destination for Overlap {
             *most = (*most).max(*n);
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
-        let out = self.inner.append(f, m).await;
+        let out = inner.append(f, m).await;
         *self.in_flight.lock().unwrap().get_mut(f).unwrap() -= 1;
         out
-    }
-    async fn update_flags(&self, f: &FolderId, id: &MessageId, c: &FlagChange) -> Result<()> {
-        self.inner.update_flags(f, id, c).await
-    }
-    async fn find_existing(&self, f: &FolderId, k: &DedupeKey) -> Result<Vec<ExistingCopy>> {
-        self.inner.find_existing(f, k).await
-    }
-    async fn delete(&self, f: &FolderId, ids: &[MessageId]) -> Result<()> {
-        self.inner.delete(f, ids).await
     }
 }
 
@@ -887,10 +900,9 @@ async fn folders_merged_into_one_run_one_after_another() {
         fill(&src, path, 0..40).await;
     }
     let dst = MemoryStore::new("dst");
-    let watch = Overlap {
+    let watch = Hooked {
         inner: dst.clone(),
-        in_flight: Arc::default(),
-        most: Arc::default(),
+        hook: Overlap::default(),
     };
     let lossy = Stack::new(watch.clone())
         .layer(FaultLayer::new().fail_items(
@@ -909,7 +921,7 @@ async fn folders_merged_into_one_run_one_after_another() {
         .unwrap();
     assert!(r.is_complete(), "{r}");
     assert_eq!(
-        *watch.most.lock().unwrap(),
+        *watch.hook.most.lock().unwrap(),
         1,
         "appends into Merged overlapped"
     );
