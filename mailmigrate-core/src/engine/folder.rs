@@ -344,7 +344,7 @@ async fn settle_one(ctx: &Ctx<'_>, row: &LedgerEntry) -> Result<Option<bool>> {
         flags: &row.flags,
         date: row.internal_date,
     };
-    match claim_copy(ctx, &row.dest_folder, candidates, &wanted).await? {
+    match claim_copy(ctx, &row.dest_folder, candidates, &wanted, &HashSet::new()).await? {
         Some(copy) => {
             // The copy of a byte-identical twin may have been the only one left unclaimed
             // with other flags: it becomes this row's copy, with this row's flags.
@@ -442,14 +442,16 @@ struct Wanted<'a> {
 }
 
 /// Picks the copy that is this message's among the look-up's candidates: never one the
-/// ledger gives to another message, never one whose date differs when the destination keeps
-/// dates (it belongs to a byte-identical twin), and one with the message's flags before one
-/// without. `None` when no candidate can be this message's.
+/// ledger (or `unrecorded`, claims about to be recorded) gives to another message, never
+/// one whose date differs when the destination keeps dates (it belongs to a byte-identical
+/// twin), and one with the message's flags before one without. `None` when no candidate
+/// can be this message's.
 async fn claim_copy(
     ctx: &Ctx<'_>,
     folder: &FolderId,
     candidates: Vec<ExistingCopy>,
     wanted: &Wanted<'_>,
+    unrecorded: &HashSet<MessageId>,
 ) -> Result<Option<ExistingCopy>> {
     let keeps_dates = ctx.dcaps.append_with_internal_date;
     let mut fallback = None;
@@ -457,7 +459,8 @@ async fn claim_copy(
         if keeps_dates && dates_differ(wanted.date, c.internal_date) {
             continue;
         }
-        if ctx.engine.state.is_claimed(ctx.job, folder, &c.id).await? {
+        if unrecorded.contains(&c.id) || ctx.engine.state.is_claimed(ctx.job, folder, &c.id).await?
+        {
             continue;
         }
         if c.flags.as_ref().is_none_or(|f| f == wanted.flags) {
@@ -842,7 +845,9 @@ async fn claim_written_copy(ctx: &Ctx<'_>, mut row: LedgerEntry) -> Result<bool>
         flags: &row.flags,
         date: row.internal_date,
     };
-    let Some(copy) = claim_copy(ctx, &row.dest_folder, candidates, &wanted).await? else {
+    let Some(copy) =
+        claim_copy(ctx, &row.dest_folder, candidates, &wanted, &HashSet::new()).await?
+    else {
         return Ok(false);
     };
     row.dest_id = Some(copy.id);
@@ -877,8 +882,11 @@ async fn dedupe_batch(
     stats: &mut Stats,
 ) -> Result<Vec<RawMessage>> {
     let engine = ctx.engine;
-    let mut found = 0;
     let mut rest = Vec::with_capacity(batch.len());
+    // Found copies are recorded together at the end (one transaction, not one per
+    // message); until then their claims are kept here.
+    let mut claimed = HashSet::new();
+    let mut found = Vec::new();
     for msg in batch {
         let key = DedupeKey::of(&msg);
         let candidates = engine.dest.find_existing(dest, &key).await?;
@@ -886,7 +894,7 @@ async fn dedupe_batch(
             flags: &msg.meta.flags,
             date: written_date(ctx, &msg),
         };
-        match claim_copy(ctx, dest, candidates, &wanted).await? {
+        match claim_copy(ctx, dest, candidates, &wanted, &claimed).await? {
             Some(copy) => {
                 match &copy.flags {
                     Some(have) => set_flags(ctx, dest, &copy.id, have, &msg.meta.flags).await?,
@@ -896,13 +904,20 @@ async fn dedupe_batch(
                     }
                     None => {}
                 }
-                let row = ledger_row(ctx, dest, &msg, Some(copy.id), LedgerState::Done);
-                engine.state.record(ctx.job, &[row]).await?;
-                found += 1;
+                claimed.insert(copy.id.clone());
+                found.push(ledger_row(
+                    ctx,
+                    dest,
+                    &msg,
+                    Some(copy.id),
+                    LedgerState::Done,
+                ));
             }
             None => rest.push(msg),
         }
     }
+    engine.state.record(ctx.job, &found).await?;
+    let found = found.len() as u64;
     stats.deduplicated += found;
     if found > 0 {
         engine.events.emit(|| Event::Deduplicated {
