@@ -15,6 +15,8 @@ use mailmigrate_core::{
     Source, Store,
 };
 
+use mailmigrate_imap::Imap;
+
 use crate::run_ledger::RunLedger;
 
 /// Rows looked up in the state store at once.
@@ -25,6 +27,45 @@ const FETCH_BATCH: usize = 64;
 const COUNT_CONCURRENCY: usize = 4;
 /// Problems listed in the text (the count stays exact).
 const MAX_LISTED: usize = 50;
+
+/// How the end-of-pass check counts the messages of one side's folders.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub enum Counter {
+    /// By listing every message of the folder (metadata only, no bodies): any store.
+    #[default]
+    Listing,
+    /// By one `STATUS (MESSAGES)` per folder on this IMAP account: no listing, so a
+    /// folder costs one round trip whatever it holds.
+    Imap(Imap),
+}
+
+impl Counter {
+    /// How many messages `folder` of `side` holds.
+    async fn count(&self, side: &dyn Source, folder: &FolderId) -> Result<u64> {
+        match self {
+            Self::Imap(imap) => imap.message_count(folder).await,
+            Self::Listing => listed_ids(side, folder).await.map(|s| s.len() as u64),
+        }
+    }
+}
+
+/// How the check counts each side's folders (by listing, unless told a cheaper way).
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct Counters {
+    /// The source's.
+    pub source: Counter,
+    /// The destination's.
+    pub dest: Counter,
+}
+
+impl Counters {
+    /// Counters for the two sides.
+    pub fn new(source: Counter, dest: Counter) -> Self {
+        Self { source, dest }
+    }
+}
 
 /// What is wrong with one copy this pass wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,9 +210,11 @@ impl fmt::Display for PassCheck {
 /// and compares folder counts of the folders whose pass completed.
 ///
 /// Counts are skipped when `filtered` (messages left out on purpose make them differ).
+/// `counters` says how each side counts a folder (see [`Counter`]).
 ///
 /// # Errors
 /// State store errors; destination and source errors are reported in the check instead.
+#[allow(clippy::too_many_arguments)]
 pub async fn check_pass(
     source: &dyn Source,
     dest: &Arc<dyn Store>,
@@ -180,6 +223,7 @@ pub async fn check_pass(
     plan: &FolderPlan,
     report: &SyncReport,
     filtered: bool,
+    counters: &Counters,
 ) -> Result<PassCheck> {
     let state = ledger.inner();
     let mut check = PassCheck::default();
@@ -210,7 +254,8 @@ pub async fn check_pass(
             "a filter leaves messages out on purpose; `migrate verify` compares messages".into(),
         );
     } else {
-        check.counts = count_folders(source, dest.as_ref(), state, job, plan, report).await?;
+        check.counts =
+            count_folders(source, dest.as_ref(), state, job, plan, report, counters).await?;
     }
     Ok(check)
 }
@@ -328,6 +373,10 @@ async fn listed_ids(side: &dyn Source, folder: &FolderId) -> Result<HashSet<Mess
 }
 
 /// Counts every destination folder of the plan whose source folders all completed.
+///
+/// A source folder with messages recorded as failed for good is listed (those messages are
+/// not expected at the destination, and only a listing tells which of them the folder still
+/// holds); any other folder is counted the way `counters` says.
 async fn count_folders(
     source: &dyn Source,
     dest: &dyn Store,
@@ -335,6 +384,7 @@ async fn count_folders(
     job: &str,
     plan: &FolderPlan,
     report: &SyncReport,
+    counters: &Counters,
 ) -> Result<Vec<FolderCount>> {
     let complete: HashSet<&FolderPath> = report
         .folders
@@ -357,6 +407,7 @@ async fn count_folders(
         .filter(|f: &ItemFailure| f.final_for_item)
         .map(|f| (f.src_folder, f.src_id))
         .collect();
+    let failed_in: HashSet<&FolderId> = failed.iter().map(|(f, _)| f).collect();
     let dest_folders = Destination::list_folders(dest).await?;
     let counts = stream::iter(groups.into_iter().filter(|(t, _)| !incomplete.contains(t)))
         .map(|(target, sources)| {
@@ -365,6 +416,7 @@ async fn count_folders(
                 .find(|d| &d.path == target)
                 .map(|d| d.id.clone());
             let failed = &failed;
+            let failed_in = &failed_in;
             async move {
                 let mut count = FolderCount {
                     target: target.clone(),
@@ -379,15 +431,19 @@ async fn count_folders(
                 let expected = async {
                     let mut n = 0;
                     for folder in sources {
-                        let ids = listed_ids(source, folder).await?;
-                        n += ids
-                            .iter()
-                            .filter(|id| !failed.contains(&((*folder).clone(), (*id).clone())))
-                            .count() as u64;
+                        if failed_in.contains(folder) {
+                            let ids = listed_ids(source, folder).await?;
+                            n += ids
+                                .iter()
+                                .filter(|id| !failed.contains(&((*folder).clone(), (*id).clone())))
+                                .count() as u64;
+                        } else {
+                            n += counters.source.count(source, folder).await?;
+                        }
                     }
                     Result::Ok(n)
                 };
-                let found = async { listed_ids(dest, &dest_id).await.map(|s| s.len() as u64) };
+                let found = counters.dest.count(dest, &dest_id);
                 match futures::join!(expected, found) {
                     (Ok(e), Ok(f)) => {
                         count.expected = e;

@@ -94,6 +94,22 @@ impl Imap {
         mailbox_name_in(&self.inner.facts.namespace, path)
     }
 
+    /// How many messages the folder holds, by one `STATUS (MESSAGES)`: no selection, no
+    /// listing. Meant for count checks; a listing (`list_changes`) gives the same number
+    /// message by message.
+    ///
+    /// # Errors
+    /// `NotFound` when the folder does not exist; connection errors.
+    pub async fn message_count(&self, folder: &FolderId) -> Result<u64> {
+        let op = Operation::ListChanges;
+        let mut c = self.conn(op).await?;
+        let n = c
+            .status_messages(folder.as_str())
+            .await
+            .map_err(|e| e.into_select_error(op).with_context("folder", folder))?;
+        Ok(u64::from(n))
+    }
+
     /// Translates a server mailbox name back into a folder path.
     pub(crate) fn folder_path(&self, name: &str, delimiter: Option<char>) -> Option<FolderPath> {
         folder_path_in(&self.inner.facts.namespace, name, delimiter)

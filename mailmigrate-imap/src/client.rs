@@ -576,6 +576,24 @@ impl Connection {
         Ok(info)
     }
 
+    /// `STATUS mailbox (MESSAGES)`: how many messages the mailbox holds, without selecting
+    /// it (the selected mailbox, if any, stays selected).
+    pub(crate) async fn status_messages(&mut self, mailbox: &str) -> Res<u32> {
+        let cmd = format!("STATUS {} (MESSAGES)", quote_mailbox(mailbox)?);
+        let mut messages = None;
+        self.run(&cmd, |r| {
+            if let Response::MailboxData(MailboxDatum::Status { status, .. }) = r {
+                for a in status {
+                    if let async_imap::imap_proto::StatusAttribute::Messages(n) = a {
+                        messages = Some(*n);
+                    }
+                }
+            }
+        })
+        .await?;
+        messages.ok_or_else(|| ImapError::Protocol("STATUS answered without MESSAGES".into()))
+    }
+
     /// Selects the mailbox unless it is already selected in a suitable mode; returns its
     /// UIDVALIDITY.
     pub(crate) async fn ensure_selected(&mut self, mailbox: &str, writable: bool) -> Res<u32> {

@@ -312,6 +312,7 @@ async fn incremental_listing_returns_only_what_changed() {
         let (changes, cp1) = list(&imap, &folder, None).await;
         assert_eq!(upserts(&changes).len(), 5, "{name}");
         assert!(!changes.contains(&Change::Reset));
+        assert_eq!(imap.message_count(&folder).await.unwrap(), 5, "{name}");
 
         // No change: nothing but the checkpoint.
         let (changes, cp2) = list(&imap, &folder, Some(cp1.clone())).await;
@@ -351,6 +352,17 @@ async fn incremental_listing_returns_only_what_changed() {
 
         // An expunge shows up as Removed where the server can report it (QRESYNC).
         imap.delete(&folder, &ids[4..5]).await.unwrap();
+        assert_eq!(
+            imap.message_count(&folder).await.unwrap(),
+            5,
+            "{name}: 6 less 1"
+        );
+        let missing = imap.mailbox_name(&unique("no-such-folder")).unwrap();
+        assert_eq!(
+            imap.message_count(&missing).await.unwrap_err().kind(),
+            ErrorKind::NotFound,
+            "{name}"
+        );
         let (changes, _) = list(&imap, &folder, Some(cp3)).await;
         if Source::info(&imap).capabilities.list_removals {
             assert_eq!(changes, [Change::Removed(ids[4].clone())], "{name}");
