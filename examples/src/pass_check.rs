@@ -11,7 +11,7 @@ use futures::{stream, StreamExt};
 use mailmigrate_core::engine::{FolderPlan, SyncReport};
 use mailmigrate_core::state::{ItemFailure, LedgerEntry, LedgerState, StateStore};
 use mailmigrate_core::{
-    Capabilities, Change, Destination, Flag, Flags, FolderId, FolderPath, MessageId, Result,
+    Capabilities, Change, Destination, Error, Flag, Flags, FolderId, FolderPath, MessageId, Result,
     Source, Store,
 };
 
@@ -41,11 +41,25 @@ pub enum Counter {
 }
 
 impl Counter {
-    /// How many messages `folder` of `side` holds.
-    async fn count(&self, side: &dyn Source, folder: &FolderId) -> Result<u64> {
+    /// How many messages each of `folders` of `side` holds, one result per folder in
+    /// order: IMAP pipelines one `STATUS` per folder on one connection, a listing lists
+    /// [`COUNT_CONCURRENCY`] folders at once.
+    async fn counts(&self, side: &dyn Source, folders: &[FolderId]) -> Vec<Result<u64>> {
         match self {
-            Self::Imap(imap) => imap.message_count(folder).await,
-            Self::Listing => listed_ids(side, folder).await.map(|s| s.len() as u64),
+            Self::Imap(imap) => match imap.message_counts(folders).await {
+                Ok(counts) => counts,
+                Err(e) => folders
+                    .iter()
+                    .map(|_| Err(Error::new(e.kind(), e.to_string())))
+                    .collect(),
+            },
+            Self::Listing => {
+                stream::iter(folders)
+                    .map(|f| async move { listed_ids(side, f).await.map(|s| s.len() as u64) })
+                    .buffered(COUNT_CONCURRENCY)
+                    .collect()
+                    .await
+            }
         }
     }
 }
@@ -409,53 +423,76 @@ async fn count_folders(
         .collect();
     let failed_in: HashSet<&FolderId> = failed.iter().map(|(f, _)| f).collect();
     let dest_folders = Destination::list_folders(dest).await?;
-    let counts = stream::iter(groups.into_iter().filter(|(t, _)| !incomplete.contains(t)))
+    let groups: Vec<(&FolderPath, Vec<&FolderId>, Option<FolderId>)> = groups
+        .into_iter()
+        .filter(|(t, _)| !incomplete.contains(t))
         .map(|(target, sources)| {
             let dest_id = dest_folders
                 .iter()
                 .find(|d| &d.path == target)
                 .map(|d| d.id.clone());
-            let failed = &failed;
-            let failed_in = &failed_in;
-            async move {
-                let mut count = FolderCount {
-                    target: target.clone(),
-                    expected: 0,
-                    found: 0,
-                    error: None,
-                };
-                let Some(dest_id) = dest_id else {
-                    count.error = Some("the destination has no such folder".into());
-                    return count;
-                };
-                let expected = async {
-                    let mut n = 0;
-                    for folder in sources {
-                        if failed_in.contains(folder) {
-                            let ids = listed_ids(source, folder).await?;
-                            n += ids
-                                .iter()
-                                .filter(|id| !failed.contains(&((*folder).clone(), (*id).clone())))
-                                .count() as u64;
-                        } else {
-                            n += counters.source.count(source, folder).await?;
-                        }
-                    }
-                    Result::Ok(n)
-                };
-                let found = counters.dest.count(dest, &dest_id);
-                match futures::join!(expected, found) {
-                    (Ok(e), Ok(f)) => {
-                        count.expected = e;
-                        count.found = f;
-                    }
-                    (Err(e), _) | (_, Err(e)) => count.error = Some(e.to_string()),
-                }
-                count
-            }
+            (target, sources, dest_id)
         })
-        .buffered(COUNT_CONCURRENCY)
-        .collect()
-        .await;
+        .collect();
+    // Every count of a side at once: one round trip per side for IMAP.
+    let dest_ids: Vec<FolderId> = groups.iter().filter_map(|(_, _, d)| d.clone()).collect();
+    let counted_sources: Vec<FolderId> = groups
+        .iter()
+        .flat_map(|(_, sources, _)| sources.iter())
+        .filter(|f| !failed_in.contains(*f))
+        .map(|f| (*f).clone())
+        .collect();
+    let (found, expected) = futures::join!(
+        counters.dest.counts(dest, &dest_ids),
+        counters.source.counts(source, &counted_sources)
+    );
+    let found: HashMap<&FolderId, Result<u64>> = dest_ids.iter().zip(found).collect();
+    let mut expected: HashMap<&FolderId, Result<u64>> =
+        counted_sources.iter().zip(expected).collect();
+    // A folder with messages failed for good is listed: only a listing tells which of
+    // them it still holds.
+    for folder in groups
+        .iter()
+        .flat_map(|(_, sources, _)| sources.iter())
+        .filter(|f| failed_in.contains(**f))
+    {
+        let n = listed_ids(source, folder).await.map(|ids| {
+            ids.iter()
+                .filter(|id| !failed.contains(&((*folder).clone(), (*id).clone())))
+                .count() as u64
+        });
+        expected.insert(folder, n);
+    }
+    let mut counts = Vec::with_capacity(groups.len());
+    for (target, sources, dest_id) in &groups {
+        let mut count = FolderCount {
+            target: (*target).clone(),
+            expected: 0,
+            found: 0,
+            error: None,
+        };
+        let Some(dest_id) = dest_id else {
+            count.error = Some("the destination has no such folder".into());
+            counts.push(count);
+            continue;
+        };
+        let mut source_error = None;
+        for folder in sources {
+            match expected.get(*folder) {
+                Some(Ok(n)) => count.expected += n,
+                Some(Err(e)) => source_error = Some(e.to_string()),
+                None => source_error = Some("not counted".into()),
+            }
+        }
+        match found.get(dest_id) {
+            Some(Ok(n)) => count.found = *n,
+            Some(Err(e)) => count.error = Some(e.to_string()),
+            None => count.error = Some("not counted".into()),
+        }
+        if source_error.is_some() {
+            count.error = source_error;
+        }
+        counts.push(count);
+    }
     Ok(counts)
 }

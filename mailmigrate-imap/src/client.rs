@@ -576,22 +576,69 @@ impl Connection {
         Ok(info)
     }
 
-    /// `STATUS mailbox (MESSAGES)`: how many messages the mailbox holds, without selecting
-    /// it (the selected mailbox, if any, stays selected).
-    pub(crate) async fn status_messages(&mut self, mailbox: &str) -> Res<u32> {
-        let cmd = format!("STATUS {} (MESSAGES)", quote_mailbox(mailbox)?);
-        let mut messages = None;
-        self.run(&cmd, |r| {
-            if let Response::MailboxData(MailboxDatum::Status { status, .. }) = r {
-                for a in status {
-                    if let async_imap::imap_proto::StatusAttribute::Messages(n) = a {
-                        messages = Some(*n);
-                    }
-                }
+    /// `STATUS mailbox (MESSAGES)` for every mailbox, pipelined: all commands are sent at
+    /// once and the answers read in order, so any number of folders costs one round trip.
+    /// One result per mailbox, in order; the selected mailbox, if any, stays selected.
+    /// A refusal (`NO` for a missing folder) fails only its own entry; a broken connection
+    /// fails the entries not answered yet.
+    pub(crate) async fn status_messages(&mut self, mailboxes: &[&str]) -> Vec<Res<u32>> {
+        let mut tags = Vec::with_capacity(mailboxes.len());
+        for name in mailboxes {
+            let sent = match quote_mailbox(name) {
+                Ok(q) => self.send(&format!("STATUS {q} (MESSAGES)")).await,
+                Err(e) => Err(e),
+            };
+            let broken = sent.is_err() && self.broken;
+            tags.push(sent);
+            if broken {
+                break;
             }
-        })
-        .await?;
-        messages.ok_or_else(|| ImapError::Protocol("STATUS answered without MESSAGES".into()))
+        }
+        // Answers are matched by mailbox name, whichever command's completion they came
+        // before; the answer read during a command's own completion is the fallback.
+        let mut by_name: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+        let mut out = Vec::with_capacity(mailboxes.len());
+        for (tag, name) in tags.into_iter().zip(mailboxes) {
+            let tag = match tag {
+                Ok(t) => t,
+                Err(e) => {
+                    out.push(Err(e));
+                    continue;
+                }
+            };
+            if self.broken {
+                out.push(Err(ImapError::Closed));
+                continue;
+            }
+            let mut own = None;
+            let done = self
+                .finish(
+                    &tag,
+                    &mut |r: &Response<'_>| {
+                        if let Response::MailboxData(MailboxDatum::Status { mailbox, status }) = r {
+                            for a in status {
+                                if let async_imap::imap_proto::StatusAttribute::Messages(n) = a {
+                                    by_name.insert(mailbox.to_string(), *n);
+                                    own = Some(*n);
+                                }
+                            }
+                        }
+                    },
+                    false,
+                )
+                .await;
+            out.push(done.and_then(|_| {
+                by_name
+                    .get(*name)
+                    .copied()
+                    .or(own)
+                    .ok_or_else(|| ImapError::Protocol("STATUS answered without MESSAGES".into()))
+            }));
+        }
+        while out.len() < mailboxes.len() {
+            out.push(Err(ImapError::Closed));
+        }
+        out
     }
 
     /// Selects the mailbox unless it is already selected in a suitable mode; returns its

@@ -363,6 +363,21 @@ async fn incremental_listing_returns_only_what_changed() {
             ErrorKind::NotFound,
             "{name}"
         );
+        // Pipelined: a missing folder fails its own entry only.
+        let counts = imap
+            .message_counts(&[
+                folder.clone(),
+                missing,
+                FolderId::new("INBOX"),
+                folder.clone(),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(counts.len(), 4, "{name}");
+        assert_eq!(counts[0].as_ref().ok(), Some(&5), "{name}");
+        assert_eq!(counts[1].as_ref().unwrap_err().kind(), ErrorKind::NotFound);
+        assert!(counts[2].is_ok(), "{name}: {:?}", counts[2]);
+        assert_eq!(counts[3].as_ref().ok(), Some(&5), "{name}");
         let (changes, _) = list(&imap, &folder, Some(cp3)).await;
         if Source::info(&imap).capabilities.list_removals {
             assert_eq!(changes, [Change::Removed(ids[4].clone())], "{name}");
