@@ -194,14 +194,15 @@ impl Destination for Imap {
             return Err(not_found());
         }
         let failed = |e: ImapError| e.into_error(op).with_item(folder, id);
-        if !c.uid_exists(uid).await.map_err(failed)? {
+        let wires: Vec<(char, String)> = [('+', &change.add), ('-', &change.remove)]
+            .into_iter()
+            .map(|(sign, flags)| (sign, flags_to_wire(flags)))
+            .filter(|(_, wire)| !wire.is_empty())
+            .collect();
+        let stores: Vec<(char, &str)> = wires.iter().map(|(s, w)| (*s, w.as_str())).collect();
+        // The existence check and the STOREs in one round trip.
+        if !c.uid_store_if_exists(uid, &stores).await.map_err(failed)? {
             return Err(not_found());
-        }
-        for (sign, flags) in [('+', &change.add), ('-', &change.remove)] {
-            let wire = flags_to_wire(flags);
-            if !wire.is_empty() {
-                c.uid_store_flags(uid, sign, &wire).await.map_err(failed)?;
-            }
         }
         Ok(())
     }
