@@ -11,9 +11,11 @@ use futures::{stream, StreamExt};
 use mailmigrate_core::engine::{FolderPlan, SyncReport};
 use mailmigrate_core::state::{ItemFailure, LedgerEntry, LedgerState, StateStore};
 use mailmigrate_core::{
-    Capabilities, Change, Flag, Flags, FolderId, FolderPath, MessageId, Provider, Result, Source,
-    Store,
+    Capabilities, Change, Error, Flag, Flags, FolderId, FolderPath, MessageId, Provider, Result,
+    Source, Store,
 };
+
+use mailmigrate_imap::Imap;
 
 use crate::run_ledger::RunLedger;
 
@@ -25,6 +27,59 @@ const FETCH_BATCH: usize = 64;
 const COUNT_CONCURRENCY: usize = 4;
 /// Problems listed in the text (the count stays exact).
 const MAX_LISTED: usize = 50;
+
+/// How the end-of-pass check counts the messages of one side's folders.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub enum Counter {
+    /// By listing every message of the folder (metadata only, no bodies): any store.
+    #[default]
+    Listing,
+    /// By one `STATUS (MESSAGES)` per folder on this IMAP account: no listing, so a
+    /// folder costs one round trip whatever it holds.
+    Imap(Imap),
+}
+
+impl Counter {
+    /// How many messages each of `folders` of `side` holds, one result per folder in
+    /// order: IMAP pipelines one `STATUS` per folder on one connection, a listing lists
+    /// [`COUNT_CONCURRENCY`] folders at once.
+    async fn counts(&self, side: &dyn Source, folders: &[FolderId]) -> Vec<Result<u64>> {
+        match self {
+            Self::Imap(imap) => match imap.message_counts(folders).await {
+                Ok(counts) => counts,
+                Err(e) => folders
+                    .iter()
+                    .map(|_| Err(Error::new(e.kind(), e.to_string())))
+                    .collect(),
+            },
+            Self::Listing => {
+                stream::iter(folders)
+                    .map(|f| async move { listed_ids(side, f).await.map(|s| s.len() as u64) })
+                    .buffered(COUNT_CONCURRENCY)
+                    .collect()
+                    .await
+            }
+        }
+    }
+}
+
+/// How the check counts each side's folders (by listing, unless told a cheaper way).
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct Counters {
+    /// The source's.
+    pub source: Counter,
+    /// The destination's.
+    pub dest: Counter,
+}
+
+impl Counters {
+    /// Counters for the two sides.
+    pub fn new(source: Counter, dest: Counter) -> Self {
+        Self { source, dest }
+    }
+}
 
 /// What is wrong with one copy this pass wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -192,9 +247,11 @@ impl fmt::Display for PassCheck {
 /// and compares folder counts of the folders whose pass completed.
 ///
 /// Counts are skipped when `filtered` (messages left out on purpose make them differ).
+/// `counters` says how each side counts a folder (see [`Counter`]).
 ///
 /// # Errors
 /// State store errors; destination and source errors are reported in the check instead.
+#[allow(clippy::too_many_arguments)]
 pub async fn check_pass(
     source: &dyn Source,
     dest: &Arc<dyn Store>,
@@ -203,6 +260,7 @@ pub async fn check_pass(
     plan: &FolderPlan,
     report: &SyncReport,
     filtered: bool,
+    counters: &Counters,
 ) -> Result<PassCheck> {
     let state = ledger.inner();
     let mut check = PassCheck::default();
@@ -233,7 +291,8 @@ pub async fn check_pass(
             "a filter leaves messages out on purpose; `migrate verify` compares messages".into(),
         );
     } else {
-        check.counts = count_folders(source, dest.as_ref(), state, job, plan, report).await?;
+        check.counts =
+            count_folders(source, dest.as_ref(), state, job, plan, report, counters).await?;
     }
     Ok(check)
 }
@@ -351,6 +410,10 @@ async fn listed_ids(side: &dyn Source, folder: &FolderId) -> Result<HashSet<Mess
 }
 
 /// Counts every destination folder of the plan whose source folders all completed.
+///
+/// A source folder with messages recorded as failed for good is listed (those messages are
+/// not expected at the destination, and only a listing tells which of them the folder still
+/// holds); any other folder is counted the way `counters` says.
 async fn count_folders(
     source: &dyn Source,
     dest: &dyn Store,
@@ -358,6 +421,7 @@ async fn count_folders(
     job: &str,
     plan: &FolderPlan,
     report: &SyncReport,
+    counters: &Counters,
 ) -> Result<Vec<FolderCount>> {
     let complete: HashSet<&FolderPath> = report
         .folders
@@ -380,12 +444,20 @@ async fn count_folders(
         .filter(|f: &ItemFailure| f.final_for_item)
         .map(|f| (f.src_folder, f.src_id))
         .collect();
+    let failed_in: HashSet<&FolderId> = failed.iter().map(|(f, _)| f).collect();
     // A destination that cannot list its folders leaves every folder uncounted (reported
     // per folder like any other count error), not the whole pass without its report.
-    let dest_folders = Provider::list_folders(dest)
+    let dest_folders = dest
+        .list_folders()
         .await
         .map_err(|e| format!("the destination's folders could not be listed: {e}"));
-    let counts = stream::iter(groups.into_iter().filter(|(t, _)| !incomplete.contains(t)))
+    let groups: Vec<(
+        &FolderPath,
+        Vec<&FolderId>,
+        std::result::Result<FolderId, String>,
+    )> = groups
+        .into_iter()
+        .filter(|(t, _)| !incomplete.contains(t))
         .map(|(target, sources)| {
             let dest_id = dest_folders
                 .as_ref()
@@ -396,45 +468,74 @@ async fn count_folders(
                         .map(|d| d.id.clone())
                         .ok_or_else(|| "the destination has no such folder".to_owned())
                 });
-            let failed = &failed;
-            async move {
-                let mut count = FolderCount {
-                    target: target.clone(),
-                    expected: 0,
-                    found: 0,
-                    error: None,
-                };
-                let dest_id = match dest_id {
-                    Ok(id) => id,
-                    Err(e) => {
-                        count.error = Some(e);
-                        return count;
-                    }
-                };
-                let expected = async {
-                    let mut n = 0;
-                    for folder in sources {
-                        let ids = listed_ids(source, folder).await?;
-                        n += ids
-                            .iter()
-                            .filter(|id| !failed.contains(&((*folder).clone(), (*id).clone())))
-                            .count() as u64;
-                    }
-                    Result::Ok(n)
-                };
-                let found = async { listed_ids(dest, &dest_id).await.map(|s| s.len() as u64) };
-                match futures::join!(expected, found) {
-                    (Ok(e), Ok(f)) => {
-                        count.expected = e;
-                        count.found = f;
-                    }
-                    (Err(e), _) | (_, Err(e)) => count.error = Some(e.to_string()),
-                }
-                count
-            }
+            (target, sources, dest_id)
         })
-        .buffered(COUNT_CONCURRENCY)
-        .collect()
-        .await;
+        .collect();
+    // Every count of a side at once: one round trip per side for IMAP.
+    let dest_ids: Vec<FolderId> = groups
+        .iter()
+        .filter_map(|(_, _, d)| d.as_ref().ok().cloned())
+        .collect();
+    let counted_sources: Vec<FolderId> = groups
+        .iter()
+        .flat_map(|(_, sources, _)| sources.iter())
+        .filter(|f| !failed_in.contains(*f))
+        .map(|f| (*f).clone())
+        .collect();
+    let (found, expected) = futures::join!(
+        counters.dest.counts(dest, &dest_ids),
+        counters.source.counts(source, &counted_sources)
+    );
+    let found: HashMap<&FolderId, Result<u64>> = dest_ids.iter().zip(found).collect();
+    let mut expected: HashMap<&FolderId, Result<u64>> =
+        counted_sources.iter().zip(expected).collect();
+    // A folder with messages failed for good is listed: only a listing tells which of
+    // them it still holds.
+    for folder in groups
+        .iter()
+        .flat_map(|(_, sources, _)| sources.iter())
+        .filter(|f| failed_in.contains(**f))
+    {
+        let n = listed_ids(source, folder).await.map(|ids| {
+            ids.iter()
+                .filter(|id| !failed.contains(&((*folder).clone(), (*id).clone())))
+                .count() as u64
+        });
+        expected.insert(folder, n);
+    }
+    let mut counts = Vec::with_capacity(groups.len());
+    for (target, sources, dest_id) in &groups {
+        let mut count = FolderCount {
+            target: (*target).clone(),
+            expected: 0,
+            found: 0,
+            error: None,
+        };
+        let dest_id = match dest_id {
+            Ok(id) => id,
+            Err(e) => {
+                count.error = Some(e.clone());
+                counts.push(count);
+                continue;
+            }
+        };
+        let mut source_error = None;
+        for folder in sources {
+            match expected.get(*folder) {
+                Some(Ok(n)) => count.expected += n,
+                Some(Err(e)) => source_error = Some(e.to_string()),
+                None => source_error = Some("not counted".into()),
+            }
+        }
+        match found.get(dest_id) {
+            Some(Ok(n)) => count.found = *n,
+            Some(Err(e)) => count.error = Some(e.to_string()),
+            None => count.error = Some("not counted".into()),
+        }
+        if source_error.is_some() {
+            count.error = source_error;
+        }
+        counts.push(count);
+    }
     Ok(counts)
 }

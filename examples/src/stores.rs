@@ -13,6 +13,8 @@ use mailmigrate_core::store::{MaildirStore, MboxStore, MemoryStore};
 use mailmigrate_core::{Error, ErrorKind, Operation, Result, Store};
 use mailmigrate_imap::{Imap, ImapBuilder, Tls};
 
+use crate::pass_check::Counter;
+
 /// The kind of local store a URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -276,15 +278,28 @@ fn elsewhere(scheme: &str, krate: &str, builder: &str) -> Error {
 /// # Errors
 /// As [`StoreUrl::parse`], and the store's own errors opening its directory.
 pub async fn open_store(url: &str) -> Result<Arc<dyn Store>> {
+    open_store_counted(url).await.map(|(store, _)| store)
+}
+
+/// [`open_store`], with the cheapest way the end-of-pass check can count its folders: one
+/// `STATUS` per folder for IMAP, a listing for the local stores (their listing reads no
+/// bodies either).
+///
+/// # Errors
+/// As [`open_store`].
+pub async fn open_store_counted(url: &str) -> Result<(Arc<dyn Store>, Counter)> {
     let url = StoreUrl::parse(url)?;
     match url.kind {
         StoreKind::Imap => match &url.imap {
-            Some(target) => Ok(Arc::new(target.connect().await?)),
+            Some(target) => {
+                let imap = target.connect().await?;
+                Ok((Arc::new(imap.clone()), Counter::Imap(imap)))
+            }
             None => Err(Error::new(ErrorKind::ConfigInvalid, "no IMAP account")),
         },
-        StoreKind::Maildir => Ok(Arc::new(MaildirStore::open(&url.path)?)),
-        StoreKind::Mbox => Ok(Arc::new(MboxStore::open(&url.path)?)),
-        StoreKind::Memory => Ok(Arc::new(MemoryStore::new("memory"))),
+        StoreKind::Maildir => Ok((Arc::new(MaildirStore::open(&url.path)?), Counter::Listing)),
+        StoreKind::Mbox => Ok((Arc::new(MboxStore::open(&url.path)?), Counter::Listing)),
+        StoreKind::Memory => Ok((Arc::new(MemoryStore::new("memory")), Counter::Listing)),
     }
 }
 

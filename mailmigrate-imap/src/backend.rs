@@ -94,6 +94,40 @@ impl Imap {
         mailbox_name_in(&self.inner.facts.namespace, path)
     }
 
+    /// How many messages each folder holds, by `STATUS (MESSAGES)`: no selection, no
+    /// listing, and the commands for all folders pipelined on one connection (one round
+    /// trip). One result per folder, in order. Meant for count checks; a listing
+    /// (`list_changes`) gives the same numbers message by message.
+    ///
+    /// # Errors
+    /// The outer error when no connection can be had; per folder, `NotFound` when it does
+    /// not exist and connection errors.
+    pub async fn message_counts(&self, folders: &[FolderId]) -> Result<Vec<Result<u64>>> {
+        let op = Operation::ListChanges;
+        let mut c = self.conn(op).await?;
+        let names: Vec<&str> = folders.iter().map(FolderId::as_str).collect();
+        let counts = c.status_messages(&names).await;
+        Ok(counts
+            .into_iter()
+            .zip(folders)
+            .map(|(r, f)| {
+                r.map(u64::from)
+                    .map_err(|e| e.into_select_error(op).with_context("folder", f))
+            })
+            .collect())
+    }
+
+    /// How many messages one folder holds (see [`message_counts`](Self::message_counts)).
+    ///
+    /// # Errors
+    /// `NotFound` when the folder does not exist; connection errors.
+    pub async fn message_count(&self, folder: &FolderId) -> Result<u64> {
+        self.message_counts(std::slice::from_ref(folder))
+            .await?
+            .pop()
+            .unwrap_or_else(|| Err(Error::new(ErrorKind::Unexpected, "no STATUS answer")))
+    }
+
     /// Translates a server mailbox name back into a folder path.
     pub(crate) fn folder_path(&self, name: &str, delimiter: Option<char>) -> Option<FolderPath> {
         folder_path_in(&self.inner.facts.namespace, name, delimiter)

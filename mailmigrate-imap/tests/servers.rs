@@ -312,6 +312,7 @@ async fn incremental_listing_returns_only_what_changed() {
         let (changes, cp1) = list(&imap, &folder, None).await;
         assert_eq!(upserts(&changes).len(), 5, "{name}");
         assert!(!changes.contains(&Change::Reset));
+        assert_eq!(imap.message_count(&folder).await.unwrap(), 5, "{name}");
 
         // No change: nothing but the checkpoint.
         let (changes, cp2) = list(&imap, &folder, Some(cp1.clone())).await;
@@ -351,6 +352,32 @@ async fn incremental_listing_returns_only_what_changed() {
 
         // An expunge shows up as Removed where the server can report it (QRESYNC).
         imap.delete(&folder, &ids[4..5]).await.unwrap();
+        assert_eq!(
+            imap.message_count(&folder).await.unwrap(),
+            5,
+            "{name}: 6 less 1"
+        );
+        let missing = imap.mailbox_name(&unique("no-such-folder")).unwrap();
+        assert_eq!(
+            imap.message_count(&missing).await.unwrap_err().kind(),
+            ErrorKind::NotFound,
+            "{name}"
+        );
+        // Pipelined: a missing folder fails its own entry only.
+        let counts = imap
+            .message_counts(&[
+                folder.clone(),
+                missing,
+                FolderId::new("INBOX"),
+                folder.clone(),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(counts.len(), 4, "{name}");
+        assert_eq!(counts[0].as_ref().ok(), Some(&5), "{name}");
+        assert_eq!(counts[1].as_ref().unwrap_err().kind(), ErrorKind::NotFound);
+        assert!(counts[2].is_ok(), "{name}: {:?}", counts[2]);
+        assert_eq!(counts[3].as_ref().ok(), Some(&5), "{name}");
         let (changes, _) = list(&imap, &folder, Some(cp3)).await;
         if Provider::info(&imap).capabilities.list_removals {
             assert_eq!(changes, [Change::Removed(ids[4].clone())], "{name}");
