@@ -113,18 +113,22 @@ pub fn check_message(raw: &[u8]) -> Result<()> {
 /// assert_eq!(canonical_crlf(&crlf).as_ptr(), crlf.as_ptr()); // not copied
 /// ```
 pub fn canonical_crlf(raw: &bytes::Bytes) -> bytes::Bytes {
-    let bare = |i: usize| raw[i] == b'\n' && (i == 0 || raw[i - 1] != b'\r');
-    let count = (0..raw.len()).filter(|&i| bare(i)).count();
-    if count == 0 {
+    let bare = |i: usize| i == 0 || raw[i - 1] != b'\r';
+    let mut lfs = memchr::memchr_iter(b'\n', raw)
+        .filter(|&i| bare(i))
+        .peekable();
+    if lfs.peek().is_none() {
         return raw.clone();
     }
-    let mut out = Vec::with_capacity(raw.len() + count);
-    for (i, &b) in raw.iter().enumerate() {
-        if bare(i) {
-            out.push(b'\r');
-        }
-        out.push(b);
+    // Whole runs between bare line feeds are copied at once.
+    let mut out = Vec::with_capacity(raw.len() + raw.len() / 32);
+    let mut from = 0;
+    for lf in lfs {
+        out.extend_from_slice(&raw[from..lf]);
+        out.extend_from_slice(b"\r\n");
+        from = lf + 1;
     }
+    out.extend_from_slice(&raw[from..]);
     bytes::Bytes::from(out)
 }
 
@@ -138,6 +142,32 @@ mod tests {
         assert_eq!(&canonical_crlf(&mixed)[..], b"a\r\nb\r\nc\rd\r\n");
         let leading = bytes::Bytes::from_static(b"\nx");
         assert_eq!(&canonical_crlf(&leading)[..], b"\r\nx");
+        let runs = bytes::Bytes::from_static(b"\n\n\r\n\nend");
+        assert_eq!(&canonical_crlf(&runs)[..], b"\r\n\r\n\r\n\r\nend");
+    }
+
+    /// Every string of up to 7 bytes over `a`, CR and LF converts as the definition says.
+    #[test]
+    fn canonical_crlf_matches_its_definition_exhaustively() {
+        let reference = |raw: &[u8]| -> Vec<u8> {
+            let mut out = Vec::new();
+            for (i, &b) in raw.iter().enumerate() {
+                if b == b'\n' && (i == 0 || raw[i - 1] != b'\r') {
+                    out.push(b'\r');
+                }
+                out.push(b);
+            }
+            out
+        };
+        for len in 0..=7u32 {
+            for n in 0..3u32.pow(len) {
+                let raw: Vec<u8> = (0..len)
+                    .map(|k| [b'a', b'\r', b'\n'][(n / 3u32.pow(k) % 3) as usize])
+                    .collect();
+                let got = canonical_crlf(&bytes::Bytes::from(raw.clone()));
+                assert_eq!(&got[..], &reference(&raw)[..], "{raw:?}");
+            }
+        }
     }
 
     #[test]
