@@ -11,11 +11,9 @@ use futures::{stream, StreamExt};
 use mailmigrate_core::engine::{FolderPlan, SyncReport};
 use mailmigrate_core::state::{ItemFailure, LedgerEntry, LedgerState, StateStore};
 use mailmigrate_core::{
-    Capabilities, Change, Error, Flag, Flags, FolderId, FolderPath, MessageId, Provider, Result,
-    Source, Store,
+    Capabilities, Change, Flag, Flags, FolderId, FolderPath, MessageId, Provider, Result, Source,
+    Store,
 };
-
-use mailmigrate_imap::Imap;
 
 use crate::run_ledger::RunLedger;
 
@@ -28,57 +26,18 @@ const COUNT_CONCURRENCY: usize = 4;
 /// Problems listed in the text (the count stays exact).
 const MAX_LISTED: usize = 50;
 
-/// How the end-of-pass check counts the messages of one side's folders.
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub enum Counter {
-    /// By listing every message of the folder (metadata only, no bodies): any store.
-    #[default]
-    Listing,
-    /// By one `STATUS (MESSAGES)` per folder on this IMAP account: no listing, so a
-    /// folder costs one round trip whatever it holds.
-    Imap(Imap),
-}
-
-impl Counter {
-    /// How many messages each of `folders` of `side` holds, one result per folder in
-    /// order: IMAP pipelines one `STATUS` per folder on one connection, a listing lists
-    /// [`COUNT_CONCURRENCY`] folders at once.
-    async fn counts(&self, side: &dyn Source, folders: &[FolderId]) -> Vec<Result<u64>> {
-        match self {
-            Self::Imap(imap) => match imap.message_counts(folders).await {
-                Ok(counts) => counts,
-                Err(e) => folders
-                    .iter()
-                    .map(|_| Err(Error::new(e.kind(), e.to_string())))
-                    .collect(),
-            },
-            Self::Listing => {
-                stream::iter(folders)
-                    .map(|f| async move { listed_ids(side, f).await.map(|s| s.len() as u64) })
-                    .buffered(COUNT_CONCURRENCY)
-                    .collect()
-                    .await
-            }
-        }
+/// How many messages each of `folders` of `side` holds, one result per folder in order: the
+/// provider's own count where it has a cheap one (IMAP pipelines one `STATUS` per folder),
+/// otherwise a listing of [`COUNT_CONCURRENCY`] folders at once (metadata only).
+async fn counts(side: &dyn Source, folders: &[FolderId]) -> Vec<Result<u64>> {
+    if let Some(counts) = side.message_counts(folders).await {
+        return counts;
     }
-}
-
-/// How the check counts each side's folders (by listing, unless told a cheaper way).
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub struct Counters {
-    /// The source's.
-    pub source: Counter,
-    /// The destination's.
-    pub dest: Counter,
-}
-
-impl Counters {
-    /// Counters for the two sides.
-    pub fn new(source: Counter, dest: Counter) -> Self {
-        Self { source, dest }
-    }
+    stream::iter(folders)
+        .map(|f| async move { listed_ids(side, f).await.map(|s| s.len() as u64) })
+        .buffered(COUNT_CONCURRENCY)
+        .collect()
+        .await
 }
 
 /// What is wrong with one copy this pass wrote.
@@ -247,7 +206,7 @@ impl fmt::Display for PassCheck {
 /// and compares folder counts of the folders whose pass completed.
 ///
 /// Counts are skipped when `filtered` (messages left out on purpose make them differ).
-/// `counters` says how each side counts a folder (see [`Counter`]).
+/// Each side counts a folder its cheapest way ([`Provider::message_counts`], else a listing).
 ///
 /// # Errors
 /// State store errors; destination and source errors are reported in the check instead.
@@ -260,7 +219,6 @@ pub async fn check_pass(
     plan: &FolderPlan,
     report: &SyncReport,
     filtered: bool,
-    counters: &Counters,
 ) -> Result<PassCheck> {
     let state = ledger.inner();
     let mut check = PassCheck::default();
@@ -291,8 +249,7 @@ pub async fn check_pass(
             "a filter leaves messages out on purpose; `migrate verify` compares messages".into(),
         );
     } else {
-        check.counts =
-            count_folders(source, dest.as_ref(), state, job, plan, report, counters).await?;
+        check.counts = count_folders(source, dest.as_ref(), state, job, plan, report).await?;
     }
     Ok(check)
 }
@@ -413,7 +370,7 @@ async fn listed_ids(side: &dyn Source, folder: &FolderId) -> Result<HashSet<Mess
 ///
 /// A source folder with messages recorded as failed for good is listed (those messages are
 /// not expected at the destination, and only a listing tells which of them the folder still
-/// holds); any other folder is counted the way `counters` says.
+/// holds); any other folder is counted by [`counts`].
 async fn count_folders(
     source: &dyn Source,
     dest: &dyn Store,
@@ -421,7 +378,6 @@ async fn count_folders(
     job: &str,
     plan: &FolderPlan,
     report: &SyncReport,
-    counters: &Counters,
 ) -> Result<Vec<FolderCount>> {
     let complete: HashSet<&FolderPath> = report
         .folders
@@ -482,10 +438,8 @@ async fn count_folders(
         .filter(|f| !failed_in.contains(*f))
         .map(|f| (*f).clone())
         .collect();
-    let (found, expected) = futures::join!(
-        counters.dest.counts(dest, &dest_ids),
-        counters.source.counts(source, &counted_sources)
-    );
+    let (found, expected) =
+        futures::join!(counts(dest, &dest_ids), counts(source, &counted_sources));
     let found: HashMap<&FolderId, Result<u64>> = dest_ids.iter().zip(found).collect();
     let mut expected: HashMap<&FolderId, Result<u64>> =
         counted_sources.iter().zip(expected).collect();

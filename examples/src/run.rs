@@ -11,7 +11,7 @@ use mailmigrate_core::{Destination, Error, ErrorKind, Operation, Provider, Resul
 
 use crate::demo;
 use crate::full_verify::{self, FullVerification};
-use crate::pass_check::{self, Counters, PassCheck};
+use crate::pass_check::{self, PassCheck};
 use crate::run_ledger::RunLedger;
 use crate::verdict::Findings;
 
@@ -58,7 +58,7 @@ fn engine_for(
 
 /// Plans, runs one pass, and checks what it wrote (skipped on a dry run): the copies of
 /// this pass read back from the destination, and folder counts (by listing each folder;
-/// [`run_job_counted`] takes a cheaper way to count). See [`pass_check`].
+/// a provider with a cheaper count, such as IMAP's `STATUS`, uses it). See [`pass_check`].
 ///
 /// # Errors
 /// As [`Engine::run`] and [`pass_check::check_pass`].
@@ -68,22 +68,6 @@ pub async fn run_job(
     state: Arc<dyn StateStore>,
     options: SyncOptions,
     events: impl EventSink,
-) -> Result<Outcome> {
-    run_job_counted(source, dest, state, options, events, &Counters::default()).await
-}
-
-/// [`run_job`], with folder counts taken the way `counters` says (e.g. one IMAP `STATUS`
-/// per folder instead of a listing: see [`stores::open_store_counted`](crate::stores::open_store_counted)).
-///
-/// # Errors
-/// As [`run_job`].
-pub async fn run_job_counted(
-    source: Arc<dyn Store>,
-    dest: Arc<dyn Store>,
-    state: Arc<dyn StateStore>,
-    options: SyncOptions,
-    events: impl EventSink,
-    counters: &Counters,
 ) -> Result<Outcome> {
     let dry_run = options.dry_run;
     let job = options.job.clone();
@@ -110,7 +94,6 @@ pub async fn run_job_counted(
                 &plan,
                 &report,
                 filtered,
-                counters,
             )
             .await?,
         )

@@ -2,32 +2,18 @@
 //!
 //! Store URLs name a scheme and a path: `maildir:///srv/mail/alice`, `mbox://backup/alice`
 //! (relative), `imaps://user@host` (any IMAP server, see [`ImapTarget`]), `memory:` (an
-//! empty in-process store, for trials). Providers not linked into this example yet
-//! (`graph`, `gmail`) give an error naming the crate to use.
+//! empty in-process store, for trials). They are opened through a
+//! [`Registry`] of schemes ([`registry`]). Providers
+//! not linked into this example yet (`graph`, `gmail`) give an error naming the crate to
+//! use.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use mailmigrate_core::registry::Registry;
 use mailmigrate_core::state::{SqliteState, StateStore};
-use mailmigrate_core::store::{MaildirStore, MboxStore, MemoryStore};
 use mailmigrate_core::{Error, ErrorKind, Operation, Result, Store};
 use mailmigrate_imap::{Imap, ImapBuilder, Tls};
-
-use crate::pass_check::Counter;
-
-/// The kind of local store a URL names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum StoreKind {
-    /// A Maildir++ tree.
-    Maildir,
-    /// A directory of mbox files.
-    Mbox,
-    /// An in-process store (empty at start, gone at exit).
-    Memory,
-    /// An IMAP account (see [`ImapTarget`]).
-    Imap,
-}
 
 /// Where an `imap://` or `imaps://` URL points.
 ///
@@ -54,6 +40,22 @@ pub struct ImapTarget {
 }
 
 impl ImapTarget {
+    /// Parses an `imap://` or `imaps://` URL.
+    ///
+    /// ```
+    /// use mailmigrate_examples::stores::ImapTarget;
+    /// let t = ImapTarget::parse_url("imaps://alice%40example.com@mail.example.com:993").unwrap();
+    /// assert_eq!((t.user.as_str(), t.port), ("alice@example.com", Some(993)));
+    /// ```
+    ///
+    /// # Errors
+    /// `ConfigInvalid` for a malformed URL, one with a password, or an unknown parameter
+    /// (the error never shows a secret).
+    pub fn parse_url(url: &str) -> Result<Self> {
+        let (scheme, rest) = url.split_once(':').unwrap_or(("", url));
+        Self::parse(scheme, rest, url)
+    }
+
     fn parse(scheme: &str, rest: &str, url: &str) -> Result<Self> {
         let shown = redact(url);
         let invalid = |msg: &str| {
@@ -180,85 +182,48 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// A parsed store URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct StoreUrl {
-    /// Which store.
-    pub kind: StoreKind,
-    /// Its directory (empty for memory and IMAP).
-    pub path: PathBuf,
-    /// The account, for IMAP.
-    pub imap: Option<ImapTarget>,
+/// The stores this program opens, by URL scheme: the local stores (`maildir://PATH`,
+/// `mbox://PATH`, `memory:`) and IMAP (`imap://`, `imaps://`, see [`ImapTarget`]). A
+/// provider linked into the program reaches it with one more `register` call here.
+///
+/// ```
+/// let registry = mailmigrate_examples::stores::registry();
+/// let schemes: Vec<&str> = registry.schemes().collect();
+/// assert_eq!(schemes, ["imap", "imaps", "maildir", "mbox", "memory"]);
+/// ```
+pub fn registry() -> Registry {
+    let mut r = Registry::with_local_stores();
+    r.register(["imap", "imaps"], |url| async move {
+        ImapTarget::parse_url(&url)?.connect().await
+    });
+    r
 }
 
-impl StoreUrl {
-    /// Parses `scheme://path` (or `memory:`).
-    ///
-    /// ```
-    /// use mailmigrate_examples::stores::{StoreKind, StoreUrl};
-    /// let u = StoreUrl::parse("maildir:///srv/mail/alice").unwrap();
-    /// assert_eq!(u.kind, StoreKind::Maildir);
-    /// assert_eq!(u.path.to_str(), Some("/srv/mail/alice"));
-    /// let imap = StoreUrl::parse("imaps://alice%40example.com@mail.example.com:993").unwrap();
-    /// assert_eq!(imap.imap.unwrap().user, "alice@example.com");
-    /// let err = StoreUrl::parse("gmail://alice").unwrap_err();
-    /// assert!(err.to_string().contains("mailmigrate-gmail"));
-    /// ```
-    ///
-    /// # Errors
-    /// `ConfigInvalid` for a malformed URL or an empty path; `Unsupported` for a scheme
-    /// this program does not link, naming the crate that provides it.
-    pub fn parse(url: &str) -> Result<Self> {
-        let invalid = |msg: &str| {
-            Error::new(ErrorKind::ConfigInvalid, msg.to_owned())
-                .with_operation(Operation::Build)
-                .with_context("url", url)
-        };
-        let (scheme, rest) = url
-            .split_once(':')
-            .ok_or_else(|| invalid("a store URL looks like maildir:///path or mbox:///path"))?;
-        let kind = match scheme.to_ascii_lowercase().as_str() {
-            "maildir" => StoreKind::Maildir,
-            "mbox" => StoreKind::Mbox,
-            "memory" => StoreKind::Memory,
-            "imap" | "imaps" => {
-                return Ok(Self {
-                    kind: StoreKind::Imap,
-                    path: PathBuf::new(),
-                    imap: Some(ImapTarget::parse(scheme, rest, url)?),
-                });
-            }
-            "graph" | "m365" | "exchange" => {
-                return Err(elsewhere(scheme, "mailmigrate-graph", "GraphBuilder"));
-            }
-            "gmail" | "google" => {
-                return Err(elsewhere(scheme, "mailmigrate-gmail", "GmailBuilder"));
-            }
-            _ => {
-                return Err(Error::new(
-                    ErrorKind::Unsupported,
-                    format!("unknown store scheme {scheme:?}; this program knows maildir, mbox, imap, imaps and memory"),
-                )
-                .with_operation(Operation::Build));
-            }
-        };
-        if kind == StoreKind::Memory {
-            return Ok(Self {
-                kind,
-                path: PathBuf::new(),
-                imap: None,
-            });
+/// Opens (creating if needed) the store a URL names, through [`registry`].
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use mailmigrate_examples::stores::open_store;
+/// let e = open_store("gmail://me@example.com").await.unwrap_err();
+/// assert!(e.to_string().contains("mailmigrate-gmail"), "{e}");
+/// # });
+/// ```
+///
+/// # Errors
+/// `ConfigInvalid` for a malformed URL; `Unsupported` for a scheme this program does not
+/// link (naming the crate that provides it, for Microsoft 365 and Google); the store's own
+/// errors opening or connecting.
+pub async fn open_store(url: &str) -> Result<Arc<dyn Store>> {
+    let scheme = url
+        .split_once(':')
+        .map_or("", |(s, _)| s)
+        .to_ascii_lowercase();
+    match scheme.as_str() {
+        "graph" | "m365" | "exchange" => {
+            Err(elsewhere(&scheme, "mailmigrate-graph", "GraphBuilder"))
         }
-        let path = rest.strip_prefix("//").unwrap_or(rest);
-        if path.is_empty() {
-            return Err(invalid("the store URL has no path"));
-        }
-        Ok(Self {
-            kind,
-            path: PathBuf::from(path),
-            imap: None,
-        })
+        "gmail" | "google" => Err(elsewhere(&scheme, "mailmigrate-gmail", "GmailBuilder")),
+        _ => registry().open(url).await,
     }
 }
 
@@ -267,40 +232,10 @@ fn elsewhere(scheme: &str, krate: &str, builder: &str) -> Error {
         ErrorKind::Unsupported,
         format!(
             "the {scheme:?} scheme is provided by the {krate} crate ({builder}); \
-             this example program links only the local stores (maildir, mbox, memory)"
+             this example program links the local stores and IMAP"
         ),
     )
     .with_operation(Operation::Build)
-}
-
-/// Opens (creating if needed) the store a URL names.
-///
-/// # Errors
-/// As [`StoreUrl::parse`], and the store's own errors opening its directory.
-pub async fn open_store(url: &str) -> Result<Arc<dyn Store>> {
-    open_store_counted(url).await.map(|(store, _)| store)
-}
-
-/// [`open_store`], with the cheapest way the end-of-pass check can count its folders: one
-/// `STATUS` per folder for IMAP, a listing for the local stores (their listing reads no
-/// bodies either).
-///
-/// # Errors
-/// As [`open_store`].
-pub async fn open_store_counted(url: &str) -> Result<(Arc<dyn Store>, Counter)> {
-    let url = StoreUrl::parse(url)?;
-    match url.kind {
-        StoreKind::Imap => match &url.imap {
-            Some(target) => {
-                let imap = target.connect().await?;
-                Ok((Arc::new(imap.clone()), Counter::Imap(imap)))
-            }
-            None => Err(Error::new(ErrorKind::ConfigInvalid, "no IMAP account")),
-        },
-        StoreKind::Maildir => Ok((Arc::new(MaildirStore::open(&url.path)?), Counter::Listing)),
-        StoreKind::Mbox => Ok((Arc::new(MboxStore::open(&url.path)?), Counter::Listing)),
-        StoreKind::Memory => Ok((Arc::new(MemoryStore::new("memory")), Counter::Listing)),
-    }
 }
 
 /// Opens (creating if needed) the state store at `path`.
@@ -323,25 +258,25 @@ pub fn open_state(path: &Path) -> Result<Arc<dyn StateStore>> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn parses_local_schemes() {
-        let m = StoreUrl::parse("mbox://backup/alice").unwrap();
-        assert_eq!(m.kind, StoreKind::Mbox);
-        assert_eq!(m.path, PathBuf::from("backup/alice"));
-        assert_eq!(StoreUrl::parse("memory:").unwrap().kind, StoreKind::Memory);
-        assert_eq!(
-            StoreUrl::parse("MAILDIR:///x").unwrap().path,
-            PathBuf::from("/x")
-        );
+    #[tokio::test]
+    async fn local_schemes_open_through_the_registry() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("MAILDIR://{}", dir.path().join("m").display());
+        let store = open_store(&url).await.unwrap();
+        assert_eq!(store.info().scheme, "maildir");
+        assert_eq!(open_store("memory:").await.unwrap().info().scheme, "memory");
+        let e = open_store("gopher://x").await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unsupported);
+        assert!(e.to_string().contains("imaps, maildir"), "{e}");
     }
 
-    #[test]
-    fn remote_schemes_name_their_crate() {
+    #[tokio::test]
+    async fn remote_schemes_name_their_crate() {
         for (url, krate) in [
             ("graph://tenant/user", "mailmigrate-graph"),
             ("gmail://me@example.com", "mailmigrate-gmail"),
         ] {
-            let e = StoreUrl::parse(url).unwrap_err();
+            let e = open_store(url).await.unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Unsupported);
             assert!(e.to_string().contains(krate), "{e}");
         }
@@ -349,24 +284,19 @@ mod tests {
 
     #[test]
     fn imap_urls_parse_with_safe_defaults() {
-        let u = StoreUrl::parse("imaps://bob@mail.example.org").unwrap();
-        let t = u.imap.unwrap();
-        assert_eq!(
-            (u.kind, t.tls, t.port),
-            (StoreKind::Imap, Tls::Implicit, None)
-        );
+        let t = ImapTarget::parse_url("imaps://bob@mail.example.org").unwrap();
+        assert_eq!((t.tls, t.port), (Tls::Implicit, None));
         assert_eq!(t.password_env, "MAILMIGRATE_IMAP_PASSWORD");
-        let t = StoreUrl::parse("imap://a%40b.c@127.0.0.1:1143/?tls=plaintext&password_env=PW")
-            .unwrap()
-            .imap
-            .unwrap();
+        let t =
+            ImapTarget::parse_url("imap://a%40b.c@127.0.0.1:1143/?tls=plaintext&password_env=PW")
+                .unwrap();
         assert_eq!(
             (t.user.as_str(), t.host.as_str(), t.port),
             ("a@b.c", "127.0.0.1", Some(1143))
         );
         assert_eq!((t.tls, t.password_env.as_str()), (Tls::Plaintext, "PW"));
         // STARTTLS unless told otherwise; no user, a bad port or an unknown parameter is an error.
-        let t = StoreUrl::parse("imap://u@h").unwrap().imap.unwrap();
+        let t = ImapTarget::parse_url("imap://u@h").unwrap();
         assert_eq!(t.tls, Tls::StartTls);
         for bad in [
             "imap://host",
@@ -374,7 +304,7 @@ mod tests {
             "imap://u@h/?password=secret",
             "imap://u:secret@h:x",
         ] {
-            let e = StoreUrl::parse(bad).unwrap_err();
+            let e = ImapTarget::parse_url(bad).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::ConfigInvalid, "{bad}");
             assert!(!e.to_string().contains("secret"));
         }
@@ -393,19 +323,15 @@ mod tests {
         );
     }
 
-    #[test]
-    fn malformed_urls_are_config_errors() {
-        assert_eq!(
-            StoreUrl::parse("/just/a/path").unwrap_err().kind(),
-            ErrorKind::ConfigInvalid
-        );
-        assert_eq!(
-            StoreUrl::parse("maildir://").unwrap_err().kind(),
-            ErrorKind::ConfigInvalid
-        );
-        assert_eq!(
-            StoreUrl::parse("ftp://x").unwrap_err().kind(),
-            ErrorKind::Unsupported
-        );
+    #[tokio::test]
+    async fn malformed_urls_are_config_errors() {
+        for (url, kind) in [
+            ("/just/a/path", ErrorKind::ConfigInvalid),
+            ("maildir://", ErrorKind::ConfigInvalid),
+            ("ftp://x", ErrorKind::Unsupported),
+        ] {
+            let e = open_store(url).await.unwrap_err();
+            assert_eq!(e.kind(), kind, "{url}: {e}");
+        }
     }
 }

@@ -48,6 +48,14 @@ pub trait Provider: fmt::Debug + Send + Sync + 'static {
     /// # Errors
     /// `Unavailable`, `Unauthenticated` and the like from the provider.
     async fn list_folders(&self) -> Result<Vec<Folder>>;
+
+    /// How many messages each of `folders` holds, one result per folder in order, where
+    /// the provider can tell without listing them (IMAP `STATUS`); `None` (the default)
+    /// where only a listing can. Checks that compare folder sizes use it to stay cheap.
+    async fn message_counts(&self, folders: &[FolderId]) -> Option<Vec<Result<u64>>> {
+        let _ = folders;
+        None
+    }
 }
 
 /// Reads folders and raw messages from one mailbox.
@@ -199,6 +207,9 @@ macro_rules! forward_impls {
             }
             async fn list_folders(&self) -> Result<Vec<Folder>> {
                 (**self).list_folders().await
+            }
+            async fn message_counts(&self, folders: &[FolderId]) -> Option<Vec<Result<u64>>> {
+                (**self).message_counts(folders).await
             }
         }
 

@@ -97,12 +97,13 @@ impl Imap {
     /// How many messages each folder holds, by `STATUS (MESSAGES)`: no selection, no
     /// listing, and the commands for all folders pipelined on one connection (one round
     /// trip). One result per folder, in order. Meant for count checks; a listing
-    /// (`list_changes`) gives the same numbers message by message.
+    /// (`list_changes`) gives the same numbers message by message. The same counts come
+    /// through [`Provider::message_counts`](mailmigrate_core::Provider::message_counts).
     ///
     /// # Errors
     /// The outer error when no connection can be had; per folder, `NotFound` when it does
     /// not exist and connection errors.
-    pub async fn message_counts(&self, folders: &[FolderId]) -> Result<Vec<Result<u64>>> {
+    pub async fn status_counts(&self, folders: &[FolderId]) -> Result<Vec<Result<u64>>> {
         let op = Operation::ListChanges;
         let mut c = self.conn(op).await?;
         let names: Vec<&str> = folders.iter().map(FolderId::as_str).collect();
@@ -117,12 +118,12 @@ impl Imap {
             .collect())
     }
 
-    /// How many messages one folder holds (see [`message_counts`](Self::message_counts)).
+    /// How many messages one folder holds (see [`status_counts`](Self::status_counts)).
     ///
     /// # Errors
     /// `NotFound` when the folder does not exist; connection errors.
     pub async fn message_count(&self, folder: &FolderId) -> Result<u64> {
-        self.message_counts(std::slice::from_ref(folder))
+        self.status_counts(std::slice::from_ref(folder))
             .await?
             .pop()
             .unwrap_or_else(|| Err(Error::new(ErrorKind::Unexpected, "no STATUS answer")))

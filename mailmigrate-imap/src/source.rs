@@ -28,6 +28,22 @@ impl Provider for Imap {
     async fn list_folders(&self) -> Result<Vec<Folder>> {
         self.list_folders_impl().await
     }
+
+    async fn message_counts(&self, folders: &[FolderId]) -> Option<Vec<Result<u64>>> {
+        Some(match self.status_counts(folders).await {
+            Ok(counts) => counts,
+            // No connection: every folder fails with the reason.
+            Err(e) => folders
+                .iter()
+                .map(|f| {
+                    Err(Error::new(e.kind(), e.message())
+                        .with_provider(crate::SCHEME)
+                        .with_operation(e.operation())
+                        .with_context("folder", f))
+                })
+                .collect(),
+        })
+    }
 }
 
 #[async_trait]

@@ -365,7 +365,7 @@ async fn incremental_listing_returns_only_what_changed() {
         );
         // Pipelined: a missing folder fails its own entry only.
         let counts = imap
-            .message_counts(&[
+            .status_counts(&[
                 folder.clone(),
                 missing,
                 FolderId::new("INBOX"),

@@ -30,7 +30,6 @@ use mailmigrate_core::engine::SyncOptions;
 use mailmigrate_core::state::StateStore;
 use mailmigrate_core::{Result, Store};
 use mailmigrate_examples::config::JobConfig;
-use mailmigrate_examples::pass_check::{Counter, Counters};
 use mailmigrate_examples::progress::Progress;
 use mailmigrate_examples::run::{self, DemoPaths};
 use mailmigrate_examples::verdict::{self, Findings, EXIT_ERROR};
@@ -126,8 +125,6 @@ struct Job {
     state: Arc<dyn StateStore>,
     options: SyncOptions,
     tolerated: usize,
-    /// How the end-of-pass check counts each side's folders.
-    counters: Counters,
 }
 
 async fn run(cli: Cli) -> Result<u8> {
@@ -183,7 +180,6 @@ async fn open_demo(args: &JobArgs, generate: bool) -> Result<Job> {
         state,
         options: SyncOptions::new(job).with_dry_run(args.dry_run),
         tolerated: run::demo_expected_failures(demo::DEFAULT_COUNT, true),
-        counters: Counters::default(),
     })
 }
 
@@ -202,10 +198,9 @@ async fn open_config(args: &JobArgs, path: &std::path::Path) -> Result<Job> {
         })
         .unwrap_or_else(|| path.with_file_name("mailmigrate-state.sqlite"));
     // Both logins at once: a pass that has nothing to do is mostly connection set-up.
-    // IMAP folders are counted by STATUS, not by listing every message.
-    let ((source, src_counter), (dest, dst_counter)): ((_, Counter), (_, Counter)) = tokio::try_join!(
-        stores::open_store_counted(&config.source),
-        stores::open_store_counted(&config.destination)
+    let (source, dest) = tokio::try_join!(
+        stores::open_store(&config.source),
+        stores::open_store(&config.destination)
     )?;
     let state = stores::open_state(&state_path)?;
     println!(
@@ -220,7 +215,6 @@ async fn open_config(args: &JobArgs, path: &std::path::Path) -> Result<Job> {
         state,
         options,
         tolerated: 0,
-        counters: Counters::new(src_counter, dst_counter),
     })
 }
 
@@ -228,13 +222,12 @@ async fn open_config(args: &JobArgs, path: &std::path::Path) -> Result<Job> {
 async fn pass(job: Job) -> Result<Findings> {
     let dry_run = job.options.dry_run;
     let progress = Progress::stdout();
-    let outcome = run::run_job_counted(
+    let outcome = run::run_job(
         job.source,
         job.dest,
         job.state,
         job.options,
         progress.sink(),
-        &job.counters,
     )
     .await;
     progress.finish();

@@ -81,6 +81,12 @@ impl<S: Provider> Provider for Attributed<S> {
             .await
             .map_err(self.name(Operation::ListFolders))
     }
+
+    async fn message_counts(&self, folders: &[FolderId]) -> Option<Vec<Result<u64>>> {
+        let name = self.name(Operation::ListChanges);
+        let counts = self.inner.message_counts(folders).await?;
+        Some(items(counts, name))
+    }
 }
 
 #[async_trait]

@@ -464,6 +464,10 @@ impl<S: Provider> Provider for Faulty<S> {
         self.guard(provider, Operation::ListFolders, None, call)
             .await
     }
+
+    async fn message_counts(&self, folders: &[FolderId]) -> Option<Vec<Result<u64>>> {
+        self.inner.message_counts(folders).await
+    }
 }
 
 #[async_trait]

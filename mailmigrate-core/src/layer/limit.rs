@@ -124,6 +124,12 @@ impl<S: Provider> Provider for ConcurrencyLimit<S> {
         let _permit = self.permit(Operation::ListFolders).await?;
         Provider::list_folders(&*self.inner).await
     }
+
+    async fn message_counts(&self, folders: &[FolderId]) -> Option<Vec<Result<u64>>> {
+        // Without a permit, the caller counts by listing (which waits for permits itself).
+        let _permit = self.permit(Operation::ListChanges).await.ok()?;
+        self.inner.message_counts(folders).await
+    }
 }
 
 #[async_trait]

@@ -368,6 +368,10 @@ impl<S: Provider, O: Observer> Provider for Metrics<S, O> {
         })
         .await
     }
+
+    async fn message_counts(&self, folders: &[FolderId]) -> Option<Vec<Result<u64>>> {
+        self.inner.message_counts(folders).await
+    }
 }
 
 #[async_trait]

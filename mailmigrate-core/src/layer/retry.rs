@@ -400,6 +400,10 @@ impl<S: Provider> Provider for Retry<S> {
         })
         .await
     }
+
+    async fn message_counts(&self, folders: &[FolderId]) -> Option<Vec<Result<u64>>> {
+        self.inner.message_counts(folders).await
+    }
 }
 
 #[async_trait]

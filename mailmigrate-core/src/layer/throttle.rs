@@ -191,6 +191,11 @@ impl<S: Provider> Provider for Throttle<S> {
         self.bucket.acquire().await;
         Provider::list_folders(&*self.inner).await
     }
+
+    async fn message_counts(&self, folders: &[FolderId]) -> Option<Vec<Result<u64>>> {
+        self.bucket.acquire().await;
+        self.inner.message_counts(folders).await
+    }
 }
 
 #[async_trait]
