@@ -163,25 +163,51 @@ fn config_from_vars(
 #[macro_export]
 macro_rules! conformance_tests {
     ($setup:expr $(,)?) => {
-        // One line per case: `test name => cases::<area>::<fn>`.
-        $crate::__conformance_case!($setup, folders_nested_and_non_ascii => folders::nested_and_non_ascii);
-        $crate::__conformance_case!($setup, ensure_folder_idempotent => folders::ensure_folder_idempotent);
-        $crate::__conformance_case!($setup, ensure_folder_tells_whether_it_holds_mail => folders::ensure_folder_tells_whether_it_holds_mail);
-        $crate::__conformance_case!($setup, append_then_fetch_roundtrip => roundtrip::append_then_fetch_roundtrip);
-        $crate::__conformance_case!($setup, flags_preserved => metadata::flags_preserved);
-        $crate::__conformance_case!($setup, fetch_leaves_flags_alone => metadata::fetch_leaves_flags_alone);
-        $crate::__conformance_case!($setup, internal_date_preserved => metadata::internal_date_preserved);
-        $crate::__conformance_case!($setup, update_flags_applies_changes => metadata::update_flags_applies_changes);
-        $crate::__conformance_case!($setup, labels_preserved => metadata::labels_preserved);
-        $crate::__conformance_case!($setup, incremental_changes => changes::incremental_changes);
-        $crate::__conformance_case!($setup, dedupe_after_interrupted_write => dedupe::dedupe_after_interrupted_write);
-        $crate::__conformance_case!($setup, find_existing_tells_twins_apart => dedupe::find_existing_tells_twins_apart);
-        $crate::__conformance_case!($setup, engine_settles_lost_replies => engine::engine_settles_lost_replies);
-        $crate::__conformance_case!($setup, large_message_25mb => large::large_message_25mb);
-        $crate::__conformance_case!($setup, malformed_message_isolated => malformed::malformed_message_isolated);
-        $crate::__conformance_case!($setup, fetch_unknown_id_is_not_found => malformed::fetch_unknown_id_is_not_found);
-        $crate::__conformance_case!($setup, unsupported_op_returns_unsupported => unsupported::unsupported_op_returns_unsupported);
-        $crate::__conformance_case!($setup, transient_error_retry => retry::transient_error_retry);
+        $crate::__conformance_cases!(tests($setup));
+    };
+}
+
+/// The one list of conformance cases (`test name => <area>::<fn>` in `cases`), handed to
+/// [`__conformance_each!`](crate::__conformance_each) with the caller's mode: `tests(setup)`
+/// makes one test per case ([`conformance_tests!`]); the testkit's own self-test runs each.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_cases {
+    ($mode:ident $args:tt) => {
+        $crate::__conformance_each!($mode $args;
+            folders_nested_and_non_ascii => folders::nested_and_non_ascii,
+            ensure_folder_idempotent => folders::ensure_folder_idempotent,
+            ensure_folder_tells_whether_it_holds_mail => folders::ensure_folder_tells_whether_it_holds_mail,
+            append_then_fetch_roundtrip => roundtrip::append_then_fetch_roundtrip,
+            flags_preserved => metadata::flags_preserved,
+            fetch_leaves_flags_alone => metadata::fetch_leaves_flags_alone,
+            internal_date_preserved => metadata::internal_date_preserved,
+            update_flags_applies_changes => metadata::update_flags_applies_changes,
+            labels_preserved => metadata::labels_preserved,
+            incremental_changes => changes::incremental_changes,
+            dedupe_after_interrupted_write => dedupe::dedupe_after_interrupted_write,
+            find_existing_tells_twins_apart => dedupe::find_existing_tells_twins_apart,
+            engine_settles_lost_replies => engine::engine_settles_lost_replies,
+            large_message_25mb => large::large_message_25mb,
+            malformed_message_isolated => malformed::malformed_message_isolated,
+            fetch_unknown_id_is_not_found => malformed::fetch_unknown_id_is_not_found,
+            unsupported_op_returns_unsupported => unsupported::unsupported_op_returns_unsupported,
+            transient_error_retry => retry::transient_error_retry,
+        );
+    };
+}
+
+/// Expands the case list of [`__conformance_cases!`](crate::__conformance_cases) in one
+/// mode: `tests(setup)` into test functions, `each(run)` into `run(name, case).await` calls
+/// (the self-test's).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_each {
+    (tests($setup:expr); $($name:ident => $area:ident :: $case:ident,)*) => {
+        $( $crate::__conformance_case!($setup, $name => $area::$case); )*
+    };
+    (each($run:ident); $($name:ident => $area:ident :: $case:ident,)*) => {
+        $( $run(stringify!($name), $crate::testkit::cases::$area::$case).await; )*
     };
 }
 
