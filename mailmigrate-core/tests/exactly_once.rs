@@ -69,6 +69,14 @@ fn run_with(
     Engine::new(src, dst, Arc::clone(state)).with_options(opts)
 }
 
+/// `dest` with its appends failing per item, for the items `trigger` picks, with `fault`
+/// (the form the IMAP backend reports a lost reply or a refusal in).
+fn failing_appends(dest: impl Destination, trigger: Trigger, fault: Fault) -> Arc<dyn Destination> {
+    Stack::new(dest)
+        .layer(FaultLayer::new().fail_items(Operation::Append, trigger, fault))
+        .into_destination()
+}
+
 /// Content hash → how many copies the folder holds.
 fn census(store: &MemoryStore, folder: &str) -> BTreeMap<ContentHash, usize> {
     let mut out = BTreeMap::new();
@@ -103,13 +111,11 @@ async fn per_item_lost_replies_are_settled_not_rewritten() {
     let src = MemoryStore::new("src");
     fill(&src, "INBOX", 0..200).await;
     let dst = MemoryStore::new("dst");
-    let lossy = Stack::new(dst.clone())
-        .layer(FaultLayer::new().fail_items(
-            Operation::Append,
-            Trigger::every(7),
-            Fault::permanent(ErrorKind::Unavailable).after_call(),
-        ))
-        .into_destination();
+    let lossy = failing_appends(
+        dst.clone(),
+        Trigger::every(7),
+        Fault::permanent(ErrorKind::Unavailable).after_call(),
+    );
     let state: Arc<dyn StateStore> = Arc::new(MemoryState::new());
     let r = run_with(Arc::new(src.clone()), lossy, &state, options())
         .run()
@@ -139,13 +145,11 @@ async fn unknown_outcomes_that_did_not_happen_are_written_once() {
     let src = MemoryStore::new("src");
     fill(&src, "INBOX", 0..100).await;
     let dst = MemoryStore::new("dst");
-    let lossy = Stack::new(dst.clone())
-        .layer(FaultLayer::new().fail_items(
-            Operation::Append,
-            Trigger::every(5),
-            Fault::permanent(ErrorKind::Unavailable).unknown_outcome(),
-        ))
-        .into_destination();
+    let lossy = failing_appends(
+        dst.clone(),
+        Trigger::every(5),
+        Fault::permanent(ErrorKind::Unavailable).unknown_outcome(),
+    );
     let state: Arc<dyn StateStore> = Arc::new(MemoryState::new());
     let r = run_with(Arc::new(src.clone()), lossy, &state, options())
         .run()
@@ -296,13 +300,7 @@ async fn transient_refusals_are_retried_on_the_next_pass() {
         let src = MemoryStore::new("src");
         fill(&src, "INBOX", 0..30).await;
         let dst = MemoryStore::new("dst");
-        let refusing = Stack::new(dst.clone())
-            .layer(FaultLayer::new().fail_items(
-                Operation::Append,
-                Trigger::first(3),
-                Fault::permanent(kind),
-            ))
-            .into_destination();
+        let refusing = failing_appends(dst.clone(), Trigger::first(3), Fault::permanent(kind));
         let state: Arc<dyn StateStore> = Arc::new(MemoryState::new());
         let r = run_with(Arc::new(src.clone()), refusing, &state, options())
             .run()
@@ -595,13 +593,11 @@ async fn twins(filler: u32) -> MemoryStore {
 async fn lost_replies_of_twins_settle_each_to_its_own_copy() {
     let src = twins(8).await;
     let dst = MemoryStore::new("dst");
-    let lossy = Stack::new(dst.clone())
-        .layer(FaultLayer::new().fail_items(
-            Operation::Append,
-            Trigger::always(),
-            Fault::permanent(ErrorKind::Unavailable).after_call(),
-        ))
-        .into_destination();
+    let lossy = failing_appends(
+        dst.clone(),
+        Trigger::always(),
+        Fault::permanent(ErrorKind::Unavailable).after_call(),
+    );
     // SQLite returns pending rows by id as text: "10" before "9".
     let state: Arc<dyn StateStore> = Arc::new(SqliteState::open_in_memory().unwrap());
     let r = run_with(Arc::new(src.clone()), lossy, &state, options())
@@ -844,13 +840,11 @@ async fn without_ids_from_the_destination_twins_keep_two_copies() {
     };
     let dst = MemoryStore::with_capabilities("dst", caps);
     // The second twin (the tenth message) is answered "unknown" and never stored.
-    let lossy = Stack::new(dst.clone())
-        .layer(FaultLayer::new().fail_items(
-            Operation::Append,
-            Trigger::every(10),
-            Fault::permanent(ErrorKind::Unavailable).unknown_outcome(),
-        ))
-        .into_destination();
+    let lossy = failing_appends(
+        dst.clone(),
+        Trigger::every(10),
+        Fault::permanent(ErrorKind::Unavailable).unknown_outcome(),
+    );
     let state: Arc<dyn StateStore> = Arc::new(SqliteState::open_in_memory().unwrap());
     let r = run_with(Arc::new(src.clone()), lossy, &state, options())
         .run()
@@ -904,13 +898,11 @@ async fn folders_merged_into_one_run_one_after_another() {
         inner: dst.clone(),
         hook: Overlap::default(),
     };
-    let lossy = Stack::new(watch.clone())
-        .layer(FaultLayer::new().fail_items(
-            Operation::Append,
-            Trigger::always(),
-            Fault::permanent(ErrorKind::Unavailable).after_call(),
-        ))
-        .into_destination();
+    let lossy = failing_appends(
+        watch.clone(),
+        Trigger::always(),
+        Fault::permanent(ErrorKind::Unavailable).after_call(),
+    );
     let merged = mailmigrate_core::engine::MappingRules::default()
         .with_rename(mailmigrate_core::engine::Rename::new("^Old/.*$", "Merged"));
     let opts = options().with_mapping(merged).with_folder_concurrency(3);
