@@ -339,12 +339,7 @@ async fn settle_one(ctx: &Ctx<'_>, row: &LedgerEntry) -> Result<Option<bool>> {
     let Some(key) = settle_key(ctx, row).await else {
         return Ok(None);
     };
-    let candidates = engine.dest.find_existing(&row.dest_folder, &key).await?;
-    let wanted = Wanted {
-        flags: &row.flags,
-        date: row.internal_date,
-    };
-    match claim_copy(ctx, &row.dest_folder, candidates, &wanted, &HashSet::new()).await? {
+    match copy_of_row(ctx, row, &key).await? {
         Some(copy) => {
             // The copy of a byte-identical twin may have been the only one left unclaimed
             // with other flags: it becomes this row's copy, with this row's flags.
@@ -433,6 +428,21 @@ async fn settle_after_pass(ctx: &Ctx<'_>, stats: &mut Stats) -> Result<Settled> 
         out.rewrite = gone.len() as u64;
     }
     Ok(out)
+}
+
+/// Looks up, by `key`, the copy of what `row` wrote: one the ledger gives to no other
+/// message, of the row's date, with its flags if there is such a copy (see [`claim_copy`]).
+async fn copy_of_row(
+    ctx: &Ctx<'_>,
+    row: &LedgerEntry,
+    key: &DedupeKey,
+) -> Result<Option<ExistingCopy>> {
+    let candidates = ctx.engine.dest.find_existing(&row.dest_folder, key).await?;
+    let wanted = Wanted {
+        flags: &row.flags,
+        date: row.internal_date,
+    };
+    claim_copy(ctx, &row.dest_folder, candidates, &wanted, &HashSet::new()).await
 }
 
 /// What a message's copy was (or is to be) written with.
@@ -836,23 +846,12 @@ async fn copy_batch(
 /// byte-identical twin's look-up could later take this one's copy. `false` when the copy
 /// is not visible yet: the row stays pending and is settled after the pass.
 async fn claim_written_copy(ctx: &Ctx<'_>, mut row: LedgerEntry) -> Result<bool> {
-    let engine = ctx.engine;
-    let candidates = engine
-        .dest
-        .find_existing(&row.dest_folder, &row.dedupe_key())
-        .await?;
-    let wanted = Wanted {
-        flags: &row.flags,
-        date: row.internal_date,
-    };
-    let Some(copy) =
-        claim_copy(ctx, &row.dest_folder, candidates, &wanted, &HashSet::new()).await?
-    else {
+    let Some(copy) = copy_of_row(ctx, &row, &row.dedupe_key()).await? else {
         return Ok(false);
     };
     row.dest_id = Some(copy.id);
     row.state = LedgerState::Done;
-    engine.state.record(ctx.job, &[row]).await?;
+    ctx.engine.state.record(ctx.job, &[row]).await?;
     Ok(true)
 }
 
