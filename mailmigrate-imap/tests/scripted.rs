@@ -11,7 +11,7 @@ use mailmigrate_core::{
     Change, Checkpoint, DedupeKey, Destination, Disposition, ErrorKind, FolderId, MessageId,
     MessageMeta, Provider, RawMessage, Source, SpecialUse,
 };
-use mailmigrate_imap::{AuthMechanism, ImapBuilder, Tls, TokenProvider};
+use mailmigrate_imap::{AuthMechanism, Imap, ImapBuilder, Tls, TokenProvider};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -986,6 +986,12 @@ fn raw_in(folder: &FolderId, bytes: &'static [u8]) -> RawMessage {
     )
 }
 
+/// The ids of the copies `find_existing` finds for `key`, lowest UID first.
+async fn copy_ids(imap: &Imap, folder: &FolderId, key: &DedupeKey) -> Vec<MessageId> {
+    let found = imap.find_existing(folder, key).await.unwrap();
+    found.into_iter().map(|c| c.id).collect()
+}
+
 fn ids(found: &[MessageId]) -> Vec<&str> {
     found.iter().map(MessageId::as_str).collect()
 }
@@ -1009,21 +1015,9 @@ async fn find_existing_compares_sizes_itself_and_keeps_them_between_lookups() {
     let imap = builder(port).with_password("pw").build().await.unwrap();
     let folder = FolderId::new("INBOX");
     // This server's SEARCH LARGER/SMALLER compare LF sizes: it would find nothing.
-    let found = imap
-        .find_existing(&folder, &DedupeKey::of(&raw_in(&folder, TWO)))
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|c| c.id)
-        .collect::<Vec<_>>();
+    let found = copy_ids(&imap, &folder, &DedupeKey::of(&raw_in(&folder, TWO))).await;
     assert_eq!(ids(&found), ["77:2"]);
-    let found = imap
-        .find_existing(&folder, &DedupeKey::of(&raw_in(&folder, ONE)))
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|c| c.id)
-        .collect::<Vec<_>>();
+    let found = copy_ids(&imap, &folder, &DedupeKey::of(&raw_in(&folder, ONE))).await;
     assert_eq!(ids(&found), ["77:1"]);
     // A message this process appends is found by the next lookup.
     let out = imap
@@ -1034,13 +1028,7 @@ async fn find_existing_compares_sizes_itself_and_keeps_them_between_lookups() {
         out[0].as_ref().unwrap().id.as_ref().unwrap().as_str(),
         "77:3"
     );
-    let found = imap
-        .find_existing(&folder, &DedupeKey::of(&raw_in(&folder, THREE)))
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|c| c.id)
-        .collect::<Vec<_>>();
+    let found = copy_ids(&imap, &folder, &DedupeKey::of(&raw_in(&folder, THREE))).await;
     assert_eq!(ids(&found), ["77:3"]);
     // The sizes were read once, then only above the last UID seen.
     assert_eq!(
@@ -1054,13 +1042,7 @@ async fn find_existing_compares_sizes_itself_and_keeps_them_between_lookups() {
     // A key without a size (rebuilt from the ledger) compares every message's hash.
     let mut key = DedupeKey::of(&raw_in(&folder, TWO));
     key.size = None;
-    let found = imap
-        .find_existing(&folder, &key)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|c| c.id)
-        .collect::<Vec<_>>();
+    let found = copy_ids(&imap, &folder, &key).await;
     assert_eq!(ids(&found), ["77:2"]);
 }
 

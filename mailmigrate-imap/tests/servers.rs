@@ -103,6 +103,12 @@ fn upserts(changes: &[Change]) -> Vec<MessageMeta> {
         .collect()
 }
 
+/// The ids of the copies `find_existing` finds for `key`, lowest UID first.
+async fn copy_ids(imap: &Imap, folder: &FolderId, key: &DedupeKey) -> Vec<MessageId> {
+    let found = imap.find_existing(folder, key).await.unwrap();
+    found.into_iter().map(|c| c.id).collect()
+}
+
 #[tokio::test]
 async fn nested_and_non_ascii_folders_are_created_listed_and_subscribed() {
     for (name, imap) in servers().await {
@@ -416,21 +422,11 @@ async fn find_existing_matches_by_message_id_or_size_then_hash() {
         let b = out[1].as_ref().unwrap().id.clone().unwrap();
 
         assert_eq!(
-            imap.find_existing(&folder, &DedupeKey::of(&with_id))
-                .await
-                .unwrap()
-                .into_iter()
-                .map(|c| c.id)
-                .collect::<Vec<_>>(),
+            copy_ids(&imap, &folder, &DedupeKey::of(&with_id)).await,
             vec![a]
         );
         assert_eq!(
-            imap.find_existing(&folder, &DedupeKey::of(&no_id))
-                .await
-                .unwrap()
-                .into_iter()
-                .map(|c| c.id)
-                .collect::<Vec<_>>(),
+            copy_ids(&imap, &folder, &DedupeKey::of(&no_id)).await,
             vec![b]
         );
         // Same Message-ID, different bytes: not a copy.
@@ -441,12 +437,8 @@ async fn find_existing_matches_by_message_id_or_size_then_hash() {
             None,
         );
         assert!(
-            imap.find_existing(&folder, &DedupeKey::of(&other))
+            copy_ids(&imap, &folder, &DedupeKey::of(&other))
                 .await
-                .unwrap()
-                .into_iter()
-                .map(|c| c.id)
-                .collect::<Vec<_>>()
                 .is_empty(),
             "{name}"
         );
@@ -823,42 +815,18 @@ async fn find_existing_compares_every_look_alike_and_returns_twins() {
         let ids = append_all(&imap, &folder, messages.clone()).await;
         let n = ids.len();
 
-        let found = imap
-            .find_existing(&folder, &DedupeKey::of(&twin))
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|c| c.id)
-            .collect::<Vec<_>>();
+        let found = copy_ids(&imap, &folder, &DedupeKey::of(&twin)).await;
         assert_eq!(found, ids[n - 3..n - 1], "{name}: both twins, in UID order");
-        let found = imap
-            .find_existing(&folder, &DedupeKey::of(&last))
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|c| c.id)
-            .collect::<Vec<_>>();
+        let found = copy_ids(&imap, &folder, &DedupeKey::of(&last)).await;
         assert_eq!(found, [ids[n - 1].clone()], "{name}: among 41 of one size");
         // `<a1@x>` is a substring of `<a10@x>`…: only the exact one is a copy.
-        let found = imap
-            .find_existing(&folder, &DedupeKey::of(&messages[0]))
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|c| c.id)
-            .collect::<Vec<_>>();
+        let found = copy_ids(&imap, &folder, &DedupeKey::of(&messages[0])).await;
         assert_eq!(found, [ids[0].clone()], "{name}");
         // A key without a size (rebuilt from the ledger) still finds its copy.
         for i in [2, n - 1] {
             let mut key = DedupeKey::of(&messages[i]);
             key.size = None;
-            let found = imap
-                .find_existing(&folder, &key)
-                .await
-                .unwrap()
-                .into_iter()
-                .map(|c| c.id)
-                .collect::<Vec<_>>();
+            let found = copy_ids(&imap, &folder, &key).await;
             assert_eq!(found, [ids[i].clone()], "{name}: message {i} without size");
         }
     }
@@ -880,24 +848,12 @@ async fn find_existing_sees_what_another_connection_appended() {
         let no_id = bare(&folder, "Subject: fresh, no id\r\n\r\nbody\r\n".to_owned());
         // The reader selects the folder and reads its sizes before the copies exist.
         for m in [&with_id, &no_id] {
-            let found = reader
-                .find_existing(&folder, &DedupeKey::of(m))
-                .await
-                .unwrap()
-                .into_iter()
-                .map(|c| c.id)
-                .collect::<Vec<_>>();
+            let found = copy_ids(&reader, &folder, &DedupeKey::of(m)).await;
             assert!(found.is_empty(), "{name}: {found:?}");
         }
         let ids = append_all(&writer, &folder, vec![with_id.clone(), no_id.clone()]).await;
         for (m, id) in [&with_id, &no_id].into_iter().zip(ids) {
-            let found = reader
-                .find_existing(&folder, &DedupeKey::of(m))
-                .await
-                .unwrap()
-                .into_iter()
-                .map(|c| c.id)
-                .collect::<Vec<_>>();
+            let found = copy_ids(&reader, &folder, &DedupeKey::of(m)).await;
             assert_eq!(found, [id], "{name}: appended by another connection");
         }
     }
