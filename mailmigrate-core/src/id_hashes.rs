@@ -6,10 +6,11 @@ use std::hash::{Hash, Hasher};
 /// listing of a million messages remembers them in 8 MB.
 ///
 /// Ids are [`insert`](Self::insert)ed while a listing runs and become visible to
-/// [`contains`](Self::contains) when it is [`seal`](Self::seal)ed. A hash collision makes an
-/// id look present that is not; callers use it only where that errs on the safe side (a
-/// gone message looks present and its copy is kept; a message looks listed and a repeated
-/// read skips it, when the first read listed a message of the same hash).
+/// [`contains`](Self::contains) when it is [`seal`](Self::seal)ed. A hash collision (odds
+/// near 2⁻⁶⁴ a pair) makes an id look present that is not. In the engine's deletion diff
+/// that errs on the safe side (a gone message looks present and its copy is kept); in a
+/// Maildir re-read it would skip a message that a rename hid from the first read, and with
+/// deletions propagated that message's copy would be deleted.
 #[derive(Debug, Default)]
 pub(crate) struct IdHashes {
     sealed: Vec<u64>,

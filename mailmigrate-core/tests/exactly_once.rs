@@ -946,3 +946,61 @@ async fn a_source_folder_gone_since_the_last_pass_is_reported() {
     assert!(r.to_string().contains("gone since the last pass"), "{r}");
     assert_equal(&src, &dst, "Projekte");
 }
+
+/// Rewrites every message it stores (a trailer line), as a server that is not byte-exact.
+#[derive(Debug, Clone, Default)]
+struct Rewrites;
+
+#[async_trait]
+impl AppendHook for Rewrites {
+    async fn append(
+        &self,
+        inner: &MemoryStore,
+        f: &FolderId,
+        m: Vec<RawMessage>,
+    ) -> Result<Vec<Result<Appended>>> {
+        let changed = m
+            .into_iter()
+            .map(|mut msg| {
+                let mut bytes = msg.bytes.to_vec();
+                bytes.extend_from_slice(b"X-Rewritten: yes\r\n");
+                msg.bytes = Bytes::from(bytes);
+                msg
+            })
+            .collect();
+        inner.append(f, changed).await
+    }
+}
+
+/// A destination that reports no ids and rewrites what it stores: the look-up that claims
+/// each acknowledged copy cannot match it, and the copy is still recorded done (without an
+/// id) instead of being written again after the grace period, on every run.
+#[tokio::test]
+async fn acknowledged_copies_a_look_up_cannot_match_are_written_once() {
+    let src = MemoryStore::new("src");
+    fill(&src, "INBOX", 0..20).await;
+    let caps = Capabilities {
+        append_returns_id: false,
+        ..MemoryStore::capabilities()
+    };
+    let dst = MemoryStore::with_capabilities("dst", caps);
+    let rewriting = Hooked {
+        inner: dst.clone(),
+        hook: Rewrites,
+    };
+    let state: Arc<dyn StateStore> = Arc::new(MemoryState::new());
+    for _ in 0..2 {
+        let r = run_with(
+            Arc::new(src.clone()),
+            Arc::new(rewriting.clone()),
+            &state,
+            options(),
+        )
+        .run()
+        .await
+        .unwrap();
+        assert!(r.is_complete(), "{r}");
+    }
+    assert_eq!(dst.messages(&FolderId::new("INBOX")).unwrap().len(), 20);
+    no_pending(&state, "INBOX").await;
+}

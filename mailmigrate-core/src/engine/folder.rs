@@ -801,10 +801,7 @@ async fn copy_batch(
                 row.dest_id = appended.id;
                 if row.dest_id.is_none() && ctx.dcaps.find_existing {
                     // Recorded one at a time: the next twin's look-up must see this claim.
-                    if !claim_written_copy(ctx, row).await? {
-                        ctx.mark_uncertain();
-                        continue;
-                    }
+                    record_written_copy(ctx, row).await?;
                 } else {
                     row.state = LedgerState::Done;
                     done.push(row);
@@ -841,18 +838,17 @@ async fn copy_batch(
     Ok(())
 }
 
-/// Finds the copy a destination that reports no ids (IMAP without UIDPLUS) just stored,
-/// and records the row done with it. A row done without an id would claim no copy, and a
-/// byte-identical twin's look-up could later take this one's copy. `false` when the copy
-/// is not visible yet: the row stays pending and is settled after the pass.
-async fn claim_written_copy(ctx: &Ctx<'_>, mut row: LedgerEntry) -> Result<bool> {
-    let Some(copy) = copy_of_row(ctx, &row, &row.dedupe_key()).await? else {
-        return Ok(false);
-    };
-    row.dest_id = Some(copy.id);
+/// Records done a copy that a destination reporting no ids (IMAP without UIDPLUS) just
+/// acknowledged, with the id a look-up finds for it: a row done without an id claims no
+/// copy, and a byte-identical twin's look-up could later take this one's. When the look-up
+/// cannot match it (a server that rewrote the bytes), the row is still done, without an
+/// id: the destination said it stored the message, and writing it again would duplicate it.
+async fn record_written_copy(ctx: &Ctx<'_>, mut row: LedgerEntry) -> Result<()> {
+    row.dest_id = copy_of_row(ctx, &row, &row.dedupe_key())
+        .await?
+        .map(|copy| copy.id);
     row.state = LedgerState::Done;
-    ctx.engine.state.record(ctx.job, &[row]).await?;
-    Ok(true)
+    ctx.engine.state.record(ctx.job, &[row]).await
 }
 
 /// Drops messages the ledger already has a row for, and repeats of an id within the batch:
