@@ -66,9 +66,9 @@ use std::path::Path;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
 
+use mailmigrate_core::testkit::proxy::{Afterwards, Cut, Fault, Proxy, Trigger};
 use support::corpus::{Corpus, Seeded};
 use support::job::{Job, Run, EXIT_COMPLETE, EXIT_RUN_AGAIN};
-use support::proxy::{Afterwards, Cut, Fault, Proxy, Trigger};
 use support::rng::Rng;
 use support::server::Server;
 
@@ -439,7 +439,7 @@ fn twin_write_lost_then_state_lost(
     job: &Job,
     _: &mut Rng,
 ) -> Result<(), String> {
-    let at = Trigger::AfterMarker(b"Subject: twin-");
+    let at = Trigger::AfterMarker(bytes::Bytes::from_static(b"Subject: twin-"));
     through_faulty_proxy(ctx, job, Cut::Swallow, at, Afterwards::Pass)?;
     job.delete_state()?;
     ctx.say("state deleted");
@@ -464,7 +464,7 @@ fn through_faulty_proxy(
         at,
         afterwards,
     };
-    let proxy = Proxy::start(ctx.server.addr(), fault)
+    let proxy = Proxy::start(ctx.server.addr(), fault.clone())
         .map_err(|e| format!("cannot start the proxy: {e}"))?;
     let run = job.run_with(&job.config_via(proxy.port())?)?;
     ctx.say(&format!(

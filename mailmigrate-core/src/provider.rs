@@ -61,17 +61,47 @@ pub trait Provider: fmt::Debug + Send + Sync + 'static {
 /// Reads folders and raw messages from one mailbox.
 ///
 /// # Contract
+/// Each rule names the conformance case (in [`testkit::cases`](crate::testkit)) that checks
+/// it.
 /// - [`list_changes`](Source::list_changes) yields every message changed since the
 ///   checkpoint (everything when it is `None`) exactly once, in no set order, then ends with
 ///   one [`Change::Checkpoint`]. A stream that ends without a checkpoint failed, and the
-///   engine resumes from the previous one.
+///   engine resumes from the previous one. A source without incremental listing
+///   (`list_since: false`) still returns a checkpoint and lists everything each time
+///   (`changes::incremental_changes`).
+/// - A message's [`MessageId`] names that message, and only it, for as long as the folder
+///   lives. When ids may now name other messages, or the checkpoint cannot be honoured (an
+///   IMAP UIDVALIDITY change after the folder was deleted and created anew), the listing
+///   starts with [`Change::Reset`] and lists everything: the engine then forgets what it
+///   knew of the folder's ids and matches its copies again by content
+///   (`changes::renewed_folder_lists_anew`).
+/// - The metadata a listing yields (flags, keywords, labels, internal date) is what the
+///   engine writes; a source lists what the message has, not what the fetch will add
+///   (`metadata::fetch_leaves_flags_alone`).
 /// - [`fetch`](Source::fetch) yields one entry per requested id, in any order, each with its
 ///   own result: one unreadable message never fails the batch. Bytes are returned exactly
-///   as stored.
+///   as stored (`malformed::fetch_unknown_id_is_not_found`,
+///   `roundtrip::append_then_fetch_roundtrip`).
 /// - A source never modifies the mailbox it reads (IMAP fetches use `BODY.PEEK`).
 /// - An operation the provider cannot do returns
 ///   [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported), as
-///   [`capabilities`](Provider::capabilities) said up front.
+///   [`capabilities`](Provider::capabilities) said up front
+///   (`unsupported::unsupported_op_returns_unsupported`).
+///
+/// A listing after the folder's ids changed, as the engine reads it:
+/// ```
+/// use mailmigrate_core::{Change, Checkpoint, MessageId, MessageMeta, FolderId};
+///
+/// let folder = FolderId::new("INBOX");
+/// let listing = vec![
+///     Change::Reset, // every id listed before is void …
+///     Change::Upsert(MessageMeta::new(MessageId::new("7:1"), folder.clone())),
+///     Change::Upsert(MessageMeta::new(MessageId::new("7:2"), folder)),
+///     Change::Checkpoint(Checkpoint::new("7:3:0")), // … and this is a full listing
+/// ];
+/// assert!(matches!(listing.first(), Some(Change::Reset)));
+/// assert!(matches!(listing.last(), Some(Change::Checkpoint(_))));
+/// ```
 ///
 /// # Implementing
 /// Streams are `'static`: they own what they need (an `Arc` of the client) so the engine can
@@ -104,11 +134,41 @@ pub trait Source: Provider {
 /// # Contract
 /// - [`ensure_folder`](Destination::ensure_folder) is idempotent and says whether it
 ///   created the folder.
-/// - [`append`](Destination::append) returns one result per message, in input order. An
-///   error whose outcome is unknown (the connection dropped after sending) must not be
-///   marked temporary: the engine settles it with
-///   [`find_existing`](Destination::find_existing) instead of writing again.
-/// - Messages keep their bytes, flags and internal date as far as the capabilities say.
+/// Each rule names the conformance case (in [`testkit::cases`](crate::testkit)) that checks
+/// it.
+/// - [`append`](Destination::append) returns one result per message, in input order; one
+///   message the destination refuses never fails the others
+///   (`malformed::malformed_message_isolated`).
+/// - An error says what became of the message through its
+///   [`disposition`](crate::Error::disposition): only the destination's refusal of the
+///   message itself is final (`InvalidMessage`, `MessageTooLarge`…); anything that may pass
+///   later (a bare `NO`, a throttle, a vanished folder) is retried. A write whose answer was
+///   lost after the data left — the connection dropped mid-reply, a lost MULTIAPPEND answer
+///   for all of its messages — is marked with [`Error::outcome_unknown`](crate::Error::outcome_unknown),
+///   never temporary: the engine settles it with
+///   [`find_existing`](Destination::find_existing) instead of writing again
+///   (`wire::lost_append_reply_is_outcome_unknown`, `wire::engine_settles_a_reply_lost_on_the_wire`,
+///   `retry::transient_error_retry`).
+/// - [`find_existing`](Destination::find_existing) matches by content, not by Message-ID
+///   alone, and returns every copy, twins included, with its flags and internal date
+///   (`dedupe::dedupe_after_interrupted_write`, `dedupe::find_existing_tells_twins_apart`,
+///   `engine::engine_settles_lost_replies`).
+/// - [`update_flags`](Destination::update_flags) applies a change that is already in
+///   effect as a success, not as a missing message
+///   (`metadata::update_flags_applies_changes`).
+/// - Messages keep their bytes, flags and internal date as far as the capabilities say
+///   (`metadata::*`, `roundtrip::*`).
+///
+/// A lost answer, as a backend reports it:
+/// ```
+/// use mailmigrate_core::{Disposition, Error, ErrorKind};
+///
+/// let lost = Error::new(ErrorKind::Unavailable, "connection closed before the answer")
+///     .outcome_unknown();
+/// assert_eq!(lost.disposition(), Disposition::Settle); // looked up, never written blindly
+/// let refused = Error::new(ErrorKind::InvalidMessage, "the server refused the message");
+/// assert_eq!(refused.disposition(), Disposition::Final);
+/// ```
 ///
 /// # Implementing
 /// Map provider errors in one function; declare capabilities honestly; run the conformance

@@ -45,7 +45,15 @@ fn minimal() -> MemoryStore {
 mod memory {
     mailmigrate_core::conformance_tests!(async {
         let store = mailmigrate_core::store::MemoryStore::new("conformance");
-        Some(mailmigrate_core::testkit::Harness::same(store))
+        let handle = store.clone();
+        let h = mailmigrate_core::testkit::Harness::same(store).with_renewal(move |path| {
+            let handle = handle.clone();
+            Box::pin(async move {
+                let folder = mailmigrate_core::FolderId::new(path.join("/"));
+                handle.remove_folder(&folder).map_err(|e| e.to_string())
+            })
+        });
+        Some(h)
     });
 }
 
@@ -90,7 +98,24 @@ mod maildir {
     mailmigrate_core::conformance_tests!(async {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = mailmigrate_core::store::MaildirStore::open(dir.path()).expect("opens");
-        Some(mailmigrate_core::testkit::Harness::same(store).with_guard(dir))
+        // Renewal removes the folder's directory; `ensure_folder` then makes it anew.
+        let handle = store.clone();
+        let h = mailmigrate_core::testkit::Harness::same(store)
+            .with_guard(dir)
+            .with_renewal(move |path| {
+                use mailmigrate_core::Destination;
+                let handle = handle.clone();
+                Box::pin(async move {
+                    let id = handle
+                        .ensure_folder(&path, None)
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .id;
+                    let dir = handle.folder_dir(&id).map_err(|e| e.to_string())?;
+                    std::fs::remove_dir_all(dir).map_err(|e| e.to_string())
+                })
+            });
+        Some(h)
     });
 }
 

@@ -3,8 +3,10 @@
 use std::any::Any;
 use std::collections::BTreeSet;
 use std::fmt;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+use futures::future::BoxFuture;
 use futures::StreamExt;
 use mail_parser::{Message, MessageParser, MimeHeaders};
 
@@ -51,6 +53,23 @@ pub struct Harness {
     pub run_id: String,
     folders: Mutex<Vec<FolderId>>,
     guards: Vec<Box<dyn Any + Send + Sync>>,
+    renew: Option<Renew>,
+    wire: Option<Wire>,
+}
+
+/// Deletes the folder at a path and creates it anew, empty (see [`Harness::with_renewal`]).
+type Renew = Arc<dyn Fn(FolderPath) -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+
+/// Builds a destination that connects to the given address instead of its server's.
+type Connect = Arc<
+    dyn Fn(SocketAddr) -> BoxFuture<'static, Result<Arc<dyn Destination>, String>> + Send + Sync,
+>;
+
+/// How to reach the destination's server through a proxy (see [`Harness::with_wire`]).
+#[derive(Clone)]
+struct Wire {
+    upstream: SocketAddr,
+    connect: Connect,
 }
 
 impl fmt::Debug for Harness {
@@ -60,6 +79,8 @@ impl fmt::Debug for Harness {
             .field("dest", &self.dest)
             .field("run_id", &self.run_id)
             .field("guards", &self.guards.len())
+            .field("renewal", &self.renew.is_some())
+            .field("wire", &self.wire.as_ref().map(|w| w.upstream))
             .finish_non_exhaustive()
     }
 }
@@ -110,7 +131,125 @@ impl Harness {
             run_id: format!("{:016x}", rand::random::<u64>()),
             folders: Mutex::new(Vec::new()),
             guards: Vec::new(),
+            renew: None,
+            wire: None,
         }
+    }
+
+    /// Gives the cases a way to delete a folder and create it anew at the same path, as a
+    /// user of the mailbox would (IMAP `DELETE` then `CREATE`), so that they can check what
+    /// a source lists since a checkpoint of the folder's earlier life. Without it those
+    /// cases are skipped.
+    ///
+    /// `renew` gets the folder's path and returns once the new, empty folder exists.
+    ///
+    /// # Examples
+    /// ```
+    /// use mailmigrate_core::store::MemoryStore;
+    /// use mailmigrate_core::testkit::Harness;
+    /// use mailmigrate_core::FolderId;
+    ///
+    /// let store = MemoryStore::new("demo");
+    /// let handle = store.clone(); // shares the mailbox
+    /// let h = Harness::same(store).with_renewal(move |path| {
+    ///     let handle = handle.clone();
+    ///     Box::pin(async move {
+    ///         let folder = FolderId::new(path.join("/"));
+    ///         handle.remove_folder(&folder).map_err(|e| e.to_string())
+    ///     })
+    /// });
+    /// assert!(h.can_renew());
+    /// ```
+    #[must_use]
+    pub fn with_renewal(
+        mut self,
+        renew: impl Fn(FolderPath) -> BoxFuture<'static, Result<(), String>> + Send + Sync + 'static,
+    ) -> Self {
+        self.renew = Some(Arc::new(renew));
+        self
+    }
+
+    /// Gives the cases a way to reach the destination's server at `upstream` through a
+    /// fault-injecting [`Proxy`](crate::testkit::proxy::Proxy): `connect` builds a new
+    /// destination on the same account that connects to the address it is given instead.
+    /// The wire cases lose replies on the real connection with it; without it they are
+    /// skipped.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # use std::sync::Arc;
+    /// # use mailmigrate_core::{store::MemoryStore, testkit::Harness, Destination};
+    /// # fn connect_my_backend(_: std::net::SocketAddr) -> MemoryStore { unimplemented!() }
+    /// let upstream: std::net::SocketAddr = "127.0.0.1:1143".parse().unwrap();
+    /// let h = Harness::same(connect_my_backend(upstream)).with_wire(upstream, |addr| {
+    ///     Box::pin(async move {
+    ///         Ok(Arc::new(connect_my_backend(addr)) as Arc<dyn Destination>)
+    ///     })
+    /// });
+    /// assert_eq!(h.wire(), Some(upstream));
+    /// ```
+    #[must_use]
+    pub fn with_wire(
+        mut self,
+        upstream: SocketAddr,
+        connect: impl Fn(SocketAddr) -> BoxFuture<'static, Result<Arc<dyn Destination>, String>>
+            + Send
+            + Sync
+            + 'static,
+    ) -> Self {
+        self.wire = Some(Wire {
+            upstream,
+            connect: Arc::new(connect),
+        });
+        self
+    }
+
+    /// Whether [`renew`](Self::renew) can be used.
+    pub fn can_renew(&self) -> bool {
+        self.renew.is_some()
+    }
+
+    /// Deletes the folder at `path` and creates it anew, empty; returns its id (which may
+    /// differ from the old one) and marks it for cleanup.
+    ///
+    /// # Errors
+    /// When the harness has no renewal, or renewing or ensuring the folder fails.
+    pub async fn renew(&self, path: &FolderPath) -> Result<FolderId, String> {
+        let renew = self
+            .renew
+            .as_ref()
+            .ok_or("this harness cannot renew folders (Harness::with_renewal)")?;
+        renew(path.clone())
+            .await
+            .map_err(|e| format!("renewing {path} failed: {e}"))?;
+        let ensured = self
+            .dest
+            .ensure_folder(path, None)
+            .await
+            .map_err(|e| format!("ensure_folder({path}) after renewing it: {e}"))?;
+        self.track(ensured.id.clone());
+        Ok(ensured.id)
+    }
+
+    /// The address of the destination's server, when the harness can reach it through a
+    /// proxy ([`with_wire`](Self::with_wire)).
+    pub fn wire(&self) -> Option<SocketAddr> {
+        self.wire.as_ref().map(|w| w.upstream)
+    }
+
+    /// A new destination on the same account that connects to `addr` (a proxy in front of
+    /// [`wire`](Self::wire)).
+    ///
+    /// # Errors
+    /// When the harness has no wire, or the destination cannot connect.
+    pub async fn connect_to(&self, addr: SocketAddr) -> Result<Arc<dyn Destination>, String> {
+        let wire = self
+            .wire
+            .as_ref()
+            .ok_or("this harness has no wire (Harness::with_wire)")?;
+        (wire.connect)(addr)
+            .await
+            .map_err(|e| format!("connecting the destination through {addr}: {e}"))
     }
 
     /// Keeps `guard` alive as long as the harness (a temporary directory, a server handle).

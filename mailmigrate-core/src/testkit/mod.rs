@@ -37,6 +37,18 @@
 //! # fn main() {}
 //! ```
 //!
+//! # Renewal and the wire
+//! Two cases need more than the trait objects, and are skipped without it:
+//! - [`Harness::with_renewal`] lets `renewed_folder_lists_anew` delete a folder and create it
+//!   anew (on IMAP a new UIDVALIDITY), to check what a source lists since a checkpoint of
+//!   its earlier life;
+//! - [`Harness::with_wire`] lets the `wire` cases connect a second destination through a
+//!   fault-injecting [`proxy::Proxy`], which loses replies on the real connection: the
+//!   backend must report them as unknown outcomes, and the engine must end exactly.
+//!
+//! A backend that talks to a server over TCP should give both; `mailmigrate-imap`'s
+//! `tests/conformance.rs` shows how.
+//!
 //! # Adding a case
 //! Write `pub async fn my_case(h: &Harness) -> CaseResult` in a `cases/<area>.rs` file and
 //! add one line to the list in [`conformance_tests!`].
@@ -46,6 +58,7 @@ use std::collections::HashMap;
 pub mod cases;
 pub mod fixtures;
 mod harness;
+pub mod proxy;
 
 pub use harness::{CaseResult, Harness, Listing, Outcome};
 
@@ -185,9 +198,12 @@ macro_rules! __conformance_cases {
             update_flags_applies_changes => metadata::update_flags_applies_changes,
             labels_preserved => metadata::labels_preserved,
             incremental_changes => changes::incremental_changes,
+            renewed_folder_lists_anew => changes::renewed_folder_lists_anew,
             dedupe_after_interrupted_write => dedupe::dedupe_after_interrupted_write,
             find_existing_tells_twins_apart => dedupe::find_existing_tells_twins_apart,
             engine_settles_lost_replies => engine::engine_settles_lost_replies,
+            lost_append_reply_is_outcome_unknown => wire::lost_append_reply_is_outcome_unknown,
+            engine_settles_a_reply_lost_on_the_wire => wire::engine_settles_a_reply_lost_on_the_wire,
             large_message_25mb => large::large_message_25mb,
             malformed_message_isolated => malformed::malformed_message_isolated,
             fetch_unknown_id_is_not_found => malformed::fetch_unknown_id_is_not_found,

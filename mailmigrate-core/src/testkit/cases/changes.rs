@@ -111,3 +111,46 @@ pub async fn incremental_changes(h: &Harness) -> CaseResult {
     }
     Ok(Outcome::Passed)
 }
+
+/// A folder deleted and created anew at the same path (what an IMAP server marks with a
+/// new UIDVALIDITY) and listed since a checkpoint of its earlier life: the listing reports
+/// [`Change::Reset`](crate::Change::Reset), or else holds every message of the new folder
+/// under ids that named no message of the old one. Without either, the engine would take
+/// the new messages for copies it already made, or never see them.
+///
+/// Needs [`Harness::with_renewal`].
+///
+/// # Errors
+/// A message naming the ids that were reused or the messages that were hidden.
+pub async fn renewed_folder_lists_anew(h: &Harness) -> CaseResult {
+    if !h.can_renew() {
+        return super::skip("needs a way to renew a folder (Harness::with_renewal)");
+    }
+    let folder = h.folder("renewed").await?;
+    let mut old = BTreeSet::new();
+    for f in [fixtures::EIGHT_BIT_BODY, fixtures::FROM_LINE] {
+        old.insert(h.append_one(&folder, f.message(&folder)).await?);
+    }
+    let before = h.list(&folder, None).await?;
+    let folder = h.renew(&h.path(&["renewed"])?).await?;
+    let mut new = BTreeSet::new();
+    for f in [fixtures::RFC2047_HEADERS, fixtures::NO_MESSAGE_ID] {
+        new.insert(h.append_one(&folder, f.message(&folder)).await?);
+    }
+    let after = h.list(&folder, Some(before.checkpoint.clone())).await?;
+    let reused: BTreeSet<&MessageId> = old.intersection(&new).collect();
+    ensure!(
+        after.reset || reused.is_empty(),
+        "the folder was deleted and created anew, and {reused:?} now name other messages, \
+         but the listing since the old folder's checkpoint reported no Reset"
+    );
+    let listed = after.ids();
+    let hidden: BTreeSet<&MessageId> = new.difference(&listed).collect();
+    ensure!(
+        hidden.is_empty(),
+        "listing the renewed folder since the old folder's checkpoint (reset: {}) left out \
+         its messages {hidden:?}",
+        after.reset
+    );
+    Ok(Outcome::Passed)
+}

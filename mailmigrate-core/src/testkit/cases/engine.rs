@@ -14,11 +14,20 @@ use crate::testkit::{fixtures, CaseResult, Harness, Outcome};
 use crate::{ContentHash, Destination, ErrorKind, FolderId, Operation, RawMessage};
 
 /// Content hash → copies, of the bytes as this destination stores them.
-type Census = BTreeMap<ContentHash, usize>;
+pub(super) type Census = BTreeMap<ContentHash, usize>;
 
 /// The source mailbox: every portable fixture once, and one of them twice (byte-identical
 /// twins must stay two messages).
 async fn source(h: &Harness, name: &str) -> Result<(MemoryStore, Census), String> {
+    source_with(h, name, Vec::new()).await
+}
+
+/// [`source`] with `extra` messages (named `extra-<n>`) after the fixtures.
+pub(super) async fn source_with(
+    h: &Harness,
+    name: &str,
+    extra: Vec<bytes::Bytes>,
+) -> Result<(MemoryStore, Census), String> {
     let store = MemoryStore::new("conformance-source");
     let path = h.path(&[name])?;
     let folder = store
@@ -34,6 +43,9 @@ async fn source(h: &Harness, name: &str) -> Result<(MemoryStore, Census), String
     let mut twin = fixtures::NO_MESSAGE_ID.message(&folder);
     twin.meta.id = crate::MessageId::new("no_message_id-twin");
     batch.push(twin);
+    for (n, bytes) in extra.into_iter().enumerate() {
+        batch.push(fixtures::message(&format!("extra-{n}"), &folder, bytes));
+    }
     let mut census = Census::new();
     for m in &batch {
         *census.entry(stored_hash(h, m)).or_default() += 1;
@@ -48,7 +60,7 @@ async fn source(h: &Harness, name: &str) -> Result<(MemoryStore, Census), String
     Ok((store, census))
 }
 
-fn stored_hash(h: &Harness, m: &RawMessage) -> ContentHash {
+pub(super) fn stored_hash(h: &Harness, m: &RawMessage) -> ContentHash {
     if h.capabilities().requires_crlf {
         ContentHash::of(&crate::headers::canonical_crlf(&m.bytes))
     } else {
@@ -56,7 +68,7 @@ fn stored_hash(h: &Harness, m: &RawMessage) -> ContentHash {
     }
 }
 
-async fn destination_census(h: &Harness, folder: &FolderId) -> Result<Census, String> {
+pub(super) async fn destination_census(h: &Harness, folder: &FolderId) -> Result<Census, String> {
     let listing = h.list(folder, None).await?;
     let mut census = Census::new();
     for id in listing.ids() {
@@ -66,7 +78,11 @@ async fn destination_census(h: &Harness, folder: &FolderId) -> Result<Census, St
     Ok(census)
 }
 
-fn engine(source: &MemoryStore, dest: Arc<dyn Destination>, state: Arc<dyn StateStore>) -> Engine {
+pub(super) fn engine(
+    source: &MemoryStore,
+    dest: Arc<dyn Destination>,
+    state: Arc<dyn StateStore>,
+) -> Engine {
     Engine::new(Arc::new(source.clone()), dest, state).with_options(
         SyncOptions::new("conformance")
             .with_batch_size(4)
@@ -108,20 +124,34 @@ pub async fn engine_settles_lost_replies(h: &Harness) -> CaseResult {
             report.is_complete() && report.failures.is_empty(),
             "the run {what} did not complete: {report}"
         );
-        let got = destination_census(h, &folder).await?;
-        let extra: usize = got
-            .iter()
-            .map(|(k, n)| n.saturating_sub(want.get(k).copied().unwrap_or(0)))
-            .sum();
-        let missing: usize = want
-            .iter()
-            .map(|(k, n)| n.saturating_sub(got.get(k).copied().unwrap_or(0)))
-            .sum();
-        ensure!(
-            extra == 0 && missing == 0,
-            "after the run {what}: {extra} duplicated, {missing} lost ({} expected)",
-            want.values().sum::<usize>()
-        );
+        exactly(h, &folder, &want, what).await?;
     }
     Ok(Outcome::Passed)
+}
+
+/// Checks that `folder` holds exactly the messages of `want`.
+///
+/// # Errors
+/// How many were duplicated and lost, after the run `what`.
+pub(super) async fn exactly(
+    h: &Harness,
+    folder: &FolderId,
+    want: &Census,
+    what: &str,
+) -> Result<(), String> {
+    let got = destination_census(h, folder).await?;
+    let extra: usize = got
+        .iter()
+        .map(|(k, n)| n.saturating_sub(want.get(k).copied().unwrap_or(0)))
+        .sum();
+    let missing: usize = want
+        .iter()
+        .map(|(k, n)| n.saturating_sub(got.get(k).copied().unwrap_or(0)))
+        .sum();
+    ensure!(
+        extra == 0 && missing == 0,
+        "after the run {what}: {extra} duplicated, {missing} lost ({} expected)",
+        want.values().sum::<usize>()
+    );
+    Ok(())
 }

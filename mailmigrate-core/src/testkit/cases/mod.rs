@@ -15,6 +15,7 @@ pub mod metadata;
 pub mod retry;
 pub mod roundtrip;
 pub mod unsupported;
+pub mod wire;
 
 /// Fails the case with a formatted message unless `cond` holds.
 macro_rules! ensure {
@@ -34,9 +35,14 @@ fn skip(reason: impl Into<String>) -> super::CaseResult {
 /// Each case against a store with one deliberate defect: the case must catch it.
 #[cfg(test)]
 mod tests {
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+
     use async_trait::async_trait;
     use bytes::Bytes;
     use futures::stream::{BoxStream, StreamExt};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
 
     use super::*;
     use crate::store::MemoryStore;
@@ -66,18 +72,23 @@ mod tests {
         AlwaysCreated,
         IgnoreMaxSize,
         DeclaresNoUpdateButUpdates,
+        StaleCheckpointHidesMessages,
+        LostReplyTemporary,
     }
 
-    /// A memory store with one defect, declaring full capabilities.
+    /// A memory store with one defect, declaring full capabilities. With a `wire`, appends
+    /// travel over TCP to a [`wire_server`] storing into the same mailbox, so that a proxy
+    /// can lose their replies.
     #[derive(Debug)]
     struct Broken {
         inner: MemoryStore,
         info: ProviderInfo,
         fault: Fault,
+        wire: Option<SocketAddr>,
     }
 
     impl Broken {
-        fn new(fault: Fault) -> Self {
+        fn over(fault: Fault, inner: MemoryStore, wire: Option<SocketAddr>) -> Self {
             let mut caps = MemoryStore::capabilities();
             match fault {
                 Fault::IgnoreMaxSize => caps.append_max_size = Some(1024 * 1024),
@@ -85,11 +96,93 @@ mod tests {
                 _ => {}
             }
             Self {
-                inner: MemoryStore::new("broken"),
+                inner,
                 info: ProviderInfo::new("broken", format!("{fault:?}"), caps),
                 fault,
+                wire,
             }
         }
+
+        /// Appends over the wire: one frame per message (folder, then bytes, each after
+        /// its length), then one reply (the new id) per message.
+        async fn append_over(
+            &self,
+            addr: SocketAddr,
+            folder: &FolderId,
+            messages: &[RawMessage],
+        ) -> Result<Vec<Result<Appended>>> {
+            let io = |e: std::io::Error| Error::new(ErrorKind::Unavailable, e.to_string());
+            let mut conn = TcpStream::connect(addr)
+                .await
+                .map_err(|e| io(e).temporary())?;
+            for m in messages {
+                for part in [folder.as_str().as_bytes(), &m.bytes[..]] {
+                    conn.write_u32(part.len() as u32).await.map_err(io)?;
+                    conn.write_all(part).await.map_err(io)?;
+                }
+            }
+            let mut out = Vec::with_capacity(messages.len());
+            while out.len() < messages.len() {
+                match read_frame(&mut conn).await {
+                    Ok(id) => out.push(Ok(Appended::new(Some(MessageId::new(
+                        String::from_utf8_lossy(&id),
+                    ))))),
+                    Err(e) => {
+                        let lost = || {
+                            let e = io(std::io::Error::new(e.kind(), e.to_string()));
+                            if self.fault == Fault::LostReplyTemporary {
+                                e.temporary()
+                            } else {
+                                e.outcome_unknown()
+                            }
+                        };
+                        out.extend((out.len()..messages.len()).map(|_| Err(lost())));
+                    }
+                }
+            }
+            Ok(out)
+        }
+    }
+
+    async fn read_frame(conn: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+        let len = conn.read_u32().await?;
+        let mut buf = vec![0u8; len as usize];
+        conn.read_exact(&mut buf).await?;
+        Ok(buf)
+    }
+
+    /// The server end of [`Broken::append_over`], storing into `store`; returns its address.
+    async fn wire_server(store: MemoryStore) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address");
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    // A partial frame (a connection cut mid-message) stores nothing.
+                    while let (Ok(folder), Ok(bytes)) =
+                        (read_frame(&mut conn).await, read_frame(&mut conn).await)
+                    {
+                        let folder = FolderId::new(String::from_utf8_lossy(&folder));
+                        let msg =
+                            crate::testkit::fixtures::message("wired", &folder, Bytes::from(bytes));
+                        let Ok(mut stored) = store.append(&folder, vec![msg]).await else {
+                            return;
+                        };
+                        let Some(Ok(Appended { id: Some(id), .. })) = stored.pop() else {
+                            return;
+                        };
+                        let id = id.as_str().as_bytes();
+                        if conn.write_u32(id.len() as u32).await.is_err()
+                            || conn.write_all(id).await.is_err()
+                        {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        addr
     }
 
     #[async_trait]
@@ -119,6 +212,15 @@ mod tests {
             since: Option<Checkpoint>,
         ) -> BoxStream<'static, Result<Change>> {
             let since = since.filter(|_| self.fault != Fault::ListEverything);
+            if self.fault == Fault::StaleCheckpointHidesMessages && since.is_some() {
+                // Like comparing a modification sequence of the folder's earlier life: only
+                // the checkpoint comes through.
+                return self
+                    .inner
+                    .list_changes(folder, None)
+                    .filter(|c| std::future::ready(matches!(c, Ok(Change::Checkpoint(_)))))
+                    .boxed();
+            }
             self.inner.list_changes(folder, since)
         }
         fn fetch(
@@ -174,7 +276,10 @@ mod tests {
                     _ => {}
                 }
             }
-            self.inner.append(folder, messages).await
+            match self.wire {
+                Some(addr) => self.append_over(addr, folder, &messages).await,
+                None => self.inner.append(folder, messages).await,
+            }
         }
         async fn update_flags(
             &self,
@@ -229,7 +334,25 @@ mod tests {
     where
         F: for<'a> AsyncFn(&'a Harness) -> CaseResult,
     {
-        let h = Harness::same(Broken::new(fault));
+        let store = MemoryStore::new("broken");
+        let upstream = wire_server(store.clone()).await;
+        let (renewed, wired) = (store.clone(), store.clone());
+        let h = Harness::same(Broken::over(fault, store, None))
+            .with_renewal(move |path| {
+                let store = renewed.clone();
+                Box::pin(async move {
+                    let folder = FolderId::new(path.join("/"));
+                    store.remove_folder(&folder).map_err(|e| e.to_string())
+                })
+            })
+            .with_wire(upstream, move |addr| {
+                let store = wired.clone();
+                Box::pin(async move {
+                    let dest: Arc<dyn Destination> =
+                        Arc::new(Broken::over(fault, store, Some(addr)));
+                    Ok(dest)
+                })
+            });
         let result = case(&h).await;
         h.cleanup().await;
         result
@@ -406,6 +529,36 @@ mod tests {
             Fault::DeclaresNoUpdateButUpdates,
             unsupported::unsupported_op_returns_unsupported,
             "update_flags",
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_stale_checkpoint_that_hides_messages_fails_the_renewal_case() {
+        assert_caught(
+            Fault::StaleCheckpointHidesMessages,
+            changes::renewed_folder_lists_anew,
+            "left out its messages",
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_lost_reply_marked_temporary_fails_the_wire_case() {
+        assert_caught(
+            Fault::LostReplyTemporary,
+            wire::lost_append_reply_is_outcome_unknown,
+            "write it again without looking",
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_lost_reply_marked_temporary_duplicates_under_the_engine() {
+        assert_caught(
+            Fault::LostReplyTemporary,
+            wire::engine_settles_a_reply_lost_on_the_wire,
+            "duplicated",
         )
         .await;
     }

@@ -1,5 +1,9 @@
-//! A TCP proxy on 127.0.0.1 that injects one fault into a `migrate` run's connections to
-//! its destination server.
+//! A TCP proxy on 127.0.0.1 that injects one fault into the connections of a client (a
+//! backend under test, a `migrate` process) to its server.
+//!
+//! Conformance cases use it through [`Harness::with_wire`](super::Harness::with_wire) to
+//! lose a reply on the real wire; end-to-end tests put it between a real process and a real
+//! server. It runs on plain threads, so it works inside or outside a tokio runtime.
 //!
 //! It forwards every connection to the upstream server and watches the bytes clients send.
 //! The connection whose bytes reach the fault's [`Trigger`] (a number of bytes over all
@@ -28,12 +32,14 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+
 /// How long a deaf connection keeps forwarding the client's bytes before it closes.
-pub(crate) const DEAF_FOR: Duration = Duration::from_secs(1);
+pub const DEAF_FOR: Duration = Duration::from_secs(1);
 
 /// What happens to the connection that crosses the byte threshold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Cut {
+pub enum Cut {
     /// Close both sides right at the threshold.
     Close,
     /// Forward the client, drop the server's replies, then close.
@@ -44,7 +50,7 @@ pub(crate) enum Cut {
 
 /// What the proxy does with the other connections once the fault has happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Afterwards {
+pub enum Afterwards {
     /// Close them and every new one.
     Refuse,
     /// Keep forwarding.
@@ -52,27 +58,28 @@ pub(crate) enum Afterwards {
 }
 
 /// Where in the clients' bytes the fault happens.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Trigger {
+#[derive(Debug, Clone)]
+pub enum Trigger {
     /// Never: the proxy only forwards (and counts the bytes).
     Never,
     /// After this many client→server bytes, counted over all connections.
     AfterBytes(u64),
     /// Right after the first occurrence of these bytes in a connection's client→server
     /// stream (say, a header of one particular message, mid-literal).
-    AfterMarker(&'static [u8]),
+    AfterMarker(Bytes),
 }
 
 impl Trigger {
     /// Where in `chunk` the fault happens, if it does: `before` client bytes (over all
     /// connections) came before it, and `tail` holds this connection's last bytes (for a
     /// marker split between reads; updated here).
-    fn cut_point(self, before: u64, chunk: &[u8], tail: &mut Vec<u8>) -> Option<usize> {
+    fn cut_point(&self, before: u64, chunk: &[u8], tail: &mut Vec<u8>) -> Option<usize> {
         match self {
             Self::Never => None,
-            Self::AfterBytes(n) => {
+            &Self::AfterBytes(n) => {
                 (before + chunk.len() as u64 > n).then(|| n.saturating_sub(before) as usize)
             }
+            Self::AfterMarker(marker) if marker.is_empty() => Some(0),
             Self::AfterMarker(marker) => {
                 let carried = tail.len();
                 tail.extend_from_slice(chunk);
@@ -89,11 +96,26 @@ impl Trigger {
 }
 
 /// The one fault a proxy injects.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Fault {
-    pub(crate) cut: Cut,
-    pub(crate) at: Trigger,
-    pub(crate) afterwards: Afterwards,
+#[derive(Debug, Clone)]
+pub struct Fault {
+    /// What happens to the connection that reaches the trigger.
+    pub cut: Cut,
+    /// Where in the clients' bytes it happens.
+    pub at: Trigger,
+    /// What happens to the other connections afterwards.
+    pub afterwards: Afterwards,
+}
+
+impl Fault {
+    /// The fault `cut` right after the first occurrence of `marker` in a connection's
+    /// client bytes, later connections passing.
+    pub fn after_marker(cut: Cut, marker: impl Into<Bytes>) -> Self {
+        Self {
+            cut,
+            at: Trigger::AfterMarker(marker.into()),
+            afterwards: Afterwards::Pass,
+        }
+    }
 }
 
 impl fmt::Display for Fault {
@@ -103,7 +125,7 @@ impl fmt::Display for Fault {
             Cut::Deaf => "replies dropped",
             Cut::Swallow => "the rest of the upload and the replies dropped",
         };
-        match self.at {
+        match &self.at {
             Trigger::Never => return write!(f, "no fault"),
             Trigger::AfterBytes(n) => write!(f, "{cut} after {n} client bytes")?,
             Trigger::AfterMarker(m) => {
@@ -118,8 +140,35 @@ impl fmt::Display for Fault {
 }
 
 /// A running proxy; dropping it closes every connection.
+///
+/// # Examples
+/// A reply lost after the request reached the server:
+/// ```
+/// use std::io::{Read, Write};
+/// use std::net::{TcpListener, TcpStream};
+/// use mailmigrate_core::testkit::proxy::{Cut, Fault, Proxy};
+///
+/// // A server that answers "OK" to everything.
+/// let server = TcpListener::bind("127.0.0.1:0").unwrap();
+/// let upstream = server.local_addr().unwrap();
+/// std::thread::spawn(move || {
+///     let (mut conn, _) = server.accept().unwrap();
+///     let mut buf = [0u8; 64];
+///     while conn.read(&mut buf).is_ok_and(|n| n > 0) {
+///         let _ = conn.write_all(b"OK\r\n");
+///     }
+/// });
+///
+/// let proxy = Proxy::start(upstream, Fault::after_marker(Cut::Deaf, &b"STORE"[..])).unwrap();
+/// let mut client = TcpStream::connect(proxy.addr()).unwrap();
+/// client.write_all(b"STORE this\r\n").unwrap();
+/// let mut reply = Vec::new();
+/// client.read_to_end(&mut reply).unwrap(); // closed after `DEAF_FOR`
+/// assert!(reply.is_empty(), "the reply was dropped");
+/// assert!(proxy.tripped());
+/// ```
 #[derive(Debug)]
-pub(crate) struct Proxy {
+pub struct Proxy {
     port: u16,
     shared: Arc<Shared>,
     acceptor: Option<JoinHandle<()>>,
@@ -140,7 +189,7 @@ struct Shared {
 
 impl Proxy {
     /// Listens on a free 127.0.0.1 port, forwarding to `upstream`.
-    pub(crate) fn start(upstream: SocketAddr, fault: Fault) -> io::Result<Self> {
+    pub fn start(upstream: SocketAddr, fault: Fault) -> io::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let port = listener.local_addr()?.port();
         let shared = Arc::new(Shared {
@@ -165,7 +214,7 @@ impl Proxy {
     }
 
     /// A proxy that only forwards, counting the bytes clients send.
-    pub(crate) fn counting(upstream: SocketAddr) -> io::Result<Self> {
+    pub fn counting(upstream: SocketAddr) -> io::Result<Self> {
         let fault = Fault {
             cut: Cut::Close,
             at: Trigger::Never,
@@ -175,17 +224,22 @@ impl Proxy {
     }
 
     /// The port clients connect to.
-    pub(crate) fn port(&self) -> u16 {
+    pub fn port(&self) -> u16 {
         self.port
     }
 
+    /// The address clients connect to (127.0.0.1 and [`port`](Self::port)).
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
     /// Whether the fault has happened.
-    pub(crate) fn tripped(&self) -> bool {
+    pub fn tripped(&self) -> bool {
         self.shared.tripped.load(Ordering::SeqCst)
     }
 
     /// Client→server bytes seen so far.
-    pub(crate) fn bytes_sent(&self) -> u64 {
+    pub fn bytes_sent(&self) -> u64 {
         self.shared.sent.load(Ordering::SeqCst)
     }
 }
