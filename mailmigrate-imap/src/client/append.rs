@@ -213,22 +213,14 @@ impl Connection {
                             }
                             Ok(uid)
                         } else {
-                            Err(status_error(
-                                status,
-                                outcome.code.as_ref(),
-                                outcome.information.as_deref(),
-                            ))
+                            Err(status_error(status, outcome))
                         };
                         Some(Ok((tag.clone(), res)))
                     }
                     Response::Data {
                         status: ProtoStatus::Bye,
                         outcome,
-                    } => Some(Err(status_error(
-                        &ProtoStatus::Bye,
-                        outcome.code.as_ref(),
-                        outcome.information.as_deref(),
-                    ))),
+                    } => Some(Err(status_error(&ProtoStatus::Bye, outcome))),
                     _ => None,
                 })
                 .await?;

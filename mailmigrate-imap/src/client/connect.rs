@@ -172,11 +172,7 @@ async fn read_greeting(
                 ),
                 _ => None,
             }),
-            Response::Data { status, outcome } => Err(status_error(
-                status,
-                outcome.code.as_ref(),
-                outcome.information.as_deref(),
-            )),
+            Response::Data { status, outcome } => Err(status_error(status, outcome)),
             _ => Err(ImapError::Protocol("no greeting".into())),
         },
     }

@@ -77,20 +77,12 @@ impl Connection {
                     } if t == tag => Some(Err(if *status == ProtoStatus::Ok {
                         None
                     } else {
-                        Some(status_error(
-                            status,
-                            outcome.code.as_ref(),
-                            outcome.information.as_deref(),
-                        ))
+                        Some(status_error(status, outcome))
                     })),
                     Response::Data {
                         status: ProtoStatus::Bye,
                         outcome,
-                    } => Some(Err(Some(status_error(
-                        &ProtoStatus::Bye,
-                        outcome.code.as_ref(),
-                        outcome.information.as_deref(),
-                    )))),
+                    } => Some(Err(Some(status_error(&ProtoStatus::Bye, outcome)))),
                     _ => None,
                 })
                 .await?;

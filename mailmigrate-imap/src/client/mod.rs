@@ -177,11 +177,7 @@ impl Connection {
                         outcome,
                     } if t == tag => {
                         if *status != ProtoStatus::Ok {
-                            return Step::Fail(status_error(
-                                status,
-                                outcome.code.as_ref(),
-                                outcome.information.as_deref(),
-                            ));
+                            return Step::Fail(status_error(status, outcome));
                         }
                         let mut done = Done::default();
                         if let Some(ResponseCode::AppendUid(validity, uids)) = &outcome.code {
@@ -197,11 +193,7 @@ impl Connection {
                     Response::Data {
                         status: ProtoStatus::Bye,
                         outcome,
-                    } => Step::Bye(status_error(
-                        &ProtoStatus::Bye,
-                        outcome.code.as_ref(),
-                        outcome.information.as_deref(),
-                    )),
+                    } => Step::Bye(status_error(&ProtoStatus::Bye, outcome)),
                     Response::Continue(_) => Step::Continue,
                     other => {
                         untagged(other);

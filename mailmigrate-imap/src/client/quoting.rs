@@ -1,6 +1,6 @@
 //! Names made into IMAP quoted strings, and tagged refusals made into errors.
 
-use async_imap::imap_proto::{ResponseCode, Status as ProtoStatus};
+use async_imap::imap_proto::{Outcome, ResponseCode, Status as ProtoStatus};
 
 use super::Res;
 use crate::error::{ImapError, Status};
@@ -42,17 +42,17 @@ fn code_name(code: &ResponseCode<'_>) -> String {
     }
 }
 
-pub(super) fn status_error(
-    status: &ProtoStatus,
-    code: Option<&ResponseCode<'_>>,
-    text: Option<&str>,
-) -> ImapError {
+pub(super) fn status_error(status: &ProtoStatus, outcome: &Outcome<'_>) -> ImapError {
     let status = match status {
         ProtoStatus::Bad => Status::Bad,
         ProtoStatus::Bye => Status::Bye,
         _ => Status::No,
     };
-    ImapError::status(status, code.map(code_name), text)
+    ImapError::status(
+        status,
+        outcome.code.as_ref().map(code_name),
+        outcome.information.as_deref(),
+    )
 }
 
 #[cfg(test)]
@@ -70,7 +70,11 @@ mod tests {
     #[test]
     fn code_names_are_upper_case_atoms() {
         assert_eq!(code_name(&ResponseCode::TryCreate), "TRYCREATE");
-        let e = status_error(&ProtoStatus::No, Some(&ResponseCode::TryCreate), Some("x"));
+        let outcome = Outcome {
+            code: Some(ResponseCode::TryCreate),
+            information: Some("x".into()),
+        };
+        let e = status_error(&ProtoStatus::No, &outcome);
         assert_eq!(
             e.into_error(mailmigrate_core::Operation::Append).kind(),
             mailmigrate_core::ErrorKind::NotFound
