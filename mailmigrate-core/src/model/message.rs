@@ -432,7 +432,7 @@ impl DedupeKey {
             .meta
             .message_id
             .clone()
-            .or_else(|| crate::headers::Headers::parse(&msg.bytes).message_id);
+            .or_else(|| crate::headers::message_id(&msg.bytes));
         Self::new(message_id, msg.content_hash(), Some(msg.bytes.len() as u64))
     }
 }

@@ -16,7 +16,6 @@ use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt};
 use time::OffsetDateTime;
 
-use crate::headers::Headers;
 use crate::id_hashes::IdHashes;
 use crate::utf7;
 use crate::{
@@ -1199,7 +1198,7 @@ impl Destination for MaildirStore {
                         Err(e) => return Err(folder_io_err(e, op, &folder)),
                     };
                     if let Some(want) = &key.message_id {
-                        let have = Headers::parse(&bytes).message_id;
+                        let have = crate::headers::message_id(&bytes);
                         if have.as_ref().is_some_and(|h| h != want) {
                             continue;
                         }

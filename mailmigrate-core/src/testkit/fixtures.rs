@@ -9,7 +9,6 @@ use std::fmt;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::headers::Headers;
 use crate::{FolderId, MessageId, MessageMeta, RawMessage};
 
 /// One corpus message.
@@ -50,7 +49,7 @@ impl fmt::Debug for Fixture {
 /// Wraps raw bytes as a message with source id `name`, parsing its `Message-ID` as a source
 /// would.
 pub fn message(name: &str, folder: &FolderId, bytes: Bytes) -> RawMessage {
-    let message_id = Headers::parse(&bytes).message_id;
+    let message_id = crate::headers::message_id(&bytes);
     let meta = MessageMeta::new(MessageId::new(name), folder.clone()).with_message_id(message_id);
     RawMessage::new(meta, bytes)
 }
@@ -200,7 +199,7 @@ mod tests {
 
     #[test]
     fn message_ids_are_as_designed() {
-        let id = |f: Fixture| Headers::parse(f.bytes).message_id;
+        let id = |f: Fixture| crate::headers::Headers::parse(f.bytes).message_id;
         assert_eq!(id(NO_MESSAGE_ID), None);
         assert_eq!(
             id(DUPLICATE_MESSAGE_ID_A),
@@ -234,7 +233,7 @@ mod tests {
 
     #[test]
     fn encoded_headers_decode() {
-        let h = Headers::parse(RFC2047_HEADERS.bytes);
+        let h = crate::headers::Headers::parse(RFC2047_HEADERS.bytes);
         assert_eq!(h.subject.as_deref(), Some("Grüße aus Köln — 日本語"));
     }
 

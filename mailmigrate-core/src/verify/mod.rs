@@ -52,7 +52,6 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::headers::Headers;
 use crate::{
     Capabilities, Change, ContentHash, Error, ErrorKind, Flag, Flags, Folder, MessageId, Operation,
     Result, Source,
@@ -407,7 +406,7 @@ async fn read_side(
                         msg.content_hash()
                     });
                     if rec.message_id.is_none() {
-                        rec.message_id = Headers::parse(&msg.bytes).message_id;
+                        rec.message_id = crate::headers::message_id(&msg.bytes);
                     }
                 }
                 Err(e) => {

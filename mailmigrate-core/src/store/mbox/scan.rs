@@ -12,7 +12,6 @@ use time::OffsetDateTime;
 use super::index::{write_index_file, write_line, IdxErr, Msg};
 use super::layout::{index_path, INDEX_EXT};
 use super::mboxrd::{parse_from_line_date, unquote_line};
-use crate::headers::Headers;
 use crate::{ContentHash, Flag, Flags, FolderId};
 
 /// How many header bytes a scan keeps to read flags and labels from.
@@ -200,7 +199,7 @@ impl ScanMsg {
             labels,
             date: self.date,
             hash: ContentHash::from_bytes(*self.hasher.finalize().as_bytes()),
-            message_id: Headers::parse(&self.headers).message_id,
+            message_id: crate::headers::message_id(&self.headers),
         }
     }
 }
