@@ -50,7 +50,7 @@ pub use report::{FolderReport, Stats, SyncReport};
 
 use crate::layer::{AttributeLayer, RetryConfig, RetryLayer, Stack};
 use crate::state::StateStore;
-use crate::{Destination, Error, FolderId, FolderPath, Operation, Result, Source};
+use crate::{Destination, Error, FolderId, Operation, Result, Source};
 use event::Events;
 
 /// Moves mail from a [`Source`] to a [`Destination`], recording progress in a
@@ -285,17 +285,61 @@ impl Engine {
 
 /// The plan's copies, numbered in plan order and grouped by destination folder (groups in
 /// the order of their first entry).
+///
+/// Paths that differ only in letter case share a group: a destination may take them for one
+/// folder (IMAP's `INBOX` is case-insensitive, and so are Graph's folder names and Gmail's
+/// labels). Where it does not, the two only run one after another.
 fn by_target(copies: Vec<&PlanEntry>) -> Vec<Vec<(usize, &PlanEntry)>> {
     let mut groups: Vec<Vec<(usize, &PlanEntry)>> = Vec::new();
-    let mut index: HashMap<&FolderPath, usize> = HashMap::new();
+    let mut index: HashMap<Vec<String>, usize> = HashMap::new();
     for (i, entry) in copies.into_iter().enumerate() {
-        match index.get(&entry.target) {
+        let key: Vec<String> = entry
+            .target
+            .segments()
+            .iter()
+            .map(|s| s.to_lowercase())
+            .collect();
+        match index.get(&key) {
             Some(&g) => groups[g].push((i, entry)),
             None => {
-                index.insert(&entry.target, groups.len());
+                index.insert(key, groups.len());
                 groups.push(vec![(i, entry)]);
             }
         }
     }
     groups
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Folder, FolderPath};
+
+    fn entry(source: &str, target: &[&str]) -> PlanEntry {
+        PlanEntry {
+            source: Folder::new(
+                FolderId::new(source),
+                FolderPath::new([source]).expect("a path"),
+            ),
+            target: FolderPath::new(target.iter().copied()).expect("a path"),
+            role: None,
+            action: plan::PlanAction::Copy,
+        }
+    }
+
+    #[test]
+    fn targets_that_differ_in_case_only_share_a_group() {
+        let entries = [
+            entry("a", &["INBOX"]),
+            entry("b", &["Archive", "2020"]),
+            entry("c", &["inbox"]),
+            entry("d", &["archive", "2020"]),
+            entry("e", &["Archive", "2021"]),
+        ];
+        let groups: Vec<Vec<usize>> = by_target(entries.iter().collect())
+            .into_iter()
+            .map(|g| g.into_iter().map(|(i, _)| i).collect())
+            .collect();
+        assert_eq!(groups, [vec![0, 2], vec![1, 3], vec![4]]);
+    }
 }
