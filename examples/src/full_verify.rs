@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use mailmigrate_core::engine::FolderPlan;
+use mailmigrate_core::engine::{FolderPlan, LabelPolicy};
 use mailmigrate_core::state::{LedgerState, StateStore};
 use mailmigrate_core::verify::{FolderPair, FolderRef, VerifyOptions, VerifyReport};
 use mailmigrate_core::{FolderId, MessageId, Provider, Result, Source, Store};
@@ -72,6 +72,7 @@ pub async fn verify(
     state: &Arc<dyn StateStore>,
     job: &str,
     plan: &FolderPlan,
+    labels: LabelPolicy,
 ) -> Result<FullVerification> {
     let source: &dyn Source = source.as_ref();
     let dest_store: &dyn Store = dest.as_ref();
@@ -82,7 +83,9 @@ pub async fn verify(
             failed.entry(f.src_folder).or_default().insert(f.src_id);
         }
     }
-    let opts = VerifyOptions::for_destination(&Provider::info(dest_store).capabilities);
+    let caps = Provider::info(dest_store).capabilities;
+    let opts =
+        VerifyOptions::for_destination(&caps).with_labels_as_keywords(labels.as_keywords(&caps));
     let mut folders = Vec::new();
     let mut pending = 0;
     for e in plan.copies() {
@@ -148,7 +151,9 @@ mod tests {
         .with_options(SyncOptions::new("j"));
         let plan = engine.plan().await.unwrap();
         engine.run_plan(&plan).await.unwrap();
-        let v = verify(&source, &dest, &state, "j", &plan).await.unwrap();
+        let v = verify(&source, &dest, &state, "j", &plan, LabelPolicy::default())
+            .await
+            .unwrap();
         let c = v.report.totals.counts;
         assert_eq!((c.matched, c.failed, c.missing), (2, 1, 0));
         assert!(v.report.is_clean(), "{}", v.report);
@@ -157,7 +162,9 @@ mod tests {
         let dinbox = FolderId::new("INBOX");
         let first = dst.messages(&dinbox).unwrap()[0].meta.id.clone();
         dst.expunge(&dinbox, &first).unwrap();
-        let v = verify(&source, &dest, &state, "j", &plan).await.unwrap();
+        let v = verify(&source, &dest, &state, "j", &plan, LabelPolicy::default())
+            .await
+            .unwrap();
         assert_eq!(v.report.differences(), 1);
         assert!(!v.report.is_clean());
     }

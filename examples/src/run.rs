@@ -140,10 +140,11 @@ pub async fn verify_job(
     options: SyncOptions,
 ) -> Result<VerifyOutcome> {
     let job = options.job.clone();
+    let labels = options.mapping.labels;
     let plan = engine_for(&source, &dest, Arc::clone(&state), options)
         .plan()
         .await?;
-    let verification = full_verify::verify(&source, &dest, &state, &job, &plan).await?;
+    let verification = full_verify::verify(&source, &dest, &state, &job, &plan, labels).await?;
     let failures = state.failures(&job).await?;
     Ok(VerifyOutcome {
         verification,

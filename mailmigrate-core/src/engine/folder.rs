@@ -103,48 +103,20 @@ impl Ctx<'_> {
     /// The metadata as the destination will store it: labels per policy, keywords only if
     /// the destination keeps them.
     fn prepare(&self, mut meta: MessageMeta) -> MessageMeta {
-        let to_keywords = match self.engine.options.mapping.labels {
-            LabelPolicy::Drop => {
-                meta.labels.clear();
-                false
-            }
-            LabelPolicy::Keywords => true,
-            LabelPolicy::LabelsOrKeywords => !self.dcaps.append_with_labels,
-        };
-        if to_keywords {
+        let policy = self.engine.options.mapping.labels;
+        if policy == LabelPolicy::Drop {
+            meta.labels.clear();
+        }
+        if policy.as_keywords(&self.dcaps) {
             let labels = std::mem::take(&mut meta.labels);
-            meta.flags.extend(labels.iter().map(|l| label_as_flag(l)));
+            meta.flags
+                .extend(labels.iter().map(|l| Flag::from_label(l)));
         }
         if !self.dcaps.append_with_keywords {
             meta.flags.retain(|f| !f.is_keyword());
         }
         meta
     }
-}
-
-/// A label as a flag: Gmail's system labels map to their IMAP meaning (`\\Starred` is
-/// `\\Flagged`, `\\Important` is `$Important`), other labels become keywords with the
-/// characters IMAP forbids in an atom replaced by `_`.
-fn label_as_flag(label: &str) -> Flag {
-    match label {
-        "\\Starred" => return Flag::Flagged,
-        "\\Draft" => return Flag::Draft,
-        _ => {}
-    }
-    let name = label
-        .strip_prefix('\\')
-        .map_or_else(|| label.to_owned(), |l| format!("${l}"));
-    let keyword: String = name
-        .chars()
-        .map(|c| {
-            if c.is_control() || c.is_whitespace() || "(){%*\"\\]".contains(c) {
-                '_'
-            } else {
-                c
-            }
-        })
-        .collect();
-    Flag::Keyword(keyword)
 }
 
 pub(super) async fn sync_folder(engine: &Engine, entry: &PlanEntry) -> FolderReport {
@@ -1025,16 +997,16 @@ mod tests {
 
     #[test]
     fn labels_become_valid_flags() {
-        assert_eq!(label_as_flag("\\Starred"), Flag::Flagged);
+        assert_eq!(Flag::from_label("\\Starred"), Flag::Flagged);
         assert_eq!(
-            label_as_flag("\\Important"),
+            Flag::from_label("\\Important"),
             Flag::Keyword("$Important".into())
         );
-        assert_eq!(label_as_flag("\\Inbox"), Flag::Keyword("$Inbox".into()));
+        assert_eq!(Flag::from_label("\\Inbox"), Flag::Keyword("$Inbox".into()));
         assert_eq!(
-            label_as_flag("Projects/Alpha (old)"),
+            Flag::from_label("Projects/Alpha (old)"),
             Flag::Keyword("Projects/Alpha__old_".into())
         );
-        assert_eq!(label_as_flag("Ünïcode"), Flag::Keyword("Ünïcode".into()));
+        assert_eq!(Flag::from_label("Ünïcode"), Flag::Keyword("Ünïcode".into()));
     }
 }

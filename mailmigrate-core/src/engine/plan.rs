@@ -51,6 +51,27 @@ pub enum LabelPolicy {
     Drop,
 }
 
+impl LabelPolicy {
+    /// Whether labels become keywords ([`Flag::from_label`](crate::Flag::from_label)) on a
+    /// destination with `caps`: what the engine writes, and so what a verification must
+    /// expect.
+    ///
+    /// ```
+    /// use mailmigrate_core::engine::LabelPolicy;
+    /// use mailmigrate_core::Capabilities;
+    /// let imap = Capabilities { append_with_labels: false, ..Capabilities::default() };
+    /// assert!(LabelPolicy::LabelsOrKeywords.as_keywords(&imap));
+    /// assert!(!LabelPolicy::Drop.as_keywords(&imap));
+    /// ```
+    pub fn as_keywords(self, caps: &crate::Capabilities) -> bool {
+        match self {
+            Self::LabelsOrKeywords => !caps.append_with_labels,
+            Self::Keywords => true,
+            Self::Drop => false,
+        }
+    }
+}
+
 /// Where messages of a labelling source (Gmail: folders are labels, `All Mail` holds each
 /// message once) are copied from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -66,6 +66,39 @@ pub enum Flag {
 }
 
 impl Flag {
+    /// A label carried as a flag (for a destination without labels): Gmail's system labels
+    /// take their IMAP meaning (`\\Starred` is `\\Flagged`, `\\Draft` is `\\Draft`, other
+    /// system labels such as `\\Important` become `$Important`), other labels become keywords
+    /// with the characters IMAP forbids in an atom replaced by `_`.
+    ///
+    /// ```
+    /// use mailmigrate_core::Flag;
+    /// assert_eq!(Flag::from_label("\\Starred"), Flag::Flagged);
+    /// assert_eq!(Flag::from_label("\\Important"), Flag::Keyword("$Important".into()));
+    /// assert_eq!(Flag::from_label("Work (old)"), Flag::Keyword("Work__old_".into()));
+    /// ```
+    pub fn from_label(label: &str) -> Flag {
+        match label {
+            "\\Starred" => return Flag::Flagged,
+            "\\Draft" => return Flag::Draft,
+            _ => {}
+        }
+        let name = label
+            .strip_prefix('\\')
+            .map_or_else(|| label.to_owned(), |l| format!("${l}"));
+        let keyword: String = name
+            .chars()
+            .map(|c| {
+                if c.is_control() || c.is_whitespace() || "(){%*\"\\]".contains(c) {
+                    '_'
+                } else {
+                    c
+                }
+            })
+            .collect();
+        Flag::Keyword(keyword)
+    }
+
     /// Parses an IMAP flag; system flags case-insensitively, anything else as a keyword.
     pub fn parse(s: &str) -> Self {
         match s.to_ascii_lowercase().as_str() {

@@ -126,6 +126,10 @@ pub struct VerifyOptions {
     /// destination that [requires CRLF](Capabilities::requires_crlf), which stores bare LF
     /// as CRLF.
     pub canonical_crlf: bool,
+    /// Expect the source's labels among the destination's keywords, as
+    /// [`Flag::from_label`] makes them (default false): set when the engine carried labels as
+    /// keywords ([`LabelPolicy::as_keywords`](crate::engine::LabelPolicy::as_keywords)).
+    pub labels_as_keywords: bool,
 }
 
 impl Default for VerifyOptions {
@@ -137,6 +141,7 @@ impl Default for VerifyOptions {
             compare_dates: true,
             max_listed: 10_000,
             canonical_crlf: false,
+            labels_as_keywords: false,
         }
     }
 }
@@ -189,6 +194,13 @@ impl VerifyOptions {
     #[must_use]
     pub fn with_compare_dates(mut self, on: bool) -> Self {
         self.compare_dates = on;
+        self
+    }
+
+    /// Sets whether the source's labels are expected among the destination's keywords.
+    #[must_use]
+    pub fn with_labels_as_keywords(mut self, on: bool) -> Self {
+        self.labels_as_keywords = on;
         self
     }
 
@@ -346,7 +358,12 @@ async fn read_side(
     let mut changes = provider.list_changes(&folder.id, None);
     while let Some(change) = changes.next().await {
         match change.map_err(|e| name_listing_error(e, folder))? {
-            Change::Upsert(meta) => {
+            Change::Upsert(mut meta) => {
+                if opts.labels_as_keywords && side == Side::Source {
+                    let labels = std::mem::take(&mut meta.labels);
+                    meta.flags
+                        .extend(labels.iter().map(|l| Flag::from_label(l)));
+                }
                 let rec = Record {
                     id: meta.id.clone(),
                     hash: None,
