@@ -15,7 +15,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::{BoxStream, StreamExt};
-use mailmigrate_core::engine::{Engine, SyncOptions};
+use mailmigrate_core::engine::{Engine, SyncOptions, SyncReport};
 use mailmigrate_core::layer::{Fault, FaultLayer, Stack, Trigger};
 use mailmigrate_core::state::{LedgerEntry, LedgerState, MemoryState, SqliteState, StateStore};
 use mailmigrate_core::store::{MaildirStore, MemoryStore};
@@ -58,6 +58,18 @@ fn options() -> SyncOptions {
     SyncOptions::new("t")
         .with_batch_size(16)
         .with_settle_grace(Duration::ZERO)
+}
+
+/// Runs one pass and checks that it completed.
+async fn run_complete(
+    src: Arc<dyn Source>,
+    dst: Arc<dyn Destination>,
+    state: &Arc<dyn StateStore>,
+    opts: SyncOptions,
+) -> SyncReport {
+    let r = run_with(src, dst, state, opts).run().await.unwrap();
+    assert!(r.is_complete(), "{r}");
+    r
 }
 
 fn run_with(
@@ -117,11 +129,7 @@ async fn per_item_lost_replies_are_settled_not_rewritten() {
         Fault::permanent(ErrorKind::Unavailable).after_call(),
     );
     let state: Arc<dyn StateStore> = Arc::new(MemoryState::new());
-    let r = run_with(Arc::new(src.clone()), lossy, &state, options())
-        .run()
-        .await
-        .unwrap();
-    assert!(r.is_complete(), "{r}");
+    let r = run_complete(Arc::new(src.clone()), lossy, &state, options()).await;
     assert_eq!(r.totals.failed, 0, "{r}");
     assert_equal(&src, &dst, "INBOX");
     no_pending(&state, "INBOX").await;
@@ -282,11 +290,7 @@ async fn a_late_commit_within_the_grace_period_is_not_duplicated() {
     };
     let state: Arc<dyn StateStore> = Arc::new(MemoryState::new());
     let opts = options().with_settle_grace(Duration::from_secs(5));
-    let r = run_with(Arc::new(src.clone()), Arc::new(late), &state, opts)
-        .run()
-        .await
-        .unwrap();
-    assert!(r.is_complete(), "{r}");
+    let r = run_complete(Arc::new(src.clone()), Arc::new(late), &state, opts).await;
     assert_eq!(r.totals.deduplicated, 10, "{r}");
     assert_equal(&src, &dst, "INBOX");
 }
@@ -433,16 +437,13 @@ async fn an_id_listed_twice_in_one_pass_is_written_once() {
         let dst = MemoryStore::new("dst");
         let state: Arc<dyn StateStore> = Arc::new(MemoryState::new());
         let echo = Echo::new(src.clone(), caps, true);
-        let r = run_with(
+        run_complete(
             Arc::new(echo),
             Arc::new(dst.clone()),
             &state,
             options().with_batch_size(batch),
         )
-        .run()
-        .await
-        .unwrap();
-        assert!(r.is_complete(), "{r}");
+        .await;
         assert_equal(&src, &dst, "INBOX");
     }
 }
@@ -600,11 +601,7 @@ async fn lost_replies_of_twins_settle_each_to_its_own_copy() {
     );
     // SQLite returns pending rows by id as text: "10" before "9".
     let state: Arc<dyn StateStore> = Arc::new(SqliteState::open_in_memory().unwrap());
-    let r = run_with(Arc::new(src.clone()), lossy, &state, options())
-        .run()
-        .await
-        .unwrap();
-    assert!(r.is_complete(), "{r}");
+    run_complete(Arc::new(src.clone()), lossy, &state, options()).await;
     assert_eq!(census_full(&src, "INBOX"), census_full(&dst, "INBOX"));
     no_pending(&state, "INBOX").await;
 }
@@ -627,16 +624,13 @@ async fn a_twin_never_takes_its_siblings_copy_after_a_lost_state() {
         .unwrap();
     assert_eq!(census(&dst, "INBOX").values().sum::<usize>(), 4);
     let fresh: Arc<dyn StateStore> = Arc::new(MemoryState::new());
-    let r = run_with(
+    run_complete(
         Arc::new(src.clone()),
         Arc::new(dst.clone()),
         &fresh,
         options(),
     )
-    .run()
-    .await
-    .unwrap();
-    assert!(r.is_complete(), "{r}");
+    .await;
     assert_eq!(census_full(&src, "INBOX"), census_full(&dst, "INBOX"));
 }
 
@@ -687,16 +681,13 @@ async fn a_pending_row_is_settled_when_the_source_cannot_be_read() {
             .await
             .unwrap();
         assert_eq!(r.totals.copied, 0, "size recorded: {recorded_size}: {r}");
-        let r = run_with(
+        let r = run_complete(
             Arc::new(src.clone()),
             Arc::new(dst.clone()),
             &state,
             options(),
         )
-        .run()
-        .await
-        .unwrap();
-        assert!(r.is_complete(), "{r}");
+        .await;
         assert_eq!(r.totals.copied, 0, "size recorded: {recorded_size}: {r}");
         no_pending(&state, "INBOX").await;
         let count = Source::list_changes(&dst, &FolderId::new("INBOX"), None)
@@ -846,11 +837,7 @@ async fn without_ids_from_the_destination_twins_keep_two_copies() {
         Fault::permanent(ErrorKind::Unavailable).unknown_outcome(),
     );
     let state: Arc<dyn StateStore> = Arc::new(SqliteState::open_in_memory().unwrap());
-    let r = run_with(Arc::new(src.clone()), lossy, &state, options())
-        .run()
-        .await
-        .unwrap();
-    assert!(r.is_complete(), "{r}");
+    run_complete(Arc::new(src.clone()), lossy, &state, options()).await;
     assert_equal(&src, &dst, "INBOX");
     no_pending(&state, "INBOX").await;
 }
@@ -907,11 +894,7 @@ async fn folders_merged_into_one_run_one_after_another() {
         .with_rename(mailmigrate_core::engine::Rename::new("^Old/.*$", "Merged"));
     let opts = options().with_mapping(merged).with_folder_concurrency(3);
     let state: Arc<dyn StateStore> = Arc::new(MemoryState::new());
-    let r = run_with(Arc::new(src.clone()), lossy, &state, opts)
-        .run()
-        .await
-        .unwrap();
-    assert!(r.is_complete(), "{r}");
+    run_complete(Arc::new(src.clone()), lossy, &state, opts).await;
     assert_eq!(
         *watch.hook.most.lock().unwrap(),
         1,
@@ -990,16 +973,13 @@ async fn acknowledged_copies_a_look_up_cannot_match_are_written_once() {
     };
     let state: Arc<dyn StateStore> = Arc::new(MemoryState::new());
     for _ in 0..2 {
-        let r = run_with(
+        run_complete(
             Arc::new(src.clone()),
             Arc::new(rewriting.clone()),
             &state,
             options(),
         )
-        .run()
-        .await
-        .unwrap();
-        assert!(r.is_complete(), "{r}");
+        .await;
     }
     assert_eq!(dst.messages(&FolderId::new("INBOX")).unwrap().len(), 20);
     no_pending(&state, "INBOX").await;
