@@ -176,10 +176,13 @@ impl Harness {
     /// skipped.
     ///
     /// # Examples
-    /// ```no_run
+    /// ```
     /// # use std::sync::Arc;
     /// # use mailmigrate_core::{store::MemoryStore, testkit::Harness, Destination};
-    /// # fn connect_my_backend(_: std::net::SocketAddr) -> MemoryStore { unimplemented!() }
+    /// // Stands for a backend that connects to `addr` (a memory store connects nowhere).
+    /// fn connect_my_backend(addr: std::net::SocketAddr) -> MemoryStore {
+    ///     MemoryStore::new(format!("alice@{addr}"))
+    /// }
     /// let upstream: std::net::SocketAddr = "127.0.0.1:1143".parse().unwrap();
     /// let h = Harness::same(connect_my_backend(upstream)).with_wire(upstream, |addr| {
     ///     Box::pin(async move {
