@@ -7,7 +7,8 @@
 #
 #   start  installs what is missing (Debian packages), starts both servers, creates the test
 #          users and writes DIR/env with MAILMIGRATE_TEST_IMAP_{DOVECOT,CYRUS}_{HOST,PORT,USER,
-#          PASSWORD} (and _TLS=plaintext), plus MAILMIGRATE_TEST_IMAP_DOVECOT_TLS_PORT (implicit
+#          PASSWORD} (and _TLS=plaintext), MAILMIGRATE_TEST_IMAP_CYRUS_MUNGE8BIT_PORT (the same Cyrus
+#          with its default munge8bit: 8-bit header bytes stored as X), plus MAILMIGRATE_TEST_IMAP_DOVECOT_TLS_PORT (implicit
 #          TLS; STARTTLS works on the plain port) and MAILMIGRATE_TEST_IMAP_CA_FILE, the private
 #          CA that signed Dovecot's certificate. `source DIR/env` before `cargo test`.
 #   stop   stops both servers started from DIR.
@@ -172,7 +173,7 @@ CONF
 }
 
 start_cyrus() {
-  local d=$DIR/cyrus bin sys port
+  local d=$DIR/cyrus bin sys port mungeport
   bin=$d/pkg/usr/lib/cyrus/bin   # imapd from the unpacked cyrus-imapd package
   sys=/usr/lib/cyrus/bin         # master and tools from cyrus-common
   if [ -f "$d/master.pid" ] && kill -0 "$(cat "$d/master.pid")" 2>/dev/null; then
@@ -180,6 +181,7 @@ start_cyrus() {
     return 0
   fi
   port=$(free_port)
+  mungeport=$(free_port)
   rm -rf "$d/lib" "$d/spool" "$d/run" "$d/log"
   mkdir -p "$d/lib" "$d/spool" "$d/run" "$d/log"
   chmod 755 "$DIR" "$d"
@@ -207,12 +209,16 @@ specialusealways: yes
 # round-trip byte-exact.
 munge8bit: no
 CONF
+  # A second imapd over the same mailboxes with Cyrus's default, munge8bit on: the server
+  # the IMAP backend's fidelity probe must find out.
+  grep -v '^munge8bit:' "$d/imapd.conf" > "$d/imapd-munge8bit.conf"
   cat > "$d/cyrus.conf" <<CONF
 START {
   recover cmd="$sys/ctl_cyrusdb -C $d/imapd.conf -r"
 }
 SERVICES {
   imap cmd="$bin/imapd -C $d/imapd.conf" listen="127.0.0.1:$port" prefork=0 maxchild=64
+  imapmunge cmd="$bin/imapd -C $d/imapd-munge8bit.conf" listen="127.0.0.1:$mungeport" prefork=0 maxchild=8
 }
 EVENTS {
 }
@@ -223,7 +229,9 @@ CONF
   "$sys/master" -C "$d/imapd.conf" -M "$d/cyrus.conf" -p "$d/master.pid" -d </dev/null >/dev/null 2>&1
   for _ in $(seq 1 50); do [ -s "$d/master.pid" ] && break; sleep 0.1; done
   wait_port "$port" || { log "cyrus did not open port $port"; return 1; }
+  wait_port "$mungeport" || { log "cyrus did not open port $mungeport"; return 1; }
   echo "$port" > "$d/port"
+  echo "$mungeport" > "$d/mungeport"
   # Create each user's INBOX as the admin, over IMAP (sasl_pwcheck_method alwaystrue).
   python3 - "$port" "$CYRUS_ADMIN" "$PASS" $USERS <<'PY'
 import imaplib, sys
@@ -268,6 +276,7 @@ write_env() {
     echo "export MAILMIGRATE_TEST_IMAP_CYRUS_USER=$first"
     echo "export MAILMIGRATE_TEST_IMAP_CYRUS_PASSWORD=$PASS"
     echo "export MAILMIGRATE_TEST_IMAP_CYRUS_TLS=plaintext"
+    echo "export MAILMIGRATE_TEST_IMAP_CYRUS_MUNGE8BIT_PORT=$(cat "$DIR/cyrus/mungeport")"
   } > "$DIR/env"
 }
 

@@ -21,7 +21,10 @@ use mailmigrate_imap::{Imap, ImapBuilder, Tls};
 /// verify the server's certificate. Query parameters: `tls=plaintext` (an explicit opt-in
 /// to an unencrypted connection, for local test servers), `password_env=VAR` (the
 /// environment variable holding the password; default `MAILMIGRATE_IMAP_PASSWORD`),
-/// `ca_file=PATH` (a private CA). The password never appears in the URL.
+/// `ca_file=PATH` (a private CA), `probe=on|off` (the
+/// [fidelity probe](mailmigrate_imap::ImapBuilder::with_fidelity_probe); on by default for a
+/// destination opened with [`open_destination`], off for a source). The password never
+/// appears in the URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ImapTarget {
@@ -37,6 +40,8 @@ pub struct ImapTarget {
     pub password_env: String,
     /// A private CA certificate file.
     pub ca_file: Option<PathBuf>,
+    /// Whether to run the fidelity probe; `None`: as the role wants (destinations do).
+    pub probe: Option<bool>,
 }
 
 impl ImapTarget {
@@ -95,6 +100,7 @@ impl ImapTarget {
             },
             password_env: "MAILMIGRATE_IMAP_PASSWORD".to_owned(),
             ca_file: None,
+            probe: None,
         };
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -106,9 +112,16 @@ impl ImapTarget {
                 }
                 "password_env" => target.password_env = v.to_owned(),
                 "ca_file" => target.ca_file = Some(PathBuf::from(percent_decode(v))),
+                "probe" => {
+                    target.probe = Some(match v {
+                        "on" | "true" | "1" => true,
+                        "off" | "false" | "0" => false,
+                        _ => return Err(invalid("probe is on or off")),
+                    });
+                }
                 _ => {
                     return Err(invalid(
-                        "unknown IMAP URL parameter (known: tls, password_env, ca_file; \
+                        "unknown IMAP URL parameter (known: tls, password_env, ca_file, probe; \
                          passwords go in the environment, never in the URL)",
                     ))
                 }
@@ -117,8 +130,9 @@ impl ImapTarget {
         Ok(target)
     }
 
-    /// Connects, reading the password from the environment.
-    async fn connect(&self) -> Result<Imap> {
+    /// Connects, reading the password from the environment; runs the fidelity probe when
+    /// the URL asks for it, otherwise when `probe_by_default`.
+    async fn connect(&self, probe_by_default: bool) -> Result<Imap> {
         let password = std::env::var(&self.password_env).map_err(|_| {
             Error::new(
                 ErrorKind::ConfigInvalid,
@@ -135,7 +149,8 @@ impl ImapTarget {
             .with_user(&self.user)
             .with_password(password)
             .with_tls(self.tls)
-            .allow_plaintext(self.tls == Tls::Plaintext);
+            .allow_plaintext(self.tls == Tls::Plaintext)
+            .with_fidelity_probe(self.probe.unwrap_or(probe_by_default));
         if let Some(port) = self.port {
             b = b.with_port(port);
         }
@@ -144,6 +159,38 @@ impl ImapTarget {
         }
         b.build().await
     }
+}
+
+/// What an operator should know about how a destination stores messages, one line each
+/// (empty for one that stores them as given), from its capabilities as the fidelity probe
+/// left them.
+///
+/// ```
+/// use mailmigrate_core::Capabilities;
+/// use mailmigrate_examples::stores::storage_notes;
+/// let caps = Capabilities { byte_exact: true, replaces_8bit_header_bytes: true,
+///     ..Capabilities::default() };
+/// assert!(storage_notes(&caps)[0].contains("munge8bit"));
+/// assert!(storage_notes(&Capabilities { byte_exact: true, ..Capabilities::default() }).is_empty());
+/// ```
+pub fn storage_notes(caps: &mailmigrate_core::Capabilities) -> Vec<String> {
+    let mut notes = Vec::new();
+    if caps.replaces_8bit_header_bytes {
+        notes.push(
+            "The destination stores 8-bit bytes in header fields as X (Cyrus: munge8bit; \
+             set `munge8bit: no` to keep them). Affected messages are counted in the report."
+                .to_owned(),
+        );
+    }
+    if !caps.byte_exact {
+        notes.push(
+            "The destination stores messages rewritten: a copy is not byte-identical to its \
+             source, so after a lost state file copies may not be recognised, and the full \
+             verification reports such messages as changed."
+                .to_owned(),
+        );
+    }
+    notes
 }
 
 /// The URL without its query and without any password in its user part, for messages.
@@ -192,9 +239,26 @@ fn percent_decode(s: &str) -> String {
 /// assert_eq!(schemes, ["imap", "imaps", "maildir", "mbox", "memory"]);
 /// ```
 pub fn registry() -> Registry {
+    registry_probing(false)
+}
+
+/// The same stores as [`registry`], opened as a migration's destination: an IMAP server's
+/// [fidelity probe](mailmigrate_imap::ImapBuilder::with_fidelity_probe) runs unless the URL
+/// says `probe=off`, so a server that rewrites what it stores is known before anything is
+/// written.
+///
+/// ```
+/// let registry = mailmigrate_examples::stores::destination_registry();
+/// assert!(registry.schemes().any(|s| s == "imaps"));
+/// ```
+pub fn destination_registry() -> Registry {
+    registry_probing(true)
+}
+
+fn registry_probing(probe: bool) -> Registry {
     let mut r = Registry::with_local_stores();
-    r.register(["imap", "imaps"], |url| async move {
-        ImapTarget::parse_url(&url)?.connect().await
+    r.register(["imap", "imaps"], move |url| async move {
+        ImapTarget::parse_url(&url)?.connect(probe).await
     });
     r
 }
@@ -214,6 +278,26 @@ pub fn registry() -> Registry {
 /// link (naming the crate that provides it, for Microsoft 365 and Google); the store's own
 /// errors opening or connecting.
 pub async fn open_store(url: &str) -> Result<Arc<dyn Store>> {
+    open_in(registry(), url).await
+}
+
+/// Opens the store a URL names as a migration's destination, through
+/// [`destination_registry`].
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = mailmigrate_examples::stores::open_destination("memory:").await.unwrap();
+/// assert_eq!(store.info().scheme, "memory");
+/// # });
+/// ```
+///
+/// # Errors
+/// As [`open_store`].
+pub async fn open_destination(url: &str) -> Result<Arc<dyn Store>> {
+    open_in(destination_registry(), url).await
+}
+
+async fn open_in(registry: Registry, url: &str) -> Result<Arc<dyn Store>> {
     let scheme = url
         .split_once(':')
         .map_or("", |(s, _)| s)
@@ -223,7 +307,7 @@ pub async fn open_store(url: &str) -> Result<Arc<dyn Store>> {
             Err(elsewhere(&scheme, "mailmigrate-graph", "GraphBuilder"))
         }
         "gmail" | "google" => Err(elsewhere(&scheme, "mailmigrate-gmail", "GmailBuilder")),
-        _ => registry().open(url).await,
+        _ => registry.open(url).await,
     }
 }
 

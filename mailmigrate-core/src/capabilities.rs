@@ -66,6 +66,13 @@ pub struct Capabilities {
     /// written as CRLF ([`canonical_crlf`](crate::headers::canonical_crlf)). The engine
     /// records and verification compares that canonical form.
     pub requires_crlf: bool,
+    /// The destination stores each byte above 0x7F in a message's header section as `X`
+    /// ([`replace_8bit_header_bytes`](crate::headers::replace_8bit_header_bytes); Cyrus IMAP
+    /// with `munge8bit`, its default). A provider learns it by trying (the IMAP backend's
+    /// fidelity probe). The engine writes that form itself, so the ledger, look-ups and
+    /// verification see what the destination holds, and counts the messages it altered
+    /// ([`Stats::header_bytes_replaced`](crate::engine::Stats::header_bytes_replaced)).
+    pub replaces_8bit_header_bytes: bool,
     /// The largest message the destination accepts, in bytes.
     pub append_max_size: Option<u64>,
     /// The most messages worth sending in one append call (0 = no preference).
@@ -74,6 +81,36 @@ pub struct Capabilities {
     pub fetch_batch_max: usize,
     /// The most concurrent calls the provider tolerates (0 = no preference).
     pub max_concurrency: usize,
+}
+
+impl Capabilities {
+    /// What this destination stores for `raw`: CRLF line ends where it
+    /// [requires them](Self::requires_crlf), 8-bit header bytes as `X` where it
+    /// [replaces them](Self::replaces_8bit_header_bytes), otherwise `raw` itself (not
+    /// copied). The engine writes and records this form; verification hashes the source in
+    /// it.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use mailmigrate_core::Capabilities;
+    /// let caps = Capabilities { requires_crlf: true, replaces_8bit_header_bytes: true,
+    ///     ..Capabilities::default() };
+    /// let m = Bytes::from_static("Subject: é\n\né\n".as_bytes());
+    /// assert_eq!(&caps.stored_form(&m)[..], "Subject: XX\r\n\r\né\r\n".as_bytes());
+    /// assert_eq!(&Capabilities::default().stored_form(&m)[..], &m[..]);
+    /// ```
+    pub fn stored_form(&self, raw: &bytes::Bytes) -> bytes::Bytes {
+        let crlf = if self.requires_crlf {
+            crate::headers::canonical_crlf(raw)
+        } else {
+            raw.clone()
+        };
+        if self.replaces_8bit_header_bytes {
+            crate::headers::replace_8bit_header_bytes(&crlf)
+        } else {
+            crlf
+        }
+    }
 }
 
 /// A provider's name, account label and capabilities.

@@ -130,6 +130,60 @@ pub fn canonical_crlf(raw: &bytes::Bytes) -> bytes::Bytes {
     bytes::Bytes::from(out)
 }
 
+/// The length of the message's header section: everything before its first empty line
+/// (the whole message when it has none). An empty line is a line feed at the start or
+/// right after another line ending, with or without its carriage return.
+///
+/// ```
+/// use mailmigrate_core::headers::header_len;
+/// assert_eq!(header_len(b"Subject: x\r\n\r\nbody"), 12);
+/// assert_eq!(header_len(b"\r\nbody"), 0);
+/// assert_eq!(header_len(b"Subject: only"), 13);
+/// ```
+pub fn header_len(raw: &[u8]) -> usize {
+    let mut line = 0;
+    for lf in memchr::memchr_iter(b'\n', raw) {
+        let content = &raw[line..lf];
+        if content.is_empty() || content == b"\r" {
+            return line;
+        }
+        line = lf + 1;
+    }
+    raw.len()
+}
+
+/// The message as a destination that stores header bytes above 0x7F as `X` keeps it (Cyrus
+/// IMAP with `munge8bit`, its default): each such byte in the [header section](header_len)
+/// becomes `X`, the body is left alone. Returns the same bytes, without copying, when the
+/// header section is 7-bit.
+///
+/// A destination that declares
+/// [`Capabilities::replaces_8bit_header_bytes`](crate::Capabilities::replaces_8bit_header_bytes)
+/// stores this form; the engine writes and records it, so look-ups and verification compare
+/// what the destination holds.
+///
+/// ```
+/// use bytes::Bytes;
+/// use mailmigrate_core::headers::replace_8bit_header_bytes;
+/// let m = Bytes::from_static("Subject: café\r\n\r\ncafé".as_bytes());
+/// assert_eq!(&replace_8bit_header_bytes(&m)[..], "Subject: cafXX\r\n\r\ncafé".as_bytes());
+/// let ascii = Bytes::from_static(b"Subject: x\r\n\r\n\xc3\xa9");
+/// assert_eq!(replace_8bit_header_bytes(&ascii).as_ptr(), ascii.as_ptr()); // not copied
+/// ```
+pub fn replace_8bit_header_bytes(raw: &bytes::Bytes) -> bytes::Bytes {
+    let end = header_len(raw);
+    if raw[..end].is_ascii() {
+        return raw.clone();
+    }
+    let mut out = raw.to_vec();
+    for b in &mut out[..end] {
+        if !b.is_ascii() {
+            *b = b'X';
+        }
+    }
+    bytes::Bytes::from(out)
+}
+
 /// Whether `raw` holds a line feed that no carriage return precedes.
 ///
 /// The usual message has none, so this is a scan of the whole message: it compares each
@@ -237,6 +291,27 @@ fn message_id_field(raw: &[u8]) -> Option<Option<&[u8]>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn header_bytes_are_replaced_as_cyrus_munge8bit_stores_them() {
+        // Sent to Cyrus 3.6 with `munge8bit` on, and what it gave back.
+        let cases: [(&[u8], &[u8]); 4] = [
+            (
+                b"From: Pr\xc3\xb6be <p@x.invalid>\r\nX-Fold: a\r\n\tb \xc3\xa9  \r\n\r\n--b\r\nContent-Type: text/plain; name=\"\xc3\xa9\"\r\n\r\n\xc3\xa9",
+                b"From: PrXXbe <p@x.invalid>\r\nX-Fold: a\r\n\tb XX  \r\n\r\n--b\r\nContent-Type: text/plain; name=\"\xc3\xa9\"\r\n\r\n\xc3\xa9",
+            ),
+            (b"\r\nbody \xc3\xa9\r\n", b"\r\nbody \xc3\xa9\r\n"),
+            (b"Subject: \xff\x80\r\n\r\n\xff", b"Subject: XX\r\n\r\n\xff"),
+            (b"Subject: \xc3\xa9", b"Subject: XX"),
+        ];
+        for (sent, stored) in cases {
+            let got = replace_8bit_header_bytes(&bytes::Bytes::copy_from_slice(sent));
+            assert_eq!(&got[..], stored, "{:?}", String::from_utf8_lossy(sent));
+        }
+        assert_eq!(header_len(b"a: b\n\nc"), 5);
+        assert_eq!(header_len(b"a: b\r\n\nc"), 6);
+        assert_eq!(header_len(b""), 0);
+    }
 
     #[test]
     fn canonical_crlf_converts_only_bare_lf() {

@@ -214,6 +214,11 @@ pub trait Destination: Provider {
 
     /// Returns every copy in `folder` whose bytes are the message's: same content hash (and
     /// so the same size), found by Message-ID or by size and then compared by content.
+    /// The key is of the message in the form the destination stores
+    /// ([`Capabilities::stored_form`]): the engine writes that form, so a copy hashes to
+    /// `key.hash` unless the destination rewrote it in a way its capabilities do not
+    /// declare. A provider that cannot know beforehand finds out by trying, as the IMAP
+    /// backend's fidelity probe does, and declares what it found.
     ///
     /// The rules the engine relies on:
     /// - **Every** matching copy is returned, not just one: byte-identical twins are

@@ -13,6 +13,7 @@ use crate::config::ImapConfig;
 use crate::error::{ImapError, PROVIDER};
 use crate::lookup::SizeCache;
 use crate::model::{ListedMailbox, Namespace};
+use crate::probe::{self, Fidelity};
 use crate::SCHEME;
 use mailmigrate_core::utf7;
 
@@ -36,6 +37,8 @@ pub(crate) struct Inner {
     pub(crate) single_connection: bool,
     /// Message sizes per folder for `find_existing`.
     pub(crate) sizes: SizeCache,
+    /// What the fidelity probe found, when it ran.
+    pub(crate) fidelity: Option<Fidelity>,
 }
 
 impl fmt::Debug for Imap {
@@ -49,11 +52,20 @@ impl fmt::Debug for Imap {
 
 impl Imap {
     pub(crate) async fn connect(cfg: ImapConfig) -> Result<Self> {
-        let (conn, facts) = Connection::open(&cfg)
+        let (mut conn, facts) = Connection::open(&cfg)
             .await
             .map_err(|e| e.into_error(Operation::Connect))?;
         let account = format!("{}@{}:{}", cfg.user, cfg.host, cfg.port);
-        let capabilities = capabilities_from(&facts);
+        let mut capabilities = capabilities_from(&facts);
+        let fidelity = if cfg.probe_fidelity {
+            let found = probe::probe(&mut conn, &facts)
+                .await
+                .map_err(|e| e.into_error(Operation::Connect))?;
+            found.apply(&mut capabilities);
+            Some(found)
+        } else {
+            None
+        };
         let fetch_batch = cfg.fetch_batch;
         let single_connection = cfg.pool_size <= 1;
         let pool = Pool::new(cfg, conn);
@@ -65,8 +77,16 @@ impl Imap {
                 fetch_batch,
                 single_connection,
                 sizes: SizeCache::default(),
+                fidelity,
             }),
         })
+    }
+
+    /// What the [fidelity probe](crate::ImapBuilder::with_fidelity_probe) found at connect
+    /// time (`None` when it did not run). The capabilities already reflect it; this is for
+    /// reports (e.g. to tell an operator that Cyrus's `munge8bit` is on).
+    pub fn fidelity(&self) -> Option<&Fidelity> {
+        self.inner.fidelity.as_ref()
     }
 
     /// The server's capability atoms (upper-case), as read at connect time.
@@ -288,7 +308,9 @@ pub(crate) fn capabilities_from(facts: &ServerFacts) -> Capabilities {
         update_flags: true,
         delete: facts.has("UIDPLUS"),
         find_existing: true,
+        // The IMAP path never rewrites bytes; a server may (the fidelity probe finds out).
         byte_exact: true,
+        replaces_8bit_header_bytes: false,
         // IMAP carries lines ending in CRLF only (RFC 3501 §4.3): bare LF is sent as CRLF.
         requires_crlf: true,
         append_max_size,

@@ -28,6 +28,7 @@ pub struct ImapBuilder {
     pool_size: Option<usize>,
     timeout: Option<Duration>,
     fetch_batch: Option<usize>,
+    probe_fidelity: bool,
     ca_file: Option<std::path::PathBuf>,
     invalid: Vec<(ImapConfigKey, String)>,
     unknown_keys: Vec<String>,
@@ -71,10 +72,13 @@ impl ImapBuilder {
                 Ok(t) => self.tls = Some(t),
                 Err(_) => self.invalid.push((key, value)),
             },
-            ImapConfigKey::AllowPlaintext => match value.to_ascii_lowercase().as_str() {
-                "1" | "true" | "yes" | "on" => self.allow_plaintext = true,
-                "0" | "false" | "no" | "off" => self.allow_plaintext = false,
-                _ => self.invalid.push((key, value)),
+            ImapConfigKey::AllowPlaintext => match parse_bool(&value) {
+                Some(on) => self.allow_plaintext = on,
+                None => self.invalid.push((key, value)),
+            },
+            ImapConfigKey::ProbeFidelity => match parse_bool(&value) {
+                Some(on) => self.probe_fidelity = on,
+                None => self.invalid.push((key, value)),
             },
             ImapConfigKey::PoolSize => match value.parse() {
                 Ok(n) => self.pool_size = Some(n),
@@ -181,6 +185,31 @@ impl ImapBuilder {
         self
     }
 
+    /// Runs the fidelity probe at connect time (default off): a mailbox of the backend's
+    /// own (`mailmigrate-probe-…`) is created, one probe message appended and read back,
+    /// and the mailbox deleted. What the server stored sets the capabilities
+    /// ([`Fidelity`](crate::Fidelity), reported by [`Imap::fidelity`]): `byte_exact` off
+    /// for a server that rewrites messages,
+    /// [`replaces_8bit_header_bytes`](mailmigrate_core::Capabilities::replaces_8bit_header_bytes)
+    /// for one that stores 8-bit header bytes as `X`. Turn it on for a destination (a
+    /// migration's look-ups find copies by their content hash); a source needs it not, and
+    /// may not allow creating mailboxes. A server that refuses a step leaves the
+    /// capabilities as declared, with [`Fidelity::Unknown`](crate::Fidelity::Unknown).
+    ///
+    /// ```
+    /// use mailmigrate_imap::ImapBuilder;
+    /// let destination = ImapBuilder::new()
+    ///     .with_host("imap.example.org")
+    ///     .with_user("alice")
+    ///     .with_password("s3cret")
+    ///     .with_fidelity_probe(true);
+    /// # let _ = destination;
+    /// ```
+    pub fn with_fidelity_probe(mut self, on: bool) -> Self {
+        self.probe_fidelity = on;
+        self
+    }
+
     fn config(self) -> std::result::Result<ImapConfig, ImapError> {
         if let Some(key) = self.unknown_keys.first() {
             return Err(ImapError::Config(format!(
@@ -235,6 +264,7 @@ impl ImapBuilder {
             timeout: self.timeout.unwrap_or(DEFAULT_TIMEOUT),
             fetch_batch: self.fetch_batch.unwrap_or(16).max(1),
             ca_file: self.ca_file,
+            probe_fidelity: self.probe_fidelity,
         })
     }
 
@@ -248,6 +278,15 @@ impl ImapBuilder {
     pub async fn build(self) -> Result<Imap> {
         let cfg = self.config().map_err(|e| e.into_error(Operation::Build))?;
         Imap::connect(cfg).await
+    }
+}
+
+/// `1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off`, in any case.
+fn parse_bool(value: &str) -> Option<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
     }
 }
 

@@ -97,11 +97,14 @@ pub enum ImapConfigKey {
     Timeout,
     /// A PEM file of extra trusted root certificates, e.g. a private CA (`ca_file`).
     CaFile,
+    /// `true` to run the fidelity probe at connect time (`probe_fidelity`, `probe`); see
+    /// [`ImapBuilder::with_fidelity_probe`](crate::ImapBuilder::with_fidelity_probe).
+    ProbeFidelity,
 }
 
 impl ImapConfigKey {
     /// Every key, in documentation order.
-    pub const ALL: [ImapConfigKey; 9] = [
+    pub const ALL: [ImapConfigKey; 10] = [
         Self::Host,
         Self::Port,
         Self::User,
@@ -111,6 +114,7 @@ impl ImapConfigKey {
         Self::PoolSize,
         Self::Timeout,
         Self::CaFile,
+        Self::ProbeFidelity,
     ];
 }
 
@@ -126,6 +130,7 @@ impl AsRef<str> for ImapConfigKey {
             Self::PoolSize => "pool_size",
             Self::Timeout => "timeout",
             Self::CaFile => "ca_file",
+            Self::ProbeFidelity => "probe_fidelity",
         }
     }
 }
@@ -148,6 +153,7 @@ impl FromStr for ImapConfigKey {
             "pool_size" | "connections" => Self::PoolSize,
             "timeout" | "timeout_secs" => Self::Timeout,
             "ca_file" | "cafile" | "ca" => Self::CaFile,
+            "probe_fidelity" | "probe" => Self::ProbeFidelity,
             _ => {
                 return Err(
                     Error::new(ErrorKind::ConfigInvalid, "unknown IMAP configuration key")
@@ -188,6 +194,8 @@ pub(crate) struct ImapConfig {
     pub(crate) pool_size: usize,
     pub(crate) timeout: Duration,
     pub(crate) fetch_batch: usize,
+    /// Run the fidelity probe at connect time.
+    pub(crate) probe_fidelity: bool,
     pub(crate) ca_file: Option<std::path::PathBuf>,
 }
 

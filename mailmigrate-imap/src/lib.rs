@@ -10,12 +10,14 @@ mod destination;
 mod error;
 mod lookup;
 mod model;
+mod probe;
 mod source;
 
 pub use acl::AclEntry;
 pub use backend::Imap;
 pub use builder::{ImapBuilder, DEFAULT_POOL_SIZE, DEFAULT_TIMEOUT};
 pub use config::{AuthMechanism, ImapConfigKey, Tls, TokenProvider};
+pub use probe::Fidelity;
 
 /// The URL scheme this provider answers to (`imap://`, `imaps://`).
 pub const SCHEME: &str = "imap";

@@ -146,7 +146,7 @@ async fn open_demo(args: &JobArgs, generate: bool) -> Result<Job> {
     let paths = DemoPaths::under(&args.demo_dir);
     let state_path = args.state.clone().unwrap_or_else(|| paths.state.clone());
     let source = stores::open_store(&paths.source_url()).await?;
-    let dest = stores::open_store(&paths.dest_url()).await?;
+    let dest = stores::open_destination(&paths.dest_url()).await?;
     let state = stores::open_state(&state_path)?;
     let generated = if generate {
         run::ensure_demo_source(
@@ -200,7 +200,7 @@ async fn open_config(args: &JobArgs, path: &std::path::Path) -> Result<Job> {
     // Both logins at once: a pass that has nothing to do is mostly connection set-up.
     let (source, dest) = tokio::try_join!(
         stores::open_store(&config.source),
-        stores::open_store(&config.destination)
+        stores::open_destination(&config.destination)
     )?;
     let state = stores::open_state(&state_path)?;
     println!(
@@ -209,6 +209,9 @@ async fn open_config(args: &JobArgs, path: &std::path::Path) -> Result<Job> {
         config.destination,
         state_path.display()
     );
+    for note in stores::storage_notes(&dest.info().capabilities) {
+        println!("Note: {note}");
+    }
     Ok(Job {
         source,
         dest,

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use super::plan::LabelPolicy;
 use super::{Engine, Event, FolderReport, PlanEntry, Stats};
-use crate::headers::canonical_crlf;
+use crate::headers::header_len;
 use crate::id_hashes::IdHashes;
 use crate::state::{ItemFailure, LedgerEntry, LedgerState};
 use crate::{
@@ -288,9 +288,7 @@ async fn settle_key(ctx: &Ctx<'_>, row: &LedgerEntry) -> Option<DedupeKey> {
         .await;
     match fetched {
         Some((_, Ok(mut raw))) => {
-            if ctx.dcaps.requires_crlf {
-                raw.bytes = canonical_crlf(&raw.bytes);
-            }
+            raw.bytes = ctx.dcaps.stored_form(&raw.bytes);
             Some(DedupeKey::of(&raw))
         }
         // The item left the source: the ledger's key without a size still finds its copy.
@@ -711,11 +709,14 @@ async fn copy_batch(
     let engine = ctx.engine;
     let batch = not_yet_recorded(ctx, batch).await?;
     let mut ok = Vec::with_capacity(batch.len());
+    // Messages whose header bytes the destination stores otherwise (rare: kept by id).
+    let mut altered = HashSet::new();
     for mut msg in batch {
-        if ctx.dcaps.requires_crlf {
-            // What the destination will store, and so what the ledger records.
-            msg.bytes = canonical_crlf(&msg.bytes);
+        if ctx.dcaps.replaces_8bit_header_bytes && !msg.bytes[..header_len(&msg.bytes)].is_ascii() {
+            altered.insert(msg.meta.id.clone());
         }
+        // What the destination will store, and so what the ledger records.
+        msg.bytes = ctx.dcaps.stored_form(&msg.bytes);
         if let Some(max) = ctx
             .dcaps
             .append_max_size
@@ -763,13 +764,13 @@ async fn copy_batch(
         .with_operation(Operation::Append));
     }
     let mut not_written = Vec::new();
-    let mut copied = 0;
-    let mut bytes = 0;
+    let (mut copied, mut bytes, mut replaced) = (0, 0, 0);
     let mut done = Vec::with_capacity(rows.len());
     for (mut row, result) in rows.drain(..).zip(results) {
         match result {
             Ok(appended) => {
                 let size = row.size.unwrap_or(0);
+                replaced += u64::from(altered.contains(&row.src_id));
                 row.dest_id = appended.id;
                 if row.dest_id.is_none() && ctx.dcaps.find_existing {
                     // Recorded one at a time: the next twin's look-up must see this claim.
@@ -802,6 +803,7 @@ async fn copy_batch(
     }
     stats.copied += copied;
     stats.bytes += bytes;
+    stats.header_bytes_replaced += replaced;
     engine.events.emit(|| Event::Copied {
         source: ctx.entry.source.path.clone(),
         messages: copied,

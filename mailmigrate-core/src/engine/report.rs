@@ -42,6 +42,10 @@ pub struct Stats {
     /// Copies that were deleted or moved away at the destination since they were written,
     /// so a flag change could not be carried; they are not copied again.
     pub gone_at_destination: u64,
+    /// Messages written to a destination that stores 8-bit header bytes as `X`
+    /// ([`Capabilities::replaces_8bit_header_bytes`](crate::Capabilities::replaces_8bit_header_bytes)),
+    /// whose copies therefore differ from the source in their header fields.
+    pub header_bytes_replaced: u64,
 }
 
 impl Stats {
@@ -65,6 +69,7 @@ impl AddAssign for Stats {
         self.previously_failed += o.previously_failed;
         self.unsettled += o.unsettled;
         self.gone_at_destination += o.gone_at_destination;
+        self.header_bytes_replaced += o.header_bytes_replaced;
     }
 }
 
@@ -173,6 +178,14 @@ impl fmt::Display for SyncReport {
                 "{} copies were deleted or moved away at the destination since they were written; \
                  their flag changes could not be carried.",
                 t.gone_at_destination
+            )?;
+        }
+        if t.header_bytes_replaced > 0 {
+            writeln!(
+                f,
+                "{} messages had 8-bit bytes in their header fields, which the destination stores \
+                 as X (Cyrus: munge8bit); their copies differ from the source there.",
+                t.header_bytes_replaced
             )?;
         }
         let (finals, retried): (Vec<_>, Vec<_>) =

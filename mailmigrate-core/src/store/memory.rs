@@ -107,6 +107,7 @@ impl MemoryStore {
             find_existing: true,
             byte_exact: true,
             requires_crlf: false,
+            replaces_8bit_header_bytes: false,
             append_max_size: None,
             append_batch_max: 256,
             fetch_batch_max: 256,

@@ -494,19 +494,16 @@ impl Harness {
     }
 
     /// Checks that `actual` carries `expected`: byte for byte when the pair is byte-exact
-    /// (after CRLF canonicalisation when the destination requires CRLF), otherwise by parsed
-    /// headers, text and attachments.
+    /// (in the destination's [stored form](crate::Capabilities::stored_form): CRLF, 8-bit
+    /// header bytes), otherwise by parsed headers, text and attachments.
     ///
     /// # Errors
     /// A message naming the first difference (never the content itself).
     pub fn same_content(&self, expected: &[u8], actual: &[u8]) -> Result<(), String> {
         let caps = self.capabilities();
-        if caps.byte_exact && caps.requires_crlf {
-            let canonical =
-                crate::headers::canonical_crlf(&bytes::Bytes::copy_from_slice(expected));
-            same_bytes(&canonical, actual)
-        } else if caps.byte_exact {
-            same_bytes(expected, actual)
+        if caps.byte_exact {
+            let stored = caps.stored_form(&bytes::Bytes::copy_from_slice(expected));
+            same_bytes(&stored, actual)
         } else {
             same_parsed(expected, actual)
         }

@@ -130,6 +130,11 @@ pub struct VerifyOptions {
     /// [`Flag::from_label`] makes them (default false): set when the engine carried labels as
     /// keywords ([`LabelPolicy::as_keywords`](crate::engine::LabelPolicy::as_keywords)).
     pub labels_as_keywords: bool,
+    /// Hash source messages with 8-bit header bytes as `X` (default false): set for a
+    /// destination that [stores them so](Capabilities::replaces_8bit_header_bytes); the
+    /// engine counts those messages in
+    /// [`Stats::header_bytes_replaced`](crate::engine::Stats::header_bytes_replaced).
+    pub header_8bit_as_x: bool,
 }
 
 impl Default for VerifyOptions {
@@ -142,6 +147,7 @@ impl Default for VerifyOptions {
             max_listed: 10_000,
             canonical_crlf: false,
             labels_as_keywords: false,
+            header_8bit_as_x: false,
         }
     }
 }
@@ -165,7 +171,17 @@ impl VerifyOptions {
             compare_keywords: caps.append_with_flags && caps.append_with_keywords,
             compare_dates: caps.append_with_internal_date,
             canonical_crlf: caps.requires_crlf,
+            header_8bit_as_x: caps.replaces_8bit_header_bytes,
             ..Self::default()
+        }
+    }
+
+    /// The capabilities that say which form the destination stores messages in.
+    fn stored_form(&self) -> Capabilities {
+        Capabilities {
+            requires_crlf: self.canonical_crlf,
+            replaces_8bit_header_bytes: self.header_8bit_as_x,
+            ..Capabilities::default()
         }
     }
 
@@ -417,8 +433,8 @@ async fn read_side(
             match result {
                 Ok(msg) => {
                     let rec = &mut records[i];
-                    rec.hash = Some(if opts.canonical_crlf && side == Side::Source {
-                        ContentHash::of(&crate::headers::canonical_crlf(&msg.bytes))
+                    rec.hash = Some(if side == Side::Source {
+                        ContentHash::of(&opts.stored_form().stored_form(&msg.bytes))
                     } else {
                         msg.content_hash()
                     });

@@ -130,6 +130,18 @@ impl Connection {
         self.run(&cmd, |_| {}).await.map(|_| ())
     }
 
+    /// `DELETE`, after closing the mailbox first when it is the selected one (not every
+    /// server deletes the selected mailbox).
+    pub(crate) async fn delete_mailbox(&mut self, mailbox: &str) -> Res<()> {
+        if self.selected.as_ref().is_some_and(|s| s.mailbox == mailbox) {
+            self.selected = None;
+            self.run("CLOSE", |_| {}).await?;
+        }
+        self.run(&format!("DELETE {}", quote_mailbox(mailbox)?), |_| {})
+            .await
+            .map(|_| ())
+    }
+
     /// `SUBSCRIBE`.
     pub(crate) async fn subscribe(&mut self, mailbox: &str) -> Res<()> {
         self.run(&format!("SUBSCRIBE {}", quote_mailbox(mailbox)?), |_| {})

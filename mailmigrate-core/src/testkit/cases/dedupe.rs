@@ -12,9 +12,7 @@ async fn find_copies(
     msg: &RawMessage,
 ) -> Result<Vec<ExistingCopy>, String> {
     let mut msg = msg.clone();
-    if h.capabilities().requires_crlf {
-        msg.bytes = crate::headers::canonical_crlf(&msg.bytes);
-    }
+    msg.bytes = h.capabilities().stored_form(&msg.bytes);
     h.dest
         .find_existing(folder, &DedupeKey::of(&msg))
         .await

@@ -61,11 +61,7 @@ pub(super) async fn source_with(
 }
 
 pub(super) fn stored_hash(h: &Harness, m: &RawMessage) -> ContentHash {
-    if h.capabilities().requires_crlf {
-        ContentHash::of(&crate::headers::canonical_crlf(&m.bytes))
-    } else {
-        m.content_hash()
-    }
+    ContentHash::of(&h.capabilities().stored_form(&m.bytes))
 }
 
 pub(super) async fn destination_census(h: &Harness, folder: &FolderId) -> Result<Census, String> {
