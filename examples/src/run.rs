@@ -35,7 +35,9 @@ impl Outcome {
         if let Some(check) = &self.check {
             f.differences += check.differences();
             f.unchecked += check.unchecked();
-            f.unsettled = f.unsettled.max(check.unsettled);
+            // The check counts every pending row, the uncheckable ones too.
+            let pending = f.unsettled + f.uncheckable;
+            f.unsettled += check.unsettled.saturating_sub(pending);
         }
         f
     }

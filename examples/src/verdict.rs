@@ -13,7 +13,7 @@
 //! | 2 | [`RunAgain`](Verdict::RunAgain) | run again: a folder stopped on a temporary error, writes of unknown outcome are unsettled, items failed temporarily, or the check could not reach everything it checks; the next run resumes |
 //! | 3 | [`Refused`](Verdict::Refused) | everything else is done; the items listed were refused for good (malformed, too large, unsupported) and a rerun will not change them |
 //! | 4 | [`Differences`](Verdict::Differences) | verification found differences (listed); `migrate verify` compares every message |
-//! | 5 | [`Blocked`](Verdict::Blocked) | a folder stopped on an error a rerun alone cannot fix (permission, quota, authentication, a name the destination refuses): fix it, then run again |
+//! | 5 | [`Blocked`](Verdict::Blocked) | a folder stopped on an error a rerun alone cannot fix (permission, quota, authentication, a name the destination refuses), or writes of unknown outcome went to a destination that cannot look copies up: fix it (or check them and pass `--rewrite-uncheckable`), then run again |
 //!
 //! When several apply, the first of Differences, Blocked, RunAgain, Refused wins.
 
@@ -81,7 +81,9 @@ pub const EXIT_CODES: [ExitCodeDoc; 6] = [
     ExitCodeDoc {
         code: 5,
         meaning: "a folder stopped on an error a rerun alone cannot fix (permission, quota, \
-                  authentication, a name the destination refuses): fix it, then run again",
+                  authentication, a name the destination refuses), or writes of unknown \
+                  outcome went to a destination that cannot look copies up: fix it (or check \
+                  them and pass --rewrite-uncheckable), then run again",
     },
 ];
 
@@ -147,6 +149,9 @@ pub struct Findings {
     pub stopped_blocked: Vec<String>,
     /// Writes whose outcome is still unknown.
     pub unsettled: u64,
+    /// Writes of unknown outcome the destination cannot look up: a rerun alone cannot
+    /// settle them.
+    pub uncheckable: u64,
     /// Copies or folders the end-of-pass check could not look at (the destination did not
     /// answer).
     pub unchecked: u64,
@@ -166,6 +171,7 @@ impl Findings {
     pub fn of_report(report: &SyncReport, tolerated: usize) -> Self {
         let mut f = Self {
             unsettled: report.totals.unsettled,
+            uncheckable: report.totals.uncheckable,
             ..Self::default()
         };
         for folder in report.folders.iter().filter(|r| !r.complete) {
@@ -206,7 +212,7 @@ impl Findings {
     pub fn verdict(&self) -> Verdict {
         if self.differences > 0 {
             Verdict::Differences
-        } else if !self.stopped_blocked.is_empty() {
+        } else if !self.stopped_blocked.is_empty() || self.uncheckable > 0 {
             Verdict::Blocked
         } else if !self.stopped_temporarily.is_empty()
             || self.unsettled > 0
@@ -246,6 +252,15 @@ impl fmt::Display for Findings {
                 f,
                 "  {} writes of unknown outcome: the next run looks them up, never writes blindly",
                 self.unsettled
+            )?;
+        }
+        if self.uncheckable > 0 {
+            writeln!(
+                f,
+                "  {} writes of unknown outcome cannot be checked (the destination cannot look \
+                 copies up): see whether they arrived, then run with --rewrite-uncheckable to \
+                 write them again (it duplicates those that did arrive)",
+                self.uncheckable
             )?;
         }
         if self.unchecked > 0 {
@@ -315,6 +330,14 @@ mod tests {
         };
         assert_eq!(unchecked.verdict(), Verdict::RunAgain, "{unchecked}");
         assert!(!unchecked.to_string().contains("passed"), "{unchecked}");
+        // A rerun cannot settle what the destination cannot look up: the operator decides.
+        let uncheckable = Findings {
+            uncheckable: 1,
+            unsettled: 1,
+            ..Findings::default()
+        };
+        assert_eq!(uncheckable.verdict(), Verdict::Blocked, "{uncheckable}");
+        assert!(uncheckable.to_string().contains("--rewrite-uncheckable"));
     }
 
     #[test]

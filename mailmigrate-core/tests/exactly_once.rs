@@ -984,3 +984,77 @@ async fn acknowledged_copies_a_look_up_cannot_match_are_written_once() {
     assert_eq!(dst.messages(&FolderId::new("INBOX")).unwrap().len(), 20);
     no_pending(&state, "INBOX").await;
 }
+
+/// A destination that cannot look copies up leaves a lost reply undecidable for good: the
+/// row stays pending and holds the checkpoint, and the report calls it uncheckable (a rerun
+/// cannot help), never "run again" forever. Once the operator says so, each is written
+/// again: the lost write that did arrive is duplicated (the cost the option names), those
+/// that did not arrive are copied, and nothing is pending any more.
+#[tokio::test]
+async fn unknown_outcomes_on_a_destination_without_lookups_wait_for_the_operator() {
+    let src = MemoryStore::new("src");
+    fill(&src, "INBOX", 0..20).await;
+    let caps = Capabilities {
+        find_existing: false,
+        ..MemoryStore::capabilities()
+    };
+    let dst = MemoryStore::with_capabilities("dst", caps);
+    // Outside, two writes of unknown outcome that were not stored (the 9th and 18th);
+    // inside, one stored whose reply was lost (the 10th of the rest).
+    let lossy = Stack::new(dst.clone())
+        .layer(FaultLayer::new().fail_items(
+            Operation::Append,
+            Trigger::every(10),
+            Fault::permanent(ErrorKind::Unavailable).after_call(),
+        ))
+        .layer(FaultLayer::new().fail_items(
+            Operation::Append,
+            Trigger::every(9),
+            Fault::permanent(ErrorKind::Unavailable).unknown_outcome(),
+        ))
+        .into_destination();
+    let state: Arc<dyn StateStore> = Arc::new(MemoryState::new());
+    let first = run_with(Arc::new(src.clone()), lossy, &state, options())
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(
+        (first.totals.uncheckable, first.totals.unsettled),
+        (3, 0),
+        "{first}"
+    );
+    assert_eq!(dst.message_count(), 18);
+    assert!(!first.is_complete(), "{first}");
+    assert!(first.to_string().contains("cannot be checked"), "{first}");
+    // A rerun alone changes nothing: still uncheckable, nothing written again.
+    let dst_only: Arc<dyn Destination> = Arc::new(dst.clone());
+    let again = run_with(
+        Arc::new(src.clone()),
+        Arc::clone(&dst_only),
+        &state,
+        options(),
+    )
+    .run()
+    .await
+    .unwrap();
+    assert_eq!(
+        (again.totals.uncheckable, again.totals.copied),
+        (3, 0),
+        "{again}"
+    );
+    assert_eq!(dst.message_count(), 18);
+    // The operator checked and chose: all three are written again.
+    let opts = options().with_rewrite_uncheckable(true);
+    let last = run_complete(Arc::new(src.clone()), dst_only, &state, opts).await;
+    assert_eq!(
+        (last.totals.copied, last.totals.uncheckable),
+        (3, 0),
+        "{last}"
+    );
+    assert_eq!(
+        dst.message_count(),
+        21,
+        "the write that arrived is duplicated"
+    );
+    no_pending(&state, "INBOX").await;
+}

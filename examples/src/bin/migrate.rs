@@ -63,6 +63,11 @@ struct JobArgs {
     /// Plan and count, but write nothing and store no checkpoint.
     #[arg(long, global = true)]
     dry_run: bool,
+    /// Write again the writes of unknown outcome that the destination cannot look up
+    /// (exit 5 says when there are some): check first whether they arrived, since each is
+    /// written again.
+    #[arg(long, global = true)]
+    rewrite_uncheckable: bool,
     /// The job's name in the state store (default: `name` in the file, else its stem).
     #[arg(long, value_name = "NAME", global = true)]
     job: Option<String>,
@@ -178,7 +183,9 @@ async fn open_demo(args: &JobArgs, generate: bool) -> Result<Job> {
         source,
         dest,
         state,
-        options: SyncOptions::new(job).with_dry_run(args.dry_run),
+        options: SyncOptions::new(job)
+            .with_dry_run(args.dry_run)
+            .with_rewrite_uncheckable(args.rewrite_uncheckable),
         tolerated: run::demo_expected_failures(demo::DEFAULT_COUNT, true),
     })
 }
@@ -186,7 +193,9 @@ async fn open_demo(args: &JobArgs, generate: bool) -> Result<Job> {
 async fn open_config(args: &JobArgs, path: &std::path::Path) -> Result<Job> {
     let config = JobConfig::load(path)?;
     let job = config.job_name(args.job.as_deref(), Some(path));
-    let options = config.sync_options(&job, args.dry_run)?;
+    let options = config
+        .sync_options(&job, args.dry_run)?
+        .with_rewrite_uncheckable(args.rewrite_uncheckable);
     let state_path = args
         .state
         .clone()

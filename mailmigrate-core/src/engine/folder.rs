@@ -232,7 +232,8 @@ async fn run(ctx: &Ctx<'_>, stats: &mut Stats) -> Result<bool> {
             dedupe.store(false, Ordering::SeqCst);
             continue;
         }
-        stats.unsettled += settled.pending;
+        stats.unsettled += settled.pending - settled.uncheckable;
+        stats.uncheckable += settled.uncheckable;
         return match checkpoint {
             Some(cp) if held == 0 && settled.pending == 0 && settled.rewrite == 0 => {
                 engine.state.set_checkpoint(ctx.job, ctx.src(), &cp).await?;
@@ -360,6 +361,8 @@ struct Settled {
     rewrite: u64,
     /// Rows still of unknown outcome (the destination or source could not be asked).
     pending: u64,
+    /// Of those, rows the destination can never be asked about (no `find_existing`).
+    uncheckable: u64,
 }
 
 /// The last word on writes of unknown outcome: after the grace period, each pending row is
@@ -370,6 +373,7 @@ async fn settle_after_pass(ctx: &Ctx<'_>, stats: &mut Stats) -> Result<Settled> 
     let mut out = Settled {
         rewrite: 0,
         pending: 0,
+        uncheckable: 0,
     };
     // Rows stay pending only where an outcome became uncertain (a look-up at the start that
     // found nothing, a lost answer in this pass); an ordinary pass asks the ledger nothing.
@@ -386,6 +390,14 @@ async fn settle_after_pass(ctx: &Ctx<'_>, stats: &mut Stats) -> Result<Settled> 
         match settle_one(ctx, &row).await? {
             Some(true) => stats.deduplicated += 1,
             Some(false) => gone.push(row.src_id),
+            // Nothing will ever tell: the operator decides (`rewrite_uncheckable`).
+            None if !ctx.dcaps.find_existing && engine.options.rewrite_uncheckable => {
+                gone.push(row.src_id);
+            }
+            None if !ctx.dcaps.find_existing => {
+                out.pending += 1;
+                out.uncheckable += 1;
+            }
             None => out.pending += 1,
         }
     }

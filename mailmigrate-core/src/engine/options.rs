@@ -91,6 +91,13 @@ pub struct SyncOptions {
     /// after the look-up that first missed it; default 5 seconds.
     #[serde(with = "millis")]
     pub settle_grace: std::time::Duration,
+    /// Write again the writes of unknown outcome that the destination cannot look up (it
+    /// has no [`find_existing`](crate::Capabilities::find_existing)). Off by default: such
+    /// writes stay pending, hold their folder's checkpoint, and are reported as
+    /// [`Stats::uncheckable`](super::Stats::uncheckable), because nothing can tell whether
+    /// they arrived. Turn it on once the destination has been checked by hand: each is then
+    /// written again, which duplicates those that did arrive.
+    pub rewrite_uncheckable: bool,
 }
 
 /// `Duration` as whole milliseconds in job files.
@@ -121,6 +128,7 @@ impl Default for SyncOptions {
             filter: Filter::default(),
             mapping: MappingRules::default(),
             settle_grace: std::time::Duration::from_secs(5),
+            rewrite_uncheckable: false,
         }
     }
 }
@@ -160,6 +168,19 @@ impl SyncOptions {
     #[must_use]
     pub fn with_sync_flags(mut self, yes: bool) -> Self {
         self.sync_flags = yes;
+        self
+    }
+
+    /// Sets [`rewrite_uncheckable`](Self::rewrite_uncheckable).
+    ///
+    /// ```
+    /// use mailmigrate_core::engine::SyncOptions;
+    /// assert!(!SyncOptions::new("a").rewrite_uncheckable);
+    /// assert!(SyncOptions::new("a").with_rewrite_uncheckable(true).rewrite_uncheckable);
+    /// ```
+    #[must_use]
+    pub fn with_rewrite_uncheckable(mut self, yes: bool) -> Self {
+        self.rewrite_uncheckable = yes;
         self
     }
 

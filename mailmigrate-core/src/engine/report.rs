@@ -39,6 +39,12 @@ pub struct Stats {
     /// not be asked): they stay pending, hold the checkpoint, and are looked up on the next
     /// run, never written blindly.
     pub unsettled: u64,
+    /// Writes of unknown outcome that this destination cannot look up (it has no
+    /// [`find_existing`](crate::Capabilities::find_existing)): a rerun cannot settle them.
+    /// They stay pending and hold their folder's checkpoint until the destination is
+    /// checked by hand and the run is told to write them again
+    /// ([`SyncOptions::rewrite_uncheckable`](super::SyncOptions::rewrite_uncheckable)).
+    pub uncheckable: u64,
     /// Copies that were deleted or moved away at the destination since they were written,
     /// so a flag change could not be carried; they are not copied again.
     pub gone_at_destination: u64,
@@ -68,6 +74,7 @@ impl AddAssign for Stats {
         self.deleted += o.deleted;
         self.previously_failed += o.previously_failed;
         self.unsettled += o.unsettled;
+        self.uncheckable += o.uncheckable;
         self.gone_at_destination += o.gone_at_destination;
         self.header_bytes_replaced += o.header_bytes_replaced;
     }
@@ -178,6 +185,15 @@ impl fmt::Display for SyncReport {
                 "{} copies were deleted or moved away at the destination since they were written; \
                  their flag changes could not be carried.",
                 t.gone_at_destination
+            )?;
+        }
+        if t.uncheckable > 0 {
+            writeln!(
+                f,
+                "{} writes of unknown outcome cannot be checked: the destination cannot look \
+                 copies up. See whether they arrived, then run again with the option to write \
+                 them again (it duplicates those that did arrive).",
+                t.uncheckable
             )?;
         }
         if t.header_bytes_replaced > 0 {
