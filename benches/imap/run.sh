@@ -15,6 +15,8 @@
 #      `corpus.py load --extra` (1 % more messages) and 50 flag changes at src1, then
 #      `migrate verify` (the CLI's full comparison, its own step); with hyperfine
 #      installed, the no-change passes are also timed over repeated runs,
+#   4b. the CLI again over the complete dst7 after its state file was deleted (every
+#      message deduplicated by look-up), against the first CLI copy's wall time,
 #   5. both tools again on an N_SMALL-message subset of the corpus (src2) holding the same
 #      largest messages, to show that peak RSS does not grow with the number of messages,
 # and prints the table (benches/imap/report.py). See benches/imap/README.md.
@@ -226,7 +228,22 @@ cli cli_incr src1 dst7
 verify mailmigrate-incr src1 dst2 || { FAILED=1; echo "  MAILMIGRATE INCREMENTAL PASS IS NOT EXACT" >&2; }
 verify mailmigrate-cli-incr src1 dst7 || { FAILED=1; echo "  THE CLI'S INCREMENTAL PASS IS NOT EXACT" >&2; }
 cli cli_verify src1 dst7 verify
-for step in cli cli_noop cli_incr cli_verify; do
+log "4b/5 lost state: the CLI's state file deleted, a rerun over the complete destination"
+rm -f "$WORK"/state/cli-src1-dst7.sqlite*
+cli cli_lost src1 dst7
+verify mailmigrate-cli-lost src1 dst7 || { FAILED=1; echo "  THE LOST-STATE RERUN IS NOT EXACT" >&2; }
+python3 - "$RES/cli.time" "$RES/cli_lost.time" <<'EOF' | tee "$RES/lost.txt"
+import re, sys
+def wall(path):
+    t = re.search(r"Elapsed \(wall clock\) time[^:]*: (.*)", open(path).read()).group(1)
+    secs = 0.0
+    for part in t.strip().split(":"):
+        secs = secs * 60 + float(part)
+    return secs
+full, lost = wall(sys.argv[1]), wall(sys.argv[2])
+print("  lost-state rerun %.2f s against the first copy's %.2f s: %.2fx" % (lost, full, lost / full))
+EOF
+for step in cli cli_noop cli_incr cli_verify cli_lost; do
   [ "$(cat "$RES/$step.rc")" = 0 ] || { FAILED=1; echo "  the CLI's $step exited $(cat "$RES/$step.rc")" >&2; }
 done
 

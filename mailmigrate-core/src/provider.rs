@@ -253,6 +253,43 @@ pub trait Destination: Provider {
     /// `Unsupported` without `find_existing`.
     async fn find_existing(&self, folder: &FolderId, key: &DedupeKey) -> Result<Vec<ExistingCopy>>;
 
+    /// [`find_existing`](Self::find_existing) for several keys at once: one list of copies
+    /// per key, in the keys' order, each exactly what `find_existing` returns for that key
+    /// (the testkit's `dedupe::batched_lookup_matches_single` case checks it). The engine
+    /// asks this way for a whole batch when it deduplicates a folder it has no checkpoint
+    /// for (a lost state file, mail copied before by another tool), so a provider that can
+    /// answer many keys in a few round trips should: the default asks key by key.
+    ///
+    /// ```
+    /// # use mailmigrate_core::{store::MemoryStore, *};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let store = MemoryStore::new("doc");
+    /// let inbox = store.ensure_folder(&FolderPath::inbox(), None).await?.id;
+    /// let msg = |n: u8| RawMessage::new(
+    ///     MessageMeta::new(MessageId::new(n.to_string()), inbox.clone()),
+    ///     bytes::Bytes::from(format!("Subject: {n}\r\n\r\nbody\r\n")),
+    /// );
+    /// store.append(&inbox, vec![msg(1)]).await?;
+    /// let keys = [DedupeKey::of(&msg(1)), DedupeKey::of(&msg(2))];
+    /// let found = store.find_existing_many(&inbox, &keys).await?;
+    /// assert_eq!((found[0].len(), found[1].len()), (1, 0));
+    /// # Ok::<(), Error>(()) }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// As [`find_existing`](Self::find_existing); an error for one key fails the call.
+    async fn find_existing_many(
+        &self,
+        folder: &FolderId,
+        keys: &[DedupeKey],
+    ) -> Result<Vec<Vec<ExistingCopy>>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            out.push(self.find_existing(folder, key).await?);
+        }
+        Ok(out)
+    }
+
     /// Deletes messages. Called only when the caller asked to propagate deletions.
     ///
     /// # Errors
@@ -326,6 +363,13 @@ macro_rules! forward_impls {
                 key: &DedupeKey,
             ) -> Result<Vec<ExistingCopy>> {
                 (**self).find_existing(folder, key).await
+            }
+            async fn find_existing_many(
+                &self,
+                folder: &FolderId,
+                keys: &[DedupeKey],
+            ) -> Result<Vec<Vec<ExistingCopy>>> {
+                (**self).find_existing_many(folder, keys).await
             }
             async fn delete(&self, folder: &FolderId, ids: &[MessageId]) -> Result<()> {
                 (**self).delete(folder, ids).await

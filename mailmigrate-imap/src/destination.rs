@@ -189,13 +189,7 @@ impl Destination for Imap {
     }
 
     async fn find_existing(&self, folder: &FolderId, key: &DedupeKey) -> Result<Vec<ExistingCopy>> {
-        let op = Operation::FindExisting;
-        let mut c = self.conn(op).await?;
-        // A lookup must see what other connections appended: refreshed, not just selected.
-        let uidvalidity = c
-            .refresh_selected(folder.as_str(), false)
-            .await
-            .map_err(|e| e.into_select_error(op).with_context("folder", folder))?;
+        let (mut c, uidvalidity) = self.lookup_connection(folder).await?;
         let sizes = &self.inner.sizes;
         lookup::find_copies(
             &mut c,
@@ -206,7 +200,32 @@ impl Destination for Imap {
             self.inner.fetch_batch,
         )
         .await
-        .map_err(|e| e.into_error(op).with_context("folder", folder))
+        .map_err(|e| {
+            e.into_error(Operation::FindExisting)
+                .with_context("folder", folder)
+        })
+    }
+
+    async fn find_existing_many(
+        &self,
+        folder: &FolderId,
+        keys: &[DedupeKey],
+    ) -> Result<Vec<Vec<ExistingCopy>>> {
+        let (mut c, uidvalidity) = self.lookup_connection(folder).await?;
+        let sizes = &self.inner.sizes;
+        lookup::find_many(
+            &mut c,
+            sizes,
+            folder,
+            uidvalidity,
+            keys,
+            self.inner.fetch_batch,
+        )
+        .await
+        .map_err(|e| {
+            e.into_error(Operation::FindExisting)
+                .with_context("folder", folder)
+        })
     }
 
     async fn delete(&self, folder: &FolderId, ids: &[MessageId]) -> Result<()> {
@@ -236,6 +255,20 @@ impl Destination for Imap {
         c.uid_delete(&uid_set(&uids))
             .await
             .map_err(|e| e.into_error(op).with_context("folder", folder))
+    }
+}
+
+impl Imap {
+    /// A connection with `folder` selected for a look-up, and its UIDVALIDITY. A look-up
+    /// must see what other connections appended: refreshed, not just selected.
+    async fn lookup_connection(&self, folder: &FolderId) -> Result<(Pooled, u32)> {
+        let op = Operation::FindExisting;
+        let mut c = self.conn(op).await?;
+        let uidvalidity = c
+            .refresh_selected(folder.as_str(), false)
+            .await
+            .map_err(|e| e.into_select_error(op).with_context("folder", folder))?;
+        Ok((c, uidvalidity))
     }
 }
 

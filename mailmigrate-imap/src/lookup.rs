@@ -121,6 +121,74 @@ pub(crate) async fn find_copies(
     hash_matches(c, uidvalidity, candidates, key, batch).await
 }
 
+/// A key whose size matches more messages than this is looked up on its own (its
+/// Message-ID narrows the candidates), so that one common size cannot make a batch
+/// download much of the folder.
+const MAX_SHARED_SIZE: usize = 8;
+
+/// [`find_copies`] for many keys: the folder's sizes are read once (above the highest UID
+/// read before), the bodies of every message whose size is a key's are fetched `batch` at
+/// a time, each hashed once, and every key gets the copies with its hash. A copy has its
+/// message's bytes, so it has its size: nothing `find_copies` would return is missed. Keys
+/// without a size, or whose size many messages share, go through [`find_copies`].
+pub(crate) async fn find_many(
+    c: &mut Connection,
+    cache: &SizeCache,
+    folder: &FolderId,
+    uidvalidity: u32,
+    keys: &[DedupeKey],
+    batch: usize,
+) -> Res<Vec<Vec<ExistingCopy>>> {
+    let from = cache.next_uid(folder.as_str(), uidvalidity);
+    let read = c.uid_sizes(from).await?;
+    cache.extend(folder.as_str(), uidvalidity, from, &read);
+    let mut alone = Vec::new();
+    let mut wanted = Vec::new();
+    for (i, key) in keys.iter().enumerate() {
+        let same_size = key
+            .size
+            .map(|s| cache.matching(folder.as_str(), uidvalidity, Some(s)));
+        match same_size {
+            Some(uids) if uids.len() <= MAX_SHARED_SIZE => wanted.extend(uids),
+            _ => alone.push(i),
+        }
+    }
+    let mut by_hash: HashMap<ContentHash, Vec<u32>> = HashMap::new();
+    let mut copies: BTreeMap<u32, ExistingCopy> = BTreeMap::new();
+    wanted.sort_unstable();
+    wanted.dedup();
+    for chunk in wanted.chunks(batch.max(1)) {
+        for m in c.uid_fetch(&uid_set(chunk), true).await? {
+            let Some(body) = m.body.as_ref() else {
+                continue;
+            };
+            if chunk.binary_search(&m.uid).is_err() || copies.contains_key(&m.uid) {
+                continue;
+            }
+            by_hash
+                .entry(ContentHash::of(body))
+                .or_default()
+                .push(m.uid);
+            let copy = ExistingCopy::new(message_id(uidvalidity, m.uid))
+                .with_flags(m.flags)
+                .with_internal_date(m.internal_date);
+            copies.insert(m.uid, copy);
+        }
+    }
+    let mut out: Vec<Vec<ExistingCopy>> = keys
+        .iter()
+        .map(|key| {
+            let mut uids = by_hash.get(&key.hash).cloned().unwrap_or_default();
+            uids.sort_unstable();
+            uids.iter().filter_map(|u| copies.get(u).cloned()).collect()
+        })
+        .collect();
+    for i in alone {
+        out[i] = find_copies(c, cache, folder, uidvalidity, &keys[i], batch).await?;
+    }
+    Ok(out)
+}
+
 /// The candidates whose body hashes to `key.hash`, fetched `batch` at a time.
 async fn hash_matches(
     c: &mut Connection,

@@ -868,9 +868,20 @@ async fn dedupe_batch(
     // message); until then their claims are kept here.
     let mut claimed = HashSet::new();
     let mut found = Vec::new();
-    for msg in batch {
-        let key = DedupeKey::of(&msg);
-        let candidates = engine.dest.find_existing(dest, &key).await?;
+    let keys: Vec<DedupeKey> = batch.iter().map(DedupeKey::of).collect();
+    let copies = engine.dest.find_existing_many(dest, &keys).await?;
+    if copies.len() != batch.len() {
+        return Err(Error::new(
+            ErrorKind::Unexpected,
+            format!(
+                "the destination answered {} look-ups for {} keys",
+                copies.len(),
+                batch.len()
+            ),
+        )
+        .with_operation(Operation::FindExisting));
+    }
+    for (msg, candidates) in batch.into_iter().zip(copies) {
         let wanted = Wanted {
             flags: &msg.meta.flags,
             date: written_date(ctx, &msg),

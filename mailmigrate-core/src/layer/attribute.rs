@@ -160,6 +160,17 @@ impl<S: Destination> Destination for Attributed<S> {
             .map_err(self.name(Operation::FindExisting))
     }
 
+    async fn find_existing_many(
+        &self,
+        folder: &FolderId,
+        keys: &[DedupeKey],
+    ) -> Result<Vec<Vec<ExistingCopy>>> {
+        self.inner
+            .find_existing_many(folder, keys)
+            .await
+            .map_err(self.name(Operation::FindExisting))
+    }
+
     async fn delete(&self, folder: &FolderId, ids: &[MessageId]) -> Result<()> {
         self.inner
             .delete(folder, ids)

@@ -637,6 +637,17 @@ impl<S: Destination> Destination for Faulty<S> {
             .await
     }
 
+    async fn find_existing_many(
+        &self,
+        folder: &FolderId,
+        keys: &[DedupeKey],
+    ) -> Result<Vec<Vec<ExistingCopy>>> {
+        let provider = scheme(&*self.inner);
+        let call = self.inner.find_existing_many(folder, keys);
+        self.guard(provider, Operation::FindExisting, Some(folder), call)
+            .await
+    }
+
     async fn delete(&self, folder: &FolderId, ids: &[MessageId]) -> Result<()> {
         let provider = scheme(&*self.inner);
         let call = self.inner.delete(folder, ids);

@@ -242,6 +242,15 @@ impl<S: Destination> Destination for ConcurrencyLimit<S> {
         self.inner.find_existing(folder, key).await
     }
 
+    async fn find_existing_many(
+        &self,
+        folder: &FolderId,
+        keys: &[DedupeKey],
+    ) -> Result<Vec<Vec<ExistingCopy>>> {
+        let _permit = self.permit(Operation::FindExisting).await?;
+        self.inner.find_existing_many(folder, keys).await
+    }
+
     async fn delete(&self, folder: &FolderId, ids: &[MessageId]) -> Result<()> {
         let _permit = self.permit(Operation::Delete).await?;
         self.inner.delete(folder, ids).await

@@ -484,6 +484,21 @@ impl<S: Destination, O: Observer> Destination for Metrics<S, O> {
         .await
     }
 
+    async fn find_existing_many(
+        &self,
+        folder: &FolderId,
+        keys: &[DedupeKey],
+    ) -> Result<Vec<Vec<ExistingCopy>>> {
+        let call = self.inner.find_existing_many(folder, keys);
+        self.measure(
+            scheme(&self.inner),
+            Operation::FindExisting,
+            call,
+            |v, e| e.items = v.iter().map(Vec::len).sum::<usize>() as u64,
+        )
+        .await
+    }
+
     async fn delete(&self, folder: &FolderId, ids: &[MessageId]) -> Result<()> {
         let call = self.inner.delete(folder, ids);
         self.measure(scheme(&self.inner), Operation::Delete, call, |(), e| {

@@ -553,6 +553,18 @@ impl<S: Destination> Destination for Retry<S> {
         .await
     }
 
+    async fn find_existing_many(
+        &self,
+        folder: &FolderId,
+        keys: &[DedupeKey],
+    ) -> Result<Vec<Vec<ExistingCopy>>> {
+        let provider = scheme(&*self.inner);
+        self.call(provider, Operation::FindExisting, || {
+            self.inner.find_existing_many(folder, keys)
+        })
+        .await
+    }
+
     async fn delete(&self, folder: &FolderId, ids: &[MessageId]) -> Result<()> {
         let provider = scheme(&*self.inner);
         self.call(provider, Operation::Delete, || {

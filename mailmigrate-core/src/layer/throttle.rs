@@ -274,6 +274,15 @@ impl<S: Destination> Destination for Throttle<S> {
         self.inner.find_existing(folder, key).await
     }
 
+    async fn find_existing_many(
+        &self,
+        folder: &FolderId,
+        keys: &[DedupeKey],
+    ) -> Result<Vec<Vec<ExistingCopy>>> {
+        self.bucket.acquire().await;
+        self.inner.find_existing_many(folder, keys).await
+    }
+
     async fn delete(&self, folder: &FolderId, ids: &[MessageId]) -> Result<()> {
         self.bucket.acquire().await;
         self.inner.delete(folder, ids).await

@@ -201,6 +201,7 @@ macro_rules! __conformance_cases {
             renewed_folder_lists_anew => changes::renewed_folder_lists_anew,
             dedupe_after_interrupted_write => dedupe::dedupe_after_interrupted_write,
             find_existing_tells_twins_apart => dedupe::find_existing_tells_twins_apart,
+            batched_lookup_matches_single => dedupe::batched_lookup_matches_single,
             engine_settles_lost_replies => engine::engine_settles_lost_replies,
             lost_append_reply_is_outcome_unknown => wire::lost_append_reply_is_outcome_unknown,
             engine_settles_a_reply_lost_on_the_wire => wire::engine_settles_a_reply_lost_on_the_wire,

@@ -165,3 +165,84 @@ pub async fn find_existing_tells_twins_apart(h: &Harness) -> CaseResult {
     );
     Ok(Outcome::Passed)
 }
+
+/// The batched look-up ([`Destination::find_existing_many`](crate::Destination::find_existing_many))
+/// answers each key exactly as [`find_existing`](crate::Destination::find_existing) does,
+/// in order: byte-identical twins (both copies, each with its own flags), a message without
+/// `Message-ID`, two messages whose `Message-ID`s differ only by a suffix (a header search
+/// is a substring search), keys of messages never stored, and a key without a size.
+///
+/// # Errors
+/// A message naming the key whose answers differ.
+pub async fn batched_lookup_matches_single(h: &Harness) -> CaseResult {
+    let caps = h.capabilities();
+    if !caps.find_existing {
+        return skip("needs find_existing");
+    }
+    let folder = h.folder("batched").await?;
+    let look_alike = |n: u32, id: &str| {
+        let bytes = format!("Message-ID: <{id}>\r\nSubject: look-alike {n}\r\n\r\nbody {n}\r\n");
+        RawMessage::new(
+            crate::MessageMeta::new(MessageId::new(format!("look-alike-{n}")), folder.clone()),
+            bytes::Bytes::from(bytes),
+        )
+    };
+    let mut twin = fixtures::NO_MESSAGE_ID.message(&folder);
+    let mut stored = vec![
+        twin.clone(),
+        fixtures::DUPLICATE_MESSAGE_ID_A.message(&folder),
+        fixtures::MULTIPART_ATTACHMENT.message(&folder),
+        look_alike(1, "same@batched.example"),
+        look_alike(2, "same@batched.example.org"),
+    ];
+    twin.meta.flags = [Flag::Seen].into_iter().collect();
+    stored.push(twin);
+    for msg in &stored {
+        h.append_one(&folder, msg.clone()).await?;
+    }
+    let never = [
+        fixtures::DUPLICATE_MESSAGE_ID_B.message(&folder),
+        fixtures::RFC2047_HEADERS.message(&folder),
+        look_alike(3, "same@batched.example.or"),
+    ];
+    let stored_form = |m: &RawMessage| {
+        let mut m = m.clone();
+        m.bytes = caps.stored_form(&m.bytes);
+        DedupeKey::of(&m)
+    };
+    let mut keys: Vec<DedupeKey> = stored.iter().chain(&never).map(stored_form).collect();
+    let mut sizeless = stored_form(&stored[2]);
+    sizeless.size = None;
+    keys.push(sizeless);
+    let batched = h
+        .dest
+        .find_existing_many(&folder, &keys)
+        .await
+        .map_err(|e| format!("find_existing_many failed: {e}"))?;
+    ensure!(
+        batched.len() == keys.len(),
+        "find_existing_many answered {} lists for {} keys",
+        batched.len(),
+        keys.len()
+    );
+    for (i, (key, got)) in keys.iter().zip(&batched).enumerate() {
+        let single = h
+            .dest
+            .find_existing(&folder, key)
+            .await
+            .map_err(|e| format!("find_existing failed: {e}"))?;
+        ensure!(
+            got == &single,
+            "key {i} ({:?}, size {:?}): find_existing_many answered {got:?}, \
+             find_existing {single:?}",
+            key.message_id,
+            key.size
+        );
+    }
+    ensure!(
+        batched[0].len() == 2,
+        "the twins' key found {} copies, not both",
+        batched[0].len()
+    );
+    Ok(Outcome::Passed)
+}

@@ -74,6 +74,7 @@ mod tests {
         DeclaresNoUpdateButUpdates,
         StaleCheckpointHidesMessages,
         LostReplyTemporary,
+        BatchedLookupDropsTwins,
     }
 
     /// A memory store with one defect, declaring full capabilities. With a `wire`, appends
@@ -325,6 +326,19 @@ mod tests {
                 .map(|m| ExistingCopy::new(m.meta.id))
                 .collect())
         }
+        async fn find_existing_many(
+            &self,
+            folder: &FolderId,
+            keys: &[DedupeKey],
+        ) -> Result<Vec<Vec<ExistingCopy>>> {
+            let mut out = self.inner.find_existing_many(folder, keys).await?;
+            if self.fault == Fault::BatchedLookupDropsTwins {
+                for found in &mut out {
+                    found.truncate(1);
+                }
+            }
+            Ok(out)
+        }
         async fn delete(&self, folder: &FolderId, ids: &[MessageId]) -> Result<()> {
             self.inner.delete(folder, ids).await
         }
@@ -469,6 +483,16 @@ mod tests {
             Fault::OneTwinOnly,
             dedupe::find_existing_tells_twins_apart,
             "did not return the twin",
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_batched_lookup_unlike_the_single_one_fails() {
+        assert_caught(
+            Fault::BatchedLookupDropsTwins,
+            dedupe::batched_lookup_matches_single,
+            "find_existing_many answered",
         )
         .await;
     }
