@@ -235,7 +235,7 @@ verify mailmigrate-cli-lost src1 dst7 || { FAILED=1; echo "  THE LOST-STATE RERU
 python3 - "$RES/cli.time" "$RES/cli_lost.time" <<'EOF' | tee "$RES/lost.txt"
 import re, sys
 def wall(path):
-    t = re.search(r"Elapsed \(wall clock\) time[^:]*: (.*)", open(path).read()).group(1)
+    t = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (.*)", open(path).read()).group(1)
     secs = 0.0
     for part in t.strip().split(":"):
         secs = secs * 60 + float(part)
