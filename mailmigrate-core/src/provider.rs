@@ -253,12 +253,20 @@ pub trait Destination: Provider {
     /// `Unsupported` without `find_existing`.
     async fn find_existing(&self, folder: &FolderId, key: &DedupeKey) -> Result<Vec<ExistingCopy>>;
 
-    /// [`find_existing`](Self::find_existing) for several keys at once: one list of copies
-    /// per key, in the keys' order, each exactly what `find_existing` returns for that key
-    /// (the testkit's `dedupe::batched_lookup_matches_single` case checks it). The engine
-    /// asks this way for a whole batch when it deduplicates a folder it has no checkpoint
-    /// for (a lost state file, mail copied before by another tool), so a provider that can
-    /// answer many keys in a few round trips should: the default asks key by key.
+    /// [`find_existing`](Self::find_existing) for several keys at once.
+    ///
+    /// # Contract
+    /// - The answer holds one list per key, in the keys' order (repeated keys included):
+    ///   the same list, in the same order, as `find_existing` gives for that key, every copy
+    ///   with the flags and internal date `find_existing` gives it. The testkit's
+    ///   `dedupe::batched_lookup_matches_single` case checks it (twins, messages without
+    ///   `Message-ID`, look-alike `Message-ID`s, keys not present, a key without a size).
+    /// - Each list is every copy there is: the engine claims copies across the batch
+    ///   itself, so byte-identical twins each get their own.
+    ///
+    /// The engine asks this way once per batch when it deduplicates a folder it has no
+    /// checkpoint for (a lost state file, mail copied before by another tool), so a provider
+    /// that can answer many keys in a few round trips should: the default asks key by key.
     ///
     /// ```
     /// # use mailmigrate_core::{store::MemoryStore, *};
@@ -273,6 +281,7 @@ pub trait Destination: Provider {
     /// let keys = [DedupeKey::of(&msg(1)), DedupeKey::of(&msg(2))];
     /// let found = store.find_existing_many(&inbox, &keys).await?;
     /// assert_eq!((found[0].len(), found[1].len()), (1, 0));
+    /// assert_eq!(found[0], store.find_existing(&inbox, &keys[0]).await?);
     /// # Ok::<(), Error>(()) }).unwrap();
     /// ```
     ///

@@ -11,7 +11,7 @@ use mailmigrate_core::{
 use crate::client::{Connection, Pool, Pooled, ServerFacts};
 use crate::config::ImapConfig;
 use crate::error::{ImapError, PROVIDER};
-use crate::lookup::SizeCache;
+use crate::lookup::LookupIndex;
 use crate::model::{ListedMailbox, Namespace};
 use crate::probe::{self, Fidelity};
 use crate::SCHEME;
@@ -35,8 +35,8 @@ pub(crate) struct Inner {
     /// With a single connection, a fetch batch is read whole before its messages are handed
     /// out, so a caller may use the backend while iterating without waiting on itself.
     pub(crate) single_connection: bool,
-    /// Message sizes per folder for `find_existing`.
-    pub(crate) sizes: SizeCache,
+    /// Sizes and `Message-ID`s per folder, from which look-ups pick candidates.
+    pub(crate) lookup_index: LookupIndex,
     /// What the fidelity probe found, when it ran.
     pub(crate) fidelity: Option<Fidelity>,
 }
@@ -76,7 +76,7 @@ impl Imap {
                 facts,
                 fetch_batch,
                 single_connection,
-                sizes: SizeCache::default(),
+                lookup_index: LookupIndex::default(),
                 fidelity,
             }),
         })

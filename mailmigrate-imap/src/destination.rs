@@ -189,21 +189,11 @@ impl Destination for Imap {
     }
 
     async fn find_existing(&self, folder: &FolderId, key: &DedupeKey) -> Result<Vec<ExistingCopy>> {
-        let (mut c, uidvalidity) = self.lookup_connection(folder).await?;
-        let sizes = &self.inner.sizes;
-        lookup::find_copies(
-            &mut c,
-            sizes,
-            folder,
-            uidvalidity,
-            key,
-            self.inner.fetch_batch,
-        )
-        .await
-        .map_err(|e| {
-            e.into_error(Operation::FindExisting)
-                .with_context("folder", folder)
-        })
+        // One way to look up: a single key is a batch of one.
+        let mut found = self
+            .find_existing_many(folder, std::slice::from_ref(key))
+            .await?;
+        Ok(found.pop().unwrap_or_default())
     }
 
     async fn find_existing_many(
@@ -212,10 +202,10 @@ impl Destination for Imap {
         keys: &[DedupeKey],
     ) -> Result<Vec<Vec<ExistingCopy>>> {
         let (mut c, uidvalidity) = self.lookup_connection(folder).await?;
-        let sizes = &self.inner.sizes;
+        let index = &self.inner.lookup_index;
         lookup::find_many(
             &mut c,
-            sizes,
+            index,
             folder,
             uidvalidity,
             keys,
@@ -251,7 +241,7 @@ impl Destination for Imap {
         if uids.is_empty() {
             return Ok(());
         }
-        self.inner.sizes.remove(folder.as_str(), &uids);
+        self.inner.lookup_index.remove(folder.as_str(), &uids);
         c.uid_delete(&uid_set(&uids))
             .await
             .map_err(|e| e.into_error(op).with_context("folder", folder))

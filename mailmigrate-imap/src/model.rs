@@ -3,7 +3,9 @@
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 
-use async_imap::imap_proto::{AttributeValue, MailboxListData, NameAttribute};
+use async_imap::imap_proto::{
+    AttributeValue, MailboxListData, MessageSection, NameAttribute, SectionPath,
+};
 use bytes::Bytes;
 use mailmigrate_core::{Checkpoint, Flag, Flags, MessageId};
 use time::OffsetDateTime;
@@ -175,6 +177,40 @@ impl FetchedMessage {
             }
         }
         has_uid.then_some(m)
+    }
+}
+
+/// One message as the look-up index reads it (`UID FETCH … (UID RFC822.SIZE
+/// BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])`): no body, no flags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct IndexedMessage {
+    pub(crate) uid: u32,
+    pub(crate) size: u64,
+    /// As [`mailmigrate_core::headers::message_id`] reads the returned header field.
+    pub(crate) message_id: Option<String>,
+}
+
+impl IndexedMessage {
+    /// Collects the attributes of one FETCH response; `None` without a UID or a size.
+    pub(crate) fn from_attrs(attrs: &[AttributeValue<'_>]) -> Option<Self> {
+        let (mut uid, mut size, mut message_id) = (None, None, None);
+        for a in attrs {
+            match a {
+                AttributeValue::Uid(u) => uid = Some(*u),
+                AttributeValue::Rfc822Size(s) => size = Some(u64::from(*s)),
+                AttributeValue::BodySection {
+                    section: Some(SectionPath::Full(MessageSection::Header)),
+                    data: Some(data),
+                    ..
+                } => message_id = mailmigrate_core::headers::message_id(data),
+                _ => {}
+            }
+        }
+        Some(Self {
+            uid: uid?,
+            size: size?,
+            message_id,
+        })
     }
 }
 

@@ -53,6 +53,9 @@ struct Seen {
     /// Its `SEARCH LARGER`/`SMALLER` compare the size with bare LF line ends, as some
     /// servers do with their stored form.
     mailbox: Option<Vec<(u32, Vec<u8>)>>,
+    /// The mailbox answers `BODY[HEADER.FIELDS (MESSAGE-ID)]` with another `Message-ID` than
+    /// the one stored: a server whose header field the client would read otherwise.
+    other_header_ids: bool,
 }
 
 impl Default for Seen {
@@ -63,6 +66,7 @@ impl Default for Seen {
             uidvalidity: 77,
             condstore: true,
             mailbox: None,
+            other_header_ids: false,
         }
     }
 }
@@ -352,6 +356,13 @@ fn mailbox_reply(seen: &Mutex<Seen>, tag: &str, upper: &str, rest: &str) -> Opti
                 continue;
             }
             let mut line = format!("* {} FETCH (UID {uid} RFC822.SIZE {}", seq + 1, bytes.len());
+            if upper.contains("BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]") {
+                let field = message_id_field(bytes, s.other_header_ids);
+                line.push_str(&format!(
+                    " BODY[HEADER.FIELDS (MESSAGE-ID)] {{{}}}\r\n{field}",
+                    field.len()
+                ));
+            }
             if with_body {
                 line.push_str(&format!(" BODY[] {{{}}}\r\n", bytes.len()));
                 line.push_str(std::str::from_utf8(bytes).unwrap());
@@ -371,6 +382,23 @@ fn mailbox_reply(seen: &Mutex<Seen>, tag: &str, upper: &str, rest: &str) -> Opti
         return Some(format!("* SEARCH {}\r\n{tag} OK done\r\n", found.join(" ")));
     }
     None
+}
+
+/// What a server answers to `BODY[HEADER.FIELDS (MESSAGE-ID)]`: the message's
+/// `Message-ID` lines (unfolded ones only, as the tests' messages have), then a blank line;
+/// with `other`, another id in their place.
+fn message_id_field(bytes: &[u8], other: bool) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let header = text.split("\r\n\r\n").next().unwrap_or_default();
+    let lines: String = header
+        .split("\r\n")
+        .filter(|l| l.to_ascii_lowercase().starts_with("message-id:"))
+        .map(|l| match other {
+            true => "Message-ID: <other@scripted.example>\r\n".to_owned(),
+            false => format!("{l}\r\n"),
+        })
+        .collect();
+    format!("{lines}\r\n")
 }
 
 /// The few SEARCH criteria the scripted mailbox understands (a conjunction of them).
@@ -996,15 +1024,22 @@ fn ids(found: &[MessageId]) -> Vec<&str> {
     found.iter().map(MessageId::as_str).collect()
 }
 
-fn size_fetches(seen: &Mutex<Seen>) -> Vec<String> {
+/// The `UID FETCH` commands a look-up sent, without their tags: index reads
+/// (`RFC822.SIZE` and the `Message-ID` field) and body fetches.
+fn lookup_fetches(seen: &Mutex<Seen>) -> Vec<String> {
     seen.lock()
         .unwrap()
         .commands
         .iter()
-        .filter(|c| c.contains("UID FETCH") && c.contains("RFC822.SIZE") && !c.contains("BODY"))
+        .filter(|c| {
+            c.contains("UID FETCH") && (c.contains("HEADER.FIELDS") || c.contains("BODY.PEEK[]"))
+        })
         .map(|c| c.split_once(' ').unwrap().1.to_owned())
         .collect()
 }
+
+const INDEX: &str = "(UID RFC822.SIZE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])";
+const BODIES: &str = "(UID FLAGS INTERNALDATE BODY.PEEK[])";
 
 #[tokio::test]
 async fn find_existing_compares_sizes_itself_and_keeps_them_between_lookups() {
@@ -1030,13 +1065,17 @@ async fn find_existing_compares_sizes_itself_and_keeps_them_between_lookups() {
     );
     let found = copy_ids(&imap, &folder, &DedupeKey::of(&raw_in(&folder, THREE))).await;
     assert_eq!(ids(&found), ["77:3"]);
-    // The sizes were read once, then only above the last UID seen.
+    // The index was read once, then only above the last UID seen; only the body of the
+    // message of the key's size was fetched.
     assert_eq!(
-        size_fetches(&seen),
+        lookup_fetches(&seen),
         [
-            "UID FETCH 1:* (UID RFC822.SIZE)",
-            "UID FETCH 3:* (UID RFC822.SIZE)",
-            "UID FETCH 3:* (UID RFC822.SIZE)",
+            format!("UID FETCH 1:* {INDEX}"),
+            format!("UID FETCH 2 {BODIES}"),
+            format!("UID FETCH 3:* {INDEX}"),
+            format!("UID FETCH 1 {BODIES}"),
+            format!("UID FETCH 3:* {INDEX}"),
+            format!("UID FETCH 3 {BODIES}"),
         ]
     );
     // A key without a size (rebuilt from the ledger) compares every message's hash.
@@ -1044,6 +1083,66 @@ async fn find_existing_compares_sizes_itself_and_keeps_them_between_lookups() {
     key.size = None;
     let found = copy_ids(&imap, &folder, &key).await;
     assert_eq!(ids(&found), ["77:2"]);
+}
+
+/// Messages of one size, told apart by their `Message-ID` (two differ by a suffix only).
+const SAME_SIZE: [&[u8]; 4] = [
+    b"Message-ID: <a@x.example>\r\n\r\nbody 1\r\n",
+    b"Message-ID: <b@x.example>\r\n\r\nbody 2\r\n",
+    b"Message-ID: <c@x.example>\r\n\r\nbody 3\r\n",
+    b"Message-ID: <c@x.exampl>\r\n\r\nbody 3!\r\n",
+];
+
+#[tokio::test]
+async fn a_batch_is_one_index_read_and_the_bodies_its_ids_name() {
+    let (port, seen) = mailbox_server(&SAME_SIZE).await;
+    let imap = builder(port).with_password("pw").build().await.unwrap();
+    let folder = FolderId::new("INBOX");
+    let keys: Vec<DedupeKey> = [SAME_SIZE[0], SAME_SIZE[2], SAME_SIZE[3]]
+        .into_iter()
+        .map(|m| DedupeKey::of(&raw_in(&folder, m)))
+        .collect();
+    let found = imap.find_existing_many(&folder, &keys).await.unwrap();
+    let found: Vec<Vec<&str>> = found
+        .iter()
+        .map(|copies| copies.iter().map(|c| c.id.as_str()).collect())
+        .collect();
+    assert_eq!(found, [vec!["77:1"], vec!["77:3"], vec!["77:4"]]);
+    // Not the body of 77:2, which has their size but another id.
+    assert_eq!(
+        lookup_fetches(&seen),
+        [
+            format!("UID FETCH 1:* {INDEX}"),
+            format!("UID FETCH 1,3:4 {BODIES}"),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_header_field_read_otherwise_still_finds_the_copy() {
+    let seen = Seen {
+        mailbox: Some(vec![(1, SAME_SIZE[0].to_vec()), (2, SAME_SIZE[1].to_vec())]),
+        other_header_ids: true,
+        ..Seen::default()
+    };
+    let (port, seen) = start_configured(Behaviour::Normal, "LITERAL+", seen).await;
+    let imap = builder(port).with_password("pw").build().await.unwrap();
+    let folder = FolderId::new("INBOX");
+    let found = copy_ids(
+        &imap,
+        &folder,
+        &DedupeKey::of(&raw_in(&folder, SAME_SIZE[1])),
+    )
+    .await;
+    assert_eq!(ids(&found), ["77:2"]);
+    // No message had the key's id: every message of its size was hashed.
+    assert_eq!(
+        lookup_fetches(&seen),
+        [
+            format!("UID FETCH 1:* {INDEX}"),
+            format!("UID FETCH 1:2 {BODIES}"),
+        ]
+    );
 }
 
 #[tokio::test]

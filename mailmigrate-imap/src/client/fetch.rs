@@ -6,23 +6,20 @@ use async_imap::imap_proto::{MailboxDatum, RequestId, Response, Status as ProtoS
 use super::quoting::status_error;
 use super::{Connection, Res};
 use crate::error::{ImapError, Status};
-use crate::model::FetchedMessage;
+use crate::model::{FetchedMessage, IndexedMessage};
 
 impl Connection {
-    /// `UID FETCH from:* (UID RFC822.SIZE)`: (UID, size) of every message from `from` up.
-    /// A server answers `n:*` with the highest message even when its UID is below `n`.
-    pub(crate) async fn uid_sizes(&mut self, from: u32) -> Res<Vec<(u32, u64)>> {
+    /// `UID FETCH from:* (UID RFC822.SIZE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])`: the UID,
+    /// size and `Message-ID` (read as [`mailmigrate_core::headers::message_id`] reads it) of every message
+    /// from `from` up. A server answers `n:*` with the highest message even when its UID is
+    /// below `n`.
+    pub(crate) async fn uid_index(&mut self, from: u32) -> Res<Vec<IndexedMessage>> {
         let mut out = Vec::new();
-        self.run(&format!("UID FETCH {from}:* (UID RFC822.SIZE)"), |r| {
+        let cmd =
+            format!("UID FETCH {from}:* (UID RFC822.SIZE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])");
+        self.run(&cmd, |r| {
             if let Response::Fetch(_, attrs) = r {
-                if let Some(FetchedMessage {
-                    uid,
-                    size: Some(size),
-                    ..
-                }) = FetchedMessage::from_attrs(attrs)
-                {
-                    out.push((uid, u64::from(size)));
-                }
+                out.extend(IndexedMessage::from_attrs(attrs));
             }
         })
         .await?;

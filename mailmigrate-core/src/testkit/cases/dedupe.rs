@@ -169,8 +169,9 @@ pub async fn find_existing_tells_twins_apart(h: &Harness) -> CaseResult {
 /// The batched look-up ([`Destination::find_existing_many`](crate::Destination::find_existing_many))
 /// answers each key exactly as [`find_existing`](crate::Destination::find_existing) does,
 /// in order: byte-identical twins (both copies, each with its own flags), a message without
-/// `Message-ID`, two messages whose `Message-ID`s differ only by a suffix (a header search
-/// is a substring search), keys of messages never stored, and a key without a size.
+/// `Message-ID`, messages whose `Message-ID`s differ only by a suffix (a header search is a
+/// substring search), two of one size whose `Message-ID`s differ by a letter, keys of
+/// messages never stored (one the size of a stored one), and a key without a size.
 ///
 /// # Errors
 /// A message naming the key whose answers differ.
@@ -180,8 +181,10 @@ pub async fn batched_lookup_matches_single(h: &Harness) -> CaseResult {
         return skip("needs find_existing");
     }
     let folder = h.folder("batched").await?;
-    let look_alike = |n: u32, id: &str| {
-        let bytes = format!("Message-ID: <{id}>\r\nSubject: look-alike {n}\r\n\r\nbody {n}\r\n");
+    // `pad` evens out the sizes of ids of different lengths.
+    let look_alike = |n: u32, id: &str, pad: &str| {
+        let bytes =
+            format!("Message-ID: <{id}>\r\nSubject: look-alike {n}\r\n\r\nbody {n}{pad}\r\n");
         RawMessage::new(
             crate::MessageMeta::new(MessageId::new(format!("look-alike-{n}")), folder.clone()),
             bytes::Bytes::from(bytes),
@@ -192,8 +195,10 @@ pub async fn batched_lookup_matches_single(h: &Harness) -> CaseResult {
         twin.clone(),
         fixtures::DUPLICATE_MESSAGE_ID_A.message(&folder),
         fixtures::MULTIPART_ATTACHMENT.message(&folder),
-        look_alike(1, "same@batched.example"),
-        look_alike(2, "same@batched.example.org"),
+        look_alike(1, "same@batched.example", ""),
+        look_alike(2, "same@batched.example.org", ""),
+        look_alike(4, "same@batched.exampl", "!"),
+        look_alike(5, "samf@batched.example", ""),
     ];
     twin.meta.flags = [Flag::Seen].into_iter().collect();
     stored.push(twin);
@@ -203,7 +208,8 @@ pub async fn batched_lookup_matches_single(h: &Harness) -> CaseResult {
     let never = [
         fixtures::DUPLICATE_MESSAGE_ID_B.message(&folder),
         fixtures::RFC2047_HEADERS.message(&folder),
-        look_alike(3, "same@batched.example.or"),
+        look_alike(3, "same@batched.example.or", ""),
+        look_alike(6, "same@batched.exampla", ""),
     ];
     let stored_form = |m: &RawMessage| {
         let mut m = m.clone();
@@ -239,10 +245,21 @@ pub async fn batched_lookup_matches_single(h: &Harness) -> CaseResult {
             key.size
         );
     }
-    ensure!(
-        batched[0].len() == 2,
-        "the twins' key found {} copies, not both",
-        batched[0].len()
-    );
+    // Not only alike, but right: both twins' copies, one copy of every other stored
+    // message (a look-alike is not a copy), none of a message never stored.
+    let twins = [0, stored.len() - 1];
+    for (i, got) in batched.iter().enumerate() {
+        let want = match i {
+            _ if twins.contains(&i) => 2,
+            _ if i < stored.len() || i == keys.len() - 1 => 1,
+            _ => 0,
+        };
+        ensure!(
+            got.len() == want,
+            "key {i} ({:?}): {} copies found, not {want}",
+            keys[i].message_id,
+            got.len()
+        );
+    }
     Ok(Outcome::Passed)
 }
