@@ -27,6 +27,9 @@ pub enum ErrorKind {
     NotFound,
     /// The folder or item exists already.
     AlreadyExists,
+    /// The item changed at the destination since it was last written or read (a failed
+    /// precondition such as HTTP 412 on `If-Match`): writing would overwrite someone's edit.
+    Conflict,
     /// The provider asked us to slow down.
     RateLimited,
     /// A storage or daily quota is exhausted.
@@ -52,6 +55,7 @@ impl fmt::Display for ErrorKind {
             Self::PermissionDenied => "permission denied",
             Self::NotFound => "not found",
             Self::AlreadyExists => "already exists",
+            Self::Conflict => "conflict",
             Self::RateLimited => "rate limited",
             Self::QuotaExceeded => "quota exceeded",
             Self::MessageTooLarge => "message too large",

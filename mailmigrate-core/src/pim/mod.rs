@@ -12,6 +12,14 @@
 //! `extra`, parameters of typed single-valued properties in `params`, and unknown
 //! sub-components in `extra_components`.
 //!
+//! # Moving contacts and calendars
+//! [`PimSource`] and [`PimDestination`] are the address-book and calendar counterparts of
+//! the mail traits: collections ([`Collection`]) hold items ([`PimItem`]: a contact, or a
+//! [`CalendarObject`] — an event with its overridden occurrences), listed by provider id
+//! and version since a checkpoint, written in batches with one answer per item, and looked
+//! up by `UID` to settle a write whose answer was lost. [`PimCapabilities`] declares what a
+//! store keeps; [`MemoryPim`] is the reference implementation.
+//!
 //! # Why not `calcard`
 //! `calcard` 0.3 builds on Rust 1.95 and parses well, but it brings `chrono`, `chrono-tz`
 //! (the whole IANA database, compiled in), `ahash` and `mail-builder` next to the `time`
@@ -38,9 +46,14 @@
 //! assert_eq!(CalendarEvent::from_ics(&ics).unwrap(), e);
 //! ```
 
+mod capabilities;
+mod collection;
 mod contact;
 mod event;
+mod item;
 mod line;
+mod memory;
+mod provider;
 
 use crate::{Error, ErrorKind, Operation};
 
@@ -50,6 +63,15 @@ pub use event::{
     IcsEvents, Organizer, PartStat, Transparency,
 };
 pub use line::{escape_text, fold, unescape_text, Component, Param, Property, FOLD_OCTETS};
+
+pub use capabilities::{ContactLimits, Notifications, PimCapabilities};
+pub use collection::{Collection, CollectionId, ItemChange, ItemId, ItemMeta, PimKind};
+pub use item::{CalendarObject, Payload, PimItem};
+pub use memory::MemoryPim;
+pub use provider::{
+    FoundItem, ItemWrite, PimDestination, PimProvider, PimResult, PimSource, PimStore,
+    WriteOptions, WriteTarget, Written,
+};
 
 /// Builds the typed error for malformed input: `InvalidMessage`, naming the format, the
 /// line and (when known) the item's UID; never any content.

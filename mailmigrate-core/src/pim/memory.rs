@@ -1,0 +1,414 @@
+//! The reference contact and calendar store: everything in memory, sync tokens included.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use futures::stream::{self, BoxStream, StreamExt};
+
+use super::{
+    Collection, CollectionId, FoundItem, ItemChange, ItemId, ItemMeta, ItemWrite, Notifications,
+    PimCapabilities, PimDestination, PimItem, PimKind, PimProvider, PimResult, PimSource,
+    WriteOptions, WriteTarget, Written,
+};
+use crate::{Capabilities, Checkpoint, Error, ErrorKind, ProviderInfo, Result};
+
+const SCHEME: &str = "memory";
+
+#[derive(Debug)]
+struct Stored {
+    item: PimItem,
+    version: u64,
+}
+
+#[derive(Debug)]
+struct Coll {
+    meta: Collection,
+    items: BTreeMap<ItemId, Stored>,
+    /// Every change as (sequence, id, removed), oldest first: the sync-token log.
+    log: Vec<(u64, ItemId, bool)>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    collections: BTreeMap<CollectionId, Coll>,
+    seq: u64,
+    next_id: u64,
+    lose_replies: usize,
+    notifications: usize,
+}
+
+/// Address books and calendars in memory: the reference [`PimSource`] and
+/// [`PimDestination`], with sync tokens, conditional writes and `UID` look-ups, and two
+/// hooks for tests — lost replies ([`lose_next_replies`](Self::lose_next_replies)) and a
+/// count of the invitations a write would have sent
+/// ([`notifications_sent`](Self::notifications_sent)).
+///
+/// Clones share the same data.
+///
+/// ```
+/// use mailmigrate_core::pim::*;
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = MemoryPim::new("doc");
+/// let book = store
+///     .ensure_collection(&Collection::new(CollectionId::new("x"), PimKind::Contacts, "Friends"))
+///     .await?;
+/// let mut ann = Contact::new("Ann");
+/// ann.uid = Some("ann-1".into());
+/// let item = PimItem::new(ItemMeta::new(ItemId::new("src-1")), Payload::Contact(Box::new(ann)));
+/// let written = store
+///     .write_items(&book.id, vec![ItemWrite::create(item.clone())], &WriteOptions::default())
+///     .await?;
+/// assert!(written[0].is_ok());
+/// // A second create of the same UID is refused: exactly-once by construction.
+/// let again = store
+///     .write_items(&book.id, vec![ItemWrite::create(item)], &WriteOptions::default())
+///     .await?;
+/// assert_eq!(again[0].as_ref().unwrap_err().kind(), mailmigrate_core::ErrorKind::AlreadyExists);
+/// assert_eq!(store.find_by_uid(&book.id, &["ann-1".into()]).await?[0].len(), 1);
+/// # Ok::<(), mailmigrate_core::Error>(()) }).unwrap();
+/// ```
+#[derive(Debug, Clone)]
+pub struct MemoryPim {
+    info: Arc<ProviderInfo>,
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl MemoryPim {
+    /// An empty store labelled `account`.
+    pub fn new(account: impl Into<String>) -> Self {
+        Self {
+            info: Arc::new(ProviderInfo::new(SCHEME, account, Capabilities::default())),
+            inner: Arc::default(),
+        }
+    }
+
+    /// What the memory store declares: everything, with invitations suppressible.
+    pub fn capabilities() -> PimCapabilities {
+        PimCapabilities {
+            contacts: true,
+            events: true,
+            list_since: true,
+            list_removals: true,
+            create_collections: true,
+            write: true,
+            update: true,
+            delete: true,
+            keeps_uid: true,
+            find_by_uid: true,
+            conditional_writes: true,
+            keeps_unknown_properties: true,
+            keeps_attachment_references: true,
+            keeps_alarms: true,
+            keeps_timezone_definitions: true,
+            notifications: Notifications::Suppressible,
+            ..PimCapabilities::default()
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The next `n` writes take effect but answer with a lost reply
+    /// ([`outcome_unknown`](crate::Error::outcome_unknown)), as a connection dropped after
+    /// the request was sent would.
+    pub fn lose_next_replies(&self, n: usize) {
+        self.lock().lose_replies = n;
+    }
+
+    /// How many writes of events with attendees were made with
+    /// [`WriteOptions::notify_attendees`] on: the invitations a server would have sent.
+    pub fn notifications_sent(&self) -> usize {
+        self.lock().notifications
+    }
+
+    /// Every item of a collection, by id (for tests and verification).
+    pub fn items(&self, collection: &CollectionId) -> Vec<PimItem> {
+        self.lock()
+            .collections
+            .get(collection)
+            .map(|c| c.items.values().map(|s| s.item.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Removes an item as a user of the store would (logged for sync tokens).
+    pub fn remove(&self, collection: &CollectionId, id: &ItemId) {
+        let mut inner = self.lock();
+        inner.seq += 1;
+        let seq = inner.seq;
+        if let Some(c) = inner.collections.get_mut(collection) {
+            if c.items.remove(id).is_some() {
+                c.log.push((seq, id.clone(), true));
+            }
+        }
+    }
+
+    /// Puts an item under its id as a user of the store would (logged for sync tokens),
+    /// creating or replacing it.
+    pub fn put(&self, collection: &CollectionId, mut item: PimItem) {
+        let mut inner = self.lock();
+        inner.seq += 1;
+        let seq = inner.seq;
+        if let Some(c) = inner.collections.get_mut(collection) {
+            item.meta.version = Some(seq.to_string());
+            let id = item.meta.id.clone();
+            c.items.insert(id.clone(), Stored { item, version: seq });
+            c.log.push((seq, id, false));
+        }
+    }
+}
+
+fn not_found(collection: &CollectionId) -> Error {
+    Error::new(ErrorKind::NotFound, "no such collection")
+        .with_provider(SCHEME)
+        .with_context("collection", collection.as_str())
+}
+
+#[async_trait]
+impl PimProvider for MemoryPim {
+    fn info(&self) -> &ProviderInfo {
+        &self.info
+    }
+
+    fn pim_capabilities(&self) -> PimCapabilities {
+        Self::capabilities()
+    }
+
+    async fn list_collections(&self, kind: PimKind) -> Result<Vec<Collection>> {
+        Ok(self
+            .lock()
+            .collections
+            .values()
+            .filter(|c| c.meta.kind == kind)
+            .map(|c| c.meta.clone())
+            .collect())
+    }
+}
+
+#[async_trait]
+impl PimSource for MemoryPim {
+    fn list_items(
+        &self,
+        collection: &CollectionId,
+        since: Option<Checkpoint>,
+    ) -> BoxStream<'static, Result<ItemChange>> {
+        let inner = self.lock();
+        let Some(c) = inner.collections.get(collection) else {
+            return stream::iter([Err(not_found(collection))]).boxed();
+        };
+        let now = Checkpoint::new(inner.seq.to_string());
+        let since = since.and_then(|s| s.as_str().parse::<u64>().ok());
+        let meta = |id: &ItemId, s: &Stored| {
+            ItemMeta::new(id.clone())
+                .with_uid(s.item.uid().map(str::to_owned))
+                .with_version(Some(s.version.to_string()))
+        };
+        let mut out: Vec<Result<ItemChange>> = Vec::new();
+        match since {
+            // Every change after the token, the latest per id.
+            Some(since) if since <= inner.seq => {
+                let mut latest: BTreeMap<&ItemId, bool> = BTreeMap::new();
+                for (_, id, removed) in c.log.iter().filter(|(s, _, _)| *s > since) {
+                    latest.insert(id, *removed);
+                }
+                for (id, removed) in latest {
+                    match c.items.get(id) {
+                        Some(s) if !removed => out.push(Ok(ItemChange::Upsert(meta(id, s)))),
+                        _ => out.push(Ok(ItemChange::Removed(id.clone()))),
+                    }
+                }
+            }
+            other => {
+                if other.is_some() {
+                    out.push(Ok(ItemChange::Reset));
+                }
+                out.extend(
+                    c.items
+                        .iter()
+                        .map(|(id, s)| Ok(ItemChange::Upsert(meta(id, s)))),
+                );
+            }
+        }
+        out.push(Ok(ItemChange::Checkpoint(now)));
+        stream::iter(out).boxed()
+    }
+
+    fn fetch_items(
+        &self,
+        collection: &CollectionId,
+        ids: Vec<ItemId>,
+    ) -> BoxStream<'static, PimResult<PimItem>> {
+        let inner = self.lock();
+        let c = inner.collections.get(collection);
+        let out: Vec<_> = ids
+            .into_iter()
+            .map(|id| {
+                let r = match c.and_then(|c| c.items.get(&id)) {
+                    Some(s) => {
+                        let mut item = s.item.clone();
+                        item.meta.id = id.clone();
+                        item.meta.version = Some(s.version.to_string());
+                        Ok(item)
+                    }
+                    None => Err(Error::new(ErrorKind::NotFound, "no such item")
+                        .with_provider(SCHEME)
+                        .with_context("item", id.as_str())),
+                };
+                (id, r)
+            })
+            .collect();
+        stream::iter(out).boxed()
+    }
+}
+
+#[async_trait]
+impl PimDestination for MemoryPim {
+    async fn ensure_collection(&self, like: &Collection) -> Result<Collection> {
+        let mut inner = self.lock();
+        if let Some(c) = inner
+            .collections
+            .values()
+            .find(|c| c.meta.kind == like.kind && c.meta.name == like.name)
+        {
+            return Ok(c.meta.clone());
+        }
+        inner.next_id += 1;
+        let id = CollectionId::new(format!("{}-{}", like.kind, inner.next_id));
+        let mut meta = like.clone();
+        meta.id = id.clone();
+        inner.collections.insert(
+            id,
+            Coll {
+                meta: meta.clone(),
+                items: BTreeMap::new(),
+                log: Vec::new(),
+            },
+        );
+        Ok(meta)
+    }
+
+    async fn write_items(
+        &self,
+        collection: &CollectionId,
+        writes: Vec<ItemWrite>,
+        options: &WriteOptions,
+    ) -> Result<Vec<Result<Written>>> {
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        let Some(c) = inner.collections.get_mut(collection) else {
+            return Err(not_found(collection));
+        };
+        if writes.iter().any(|w| w.item.kind() != c.meta.kind) {
+            return Err(
+                Error::new(ErrorKind::InvalidMessage, "item of the wrong kind")
+                    .with_provider(SCHEME)
+                    .with_context("collection", collection.as_str()),
+            );
+        }
+        let mut out = Vec::with_capacity(writes.len());
+        for w in writes {
+            let uid = w.item.uid().map(str::to_owned);
+            let id = match &w.target {
+                WriteTarget::Create => {
+                    let taken = uid
+                        .as_deref()
+                        .is_some_and(|u| c.items.values().any(|s| s.item.uid() == Some(u)));
+                    if taken {
+                        out.push(Err(Error::new(
+                            ErrorKind::AlreadyExists,
+                            "the collection holds this UID already",
+                        )
+                        .with_provider(SCHEME)
+                        .with_context("uid", uid.as_deref().unwrap_or_default())));
+                        continue;
+                    }
+                    inner.next_id += 1;
+                    ItemId::new(format!("item-{}", inner.next_id))
+                }
+                WriteTarget::Replace { id, version } => {
+                    let current = c.items.get(id).map(|s| s.version.to_string());
+                    if version.is_some() && current.is_some() && &current != version {
+                        out.push(Err(Error::new(
+                            ErrorKind::Conflict,
+                            "the item changed since the given version",
+                        )
+                        .with_provider(SCHEME)
+                        .with_context("item", id.as_str())));
+                        continue;
+                    }
+                    id.clone()
+                }
+            };
+            let invites = matches!(&w.item.payload, super::Payload::Event(o)
+                if o.events().iter().any(|e| !e.attendees.is_empty()));
+            if invites && options.notify_attendees {
+                inner.notifications += 1;
+            }
+            inner.seq += 1;
+            let version = inner.seq;
+            let mut item = w.item;
+            item.meta = ItemMeta::new(id.clone())
+                .with_uid(uid)
+                .with_version(Some(version.to_string()));
+            c.items.insert(id.clone(), Stored { item, version });
+            c.log.push((version, id.clone(), false));
+            if inner.lose_replies > 0 {
+                inner.lose_replies -= 1;
+                out.push(Err(Error::new(
+                    ErrorKind::Unavailable,
+                    "connection closed before the answer",
+                )
+                .with_provider(SCHEME)
+                .outcome_unknown()));
+            } else {
+                out.push(Ok(Written::new(id, Some(version.to_string()))));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn find_by_uid(
+        &self,
+        collection: &CollectionId,
+        uids: &[String],
+    ) -> Result<Vec<Vec<FoundItem>>> {
+        let inner = self.lock();
+        let c = inner
+            .collections
+            .get(collection)
+            .ok_or_else(|| not_found(collection))?;
+        Ok(uids
+            .iter()
+            .map(|uid| {
+                c.items
+                    .iter()
+                    .filter(|(_, s)| s.item.uid() == Some(uid.as_str()))
+                    .map(|(id, s)| {
+                        FoundItem::new(
+                            id.clone(),
+                            Some(s.version.to_string()),
+                            Some(s.item.content_hash()),
+                        )
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+
+    async fn delete_items(
+        &self,
+        collection: &CollectionId,
+        ids: &[ItemId],
+    ) -> Result<Vec<Result<()>>> {
+        if !self.lock().collections.contains_key(collection) {
+            return Err(not_found(collection));
+        }
+        for id in ids {
+            self.remove(collection, id);
+        }
+        Ok(ids.iter().map(|_| Ok(())).collect())
+    }
+}
