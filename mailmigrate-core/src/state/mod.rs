@@ -67,6 +67,12 @@ pub struct LedgerEntry {
     /// The internal date written with the copy, when the destination keeps dates: it tells
     /// the copies of byte-identical messages apart when a write is settled by a look-up.
     pub internal_date: Option<time::OffsetDateTime>,
+    /// The item's version at the source when it was written (a contact's or event's ETag):
+    /// an unchanged version means nothing to write.
+    pub src_version: Option<String>,
+    /// The copy's version at the destination after the write, which a later replace is
+    /// conditional on so an edit made at the destination is not overwritten.
+    pub dest_version: Option<String>,
 }
 
 impl LedgerEntry {
@@ -93,7 +99,17 @@ impl LedgerEntry {
             state,
             size: None,
             internal_date: None,
+            src_version: None,
+            dest_version: None,
         }
+    }
+
+    /// Records the source and destination versions of a contact or calendar item.
+    #[must_use]
+    pub fn with_versions(mut self, src: Option<String>, dest: Option<String>) -> Self {
+        self.src_version = src;
+        self.dest_version = dest;
+        self
     }
 
     /// Records the internal date written with the copy.

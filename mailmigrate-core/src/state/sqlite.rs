@@ -69,6 +69,10 @@ const MIGRATIONS: &[&str] = &[
     // 2 → 3: the internal date written with a copy (Unix seconds), which tells the copies
     // of byte-identical messages apart when a write is settled.
     "ALTER TABLE ledger ADD COLUMN internal_date INTEGER;",
+    // 3 → 4: the versions (ETags) of a contact or calendar item at the source and at the
+    // destination, which tell a changed item without fetching it and guard a replace.
+    "ALTER TABLE ledger ADD COLUMN src_version TEXT;
+     ALTER TABLE ledger ADD COLUMN dest_version TEXT;",
 ];
 
 /// The schema version this build writes.
@@ -516,6 +520,8 @@ struct EncodedRow {
     state: i64,
     size: Option<i64>,
     internal_date: Option<i64>,
+    src_version: Option<String>,
+    dest_version: Option<String>,
 }
 
 impl EncodedRow {
@@ -531,6 +537,8 @@ impl EncodedRow {
             state: encode_state(e.state),
             size: e.size.and_then(|n| i64::try_from(n).ok()),
             internal_date: e.internal_date.map(time::OffsetDateTime::unix_timestamp),
+            src_version: e.src_version.clone(),
+            dest_version: e.dest_version.clone(),
         }
     }
 }
@@ -564,8 +572,9 @@ fn record_rows(
         };
         let mut upsert = tx.prepare_cached(
             "INSERT INTO ledger (job, src_folder, src_id, dest_folder, dest_id, hash,
-                                 message_id, flags, state, size, internal_date)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                                 message_id, flags, state, size, internal_date,
+                                 src_version, dest_version)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
              ON CONFLICT (job, src_folder, src_id) DO UPDATE SET
                  dest_folder = excluded.dest_folder,
                  dest_id = excluded.dest_id,
@@ -574,7 +583,9 @@ fn record_rows(
                  flags = excluded.flags,
                  state = excluded.state,
                  size = excluded.size,
-                 internal_date = excluded.internal_date",
+                 internal_date = excluded.internal_date,
+                 src_version = excluded.src_version,
+                 dest_version = excluded.dest_version",
         )?;
         for r in rows {
             upsert.execute(params![
@@ -589,6 +600,8 @@ fn record_rows(
                 r.state,
                 r.size,
                 r.internal_date,
+                r.src_version,
+                r.dest_version,
             ])?;
             if let Some(clear) = clear.as_mut() {
                 clear.execute(params![j, r.src_folder, r.src_id])?;
@@ -603,7 +616,7 @@ fn record_rows(
 macro_rules! entry_columns {
     () => {
         "src_folder, src_id, dest_folder, dest_id, hash, message_id, flags, state, size, \
-         internal_date"
+         internal_date, src_version, dest_version"
     };
 }
 
@@ -673,7 +686,8 @@ fn read_entry(row: &Row<'_>) -> std::result::Result<LedgerEntry, StoreError> {
     .with_internal_date(
         row.get::<_, Option<i64>>(9)?
             .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok()),
-    ))
+    )
+    .with_versions(row.get(10)?, row.get(11)?))
 }
 
 /// Collects ledger rows from a prepared query.
@@ -1146,7 +1160,7 @@ mod tests {
         let c = raw(&path);
         c.execute_batch(
             "PRAGMA ignore_check_constraints = ON;
-             INSERT INTO ledger VALUES ('j', 'INBOX', '1:7', 'Inbox', NULL, x'00', NULL, '[]', 1, NULL, NULL);
+             INSERT INTO ledger VALUES ('j', 'INBOX', '1:7', 'Inbox', NULL, x'00', NULL, '[]', 1, NULL, NULL, NULL, NULL);
              INSERT INTO failures VALUES ('j', 'INBOX', '1:8', 'NoSuchKind', 'm', 0);",
         )
         .unwrap();

@@ -219,6 +219,9 @@ pub async fn record_then_lookup_round_trips(store: &dyn StateStore, job: &str) {
     bare.size = Some(48_213);
     // Kept as an instant: the offset it was written with is not part of it.
     bare.internal_date = Some(time::macros::datetime!(2014-07-01 09:30:15 +02:00));
+    // A contact's or event's ETags, quotes and all.
+    bare.src_version = Some("\"63a1-5f2\"".to_owned());
+    bare.dest_version = Some("W/\"2\"".to_owned());
     let rows = vec![
         odd.clone(),
         bare.clone(),
