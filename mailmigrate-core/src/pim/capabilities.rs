@@ -23,7 +23,6 @@ pub enum Notifications {
 /// The most values of a contact field a store keeps; `None` is no limit. The engine carries
 /// the overflow in the contact's note and reports it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct ContactLimits {
     /// `EMAIL` values (Graph: 3).
     pub emails: Option<usize>,
@@ -55,7 +54,6 @@ pub struct ContactLimits {
     clippy::struct_excessive_bools,
     reason = "each flag is an independent capability"
 )]
-#[non_exhaustive]
 pub struct PimCapabilities {
     /// Holds address books.
     pub contacts: bool,

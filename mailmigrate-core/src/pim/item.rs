@@ -11,7 +11,7 @@ use crate::{ContentHash, Error, ErrorKind, Result};
 /// exception never arrives without its rule.
 ///
 /// ```
-/// use mailmigrate_core::pim::{CalendarObject, EventTime};
+/// use mailmigrate_core::pim::CalendarObject;
 /// let ics = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\n\
 ///     BEGIN:VEVENT\r\nUID:s@x\r\nDTSTART:20250106T090000Z\r\nRRULE:FREQ=WEEKLY\r\nEND:VEVENT\r\n\
 ///     BEGIN:VEVENT\r\nUID:s@x\r\nRECURRENCE-ID:20250113T090000Z\r\n\

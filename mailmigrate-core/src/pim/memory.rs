@@ -71,6 +71,7 @@ struct Inner {
 #[derive(Debug, Clone)]
 pub struct MemoryPim {
     info: Arc<ProviderInfo>,
+    caps: PimCapabilities,
     inner: Arc<Mutex<Inner>>,
 }
 
@@ -80,6 +81,18 @@ impl MemoryPim {
         Self {
             info: Arc::new(ProviderInfo::new(SCHEME, account, Capabilities::default())),
             inner: Arc::default(),
+            caps: Self::capabilities(),
+        }
+    }
+
+    /// The store declaring other capabilities, sharing this one's data: a destination
+    /// that keeps three e-mail addresses per contact, or mails attendees, for tests.
+    /// It behaves as before; only what the engine reads changes.
+    #[must_use]
+    pub fn with_capabilities(&self, caps: PimCapabilities) -> Self {
+        Self {
+            caps,
+            ..self.clone()
         }
     }
 
@@ -174,7 +187,7 @@ impl PimProvider for MemoryPim {
     }
 
     fn pim_capabilities(&self) -> PimCapabilities {
-        Self::capabilities()
+        self.caps
     }
 
     async fn list_collections(&self, kind: PimKind) -> Result<Vec<Collection>> {

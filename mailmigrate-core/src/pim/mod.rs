@@ -54,6 +54,7 @@ mod item;
 mod line;
 mod memory;
 mod provider;
+pub mod sync;
 
 use crate::{Error, ErrorKind, Operation};
 

@@ -117,7 +117,6 @@ impl ItemWrite {
 
 /// Options of a write call.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct WriteOptions {
     /// Send invitations, updates and cancellations to attendees, as a user's own edit
     /// would. Off by default: a migration recreates what already happened and must not
