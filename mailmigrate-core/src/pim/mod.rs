@@ -55,6 +55,7 @@ mod line;
 mod memory;
 mod provider;
 pub mod sync;
+mod vdir;
 
 use crate::{Error, ErrorKind, Operation};
 
@@ -73,6 +74,7 @@ pub use provider::{
     FoundItem, ItemWrite, PimDestination, PimProvider, PimResult, PimSource, PimStore,
     WriteOptions, WriteTarget, Written,
 };
+pub use vdir::{Manifest, ManifestCollection, VdirStore, MANIFEST_FILE};
 
 /// Builds the typed error for malformed input: `InvalidMessage`, naming the format, the
 /// line and (when known) the item's UID; never any content.

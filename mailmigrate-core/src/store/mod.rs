@@ -6,6 +6,7 @@ mod maildir;
 mod mbox;
 mod memory;
 
+pub(crate) use maildir::blocking;
 pub use maildir::MaildirStore;
 pub use mbox::MboxStore;
 pub use memory::MemoryStore;
