@@ -390,3 +390,65 @@ async fn a_contact_without_uid_gets_a_stable_one() {
     assert_eq!(r.totals().adopted, 2, "the same UID is given again: {r:?}");
     assert_eq!(w.dest_payloads(PimKind::Contacts).await.len(), 1);
 }
+
+#[tokio::test]
+async fn verification_compares_property_by_property_and_expects_declared_limits() {
+    use mailmigrate_core::pim::verify::verify_pim;
+    let mut w = world(3).await;
+    w.src.put(&w.book, contact("many", "Many Mails", 5));
+    let mut caps = MemoryPim::capabilities();
+    caps.contact_limits.emails = Some(3);
+    w.dest = w.dest.with_capabilities(caps);
+    w.run(PimSyncOptions::default()).await;
+    let report = verify_pim(&w.src, &w.dest, &PimKind::ALL, 2).await.unwrap();
+    assert!(report.is_equal(), "{report:?}");
+    assert_eq!(report.collections[0].equal, 4);
+    assert_eq!(
+        report.collections[0].transformed[0].to_string(),
+        "many: 2 EMAIL carried in NOTE"
+    );
+
+    // A property changed at the destination, one copy gone, one extra item.
+    let dest_book = w.dest_collection(PimKind::Contacts).await;
+    let mut copy = w
+        .dest
+        .items(&dest_book)
+        .into_iter()
+        .find(|i| i.uid() == Some("c1"))
+        .unwrap();
+    copy.edit(|p| {
+        let Payload::Contact(c) = p else {
+            unreachable!()
+        };
+        c.emails[0].address = "someone.else@example.com".into();
+    });
+    w.dest.put(&dest_book, copy);
+    let gone = w
+        .dest
+        .items(&dest_book)
+        .into_iter()
+        .find(|i| i.uid() == Some("c2"))
+        .unwrap();
+    w.dest.remove(&dest_book, &gone.meta.id);
+    let mut stray = contact("stray", "Stray", 0);
+    stray.meta.id = ItemId::new("stray");
+    w.dest.put(&dest_book, stray);
+    let report = verify_pim(&w.src, &w.dest, &PimKind::ALL, 2).await.unwrap();
+    let c = &report.collections[0];
+    assert!(!report.is_equal());
+    assert_eq!(c.missing, ["c2"]);
+    assert_eq!(c.extra, ["stray"]);
+    assert_eq!(c.differences.len(), 1, "{:?}", c.differences);
+    assert_eq!(
+        (
+            c.differences[0].uid.as_str(),
+            c.differences[0].property.as_str()
+        ),
+        ("c1", "EMAIL")
+    );
+    assert_eq!((c.differences[0].missing, c.differences[0].extra), (1, 1));
+    assert!(
+        report.collections[1].is_equal(),
+        "the calendar is untouched"
+    );
+}

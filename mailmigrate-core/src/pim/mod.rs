@@ -56,6 +56,7 @@ mod memory;
 mod provider;
 pub mod sync;
 mod vdir;
+pub mod verify;
 
 use crate::{Error, ErrorKind, Operation};
 

@@ -47,6 +47,8 @@
 mod adapt;
 mod pass;
 
+pub(crate) use pass::{assigned_uid, ledger_folder};
+
 use serde::{Deserialize, Serialize};
 
 pub use adapt::{adapt, Fate, Transformation};
@@ -176,12 +178,8 @@ impl CollectionReport {
     /// The report of a collection whose pass stopped on `err` (listing, the destination
     /// collection, the state store): incomplete, with the error as its one failure.
     fn failed(c: &super::Collection, err: &crate::Error) -> Self {
-        let failure = ItemFailure::of(
-            crate::FolderId::new(format!("{}:{}", c.kind, c.id)),
-            crate::MessageId::new(""),
-            err,
-        )
-        .with_final(false);
+        let failure =
+            ItemFailure::of(ledger_folder(c), crate::MessageId::new(""), err).with_final(false);
         Self {
             kind: c.kind,
             name: c.name.clone(),

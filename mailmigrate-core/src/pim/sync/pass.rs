@@ -45,7 +45,7 @@ pub(super) async fn run(
     let mut pass = Pass {
         sync,
         caps,
-        folder: FolderId::new(format!("{}:{}", src.kind, src.id)),
+        folder: ledger_folder(src),
         dest_folder: FolderId::new(format!("{}:{}", src.kind, dest.id)),
         dest,
         counts: PimCounts::default(),
@@ -113,9 +113,14 @@ pub(super) async fn run(
     })
 }
 
+/// The ledger's folder id of a source collection.
+pub(crate) fn ledger_folder(c: &Collection) -> FolderId {
+    FolderId::new(format!("{}:{}", c.kind, c.id))
+}
+
 /// The `UID` the engine gives an item that has none: stable across runs, so a rerun finds
 /// the copy it wrote.
-fn assigned_uid(folder: &FolderId, id: &MessageId) -> String {
+pub(crate) fn assigned_uid(folder: &FolderId, id: &MessageId) -> String {
     let h = ContentHash::of(format!("{folder}\u{0}{id}").as_bytes()).to_hex();
     format!("mailmigrate-{}", &h[..32])
 }
