@@ -143,9 +143,11 @@ async fn oauthbearer_with_a_valid_token_logs_in() {
 async fn an_expired_or_forged_token_is_unauthenticated() {
     let Some(t) = target() else { return };
     let expired = t.jwt(-600);
+    // A valid token with one bit of its signature changed ('A' and 'E' differ in the last
+    // signature bits and both keep the base64 padding bits zero).
     let mut forged = t.jwt(600);
-    forged.pop();
-    forged.push('A');
+    let last = forged.pop().unwrap();
+    forged.push(if last == 'A' { 'E' } else { 'A' });
     for (name, token, mechanism) in [
         ("expired", expired, AuthMechanism::XOAuth2),
         ("forged", forged, AuthMechanism::OAuthBearer),
