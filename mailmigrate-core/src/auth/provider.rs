@@ -63,6 +63,9 @@ use crate::Result;
 ///         // Nothing cached: the next call reads the variable again.
 ///     }
 /// }
+///
+/// let provider: std::sync::Arc<dyn TokenProvider> = std::sync::Arc::new(FromEnv);
+/// # let _ = provider;
 /// ```
 #[async_trait]
 pub trait TokenProvider: fmt::Debug + Send + Sync + 'static {

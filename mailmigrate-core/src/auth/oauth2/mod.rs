@@ -71,6 +71,7 @@ impl OAuth2Grant {
 /// # let _ = token;
 /// # Ok(())
 /// # }
+/// # let _ = run;
 /// ```
 pub struct OAuth2Client {
     token_url: TokenUrl,
