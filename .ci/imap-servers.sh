@@ -10,7 +10,10 @@
 #          PASSWORD} (and _TLS=plaintext), MAILMIGRATE_TEST_IMAP_CYRUS_MUNGE8BIT_PORT (the same Cyrus
 #          with its default munge8bit: 8-bit header bytes stored as X), plus MAILMIGRATE_TEST_IMAP_DOVECOT_TLS_PORT (implicit
 #          TLS; STARTTLS works on the plain port) and MAILMIGRATE_TEST_IMAP_CA_FILE, the private
-#          CA that signed Dovecot's certificate. `source DIR/env` before `cargo test`.
+#          CA that signed Dovecot's certificate, and MAILMIGRATE_TEST_IMAP_DOVECOT_OAUTH_{USER,KEY}:
+#          a user who signs in only with XOAUTH2/OAUTHBEARER bearer tokens, HS256 JWTs signed
+#          with KEY (base64) and validated by Dovecot itself (oauth2 passdb, introspection_mode
+#          local; the token's `sub` is the user). `source DIR/env` before `cargo test`.
 #   stop   stops both servers started from DIR.
 #   env    prints DIR/env.
 #
@@ -27,6 +30,7 @@ DIR=${2:-${MAILMIGRATE_IMAP_SERVERS_DIR:-/tmp/mailmigrate-imap-servers}}
 PASS=${MAILMIGRATE_IMAP_TEST_PASSWORD:-mm-test-pass}
 USERS="mmtest1 mmtest2"
 MAILUSER=mmimap
+OAUTH_USER=mmoauth1
 CYRUS_ADMIN=mmadmin
 
 log() { echo "imap-servers: $*" >&2; }
@@ -102,6 +106,16 @@ start_dovecot() {
   : > "$d/users"
   for u in $USERS; do echo "$u:{PLAIN}$PASS::::::" >> "$d/users"; done
   chown root:dovecot "$d/users"; chmod 640 "$d/users"
+  # OAuth2: JWTs validated locally with an HS256 key looked up in a dict at
+  # <azp>/<alg>/<kid>, which is default/HS256/default for tokens without azp and kid.
+  mkdir -p "$d/oauth2-keys/default/HS256"
+  openssl rand -base64 32 | tr -d '\n' > "$d/oauth2-keys/default/HS256/default"
+  chmod -R a+rX "$d/oauth2-keys"
+  cat > "$d/oauth2.conf.ext" <<OAUTH
+introspection_mode = local
+local_validation_key_dict = fs:posix:prefix=$d/oauth2-keys/
+username_attribute = sub
+OAUTH
   cat > "$d/dovecot.conf" <<CONF
 # private test instance written by .ci/imap-servers.sh
 instance_name = mm-test-$port
@@ -115,7 +129,15 @@ ssl = yes
 ssl_cert = <$DIR/certs/server.pem
 ssl_key = <$DIR/certs/server.key
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login xoauth2 oauthbearer
+# Refused logins answer at once (the tests refuse tokens on purpose): no failure delay,
+# and no anvil auth penalty (which slows every later login from the IP, up to 15 s).
+auth_failure_delay = 0
+service anvil {
+  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
+}
 default_login_user = dovenull
 default_internal_user = dovecot
 first_valid_uid = $muid
@@ -142,6 +164,11 @@ namespace inbox {
 passdb {
   driver = passwd-file
   args = scheme=PLAIN username_format=%u $d/users
+}
+passdb {
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = $d/oauth2.conf.ext
 }
 userdb {
   driver = static
@@ -271,6 +298,8 @@ write_env() {
     echo "export MAILMIGRATE_TEST_IMAP_DOVECOT_TLS=plaintext"
     echo "export MAILMIGRATE_TEST_IMAP_DOVECOT_TLS_PORT=$(cat "$DIR/dovecot/tlsport")"
     echo "export MAILMIGRATE_TEST_IMAP_CA_FILE=$DIR/certs/ca.pem"
+    echo "export MAILMIGRATE_TEST_IMAP_DOVECOT_OAUTH_USER=$OAUTH_USER"
+    echo "export MAILMIGRATE_TEST_IMAP_DOVECOT_OAUTH_KEY=$(cat "$DIR/dovecot/oauth2-keys/default/HS256/default")"
     echo "export MAILMIGRATE_TEST_IMAP_CYRUS_HOST=127.0.0.1"
     echo "export MAILMIGRATE_TEST_IMAP_CYRUS_PORT=$(cat "$DIR/cyrus/port")"
     echo "export MAILMIGRATE_TEST_IMAP_CYRUS_USER=$first"

@@ -407,6 +407,20 @@ impl Error {
     pub fn message(&self) -> &str {
         &self.message
     }
+
+    /// A copy of everything but the source (which need not be `Clone`), for handing one
+    /// failure to several callers.
+    pub(crate) fn detached(&self) -> Self {
+        Self {
+            kind: self.kind,
+            retry: self.retry,
+            provider: self.provider,
+            operation: self.operation,
+            context: self.context.clone(),
+            message: self.message.clone(),
+            source: None,
+        }
+    }
 }
 
 impl fmt::Display for Error {

@@ -34,6 +34,7 @@
 //! naming the folder and item — never message content or credentials.
 #![doc(test(attr(deny(warnings))))]
 
+pub mod auth;
 mod capabilities;
 pub mod engine;
 mod error;

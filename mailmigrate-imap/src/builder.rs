@@ -6,8 +6,9 @@ use std::time::Duration;
 use mailmigrate_core::{Operation, Result};
 
 use crate::backend::Imap;
-use crate::config::{AuthMechanism, Credentials, ImapConfig, ImapConfigKey, Tls, TokenProvider};
+use crate::config::{AuthMechanism, Credentials, ImapConfig, ImapConfigKey, Tls};
 use crate::error::ImapError;
+use mailmigrate_core::auth::TokenProvider;
 
 /// The default number of connections per mailbox.
 pub const DEFAULT_POOL_SIZE: usize = 4;

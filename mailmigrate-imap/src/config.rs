@@ -5,7 +5,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
+use mailmigrate_core::auth::TokenProvider;
 use mailmigrate_core::{Error, ErrorKind, Result};
 
 /// How the connection is secured.
@@ -59,19 +59,6 @@ pub enum AuthMechanism {
     XOAuth2,
     /// `AUTHENTICATE OAUTHBEARER` (RFC 7628) with a bearer token.
     OAuthBearer,
-}
-
-/// Supplies OAuth2 access tokens for XOAUTH2 / OAUTHBEARER, refreshed as needed.
-///
-/// Implementations should cache and renew tokens; the backend asks for one on every new
-/// connection.
-#[async_trait]
-pub trait TokenProvider: fmt::Debug + Send + Sync + 'static {
-    /// Returns a currently valid access token.
-    ///
-    /// # Errors
-    /// `Unauthenticated` when no token can be had.
-    async fn token(&self) -> Result<String>;
 }
 
 /// A configuration key, for [`ImapBuilder::with_config`](crate::ImapBuilder::with_config)

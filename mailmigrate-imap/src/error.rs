@@ -61,6 +61,13 @@ pub(crate) enum ImapError {
     /// The configuration cannot work (missing host, plaintext without opt-in…).
     #[error("{0}")]
     Config(String),
+    /// The token provider gave no token; its kind and retry status are kept.
+    #[error("token provider failed: {message}")]
+    Credentials {
+        kind: ErrorKind,
+        temporary: bool,
+        message: String,
+    },
 }
 
 impl ImapError {
@@ -86,6 +93,11 @@ impl ImapError {
             K::Other => Self::Protocol("the server sent a response that cannot be parsed".into()),
             k => Self::Io(k.to_string()),
         }
+    }
+
+    /// Whether the server refused the credentials (as opposed to failing otherwise).
+    pub(crate) fn is_refused_credentials(&self) -> bool {
+        self.code().as_deref() == Some("AUTHENTICATIONFAILED")
     }
 
     /// The response code, upper-case, if any.
@@ -193,6 +205,16 @@ impl ImapError {
             Self::Protocol(_) | Self::Status { .. } => (ErrorKind::Unexpected, Retry::Permanent),
             Self::Tls(_) => (ErrorKind::Unavailable, Retry::Permanent),
             Self::Config(_) => (ErrorKind::ConfigInvalid, Retry::Permanent),
+            Self::Credentials {
+                kind, temporary, ..
+            } => (
+                *kind,
+                if *temporary {
+                    Retry::Temporary
+                } else {
+                    Retry::Permanent
+                },
+            ),
         }
     }
 }

@@ -16,7 +16,9 @@ mod source;
 pub use acl::AclEntry;
 pub use backend::Imap;
 pub use builder::{ImapBuilder, DEFAULT_POOL_SIZE, DEFAULT_TIMEOUT};
-pub use config::{AuthMechanism, ImapConfigKey, Tls, TokenProvider};
+pub use config::{AuthMechanism, ImapConfigKey, Tls};
+/// The token provider XOAUTH2 and OAUTHBEARER use, from [`mailmigrate_core::auth`].
+pub use mailmigrate_core::auth::TokenProvider;
 pub use probe::Fidelity;
 
 /// The URL scheme this provider answers to (`imap://`, `imaps://`).

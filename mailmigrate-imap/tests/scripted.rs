@@ -30,6 +30,8 @@ enum Behaviour {
     DropBeforeAppendLiteral,
     /// Refuses XOAUTH2 with an error challenge, as Gmail does.
     RefuseAuth,
+    /// Refuses XOAUTH2 like `RefuseAuth`, on every connection.
+    RefuseAuthAlways,
     /// Answers `LIST "" "*"` with a mailbox name that is not UTF-8.
     NonUtf8List,
     /// Never answers `UID FETCH` (and stops reading).
@@ -93,7 +95,11 @@ async fn start_configured(
         while let Ok((sock, _)) = listener.accept().await {
             n += 1;
             // Misbehaviour applies to the first connection only; later ones behave.
-            let b = if n == 1 { behaviour } else { Behaviour::Normal };
+            let b = if n == 1 || behaviour == Behaviour::RefuseAuthAlways {
+                behaviour
+            } else {
+                Behaviour::Normal
+            };
             tokio::spawn(serve(sock, b, extra_caps, Arc::clone(&s)));
         }
     });
@@ -147,7 +153,10 @@ async fn serve(
                 .unwrap()
                 .auth_payloads
                 .push(String::from_utf8(decoded).unwrap());
-            if behaviour == Behaviour::RefuseAuth {
+            if matches!(
+                behaviour,
+                Behaviour::RefuseAuth | Behaviour::RefuseAuthAlways
+            ) {
                 // RFC 7628 / Gmail: an error challenge, answered by an empty response.
                 let err = base64::engine::general_purpose::STANDARD
                     .encode(br#"{"status":"401","schemes":"Bearer"}"#);
@@ -449,9 +458,11 @@ struct FixedToken(&'static str);
 
 #[async_trait]
 impl TokenProvider for FixedToken {
-    async fn token(&self) -> mailmigrate_core::Result<String> {
-        Ok(self.0.to_owned())
+    async fn token(&self) -> mailmigrate_core::Result<mailmigrate_core::auth::AccessToken> {
+        Ok(mailmigrate_core::auth::AccessToken::new(self.0))
     }
+
+    fn invalidate(&self, _rejected: &mailmigrate_core::auth::AccessToken) {}
 }
 
 fn builder(port: u16) -> ImapBuilder {
@@ -501,16 +512,89 @@ async fn oauthbearer_follows_rfc7628() {
     );
 }
 
+/// Hands out `token-1`, `token-2`, … and counts fetches and invalidations.
+#[derive(Debug, Default)]
+struct Rotating {
+    fetches: std::sync::atomic::AtomicU32,
+    invalidated: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl TokenProvider for Rotating {
+    async fn token(&self) -> mailmigrate_core::Result<mailmigrate_core::auth::AccessToken> {
+        let n = self
+            .fetches
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
+        Ok(mailmigrate_core::auth::AccessToken::new(format!(
+            "token-{n}"
+        )))
+    }
+
+    fn invalidate(&self, rejected: &mailmigrate_core::auth::AccessToken) {
+        let rejected = rejected.secret().expose_secret().to_owned();
+        self.invalidated.lock().unwrap().push(rejected);
+    }
+}
+
 #[tokio::test]
 async fn refused_token_is_unauthenticated() {
-    let (port, _) = start(Behaviour::RefuseAuth).await;
+    let (port, _) = start(Behaviour::RefuseAuthAlways).await;
+    let provider = Arc::new(Rotating::default());
     let e = builder(port)
-        .with_credentials(Arc::new(FixedToken("expired-token")))
+        .with_credentials(Arc::clone(&provider) as Arc<dyn TokenProvider>)
         .build()
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unauthenticated, "{e:?}");
-    assert!(!format!("{e:?}").contains("expired-token"));
+    assert!(!format!("{e:?}").contains("token-"), "{e:?}");
+    // One retry with a fresh token, then the refusal is the answer.
+    assert_eq!(
+        provider.fetches.load(std::sync::atomic::Ordering::SeqCst),
+        2
+    );
+    assert_eq!(*provider.invalidated.lock().unwrap(), ["token-1"]);
+}
+
+#[tokio::test]
+async fn a_refused_token_is_invalidated_and_a_fresh_one_logs_in() {
+    let (port, seen) = start(Behaviour::RefuseAuth).await;
+    let provider = Arc::new(Rotating::default());
+    builder(port)
+        .with_credentials(Arc::clone(&provider) as Arc<dyn TokenProvider>)
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(*provider.invalidated.lock().unwrap(), ["token-1"]);
+    let payloads = seen.lock().unwrap().auth_payloads.clone();
+    assert!(
+        payloads.last().unwrap().contains("auth=Bearer token-2"),
+        "{payloads:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_token_provider_keeps_its_error_kind() {
+    #[derive(Debug)]
+    struct Down;
+    #[async_trait]
+    impl TokenProvider for Down {
+        async fn token(&self) -> mailmigrate_core::Result<mailmigrate_core::auth::AccessToken> {
+            Err(
+                mailmigrate_core::Error::new(ErrorKind::Unavailable, "token endpoint down")
+                    .temporary(),
+            )
+        }
+        fn invalidate(&self, _rejected: &mailmigrate_core::auth::AccessToken) {}
+    }
+    let (port, _) = start(Behaviour::Normal).await;
+    let e = builder(port)
+        .with_credentials(Arc::new(Down))
+        .build()
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e:?}");
+    assert!(e.is_temporary(), "{e:?}");
 }
 
 #[tokio::test]

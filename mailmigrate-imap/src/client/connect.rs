@@ -17,6 +17,7 @@ use super::{Connection, Res};
 use crate::config::{AuthMechanism, Credentials, ImapConfig, Tls};
 use crate::error::{ImapError, Status};
 use crate::model::Namespace;
+use mailmigrate_core::auth::{AccessToken, TokenProvider};
 
 /// What the server said about itself at login.
 #[derive(Debug, Clone, Default)]
@@ -35,7 +36,28 @@ impl ServerFacts {
 
 impl Connection {
     /// Connects, secures and authenticates one connection, and learns the server's facts.
+    ///
+    /// With a token provider, a token the server refuses is invalidated and the connection
+    /// opened once more with a fresh one: a token can be revoked or expire before the
+    /// provider knew. A second refusal is the answer.
     pub(crate) async fn open(cfg: &ImapConfig) -> Res<(Self, ServerFacts)> {
+        let Credentials::Token(provider) = &cfg.credentials else {
+            return Self::open_with(cfg, None).await;
+        };
+        let token = fetch_token(provider.as_ref()).await?;
+        match Self::open_with(cfg, Some(&token)).await {
+            Err(e) if e.is_refused_credentials() => {
+                tracing::debug!("the server refused the access token; fetching a fresh one");
+                provider.invalidate(&token);
+                let fresh = fetch_token(provider.as_ref()).await?;
+                Self::open_with(cfg, Some(&fresh)).await
+            }
+            other => other,
+        }
+    }
+
+    /// [`open`](Self::open) with one given token (for token credentials).
+    async fn open_with(cfg: &ImapConfig, token: Option<&AccessToken>) -> Res<(Self, ServerFacts)> {
         let timeout = cfg.timeout;
         let tcp = tokio::time::timeout(timeout, TcpStream::connect((cfg.host.as_str(), cfg.port)))
             .await
@@ -67,7 +89,7 @@ impl Connection {
             read_greeting(&mut client, timeout).await?
         };
         let (client, pre_auth) = pre_auth_capabilities(client, greeting, timeout).await?;
-        let session = authenticate(cfg, client, &pre_auth).await?;
+        let session = authenticate(cfg, client, &pre_auth, token).await?;
         let mut conn = Self {
             session,
             selected: None,
@@ -222,10 +244,20 @@ impl async_imap::Authenticator for Sasl {
     }
 }
 
+/// Asks the provider for a token, keeping its error's kind and retry status.
+async fn fetch_token(provider: &dyn TokenProvider) -> Res<AccessToken> {
+    provider.token().await.map_err(|e| ImapError::Credentials {
+        kind: e.kind(),
+        temporary: e.is_temporary(),
+        message: e.message().to_owned(),
+    })
+}
+
 async fn authenticate(
     cfg: &ImapConfig,
     client: Client<Stream>,
     caps: &HashSet<String>,
+    token: Option<&AccessToken>,
 ) -> Res<Session<Stream>> {
     let (mechanism, initial) = match &cfg.credentials {
         Credentials::Password(p) => {
@@ -250,14 +282,11 @@ async fn authenticate(
             }
             (mech, format!("\0{}\0{}", cfg.user, p).into_bytes())
         }
-        Credentials::Token(provider) => {
-            let token = provider.token().await.map_err(|e| {
-                ImapError::status(
-                    Status::No,
-                    Some("AUTHENTICATIONFAILED".into()),
-                    Some(&format!("token provider failed: {}", e.message())),
-                )
-            })?;
+        Credentials::Token(_) => {
+            let token = token
+                .ok_or_else(|| ImapError::Config("token credentials without a token".into()))?
+                .secret()
+                .expose_secret();
             match cfg.mechanism.unwrap_or(AuthMechanism::XOAuth2) {
                 AuthMechanism::OAuthBearer => (
                     AuthMechanism::OAuthBearer,
