@@ -58,6 +58,7 @@ use std::collections::HashMap;
 pub mod cases;
 pub mod fixtures;
 mod harness;
+pub mod pim;
 pub mod proxy;
 
 pub use harness::{CaseResult, Harness, Listing, Outcome};
