@@ -2,6 +2,7 @@
 //!
 //! - [`demo`] generates the bundled demo mailbox (deterministic, seeded), reused by the
 //!   benchmarks.
+//! - [`pim_demo`] generates the demo's address book and calendar and migrates them.
 //! - [`config`] reads a migration job from a TOML file.
 //! - [`stores`] opens stores and state from URLs and paths.
 //! - [`progress`] turns engine events into a progress bar.
@@ -17,6 +18,7 @@ pub mod config;
 pub mod demo;
 pub mod full_verify;
 pub mod pass_check;
+pub mod pim_demo;
 pub mod progress;
 pub mod run;
 pub mod run_ledger;

@@ -33,7 +33,7 @@ use mailmigrate_examples::config::JobConfig;
 use mailmigrate_examples::progress::Progress;
 use mailmigrate_examples::run::{self, DemoPaths};
 use mailmigrate_examples::verdict::{self, Findings, EXIT_ERROR};
-use mailmigrate_examples::{demo, stores};
+use mailmigrate_examples::{demo, pim_demo, stores};
 
 /// Moves whole mailboxes between stores without losing or duplicating anything.
 ///
@@ -138,13 +138,43 @@ async fn run(cli: Cli) -> Result<u8> {
         Some(path) => open_config(&cli.job, path).await?,
         None => open_demo(&cli.job, !verify).await?,
     };
+    let state = Arc::clone(&job.state);
     let findings = if verify {
         verify_all(job).await?
     } else {
         pass(job).await?
     };
+    let mut code = findings.exit_code();
+    if cli.job.config.is_none() && !cli.job.dry_run {
+        let job_name = cli.job.job.clone().unwrap_or_else(|| "demo".to_owned());
+        code = code.max(pim_demo_pass(&cli.job.demo_dir, &*state, &job_name, verify).await?);
+    }
     print!("\n{findings}");
-    Ok(findings.exit_code())
+    Ok(code)
+}
+
+/// The demo's contacts and calendars: generated once, migrated beside the mail into a
+/// backup directory, verified property by property.
+async fn pim_demo_pass(
+    root: &std::path::Path,
+    state: &dyn StateStore,
+    job: &str,
+    verify: bool,
+) -> Result<u8> {
+    let (source, generated) =
+        pim_demo::ensure_demo_pim(&root.join("source-pim"), &root.join("source-pim.complete"))
+            .await?;
+    if generated > 0 {
+        println!("\nGenerated the demo address book and calendar: {generated} items");
+    }
+    let dest = mailmigrate_core::pim::VdirStore::open(root.join("pim"))?;
+    let out = pim_demo::run_pim(&source, &dest, state, job, verify).await?;
+    println!(
+        "\nContacts and calendars ({} -> {}):\n{out}",
+        root.join("source-pim").display(),
+        root.join("pim").display()
+    );
+    Ok(out.exit_code())
 }
 
 async fn open_demo(args: &JobArgs, generate: bool) -> Result<Job> {
