@@ -35,6 +35,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod capabilities;
+pub mod directory;
 pub mod engine;
 mod error;
 pub mod headers;
