@@ -69,7 +69,10 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Inventory> {
         .trim(csv::Trim::All)
         .flexible(false)
         .from_reader(text.as_bytes());
-    let headers = reader.headers().map_err(|e| csv_error(file, &e))?.clone();
+    let headers = reader
+        .headers()
+        .map_err(|e| csv_error(file, text, &e))?
+        .clone();
     if headers.iter().all(str::is_empty) {
         return Err(located(
             file,
@@ -129,11 +132,11 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Inventory> {
 
     let mut accounts = Vec::new();
     for record in reader.records() {
-        let record = record.map_err(|e| csv_error(file, &e))?;
+        let record = record.map_err(|e| csv_error(file, text, &e))?;
         if record.iter().all(str::is_empty) {
             continue; // a row of empty cells, as spreadsheets leave after the last line
         }
-        let line = record.position().map(csv::Position::line);
+        let line = record.position().map(|p| line_of(text, p));
         let mut account = Account::new("");
         let mut stats = MailboxStats::new();
         for (column, cell) in columns.iter().zip(record.iter()) {
@@ -193,9 +196,22 @@ fn parse_bool(cell: &str) -> Option<bool> {
     }
 }
 
+/// The 1-based line a record starts on.
+///
+/// The reader's own line count misses blank lines and CRLF line ends, and its byte offset
+/// may point at the end of the line before: skip line ends from there, then count.
+fn line_of(text: &str, position: &csv::Position) -> u64 {
+    let bytes = text.as_bytes();
+    let mut at = usize::try_from(position.byte()).map_or(bytes.len(), |b| b.min(bytes.len()));
+    while at < bytes.len() && matches!(bytes[at], b'\r' | b'\n') {
+        at += 1;
+    }
+    bytes[..at].iter().filter(|&&b| b == b'\n').count() as u64 + 1
+}
+
 /// Maps a reader error, naming its line.
-fn csv_error(file: &str, e: &csv::Error) -> crate::Error {
-    let line = e.position().map(csv::Position::line);
+fn csv_error(file: &str, text: &str, e: &csv::Error) -> crate::Error {
+    let line = e.position().map(|p| line_of(text, p));
     let message = match e.kind() {
         csv::ErrorKind::UnequalLengths {
             expected_len, len, ..
@@ -244,6 +260,20 @@ mod tests {
         assert!(err.message().contains("no `address` column"), "{err}");
         let err = parse("t.csv", "").unwrap_err();
         assert!(err.message().starts_with("no header row"), "{err}");
+    }
+
+    #[test]
+    fn lines_count_blank_lines_crlf_and_quoted_breaks() {
+        let lines = |text: &str| -> Vec<u64> {
+            let mut r = csv::ReaderBuilder::new().from_reader(text.as_bytes());
+            r.headers().unwrap();
+            r.records()
+                .map(|rec| line_of(text, rec.unwrap().position().unwrap()))
+                .collect()
+        };
+        assert_eq!(lines("a,b\na,1\n\nb,2\nc,3\n"), [2, 4, 5]);
+        assert_eq!(lines("a,b\r\na,1\r\n\r\nb,2\r\nc,3\r\n"), [2, 4, 5]);
+        assert_eq!(lines("a,b\na,\"x\ny\"\nb,2\n"), [2, 4]);
     }
 
     #[test]
