@@ -1,16 +1,13 @@
 //! Comparing and checking mail addresses.
-//!
-//! Addresses are compared case-insensitively as a whole. RFC 5321 lets a server treat the
-//! local part (before the `@`) as case-sensitive, but no mailbox provider a migration meets
-//! does (Exchange, Microsoft 365, Google Workspace, Dovecot and Cyrus with their usual
-//! settings all deliver `Alice@` and `alice@` to the same mailbox), and two accounts whose
-//! addresses differ only in case are a mistake in an inventory, not two mailboxes. The
-//! domain is case-insensitive by DNS rules. Non-ASCII addresses (RFC 6531) are lowercased
-//! with Unicode rules.
 
-/// The form two addresses are compared in: trimmed and lowercased.
+/// The form two addresses are compared in: trimmed and lowercased, as a whole.
 ///
-/// See the [module docs](self) for why the local part is compared case-insensitively.
+/// RFC 5321 lets a server treat the local part (before the `@`) as case-sensitive, but no
+/// mailbox provider a migration meets does (Exchange, Microsoft 365, Google Workspace,
+/// Dovecot and Cyrus with their usual settings all deliver `Alice@` and `alice@` to the same
+/// mailbox), and two accounts whose addresses differ only in case are a mistake in an
+/// inventory, not two mailboxes. The domain is case-insensitive by DNS rules. Non-ASCII
+/// addresses (RFC 6531) are lowercased with Unicode rules.
 ///
 /// # Examples
 /// ```
