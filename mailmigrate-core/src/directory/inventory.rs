@@ -105,7 +105,7 @@ impl Inventory {
     /// The group at `address`, compared case-insensitively.
     ///
     /// ```
-    /// use mailmigrate_core::directory::{Account, Group, Inventory};
+    /// use mailmigrate_core::directory::{Group, Inventory};
     /// let inv = Inventory::new(vec![]).with_groups(vec![Group::new("team@example.com")]);
     /// assert!(inv.find_group("Team@example.com").is_some());
     /// ```
