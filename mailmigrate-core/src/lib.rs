@@ -5,7 +5,8 @@
 //! This crate holds what every provider shares: the item model ([`RawMessage`],
 //! [`FolderPath`], [`Flag`]…), the [`Source`] and [`Destination`] traits, one [`Error`]
 //! type, [`Capabilities`], the durable [`state`] ledger, the local [`store`]s, and the
-//! sync [`engine`].
+//! sync [`engine`]. A campaign's list of mailboxes comes from a [`directory`]: a
+//! provider's directory API or an inventory file.
 //!
 //! ## A migration in a few lines
 //! Build a source and a destination (any provider crate, or the local stores here), a
@@ -36,6 +37,7 @@
 
 pub mod auth;
 mod capabilities;
+pub mod directory;
 pub mod engine;
 mod error;
 pub mod headers;
