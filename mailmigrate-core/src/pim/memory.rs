@@ -27,6 +27,50 @@ struct Coll {
     items: BTreeMap<ItemId, Stored>,
     /// Every change as (sequence, id, removed), oldest first: the sync-token log.
     log: Vec<(u64, ItemId, bool)>,
+    /// The ids holding each `UID`.
+    by_uid: BTreeMap<String, std::collections::BTreeSet<ItemId>>,
+}
+
+impl Coll {
+    fn insert(&mut self, id: ItemId, stored: Stored) {
+        self.unindex(&id);
+        if let Some(uid) = stored.item.uid() {
+            self.by_uid
+                .entry(uid.to_owned())
+                .or_default()
+                .insert(id.clone());
+        }
+        self.items.insert(id, stored);
+    }
+
+    fn remove(&mut self, id: &ItemId) -> bool {
+        self.unindex(id);
+        self.items.remove(id).is_some()
+    }
+
+    fn unindex(&mut self, id: &ItemId) {
+        let uid = self
+            .items
+            .get(id)
+            .and_then(|s| s.item.uid())
+            .map(str::to_owned);
+        if let Some(uid) = uid {
+            if let Some(ids) = self.by_uid.get_mut(&uid) {
+                ids.remove(id);
+                if ids.is_empty() {
+                    self.by_uid.remove(&uid);
+                }
+            }
+        }
+    }
+
+    fn holding(&self, uid: &str) -> impl Iterator<Item = (&ItemId, &Stored)> {
+        self.by_uid
+            .get(uid)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.items.get(id).map(|s| (id, s)))
+    }
 }
 
 #[derive(Debug, Default)]
@@ -153,7 +197,7 @@ impl MemoryPim {
         inner.seq += 1;
         let seq = inner.seq;
         if let Some(c) = inner.collections.get_mut(collection) {
-            if c.items.remove(id).is_some() {
+            if c.remove(id) {
                 c.log.push((seq, id.clone(), true));
             }
         }
@@ -168,7 +212,7 @@ impl MemoryPim {
         if let Some(c) = inner.collections.get_mut(collection) {
             item.meta.version = Some(seq.to_string());
             let id = item.meta.id.clone();
-            c.items.insert(id.clone(), Stored { item, version: seq });
+            c.insert(id.clone(), Stored { item, version: seq });
             c.log.push((seq, id, false));
         }
     }
@@ -297,6 +341,7 @@ impl PimDestination for MemoryPim {
             Coll {
                 meta: meta.clone(),
                 items: BTreeMap::new(),
+                by_uid: BTreeMap::new(),
                 log: Vec::new(),
             },
         );
@@ -328,7 +373,7 @@ impl PimDestination for MemoryPim {
                 WriteTarget::Create => {
                     let taken = uid
                         .as_deref()
-                        .is_some_and(|u| c.items.values().any(|s| s.item.uid() == Some(u)));
+                        .is_some_and(|u| c.holding(u).next().is_some());
                     if taken {
                         out.push(Err(Error::new(
                             ErrorKind::AlreadyExists,
@@ -366,7 +411,7 @@ impl PimDestination for MemoryPim {
             item.meta = ItemMeta::new(id.clone())
                 .with_uid(uid)
                 .with_version(Some(version.to_string()));
-            c.items.insert(id.clone(), Stored { item, version });
+            c.insert(id.clone(), Stored { item, version });
             c.log.push((version, id.clone(), false));
             if inner.lose_replies > 0 {
                 inner.lose_replies -= 1;
@@ -396,9 +441,7 @@ impl PimDestination for MemoryPim {
         Ok(uids
             .iter()
             .map(|uid| {
-                c.items
-                    .iter()
-                    .filter(|(_, s)| s.item.uid() == Some(uid.as_str()))
+                c.holding(uid)
                     .map(|(id, s)| {
                         FoundItem::new(
                             id.clone(),
