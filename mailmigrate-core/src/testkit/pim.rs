@@ -1,7 +1,7 @@
 //! Conformance cases for contact and calendar stores ([`PimStore`]).
 //!
-//! Every store that implements [`PimSource`](crate::pim::PimSource) and
-//! [`PimDestination`](crate::pim::PimDestination) runs these, through
+//! Every store that implements [`PimSource`] and
+//! [`PimDestination`] runs these, through
 //! [`pim_conformance_tests!`](crate::pim_conformance_tests):
 //!
 //! ```
@@ -13,7 +13,7 @@
 //! ```
 //!
 //! Each case works in collections of its own, named `mm-test-<run id>-<case>`, and reads
-//! the store's [`PimCapabilities`](crate::pim::PimCapabilities) first: a case whose
+//! the store's [`PimCapabilities`] first: a case whose
 //! capability is off is skipped with the reason.
 
 use std::sync::Arc;
