@@ -301,6 +301,31 @@ impl Error {
         self
     }
 
+    /// A copy of this error for one item of a batch that failed as a whole: kind, message,
+    /// provider, operation, retry status and context, naming `folder` and `item` (errors
+    /// are not `Clone`: the source error is not copied).
+    ///
+    /// ```
+    /// use mailmigrate_core::{Error, ErrorKind};
+    /// let batch = Error::new(ErrorKind::Unavailable, "reset").temporary();
+    /// let one = batch.copy_for_item("INBOX", "m1");
+    /// assert!(one.is_temporary());
+    /// assert_eq!(one.context("message"), Some("m1"));
+    /// ```
+    #[must_use]
+    pub fn copy_for_item(&self, folder: impl fmt::Display, item: impl fmt::Display) -> Self {
+        Self {
+            kind: self.kind,
+            retry: self.retry,
+            provider: self.provider,
+            operation: self.operation,
+            context: self.context.clone(),
+            message: self.message.clone(),
+            source: None,
+        }
+        .with_item(folder, item)
+    }
+
     /// Attaches the underlying error, reachable through [`std::error::Error::source`].
     #[must_use]
     pub fn with_source(

@@ -200,10 +200,7 @@ impl<S: Source> Source for ConcurrencyLimit<S> {
 }
 
 fn copy_limit_error(e: &Error, folder: &FolderId, id: &MessageId) -> Error {
-    Error::new(e.kind(), e.message())
-        .with_provider(e.provider())
-        .with_operation(e.operation())
-        .with_item(folder, id)
+    e.copy_for_item(folder, id)
 }
 
 #[async_trait]

@@ -289,18 +289,9 @@ impl<S: Send + Sync> Retry<S> {
     }
 }
 
-/// A copy of `e` for one item of a batch (errors are not `Clone`; the source is dropped).
+/// A copy of `e` for one item of a batch.
 fn copy_for_item(e: &Error, folder: &FolderId, id: &MessageId) -> Error {
-    let copy = Error::new(e.kind(), e.message())
-        .with_provider(e.provider())
-        .with_operation(e.operation())
-        .with_item(folder, id);
-    match e.retry_status() {
-        crate::RetryStatus::Temporary { after: Some(after) } => copy.temporary_after(after),
-        crate::RetryStatus::Temporary { after: None } => copy.temporary(),
-        crate::RetryStatus::Exhausted => copy.temporary().exhausted(),
-        _ => copy,
-    }
+    e.copy_for_item(folder, id)
 }
 
 struct FetchRetry<S> {

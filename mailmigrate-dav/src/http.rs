@@ -1,0 +1,314 @@
+//! One DAV request: authentication, bounded answers, and HTTP statuses turned into core
+//! errors with their retry status.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use mailmigrate_core::auth::{SecretString, TokenProvider};
+use mailmigrate_core::{Error, ErrorKind, Result};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::{Method, StatusCode, Url};
+
+use crate::xml;
+
+/// The provider name errors carry.
+pub(crate) const PROVIDER: &str = "dav";
+
+/// How requests authenticate.
+#[derive(Clone, Default)]
+#[non_exhaustive]
+pub enum DavAuth {
+    /// No credentials (a server behind an authenticating proxy, a test server).
+    #[default]
+    None,
+    /// HTTP Basic (RFC 7617). Sent only over TLS unless plaintext is allowed.
+    Basic {
+        /// The user name.
+        user: String,
+        /// The password; never printed.
+        password: SecretString,
+    },
+    /// A bearer token (RFC 6750) from a token provider, refreshed when the server
+    /// refuses it.
+    Bearer(Arc<dyn TokenProvider>),
+}
+
+impl fmt::Debug for DavAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::None => f.write_str("None"),
+            Self::Basic { user, .. } => f
+                .debug_struct("Basic")
+                .field("user", user)
+                .field("password", &"***")
+                .finish(),
+            Self::Bearer(p) => f.debug_tuple("Bearer").field(p).finish(),
+        }
+    }
+}
+
+/// What a request sends.
+pub(crate) struct Request<'a> {
+    pub(crate) method: Method,
+    pub(crate) url: Url,
+    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
+    pub(crate) body: Option<Bytes>,
+    /// What the request is for, in errors: "PUT /u/c/a.vcf".
+    pub(crate) what: &'a str,
+}
+
+/// A received answer, its body read up to the limit.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+}
+
+impl Answer {
+    /// The body as text (lossy: error bodies only need to be shown).
+    pub(crate) fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The `ETag` header, when the server sent a strong one.
+    pub(crate) fn etag(&self) -> Option<String> {
+        let v = self.headers.get(reqwest::header::ETAG)?.to_str().ok()?;
+        (!v.starts_with("W/")).then(|| v.to_owned())
+    }
+}
+
+/// The HTTP side of a DAV store.
+#[derive(Debug)]
+pub(crate) struct Http {
+    pub(crate) client: reqwest::Client,
+    pub(crate) auth: DavAuth,
+    /// The largest answer body read; a longer one is an error, not an allocation.
+    pub(crate) max_answer: usize,
+}
+
+/// A WebDAV method that `reqwest` has no constant for.
+pub(crate) fn method(name: &'static str) -> Method {
+    Method::from_bytes(name.as_bytes()).unwrap_or(Method::GET)
+}
+
+/// The header pair of a `Depth`.
+pub(crate) fn depth(d: &'static str) -> (HeaderName, HeaderValue) {
+    (HeaderName::from_static("depth"), HeaderValue::from_static(d))
+}
+
+/// `Content-Type: application/xml`.
+pub(crate) fn xml_body() -> (HeaderName, HeaderValue) {
+    (
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/xml; charset=utf-8"),
+    )
+}
+
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    v.trim().parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0).map(Duration::from_secs_f64)
+}
+
+impl Http {
+    async fn authorization(&self) -> Result<Option<(HeaderValue, Option<mailmigrate_core::auth::AccessToken>)>> {
+        match &self.auth {
+            DavAuth::None => Ok(None),
+            DavAuth::Basic { user, password } => {
+                let raw = format!("{user}:{}", password.expose_secret());
+                let mut v = HeaderValue::try_from(format!("Basic {}", base64(raw.as_bytes())))
+                    .map_err(|_| Error::new(ErrorKind::ConfigInvalid, "the user name cannot go in a header"))?;
+                v.set_sensitive(true);
+                Ok(Some((v, None)))
+            }
+            DavAuth::Bearer(p) => {
+                let token = p.token().await?;
+                let mut v = HeaderValue::try_from(format!("Bearer {}", token.secret().expose_secret()))
+                    .map_err(|_| Error::new(ErrorKind::Unauthenticated, "the access token cannot go in a header"))?;
+                v.set_sensitive(true);
+                Ok(Some((v, Some(token))))
+            }
+        }
+    }
+
+    /// Sends a request and reads its answer. Transport failures are errors (temporary;
+    /// `outcome_unknown` for a write whose request may have arrived); HTTP statuses are
+    /// left to the caller, except a refused bearer token, which is renewed once.
+    pub(crate) async fn send(&self, req: &Request<'_>) -> Result<Answer> {
+        let mut renewed = false;
+        loop {
+            let auth = self.authorization().await?;
+            let mut b = self.client.request(req.method.clone(), req.url.clone());
+            for (k, v) in &req.headers {
+                b = b.header(k, v);
+            }
+            if let Some((v, _)) = &auth {
+                b = b.header(AUTHORIZATION, v.clone());
+            }
+            if let Some(body) = &req.body {
+                b = b.body(body.clone());
+            }
+            let writes = !matches!(req.method.as_str(), "GET" | "PROPFIND" | "REPORT" | "OPTIONS" | "HEAD");
+            let resp = b.send().await.map_err(|e| transport(e, req.what, writes))?;
+            let status = resp.status();
+            if status == StatusCode::UNAUTHORIZED && !renewed {
+                if let Some((_, Some(token))) = &auth {
+                    if let DavAuth::Bearer(p) = &self.auth {
+                        p.invalidate(token);
+                        renewed = true;
+                        continue;
+                    }
+                }
+            }
+            let headers = resp.headers().clone();
+            let body = self.read_body(resp, req.what, writes).await?;
+            return Ok(Answer { status, headers, body });
+        }
+    }
+
+    async fn read_body(&self, resp: reqwest::Response, what: &str, writes: bool) -> Result<Bytes> {
+        if resp.content_length().is_some_and(|n| n > self.max_answer as u64) {
+            return Err(too_long(what, self.max_answer));
+        }
+        let mut out = Vec::new();
+        let mut stream = resp.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| transport(e, what, writes))?;
+            if out.len() + chunk.len() > self.max_answer {
+                return Err(too_long(what, self.max_answer));
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok(Bytes::from(out))
+    }
+}
+
+fn too_long(what: &str, max: usize) -> Error {
+    Error::new(
+        ErrorKind::Unexpected,
+        format!("the answer to {what} is longer than {max} bytes"),
+    )
+    .with_provider(PROVIDER)
+}
+
+fn transport(e: reqwest::Error, what: &str, writes: bool) -> Error {
+    // The message of a reqwest error names the URL, never credentials (they travel in
+    // headers).
+    let err = Error::new(ErrorKind::Unavailable, format!("{what}: {e}")).with_provider(PROVIDER);
+    if writes && !e.is_connect() {
+        err.outcome_unknown()
+    } else {
+        err.temporary()
+    }
+}
+
+/// The core error for an HTTP status that is not success: the kind from the status and
+/// the precondition the server named (RFC 4918 §16, RFC 4791 §5.3.2.1, RFC 6352 §6.3.2.1).
+pub(crate) fn status_error(answer: &Answer, what: &str) -> Error {
+    let body = answer.text();
+    let pre = xml::preconditions(&body);
+    let named = |name: &str| pre.iter().any(|(_, n)| n == name);
+    let status = answer.status;
+    let reason: String = body.chars().take(300).collect::<String>();
+    let reason = reason.trim();
+    let msg = if reason.is_empty() {
+        format!("{what}: {status}")
+    } else {
+        format!("{what}: {status}: {reason}")
+    };
+    let kind = if named("no-uid-conflict") {
+        ErrorKind::AlreadyExists
+    } else if named("max-resource-size") {
+        ErrorKind::MessageTooLarge
+    } else if ["valid-address-data", "valid-calendar-data", "valid-calendar-object-resource",
+        "supported-address-data", "supported-calendar-data", "supported-calendar-component",
+        "valid-timezone", "calendar-collection-location-ok"]
+        .iter()
+        .any(|n| named(n))
+    {
+        ErrorKind::InvalidMessage
+    } else {
+        match status.as_u16() {
+            401 => ErrorKind::Unauthenticated,
+            403 => ErrorKind::PermissionDenied,
+            404 | 410 => ErrorKind::NotFound,
+            409 | 412 => ErrorKind::Conflict,
+            413 => ErrorKind::MessageTooLarge,
+            400 | 415 | 422 => ErrorKind::InvalidMessage,
+            405 | 501 => ErrorKind::Unsupported,
+            429 => ErrorKind::RateLimited,
+            507 => ErrorKind::QuotaExceeded,
+            _ => ErrorKind::Unavailable,
+        }
+    };
+    let err = Error::new(kind, msg).with_provider(PROVIDER);
+    match (status.as_u16(), retry_after(&answer.headers)) {
+        (429 | 503, Some(after)) => err.temporary_after(after),
+        (429 | 500..=599, _) if status.as_u16() != 501 && status.as_u16() != 507 => err.temporary(),
+        _ => err,
+    }
+}
+
+/// Standard base64 (RFC 4648 §4), for the Basic credentials.
+fn base64(input: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    for chunk in input.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, body: &str) -> Answer {
+        Answer {
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: HeaderMap::new(),
+            body: Bytes::from(body.to_owned()),
+        }
+    }
+
+    #[test]
+    fn statuses_and_preconditions_map_to_kinds() {
+        let uid = r#"<error xmlns="DAV:" xmlns:CR="urn:ietf:params:xml:ns:carddav"><CR:no-uid-conflict/></error>"#;
+        assert_eq!(status_error(&answer(409, uid), "PUT x").kind(), ErrorKind::AlreadyExists);
+        let bad = r#"<error xmlns="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><C:valid-calendar-data/></error>"#;
+        let e = status_error(&answer(403, bad), "PUT x");
+        assert_eq!(e.kind(), ErrorKind::InvalidMessage);
+        assert!(e.disposition() == mailmigrate_core::Disposition::Final);
+        assert_eq!(status_error(&answer(403, ""), "PUT x").kind(), ErrorKind::PermissionDenied);
+        assert_eq!(status_error(&answer(507, ""), "PUT x").kind(), ErrorKind::QuotaExceeded);
+        assert!(!status_error(&answer(507, ""), "PUT x").is_temporary());
+        assert!(status_error(&answer(503, ""), "PUT x").is_temporary());
+        assert_eq!(status_error(&answer(413, ""), "PUT x").kind(), ErrorKind::MessageTooLarge);
+        let mut slow = answer(429, "");
+        slow.headers.insert(reqwest::header::RETRY_AFTER, HeaderValue::from_static("1.5"));
+        assert_eq!(status_error(&slow, "PUT x").retry_after(), Some(Duration::from_millis(1500)));
+    }
+
+    #[test]
+    fn basic_credentials_encode_and_never_print() {
+        assert_eq!(base64(b"Aladdin:open sesame"), "QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
+        assert_eq!(base64(b"ab"), "YWI=");
+        let auth = DavAuth::Basic {
+            user: "ann".into(),
+            password: SecretString::new("hunter2"),
+        };
+        let shown = format!("{auth:?}");
+        assert!(shown.contains("ann") && !shown.contains("hunter2"));
+    }
+}
