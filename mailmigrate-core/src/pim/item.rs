@@ -236,10 +236,12 @@ impl PimItem {
             .unwrap_or_else(|| Bytes::from(self.payload.to_text()))
     }
 
-    /// The hash of the payload's canonical text: equal for two stores that hold the same
-    /// fields in different text. The ledger keeps it to tell a changed item.
+    /// The hash of the payload's comparable form: equal for two stores that hold the same
+    /// fields in different text (properties or parameters in another order, `RRULE`
+    /// parts reordered, a scheduling server's `SCHEDULE-AGENT`). The ledger keeps it to
+    /// tell a changed item.
     pub fn content_hash(&self) -> ContentHash {
-        ContentHash::of(self.payload.to_text().as_bytes())
+        ContentHash::of(&super::canonical::comparable_bytes(&self.payload))
     }
 
     /// Changes the payload through `f` and drops the source text, which no longer says

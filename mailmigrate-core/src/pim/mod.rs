@@ -47,6 +47,7 @@
 //! ```
 
 mod capabilities;
+mod canonical;
 mod collection;
 mod contact;
 mod event;

@@ -78,37 +78,7 @@ impl PimVerifyReport {
 /// component it is in, counted. `BEGIN`, `END`, `VERSION` and `PRODID` are not properties
 /// of the item.
 fn properties(payload: &Payload) -> BTreeMap<String, usize> {
-    let text = payload.to_text();
-    let unfolded = text.replace("\r\n ", "").replace("\r\n\t", "");
-    let mut path: Vec<String> = Vec::new();
-    let mut out = BTreeMap::new();
-    for line in unfolded.split("\r\n").filter(|l| !l.is_empty()) {
-        if let Some(name) = line.strip_prefix("BEGIN:") {
-            path.push(name.to_owned());
-            continue;
-        }
-        if line.starts_with("END:") {
-            path.pop();
-            continue;
-        }
-        if line.starts_with("VERSION:") || line.starts_with("PRODID:") {
-            continue;
-        }
-        if line.starts_with("RECURRENCE-ID") {
-            if let Some(last) = path.last_mut() {
-                let value = line.rsplit(':').next().unwrap_or_default();
-                *last = format!("{last}[{value}]");
-            }
-        }
-        let inner: Vec<&str> = path
-            .iter()
-            .map(String::as_str)
-            .filter(|c| *c != "VCALENDAR" && *c != "VCARD")
-            .collect();
-        *out.entry(format!("{}\u{0}{line}", inner.join("/")))
-            .or_insert(0) += 1;
-    }
-    out
+    super::canonical::comparable_lines(payload)
 }
 
 fn property_name(key: &str) -> String {
