@@ -8,6 +8,7 @@
 #   start  installs what is missing (Debian packages radicale and xandikos), starts both
 #          servers and writes DIR/env with
 #            MAILMIGRATE_TEST_RADICALE_URL, _USER, _PASSWORD  (Basic auth, htpasswd)
+#            MAILMIGRATE_TEST_RADICALE_E2E_USER               (a second user, same password)
 #            MAILMIGRATE_TEST_XANDIKOS_URL                     (no auth: Xandikos has none)
 #          `source DIR/env` before `cargo test`.
 #   stop   stops both servers started from DIR.
@@ -20,6 +21,8 @@ set -euo pipefail
 MODE=${1:-start}
 DIR=${2:-${MAILMIGRATE_DAV_SERVERS_DIR:-/tmp/mailmigrate-dav-servers}}
 USER_NAME=mmdav1
+# A second Radicale user whose account only the end-to-end migration test uses.
+USER2_NAME=mmdav2
 PASS=${MAILMIGRATE_DAV_TEST_PASSWORD:-mm-dav-pass}
 
 log() { echo "dav-servers: $*" >&2; }
@@ -55,7 +58,7 @@ start_radicale() {
   mkdir -p "$d/collections"
   port=$(free_port)
   echo "$port" > "$d/port"
-  echo "$USER_NAME:$PASS" > "$d/users"
+  printf '%s:%s\n%s:%s\n' "$USER_NAME" "$PASS" "$USER2_NAME" "$PASS" > "$d/users"
   cat > "$d/config" <<EOF
 [server]
 hosts = 127.0.0.1:$port
@@ -99,6 +102,7 @@ write_env() {
     echo "export MAILMIGRATE_TEST_RADICALE_URL=http://127.0.0.1:$(cat "$DIR/radicale/port")/"
     echo "export MAILMIGRATE_TEST_RADICALE_USER=$USER_NAME"
     echo "export MAILMIGRATE_TEST_RADICALE_PASSWORD=$PASS"
+    echo "export MAILMIGRATE_TEST_RADICALE_E2E_USER=$USER2_NAME"
     echo "export MAILMIGRATE_TEST_XANDIKOS_URL=http://127.0.0.1:$(cat "$DIR/xandikos/port")/"
   } > "$DIR/env"
 }

@@ -72,7 +72,11 @@ impl DavBuilder {
 
     /// HTTP Basic credentials.
     #[must_use]
-    pub fn with_basic(mut self, user: impl Into<String>, password: impl Into<SecretString>) -> Self {
+    pub fn with_basic(
+        mut self,
+        user: impl Into<String>,
+        password: impl Into<SecretString>,
+    ) -> Self {
         self.auth = DavAuth::Basic {
             user: user.into(),
             password: password.into(),
@@ -152,8 +156,9 @@ impl DavBuilder {
     /// when the server refuses the credentials; `NotFound` when neither home set can be
     /// found; transport errors.
     pub async fn connect(self) -> Result<DavStore> {
-        let mut base = Url::parse(&self.url)
-            .map_err(|e| Self::config_error(format!("the DAV URL {:?} is not a URL: {e}", self.url)))?;
+        let mut base = Url::parse(&self.url).map_err(|e| {
+            Self::config_error(format!("the DAV URL {:?} is not a URL: {e}", self.url))
+        })?;
         match base.scheme() {
             "https" => {}
             "http" if self.allow_plaintext => {}
@@ -162,7 +167,11 @@ impl DavBuilder {
                     "the DAV URL is http:// and plaintext is not allowed (allow_plaintext)",
                 ))
             }
-            other => return Err(Self::config_error(format!("unsupported URL scheme {other}"))),
+            other => {
+                return Err(Self::config_error(format!(
+                    "unsupported URL scheme {other}"
+                )))
+            }
         }
         if !base.path().ends_with('/') {
             let p = format!("{}/", base.path());
@@ -183,7 +192,9 @@ impl DavBuilder {
             .build()
             .map_err(|e| Self::config_error(format!("cannot build the HTTP client: {e}")))?;
         let account = match &self.auth {
-            DavAuth::Basic { user, .. } => format!("{user}@{}", base.host_str().unwrap_or_default()),
+            DavAuth::Basic { user, .. } => {
+                format!("{user}@{}", base.host_str().unwrap_or_default())
+            }
             _ => base.host_str().unwrap_or_default().to_owned(),
         };
         let http = Http {

@@ -97,7 +97,10 @@ pub(crate) fn method(name: &'static str) -> Method {
 
 /// The header pair of a `Depth`.
 pub(crate) fn depth(d: &'static str) -> (HeaderName, HeaderValue) {
-    (HeaderName::from_static("depth"), HeaderValue::from_static(d))
+    (
+        HeaderName::from_static("depth"),
+        HeaderValue::from_static(d),
+    )
 }
 
 /// `Content-Type: application/xml`.
@@ -110,24 +113,41 @@ pub(crate) fn xml_body() -> (HeaderName, HeaderValue) {
 
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    v.trim().parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0).map(Duration::from_secs_f64)
+    v.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
 }
 
 impl Http {
-    async fn authorization(&self) -> Result<Option<(HeaderValue, Option<mailmigrate_core::auth::AccessToken>)>> {
+    async fn authorization(
+        &self,
+    ) -> Result<Option<(HeaderValue, Option<mailmigrate_core::auth::AccessToken>)>> {
         match &self.auth {
             DavAuth::None => Ok(None),
             DavAuth::Basic { user, password } => {
                 let raw = format!("{user}:{}", password.expose_secret());
                 let mut v = HeaderValue::try_from(format!("Basic {}", base64(raw.as_bytes())))
-                    .map_err(|_| Error::new(ErrorKind::ConfigInvalid, "the user name cannot go in a header"))?;
+                    .map_err(|_| {
+                        Error::new(
+                            ErrorKind::ConfigInvalid,
+                            "the user name cannot go in a header",
+                        )
+                    })?;
                 v.set_sensitive(true);
                 Ok(Some((v, None)))
             }
             DavAuth::Bearer(p) => {
                 let token = p.token().await?;
-                let mut v = HeaderValue::try_from(format!("Bearer {}", token.secret().expose_secret()))
-                    .map_err(|_| Error::new(ErrorKind::Unauthenticated, "the access token cannot go in a header"))?;
+                let mut v =
+                    HeaderValue::try_from(format!("Bearer {}", token.secret().expose_secret()))
+                        .map_err(|_| {
+                            Error::new(
+                                ErrorKind::Unauthenticated,
+                                "the access token cannot go in a header",
+                            )
+                        })?;
                 v.set_sensitive(true);
                 Ok(Some((v, Some(token))))
             }
@@ -151,7 +171,10 @@ impl Http {
             if let Some(body) = &req.body {
                 b = b.body(body.clone());
             }
-            let writes = !matches!(req.method.as_str(), "GET" | "PROPFIND" | "REPORT" | "OPTIONS" | "HEAD");
+            let writes = !matches!(
+                req.method.as_str(),
+                "GET" | "PROPFIND" | "REPORT" | "OPTIONS" | "HEAD"
+            );
             let resp = b.send().await.map_err(|e| transport(e, req.what, writes))?;
             let status = resp.status();
             if status == StatusCode::UNAUTHORIZED && !renewed {
@@ -165,12 +188,19 @@ impl Http {
             }
             let headers = resp.headers().clone();
             let body = self.read_body(resp, req.what, writes).await?;
-            return Ok(Answer { status, headers, body });
+            return Ok(Answer {
+                status,
+                headers,
+                body,
+            });
         }
     }
 
     async fn read_body(&self, resp: reqwest::Response, what: &str, writes: bool) -> Result<Bytes> {
-        if resp.content_length().is_some_and(|n| n > self.max_answer as u64) {
+        if resp
+            .content_length()
+            .is_some_and(|n| n > self.max_answer as u64)
+        {
             return Err(too_long(what, self.max_answer));
         }
         let mut out = Vec::new();
@@ -223,11 +253,18 @@ pub(crate) fn status_error(answer: &Answer, what: &str) -> Error {
         ErrorKind::AlreadyExists
     } else if named("max-resource-size") {
         ErrorKind::MessageTooLarge
-    } else if ["valid-address-data", "valid-calendar-data", "valid-calendar-object-resource",
-        "supported-address-data", "supported-calendar-data", "supported-calendar-component",
-        "valid-timezone", "calendar-collection-location-ok"]
-        .iter()
-        .any(|n| named(n))
+    } else if [
+        "valid-address-data",
+        "valid-calendar-data",
+        "valid-calendar-object-resource",
+        "supported-address-data",
+        "supported-calendar-data",
+        "supported-calendar-component",
+        "valid-timezone",
+        "calendar-collection-location-ok",
+    ]
+    .iter()
+    .any(|n| named(n))
     {
         ErrorKind::InvalidMessage
     } else {
@@ -257,7 +294,11 @@ fn base64(input: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
     for chunk in input.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -285,24 +326,45 @@ mod tests {
     #[test]
     fn statuses_and_preconditions_map_to_kinds() {
         let uid = r#"<error xmlns="DAV:" xmlns:CR="urn:ietf:params:xml:ns:carddav"><CR:no-uid-conflict/></error>"#;
-        assert_eq!(status_error(&answer(409, uid), "PUT x").kind(), ErrorKind::AlreadyExists);
+        assert_eq!(
+            status_error(&answer(409, uid), "PUT x").kind(),
+            ErrorKind::AlreadyExists
+        );
         let bad = r#"<error xmlns="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><C:valid-calendar-data/></error>"#;
         let e = status_error(&answer(403, bad), "PUT x");
         assert_eq!(e.kind(), ErrorKind::InvalidMessage);
         assert!(e.disposition() == mailmigrate_core::Disposition::Final);
-        assert_eq!(status_error(&answer(403, ""), "PUT x").kind(), ErrorKind::PermissionDenied);
-        assert_eq!(status_error(&answer(507, ""), "PUT x").kind(), ErrorKind::QuotaExceeded);
+        assert_eq!(
+            status_error(&answer(403, ""), "PUT x").kind(),
+            ErrorKind::PermissionDenied
+        );
+        assert_eq!(
+            status_error(&answer(507, ""), "PUT x").kind(),
+            ErrorKind::QuotaExceeded
+        );
         assert!(!status_error(&answer(507, ""), "PUT x").is_temporary());
         assert!(status_error(&answer(503, ""), "PUT x").is_temporary());
-        assert_eq!(status_error(&answer(413, ""), "PUT x").kind(), ErrorKind::MessageTooLarge);
+        assert_eq!(
+            status_error(&answer(413, ""), "PUT x").kind(),
+            ErrorKind::MessageTooLarge
+        );
         let mut slow = answer(429, "");
-        slow.headers.insert(reqwest::header::RETRY_AFTER, HeaderValue::from_static("1.5"));
-        assert_eq!(status_error(&slow, "PUT x").retry_after(), Some(Duration::from_millis(1500)));
+        slow.headers.insert(
+            reqwest::header::RETRY_AFTER,
+            HeaderValue::from_static("1.5"),
+        );
+        assert_eq!(
+            status_error(&slow, "PUT x").retry_after(),
+            Some(Duration::from_millis(1500))
+        );
     }
 
     #[test]
     fn basic_credentials_encode_and_never_print() {
-        assert_eq!(base64(b"Aladdin:open sesame"), "QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
+        assert_eq!(
+            base64(b"Aladdin:open sesame"),
+            "QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+        );
         assert_eq!(base64(b"ab"), "YWI=");
         let auth = DavAuth::Basic {
             user: "ann".into(),

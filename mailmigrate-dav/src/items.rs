@@ -89,7 +89,10 @@ impl Inner {
         since: Option<Checkpoint>,
     ) -> Result<Vec<ItemChange>> {
         let path = collection.as_str();
-        let mut token = since.as_ref().map(|c| c.as_str().to_owned()).unwrap_or_default();
+        let mut token = since
+            .as_ref()
+            .map(|c| c.as_str().to_owned())
+            .unwrap_or_default();
         let mut out = Vec::new();
         if token == ETAG_LISTING {
             out.push(ItemChange::Reset);
@@ -114,8 +117,10 @@ impl Inner {
                     }
                     return self.etag_listing(collection, out).await;
                 }
-                return Err(status_error(&answer, &format!("REPORT sync-collection {path}"))
-                    .with_operation(Operation::ListChanges));
+                return Err(
+                    status_error(&answer, &format!("REPORT sync-collection {path}"))
+                        .with_operation(Operation::ListChanges),
+                );
             }
             let ms = xml::parse_multistatus(&answer.text(), "sync-collection")?;
             let mut truncated = false;
@@ -135,8 +140,11 @@ impl Inner {
                 }
             }
             token = ms.sync_token.ok_or_else(|| {
-                Error::new(ErrorKind::Unexpected, "sync-collection answered without a sync token")
-                    .with_provider(PROVIDER)
+                Error::new(
+                    ErrorKind::Unexpected,
+                    "sync-collection answered without a sync token",
+                )
+                .with_provider(PROVIDER)
             })?;
             if !truncated {
                 break;
@@ -162,7 +170,12 @@ impl Inner {
     async fn members(&self, collection: &CollectionId) -> Result<Vec<(ItemId, Option<String>)>> {
         let path = collection.as_str();
         let ms = self
-            .multistatus("PROPFIND", path, "1", xml::propfind(&["d:getetag", "d:resourcetype"]))
+            .multistatus(
+                "PROPFIND",
+                path,
+                "1",
+                xml::propfind(&["d:getetag", "d:resourcetype"]),
+            )
             .await
             .map_err(|e| e.with_operation(Operation::ListChanges))?;
         Ok(ms
@@ -193,7 +206,12 @@ impl Inner {
         };
         let hrefs: Vec<String> = ids.iter().map(|id| item_path(collection, id)).collect();
         let ms = match self
-            .multistatus("REPORT", collection.as_str(), "1", xml::multiget(kind, &hrefs))
+            .multistatus(
+                "REPORT",
+                collection.as_str(),
+                "1",
+                xml::multiget(kind, &hrefs),
+            )
             .await
         {
             Ok(ms) => ms,
@@ -233,10 +251,12 @@ impl Inner {
                                     .with_item(collection, &id)
                             })
                     }
-                    _ => Err(Error::new(ErrorKind::NotFound, "the server holds no such item")
-                        .with_provider(PROVIDER)
-                        .with_operation(Operation::Fetch)
-                        .with_item(collection, &id)),
+                    _ => Err(
+                        Error::new(ErrorKind::NotFound, "the server holds no such item")
+                            .with_provider(PROVIDER)
+                            .with_operation(Operation::Fetch)
+                            .with_item(collection, &id),
+                    ),
                 };
                 (id, item)
             })
@@ -302,9 +322,15 @@ impl Inner {
         }
         let err = if answer.status == StatusCode::PRECONDITION_FAILED {
             if create {
-                Error::new(ErrorKind::AlreadyExists, format!("{what}: the collection holds this UID"))
+                Error::new(
+                    ErrorKind::AlreadyExists,
+                    format!("{what}: the collection holds this UID"),
+                )
             } else {
-                Error::new(ErrorKind::Conflict, format!("{what}: the item changed at the server"))
+                Error::new(
+                    ErrorKind::Conflict,
+                    format!("{what}: the item changed at the server"),
+                )
             }
             .with_provider(PROVIDER)
         } else {
@@ -350,7 +376,12 @@ impl Inner {
         uid: &str,
     ) -> Result<QueryAnswer> {
         let answer = self
-            .xml_request("REPORT", collection.as_str(), "1", xml::uid_query(kind, uid))
+            .xml_request(
+                "REPORT",
+                collection.as_str(),
+                "1",
+                xml::uid_query(kind, uid),
+            )
             .await?;
         if answer.status != StatusCode::MULTI_STATUS {
             // Credentials, a missing collection and throttling are errors; any other
@@ -388,12 +419,21 @@ impl Inner {
     ) -> Result<Vec<Vec<FoundItem>>> {
         let mut wanted: HashMap<&str, Vec<FoundItem>> =
             uids.iter().map(|u| (u.as_str(), Vec::new())).collect();
-        let ids: Vec<ItemId> = self.members(collection).await?.into_iter().map(|(id, _)| id).collect();
+        let ids: Vec<ItemId> = self
+            .members(collection)
+            .await?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
         for chunk in ids.chunks(self.limits.batch) {
             for (id, item) in self.fetch_chunk(collection, chunk.to_vec()).await {
                 let Ok(item) = item else { continue };
                 if let Some(list) = item.uid().and_then(|u| wanted.get_mut(u)) {
-                    list.push(FoundItem::new(id, item.meta.version.clone(), Some(item.content_hash())));
+                    list.push(FoundItem::new(
+                        id,
+                        item.meta.version.clone(),
+                        Some(item.content_hash()),
+                    ));
                 }
             }
         }

@@ -107,11 +107,18 @@ mod tests {
 
     #[test]
     fn resources_are_named_after_plain_uids_and_hashed_otherwise() {
-        assert_eq!(resource_name("u-1@x.org", PimKind::Contacts), "u-1@x.org.vcf");
+        assert_eq!(
+            resource_name("u-1@x.org", PimKind::Contacts),
+            "u-1@x.org.vcf"
+        );
         let odd = resource_name("urn:uuid:1/2 3", PimKind::Events);
         assert_eq!(odd.len(), 32 + 4);
         assert!(odd.ends_with(".ics"));
-        assert_eq!(odd, resource_name("urn:uuid:1/2 3", PimKind::Events), "stable");
+        assert_eq!(
+            odd,
+            resource_name("urn:uuid:1/2 3", PimKind::Events),
+            "stable"
+        );
         assert_ne!(resource_name(".hidden", PimKind::Events), ".hidden.ics");
     }
 

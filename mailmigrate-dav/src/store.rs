@@ -100,7 +100,8 @@ fn kind_index(kind: PimKind) -> usize {
 impl Inner {
     pub(crate) fn url(&self, path: &str) -> Result<Url> {
         self.base.join(href_path(path)).map_err(|e| {
-            Error::new(ErrorKind::Unexpected, format!("bad href {path:?}: {e}")).with_provider(PROVIDER)
+            Error::new(ErrorKind::Unexpected, format!("bad href {path:?}: {e}"))
+                .with_provider(PROVIDER)
         })
     }
 
@@ -162,13 +163,28 @@ impl Inner {
 
     /// The kind of a collection, asking the server when it was not listed before.
     pub(crate) async fn kind_of(&self, id: &CollectionId) -> Result<PimKind> {
-        if let Some(k) = self.kinds.lock().ok().and_then(|k| k.get(id.as_str()).copied()) {
+        if let Some(k) = self
+            .kinds
+            .lock()
+            .ok()
+            .and_then(|k| k.get(id.as_str()).copied())
+        {
             return Ok(k);
         }
         let ms = self
-            .multistatus("PROPFIND", id.as_str(), "0", xml::propfind(xml::COLLECTION_PROPS))
+            .multistatus(
+                "PROPFIND",
+                id.as_str(),
+                "0",
+                xml::propfind(xml::COLLECTION_PROPS),
+            )
             .await?;
-        let props = ms.responses.into_iter().next().map(|r| r.props).unwrap_or_default();
+        let props = ms
+            .responses
+            .into_iter()
+            .next()
+            .map(|r| r.props)
+            .unwrap_or_default();
         for kind in PimKind::ALL {
             if props.is_collection_of(kind) {
                 if let Ok(mut k) = self.kinds.lock() {
@@ -200,7 +216,11 @@ impl Inner {
             if !path.ends_with('/') {
                 path.push('/');
             }
-            let name = r.props.displayname.clone().unwrap_or_else(|| last_segment(&path));
+            let name = r
+                .props
+                .displayname
+                .clone()
+                .unwrap_or_else(|| last_segment(&path));
             let color = r.props.color.as_ref().map(|c| c.chars().take(7).collect());
             let c = Collection::new(CollectionId::new(path), kind, name)
                 .with_description(r.props.description.clone())
@@ -223,7 +243,9 @@ impl Inner {
             return Ok(c);
         }
         let Some(home) = self.home(kind) else {
-            return Err(Error::unsupported(format!("this account holds no {kind}")).with_provider(PROVIDER));
+            return Err(
+                Error::unsupported(format!("this account holds no {kind}")).with_provider(PROVIDER)
+            );
         };
         let path = format!(
             "{}/{}/",
@@ -251,7 +273,10 @@ impl Inner {
         if answer.status == StatusCode::METHOD_NOT_ALLOWED && self.kind_of(&c.id).await? != kind {
             return Err(Error::new(
                 ErrorKind::Conflict,
-                format!("{} exists and is not an address book or calendar of {kind}", c.id),
+                format!(
+                    "{} exists and is not an address book or calendar of {kind}",
+                    c.id
+                ),
             )
             .with_provider(PROVIDER));
         }
@@ -283,8 +308,15 @@ pub(crate) async fn discover(
     if inner.calendar_home.is_none() || inner.addressbook_home.is_none() {
         let principal = find_principal(&inner).await?;
         let home_props = xml::propfind(&["c:calendar-home-set", "a:addressbook-home-set"]);
-        let ms = inner.multistatus("PROPFIND", &principal, "0", home_props).await?;
-        let props = ms.responses.into_iter().next().map(|r| r.props).unwrap_or_default();
+        let ms = inner
+            .multistatus("PROPFIND", &principal, "0", home_props)
+            .await?;
+        let props = ms
+            .responses
+            .into_iter()
+            .next()
+            .map(|r| r.props)
+            .unwrap_or_default();
         let norm = |h: String| {
             let mut p = href_path(&h).to_owned();
             if !p.ends_with('/') {
@@ -528,5 +560,10 @@ impl PimDestination for DavStore {
 pub(crate) fn header(name: HeaderName, value: &str) -> Result<(HeaderName, HeaderValue)> {
     HeaderValue::try_from(value)
         .map(|v| (name, v))
-        .map_err(|_| Error::new(ErrorKind::Unexpected, format!("{value:?} cannot go in a header")))
+        .map_err(|_| {
+            Error::new(
+                ErrorKind::Unexpected,
+                format!("{value:?} cannot go in a header"),
+            )
+        })
 }

@@ -111,7 +111,10 @@ pub(crate) fn make_collection(
     let mut props = format!("<d:displayname>{}</d:displayname>", escape(name));
     match kind {
         PimKind::Contacts => {
-            props.insert_str(0, "<d:resourcetype><d:collection/><a:addressbook/></d:resourcetype>");
+            props.insert_str(
+                0,
+                "<d:resourcetype><d:collection/><a:addressbook/></d:resourcetype>",
+            );
             if let Some(d) = description {
                 props.push_str(&format!(
                     "<a:addressbook-description>{}</a:addressbook-description>",
@@ -128,7 +131,10 @@ pub(crate) fn make_collection(
                 ));
             }
             if let Some(c) = color {
-                props.push_str(&format!("<i:calendar-color>{}</i:calendar-color>", escape(c)));
+                props.push_str(&format!(
+                    "<i:calendar-color>{}</i:calendar-color>",
+                    escape(c)
+                ));
             }
             props.push_str(
                 "<c:supported-calendar-component-set><c:comp name=\"VEVENT\"/>\
@@ -385,7 +391,10 @@ END:VCALENDAR&#13;
           <status>HTTP/1.1 200 OK</status></propstat></response></multistatus>"#;
         let ms = parse_multistatus(body, "test").unwrap();
         let p = &ms.responses[0].props;
-        assert!(!p.is_collection_of(PimKind::Events), "a task list holds no events");
+        assert!(
+            !p.is_collection_of(PimKind::Events),
+            "a task list holds no events"
+        );
         assert!(!p.is_collection_of(PimKind::Contacts));
     }
 
@@ -394,7 +403,10 @@ END:VCALENDAR&#13;
         assert!(parse_multistatus("<html/>", "test").is_err());
         assert!(parse_multistatus("not xml", "test").is_err());
         let dtd = r#"<!DOCTYPE x [<!ENTITY a "aaaa">]><multistatus xmlns="DAV:"/>"#;
-        assert!(parse_multistatus(dtd, "test").is_err(), "no entity expansion");
+        assert!(
+            parse_multistatus(dtd, "test").is_err(),
+            "no entity expansion"
+        );
     }
 
     #[test]

@@ -25,7 +25,12 @@ fn canonical_rule(value: &str) -> String {
         .map(str::to_ascii_uppercase)
         .collect();
     parts.sort_by(|a, b| {
-        let key = |p: &str| (!p.starts_with("FREQ="), p.split('=').next().unwrap_or_default().to_owned());
+        let key = |p: &str| {
+            (
+                !p.starts_with("FREQ="),
+                p.split('=').next().unwrap_or_default().to_owned(),
+            )
+        };
         key(a).cmp(&key(b))
     });
     parts.join(";")
@@ -38,7 +43,8 @@ fn canonical_line(line: &str) -> String {
     };
     p.params
         .retain(|param| !SCHEDULING_PARAMS.contains(&param.name.as_str()));
-    p.params.sort_by(|a, b| a.name.cmp(&b.name).then(a.values.cmp(&b.values)));
+    p.params
+        .sort_by(|a, b| a.name.cmp(&b.name).then(a.values.cmp(&b.values)));
     if matches!(p.name.as_str(), "RRULE" | "EXRULE") {
         p.value = canonical_rule(&p.value);
     }
@@ -120,6 +126,9 @@ mod tests {
 
     #[test]
     fn rules_put_freq_first() {
-        assert_eq!(canonical_rule("BYDAY=MO;FREQ=WEEKLY;COUNT=3"), "FREQ=WEEKLY;BYDAY=MO;COUNT=3");
+        assert_eq!(
+            canonical_rule("BYDAY=MO;FREQ=WEEKLY;COUNT=3"),
+            "FREQ=WEEKLY;BYDAY=MO;COUNT=3"
+        );
     }
 }

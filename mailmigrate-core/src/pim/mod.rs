@@ -46,8 +46,8 @@
 //! assert_eq!(CalendarEvent::from_ics(&ics).unwrap(), e);
 //! ```
 
-mod capabilities;
 mod canonical;
+mod capabilities;
 mod collection;
 mod contact;
 mod event;

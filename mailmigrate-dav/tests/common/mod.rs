@@ -10,9 +10,7 @@ use mailmigrate_dav::{DavBuilder, DavStore};
 pub const SERVERS: [&str; 2] = ["RADICALE", "XANDIKOS"];
 
 fn required() -> bool {
-    std::env::var("MAILMIGRATE_TEST_REQUIRE")
-        .map(|v| v.split(',').any(|s| s.trim().eq_ignore_ascii_case("dav")))
-        .unwrap_or(false)
+    mailmigrate_core::testkit::is_required("dav")
 }
 
 /// Connects to the server `name` (`RADICALE`, `XANDIKOS`), or `None` when it is not
