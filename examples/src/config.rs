@@ -22,6 +22,13 @@
 //! since = "2019-01-01"                    # a date, or an RFC 3339 instant
 //! before = "2025-01-01T00:00:00Z"
 //! max_size = 26214400
+//!
+//! [pim]                                   # contacts and calendars beside the mail
+//! source = "dav://ann@dav.example.com/"   # or vdir:///path (see pim_stores)
+//! destination = "vdir:///srv/backup/alice-pim"
+//! kinds = ["contacts", "events"]          # default: both
+//! propagate_deletions = false
+//! notify_attendees = false                # never mail attendees unless set
 //! ```
 //!
 //! Unknown keys are errors, so a typo never silently changes what a run does.
@@ -65,6 +72,55 @@ pub struct JobConfig {
     /// Message filter.
     #[serde(default)]
     pub filter: FilterConfig,
+    /// Contacts and calendars, when the job moves them.
+    pub pim: Option<PimConfig>,
+}
+
+/// The `[pim]` table: which contact and calendar stores, and how.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct PimConfig {
+    /// The source store URL (`dav://…`, `vdir://…`).
+    pub source: String,
+    /// The destination store URL.
+    pub destination: String,
+    /// The kinds to move (default: contacts and events).
+    pub kinds: Option<Vec<mailmigrate_core::pim::PimKind>>,
+    /// Delete copies of items removed at the source.
+    #[serde(default)]
+    pub propagate_deletions: bool,
+    /// Let the destination send invitations to attendees.
+    #[serde(default)]
+    pub notify_attendees: bool,
+    /// Items per fetch and write call.
+    pub batch_size: Option<usize>,
+}
+
+impl PimConfig {
+    /// The engine options this table asks for.
+    ///
+    /// ```
+    /// use mailmigrate_examples::config::JobConfig;
+    /// let c = JobConfig::parse("source = \"memory:\"\ndestination = \"memory:\"\n\
+    ///     [pim]\nsource = \"vdir://a\"\ndestination = \"vdir://b\"\nkinds = [\"contacts\"]\n")
+    ///     .unwrap();
+    /// let o = c.pim.unwrap().options();
+    /// assert_eq!(o.kinds, [mailmigrate_core::pim::PimKind::Contacts]);
+    /// assert!(!o.notify_attendees);
+    /// ```
+    pub fn options(&self) -> mailmigrate_core::pim::sync::PimSyncOptions {
+        let mut o = mailmigrate_core::pim::sync::PimSyncOptions::default()
+            .with_propagate_deletions(self.propagate_deletions)
+            .with_notify_attendees(self.notify_attendees);
+        if let Some(k) = &self.kinds {
+            o = o.with_kinds(k.iter().copied());
+        }
+        if let Some(n) = self.batch_size {
+            o = o.with_batch_size(n);
+        }
+        o
+    }
 }
 
 /// The `[mapping]` table.

@@ -4,7 +4,8 @@
 //!   benchmarks.
 //! - [`pim_demo`] generates the demo's address book and calendar and migrates them.
 //! - [`config`] reads a migration job from a TOML file.
-//! - [`stores`] opens stores and state from URLs and paths.
+//! - [`stores`] opens stores and state from URLs and paths; [`pim_stores`] opens contact
+//!   and calendar stores (`vdir://`, `dav://`).
 //! - [`progress`] turns engine events into a progress bar.
 //! - [`run`] runs a pass (or the full verification) of a job or the demo.
 //! - [`run_ledger`] remembers which ledger rows a pass wrote; [`pass_check`] checks those
@@ -19,6 +20,7 @@ pub mod demo;
 pub mod full_verify;
 pub mod pass_check;
 pub mod pim_demo;
+pub mod pim_stores;
 pub mod progress;
 pub mod run;
 pub mod run_ledger;

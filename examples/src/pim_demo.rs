@@ -4,11 +4,11 @@
 use std::fmt;
 use std::path::Path;
 
-use mailmigrate_core::pim::sync::{PimReport, PimSync};
+use mailmigrate_core::pim::sync::{PimReport, PimSync, PimSyncOptions};
 use mailmigrate_core::pim::verify::{verify_pim, PimVerifyReport};
 use mailmigrate_core::pim::{
     Collection, CollectionId, ItemId, ItemMeta, ItemWrite, PimDestination, PimItem, PimKind,
-    VdirStore, WriteOptions,
+    PimSource, PimStore, VdirStore, WriteOptions,
 };
 use mailmigrate_core::state::StateStore;
 use mailmigrate_core::Result;
@@ -203,18 +203,45 @@ impl fmt::Display for PimOutcome {
 /// # Errors
 /// Errors listing collections or of the state store.
 pub async fn run_pim(
-    source: &VdirStore,
-    dest: &VdirStore,
+    source: &dyn PimSource,
+    dest: &dyn PimStore,
     state: &dyn StateStore,
     job: &str,
     verify_only: bool,
 ) -> Result<PimOutcome> {
+    run_pim_with(
+        source,
+        dest,
+        state,
+        job,
+        PimSyncOptions::default(),
+        verify_only,
+    )
+    .await
+}
+
+/// [`run_pim`] with engine options (kinds, deletions, notifications, batch size).
+///
+/// # Errors
+/// As [`run_pim`].
+pub async fn run_pim_with(
+    source: &dyn PimSource,
+    dest: &dyn PimStore,
+    state: &dyn StateStore,
+    job: &str,
+    options: PimSyncOptions,
+    verify_only: bool,
+) -> Result<PimOutcome> {
+    let kinds = options.kinds.clone();
     let report = if verify_only {
         PimReport::default()
     } else {
-        PimSync::new(source, dest, state, job).run().await?
+        PimSync::new(source, dest, state, job)
+            .with_options(options)
+            .run()
+            .await?
     };
-    let verification = verify_pim(source, dest, &PimKind::ALL, 100).await?;
+    let verification = verify_pim(source, dest, &kinds, 100).await?;
     Ok(PimOutcome {
         report,
         verification,

@@ -438,3 +438,73 @@ fn config_job_from_imap_into_maildir() {
     assert_eq!(verdict(&again), 0, "{text}");
     assert!(text.contains("Nothing to do"), "{text}");
 }
+
+/// A job file's `[pim]` table moves contacts and calendars beside the mail: from a backup
+/// directory, and from Radicale when `.ci/dav-servers.sh` runs it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_job_moves_contacts_and_calendars_from_vdir_and_dav() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, generated) = mailmigrate_examples::pim_demo::ensure_demo_pim(
+        &dir.path().join("src-pim"),
+        &dir.path().join("src-pim.complete"),
+    )
+    .await
+    .unwrap();
+    let mut sources = vec![(
+        "backup",
+        format!("vdir://{}", dir.path().join("src-pim").display()),
+    )];
+    match std::env::var("MAILMIGRATE_TEST_RADICALE_URL") {
+        Ok(url) => {
+            let user = std::env::var("MAILMIGRATE_TEST_RADICALE_USER").unwrap();
+            let hostpath = url.trim_start_matches("http://");
+            sources.push((
+                "radicale",
+                format!(
+                    "dav://{user}@{hostpath}?tls=plaintext&password_env=MAILMIGRATE_TEST_RADICALE_PASSWORD"
+                ),
+            ));
+        }
+        Err(_) => assert!(
+            !mailmigrate_core::testkit::is_required("dav"),
+            "MAILMIGRATE_TEST_REQUIRE asks for dav but Radicale is not configured"
+        ),
+    }
+    for (name, source) in sources {
+        let dest = dir.path().join(format!("{name}-copy"));
+        let cfg = dir.path().join(format!("{name}.toml"));
+        std::fs::write(
+            &cfg,
+            format!(
+                "source = \"memory:\"\ndestination = \"memory:\"\n[pim]\nsource = \"{source}\"\n\
+                 destination = \"vdir://{}\"\n",
+                dest.display()
+            ),
+        )
+        .unwrap();
+        let args = ["--config", cfg.to_str().unwrap()];
+        let out = migrate(&args, dir.path());
+        let text = stdout(&out);
+        assert_eq!(out.status.code(), Some(0), "{name}: {text}{}", stderr(&out));
+        assert!(text.contains("Contacts and calendars"), "{name}: {text}");
+        assert!(!text.contains("DIFFERENT"), "{name}: {text}");
+        if name == "backup" {
+            assert!(
+                text.contains(&format!("{} written", generated - 4)),
+                "{name}: every demo contact written: {text}"
+            );
+        }
+        // A second pass writes nothing; verify compares again.
+        let again = stdout(&migrate(&args, dir.path()));
+        assert!(!again.contains("DIFFERENT"), "{name}: {again}");
+        assert!(
+            again
+                .lines()
+                .filter(|l| l.contains(" listed, "))
+                .all(|l| l.contains(" 0 written")),
+            "{name}: the second pass writes nothing: {again}"
+        );
+        let verify = migrate(&["--config", cfg.to_str().unwrap(), "verify"], dir.path());
+        assert_eq!(verify.status.code(), Some(0), "{name}: {}", stdout(&verify));
+    }
+}

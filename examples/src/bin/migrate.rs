@@ -33,7 +33,7 @@ use mailmigrate_examples::config::JobConfig;
 use mailmigrate_examples::progress::Progress;
 use mailmigrate_examples::run::{self, DemoPaths};
 use mailmigrate_examples::verdict::{self, Findings, EXIT_ERROR};
-use mailmigrate_examples::{demo, pim_demo, stores};
+use mailmigrate_examples::{demo, pim_demo, pim_stores, stores};
 
 /// Moves whole mailboxes between stores without losing or duplicating anything.
 ///
@@ -145,7 +145,11 @@ async fn run(cli: Cli) -> Result<u8> {
         pass(job).await?
     };
     let mut code = findings.exit_code();
-    if cli.job.config.is_none() && !cli.job.dry_run {
+    if let Some(path) = &cli.job.config {
+        if !cli.job.dry_run {
+            code = code.max(pim_job_pass(&cli.job, path, &*state, verify).await?);
+        }
+    } else if !cli.job.dry_run {
         let job_name = cli.job.job.clone().unwrap_or_else(|| "demo".to_owned());
         code = code.max(pim_demo_pass(&cli.job.demo_dir, &*state, &job_name, verify).await?);
     }
@@ -173,6 +177,31 @@ async fn pim_demo_pass(
         "\nContacts and calendars ({} -> {}):\n{out}",
         root.join("source-pim").display(),
         root.join("pim").display()
+    );
+    Ok(out.exit_code())
+}
+
+/// The job file's `[pim]` table, when it has one: its contacts and calendars migrated
+/// (unless `verify`) and verified property by property, in the job's state.
+async fn pim_job_pass(
+    args: &JobArgs,
+    path: &std::path::Path,
+    state: &dyn StateStore,
+    verify: bool,
+) -> Result<u8> {
+    let config = JobConfig::load(path)?;
+    let Some(pim) = &config.pim else {
+        return Ok(0);
+    };
+    let job = config.job_name(args.job.as_deref(), Some(path));
+    let (source, dest) = tokio::try_join!(
+        pim_stores::open_pim_store(&pim.source),
+        pim_stores::open_pim_store(&pim.destination)
+    )?;
+    let out = pim_demo::run_pim_with(&*source, &*dest, state, &job, pim.options(), verify).await?;
+    println!(
+        "\nContacts and calendars ({} -> {}):\n{out}",
+        pim.source, pim.destination
     );
     Ok(out.exit_code())
 }
