@@ -3,6 +3,7 @@
 
 mod common;
 
+use futures::StreamExt;
 use mailmigrate_core::pim::*;
 use mailmigrate_core::testkit::pim::sample_contact;
 use mailmigrate_core::{Disposition, ErrorKind};
@@ -117,4 +118,99 @@ async fn another_users_collection_fails_the_batch_before_anything_is_sent() {
         Disposition::Settle,
         "nothing was sent: {e}"
     );
+}
+
+fn event(uid: &str, extra: &str) -> PimItem {
+    let text = format!(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//mailmigrate//refusals//EN\r\n\
+         BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20250101T000000Z\r\n{extra}SUMMARY:x\r\n\
+         END:VEVENT\r\nEND:VCALENDAR\r\n"
+    );
+    PimItem::parse(
+        PimKind::Events,
+        ItemMeta::new(ItemId::new(uid)),
+        text.into(),
+    )
+    .unwrap()
+}
+
+/// An unknown `TZID` and a 50 MB inline attachment: each server stores the item or
+/// refuses it with a typed error naming it; the plain item beside them is always stored,
+/// and nothing is left of unknown outcome.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn odd_and_huge_events_are_stored_or_refused_by_name() {
+    // 50 MB of attachment, base64, folded at 75 octets.
+    let blob: String = "QUJD".repeat(50 * 1024 * 1024 / 3);
+    let mut folded = String::with_capacity(blob.len() + blob.len() / 37);
+    for (i, chunk) in blob.as_bytes().chunks(74).enumerate() {
+        if i > 0 {
+            folded.push_str("\r\n ");
+        }
+        folded.push_str(std::str::from_utf8(chunk).unwrap());
+    }
+    for server in common::SERVERS {
+        let Some(store) = common::connect(server).await else {
+            continue;
+        };
+        let run = run_id();
+        let name = format!("mm-odd-{run}");
+        let cal = store
+            .ensure_collection(&Collection::new(
+                CollectionId::new(&name),
+                PimKind::Events,
+                &name,
+            ))
+            .await
+            .unwrap();
+        let writes = vec![
+            ItemWrite::create(event(
+                &format!("tz-{run}"),
+                "DTSTART;TZID=Mars/Olympus_Mons:20250106T090000\r\n",
+            )),
+            ItemWrite::create(event(
+                &format!("big-{run}"),
+                &format!(
+                    "DTSTART:20250106T090000Z\r\nATTACH;ENCODING=BASE64;VALUE=BINARY;\
+                     FMTTYPE=application/octet-stream:{folded}\r\n"
+                ),
+            )),
+            ItemWrite::create(event(
+                &format!("plain-{run}"),
+                "DTSTART:20250106T090000Z\r\n",
+            )),
+        ];
+        let started = std::time::Instant::now();
+        let answers = store
+            .write_items(&cal.id, writes, &WriteOptions::default())
+            .await
+            .unwrap();
+        eprintln!(
+            "{server}: {:?} in {:?}",
+            answers.iter().map(Result::is_ok).collect::<Vec<_>>(),
+            started.elapsed()
+        );
+        for (n, a) in answers.iter().enumerate() {
+            if let Err(e) = a {
+                assert!(!e.is_outcome_unknown(), "{server} item {n}: {e}");
+                assert!(
+                    e.context("message").is_some(),
+                    "{server}: the error names the item: {e}"
+                );
+                assert!(
+                    matches!(
+                        e.kind(),
+                        ErrorKind::InvalidMessage
+                            | ErrorKind::MessageTooLarge
+                            | ErrorKind::QuotaExceeded
+                    ),
+                    "{server} item {n}: a refusal of the item itself: {e}"
+                );
+            }
+        }
+        assert!(
+            answers[2].is_ok(),
+            "{server}: the plain event is stored: {:?}",
+            answers[2]
+        );
+    }
 }
