@@ -3,7 +3,6 @@
 
 mod common;
 
-use futures::StreamExt;
 use mailmigrate_core::pim::*;
 use mailmigrate_core::testkit::pim::sample_contact;
 use mailmigrate_core::{Disposition, ErrorKind};
