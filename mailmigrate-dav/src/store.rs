@@ -179,12 +179,7 @@ impl Inner {
                 xml::propfind(xml::COLLECTION_PROPS),
             )
             .await?;
-        let props = ms
-            .responses
-            .into_iter()
-            .next()
-            .map(|r| r.props)
-            .unwrap_or_default();
+        let props = ms.first_props();
         for kind in PimKind::ALL {
             if props.is_collection_of(kind) {
                 if let Ok(mut k) = self.kinds.lock() {
@@ -311,12 +306,7 @@ pub(crate) async fn discover(
         let ms = inner
             .multistatus("PROPFIND", &principal, "0", home_props)
             .await?;
-        let props = ms
-            .responses
-            .into_iter()
-            .next()
-            .map(|r| r.props)
-            .unwrap_or_default();
+        let props = ms.first_props();
         let norm = |h: String| {
             let mut p = href_path(&h).to_owned();
             if !p.ends_with('/') {

@@ -157,6 +157,18 @@ pub(crate) struct Multistatus {
     pub(crate) sync_token: Option<String>,
 }
 
+impl Multistatus {
+    /// The properties of the first response (a Depth 0 request's only one), empty when
+    /// there is none.
+    pub(crate) fn first_props(self) -> Props {
+        self.responses
+            .into_iter()
+            .next()
+            .map(|r| r.props)
+            .unwrap_or_default()
+    }
+}
+
 /// One `response` of a multistatus.
 #[derive(Debug, Default)]
 pub(crate) struct DavResponse {
