@@ -1,0 +1,1 @@
+//! An in-process Microsoft Graph emulator (under construction).
