@@ -8,11 +8,12 @@
 //! `MemoryState` ledger keeps one row per migrated message by design (a durable store
 //! keeps those rows on disk instead).
 
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
-use mailmigrate_benches::{proc_status_kb, CountingSink, SyntheticSource, MESSAGE_SIZE};
+use mailmigrate_benches::{
+    child_result, proc_status_kb, selected_by_args, CountingSink, SyntheticSource, MESSAGE_SIZE,
+};
 use mailmigrate_core::engine::{Engine, SyncOptions};
 use mailmigrate_core::state::{MemoryState, SqliteState, StateStore};
 
@@ -55,57 +56,17 @@ fn main() {
         child(n, kind);
         return;
     }
-    // `cargo bench` passes criterion's flags (`--bench`, filters); a filter that does not
-    // match "peak_rss" skips this bench, as criterion would.
-    const VALUED: [&str; 14] = [
-        "--warm-up-time",
-        "--measurement-time",
-        "--sample-size",
-        "--save-baseline",
-        "--baseline",
-        "--load-baseline",
-        "--profile-time",
-        "--noise-threshold",
-        "--confidence-level",
-        "--significance-level",
-        "--nresamples",
-        "--output-format",
-        "--color",
-        "--plotting-backend",
-    ];
-    let mut filters = Vec::new();
-    let mut rest = args[1..].iter();
-    while let Some(a) = rest.next() {
-        if VALUED.contains(&a.as_str()) {
-            rest.next();
-        } else if !a.starts_with('-') {
-            filters.push(a);
-        }
-    }
-    if !filters.is_empty() && !filters.iter().any(|f| "peak_rss".contains(f.as_str())) {
+    if !selected_by_args("peak_rss", &args[1..]) {
         return;
     }
-    let exe = std::env::current_exe().expect("own path");
     // SQLite first: the default state keeps the ledger on disk, so RSS must stay flat.
     for kind in ["sqlite", "memory"] {
         let mut rows = Vec::new();
         for n in SIZES {
-            let out = Command::new(&exe)
-                .args(["--child", &n.to_string(), kind])
-                .output()
-                .expect("run the child");
-            let text = String::from_utf8_lossy(&out.stdout);
-            let Some(line) = text.lines().find(|l| l.starts_with("RESULT ")) else {
-                eprintln!(
-                    "peak_rss child for {n} ({kind}) failed: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
+            let f = child_result(&["--child", &n.to_string(), kind]).unwrap_or_else(|e| {
+                eprintln!("peak_rss child for {n} ({kind}) failed: {e}");
                 std::process::exit(1);
-            };
-            let f: Vec<f64> = line[7..]
-                .split_whitespace()
-                .filter_map(|s| s.parse().ok())
-                .collect();
+            });
             rows.push((n, f[1], f[2], f[3]));
         }
         report(kind, &rows);

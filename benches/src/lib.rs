@@ -12,6 +12,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt};
+pub mod pim;
+
 use mailmigrate_core::store::MemoryStore;
 use mailmigrate_core::{
     Appended, Capabilities, Change, Checkpoint, DedupeKey, Destination, EnsuredFolder, Error,
@@ -407,6 +409,56 @@ pub fn proc_status_kb(field: &str) -> Option<u64> {
         let rest = l.strip_prefix(field)?.strip_prefix(':')?;
         rest.trim().trim_end_matches("kB").trim().parse().ok()
     })
+}
+
+/// Whether a harness-less bench named `name` should run under the arguments `cargo bench`
+/// passed: criterion's own flags are skipped, and a filter that does not match `name`
+/// skips the bench, as criterion would.
+pub fn selected_by_args(name: &str, args: &[String]) -> bool {
+    const VALUED: [&str; 14] = [
+        "--warm-up-time",
+        "--measurement-time",
+        "--sample-size",
+        "--save-baseline",
+        "--baseline",
+        "--load-baseline",
+        "--profile-time",
+        "--noise-threshold",
+        "--confidence-level",
+        "--significance-level",
+        "--nresamples",
+        "--output-format",
+        "--color",
+        "--plotting-backend",
+    ];
+    let mut filters = Vec::new();
+    let mut rest = args.iter();
+    while let Some(a) = rest.next() {
+        if VALUED.contains(&a.as_str()) {
+            rest.next();
+        } else if !a.starts_with('-') {
+            filters.push(a);
+        }
+    }
+    filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()))
+}
+
+/// Runs this bench binary again as a child with `args` and returns the numbers of the
+/// `RESULT` line it printed, or the child's stderr when it printed none.
+pub fn child_result(args: &[&str]) -> std::result::Result<Vec<f64>, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let out = std::process::Command::new(exe)
+        .args(args)
+        .output()
+        .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    match text.lines().find_map(|l| l.strip_prefix("RESULT ")) {
+        Some(line) => Ok(line
+            .split_whitespace()
+            .filter_map(|s| s.parse().ok())
+            .collect()),
+        None => Err(String::from_utf8_lossy(&out.stderr).into_owned()),
+    }
 }
 
 #[cfg(test)]
