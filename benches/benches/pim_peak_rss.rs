@@ -173,7 +173,10 @@ fn main() {
             if let Some(s) = &server {
                 child_args.push(s.url.as_str());
             }
-            let f = child_result(&child_args).unwrap_or_else(|e| {
+            let result = child_result(&child_args);
+            // Stopped before any exit, so a failed child leaves no server behind.
+            drop(server);
+            let f = result.unwrap_or_else(|e| {
                 eprintln!("pim_peak_rss child for {n} ({mode}) failed: {e}");
                 std::process::exit(1);
             });
