@@ -129,8 +129,10 @@ impl DavBuilder {
         self
     }
 
-    /// The largest answer read, in bytes (default 256 MiB): a multiget answer holds a
-    /// batch of items, so this bounds a batch, not a collection.
+    /// The largest answer read whole, in bytes (default 256 MiB): a multiget answer holds
+    /// a batch of items, so this bounds a batch, not a collection. Listings of a
+    /// collection's members are read as they arrive, whatever their length, holding at
+    /// most 64 KiB of any one element.
     #[must_use]
     pub fn with_max_answer(mut self, bytes: usize) -> Self {
         self.limits.max_answer = bytes;

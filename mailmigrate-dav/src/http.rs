@@ -2,6 +2,8 @@
 //! errors with their retry status.
 
 use std::fmt;
+use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,6 +13,8 @@ use mailmigrate_core::auth::{SecretString, TokenProvider};
 use mailmigrate_core::{Error, ErrorKind, Result};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Method, StatusCode, Url};
+use tokio::io::AsyncBufRead;
+use tokio_util::io::StreamReader;
 
 use crate::xml;
 
@@ -154,10 +158,21 @@ impl Http {
         }
     }
 
-    /// Sends a request and reads its answer. Transport failures are errors (temporary;
-    /// `outcome_unknown` for a write whose request may have arrived); HTTP statuses are
-    /// left to the caller, except a refused bearer token, which is renewed once.
+    /// Sends a request and reads its answer, bounded by `max_answer`.
     pub(crate) async fn send(&self, req: &Request<'_>) -> Result<Answer> {
+        self.open(req).await?.read().await
+    }
+
+    /// Sends a request and returns its status and headers with the body still unread, for
+    /// answers too large to hold (listings of whole collections). Transport failures are
+    /// errors (temporary; `outcome_unknown` for a write whose request may have arrived);
+    /// HTTP statuses are left to the caller, except a refused bearer token, which is
+    /// renewed once.
+    pub(crate) async fn open(&self, req: &Request<'_>) -> Result<Opened> {
+        let writes = !matches!(
+            req.method.as_str(),
+            "GET" | "PROPFIND" | "REPORT" | "OPTIONS" | "HEAD"
+        );
         let mut renewed = false;
         loop {
             let auth = self.authorization().await?;
@@ -171,48 +186,82 @@ impl Http {
             if let Some(body) = &req.body {
                 b = b.body(body.clone());
             }
-            let writes = !matches!(
-                req.method.as_str(),
-                "GET" | "PROPFIND" | "REPORT" | "OPTIONS" | "HEAD"
-            );
             let resp = b.send().await.map_err(|e| transport(e, req.what, writes))?;
-            let status = resp.status();
-            if status == StatusCode::UNAUTHORIZED && !renewed {
-                if let Some((_, Some(token))) = &auth {
-                    if let DavAuth::Bearer(p) = &self.auth {
-                        p.invalidate(token);
-                        renewed = true;
-                        continue;
-                    }
+            if resp.status() == StatusCode::UNAUTHORIZED && !renewed {
+                if let (Some((_, Some(token))), DavAuth::Bearer(p)) = (&auth, &self.auth) {
+                    p.invalidate(token);
+                    renewed = true;
+                    continue;
                 }
             }
-            let headers = resp.headers().clone();
-            let body = self.read_body(resp, req.what, writes).await?;
-            return Ok(Answer {
-                status,
-                headers,
-                body,
+            return Ok(Opened {
+                status: resp.status(),
+                headers: resp.headers().clone(),
+                resp,
+                what: req.what.to_owned(),
+                writes,
+                max_answer: self.max_answer,
             });
         }
     }
+}
 
-    async fn read_body(&self, resp: reqwest::Response, what: &str, writes: bool) -> Result<Bytes> {
-        if resp
-            .content_length()
-            .is_some_and(|n| n > self.max_answer as u64)
-        {
-            return Err(too_long(what, self.max_answer));
+/// The body of an answer as bytes still to come.
+pub(crate) type Body = Pin<Box<dyn AsyncBufRead + Send>>;
+
+/// An answer whose status and headers have arrived and whose body is still unread.
+#[derive(Debug)]
+pub(crate) struct Opened {
+    /// The answer's status.
+    pub(crate) status: StatusCode,
+    /// The answer's headers.
+    pub(crate) headers: HeaderMap,
+    /// The answer, its body unread.
+    resp: reqwest::Response,
+    /// What the request was for, in errors.
+    what: String,
+    /// The request writes (a transport failure then has an unknown outcome).
+    writes: bool,
+    /// The longest body [`Opened::read`] reads.
+    max_answer: usize,
+}
+
+impl Opened {
+    /// What the request was for: "PROPFIND /u/c/".
+    pub(crate) fn what(&self) -> &str {
+        &self.what
+    }
+
+    /// Reads the whole body, up to the store's `max_answer`.
+    pub(crate) async fn read(self) -> Result<Answer> {
+        let (what, writes, max) = (self.what, self.writes, self.max_answer);
+        if self.resp.content_length().is_some_and(|n| n > max as u64) {
+            return Err(too_long(&what, max));
         }
         let mut out = Vec::new();
-        let mut stream = resp.bytes_stream();
+        let mut stream = self.resp.bytes_stream();
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| transport(e, what, writes))?;
-            if out.len() + chunk.len() > self.max_answer {
-                return Err(too_long(what, self.max_answer));
+            let chunk = chunk.map_err(|e| transport(e, &what, writes))?;
+            if out.len() + chunk.len() > max {
+                return Err(too_long(&what, max));
             }
             out.extend_from_slice(&chunk);
         }
-        Ok(Bytes::from(out))
+        Ok(Answer {
+            status: self.status,
+            headers: self.headers,
+            body: Bytes::from(out),
+        })
+    }
+
+    /// The body as a byte stream, unbounded: the reader bounds what it holds. A transport
+    /// failure mid-body is an I/O error of kind `Other` (see [`unavailable`]).
+    pub(crate) fn into_body(self) -> Body {
+        let chunks = self
+            .resp
+            .bytes_stream()
+            .map(|c| c.map_err(io::Error::other));
+        Box::pin(StreamReader::new(chunks))
     }
 }
 
@@ -227,8 +276,14 @@ fn too_long(what: &str, max: usize) -> Error {
 fn transport(e: reqwest::Error, what: &str, writes: bool) -> Error {
     // The message of a reqwest error names the URL, never credentials (they travel in
     // headers).
+    unavailable(what, &e, writes && !e.is_connect())
+}
+
+/// A transport failure of the request `what`: temporary, or of unknown outcome for a
+/// write whose request may have arrived.
+pub(crate) fn unavailable(what: &str, e: impl fmt::Display, outcome_unknown: bool) -> Error {
     let err = Error::new(ErrorKind::Unavailable, format!("{what}: {e}")).with_provider(PROVIDER);
-    if writes && !e.is_connect() {
+    if outcome_unknown {
         err.outcome_unknown()
     } else {
         err.temporary()

@@ -1,26 +1,23 @@
-//! Items: listing by sync token or ETags, multiget, conditional PUTs, `UID` look-ups and
+//! Items: multiget, conditional PUTs, `UID` look-ups and
 //! deletes.
 
 use std::collections::HashMap;
 
 use bytes::Bytes;
-use futures::{stream, StreamExt};
+use futures::{stream, StreamExt, TryStreamExt};
 use mailmigrate_core::pim::{
     CollectionId, FoundItem, ItemChange, ItemId, ItemMeta, ItemWrite, Param, Payload, PimItem,
     PimKind, WriteOptions, WriteTarget, Written,
 };
-use mailmigrate_core::{Checkpoint, Error, ErrorKind, Operation, Result};
+use mailmigrate_core::{Error, ErrorKind, Operation, Result};
 use reqwest::header::{CONTENT_TYPE, IF_MATCH, IF_NONE_MATCH};
 use reqwest::{Method, StatusCode};
 
 use crate::http::{status_error, Request, PROVIDER};
-use crate::names::{encode_segment, last_segment, resource_name, same_path};
+use crate::listing::Listing;
+use crate::names::{encode_segment, last_segment, resource_name};
 use crate::store::{header, Inner};
 use crate::xml;
-
-/// The checkpoint of a collection listed by ETags (a server without sync tokens): every
-/// pass is a full listing.
-const ETAG_LISTING: &str = "mailmigrate:etag-listing";
 
 fn item_path(collection: &CollectionId, id: &ItemId) -> String {
     format!(
@@ -35,15 +32,6 @@ fn content_type(kind: PimKind) -> &'static str {
         PimKind::Contacts => "text/vcard; charset=utf-8",
         _ => "text/calendar; charset=utf-8",
     }
-}
-
-/// Whether an answer refuses a sync token (RFC 6578 §3.2: `DAV:valid-sync-token`; some
-/// servers answer a bare 4xx).
-fn token_refused(status: StatusCode, body: &str) -> bool {
-    xml::preconditions(body)
-        .iter()
-        .any(|(_, n)| n == "valid-sync-token")
-        || matches!(status.as_u16(), 400 | 403 | 409 | 412)
 }
 
 /// Adds `SCHEDULE-AGENT=CLIENT` (RFC 6638 §7.1) to the organizer and attendees of every
@@ -82,110 +70,6 @@ enum QueryAnswer {
 }
 
 impl Inner {
-    /// What changed in `collection` since `since`, ending with the checkpoint.
-    pub(crate) async fn listing(
-        &self,
-        collection: &CollectionId,
-        since: Option<Checkpoint>,
-    ) -> Result<Vec<ItemChange>> {
-        let path = collection.as_str();
-        let mut token = since
-            .as_ref()
-            .map(|c| c.as_str().to_owned())
-            .unwrap_or_default();
-        let mut out = Vec::new();
-        if token == ETAG_LISTING {
-            out.push(ItemChange::Reset);
-            return self.etag_listing(collection, out).await;
-        }
-        loop {
-            let answer = self
-                .xml_request("REPORT", path, "0", xml::sync_collection(&token))
-                .await?;
-            if answer.status != StatusCode::MULTI_STATUS {
-                let body = answer.text();
-                if !token.is_empty() && token_refused(answer.status, &body) {
-                    // The token expired: everything, and the engine compares.
-                    out.push(ItemChange::Reset);
-                    token.clear();
-                    continue;
-                }
-                if matches!(answer.status.as_u16(), 400 | 403 | 405 | 501) {
-                    // No sync-collection here: list by ETags.
-                    if since.is_some() {
-                        out.push(ItemChange::Reset);
-                    }
-                    return self.etag_listing(collection, out).await;
-                }
-                return Err(
-                    status_error(&answer, &format!("REPORT sync-collection {path}"))
-                        .with_operation(Operation::ListChanges),
-                );
-            }
-            let ms = xml::parse_multistatus(&answer.text(), "sync-collection")?;
-            let mut truncated = false;
-            for r in ms.responses {
-                if same_path(&r.href, path) {
-                    // RFC 6578 §3.6: 507 on the collection itself means "more to come".
-                    truncated |= r.status == Some(507);
-                    continue;
-                }
-                let id = ItemId::new(last_segment(&r.href));
-                if r.status == Some(404) {
-                    out.push(ItemChange::Removed(id));
-                } else if r.props.etag.is_some() {
-                    out.push(ItemChange::Upsert(
-                        ItemMeta::new(id).with_version(r.props.etag),
-                    ));
-                }
-            }
-            token = ms.sync_token.ok_or_else(|| {
-                Error::new(
-                    ErrorKind::Unexpected,
-                    "sync-collection answered without a sync token",
-                )
-                .with_provider(PROVIDER)
-            })?;
-            if !truncated {
-                break;
-            }
-        }
-        out.push(ItemChange::Checkpoint(Checkpoint::new(token)));
-        Ok(out)
-    }
-
-    async fn etag_listing(
-        &self,
-        collection: &CollectionId,
-        mut out: Vec<ItemChange>,
-    ) -> Result<Vec<ItemChange>> {
-        for (id, etag) in self.members(collection).await? {
-            out.push(ItemChange::Upsert(ItemMeta::new(id).with_version(etag)));
-        }
-        out.push(ItemChange::Checkpoint(Checkpoint::new(ETAG_LISTING)));
-        Ok(out)
-    }
-
-    /// Every member resource of a collection with its ETag.
-    async fn members(&self, collection: &CollectionId) -> Result<Vec<(ItemId, Option<String>)>> {
-        let path = collection.as_str();
-        let ms = self
-            .multistatus(
-                "PROPFIND",
-                path,
-                "1",
-                xml::propfind(&["d:getetag", "d:resourcetype"]),
-            )
-            .await
-            .map_err(|e| e.with_operation(Operation::ListChanges))?;
-        Ok(ms
-            .responses
-            .into_iter()
-            .filter(|r| !same_path(&r.href, path) && !r.href.ends_with('/'))
-            .map(|r| (ItemId::new(last_segment(&r.href)), r.props.etag))
-            .collect())
-    }
-
     /// One multiget report: an answer per id.
     pub(crate) async fn fetch_chunk(
         &self,
@@ -411,7 +295,8 @@ impl Inner {
         Ok(QueryAnswer::Found(out))
     }
 
-    /// Reads the whole collection, batch by batch, to find `uids`.
+    /// Reads the whole collection, batch by batch, to find `uids`: the member listing is
+    /// read as it arrives, a batch of ids at a time.
     async fn scan_for_uids(
         &self,
         collection: &CollectionId,
@@ -419,14 +304,16 @@ impl Inner {
     ) -> Result<Vec<Vec<FoundItem>>> {
         let mut wanted: HashMap<&str, Vec<FoundItem>> =
             uids.iter().map(|u| (u.as_str(), Vec::new())).collect();
-        let ids: Vec<ItemId> = self
-            .members(collection)
-            .await?
-            .into_iter()
-            .map(|(id, _)| id)
-            .collect();
-        for chunk in ids.chunks(self.limits.batch) {
-            for (id, item) in self.fetch_chunk(collection, chunk.to_vec()).await {
+        let members = Listing::members(self, collection.clone()).into_stream();
+        let ids = members.try_filter_map(|change| async move {
+            Ok(match change {
+                ItemChange::Upsert(meta) => Some(meta.id),
+                _ => None,
+            })
+        });
+        let mut chunks = std::pin::pin!(ids.try_chunks(self.limits.batch));
+        while let Some(chunk) = chunks.try_next().await.map_err(|e| e.1)? {
+            for (id, item) in self.fetch_chunk(collection, chunk).await {
                 let Ok(item) = item else { continue };
                 if let Some(list) = item.uid().and_then(|u| wanted.get_mut(u)) {
                     list.push(FoundItem::new(

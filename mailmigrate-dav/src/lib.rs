@@ -26,6 +26,8 @@
 mod builder;
 mod http;
 mod items;
+mod listing;
+mod multistatus;
 mod names;
 mod store;
 mod xml;

@@ -90,6 +90,14 @@ pub(crate) fn last_segment(href: &str) -> String {
     percent_decode_str(seg).decode_utf8_lossy().into_owned()
 }
 
+/// The id of the internal member of `collection` at `href` (RFC 4918 §5.2: one segment
+/// below it): the decoded last segment, or `None` when `href` is not directly inside.
+pub(crate) fn member_name(href: &str, collection: &str) -> Option<String> {
+    let path = href_path(href).trim_end_matches('/');
+    let (parent, segment) = path.rsplit_once('/')?;
+    (!segment.is_empty() && same_path(parent, collection)).then(|| last_segment(path))
+}
+
 /// Whether two collection hrefs are the same path (ignoring the trailing slash and
 /// percent-encoding differences).
 pub(crate) fn same_path(a: &str, b: &str) -> bool {
@@ -138,5 +146,12 @@ mod tests {
         assert!(same_path("/u/c/", "http://h/u/c"));
         assert!(same_path("/u/c%40x/", "/u/c@x"));
         assert_eq!(encode_segment("a b/c@d.vcf"), "a%20b%2Fc@d.vcf");
+        assert_eq!(
+            member_name("http://h/u/c%40x/a%20b.vcf", "/u/c@x/").as_deref(),
+            Some("a b.vcf")
+        );
+        assert_eq!(member_name("/u/other/a.vcf", "/u/c/"), None);
+        assert_eq!(member_name("/u/c/sub/a.vcf", "/u/c/"), None);
+        assert_eq!(member_name("/u/c/../d/a.vcf", "/u/c/"), None);
     }
 }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::{self, BoxStream};
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use mailmigrate_core::pim::{
     Collection, CollectionId, FoundItem, ItemChange, ItemId, ItemWrite, Notifications,
     PimCapabilities, PimDestination, PimItem, PimKind, PimProvider, PimResult, PimSource,
@@ -18,7 +18,8 @@ use mailmigrate_core::{Capabilities, Checkpoint, Error, ErrorKind, ProviderInfo,
 use reqwest::header::{HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode, Url};
 
-use crate::http::{depth, method, status_error, xml_body, Answer, Http, Request, PROVIDER};
+use crate::http::{depth, method, status_error, xml_body, Answer, Http, Opened, Request, PROVIDER};
+use crate::listing::Listing;
 use crate::names::{collection_segment, href_path, last_segment, same_path};
 use crate::xml::{self, Multistatus};
 
@@ -52,6 +53,9 @@ impl Default for Limits {
 /// - listings use `sync-collection` (RFC 6578) with the sync token as checkpoint; an
 ///   expired token is a [`Reset`](ItemChange::Reset) and a full listing; a server without
 ///   it is listed by `PROPFIND` with ETags (every pass a full listing, compared by version);
+///   either answer is read as it arrives, one response at a time, so a listing's memory
+///   does not grow with the collection; responses for anything but the collection's own
+///   members are ignored;
 /// - items are read by multiget reports of at most the batch size;
 /// - a create is `PUT` with `If-None-Match: *` to a resource named after the `UID`, so a
 ///   repeated create is refused (`AlreadyExists`) instead of stored twice; a replace is
@@ -105,7 +109,28 @@ impl Inner {
         })
     }
 
-    /// Sends a request with an XML body and returns the answer, whatever its status.
+    /// Sends a request with an XML body and returns the answer, whatever its status, with
+    /// its body unread.
+    pub(crate) async fn xml_open(
+        &self,
+        verb: &'static str,
+        path: &str,
+        depth_value: &'static str,
+        body: String,
+    ) -> Result<Opened> {
+        let what = format!("{verb} {path}");
+        self.http
+            .open(&Request {
+                method: method(verb),
+                url: self.url(path)?,
+                headers: vec![depth(depth_value), xml_body()],
+                body: Some(Bytes::from(body)),
+                what: &what,
+            })
+            .await
+    }
+
+    /// Sends a request with an XML body and reads the answer, whatever its status.
     pub(crate) async fn xml_request(
         &self,
         verb: &'static str,
@@ -113,15 +138,9 @@ impl Inner {
         depth_value: &'static str,
         body: String,
     ) -> Result<Answer> {
-        let what = format!("{verb} {path}");
-        self.http
-            .send(&Request {
-                method: method(verb),
-                url: self.url(path)?,
-                headers: vec![depth(depth_value), xml_body()],
-                body: Some(Bytes::from(body)),
-                what: &what,
-            })
+        self.xml_open(verb, path, depth_value, body)
+            .await?
+            .read()
             .await
     }
 
@@ -471,11 +490,8 @@ impl PimSource for DavStore {
         collection: &CollectionId,
         since: Option<Checkpoint>,
     ) -> BoxStream<'static, Result<ItemChange>> {
-        let inner = Arc::clone(&self.inner);
-        let collection = collection.clone();
-        stream::once(async move { inner.listing(&collection, since).await })
-            .map_ok(|changes| stream::iter(changes.into_iter().map(Ok)))
-            .try_flatten()
+        Listing::new(Arc::clone(&self.inner), collection.clone(), since)
+            .into_stream()
             .boxed()
     }
 

@@ -1,8 +1,12 @@
-//! The WebDAV XML this crate sends and reads: request bodies, and `multistatus` answers
-//! (RFC 4918 §13) read into plain structs.
+//! The WebDAV XML this crate sends and reads: request bodies, and the small `multistatus`
+//! answers (RFC 4918 §13: collections, multiget batches, `UID` queries) read whole into
+//! plain structs. Listings of a collection's members, which grow with it, are read as
+//! they arrive by [`crate::multistatus`] instead.
 
 use mailmigrate_core::pim::PimKind;
 use mailmigrate_core::{Error, ErrorKind, Result};
+
+use crate::http::PROVIDER;
 
 /// `DAV:`.
 pub(crate) const DAV: &str = "DAV:";
@@ -153,8 +157,6 @@ pub(crate) fn make_collection(
 pub(crate) struct Multistatus {
     /// One entry per `response`.
     pub(crate) responses: Vec<DavResponse>,
-    /// The report's new sync token (`sync-collection`).
-    pub(crate) sync_token: Option<String>,
 }
 
 impl Multistatus {
@@ -217,11 +219,13 @@ impl Props {
     }
 }
 
-fn unreadable(what: &str, e: impl std::fmt::Display) -> Error {
+/// The error of an answer that is not the XML expected.
+pub(crate) fn unreadable(what: &str, e: impl std::fmt::Display) -> Error {
     Error::new(
         ErrorKind::Unexpected,
         format!("the server's {what} answer is not readable XML: {e}"),
     )
+    .with_provider(PROVIDER)
 }
 
 fn is(node: roxmltree::Node<'_, '_>, ns: &str, name: &str) -> bool {
@@ -249,7 +253,7 @@ fn href_in(node: roxmltree::Node<'_, '_>) -> Option<String> {
 }
 
 /// The code of an HTTP status line (`HTTP/1.1 404 Not Found`).
-fn status_code(line: &str) -> Option<u16> {
+pub(crate) fn status_code(line: &str) -> Option<u16> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
@@ -319,10 +323,7 @@ pub(crate) fn parse_multistatus(body: &str, what: &str) -> Result<Multistatus> {
     if !is(root, DAV, "multistatus") {
         return Err(unreadable(what, "the root element is not DAV:multistatus"));
     }
-    let mut out = Multistatus {
-        sync_token: child(root, DAV, "sync-token").and_then(|t| non_empty(text(t))),
-        ..Multistatus::default()
-    };
+    let mut out = Multistatus::default();
     for r in root.children().filter(|c| is(*c, DAV, "response")) {
         let Some(href) = href_in(r) else { continue };
         let mut resp = DavResponse {
@@ -383,7 +384,6 @@ END:VCALENDAR&#13;
             <ns0:status>HTTP/1.1 404 Not Found</ns0:status></ns0:response>
           <ns0:sync-token>tok-2</ns0:sync-token></ns0:multistatus>"#;
         let ms = parse_multistatus(body, "test").unwrap();
-        assert_eq!(ms.sync_token.as_deref(), Some("tok-2"));
         assert_eq!(ms.responses.len(), 2);
         assert_eq!(ms.responses[0].props.etag.as_deref(), Some("\"e1\""));
         assert_eq!(
