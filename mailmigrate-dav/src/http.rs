@@ -276,7 +276,24 @@ fn too_long(what: &str, max: usize) -> Error {
 fn transport(e: reqwest::Error, what: &str, writes: bool) -> Error {
     // The message of a reqwest error names the URL, never credentials (they travel in
     // headers).
-    unavailable(what, &e, writes && !e.is_connect())
+    unavailable(what, causes(&e), writes && !e.is_connect())
+}
+
+/// An error and its causes on one line (`a: b: c`): reqwest's own message ("error decoding
+/// response body") says nothing of why; the cause (a timeout, a reset) is what an operator
+/// needs.
+pub(crate) fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let part = cause.to_string();
+        if !text.ends_with(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        next = cause.source();
+    }
+    text
 }
 
 /// A transport failure of the request `what`: temporary, or of unknown outcome for a

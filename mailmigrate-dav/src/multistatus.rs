@@ -364,7 +364,7 @@ fn reference(r: &BytesRef<'_>) -> std::result::Result<String, String> {
 fn xml_error(what: &str, e: quick_xml::Error) -> Error {
     match &e {
         quick_xml::Error::Io(io) if io.kind() == io::ErrorKind::InvalidData => unreadable(what, io),
-        quick_xml::Error::Io(io) => unavailable(what, io, false),
+        quick_xml::Error::Io(io) => unavailable(what, crate::http::causes(&**io), false),
         _ => unreadable(what, e),
     }
 }

@@ -3,7 +3,7 @@
 //! Graph answers an error with one envelope, `{"error": {"code", "message", "innerError"}}`
 //! ([G-ERR]); the `code` decides, the message is kept only as a hint (it is not localised
 //! and must not be branched on, [G-ERR]). Outlook workloads use Exchange codes
-//! (`ErrorItemNotFound`, `ErrorQuotaExceeded`…, provider-apis.md 1.6).
+//! (`ErrorItemNotFound`, `ErrorQuotaExceeded`…, [G-ERR], see `docs/graph-sources.md`).
 
 use std::time::Duration;
 
