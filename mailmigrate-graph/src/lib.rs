@@ -1,11 +1,16 @@
 //! Microsoft 365 (Microsoft Graph) provider for mailmigrate.
 //!
-//! This crate is under construction. Its HTTP client (authorisation through the core
-//! [`TokenProvider`](mailmigrate_core::auth::TokenProvider), immutable ids, the per-mailbox
-//! limits of [`MailboxLimits`], throttling and paging) and its error mapping are in place
-//! and unit-tested; the mail source and destination built on them, and the emulator they
-//! are tested against (feature `emulator`), come next. Nothing here pretends to migrate
-//! yet.
+//! [`Graph`] is one Exchange Online mailbox as a mail source and destination, built by
+//! [`GraphBuilder`]: folders with their well-known roles, per-folder delta listings, the
+//! MIME of each message, and messages created as received mail (not drafts) with their
+//! dates, read state, flag and categories. Every request carries a token from the core
+//! [`TokenProvider`](mailmigrate_core::auth::TokenProvider) and keeps within the
+//! per-mailbox [`MailboxLimits`]; throttled requests wait as Graph asks.
+//!
+//! The feature `emulator` adds an in-process Graph for tests ([`emulator`]); this crate's
+//! tests run the core conformance suite against it.
+//!
+//! Contacts, calendars, the directory and the mailbox import/export API are not built yet.
 
 /// The URL scheme this provider answers to (`graph://`).
 pub const SCHEME: &str = "graph";
@@ -13,13 +18,14 @@ pub const SCHEME: &str = "graph";
 /// The provider name errors carry.
 const PROVIDER: &str = "graph";
 
-// The client has no caller until the mail source and destination land.
-#[allow(dead_code)]
+mod builder;
 mod client;
-#[allow(dead_code)]
 mod error;
+mod mail;
 
+pub use builder::{GraphBuilder, AUTHORITY_URL, GRAPH_SCOPE, GRAPH_URL};
 pub use client::MailboxLimits;
+pub use mail::Graph;
 
 #[cfg(feature = "emulator")]
 pub mod emulator;

@@ -28,6 +28,8 @@ pub(crate) struct DeltaState {
     issued: Instant,
     epoch: u64,
     select: Option<Vec<String>>,
+    /// `$expand` of the first call: links embed every query option [G-MDELTA].
+    expand: Option<Vec<String>>,
     change_type: Option<String>,
     received_filter: Option<(Cmp, time::OffsetDateTime)>,
     page_size: usize,
@@ -120,6 +122,7 @@ pub(crate) fn delta(
                 issued: Instant::now(),
                 epoch: st.faults.delta_epoch(),
                 select: ctx.query.select(),
+                expand: render::parse_expand(ctx.query.get("$expand")),
                 change_type,
                 received_filter,
                 page_size: ctx
@@ -154,7 +157,7 @@ pub(crate) fn delta(
     let view = View {
         immutable: ctx.prefer.immutable,
         select: state.select.clone(),
-        expand: render::parse_expand(ctx.query.get("$expand")),
+        expand: state.expand.clone(),
     };
     let value: Vec<Value> = items
         .iter()

@@ -196,6 +196,30 @@ impl EmulatorHandle {
         self.st().cfg.tenant.clone()
     }
 
+    /// A [`GraphBuilder`](crate::GraphBuilder) for `mailbox` of this emulator: its URLs,
+    /// its app's client credentials, plaintext allowed.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use mailmigrate_core::Provider;
+    /// let emu = mailmigrate_graph::emulator::Emulator::builder()
+    ///     .mailbox("ada@example.com")
+    ///     .start()
+    ///     .await
+    ///     .unwrap();
+    /// let mailbox = emu.graph_builder("ada@example.com").connect().await.unwrap();
+    /// assert!(!mailbox.list_folders().await.unwrap().is_empty());
+    /// emu.shutdown().await;
+    /// # });
+    /// ```
+    pub fn graph_builder(&self, mailbox: &str) -> crate::GraphBuilder {
+        crate::GraphBuilder::new(mailbox)
+            .with_graph_url(self.graph_url())
+            .with_authority_url(self.base_url())
+            .with_client_credentials(self.tenant(), self.client_id(), self.client_secret())
+            .allow_plaintext(true)
+    }
+
     /// Files `mime` in `folder_path` (created as needed, e.g. "Inbox/Projects/2024") as a
     /// delivered, non-draft message; returns its immutable id.
     ///

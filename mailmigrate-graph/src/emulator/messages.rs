@@ -8,7 +8,7 @@ use super::errors::{GraphError, Resp};
 use super::folders;
 use super::ids;
 use super::mime;
-use super::odata::{parse_time, Cmp, Filter, Lit};
+use super::odata::{extended_property_filter, parse_time, Cmp, Filter, Lit};
 use super::render::{self, parse_recipient, parse_recipients, View};
 use super::server::{Ctx, State};
 use super::store::{Attachment, CreatedBy, Lookup, Mailbox, Message};
@@ -124,7 +124,9 @@ pub(crate) fn list(
         Some(key) => Some(mbx.folders[folders::resolve(mbx, key)?].id.clone()),
         None => None,
     };
+    let by_property = ctx.query.get("$filter").and_then(extended_property_filter);
     let filter = match ctx.query.get("$filter") {
+        Some(_) if by_property.is_some() => None,
         Some(f) => Some(Filter::parse(f)?),
         None => None,
     };
@@ -132,6 +134,16 @@ pub(crate) fn list(
     for m in &mbx.messages {
         if folder_id.as_deref().is_some_and(|f| m.folder_id != f) {
             continue;
+        }
+        if let Some((id, value)) = &by_property {
+            let id = render::normalize_prop_id(id);
+            let has = m
+                .extended
+                .iter()
+                .any(|(k, v)| render::normalize_prop_id(k).eq_ignore_ascii_case(&id) && v == value);
+            if !has {
+                continue;
+            }
         }
         if let Some(f) = &filter {
             if !matches(m, f)? {

@@ -213,6 +213,34 @@ impl Filter {
     }
 }
 
+/// `singleValueExtendedProperties/any(ep: ep/id eq 'ID' and ep/value eq 'VALUE')`: the
+/// documented way to find items by an extended property's value [G-EXT]. Returns the id and
+/// value, `None` when `text` is not of this form.
+pub(crate) fn extended_property_filter(text: &str) -> Option<(String, String)> {
+    let t = text.trim();
+    let head = "singlevalueextendedproperties/any(";
+    if !t.get(..head.len())?.eq_ignore_ascii_case(head) || !t.ends_with(')') {
+        return None;
+    }
+    let body = &t[head.len()..t.len() - 1];
+    let (var, cond) = body.split_once(':')?;
+    let var = var.trim();
+    let filter = Filter::parse(cond).ok()?;
+    let mut id = None;
+    let mut value = None;
+    for (field, cmp, lit) in filter.0 {
+        let (Cmp::Eq, Lit::Str(s)) = (cmp, lit) else {
+            return None;
+        };
+        match field.strip_prefix(var)?.strip_prefix('/')? {
+            f if f.eq_ignore_ascii_case("id") => id = Some(s),
+            f if f.eq_ignore_ascii_case("value") => value = Some(s),
+            _ => return None,
+        }
+    }
+    Some((id?, value?))
+}
+
 /// Parses an ISO-8601 date-time (`Z` or offset; a bare one is UTC).
 pub(crate) fn parse_time(s: &str) -> Option<OffsetDateTime> {
     use time::format_description::well_known::Rfc3339;
@@ -236,6 +264,19 @@ pub(crate) fn encode_seg(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn extended_property_lambda_parses() {
+        let f = "singleValueExtendedProperties/Any(ep: ep/id eq 'String {00020329-0000-0000-C000-000000000046} Name x' and ep/value eq 'a''b')";
+        assert_eq!(
+            extended_property_filter(f),
+            Some((
+                "String {00020329-0000-0000-C000-000000000046} Name x".to_owned(),
+                "a'b".to_owned()
+            ))
+        );
+        assert_eq!(extended_property_filter("isRead eq true"), None);
+    }
 
     #[test]
     fn filter_parses_escaped_quotes_and_and() {

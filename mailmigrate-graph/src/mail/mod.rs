@@ -1,0 +1,121 @@
+//! One Exchange Online mailbox as a mail [`Source`](mailmigrate_core::Source) and
+//! [`Destination`](mailmigrate_core::Destination).
+//!
+//! - [`folders`]: the folder tree (well-known folders as special-use roles) and
+//!   folders created by path;
+//! - [`source`]: per-folder delta listings and the MIME of each message (`$value`);
+//! - [`create`]: a MIME message as the JSON of a received (non-draft) Graph message;
+//! - [`destination`]: creating, finding, re-flagging and deleting messages.
+
+mod create;
+mod destination;
+mod folders;
+mod source;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use mailmigrate_core::{Capabilities, Folder, FolderId, Provider, ProviderInfo, Result};
+use tokio::sync::{Mutex, OnceCell};
+
+use crate::client::Client;
+
+/// An Exchange Online mailbox through Microsoft Graph: a mail source and destination.
+/// Build it with [`GraphBuilder`](crate::GraphBuilder).
+///
+/// # What it keeps, and what it cannot
+/// Messages are created as **received mail, not drafts**: as the JSON of a message with
+/// `PR_MESSAGE_FLAGS` (`Integer 0x0E07`, read or unread) and the delivery and submit times
+/// (`SystemTime 0x0E06`, `0x0039`) set at creation, the only moment Exchange accepts them
+/// (\[G-CMSG\]\[MS-OXCMSG\]). Subject, addresses, `Message-ID`, dates, text and HTML bodies and
+/// attachments travel as fields; `\Seen`, `\Flagged` and keywords (as categories) too.
+/// Graph regenerates the MIME of such a message, so the copy is not byte-exact
+/// (`byte_exact` is off): the original header block travels in a named property
+/// (`mailmigrate-headers`), and the message's content hash in another
+/// (`mailmigrate-hash`), which is how [`find_existing`](mailmigrate_core::Destination::find_existing)
+/// recognises a copy, twins included, after a lost answer. Copies this crate did not write
+/// carry no hash and are not recognised.
+///
+/// As a source it lists each folder by delta query (`@odata.deltaLink` is the checkpoint;
+/// an expired one starts a full listing with [`Change::Reset`](mailmigrate_core::Change))
+/// and fetches each message's MIME from `/$value`. `\Answered` is not listed: Graph's
+/// delta query has no field for it.
+///
+/// # Examples
+/// ```
+/// use mailmigrate_core::{Destination, FolderPath, Provider};
+/// use mailmigrate_graph::emulator::Emulator;
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let emu = Emulator::builder().mailbox("ada@example.com").start().await.unwrap();
+/// let mailbox = emu.graph_builder("ada@example.com").connect().await.unwrap();
+/// let folder = mailbox
+///     .ensure_folder(&FolderPath::parse("Projects/2026", '/').unwrap(), None)
+///     .await
+///     .unwrap();
+/// assert!(folder.created);
+/// let paths: Vec<String> =
+///     mailbox.list_folders().await.unwrap().iter().map(|f| f.path.join("/")).collect();
+/// assert!(paths.contains(&"Projects/2026".to_owned()));
+/// assert!(paths.contains(&"INBOX".to_owned()));
+/// emu.shutdown().await;
+/// # });
+/// ```
+#[derive(Debug)]
+pub struct Graph {
+    client: Arc<Client>,
+    info: ProviderInfo,
+    well_known: OnceCell<folders::WellKnown>,
+    /// Folders found or created by path, so a path is created once.
+    paths: Mutex<folders::PathCache>,
+}
+
+impl Graph {
+    pub(crate) fn new(client: Arc<Client>, mailbox: String) -> Self {
+        Self {
+            client,
+            info: ProviderInfo::new(crate::SCHEME, mailbox, capabilities()),
+            well_known: OnceCell::new(),
+            paths: Mutex::new(folders::PathCache::default()),
+        }
+    }
+}
+
+/// What the JSON path keeps (see [`Graph`]).
+fn capabilities() -> Capabilities {
+    Capabilities {
+        list_folders: true,
+        list_since: true,
+        list_removals: true,
+        fetch: true,
+        append: true,
+        append_with_flags: true,
+        append_with_keywords: true,
+        append_with_internal_date: true,
+        append_returns_id: true,
+        update_flags: true,
+        delete: true,
+        find_existing: true,
+        byte_exact: false,
+        append_max_size: Some(create::MAX_CREATE_BYTES),
+        append_batch_max: 8,
+        fetch_batch_max: 16,
+        max_concurrency: 4,
+        ..Capabilities::default()
+    }
+}
+
+#[async_trait]
+impl Provider for Graph {
+    fn info(&self) -> &ProviderInfo {
+        &self.info
+    }
+
+    async fn list_folders(&self) -> Result<Vec<Folder>> {
+        folders::list(self).await
+    }
+
+    async fn message_counts(&self, folders: &[FolderId]) -> Option<Vec<Result<u64>>> {
+        Some(folders::counts(self, folders).await)
+    }
+}
