@@ -25,11 +25,9 @@ USER_NAME=mmdav1
 USER2_NAME=mmdav2
 PASS=${MAILMIGRATE_DAV_TEST_PASSWORD:-mm-dav-pass}
 
-log() { echo "dav-servers: $*" >&2; }
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
+LOG_NAME=dav-servers
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 wait_http() {
   # wait_http URL: until the server answers at all (any status).
@@ -40,17 +38,11 @@ wait_http() {
   return 1
 }
 
-apt_install() {
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -q --no-install-recommends "$@" >/dev/null 2>&1 \
-    || { apt-get update -qq && apt-get install -y -q --no-install-recommends "$@" >/dev/null; }
-}
-
 install_packages() {
-  command -v python3 >/dev/null || apt_install python3
-  command -v curl >/dev/null || apt_install curl
-  if ! command -v radicale >/dev/null; then log "installing radicale"; apt_install radicale; fi
-  if ! command -v xandikos >/dev/null; then log "installing xandikos"; apt_install xandikos; fi
+  command -v python3 >/dev/null || apt_install --no-install-recommends python3
+  command -v curl >/dev/null || apt_install --no-install-recommends curl
+  if ! command -v radicale >/dev/null; then log "installing radicale"; apt_install --no-install-recommends radicale; fi
+  if ! command -v xandikos >/dev/null; then log "installing xandikos"; apt_install --no-install-recommends xandikos; fi
 }
 
 start_radicale() {
@@ -107,18 +99,6 @@ write_env() {
   } > "$DIR/env"
 }
 
-stop_one() {
-  local pidfile=$1 pid
-  [ -f "$pidfile" ] || return 0
-  pid=$(cat "$pidfile")
-  if kill -0 "$pid" 2>/dev/null; then
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-  fi
-  rm -f "$pidfile"
-}
-
 case "$MODE" in
   start)
     [ "$(id -u)" = 0 ] || { log "must run as root (installs packages)"; exit 1; }
@@ -132,8 +112,8 @@ case "$MODE" in
   stop)
     [ -d "$DIR" ] || exit 0
     DIR=$(cd "$DIR" && pwd)
-    stop_one "$DIR/radicale/pid"
-    stop_one "$DIR/xandikos/pid"
+    stop_pidfile "$DIR/radicale/pid" --force
+    stop_pidfile "$DIR/xandikos/pid" --force
     rm -f "$DIR/env"
     log "stopped"
     ;;

@@ -33,11 +33,9 @@ MAILUSER=mmimap
 OAUTH_USER=mmoauth1
 CYRUS_ADMIN=mmadmin
 
-log() { echo "imap-servers: $*" >&2; }
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
+LOG_NAME=imap-servers
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 wait_port() {
   local port=$1
@@ -46,12 +44,6 @@ wait_port() {
     sleep 0.1
   done
   return 1
-}
-
-apt_install() {
-  # apt_install [apt options] PACKAGES...: installs, refreshing the package lists once if needed.
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -q "$@" >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -q "$@" >/dev/null; }
 }
 
 install_packages() {
@@ -313,15 +305,7 @@ stop_all() {
   if [ -f "$DIR/dovecot/dovecot.conf" ]; then
     doveadm -c "$DIR/dovecot/dovecot.conf" stop 2>/dev/null || true
   fi
-  if [ -f "$DIR/cyrus/master.pid" ]; then
-    local pid
-    pid=$(cat "$DIR/cyrus/master.pid")
-    if kill -0 "$pid" 2>/dev/null; then
-      kill "$pid" 2>/dev/null || true
-      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    fi
-    rm -f "$DIR/cyrus/master.pid"
-  fi
+  stop_pidfile "$DIR/cyrus/master.pid"
   rm -f "$DIR/env"
   log "stopped"
 }

@@ -1,7 +1,7 @@
 //! Items: multiget, conditional PUTs, `UID` look-ups and
 //! deletes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use bytes::Bytes;
 use futures::{stream, StreamExt, TryStreamExt};
@@ -25,6 +25,37 @@ fn item_path(collection: &CollectionId, id: &ItemId) -> String {
         collection.as_str().trim_end_matches('/'),
         encode_segment(id.as_str())
     )
+}
+
+fn item_paths(collection: &CollectionId, ids: &[ItemId]) -> Vec<String> {
+    ids.iter().map(|id| item_path(collection, id)).collect()
+}
+
+/// The responses of a multiget by the resource name each is for.
+fn by_name(ms: xml::Multistatus) -> HashMap<String, xml::DavResponse> {
+    ms.responses
+        .into_iter()
+        .map(|r| (last_segment(&r.href), r))
+        .collect()
+}
+
+/// The item `id` of a multiget's response for it (`None`: the server answered nothing
+/// for it): `NotFound` unless the response holds its data; the errors are bare.
+fn read_item(kind: PimKind, id: ItemId, r: Option<xml::DavResponse>) -> Result<PimItem> {
+    match r {
+        Some(r) if r.status.is_none_or(|s| s < 300) && r.props.data.is_some() => {
+            let meta = ItemMeta::new(id).with_version(r.props.etag);
+            let mut item =
+                PimItem::parse(kind, meta, Bytes::from(r.props.data.unwrap_or_default()))?;
+            let uid = item.uid().map(str::to_owned);
+            item.meta = item.meta.clone().with_uid(uid);
+            Ok(item)
+        }
+        _ => Err(Error::new(
+            ErrorKind::NotFound,
+            "the server holds no such item",
+        )),
+    }
 }
 
 fn content_type(kind: PimKind) -> &'static str {
@@ -76,8 +107,21 @@ impl Inner {
         collection: &CollectionId,
         ids: Vec<ItemId>,
     ) -> Vec<(ItemId, Result<PimItem>)> {
-        let kind = match self.kind_of(collection).await {
-            Ok(k) => k,
+        let fetched = match self.kind_of(collection).await {
+            Ok(kind) => self
+                .multistatus(
+                    "REPORT",
+                    collection.as_str(),
+                    "1",
+                    xml::multiget(kind, &item_paths(collection, &ids)),
+                )
+                .await
+                .map(|ms| (kind, by_name(ms)))
+                .map_err(|e| e.with_operation(Operation::Fetch)),
+            Err(e) => Err(e),
+        };
+        let (kind, mut by_id) = match fetched {
+            Ok(f) => f,
             Err(e) => {
                 return ids
                     .into_iter()
@@ -88,60 +132,13 @@ impl Inner {
                     .collect()
             }
         };
-        let hrefs: Vec<String> = ids.iter().map(|id| item_path(collection, id)).collect();
-        let ms = match self
-            .multistatus(
-                "REPORT",
-                collection.as_str(),
-                "1",
-                xml::multiget(kind, &hrefs),
-            )
-            .await
-        {
-            Ok(ms) => ms,
-            Err(e) => {
-                let e = e.with_operation(Operation::Fetch);
-                return ids
-                    .into_iter()
-                    .map(|id| {
-                        let e = e.copy_for_item(collection, &id);
-                        (id, Err(e))
-                    })
-                    .collect();
-            }
-        };
-        let mut by_id: HashMap<String, xml::DavResponse> = ms
-            .responses
-            .into_iter()
-            .map(|r| (last_segment(&r.href), r))
-            .collect();
         ids.into_iter()
             .map(|id| {
-                let r = by_id.remove(id.as_str());
-                let item = match r {
-                    Some(r) if r.status.is_none_or(|s| s < 300) && r.props.data.is_some() => {
-                        let meta = ItemMeta::new(id.clone()).with_version(r.props.etag);
-                        let text = Bytes::from(r.props.data.unwrap_or_default());
-                        PimItem::parse(kind, meta, text)
-                            .map(|item| {
-                                let uid = item.uid().map(str::to_owned);
-                                let mut item = item;
-                                item.meta = item.meta.clone().with_uid(uid);
-                                item
-                            })
-                            .map_err(|e| {
-                                e.with_provider(PROVIDER)
-                                    .with_operation(Operation::Fetch)
-                                    .with_item(collection, &id)
-                            })
-                    }
-                    _ => Err(
-                        Error::new(ErrorKind::NotFound, "the server holds no such item")
-                            .with_provider(PROVIDER)
-                            .with_operation(Operation::Fetch)
-                            .with_item(collection, &id),
-                    ),
-                };
+                let item = read_item(kind, id.clone(), by_id.remove(id.as_str())).map_err(|e| {
+                    e.with_provider(PROVIDER)
+                        .with_operation(Operation::Fetch)
+                        .with_item(collection, &id)
+                });
                 (id, item)
             })
             .collect()
@@ -224,7 +221,102 @@ impl Inner {
     }
 
     /// The items holding each `UID`.
+    ///
+    /// Resources are named after their `UID` ([`resource_name`]), so each is first read
+    /// where this crate puts it: one multiget report per batch of `UID`s. Only the `UID`s
+    /// not found there (never written, or renamed by the server) are looked up by a query
+    /// report each, or by one scan of the collection where the server fails queries. A
+    /// `UID` found at its own name is answered with that copy alone.
     pub(crate) async fn find_by_uid(
+        &self,
+        collection: &CollectionId,
+        kind: PimKind,
+        uids: &[String],
+    ) -> Result<Vec<Vec<FoundItem>>> {
+        let mut seen = HashSet::new();
+        let unique: Vec<&str> = uids
+            .iter()
+            .map(String::as_str)
+            .filter(|u| seen.insert(*u))
+            .collect();
+        let named = self.find_by_name(collection, kind, &unique).await?;
+        let missing: Vec<String> = unique
+            .into_iter()
+            .filter(|u| !named.contains_key(*u))
+            .map(str::to_owned)
+            .collect();
+        let queried = if missing.is_empty() {
+            Vec::new()
+        } else {
+            self.find_by_query(collection, kind, &missing).await?
+        };
+        let others: HashMap<&str, Vec<FoundItem>> =
+            missing.iter().map(String::as_str).zip(queried).collect();
+        Ok(uids
+            .iter()
+            .map(|u| match named.get(u.as_str()) {
+                Some(f) => vec![f.clone()],
+                None => others.get(u.as_str()).cloned().unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    /// The items found at the resource named after each of `uids` and holding it, by
+    /// multiget reports of at most the batch size.
+    async fn find_by_name(
+        &self,
+        collection: &CollectionId,
+        kind: PimKind,
+        uids: &[&str],
+    ) -> Result<HashMap<String, FoundItem>> {
+        let chunks: Vec<Vec<String>> = uids
+            .chunks(self.limits.batch)
+            .map(|c| c.iter().map(|u| (*u).to_owned()).collect())
+            .collect();
+        let found: Vec<Vec<(String, FoundItem)>> = stream::iter(chunks)
+            .map(|chunk| async move { self.multiget_named(collection, kind, chunk).await })
+            .buffered(self.limits.concurrency)
+            .try_collect()
+            .await?;
+        Ok(found.into_iter().flatten().collect())
+    }
+
+    /// One multiget report of the resources named after `uids`: those that hold their
+    /// `UID`. A server that refuses the report finds none (the query looks for them).
+    async fn multiget_named(
+        &self,
+        collection: &CollectionId,
+        kind: PimKind,
+        uids: Vec<String>,
+    ) -> Result<Vec<(String, FoundItem)>> {
+        let ids: Vec<ItemId> = uids
+            .iter()
+            .map(|u| ItemId::new(resource_name(u, kind)))
+            .collect();
+        let body = xml::multiget(kind, &item_paths(collection, &ids));
+        let ms = match self.report(collection, body, "multiget").await? {
+            Ok(ms) => ms,
+            Err(status) => {
+                tracing::warn!(%status, %collection, "the server fails a multiget; querying UIDs instead");
+                return Ok(Vec::new());
+            }
+        };
+        let mut by_id = by_name(ms);
+        Ok(uids
+            .into_iter()
+            .zip(ids)
+            .filter_map(|(uid, id)| {
+                let item = read_item(kind, id.clone(), by_id.remove(id.as_str())).ok()?;
+                let hash = item.content_hash();
+                (item.uid() == Some(uid.as_str()))
+                    .then(|| (uid, FoundItem::new(id, item.meta.version, Some(hash))))
+            })
+            .collect())
+    }
+
+    /// The items holding each of `uids`, by a query report per `UID`, or by a scan where
+    /// the server fails the query.
+    async fn find_by_query(
         &self,
         collection: &CollectionId,
         kind: PimKind,
@@ -253,32 +345,43 @@ impl Inner {
         self.scan_for_uids(collection, uids).await
     }
 
+    /// A `REPORT` on `collection` answered by a multistatus, or the status of a refusal
+    /// of the report itself (unsupported or failing). Credentials, a missing collection
+    /// and throttling are errors.
+    async fn report(
+        &self,
+        collection: &CollectionId,
+        body: String,
+        what: &str,
+    ) -> Result<std::result::Result<xml::Multistatus, StatusCode>> {
+        let answer = self
+            .xml_request("REPORT", collection.as_str(), "1", body)
+            .await?;
+        if answer.status == StatusCode::MULTI_STATUS {
+            return xml::parse_multistatus(&answer.text(), what).map(Ok);
+        }
+        match answer.status.as_u16() {
+            401 | 404 | 429 | 503 => Err(status_error(
+                &answer,
+                &format!("REPORT {what} {collection}"),
+            )),
+            _ => Ok(Err(answer.status)),
+        }
+    }
+
     async fn query_uid(
         &self,
         collection: &CollectionId,
         kind: PimKind,
         uid: &str,
     ) -> Result<QueryAnswer> {
-        let answer = self
-            .xml_request(
-                "REPORT",
-                collection.as_str(),
-                "1",
-                xml::uid_query(kind, uid),
-            )
-            .await?;
-        if answer.status != StatusCode::MULTI_STATUS {
-            // Credentials, a missing collection and throttling are errors; any other
-            // refusal (an unsupported or failing query) falls back to a scan.
-            return match answer.status.as_u16() {
-                401 | 404 | 429 | 503 => Err(status_error(
-                    &answer,
-                    &format!("REPORT UID query {collection}"),
-                )),
-                _ => Ok(QueryAnswer::Refused(answer.status)),
-            };
-        }
-        let ms = xml::parse_multistatus(&answer.text(), "UID query")?;
+        let ms = match self
+            .report(collection, xml::uid_query(kind, uid), "UID query")
+            .await?
+        {
+            Ok(ms) => ms,
+            Err(status) => return Ok(QueryAnswer::Refused(status)),
+        };
         let mut out = Vec::new();
         for r in ms.responses {
             let Some(data) = r.props.data else { continue };

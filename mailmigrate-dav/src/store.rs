@@ -60,8 +60,11 @@ impl Default for Limits {
 /// - a create is `PUT` with `If-None-Match: *` to a resource named after the `UID`, so a
 ///   repeated create is refused (`AlreadyExists`) instead of stored twice; a replace is
 ///   `PUT` with `If-Match` on the version the engine last saw (`Conflict` when it changed);
-/// - `UID` look-ups use a query report, or, where a server's query fails, a scan of the
-///   collection;
+/// - `UID` look-ups (which settle writes whose answer was lost) first read the resources
+///   named after the `UID`s, by multiget reports of at most the batch size; only a `UID`
+///   not found there (never written, or renamed by the server) is looked up by a query
+///   report, or, where a server's query fails, a scan of the collection. A `UID` found at
+///   its own name is answered with that copy alone;
 /// - on a server that schedules (RFC 6638, `calendar-auto-schedule`), events are written
 ///   with `SCHEDULE-AGENT=CLIENT` on the organizer and attendees unless the caller opts in
 ///   to notifications, so the server mails no one.

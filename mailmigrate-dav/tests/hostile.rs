@@ -56,6 +56,11 @@ struct Config {
     put_status: HashMap<String, u16>,
     /// What sync reports answer.
     fault: Fault,
+    /// PUTs to these resource names whose answer is lost once (the connection breaks
+    /// after the status line): `true` when the resource is stored before that.
+    lose_answer: HashMap<String, bool>,
+    /// The status multiget reports answer with instead of the truth.
+    multiget_status: Option<u16>,
 }
 
 /// The server's state: the address book's resources and their change log.
@@ -81,6 +86,16 @@ impl Dav {
         self.items.insert(name.to_owned(), (etag.clone(), body));
         self.log.push((self.seq, name.to_owned(), false));
         etag
+    }
+
+    /// Moves a resource to another name, body and ETag kept (as a server that renames
+    /// what it is given would).
+    fn rename(&mut self, from: &str, to: &str) {
+        let item = self.items.remove(from).expect("the resource to rename");
+        self.items.insert(to.to_owned(), item);
+        self.seq += 1;
+        self.log.push((self.seq, from.to_owned(), true));
+        self.log.push((self.seq, to.to_owned(), false));
     }
 
     /// Deletes a resource (as a user would); whether it was there.
@@ -275,8 +290,15 @@ async fn handle(
         Some(token) if body.contains("sync-collection") => format!(" sync={token}"),
         _ => String::new(),
     };
+    let kind = if body.contains("addressbook-multiget") {
+        format!(" multiget={}", body.matches("<d:href>").count())
+    } else if body.contains("addressbook-query") {
+        " query".to_owned()
+    } else {
+        String::new()
+    };
     let line = format!(
-        "{method} {path} depth={} if-match={} if-none-match={}{sync}",
+        "{method} {path} depth={} if-match={} if-none-match={}{sync}{kind}",
         header("depth"),
         header("if-match"),
         header("if-none-match")
@@ -332,6 +354,9 @@ fn report(dav: &mut Dav, body: &str) -> Response {
         return sync_report(dav, body);
     }
     if body.contains("addressbook-multiget") {
+        if let Some(status) = dav.config.multiget_status {
+            return answer(status, &[], "multiget refused");
+        }
         let responses: String = body
             .split("<d:href>")
             .skip(1)
@@ -477,8 +502,22 @@ fn put(dav: &mut Dav, path: &str, headers: &HeaderMap, body: String) -> Response
         return answer(412, &[], "precondition failed");
     }
     let status = if held.is_some() { 204 } else { 201 };
+    let lost = dav.config.lose_answer.remove(&name);
+    if lost == Some(false) {
+        return lost_answer(status);
+    }
     let etag = dav.put(&name, body);
+    if lost.is_some() {
+        return lost_answer(status);
+    }
     answer(status, &[("etag", etag)], "")
+}
+
+/// An answer that breaks off after its status line: the client cannot tell what became of
+/// its request.
+fn lost_answer(status: u16) -> Response {
+    let broken = stream::iter([Err::<Bytes, _>(std::io::Error::other("connection lost"))]);
+    answer(status, &[], Body::from_stream(broken))
 }
 
 /// One engine pass from `src` to `dest` with deletions propagated.
@@ -700,18 +739,7 @@ async fn refused_puts_fail_only_their_items() {
 
     // The engine over the same server: the held copy is adopted, the refused fail by
     // name, the two stored already are found where they are.
-    let mem = MemoryPim::new("mem");
-    let src = mem
-        .ensure_collection(&Collection::new(
-            CollectionId::new("b"),
-            PimKind::Contacts,
-            "Book",
-        ))
-        .await
-        .unwrap();
-    for uid in uids {
-        mem.put(&src.id, sample_contact(uid));
-    }
+    let mem = memory_book(&uids).await;
     let report = pass(&mem, &dav, &MemoryState::new()).await;
     let t = report.totals();
     assert_eq!((t.written, t.adopted, t.failed), (0, 3, 3), "{report:?}");
@@ -856,4 +884,149 @@ async fn a_listing_of_100000_members_is_read_as_it_streams() {
         checkpoint.as_ref().map(Checkpoint::as_str),
         Some("http://hostile/tok-1")
     );
+}
+
+/// A memory address book holding a sample contact for each of `uids`.
+async fn memory_book(uids: &[&str]) -> MemoryPim {
+    let mem = MemoryPim::new("mem");
+    let src = mem
+        .ensure_collection(&Collection::new(
+            CollectionId::new("b"),
+            PimKind::Contacts,
+            "Book",
+        ))
+        .await
+        .unwrap();
+    for uid in uids {
+        mem.put(&src.id, sample_contact(uid));
+    }
+    mem
+}
+
+/// The number of multiget reports and of `UID` queries the server was sent.
+fn lookups(server: &Server) -> (usize, usize) {
+    let reports = server.requests(&format!("REPORT {BOOK}"));
+    (
+        reports.iter().filter(|r| r.contains(" multiget=")).count(),
+        reports.iter().filter(|r| r.ends_with(" query")).count(),
+    )
+}
+
+/// Writes whose answers were lost are settled by one multiget per batch of the resources
+/// named after their `UID`s; only what is not found there is queried by `UID`: a resource
+/// the server renamed is still found (and adopted, not written again), one never stored is
+/// found absent and written once.
+#[tokio::test]
+async fn lost_answers_are_settled_by_multiget_batches() {
+    // Eight writes, batches of three: three multigets settle them.
+    let stored = ["s0", "s1", "s2", "s3", "s4", "s5"];
+    let mut lose_answer: HashMap<String, bool> = stored
+        .iter()
+        .chain(&["moved"])
+        .map(|u| (format!("{u}.vcf"), true))
+        .collect();
+    lose_answer.insert("never.vcf".into(), false);
+    let config = Config {
+        lose_answer,
+        ..Config::default()
+    };
+    let server = Server::start(config, 0).await;
+    let dav = server.store().await;
+    let uids: Vec<&str> = stored.iter().copied().chain(["moved", "never"]).collect();
+    let mem = memory_book(&uids).await;
+    let state = MemoryState::new();
+
+    let lost = pass(&mem, &dav, &state).await;
+    let t = lost.totals();
+    assert_eq!((t.written, t.pending, t.failed), (0, 8, 0), "{lost:?}");
+    assert_eq!(server.names().len(), 7, "all but never arrived");
+    server.dav().rename("moved.vcf", "renamed-moved.vcf");
+
+    // The look-up itself: three multigets, a query for each of the two not at their name.
+    server.dav().requests.clear();
+    let want: Vec<String> = uids.iter().map(|u| (*u).to_owned()).collect();
+    let found = dav.find_by_uid(&book(), &want).await.unwrap();
+    assert_eq!(lookups(&server), (3, 2), "{:?}", server.requests(""));
+    for (uid, copies) in stored.iter().zip(&found) {
+        let ids: Vec<&str> = copies.iter().map(|f| f.id.as_str()).collect();
+        assert_eq!(ids, [format!("{uid}.vcf")], "{uid}");
+        assert_eq!(copies[0].hash, Some(sample_contact(uid).content_hash()));
+    }
+    assert_eq!(found[6].len(), 1, "{found:?}");
+    assert_eq!(found[6][0].id.as_str(), "renamed-moved.vcf");
+    assert!(found[7].is_empty(), "never stored: {found:?}");
+
+    // The engine settles the same way, before anything else: seven adopted where they
+    // are, never written once.
+    server.dav().requests.clear();
+    let settled = pass(&mem, &dav, &state).await;
+    assert!(settled.is_clean(), "{settled:?}");
+    let t = settled.totals();
+    assert_eq!((t.written, t.failed), (1, 0), "{settled:?}");
+    assert!(t.adopted >= 7, "{settled:?}");
+    let reports = server.requests(&format!("REPORT {BOOK}"));
+    // The multigets go out together (in any order), the queries after them.
+    let mut settling: Vec<&str> = reports
+        .iter()
+        .take(5)
+        .map(|r| r.rsplit(' ').next().unwrap_or_default())
+        .collect();
+    settling.sort_unstable();
+    assert_eq!(
+        settling,
+        ["multiget=2", "multiget=3", "multiget=3", "query", "query"],
+        "{reports:?}"
+    );
+    assert_eq!(lookups(&server).1, 2, "only moved and never are queried");
+    // The engine lists never again in the same pass (its row is still pending) and
+    // creates it a second time; If-None-Match refuses that one and the look-up adopts the
+    // copy written, so the server holds one.
+    let puts = server.requests("PUT");
+    assert!(!puts.is_empty(), "never is written");
+    for put in &puts {
+        assert!(
+            put.starts_with(&format!("PUT {BOOK}never.vcf ")) && put.ends_with("if-none-match=*"),
+            "only never, only creates: {puts:?}"
+        );
+    }
+    let mut names = server.names();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "never.vcf",
+            "renamed-moved.vcf",
+            "s0.vcf",
+            "s1.vcf",
+            "s2.vcf",
+            "s3.vcf",
+            "s4.vcf",
+            "s5.vcf"
+        ],
+        "one copy of each"
+    );
+
+    server.dav().requests.clear();
+    let idle = pass(&mem, &dav, &state).await;
+    assert!(idle.is_clean(), "{idle:?}");
+    assert_eq!(idle.totals().written, 0, "{idle:?}");
+    assert!(server.requests("PUT").is_empty());
+}
+
+/// A server that refuses multiget reports is looked up by a `UID` query each, with the
+/// same answers.
+#[tokio::test]
+async fn a_refused_multiget_falls_back_to_uid_queries() {
+    let config = Config {
+        multiget_status: Some(400),
+        ..Config::default()
+    };
+    let server = Server::start(config, 4).await;
+    let dav = server.store().await;
+    let want: Vec<String> = ["c0", "c3", "absent"].map(String::from).into();
+    let found = dav.find_by_uid(&book(), &want).await.unwrap();
+    assert_eq!(lookups(&server), (1, 3), "{:?}", server.requests(""));
+    assert_eq!(found[0][0].id.as_str(), "c0.vcf");
+    assert_eq!(found[1][0].id.as_str(), "c3.vcf");
+    assert!(found[2].is_empty(), "{found:?}");
 }

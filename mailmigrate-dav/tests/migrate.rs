@@ -11,13 +11,6 @@ use mailmigrate_core::state::MemoryState;
 use mailmigrate_core::testkit::pim::{sample_contact, sample_series};
 use mailmigrate_dav::{DavBuilder, DavStore};
 
-fn run_id() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!("{:x}", nanos & 0xffff_ffff_ffff)
-}
-
 fn env(k: &str) -> Option<String> {
     std::env::var(format!("MAILMIGRATE_TEST_{k}")).ok()
 }
@@ -117,7 +110,7 @@ async fn write(store: &DavStore, c: &CollectionId, items: Vec<ItemWrite>) -> Vec
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn radicale_to_backup_to_xandikos_and_back() {
-    let run = run_id();
+    let run = common::run_id();
     let (Some(rad), Some(xan)) = (radicale().await, xandikos(&run).await) else {
         assert!(
             !mailmigrate_core::testkit::is_required("dav"),

@@ -7,28 +7,14 @@ use mailmigrate_core::pim::*;
 use mailmigrate_core::testkit::pim::sample_contact;
 use mailmigrate_core::{Disposition, ErrorKind};
 
-fn run_id() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!("{:x}", nanos & 0xffff_ffff_ffff)
-}
-
 #[tokio::test]
 async fn a_uid_held_elsewhere_and_a_stale_version_fail_only_their_items() {
     let Some(rad) = common::connect("RADICALE").await else {
         return;
     };
-    let run = run_id();
+    let run = common::run_id();
     let name = format!("mm-refusals-{run}");
-    let book = rad
-        .ensure_collection(&Collection::new(
-            CollectionId::new(&name),
-            PimKind::Contacts,
-            &name,
-        ))
-        .await
-        .unwrap();
+    let book = common::collection(&rad, PimKind::Contacts, &name).await;
     let a = format!("a-{run}@example.com");
     let b = format!("b-{run}@example.com");
     let written: Vec<Written> = rad
@@ -93,7 +79,7 @@ async fn another_users_collection_fails_the_batch_before_anything_is_sent() {
     let Ok(other) = std::env::var("MAILMIGRATE_TEST_RADICALE_E2E_USER") else {
         return;
     };
-    let foreign = CollectionId::new(format!("/{other}/not-mine-{}/", run_id()));
+    let foreign = CollectionId::new(format!("/{other}/not-mine-{}/", common::run_id()));
     let err = rad
         .ensure_collection(&Collection::new(foreign.clone(), PimKind::Contacts, "x"))
         .await;
@@ -151,16 +137,9 @@ async fn odd_and_huge_events_are_stored_or_refused_by_name() {
         let Some(store) = common::connect(server).await else {
             continue;
         };
-        let run = run_id();
+        let run = common::run_id();
         let name = format!("mm-odd-{run}");
-        let cal = store
-            .ensure_collection(&Collection::new(
-                CollectionId::new(&name),
-                PimKind::Events,
-                &name,
-            ))
-            .await
-            .unwrap();
+        let cal = common::collection(&store, PimKind::Events, &name).await;
         let writes = vec![
             ItemWrite::create(event(
                 &format!("tz-{run}"),
