@@ -276,6 +276,17 @@ fn strings(v: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// A `SystemTime` property's value, or the error Exchange answers for one it cannot read.
+fn system_time(val: &str) -> Result<time::OffsetDateTime, GraphError> {
+    parse_time(val).ok_or_else(|| {
+        GraphError::new(
+            400,
+            "ErrorInvalidExtendedPropertyValue",
+            "Invalid SystemTime value.",
+        )
+    })
+}
+
 fn is_prop(id: &str, tag: &str) -> bool {
     render::normalize_prop_id(id).eq_ignore_ascii_case(tag)
 }
@@ -429,22 +440,10 @@ fn json_message(body: &[u8], folder_id: &str) -> Result<Message, GraphError> {
             })?);
         } else if is_prop(&id, "SystemTime 0xe06") {
             // [EE] PR_MESSAGE_DELIVERY_TIME → receivedDateTime.
-            m.received = Some(parse_time(&val).ok_or_else(|| {
-                GraphError::new(
-                    400,
-                    "ErrorInvalidExtendedPropertyValue",
-                    "Invalid SystemTime value.",
-                )
-            })?);
+            m.received = Some(system_time(&val)?);
         } else if is_prop(&id, "SystemTime 0x39") {
             // (observed) PR_CLIENT_SUBMIT_TIME → sentDateTime.
-            m.sent = Some(parse_time(&val).ok_or_else(|| {
-                GraphError::new(
-                    400,
-                    "ErrorInvalidExtendedPropertyValue",
-                    "Invalid SystemTime value.",
-                )
-            })?);
+            m.sent = Some(system_time(&val)?);
         }
         m.extended.push((id, val));
     }

@@ -5,61 +5,21 @@ use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
 use mailmigrate_core::{
     Appended, DedupeKey, Destination, EnsuredFolder, Error, ErrorKind, ExistingCopy, Flag,
-    FlagChange, Flags, FolderId, FolderPath, MessageId, RawMessage, Result, SpecialUse,
+    FlagChange, FolderId, FolderPath, MessageId, RawMessage, Result, SpecialUse,
 };
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
 
 use super::create::{hash_property, message_json, verb_properties, REQUEST_CAP};
-use super::source::{verb_flags, Property, FORWARDED, LAST_VERB};
+use super::source::{DeltaItem, FORWARDED, LAST_VERB};
 use super::{folders, Graph};
 use crate::client::{segment, Call};
 use crate::PROVIDER;
 
-/// A message as a look-up reads it: id, flags, date.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Found {
-    id: String,
-    is_read: Option<bool>,
-    is_draft: Option<bool>,
-    flag: Option<Value>,
-    #[serde(default)]
-    categories: Vec<String>,
-    received_date_time: Option<String>,
-    #[serde(default)]
-    single_value_extended_properties: Vec<Property>,
-}
-
-impl Found {
-    fn flags(&self) -> Flags {
-        let mut flags = Flags::new();
-        if self.is_read == Some(true) {
-            flags.insert(Flag::Seen);
-        }
-        if self.is_draft == Some(true) {
-            flags.insert(Flag::Draft);
-        }
-        if self.flag.as_ref().and_then(|f| f["flagStatus"].as_str()) == Some("flagged") {
-            flags.insert(Flag::Flagged);
-        }
-        flags.extend(self.categories.iter().cloned().map(Flag::Keyword));
-        flags.extend(verb_flags(&self.single_value_extended_properties));
-        flags
-    }
-}
-
 /// OData string literal: quotes doubled ([G-EXT]'s filter syntax).
 fn literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
-}
-
-/// Escapes a query value.
-fn query_value(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
 impl Graph {
@@ -214,10 +174,10 @@ impl Destination for Graph {
         let url = self.client.user_url(&format!(
             "/mailFolders/{}/messages?$filter={}&$select=isRead,isDraft,flag,categories,receivedDateTime&$expand={}&$top=100",
             segment(folder.as_str()),
-            query_value(&filter),
-            query_value(&format!("singleValueExtendedProperties($filter=id eq '{LAST_VERB}')"))
+            segment(&filter),
+            segment(&format!("singleValueExtendedProperties($filter=id eq '{LAST_VERB}')"))
         ));
-        let found: Vec<Found> = self
+        let found: Vec<DeltaItem> = self
             .client
             .items(Call::get(url, format!("look up a copy in {folder}")))
             .try_collect()
@@ -225,11 +185,7 @@ impl Destination for Graph {
         Ok(found
             .into_iter()
             .map(|f| {
-                let date = f
-                    .received_date_time
-                    .as_deref()
-                    .and_then(|d| OffsetDateTime::parse(d, &Rfc3339).ok());
-                let flags = f.flags();
+                let (flags, date) = (f.flags(), f.received());
                 ExistingCopy::new(MessageId::new(f.id))
                     .with_flags(flags)
                     .with_internal_date(date)

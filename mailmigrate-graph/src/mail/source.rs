@@ -38,11 +38,11 @@ fn expand_verb() -> String {
 const DELTA_PAGE: u32 = 100;
 
 /// One entry of a delta page ([G-MDELTA]): a message, or `@removed` for one that left the
-/// folder.
+/// folder. Look-ups read messages in the same shape.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct DeltaItem {
-    id: String,
+pub(super) struct DeltaItem {
+    pub(super) id: String,
     #[serde(rename = "@removed")]
     removed: Option<serde_json::Value>,
     is_read: Option<bool>,
@@ -94,10 +94,21 @@ impl DeltaItem {
     }
 
     fn into_change(self, folder: &FolderId) -> Change {
-        let id = MessageId::new(self.id);
         if self.removed.is_some() {
-            return Change::Removed(id);
+            return Change::Removed(MessageId::new(self.id));
         }
+        let (flags, date) = (self.flags(), self.received());
+        Change::Upsert(
+            MessageMeta::new(MessageId::new(self.id), folder.clone())
+                .with_flags(flags)
+                .with_internal_date(date)
+                .with_message_id(self.internet_message_id),
+        )
+    }
+
+    /// The flags the fields say: `isRead`, `isDraft`, the follow-up flag, categories as
+    /// keywords, the last verb.
+    pub(super) fn flags(&self) -> Flags {
         let mut flags = Flags::new();
         if self.is_read == Some(true) {
             flags.insert(Flag::Seen);
@@ -107,22 +118,22 @@ impl DeltaItem {
         }
         if self
             .flag
-            .and_then(|f| f.flag_status)
+            .as_ref()
+            .and_then(|f| f.flag_status.as_deref())
             .is_some_and(|s| s.eq_ignore_ascii_case("flagged"))
         {
             flags.insert(Flag::Flagged);
         }
-        flags.extend(self.categories.into_iter().flatten().map(Flag::Keyword));
+        flags.extend(self.categories.iter().flatten().cloned().map(Flag::Keyword));
         flags.extend(verb_flags(&self.single_value_extended_properties));
-        let date = self
-            .received_date_time
-            .and_then(|d| OffsetDateTime::parse(&d, &Rfc3339).ok());
-        Change::Upsert(
-            MessageMeta::new(id, folder.clone())
-                .with_flags(flags)
-                .with_internal_date(date)
-                .with_message_id(self.internet_message_id),
-        )
+        flags
+    }
+
+    /// `receivedDateTime`, the internal date.
+    pub(super) fn received(&self) -> Option<OffsetDateTime> {
+        self.received_date_time
+            .as_deref()
+            .and_then(|d| OffsetDateTime::parse(d, &Rfc3339).ok())
     }
 }
 
