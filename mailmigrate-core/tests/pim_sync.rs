@@ -219,6 +219,50 @@ async fn lost_answers_are_settled_by_uid_without_a_second_copy() {
     assert_eq!(third.totals().written + third.totals().listed, 0);
 }
 
+/// Both forms of a lost write — the request never arrived, or it arrived and the answer
+/// was lost — on a destination with and without conditional creates (`If-None-Match`):
+/// the resumed pass leaves one copy of each item.
+#[tokio::test]
+async fn lost_writes_of_either_form_leave_one_copy_with_or_without_conditional_creates() {
+    for conditional in [true, false] {
+        for dropped in [true, false] {
+            let mut w = world(5).await;
+            w.dest = w.dest.with_capabilities(PimCapabilities {
+                conditional_writes: conditional,
+                ..MemoryPim::capabilities()
+            });
+            let case = format!("conditional {conditional}, request lost {dropped}");
+            if dropped {
+                w.dest.drop_next_writes(3);
+            } else {
+                w.dest.lose_next_replies(3);
+            }
+            let first = w.run(PimSyncOptions::default()).await;
+            assert_eq!(first.totals().pending, 3, "{case}: {first:?}");
+            assert_eq!(
+                w.dest
+                    .items(&w.dest_collection(PimKind::Contacts).await)
+                    .len(),
+                if dropped { 2 } else { 5 },
+                "{case}"
+            );
+            let second = w.run(PimSyncOptions::default()).await;
+            assert!(second.is_clean(), "{case}: {second:?}");
+            let t = second.totals();
+            let expected = if dropped { (3, 0) } else { (0, 3) };
+            assert_eq!((t.written, t.adopted), expected, "{case}: {second:?}");
+            // `dest_payloads` panics on a UID held twice.
+            assert_eq!(
+                w.dest_payloads(PimKind::Contacts).await,
+                w.src_payloads(&w.book),
+                "{case}"
+            );
+            let third = w.run(PimSyncOptions::default()).await;
+            assert_eq!(third.totals().written + third.totals().listed, 0, "{case}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_lost_state_file_duplicates_nothing() {
     let w = world(6).await;

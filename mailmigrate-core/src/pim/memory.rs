@@ -79,14 +79,19 @@ struct Inner {
     seq: u64,
     next_id: u64,
     lose_replies: usize,
+    drop_writes: usize,
     notifications: usize,
 }
 
 /// Address books and calendars in memory: the reference [`PimSource`] and
-/// [`PimDestination`], with sync tokens, conditional writes and `UID` look-ups, and two
-/// hooks for tests — lost replies ([`lose_next_replies`](Self::lose_next_replies)) and a
-/// count of the invitations a write would have sent
-/// ([`notifications_sent`](Self::notifications_sent)).
+/// [`PimDestination`], with sync tokens, conditional writes and `UID` look-ups, and hooks
+/// for tests — lost replies ([`lose_next_replies`](Self::lose_next_replies)), lost requests
+/// ([`drop_next_writes`](Self::drop_next_writes)) and a count of the invitations a write
+/// would have sent ([`notifications_sent`](Self::notifications_sent)).
+///
+/// A store given capabilities without
+/// [`conditional_writes`](PimCapabilities::conditional_writes) behaves like a server
+/// without `If-None-Match`: a create of a `UID` it holds makes a second item.
 ///
 /// Clones share the same data.
 ///
@@ -131,7 +136,9 @@ impl MemoryPim {
 
     /// The store declaring other capabilities, sharing this one's data: a destination
     /// that keeps three e-mail addresses per contact, or mails attendees, for tests.
-    /// It behaves as before; only what the engine reads changes.
+    /// It behaves as before — only what the engine reads changes — except that without
+    /// [`conditional_writes`](PimCapabilities::conditional_writes) a create never refuses
+    /// a `UID` the collection holds.
     #[must_use]
     pub fn with_capabilities(&self, caps: PimCapabilities) -> Self {
         Self {
@@ -176,6 +183,13 @@ impl MemoryPim {
         self.lock().lose_replies = n;
     }
 
+    /// The next `n` writes never reach the store but answer with a lost reply, as a
+    /// connection dropped while the request was being sent would: the caller cannot tell
+    /// them from [`lose_next_replies`](Self::lose_next_replies).
+    pub fn drop_next_writes(&self, n: usize) {
+        self.lock().drop_writes = n;
+    }
+
     /// How many writes of events with attendees were made with
     /// [`WriteOptions::notify_attendees`] on: the invitations a server would have sent.
     pub fn notifications_sent(&self) -> usize {
@@ -216,6 +230,15 @@ impl MemoryPim {
             c.log.push((seq, id, false));
         }
     }
+}
+
+fn lost_reply() -> Error {
+    Error::new(
+        ErrorKind::Unavailable,
+        "connection closed before the answer",
+    )
+    .with_provider(SCHEME)
+    .outcome_unknown()
 }
 
 fn not_found(collection: &CollectionId) -> Error {
@@ -368,12 +391,18 @@ impl PimDestination for MemoryPim {
         }
         let mut out = Vec::with_capacity(writes.len());
         for w in writes {
+            if inner.drop_writes > 0 {
+                inner.drop_writes -= 1;
+                out.push(Err(lost_reply()));
+                continue;
+            }
             let uid = w.item.uid().map(str::to_owned);
             let id = match &w.target {
                 WriteTarget::Create => {
-                    let taken = uid
-                        .as_deref()
-                        .is_some_and(|u| c.holding(u).next().is_some());
+                    let taken = self.caps.conditional_writes
+                        && uid
+                            .as_deref()
+                            .is_some_and(|u| c.holding(u).next().is_some());
                     if taken {
                         out.push(Err(Error::new(
                             ErrorKind::AlreadyExists,
@@ -415,12 +444,7 @@ impl PimDestination for MemoryPim {
             c.log.push((version, id.clone(), false));
             if inner.lose_replies > 0 {
                 inner.lose_replies -= 1;
-                out.push(Err(Error::new(
-                    ErrorKind::Unavailable,
-                    "connection closed before the answer",
-                )
-                .with_provider(SCHEME)
-                .outcome_unknown()));
+                out.push(Err(lost_reply()));
             } else {
                 out.push(Ok(Written::new(id, Some(version.to_string()))));
             }

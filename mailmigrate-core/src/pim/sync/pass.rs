@@ -34,6 +34,10 @@ struct Pass<'s, 'a> {
     complete: bool,
     /// Targets decided while settling, for items written again.
     targets: HashMap<MessageId, WriteTarget>,
+    /// Pending items settled as absent that this pass has not written yet: the listing
+    /// writes those it lists, the rest are written after it (never both: on a
+    /// destination without conditional creates a second create is a second copy).
+    unwritten: HashSet<MessageId>,
 }
 
 pub(super) async fn run(
@@ -53,10 +57,11 @@ pub(super) async fn run(
         failures: Vec::new(),
         complete: true,
         targets: HashMap::new(),
+        unwritten: HashSet::new(),
     };
     let state = sync.state;
     let job = &sync.job;
-    let rewrite = pass.settle_pending().await?;
+    pass.unwritten = pass.settle_pending().await?.into_iter().collect();
 
     let since = state.checkpoint(job, &pass.folder).await?;
     let src_caps = sync.source.pim_capabilities();
@@ -84,7 +89,9 @@ pub(super) async fn run(
         }
     }
     pass.upserts(batch, false).await?;
-    // Pending writes that did not arrive, written again whether or not they were listed.
+    // Pending writes that did not arrive and were not listed, written again.
+    let mut rewrite: Vec<MessageId> = pass.unwritten.drain().collect();
+    rewrite.sort();
     for chunk in rewrite.chunks(sync.options.batch_size) {
         let metas = chunk
             .iter()
@@ -277,6 +284,7 @@ impl Pass<'_, '_> {
                 r.state == LedgerState::Done && m.version.is_some() && r.src_version == m.version
             });
             if forced || !same {
+                self.unwritten.remove(&MessageId::new(m.id.as_str()));
                 need.push(m.id);
             }
         }
