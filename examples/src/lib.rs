@@ -4,7 +4,8 @@
 //!   benchmarks.
 //! - [`pim_demo`] generates the demo's address book and calendar and migrates them.
 //! - [`config`] reads a migration job from a TOML file.
-//! - [`stores`] opens stores and state from URLs and paths; [`pim_stores`] opens contact
+//! - [`stores`] opens stores and state from URLs and paths ([`graph_target`]: Microsoft
+//!   365 mailboxes); [`pim_stores`] opens contact
 //!   and calendar stores (`vdir://`, `dav://`).
 //! - [`progress`] turns engine events into a progress bar.
 //! - [`run`] runs a pass (or the full verification) of a job or the demo.
@@ -18,6 +19,7 @@
 pub mod config;
 pub mod demo;
 pub mod full_verify;
+pub mod graph_target;
 pub mod pass_check;
 pub mod pim_demo;
 pub mod pim_stores;

@@ -34,7 +34,7 @@ async fn counts(side: &dyn Source, folders: &[FolderId]) -> Vec<Result<u64>> {
         return counts;
     }
     stream::iter(folders)
-        .map(|f| async move { listed_ids(side, f).await.map(|s| s.len() as u64) })
+        .map(|f| async move { listed_flags(side, f).await.map(|s| s.len() as u64) })
         .buffered(COUNT_CONCURRENCY)
         .collect()
         .await
@@ -222,6 +222,7 @@ pub async fn check_pass(
 ) -> Result<PassCheck> {
     let state = ledger.inner();
     let mut check = PassCheck::default();
+    let mut listed = ListedFlags::default();
     let paths: HashMap<&FolderId, &FolderPath> = plan
         .copies()
         .map(|e| (&e.source.id, &e.source.path))
@@ -241,7 +242,7 @@ pub async fn check_pass(
                     !pending
                 })
                 .collect();
-            check_rows(dest.as_ref(), &path, done, &mut check).await;
+            check_rows(dest.as_ref(), &path, done, &mut check, &mut listed).await;
         }
     }
     if filtered {
@@ -254,14 +255,55 @@ pub async fn check_pass(
     Ok(check)
 }
 
+/// The flags of destination folders listed for a destination whose fetch carries none
+/// ([`Capabilities::fetch_flags`] off): each folder listed once per check.
+#[derive(Default)]
+struct ListedFlags(HashMap<FolderId, std::result::Result<HashMap<MessageId, Flags>, String>>);
+
+impl ListedFlags {
+    async fn of(
+        &mut self,
+        dest: &dyn Store,
+        folder: &FolderId,
+    ) -> &std::result::Result<HashMap<MessageId, Flags>, String> {
+        if !self.0.contains_key(folder) {
+            let listed = listed_flags(dest, folder).await.map_err(|e| e.to_string());
+            self.0.insert(folder.clone(), listed);
+        }
+        &self.0[folder]
+    }
+}
+
+/// One folder's messages with their flags, from a listing (metadata only, no bodies).
+async fn listed_flags(side: &dyn Source, folder: &FolderId) -> Result<HashMap<MessageId, Flags>> {
+    let mut out = HashMap::new();
+    let mut changes = side.list_changes(folder, None);
+    while let Some(change) = changes.next().await {
+        match change? {
+            Change::Upsert(meta) => {
+                out.insert(meta.id, meta.flags);
+            }
+            Change::Removed(id) => {
+                out.remove(&id);
+            }
+            Change::Reset => out.clear(),
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
 /// Reads back done rows (all from one source folder) and records what they show.
 async fn check_rows(
     dest: &dyn Store,
     source: &FolderPath,
     rows: Vec<LedgerEntry>,
     check: &mut PassCheck,
+    listed: &mut ListedFlags,
 ) {
     let caps = Provider::info(dest).capabilities;
+    let compares_flags = caps.append_with_flags && caps.update_flags;
+    let no_flags = Flags::new();
     let mut by_folder: BTreeMap<FolderId, Vec<LedgerEntry>> = BTreeMap::new();
     for row in rows {
         by_folder
@@ -279,6 +321,11 @@ async fn check_rows(
         check.checked += rows.len() as u64;
         let (with_id, without_id): (Vec<_>, Vec<_>) =
             rows.into_iter().partition(|r| r.dest_id.is_some());
+        let folder_flags = if compares_flags && !caps.fetch_flags {
+            Some(listed.of(dest, &folder).await.clone())
+        } else {
+            None
+        };
         for row in without_id {
             match dest.find_existing(&folder, &row.dedupe_key()).await {
                 Ok(found) if !found.is_empty() => check.confirmed += 1,
@@ -305,12 +352,18 @@ async fn check_rows(
                 let Some(row) = wanted.remove(&id) else {
                     continue;
                 };
-                let kind = match result {
-                    Ok(msg) => compare_copy(row, &msg.bytes, &msg.meta.flags, &caps),
-                    Err(e) if e.kind() == mailmigrate_core::ErrorKind::NotFound => {
+                let kind = match (result, &folder_flags) {
+                    (Ok(msg), None) => compare_copy(row, &msg.bytes, &msg.meta.flags, &caps),
+                    (Ok(msg), Some(Ok(flags))) => {
+                        compare_copy(row, &msg.bytes, flags.get(&id).unwrap_or(&no_flags), &caps)
+                    }
+                    (Ok(_), Some(Err(e))) => Some(ProblemKind::Unreadable(format!(
+                        "the folder's flags could not be listed: {e}"
+                    ))),
+                    (Err(e), _) if e.kind() == mailmigrate_core::ErrorKind::NotFound => {
                         Some(ProblemKind::Absent)
                     }
-                    Err(e) => Some(ProblemKind::Unreadable(e.to_string())),
+                    (Err(e), _) => Some(ProblemKind::Unreadable(e.to_string())),
                 };
                 match kind {
                     None => check.confirmed += 1,
@@ -345,25 +398,6 @@ fn compare_copy(
         .cloned()
         .collect();
     (!lacking.is_empty()).then_some(ProblemKind::FlagsMissing(lacking))
-}
-
-/// Lists one folder's ids (metadata only, no bodies).
-async fn listed_ids(side: &dyn Source, folder: &FolderId) -> Result<HashSet<MessageId>> {
-    let mut ids = HashSet::new();
-    let mut changes = side.list_changes(folder, None);
-    while let Some(change) = changes.next().await {
-        match change? {
-            Change::Upsert(meta) => {
-                ids.insert(meta.id);
-            }
-            Change::Removed(id) => {
-                ids.remove(&id);
-            }
-            Change::Reset => ids.clear(),
-            _ => {}
-        }
-    }
-    Ok(ids)
 }
 
 /// Counts every destination folder of the plan whose source folders all completed.
@@ -450,8 +484,8 @@ async fn count_folders(
         .flat_map(|(_, sources, _)| sources.iter())
         .filter(|f| failed_in.contains(**f))
     {
-        let n = listed_ids(source, folder).await.map(|ids| {
-            ids.iter()
+        let n = listed_flags(source, folder).await.map(|ids| {
+            ids.keys()
                 .filter(|id| !failed.contains(&((*folder).clone(), (*id).clone())))
                 .count() as u64
         });

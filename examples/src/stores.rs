@@ -1,10 +1,11 @@
 //! Opening stores and state from URLs and paths.
 //!
 //! Store URLs name a scheme and a path: `maildir:///srv/mail/alice`, `mbox://backup/alice`
-//! (relative), `imaps://user@host` (any IMAP server, see [`ImapTarget`]), `memory:` (an
-//! empty in-process store, for trials). They are opened through a
-//! [`Registry`] of schemes ([`registry`]). Providers
-//! not linked into this example yet (`graph`, `gmail`) give an error naming the crate to
+//! (relative), `imaps://user@host` (any IMAP server, see [`ImapTarget`]),
+//! `graph://mailbox@tenant?client_id=…` (Microsoft 365, see
+//! [`GraphTarget`](crate::graph_target::GraphTarget)), `memory:` (an empty in-process
+//! store, for trials). They are opened through a [`Registry`] of schemes ([`registry`]).
+//! Providers not linked into this example yet (`gmail`) give an error naming the crate to
 //! use.
 
 use std::path::{Path, PathBuf};
@@ -194,7 +195,7 @@ pub fn storage_notes(caps: &mailmigrate_core::Capabilities) -> Vec<String> {
 }
 
 /// The URL without its query and without any password in its user part, for messages.
-fn redact(url: &str) -> String {
+pub(crate) fn redact(url: &str) -> String {
     let base = url.split('?').next().unwrap_or_default();
     match (base.find("//"), base.rfind('@')) {
         (Some(start), Some(at)) if base[start + 2..at].contains(':') => {
@@ -205,7 +206,7 @@ fn redact(url: &str) -> String {
     }
 }
 
-fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -230,13 +231,14 @@ fn percent_decode(s: &str) -> String {
 }
 
 /// The stores this program opens, by URL scheme: the local stores (`maildir://PATH`,
-/// `mbox://PATH`, `memory:`) and IMAP (`imap://`, `imaps://`, see [`ImapTarget`]). A
+/// `mbox://PATH`, `memory:`), IMAP (`imap://`, `imaps://`, see [`ImapTarget`]) and
+/// Microsoft 365 (`graph://`, see [`GraphTarget`](crate::graph_target::GraphTarget)). A
 /// provider linked into the program reaches it with one more `register` call here.
 ///
 /// ```
 /// let registry = mailmigrate_examples::stores::registry();
 /// let schemes: Vec<&str> = registry.schemes().collect();
-/// assert_eq!(schemes, ["imap", "imaps", "maildir", "mbox", "memory"]);
+/// assert_eq!(schemes, ["graph", "imap", "imaps", "maildir", "mbox", "memory"]);
 /// ```
 pub fn registry() -> Registry {
     registry_probing(false)
@@ -260,6 +262,11 @@ fn registry_probing(probe: bool) -> Registry {
     r.register(["imap", "imaps"], move |url| async move {
         ImapTarget::parse_url(&url)?.connect(probe).await
     });
+    r.register(["graph"], |url| async move {
+        crate::graph_target::GraphTarget::parse_url(&url)?
+            .connect()
+            .await
+    });
     r
 }
 
@@ -275,7 +282,7 @@ fn registry_probing(probe: bool) -> Registry {
 ///
 /// # Errors
 /// `ConfigInvalid` for a malformed URL; `Unsupported` for a scheme this program does not
-/// link (naming the crate that provides it, for Microsoft 365 and Google); the store's own
+/// link (naming the crate that provides it, for Google); the store's own
 /// errors opening or connecting.
 pub async fn open_store(url: &str) -> Result<Arc<dyn Store>> {
     open_in(registry(), url).await
@@ -303,9 +310,6 @@ async fn open_in(registry: Registry, url: &str) -> Result<Arc<dyn Store>> {
         .map_or("", |(s, _)| s)
         .to_ascii_lowercase();
     match scheme.as_str() {
-        "graph" | "m365" | "exchange" => {
-            Err(elsewhere(&scheme, "mailmigrate-graph", "GraphBuilder"))
-        }
         "gmail" | "google" => Err(elsewhere(&scheme, "mailmigrate-gmail", "GmailBuilder")),
         _ => registry.open(url).await,
     }
@@ -316,7 +320,7 @@ fn elsewhere(scheme: &str, krate: &str, builder: &str) -> Error {
         ErrorKind::Unsupported,
         format!(
             "the {scheme:?} scheme is provided by the {krate} crate ({builder}); \
-             this example program links the local stores and IMAP"
+             this example program links the local stores, IMAP and Microsoft Graph"
         ),
     )
     .with_operation(Operation::Build)
@@ -356,10 +360,7 @@ mod tests {
 
     #[tokio::test]
     async fn remote_schemes_name_their_crate() {
-        for (url, krate) in [
-            ("graph://tenant/user", "mailmigrate-graph"),
-            ("gmail://me@example.com", "mailmigrate-gmail"),
-        ] {
+        for (url, krate) in [("gmail://me@example.com", "mailmigrate-gmail")] {
             let e = open_store(url).await.unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Unsupported);
             assert!(e.to_string().contains(krate), "{e}");

@@ -40,6 +40,10 @@ pub struct Capabilities {
     pub list_labels: bool,
     /// Can fetch raw message bytes.
     pub fetch: bool,
+    /// [`fetch`](crate::Source::fetch) yields each message's current flags and keywords
+    /// in its metadata (IMAP's `FETCH FLAGS`, a Maildir file name). Without it (Graph's
+    /// `$value` is the MIME alone) a reader takes flags from a listing.
+    pub fetch_flags: bool,
     /// Can append messages.
     pub append: bool,
     /// Keeps flags given at append.

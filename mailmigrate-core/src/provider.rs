@@ -82,6 +82,9 @@ pub trait Provider: fmt::Debug + Send + Sync + 'static {
 ///   own result: one unreadable message never fails the batch. Bytes are returned exactly
 ///   as stored (`malformed::fetch_unknown_id_is_not_found`,
 ///   `roundtrip::append_then_fetch_roundtrip`).
+/// - A source declaring [`fetch_flags`](crate::Capabilities::fetch_flags) fills each
+///   fetched message's flags and keywords as the listing would; without it a fetched
+///   message's flags say nothing (`metadata::flags_preserved`).
 /// - A source never modifies the mailbox it reads (IMAP fetches use `BODY.PEEK`).
 /// - An operation the provider cannot do returns
 ///   [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported), as

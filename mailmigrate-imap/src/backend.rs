@@ -299,6 +299,7 @@ pub(crate) fn capabilities_from(facts: &ServerFacts) -> Capabilities {
         // Gmail (X-GM-EXT-1): labels are folders, `[Gmail]/All Mail` holds each message once.
         list_labels: facts.has("X-GM-EXT-1"),
         fetch: true,
+        fetch_flags: true,
         append: true,
         append_with_flags: true,
         append_with_keywords: true,

@@ -96,6 +96,7 @@ impl MemoryStore {
             list_labels: false,
             list_removals: true,
             fetch: true,
+            fetch_flags: true,
             append: true,
             append_with_flags: true,
             append_with_keywords: true,

@@ -17,6 +17,7 @@ fn file_store_capabilities() -> crate::Capabilities {
     crate::Capabilities {
         list_folders: true,
         fetch: true,
+        fetch_flags: true,
         append: true,
         append_with_flags: true,
         append_with_keywords: true,

@@ -130,6 +130,17 @@ impl Faults {
         self.inner.delta_epoch.fetch_add(1, Ordering::SeqCst);
     }
 
+    /// How many firings the armed faults have left: 0 once every fault has fired.
+    pub fn remaining(&self) -> usize {
+        self.inner
+            .armed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|a| a.remaining)
+            .sum()
+    }
+
     /// Disarms every pending fault.
     pub fn clear(&self) {
         self.inner

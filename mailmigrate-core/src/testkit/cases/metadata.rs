@@ -86,7 +86,8 @@ pub async fn fetch_leaves_flags_alone(h: &Harness) -> CaseResult {
 }
 
 /// System flags (and keywords, with `append_with_keywords`) given at append are listed
-/// back; a message appended without flags is listed without system flags.
+/// back, and fetched back where the store declares `fetch_flags`; a message appended
+/// without flags is listed without system flags.
 ///
 /// # Errors
 /// A message naming the flag that was lost or invented.
@@ -115,6 +116,15 @@ pub async fn flags_preserved(h: &Harness) -> CaseResult {
         .get(&plain_id)
         .ok_or_else(|| format!("{plain_id} is missing from the listing"))?;
     check_flags("unflagged message", &Flags::new(), &meta.flags, &[])?;
+    if caps.fetch_flags {
+        let fetched = h.fetch_one(&folder, &flagged_id).await?;
+        check_flags(
+            "flagged message as fetched (fetch_flags)",
+            &expected,
+            &fetched.meta.flags,
+            &[],
+        )?;
+    }
     Ok(Outcome::Passed)
 }
 

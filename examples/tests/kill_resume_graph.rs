@@ -1,0 +1,297 @@
+//! The kill test for Microsoft 365: the real `migrate` process copying a Maildir into a
+//! mailbox of the Graph emulator (`mailmigrate_graph::emulator`, in this test's process, so
+//! it outlives every run), SIGKILLed again and again mid-copy, then run to the end, then run
+//! again with its state file deleted; then new mail copied while the emulator loses
+//! requests before they are handled, loses replies to creates it made, and answers 503s.
+//!
+//! The destination is read from the emulator's store, not through the library: every
+//! folder must hold, once each, the content hashes of the source folder's messages (the
+//! `mailmigrate-hash` property each copy carries), none as a draft unless it was one, read
+//! exactly when the source says `\Seen` — nothing lost, nothing twice.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+
+use mailmigrate_core::store::MaildirStore;
+use mailmigrate_core::{Change, Flag, Provider, Source, Store};
+use mailmigrate_graph::emulator::{Emulator, EmulatorHandle};
+
+const MAILBOX: &str = "ada@example.com";
+const SECRET_VAR: &str = "MAILMIGRATE_KILL_GRAPH_SECRET";
+const HASH_PROPERTY: &str = "String {00020329-0000-0000-C000-000000000046} Name mailmigrate-hash";
+/// Messages of the first copy.
+const FIRST: usize = 360;
+/// Messages added before the fault run.
+const LATER: usize = 60;
+
+fn url_encoded(s: &str) -> String {
+    s.replace('%', "%25")
+        .replace(':', "%3A")
+        .replace('/', "%2F")
+        .replace('?', "%3F")
+        .replace('&', "%26")
+}
+
+fn write_job(dir: &Path, emu: &EmulatorHandle) -> String {
+    let dest = format!(
+        "graph://{}@{}?client_id={}&secret_env={SECRET_VAR}&tls=plaintext&graph_url={}&authority_url={}",
+        url_encoded(MAILBOX).replace('@', "%40"),
+        emu.tenant(),
+        emu.client_id(),
+        url_encoded(&emu.graph_url()),
+        url_encoded(&emu.base_url()),
+    );
+    let cfg = dir.join("job.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "name = \"kill-graph\"\nsource = \"maildir://{}\"\ndestination = \"{dest}\"\n\
+             state = \"state.sqlite\"\nsettle_grace_ms = 300\n",
+            dir.join("src").display()
+        ),
+    )
+    .unwrap();
+    cfg.to_str().unwrap().to_owned()
+}
+
+fn migrate(cfg: &str, dir: &Path, emu: &EmulatorHandle) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_migrate"));
+    c.args(["--config", cfg])
+        .current_dir(dir)
+        .env(SECRET_VAR, emu.client_secret());
+    c
+}
+
+/// Runs the job until it exits 0, at most three times: the exit codes and the last
+/// run's output.
+fn run_to_end(cfg: &str, dir: &Path, emu: &EmulatorHandle) -> (Vec<Option<i32>>, String) {
+    let mut codes = Vec::new();
+    let mut last = (None, String::new());
+    for _ in 0..3 {
+        let out = migrate(cfg, dir, emu).output().expect("run migrate");
+        last = (
+            out.status.code(),
+            format!(
+                "{}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        );
+        codes.push(last.0);
+        if last.0 == Some(0) {
+            break;
+        }
+        eprintln!("run ended {:?}:\n{}", last.0, last.1);
+    }
+    (codes, last.1)
+}
+
+/// The destination folder a source folder lands in: roles go to the mailbox's well-known
+/// folders, the rest by path.
+fn dest_path(src: &str) -> String {
+    match src {
+        "INBOX" => "Inbox".to_owned(),
+        "Sent" => "Sent Items".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+/// Per destination folder path: each message's (hash, read, draft), sorted.
+type Census = BTreeMap<String, Vec<(String, bool, bool)>>;
+
+async fn source_census(root: &Path) -> Census {
+    let store = MaildirStore::open(root).unwrap();
+    let mut out = Census::new();
+    for folder in Provider::list_folders(&store).await.unwrap() {
+        let mut ids = Vec::new();
+        let mut listing = store.list_changes(&folder.id, None);
+        while let Some(change) = listing.next().await {
+            if let Change::Upsert(meta) = change.unwrap() {
+                ids.push(meta);
+            }
+        }
+        drop(listing);
+        let entry = out.entry(dest_path(&folder.path.to_string())).or_default();
+        let wanted: Vec<_> = ids.iter().map(|m| m.id.clone()).collect();
+        let mut fetched: BTreeMap<_, _> = store
+            .fetch(&folder.id, wanted)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect();
+        for meta in &ids {
+            let msg = fetched.remove(&meta.id).unwrap().unwrap();
+            entry.push((
+                msg.content_hash().to_hex(),
+                meta.flags.contains(&Flag::Seen),
+                meta.flags.contains(&Flag::Draft),
+            ));
+        }
+        entry.sort();
+    }
+    out.retain(|_, v| !v.is_empty());
+    out
+}
+
+fn dest_census(emu: &EmulatorHandle) -> Census {
+    let mut out = Census::new();
+    for m in emu.messages(MAILBOX) {
+        let hash = m
+            .extended
+            .iter()
+            .find(|(id, _)| id.eq_ignore_ascii_case(HASH_PROPERTY))
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| format!("no hash on {}", m.id));
+        out.entry(m.folder_path.clone())
+            .or_default()
+            .push((hash, m.is_read, m.is_draft));
+    }
+    for v in out.values_mut() {
+        v.sort();
+    }
+    out
+}
+
+fn assert_exact(src: &Census, emu: &EmulatorHandle, when: &str) {
+    let dest = dest_census(emu);
+    for (path, want) in src {
+        let got = dest.get(path).cloned().unwrap_or_default();
+        assert_eq!(
+            got.len(),
+            want.len(),
+            "{when}: {path}: {} copies of {} messages",
+            got.len(),
+            want.len()
+        );
+        assert_eq!(&got, want, "{when}: {path}: hashes, read and draft states");
+    }
+    let extra: Vec<_> = dest.keys().filter(|k| !src.contains_key(*k)).collect();
+    assert!(
+        extra.is_empty(),
+        "{when}: mail in unexpected folders {extra:?}"
+    );
+}
+
+async fn add_source_mail(root: &Path, seed: u64, n: usize) {
+    let store: Arc<dyn Store> = Arc::new(MaildirStore::open(root).unwrap());
+    let mut by_folder: BTreeMap<_, Vec<_>> = BTreeMap::new();
+    for (path, role, msg) in mailmigrate_examples::demo::demo_messages(seed, n) {
+        by_folder.entry((path, role)).or_default().push(msg);
+    }
+    for ((path, role), msgs) in by_folder {
+        let f = store.ensure_folder(&path, role).await.unwrap();
+        for r in store.append(&f.id, msgs).await.unwrap() {
+            r.unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_migration_into_graph_survives_kills_lost_state_and_lost_requests() {
+    // Latency stretches the copy over seconds, so kills land in the middle of it.
+    let emu = Emulator::builder()
+        .mailbox(MAILBOX)
+        .latency(Duration::from_millis(4))
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("src");
+    add_source_mail(&root, 0x4b11, FIRST).await;
+    let src = source_census(&root).await;
+    let total: usize = src.values().map(Vec::len).sum();
+    assert_eq!(total, FIRST);
+    let cfg = write_job(dir.path(), &emu);
+
+    // Kills: most when the mailbox has grown by a share of what is left (so they land
+    // mid-copy, among creates in flight), every third at a moment of start-up (token,
+    // folders, look-ups of the killed run's writes).
+    let mut mid_copy = 0;
+    for n in 0..10_u64 {
+        let mut child = migrate(&cfg, dir.path(), &emu)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start migrate");
+        let before = emu.messages(MAILBOX).len();
+        let how = if n % 3 == 2 {
+            let ms = 40 + (n * 97) % 260;
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            format!("{ms} ms into start-up")
+        } else {
+            let share = 0.15 + 0.05 * (n % 4) as f64;
+            let target = before + ((total.saturating_sub(before) as f64) * share).ceil() as usize;
+            while emu.messages(MAILBOX).len() < target && child.try_wait().unwrap().is_none() {
+                tokio::time::sleep(Duration::from_millis(3)).await;
+            }
+            format!("at {target} copies")
+        };
+        let finished = child.try_wait().unwrap().is_some();
+        child.kill().ok();
+        child.wait().unwrap();
+        let at_server = emu.messages(MAILBOX).len();
+        if !finished && at_server > 0 && at_server < total {
+            mid_copy += 1;
+        }
+        eprintln!(
+            "kill {n} {how}: {at_server} of {total} in the mailbox{}",
+            if finished { " (it had finished)" } else { "" }
+        );
+    }
+    assert!(mid_copy >= 5, "kills landed mid-copy only {mid_copy} times");
+    // One run settles what the killed runs left pending and completes.
+    let (codes, out) = run_to_end(&cfg, dir.path(), &emu);
+    assert_eq!(
+        codes,
+        [Some(0)],
+        "the job completes after the kills:\n{out}"
+    );
+    assert_exact(&src, &emu, "after the kills");
+
+    // The state lost: every copy is found where it is, none written again.
+    std::fs::remove_file(dir.path().join("state.sqlite")).unwrap();
+    let (codes, out) = run_to_end(&cfg, dir.path(), &emu);
+    assert_eq!(codes, [Some(0)], "{out}");
+    assert!(out.contains("Total: copied 0 messages"), "{out}");
+    assert_exact(&src, &emu, "after the state was lost");
+
+    // New mail, copied while requests are lost in both forms and the service fails.
+    add_source_mail(&root, 0x1a7e, LATER).await;
+    let src = source_census(&root).await;
+    let faults = emu.faults();
+    faults.drop_matching("POST", "/messages", 3);
+    faults.lose_reply_matching("POST", "/messages", 4);
+    faults.fail_matching("POST", "/messages", 2, 503, "ServiceUnavailable");
+    let (codes, out) = run_to_end(&cfg, dir.path(), &emu);
+    eprintln!("runs with faults: {codes:?}");
+    assert_eq!(faults.remaining(), 0, "every fault fired");
+    assert_eq!(
+        codes.last(),
+        Some(&Some(0)),
+        "the job completes despite the faults:\n{out}"
+    );
+    assert_exact(&src, &emu, "after the lost requests and replies");
+
+    // One more pass: still exact, nothing moves.
+    let before = emu.messages(MAILBOX).len();
+    let (codes, out) = run_to_end(&cfg, dir.path(), &emu);
+    assert_eq!(codes, [Some(0)], "{out}");
+    assert!(out.contains("Nothing to do"), "{out}");
+    assert_eq!(
+        emu.messages(MAILBOX).len(),
+        before,
+        "an idle pass writes nothing"
+    );
+    let stats = emu.stats();
+    let peak = stats.max_concurrent.get(MAILBOX).copied().unwrap_or(0);
+    assert!(
+        peak <= 4,
+        "at most 4 requests in flight per mailbox, saw {peak}"
+    );
+    emu.shutdown().await;
+}
