@@ -111,6 +111,11 @@ pub(crate) struct Call {
     pub(crate) what: String,
     /// `Prefer: odata.maxpagesize` ([G-MDELTA]).
     pub(crate) page_size: Option<u32>,
+    /// Headers besides authorisation and `Prefer` (an upload chunk's `Content-Range`).
+    pub(crate) headers: Vec<(&'static str, String)>,
+    /// Whether the request carries the bearer token; an upload session's URL is
+    /// pre-authenticated and must not ([G-ATT]).
+    pub(crate) authorize: bool,
 }
 
 impl Call {
@@ -121,6 +126,8 @@ impl Call {
             body: None,
             what: what.into(),
             page_size: None,
+            headers: Vec::new(),
+            authorize: true,
         }
     }
 
@@ -131,13 +138,35 @@ impl Call {
         what: impl Into<String>,
     ) -> Self {
         let bytes = serde_json::to_vec(body).unwrap_or_default();
+        Self::bytes(method, url, "application/json", Bytes::from(bytes), what)
+    }
+
+    /// A request with a body of `kind` (shared, not copied: an upload chunk is a slice of
+    /// the attachment).
+    pub(crate) fn bytes(
+        method: Method,
+        url: String,
+        kind: &'static str,
+        body: Bytes,
+        what: impl Into<String>,
+    ) -> Self {
         Self {
             method,
-            url,
-            body: Some(("application/json", Bytes::from(bytes))),
-            what: what.into(),
-            page_size: None,
+            body: Some((kind, body)),
+            ..Self::get(url, what)
         }
+    }
+
+    /// The same request without the bearer token (to a pre-authenticated URL, [G-ATT]).
+    pub(crate) fn preauthenticated(mut self) -> Self {
+        self.authorize = false;
+        self
+    }
+
+    /// Adds a header.
+    pub(crate) fn with_header(mut self, name: &'static str, value: String) -> Self {
+        self.headers.push((name, value));
+        self
     }
 
     pub(crate) fn with_page_size(mut self, n: u32) -> Self {
@@ -265,20 +294,27 @@ impl Client {
                 Error::new(ErrorKind::Unavailable, "the client is shutting down")
                     .with_provider(PROVIDER)
             })?;
-            let token = self.tokens.token().await?;
-            let mut prefer = String::from(r#"IdType="ImmutableId""#);
-            if let Some(n) = call.page_size {
-                prefer.push_str(&format!(", odata.maxpagesize={n}"));
+            let mut req = self.http.request(call.method.clone(), &call.url);
+            let token = if call.authorize {
+                let token = self.tokens.token().await?;
+                let mut prefer = String::from(r#"IdType="ImmutableId""#);
+                if let Some(n) = call.page_size {
+                    prefer.push_str(&format!(", odata.maxpagesize={n}"));
+                }
+                req = req
+                    .header(
+                        AUTHORIZATION,
+                        format!("Bearer {}", token.secret().expose_secret()),
+                    )
+                    // [G-IMM]: on every request, or ids come back in the mutable form.
+                    .header("Prefer", prefer);
+                Some(token)
+            } else {
+                None
+            };
+            for (name, value) in &call.headers {
+                req = req.header(*name, value);
             }
-            let mut req = self
-                .http
-                .request(call.method.clone(), &call.url)
-                .header(
-                    AUTHORIZATION,
-                    format!("Bearer {}", token.secret().expose_secret()),
-                )
-                // [G-IMM]: on every request, or ids come back in the mutable form.
-                .header("Prefer", prefer);
             if let Some((kind, body)) = &call.body {
                 req = req.header(CONTENT_TYPE, *kind).body(body.clone());
             }
@@ -297,7 +333,7 @@ impl Client {
                 headers,
                 body,
             };
-            if status == StatusCode::UNAUTHORIZED && !renewed {
+            if let Some(token) = token.filter(|_| status == StatusCode::UNAUTHORIZED && !renewed) {
                 self.tokens.invalidate(&token);
                 renewed = true;
                 continue;

@@ -251,3 +251,73 @@ async fn upload_session_in_order_chunks_and_refusals() {
     let stored = &t.emu.messages(UPN)[0].attachments[0];
     assert_eq!((stored.name.as_str(), stored.size), ("big.bin", 3000));
 }
+
+#[tokio::test]
+async fn upload_sessions_are_as_strict_as_documented() {
+    let t = setup(
+        Emulator::builder()
+            .upload_session_min_size(1000)
+            .upload_session_lifetime(std::time::Duration::from_millis(300)),
+    )
+    .await;
+    let id = t.emu.seed_message(UPN, "Inbox", &mime(2), Seed::default());
+    let path = format!("/users/{UPN}/messages/{id}/attachments/createUploadSession");
+    let total = 5_000_000usize;
+    let (s, v) = t
+        .post(&path, &json!({"AttachmentItem": {"attachmentType": "file", "name": "big.bin", "size": total}}))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let upload = v["uploadUrl"].as_str().unwrap().to_owned();
+    let data = vec![7u8; total];
+    let put = |a: usize, b: usize, kind: Option<&'static str>| {
+        let mut r = t
+            .http
+            .put(&upload)
+            .header("content-range", format!("bytes {a}-{b}/{total}"))
+            .body(data[a..=b].to_vec());
+        if let Some(kind) = kind {
+            r = r.header("content-type", kind);
+        }
+        r.send()
+    };
+    let octets = Some("application/octet-stream");
+    // [G-ATT] chunks are application/octet-stream and under 4 MB.
+    assert_eq!(put(0, 999, None).await.unwrap().status(), 415);
+    assert_eq!(put(0, 999, Some("text/plain")).await.unwrap().status(), 415);
+    assert_eq!(put(0, 3_999_999, octets).await.unwrap().status(), 413);
+    // Nothing was taken: the session still expects byte 0.
+    let state = t.http.get(&upload).send().await.unwrap();
+    assert_eq!(state.status(), 200);
+    let v: Value = state.json().await.unwrap();
+    assert_eq!(v["nextExpectedRanges"], json!(["0"]));
+    // Answer faults reach upload URLs too: nothing happens server-side.
+    t.emu
+        .faults()
+        .fail_matching("PUT", "/upload/", 1, 503, "serviceNotAvailable");
+    assert_eq!(put(0, 999, octets).await.unwrap().status(), 503);
+    assert_eq!(put(0, 999, octets).await.unwrap().status(), 200);
+    // A Content-Range past the session's size, or for another total, is refused.
+    let r = t
+        .http
+        .put(&upload)
+        .header("content-type", "application/octet-stream")
+        .header("content-range", format!("bytes 1000-1999/{}", total + 1))
+        .body(data[1000..2000].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    // The session expires after its lifetime without a chunk.
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert_eq!(put(1000, 1999, octets).await.unwrap().status(), 404);
+    assert_eq!(t.http.get(&upload).send().await.unwrap().status(), 404);
+    assert!(t.emu.messages(UPN)[0].attachments.is_empty());
+    // $select keeps the attachment list light.
+    let (s, v) = t
+        .get(&format!(
+            "/users/{UPN}/messages/{id}/attachments?$select=id,name"
+        ))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["value"], json!([]));
+}

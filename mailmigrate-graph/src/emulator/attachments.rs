@@ -27,7 +27,7 @@ pub(crate) struct UploadSession {
     expires: Instant,
 }
 
-const SESSION_LIFETIME: Duration = Duration::from_secs(15 * 60);
+/// \[G-ATT\]: upload sessions take attachments up to 150 MB.
 const MAX_ATTACHMENT: u64 = 150 * 1024 * 1024;
 
 fn attachment_json(a: &Attachment) -> Value {
@@ -44,10 +44,26 @@ fn attachment_json(a: &Attachment) -> Value {
     })
 }
 
-/// `GET …/messages/{id}/attachments`.
+/// `GET …/messages/{id}/attachments`, with `$select`.
 pub(crate) fn list(st: &State, ctx: &Ctx, mbx: &Mailbox, id: &str) -> Result<Resp, GraphError> {
     let m = &mbx.messages[messages::resolve(mbx, id)?];
-    let value: Vec<Value> = m.attachments.iter().map(attachment_json).collect();
+    let select = ctx.query.select();
+    let value: Vec<Value> = m
+        .attachments
+        .iter()
+        .map(|a| {
+            let mut v = attachment_json(a);
+            if let (Some(select), Value::Object(o)) = (&select, &mut v) {
+                // $select: the named properties, id and the type annotation [4.1].
+                o.retain(|k, _| {
+                    k == "id"
+                        || k == "@odata.type"
+                        || select.iter().any(|s| s.eq_ignore_ascii_case(k))
+                });
+            }
+            v
+        })
+        .collect();
     Ok(Resp::json(
         200,
         &json!({
@@ -116,7 +132,8 @@ pub(crate) fn create_session(
         ));
     }
     let token = ids::new_token(40);
-    let expires = Instant::now() + SESSION_LIFETIME;
+    let lifetime = st.cfg.upload_session_lifetime;
+    let expires = Instant::now() + lifetime;
     st.uploads.lock().unwrap_or_else(|e| e.into_inner()).insert(
         token.clone(),
         UploadSession {
@@ -139,7 +156,7 @@ pub(crate) fn create_session(
         &json!({
             "@odata.context": format!("{}/$metadata#microsoft.graph.uploadSession", ctx.graph_url(st)),
             "uploadUrl": format!("{}/upload/{token}", st.base_url),
-            "expirationDateTime": fmt_time(store::now() + SESSION_LIFETIME),
+            "expirationDateTime": fmt_time(store::now() + lifetime),
             "nextExpectedRanges": ["0-"],
         }),
     ))
@@ -156,11 +173,22 @@ fn parse_range(h: &str) -> Option<(u64, u64, u64)> {
     ))
 }
 
-/// `PUT {uploadUrl}` with `Content-Range: bytes a-b/total`: in order, each < 4 MB; 200
-/// `{expirationDateTime, nextExpectedRanges:["{next}"]}` (a single start offset for
-/// Outlook attachments, per the uploadSession resource page), the last one 201 with
-/// `Location` \[G-ATT\]. `DELETE` cancels the session.
-pub(crate) fn upload_chunk(
+/// The state of a session: 200 `{expirationDateTime, nextExpectedRanges}`.
+fn state(session: &UploadSession, lifetime: Duration) -> Resp {
+    Resp::json(
+        200,
+        &json!({
+            "expirationDateTime": fmt_time(store::now() + lifetime),
+            "nextExpectedRanges": [session.received.len().to_string()],
+        }),
+    )
+}
+
+/// Requests to an `uploadUrl` \[G-ATT\]: `PUT` a chunk (see [`put_chunk`]), `GET` the
+/// session's state (200 `{expirationDateTime, nextExpectedRanges}`; how resumable upload
+/// sessions report progress, not stated on the Outlook page), `DELETE` to cancel (204). An
+/// expired or finished session is 404 `itemNotFound`.
+pub(crate) fn upload(
     st: &State,
     method: &Method,
     token: &str,
@@ -175,47 +203,86 @@ pub(crate) fn upload_chunk(
             "The upload URL is pre-authenticated; do not send an Authorization header.",
         ));
     }
+    let lifetime = st.cfg.upload_session_lifetime;
     let mut sessions = st.uploads.lock().unwrap_or_else(|e| e.into_inner());
-    let live = sessions
-        .get(token)
-        .is_some_and(|s| Instant::now() < s.expires);
-    if !live {
+    let Some(session) = sessions
+        .get_mut(token)
+        .filter(|s| Instant::now() < s.expires)
+    else {
         sessions.remove(token);
-        return Err(GraphError::item_not_found());
-    }
-    if method == Method::DELETE {
-        sessions.remove(token);
-        return Ok(Resp::empty(204));
-    }
-    if method != Method::PUT {
-        return Err(GraphError::new(405, "MethodNotAllowed", "Use PUT."));
-    }
-    if body.len() > st.cfg.limits.max_request_bytes {
-        // [G-ATT] each chunk < 4 MB [I-4MB].
-        return Err(GraphError::new(
-            st.cfg.request_too_large_status,
-            "RequestEntityTooLarge",
-            "The maximum request length supported is 4MB.",
-        ));
-    }
-    let Some(session) = sessions.get_mut(token) else {
         return Err(GraphError::item_not_found());
     };
-    // Upload bytes count against the mailbox's upload budget [G-THR].
-    let _slot = st.throttle.admit(
-        &st.cfg.limits,
-        &st.cfg.client_id,
-        &session.upn,
-        body.len() as u64,
-    )?;
-    let range = headers
-        .get("content-range")
-        .and_then(|v| v.to_str().ok())
+    // Every request to the session counts against its mailbox's limits [G-THR].
+    let upload = if method == Method::PUT {
+        body.len() as u64
+    } else {
+        0
+    };
+    let _slot = st
+        .throttle
+        .admit(&st.cfg.limits, &st.cfg.client_id, &session.upn, upload)?;
+    match method.as_str() {
+        "GET" => Ok(state(session, lifetime)),
+        "DELETE" => {
+            sessions.remove(token);
+            Ok(Resp::empty(204))
+        }
+        "PUT" => {
+            if !put_chunk(session, headers, body, lifetime)? {
+                return Ok(state(session, lifetime));
+            }
+            let done = sessions
+                .remove(token)
+                .ok_or_else(GraphError::item_not_found)?;
+            drop(sessions);
+            finish(st, done)
+        }
+        _ => Err(GraphError::new(405, "MethodNotAllowed", "Use PUT.")),
+    }
+}
+
+/// Every chunk is smaller: "keep each chunk < 4 MB" \[G-ATT\], read as 4,000,000 bytes,
+/// the stricter of the two readings.
+const MAX_CHUNK: usize = 4_000_000;
+
+/// Takes one chunk: `Content-Type: application/octet-stream`, `Content-Length`,
+/// `Content-Range: bytes a-b/total` matching the body and the session's size, starting at
+/// the next expected byte, under 4 MB \[G-ATT\]. `true` when it was the last.
+fn put_chunk(
+    session: &mut UploadSession,
+    headers: &HeaderMap,
+    body: &Bytes,
+    lifetime: Duration,
+) -> Result<bool, GraphError> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if !header("content-type")
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/octet-stream"))
+    {
+        return Err(GraphError::new(
+            415,
+            "UnsupportedMediaType",
+            "Upload chunks are application/octet-stream.",
+        ));
+    }
+    if header("content-length").and_then(|v| v.trim().parse::<usize>().ok()) != Some(body.len()) {
+        return Err(GraphError::new(
+            411,
+            "LengthRequired",
+            "Content-Length is required and must match the body.",
+        ));
+    }
+    if body.len() >= MAX_CHUNK {
+        return Err(GraphError::new(
+            413,
+            "RequestEntityTooLarge",
+            "Each chunk of an upload session must be smaller than 4 MB.",
+        ));
+    }
+    let (start, end, total) = header("content-range")
         .and_then(parse_range)
         .ok_or_else(|| {
             GraphError::new(400, "invalidRange", "Content-Range is missing or invalid.")
         })?;
-    let (start, end, total) = range;
     if total != session.size || end < start || end >= total || end - start + 1 != body.len() as u64
     {
         return Err(GraphError::new(
@@ -235,21 +302,17 @@ pub(crate) fn upload_chunk(
             ),
         ));
     }
-    session.received.extend_from_slice(body);
-    session.expires = Instant::now() + SESSION_LIFETIME;
-    if (session.received.len() as u64) < session.size {
-        return Ok(Resp::json(
-            200,
-            &json!({
-                "expirationDateTime": fmt_time(store::now() + SESSION_LIFETIME),
-                "nextExpectedRanges": [session.received.len().to_string()],
-            }),
-        ));
+    if session.received.is_empty() {
+        session.received.reserve_exact(session.size as usize);
     }
-    let Some(done) = sessions.remove(token) else {
-        return Err(GraphError::item_not_found());
-    };
-    drop(sessions);
+    session.received.extend_from_slice(body);
+    session.expires = Instant::now() + lifetime;
+    Ok(session.received.len() as u64 == session.size)
+}
+
+/// Files a completed session's bytes as an attachment of its message: 201 with
+/// `Location` \[G-ATT\]; 404 if the message went away meanwhile.
+fn finish(st: &State, done: UploadSession) -> Result<Resp, GraphError> {
     let mut store = st.store();
     let mbx = store
         .mailbox_mut(&done.upn)

@@ -112,6 +112,7 @@ pub(crate) struct Config {
     pub(crate) import_mime_read: bool,
     pub(crate) import_mime_received_from_headers: bool,
     pub(crate) upload_session_min_size: u64,
+    pub(crate) upload_session_lifetime: Duration,
     pub(crate) batch_reorder: bool,
 }
 
@@ -148,6 +149,7 @@ impl Default for EmulatorBuilder {
                 import_mime_read: false,
                 import_mime_received_from_headers: true,
                 upload_session_min_size: 3 * 1024 * 1024,
+                upload_session_lifetime: Duration::from_secs(15 * 60),
                 batch_reorder: true,
             },
         }
@@ -262,6 +264,13 @@ impl EmulatorBuilder {
     /// are to be POSTed directly) \[G-ATT\].
     pub fn upload_session_min_size(mut self, bytes: u64) -> Self {
         self.cfg.upload_session_min_size = bytes;
+        self
+    }
+    /// How long an upload session lives after its creation or its last chunk (default 15
+    /// minutes). Graph announces it in `expirationDateTime` and documents no figure
+    /// \[G-ATT\]; after it, the `uploadUrl` answers 404.
+    pub fn upload_session_lifetime(mut self, d: Duration) -> Self {
+        self.cfg.upload_session_lifetime = d;
         self
     }
     /// Returns `$batch` responses in another order than requested (default on) \[G-BAT\].

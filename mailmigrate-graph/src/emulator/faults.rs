@@ -3,11 +3,17 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// What an armed fault does.
+/// What an armed fault does (see [`Faults::arm_after`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum FaultKind {
-    /// Answer with the Graph error envelope.
-    Fail { status: u16, code: String },
+#[non_exhaustive]
+pub enum Fault {
+    /// Answer with the Graph error envelope: nothing happens server-side.
+    Fail {
+        /// The HTTP status.
+        status: u16,
+        /// The envelope's `error.code`.
+        code: String,
+    },
     /// Close the connection before handling: nothing happens server-side.
     Drop,
     /// Handle fully, then close the connection without an answer.
@@ -16,7 +22,7 @@ pub(crate) enum FaultKind {
     Throttle,
 }
 
-impl FaultKind {
+impl Fault {
     fn is_connection(&self) -> bool {
         matches!(self, Self::Drop | Self::LoseReply)
     }
@@ -24,9 +30,11 @@ impl FaultKind {
 
 #[derive(Debug)]
 struct Armed {
-    kind: FaultKind,
+    kind: Fault,
     method: Option<String>,
     path_contains: Option<String>,
+    /// Matching requests let through before the fault fires.
+    skip: usize,
     remaining: usize,
 }
 
@@ -42,15 +50,42 @@ struct Inner {
 /// Each armed fault fires on the next `n` matching requests. Connection faults
 /// ([`drop_next`](Self::drop_next), [`lose_reply_next`](Self::lose_reply_next)) apply to
 /// HTTP requests; answer faults ([`fail_next`](Self::fail_next),
-/// [`throttle_next`](Self::throttle_next)) apply to token requests and each Graph
-/// request, including each inner request of a `$batch` (not the batch envelope itself).
+/// [`throttle_next`](Self::throttle_next)) apply to token requests, upload-session
+/// requests (`/upload/…`) and each Graph request, including each inner request of a
+/// `$batch` (not the batch envelope itself).
+///
+/// ```
+/// use mailmigrate_graph::emulator::{Fault, Faults};
+///
+/// let faults = Faults::default();
+/// // The third chunk PUT to an upload session answers 503; the first two pass.
+/// faults.arm_after(
+///     "PUT",
+///     "/upload/",
+///     2,
+///     1,
+///     Fault::Fail { status: 503, code: "serviceNotAvailable".into() },
+/// );
+/// faults.clear();
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct Faults {
     inner: Arc<Inner>,
 }
 
 impl Faults {
-    fn arm(&self, kind: FaultKind, method: Option<&str>, path: Option<&str>, n: usize) {
+    fn arm(&self, kind: Fault, method: Option<&str>, path: Option<&str>, n: usize) {
+        self.arm_skipping(kind, method, path, 0, n);
+    }
+
+    fn arm_skipping(
+        &self,
+        kind: Fault,
+        method: Option<&str>,
+        path: Option<&str>,
+        skip: usize,
+        n: usize,
+    ) {
         if n == 0 {
             return;
         }
@@ -59,13 +94,28 @@ impl Faults {
             kind,
             method: method.map(str::to_ascii_uppercase),
             path_contains: path.map(str::to_owned),
+            skip,
             remaining: n,
         });
     }
 
+    /// Lets the next `skip` requests with this method whose path contains
+    /// `path_contains` pass, then arms `fault` for the `n` matching requests after them
+    /// (e.g. the n-th chunk of an upload session).
+    pub fn arm_after(
+        &self,
+        method: &str,
+        path_contains: &str,
+        skip: usize,
+        n: usize,
+        fault: Fault,
+    ) {
+        self.arm_skipping(fault, Some(method), Some(path_contains), skip, n);
+    }
+
     /// The next `n` requests answer `status` with the Graph error envelope and `code`.
     pub fn fail_next(&self, n: usize, status: u16, code: &str) {
-        let kind = FaultKind::Fail {
+        let kind = Fault::Fail {
             status,
             code: code.to_owned(),
         };
@@ -82,7 +132,7 @@ impl Faults {
         status: u16,
         code: &str,
     ) {
-        let kind = FaultKind::Fail {
+        let kind = Fault::Fail {
             status,
             code: code.to_owned(),
         };
@@ -91,33 +141,33 @@ impl Faults {
 
     /// The next `n` requests have their connection closed before they are handled.
     pub fn drop_next(&self, n: usize) {
-        self.arm(FaultKind::Drop, None, None, n);
+        self.arm(Fault::Drop, None, None, n);
     }
 
     /// [`drop_next`](Self::drop_next) for matching requests only.
     pub fn drop_matching(&self, method: &str, path_contains: &str, n: usize) {
-        self.arm(FaultKind::Drop, Some(method), Some(path_contains), n);
+        self.arm(Fault::Drop, Some(method), Some(path_contains), n);
     }
 
     /// The next `n` requests are handled fully (a message IS created), then their
     /// connection is closed without an answer: the outcome is unknown to the client.
     pub fn lose_reply_next(&self, n: usize) {
-        self.arm(FaultKind::LoseReply, None, None, n);
+        self.arm(Fault::LoseReply, None, None, n);
     }
 
     /// [`lose_reply_next`](Self::lose_reply_next) for matching requests only.
     pub fn lose_reply_matching(&self, method: &str, path_contains: &str, n: usize) {
-        self.arm(FaultKind::LoseReply, Some(method), Some(path_contains), n);
+        self.arm(Fault::LoseReply, Some(method), Some(path_contains), n);
     }
 
     /// The next `n` requests answer 429 `TooManyRequests` with `Retry-After` \[G-THG\].
     pub fn throttle_next(&self, n: usize) {
-        self.arm(FaultKind::Throttle, None, None, n);
+        self.arm(Fault::Throttle, None, None, n);
     }
 
     /// [`throttle_next`](Self::throttle_next) for matching requests only.
     pub fn throttle_matching(&self, method: &str, path_contains: &str, n: usize) {
-        self.arm(FaultKind::Throttle, Some(method), Some(path_contains), n);
+        self.arm(Fault::Throttle, Some(method), Some(path_contains), n);
     }
 
     /// Every access token issued so far becomes invalid (401 `InvalidAuthenticationToken`).
@@ -159,15 +209,27 @@ impl Faults {
     }
 
     /// Takes the first armed fault of the wanted stage matching the request.
-    pub(crate) fn take(&self, connection: bool, method: &str, path: &str) -> Option<FaultKind> {
+    pub(crate) fn take(&self, connection: bool, method: &str, path: &str) -> Option<Fault> {
         let mut armed = self.inner.armed.lock().unwrap_or_else(|e| e.into_inner());
-        let pos = armed.iter().position(|a| {
-            a.kind.is_connection() == connection
+        let mut fire = None;
+        for (i, a) in armed.iter_mut().enumerate() {
+            let matches = a.kind.is_connection() == connection
                 && a.method
                     .as_deref()
                     .is_none_or(|m| m.eq_ignore_ascii_case(method))
-                && a.path_contains.as_deref().is_none_or(|p| path.contains(p))
-        })?;
+                && a.path_contains.as_deref().is_none_or(|p| path.contains(p));
+            if !matches {
+                continue;
+            }
+            if a.skip > 0 {
+                // This request counts towards the fault's skip, and may meet another.
+                a.skip -= 1;
+                continue;
+            }
+            fire = Some(i);
+            break;
+        }
+        let pos = fire?;
         let kind = armed[pos].kind.clone();
         armed[pos].remaining -= 1;
         if armed[pos].remaining == 0 {

@@ -40,6 +40,10 @@ pub struct StoredAttachment {
     pub size: u64,
     /// Inline (has a content id and inline disposition).
     pub is_inline: bool,
+    /// `contentId`.
+    pub content_id: Option<String>,
+    /// The content (shared with the store, not copied).
+    pub bytes: Bytes,
 }
 
 /// A message as the server stores it.
@@ -281,6 +285,8 @@ impl EmulatorHandle {
                             content_type: a.content_type.clone(),
                             size: a.bytes.len() as u64,
                             is_inline: a.is_inline,
+                            content_id: a.content_id.clone(),
+                            bytes: a.bytes.clone(),
                         })
                         .collect(),
                     created_by: m.created_by,

@@ -37,7 +37,9 @@
 //! `/users/{id|upn}/mailFolders[/{id}[/childFolders|/messages[/delta]]]`,
 //! `/users/{u}/messages[/{id}[/$value|/move|/attachments[/createUploadSession]]]`,
 //! beta-only `…/mailFolders/{id}/importMime` (when offered), `$batch`; upload-session
-//! URLs under `/upload/`.
+//! URLs under `/upload/` (`PUT` a chunk, `GET` the session's state, `DELETE`), which take
+//! no `Authorization` header, only in-order `application/octet-stream` chunks under 4 MB
+//! that add up to the announced size, and expire (\[G-ATT\]).
 
 mod attachments;
 mod auth;
@@ -59,7 +61,7 @@ mod store;
 mod throttle;
 
 pub use builder::{EmulatorBuilder, Limits, UnknownMailbox};
-pub use faults::Faults;
+pub use faults::{Fault, Faults};
 pub use handle::{EmulatorHandle, Seed, Stats, StoredAttachment, StoredFolder, StoredMessage};
 pub use store::CreatedBy;
 

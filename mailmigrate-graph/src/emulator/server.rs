@@ -16,7 +16,7 @@ use super::builder::Config;
 use super::conn::{ConnKill, KillableListener};
 use super::delta::DeltaState;
 use super::errors::{GraphError, Resp};
-use super::faults::{FaultKind, Faults};
+use super::faults::{Fault, Faults};
 use super::handle::EmulatorHandle;
 use super::odata::{Prefer, Query};
 use super::store::{Mailbox, Store};
@@ -145,11 +145,11 @@ async fn entry(
     let path = parts.uri.path().to_owned();
     let mut lose = false;
     match st.faults.take(true, parts.method.as_str(), &path) {
-        Some(FaultKind::Drop) => {
+        Some(Fault::Drop) => {
             conn.kill();
             return Response::new(Body::empty());
         }
-        Some(FaultKind::LoseReply) => lose = true,
+        Some(Fault::LoseReply) => lose = true,
         _ => {}
     }
     let resp = match axum::body::to_bytes(body, 512 * 1024 * 1024).await {
@@ -193,9 +193,12 @@ async fn handle(
         }
         return auth::token(st, seg(0), &body);
     }
-    // [G-ATT] pre-authenticated upload URLs.
+    // [G-ATT] pre-authenticated upload URLs: answer faults apply to them as to Graph.
     if seg(0) == "upload" {
-        return attachments::upload_chunk(st, method, seg(1), headers, &body).into_resp_or(crid);
+        if let Some(resp) = answer_fault(st, method.as_str(), path, crid) {
+            return resp;
+        }
+        return attachments::upload(st, method, seg(1), headers, &body).into_resp_or(crid);
     }
     let beta = match seg(0) {
         "v1.0" => false,
@@ -259,14 +262,14 @@ impl IntoRespOr for Result<Resp, GraphError> {
 /// An armed answer fault (fail/throttle) for this request, if any.
 fn answer_fault(st: &State, method: &str, path: &str, crid: Option<&str>) -> Option<Resp> {
     match st.faults.take(false, method, path)? {
-        FaultKind::Fail { status, code } => {
+        Fault::Fail { status, code } => {
             Some(GraphError::new(status, &code, "Fault injected by the emulator.").into_resp(crid))
         }
-        FaultKind::Throttle => {
+        Fault::Throttle => {
             st.counters().throttled += 1;
             Some(throttle::too_many(&st.cfg.limits).into_resp(crid))
         }
-        FaultKind::Drop | FaultKind::LoseReply => None,
+        Fault::Drop | Fault::LoseReply => None,
     }
 }
 

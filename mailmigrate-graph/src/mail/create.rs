@@ -8,7 +8,10 @@
 //! flag, attachments, and two named properties of this crate's own: the original header
 //! block and the content hash look-ups go by.
 
+use std::borrow::Cow;
+
 use base64::Engine as _;
+use bytes::Bytes;
 use mail_parser::{Address, MessageParser, MimeHeaders, PartType};
 use mailmigrate_core::{ContentHash, Flag, RawMessage};
 use serde_json::{json, Map, Value};
@@ -21,17 +24,29 @@ use super::source::{categories, FORWARDED, LAST_VERB, VERB_FORWARD, VERB_REPLY};
 pub(super) const REQUEST_CAP: usize = 4 * 1024 * 1024;
 
 /// The largest message created in one request: base64 and JSON escaping grow a message
-/// by up to a third on the way, so a message this size still fits [`REQUEST_CAP`].
+/// by up to a third on the way, so a message this size still fits [`REQUEST_CAP`]. A
+/// larger one is staged (see `stage`): created stamped partial, its large attachments
+/// uploaded after. Look-ups go by the same line, so it depends on the size alone.
 pub(super) const MAX_CREATE_BYTES: u64 = 3 * 1024 * 1024;
+
+/// The largest message this crate writes: 150 MB, the most an upload session takes for
+/// one attachment ([G-ATT]); a larger message is refused before any request.
+pub(super) const MAX_MESSAGE_BYTES: u64 = 150 * 1024 * 1024;
 
 /// `PS_PUBLIC_STRINGS`, the property set of named properties any client may define
 /// ([G-EXT]).
 const PUBLIC_STRINGS: &str = "{00020329-0000-0000-C000-000000000046}";
 
 /// The named property holding the content hash (hex BLAKE3) of the message a copy was
-/// made from.
+/// made from; a staged copy holds [`partial_stamp`] until its last attachment is in.
 pub(super) fn hash_property() -> String {
     format!("String {PUBLIC_STRINGS} Name mailmigrate-hash")
+}
+
+/// The hash stamp of a copy whose attachments are still being added: look-ups do not take
+/// it for a copy, and delete it.
+pub(super) fn partial_stamp(hex: &str) -> String {
+    format!("partial:{hex}")
 }
 
 /// The named property holding the original header block, which the JSON fields cannot
@@ -64,11 +79,105 @@ pub(super) fn verb_properties(flags: &mailmigrate_core::Flags) -> Option<[Value;
     ])
 }
 
-/// The JSON body creating `msg`, and the hash it is stamped with.
+/// A message as Graph takes it: its JSON fields and properties, and its attachments
+/// apart, each decoded once and shared from then on.
+#[derive(Debug)]
+pub(super) struct Prepared {
+    /// The JSON object without attachments and without the hash stamp.
+    fields: Map<String, Value>,
+    /// The content hash look-ups go by.
+    pub(super) hash: ContentHash,
+    /// The attachments, in the message's order.
+    pub(super) attachments: Vec<Part>,
+}
+
+impl Prepared {
+    /// The body of the create request: the fields, the hash property stamped `stamp`, and
+    /// `inline` as file attachments ([G-CMSG]).
+    pub(super) fn body<'a>(
+        &self,
+        stamp: &str,
+        inline: impl IntoIterator<Item = &'a Part>,
+    ) -> Value {
+        let mut m = self.fields.clone();
+        if let Some(Value::Array(props)) = m.get_mut("singleValueExtendedProperties") {
+            props.push(json!({"id": hash_property(), "value": stamp}));
+        }
+        let attachments: Vec<Value> = inline.into_iter().map(Part::json).collect();
+        if !attachments.is_empty() {
+            m.insert("attachments".into(), Value::Array(attachments));
+        }
+        Value::Object(m)
+    }
+}
+
+/// One attachment: what its `fileAttachment` says, and its decoded content (a slice of
+/// the message's own bytes where it was not encoded, so never copied).
+#[derive(Debug, Clone)]
+pub(super) struct Part {
+    pub(super) name: String,
+    pub(super) content_type: String,
+    pub(super) content_id: Option<String>,
+    pub(super) inline: bool,
+    pub(super) bytes: Bytes,
+}
+
+impl Part {
+    /// As a `#microsoft.graph.fileAttachment` with `contentBytes` ([G-CMSG][G-ATT]).
+    pub(super) fn json(&self) -> Value {
+        self.file_attachment(base64::engine::general_purpose::STANDARD.encode(&self.bytes))
+    }
+
+    /// The bytes [`json`](Self::json) serialises to, computed without encoding the
+    /// content.
+    pub(super) fn json_len(&self) -> usize {
+        let empty = serde_json::to_vec(&self.file_attachment(String::new()));
+        // base64 is plain ASCII: 4 characters per 3 bytes, padded, nothing escaped.
+        empty.map_or(0, |j| j.len()) + self.bytes.len().div_ceil(3) * 4
+    }
+
+    fn file_attachment(&self, content_bytes: String) -> Value {
+        let mut v = self.meta();
+        v["@odata.type"] = json!("#microsoft.graph.fileAttachment");
+        v["contentBytes"] = json!(content_bytes);
+        v
+    }
+
+    /// The `AttachmentItem` of an upload session ([G-ATT]).
+    pub(super) fn item(&self) -> Value {
+        let mut v = self.meta();
+        v["attachmentType"] = json!("file");
+        v["size"] = json!(self.bytes.len());
+        json!({ "AttachmentItem": v })
+    }
+
+    fn meta(&self) -> Value {
+        let mut v = json!({
+            "name": self.name,
+            "contentType": self.content_type,
+            "isInline": self.inline,
+        });
+        if let Some(cid) = &self.content_id {
+            v["contentId"] = json!(cid);
+        }
+        v
+    }
+}
+
+/// The JSON body creating `msg` in one request, and the hash it is stamped with.
+///
+/// # Errors
+/// As [`prepare`].
+pub(super) fn message_json(msg: &RawMessage) -> mailmigrate_core::Result<(Value, ContentHash)> {
+    let p = prepare(msg)?;
+    Ok((p.body(&p.hash.to_hex(), &p.attachments), p.hash))
+}
+
+/// Parses `msg` into the JSON fields of a received message and its attachments.
 ///
 /// # Errors
 /// `InvalidMessage` for an empty message: there is nothing to create.
-pub(super) fn message_json(msg: &RawMessage) -> mailmigrate_core::Result<(Value, ContentHash)> {
+pub(super) fn prepare(msg: &RawMessage) -> mailmigrate_core::Result<Prepared> {
     if msg.bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(mailmigrate_core::Error::new(
             mailmigrate_core::ErrorKind::InvalidMessage,
@@ -77,24 +186,17 @@ pub(super) fn message_json(msg: &RawMessage) -> mailmigrate_core::Result<(Value,
         .with_provider(crate::PROVIDER));
     }
     let hash = msg.content_hash();
-    let parsed = MessageParser::default().parse(&msg.bytes[..]);
+    let mut parsed = MessageParser::default().parse(&msg.bytes[..]);
     let mut m = Map::new();
     let mut sent = None;
-    match &parsed {
+    let attachments = match &mut parsed {
         Some(p) => {
             fields(p, &mut m);
             sent = p
                 .date()
                 .filter(|d| d.is_valid())
                 .and_then(|d| OffsetDateTime::from_unix_timestamp(d.to_timestamp()).ok());
-            let attachments: Vec<Value> = p
-                .attachments()
-                .enumerate()
-                .map(|(i, a)| attachment(i, a))
-                .collect();
-            if !attachments.is_empty() {
-                m.insert("attachments".into(), Value::Array(attachments));
-            }
+            attachments(&msg.bytes, p)
         }
         None => {
             // Not MIME we can read: its text is the body, and the original travels whole as
@@ -103,18 +205,15 @@ pub(super) fn message_json(msg: &RawMessage) -> mailmigrate_core::Result<(Value,
                 "body".into(),
                 json!({"contentType": "text", "content": String::from_utf8_lossy(&msg.bytes)}),
             );
-            m.insert(
-                "attachments".into(),
-                json!([file_attachment(
-                    "original.eml",
-                    "message/rfc822",
-                    &msg.bytes,
-                    None,
-                    false
-                )]),
-            );
+            vec![Part {
+                name: "original.eml".into(),
+                content_type: "message/rfc822".into(),
+                content_id: None,
+                inline: false,
+                bytes: msg.bytes.clone(),
+            }]
         }
-    }
+    };
     let flags = &msg.meta.flags;
     let mut bits = 0;
     if flags.contains(&Flag::Seen) {
@@ -126,7 +225,6 @@ pub(super) fn message_json(msg: &RawMessage) -> mailmigrate_core::Result<(Value,
     let received = msg.meta.internal_date.or(sent);
     let mut props = vec![
         json!({"id": "Integer 0x0E07", "value": bits.to_string()}),
-        json!({"id": hash_property(), "value": hash.to_hex()}),
         json!({"id": headers_property(), "value": header_block(&msg.bytes)}),
     ];
     if let Some(t) = received {
@@ -144,7 +242,11 @@ pub(super) fn message_json(msg: &RawMessage) -> mailmigrate_core::Result<(Value,
     if flags.contains(&Flag::Flagged) {
         m.insert("flag".into(), json!({"flagStatus": "flagged"}));
     }
-    Ok((Value::Object(m), hash))
+    Ok(Prepared {
+        fields: m,
+        hash,
+        attachments,
+    })
 }
 
 /// Subject, addresses, `Message-ID` and body.
@@ -194,49 +296,71 @@ fn recipients(list: &Address<'_>) -> Vec<Value> {
         .collect()
 }
 
-fn attachment(i: usize, a: &mail_parser::MessagePart<'_>) -> Value {
-    let kind = a.content_type().map_or_else(
-        || "application/octet-stream".to_owned(),
-        |t| match t.subtype() {
-            Some(sub) => format!("{}/{sub}", t.ctype()),
-            None => t.ctype().to_owned(),
-        },
-    );
-    let nested = matches!(a.body, PartType::Message(_));
-    let name = a.attachment_name().map_or_else(
-        || {
-            if nested {
-                format!("attachment-{}.eml", i + 1)
-            } else {
-                format!("attachment-{}", i + 1)
-            }
-        },
-        str::to_owned,
-    );
-    let inline = a
-        .content_disposition()
-        .is_some_and(|d| d.ctype().eq_ignore_ascii_case("inline"));
-    file_attachment(&name, &kind, a.contents(), a.content_id(), inline)
+/// The attachments of `p`, their contents taken out of the parse (moved, not copied)
+/// once the body fields are read.
+fn attachments(whole: &Bytes, p: &mut mail_parser::Message<'_>) -> Vec<Part> {
+    let ids = p.attachments.clone();
+    let mut out = Vec::with_capacity(ids.len());
+    for (i, id) in ids.into_iter().enumerate() {
+        let Some(a) = p.parts.get_mut(id as usize) else {
+            continue;
+        };
+        let content_type = a.content_type().map_or_else(
+            || "application/octet-stream".to_owned(),
+            |t| match t.subtype() {
+                Some(sub) => format!("{}/{sub}", t.ctype()),
+                None => t.ctype().to_owned(),
+            },
+        );
+        let nested = matches!(a.body, PartType::Message(_));
+        let name = a.attachment_name().map_or_else(
+            || {
+                if nested {
+                    format!("attachment-{}.eml", i + 1)
+                } else {
+                    format!("attachment-{}", i + 1)
+                }
+            },
+            str::to_owned,
+        );
+        let inline = a
+            .content_disposition()
+            .is_some_and(|d| d.ctype().eq_ignore_ascii_case("inline"));
+        let content_id = a.content_id().map(str::to_owned);
+        let bytes = match &mut a.body {
+            PartType::Binary(b) | PartType::InlineBinary(b) => shared(whole, std::mem::take(b)),
+            PartType::Message(m) => shared(whole, std::mem::take(&mut m.raw_message)),
+            PartType::Text(t) | PartType::Html(t) => match std::mem::take(t) {
+                Cow::Owned(s) => Bytes::from(s.into_bytes()),
+                Cow::Borrowed(s) => shared(whole, Cow::Borrowed(s.as_bytes())),
+            },
+            PartType::Multipart(_) => Bytes::new(),
+        };
+        out.push(Part {
+            name,
+            content_type,
+            content_id,
+            inline,
+            bytes,
+        });
+    }
+    out
 }
 
-fn file_attachment(
-    name: &str,
-    kind: &str,
-    bytes: &[u8],
-    content_id: Option<&str>,
-    inline: bool,
-) -> Value {
-    let mut v = json!({
-        "@odata.type": "#microsoft.graph.fileAttachment",
-        "name": name,
-        "contentType": kind,
-        "contentBytes": base64::engine::general_purpose::STANDARD.encode(bytes),
-        "isInline": inline,
-    });
-    if let Some(cid) = content_id {
-        v["contentId"] = json!(cid);
+/// Decoded content as `Bytes`: a decoded buffer is moved in, an undecoded slice of `whole`
+/// is shared with it.
+fn shared(whole: &Bytes, content: Cow<'_, [u8]>) -> Bytes {
+    match content {
+        Cow::Owned(v) => Bytes::from(v),
+        Cow::Borrowed(b) => {
+            let (outer, inner) = (whole.as_ptr_range(), b.as_ptr_range());
+            if b.is_empty() || (outer.start <= inner.start && inner.end <= outer.end) {
+                whole.slice_ref(b)
+            } else {
+                Bytes::copy_from_slice(b)
+            }
+        }
     }
-    v
 }
 
 /// The header section of a message: up to the first empty line.

@@ -1,21 +1,24 @@
-//! Writing: messages created as received mail, found again by their hash, re-flagged,
-//! deleted.
+//! Writing: messages created as received mail (large ones in stages, see `stage`),
+//! found again by their hash, re-flagged, deleted.
 
 use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
 use mailmigrate_core::{
-    Appended, DedupeKey, Destination, EnsuredFolder, Error, ErrorKind, ExistingCopy, Flag,
-    FlagChange, FolderId, FolderPath, MessageId, RawMessage, Result, SpecialUse,
+    Appended, DedupeKey, Destination, EnsuredFolder, ExistingCopy, Flag, FlagChange, FolderId,
+    FolderPath, MessageId, RawMessage, Result, SpecialUse,
 };
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::create::{hash_property, message_json, verb_properties, REQUEST_CAP};
+use super::create::{
+    hash_property, message_json, partial_stamp, verb_properties, MAX_CREATE_BYTES,
+    MAX_MESSAGE_BYTES, REQUEST_CAP,
+};
 use super::source::{DeltaItem, FORWARDED, LAST_VERB};
+use super::stage::too_large;
 use super::{folders, Graph};
 use crate::client::{segment, Call};
-use crate::PROVIDER;
 
 /// OData string literal: quotes doubled ([G-EXT]'s filter syntax).
 fn literal(s: &str) -> String {
@@ -23,35 +26,76 @@ fn literal(s: &str) -> String {
 }
 
 impl Graph {
-    /// Creates one message in `folder`.
+    /// Creates one message in `folder`: in one request up to
+    /// [`MAX_CREATE_BYTES`], in stages above it (see `stage`).
     async fn create(&self, folder: &FolderId, msg: RawMessage) -> Result<Appended> {
+        let size = msg.bytes.len() as u64;
+        if size > MAX_MESSAGE_BYTES {
+            return Err(too_large(
+                &msg,
+                &format!("it is {size} bytes; Graph takes messages up to {MAX_MESSAGE_BYTES}"),
+            ));
+        }
+        if size > MAX_CREATE_BYTES {
+            return self.create_staged(folder, &msg).await;
+        }
         let (body, _) = message_json(&msg)?;
+        let id = self.post_message(folder, &body, &msg).await?;
+        Ok(Appended::new(Some(MessageId::new(id))))
+    }
+
+    /// `POST`s the create `body` of `msg` to `folder` and returns the new message's id.
+    ///
+    /// # Errors
+    /// `MessageTooLarge` for a body over [`REQUEST_CAP`] (\[I-4MB\]), or Graph's answer.
+    pub(super) async fn post_message(
+        &self,
+        folder: &FolderId,
+        body: &Value,
+        msg: &RawMessage,
+    ) -> Result<String> {
         let call = Call::json(
             Method::POST,
             self.client.user_url(&format!(
                 "/mailFolders/{}/messages",
                 segment(folder.as_str())
             )),
-            &body,
+            body,
             format!("create message {} in {folder}", msg.meta.id),
         );
         let size = call.body.as_ref().map_or(0, |(_, b)| b.len());
         if size > REQUEST_CAP {
-            return Err(Error::new(
-                ErrorKind::MessageTooLarge,
-                format!(
-                    "message {} needs a {size}-byte request; Graph takes at most {REQUEST_CAP}",
-                    msg.meta.id
-                ),
-            )
-            .with_provider(PROVIDER));
+            return Err(too_large(
+                msg,
+                &format!("it needs a {size}-byte request; Graph takes at most {REQUEST_CAP}"),
+            ));
         }
         #[derive(Deserialize)]
         struct Created {
             id: String,
         }
         let created: Created = self.client.json(&call).await?;
-        Ok(Appended::new(Some(MessageId::new(created.id))))
+        Ok(created.id)
+    }
+
+    /// The copies in `folder` whose hash property is `stamp`.
+    async fn stamped(&self, folder: &FolderId, stamp: &str) -> Result<Vec<DeltaItem>> {
+        // [G-EXT]: items are found by an extended property's value with a lambda filter.
+        let filter = format!(
+            "singleValueExtendedProperties/any(ep: ep/id eq {} and ep/value eq {})",
+            literal(&hash_property()),
+            literal(stamp)
+        );
+        let url = self.client.user_url(&format!(
+            "/mailFolders/{}/messages?$filter={}&$select=isRead,isDraft,flag,categories,receivedDateTime&$expand={}&$top=100",
+            segment(folder.as_str()),
+            segment(&filter),
+            segment(&format!("singleValueExtendedProperties($filter=id eq '{LAST_VERB}')"))
+        ));
+        self.client
+            .items(Call::get(url, format!("look up a copy in {folder}")))
+            .try_collect()
+            .await
     }
 
     /// The message's current categories (a full-list property: a change rewrites it).
@@ -165,23 +209,24 @@ impl Destination for Graph {
     }
 
     async fn find_existing(&self, folder: &FolderId, key: &DedupeKey) -> Result<Vec<ExistingCopy>> {
-        // [G-EXT]: items are found by an extended property's value with a lambda filter.
-        let filter = format!(
-            "singleValueExtendedProperties/any(ep: ep/id eq {} and ep/value eq {})",
-            literal(&hash_property()),
-            literal(&key.hash.to_hex())
-        );
-        let url = self.client.user_url(&format!(
-            "/mailFolders/{}/messages?$filter={}&$select=isRead,isDraft,flag,categories,receivedDateTime&$expand={}&$top=100",
-            segment(folder.as_str()),
-            segment(&filter),
-            segment(&format!("singleValueExtendedProperties($filter=id eq '{LAST_VERB}')"))
-        ));
-        let found: Vec<DeltaItem> = self
-            .client
-            .items(Call::get(url, format!("look up a copy in {folder}")))
-            .try_collect()
-            .await?;
+        let hex = key.hash.to_hex();
+        let found = self.stamped(folder, &hex).await?;
+        // Only a message over MAX_CREATE_BYTES is staged, so only its key (or one without
+        // a size) can have partial copies: a killed or failed staged write's. They are
+        // not copies; deleted, they leave the message to be written anew.
+        if key.size.is_none_or(|s| s > MAX_CREATE_BYTES) {
+            let partial: Vec<MessageId> = self
+                .stamped(folder, &partial_stamp(&hex))
+                .await?
+                .into_iter()
+                .filter(|p| !self.staging.contains(&p.id))
+                .map(|p| MessageId::new(p.id))
+                .collect();
+            if !partial.is_empty() {
+                tracing::debug!(%folder, n = partial.len(), "deleting partial copies");
+                self.delete(folder, &partial).await?;
+            }
+        }
         Ok(found
             .into_iter()
             .map(|f| {

@@ -5,12 +5,17 @@
 //!   folders created by path;
 //! - [`source`]: per-folder delta listings and the MIME of each message (`$value`);
 //! - [`create`]: a MIME message as the JSON of a received (non-draft) Graph message;
-//! - [`destination`]: creating, finding, re-flagging and deleting messages.
+//! - [`destination`]: creating, finding, re-flagging and deleting messages;
+//! - [`stage`]: messages over one request's 4 MB, created partial, completed after their
+//!   attachments;
+//! - [`upload`]: upload sessions for attachments from 3 MB.
 
 mod create;
 mod destination;
 mod folders;
 mod source;
+mod stage;
+mod upload;
 
 use std::sync::Arc;
 
@@ -35,6 +40,16 @@ use crate::client::Client;
 /// (`mailmigrate-hash`), which is how [`find_existing`](mailmigrate_core::Destination::find_existing)
 /// recognises a copy, twins included, after a lost answer. Copies this crate did not write
 /// carry no hash and are not recognised.
+///
+/// # Large messages
+/// One request holds at most 4 MB (\[I-4MB\]), so a message over 3 MB is written in stages:
+/// created with the attachments that fit and its hash stamped `partial:`, the others added
+/// after it (upload sessions for those from 3 MB, \[G-ATT\]), and only then stamped with its
+/// hash. A look-up never takes a partial copy for the message: it deletes it (a write killed
+/// half-way), and the message is written anew. Messages up to 150 MB are taken
+/// (`append_max_size`); a larger one is refused as `MessageTooLarge`, naming it. Upload
+/// chunks count against the per-mailbox upload budget of [`MailboxLimits`](crate::MailboxLimits)
+/// (150 MB per 5 minutes, \[G-THR\]) like every other request body.
 ///
 /// As a source it lists each folder by delta query (`@odata.deltaLink` is the checkpoint;
 /// an expired one starts a full listing with [`Change::Reset`](mailmigrate_core::Change))
@@ -68,6 +83,8 @@ pub struct Graph {
     well_known: OnceCell<folders::WellKnown>,
     /// Folders found or created by path, so a path is created once.
     paths: Mutex<folders::PathCache>,
+    /// Partial copies being written now, which look-ups leave alone.
+    staging: stage::Staging,
 }
 
 impl Graph {
@@ -77,6 +94,7 @@ impl Graph {
             info: ProviderInfo::new(crate::SCHEME, mailbox, capabilities()),
             well_known: OnceCell::new(),
             paths: Mutex::new(folders::PathCache::default()),
+            staging: stage::Staging::default(),
         }
     }
 }
@@ -97,7 +115,8 @@ fn capabilities() -> Capabilities {
         delete: true,
         find_existing: true,
         byte_exact: false,
-        append_max_size: Some(create::MAX_CREATE_BYTES),
+        // [G-ATT] upload sessions take attachments up to 150 MB.
+        append_max_size: Some(create::MAX_MESSAGE_BYTES),
         append_batch_max: 8,
         fetch_batch_max: 16,
         max_concurrency: 4,
