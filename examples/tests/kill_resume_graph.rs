@@ -1,13 +1,16 @@
 //! The kill test for Microsoft 365: the real `migrate` process copying a Maildir into a
 //! mailbox of the Graph emulator (`mailmigrate_graph::emulator`, in this test's process, so
-//! it outlives every run), SIGKILLed again and again mid-copy, then run to the end, then run
+//! it outlives every run), SIGKILLed again and again mid-copy — twice while a message over
+//! 3 MiB is half-written (created stamped partial, its attachment in an upload session) —
+//! then run to the end, then run
 //! again with its state file deleted; then new mail copied while the emulator loses
 //! requests before they are handled, loses replies to creates it made, and answers 503s.
 //!
 //! The destination is read from the emulator's store, not through the library: every
 //! folder must hold, once each, the content hashes of the source folder's messages (the
 //! `mailmigrate-hash` property each copy carries), none as a draft unless it was one, read
-//! exactly when the source says `\Seen` — nothing lost, nothing twice.
+//! exactly when the source says `\Seen`, no copy left stamped partial — nothing lost,
+//! nothing twice.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -18,7 +21,10 @@ use std::time::Duration;
 use futures::StreamExt;
 
 use mailmigrate_core::store::MaildirStore;
-use mailmigrate_core::{Change, Flag, Provider, Source, Store};
+use mailmigrate_core::{
+    Change, Destination, Flag, FolderPath, MessageId, MessageMeta, Provider, RawMessage, Source,
+    Store,
+};
 use mailmigrate_graph::emulator::{Emulator, EmulatorHandle};
 
 const MAILBOX: &str = "ada@example.com";
@@ -28,6 +34,38 @@ const HASH_PROPERTY: &str = "String {00020329-0000-0000-C000-000000000046} Name 
 const FIRST: usize = 360;
 /// Messages added before the fault run.
 const LATER: usize = 60;
+/// Sizes of the large attachments of the first copy: each message over 3 MiB is written in
+/// stages (create, upload sessions, stamp), so kills land in the middle of those too.
+const LARGE: [usize; 4] = [3_400_000, 5_000_000, 7_300_000, 9_100_000];
+
+/// A message with a text attachment of `size` bytes (7bit lines, distinct per `n`).
+fn large_message(n: usize, size: usize) -> Vec<u8> {
+    let mut m = format!(
+        "From: Big Sender <big@example.org>\r\nTo: ada@example.com\r\n\
+         Subject: Large attachment {n}\r\nMessage-ID: <large-{n}@example.org>\r\n\
+         Date: Tue, 3 Mar 2020 10:0{n}:00 +0000\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=part\r\n\r\n--part\r\n\
+         Content-Type: text/plain\r\n\r\nThe log is attached.\r\n--part\r\n\
+         Content-Type: text/plain; name=log-{n}.txt\r\n\
+         Content-Disposition: attachment; filename=log-{n}.txt\r\n\r\n"
+    )
+    .into_bytes();
+    let mut x = n as u64 + 1;
+    let mut line = 0;
+    while m.len() < size {
+        x = x
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        m.push(b'a' + (x >> 59) as u8);
+        line += 1;
+        if line == 76 {
+            m.extend_from_slice(b"\r\n");
+            line = 0;
+        }
+    }
+    m.extend_from_slice(b"\r\n--part--\r\n");
+    m
+}
 
 fn url_encoded(s: &str) -> String {
     s.replace('%', "%25")
@@ -203,10 +241,57 @@ async fn a_migration_into_graph_survives_kills_lost_state_and_lost_requests() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("src");
     add_source_mail(&root, 0x4b11, FIRST).await;
+    {
+        let store = MaildirStore::open(&root).unwrap();
+        let inbox = store
+            .ensure_folder(&FolderPath::inbox(), None)
+            .await
+            .unwrap();
+        let msgs = LARGE
+            .iter()
+            .enumerate()
+            .map(|(n, size)| {
+                let meta = MessageMeta::new(MessageId::new(format!("large-{n}")), inbox.id.clone());
+                RawMessage::new(meta, large_message(n, *size).into())
+            })
+            .collect();
+        for r in store.append(&inbox.id, msgs).await.unwrap() {
+            r.unwrap();
+        }
+    }
     let src = source_census(&root).await;
     let total: usize = src.values().map(Vec::len).sum();
-    assert_eq!(total, FIRST);
+    assert_eq!(total, FIRST + LARGE.len());
     let cfg = write_job(dir.path(), &emu);
+
+    // Kills while a large message is half-written: its copy stamped partial is there.
+    let mut mid_upload = 0;
+    for n in 0..2 {
+        let mut child = migrate(&cfg, dir.path(), &emu)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start migrate");
+        let partial = || {
+            emu.messages(MAILBOX).iter().any(|m| {
+                m.extended.iter().any(|(id, v)| {
+                    id.eq_ignore_ascii_case(HASH_PROPERTY) && v.starts_with("partial:")
+                })
+            })
+        };
+        while !partial() && child.try_wait().unwrap().is_none() {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let caught = child.try_wait().unwrap().is_none() && partial();
+        child.kill().ok();
+        child.wait().unwrap();
+        mid_upload += usize::from(caught);
+        eprintln!("upload kill {n}: a partial copy was there: {caught}");
+    }
+    assert!(
+        mid_upload >= 1,
+        "no kill landed in the middle of a staged write"
+    );
 
     // Kills: most when the mailbox has grown by a share of what is left (so they land
     // mid-copy, among creates in flight), every third at a moment of start-up (token,
