@@ -219,37 +219,66 @@ async fn lost_answers_are_settled_by_uid_without_a_second_copy() {
     assert_eq!(third.totals().written + third.totals().listed, 0);
 }
 
-/// Both forms of a lost write — the request never arrived, or it arrived and the answer
-/// was lost — on a destination with and without conditional creates (`If-None-Match`):
-/// the resumed pass leaves one copy of each item.
+/// How a write is lost: per item or for the whole batch, before or after it took effect.
+#[derive(Debug, Clone, Copy)]
+enum Lost {
+    Request,
+    Reply,
+    Batch,
+    BatchReply,
+}
+
+impl Lost {
+    /// Injects the loss into the next write of `dest`; how many items it leaves unknown
+    /// out of a batch of five, and whether they were written.
+    fn arm(self, dest: &MemoryPim) -> (u64, bool) {
+        match self {
+            Self::Request => {
+                dest.drop_next_writes(3);
+                (3, false)
+            }
+            Self::Reply => {
+                dest.lose_next_replies(3);
+                (3, true)
+            }
+            Self::Batch => {
+                dest.drop_next_batches(1);
+                (5, false)
+            }
+            Self::BatchReply => {
+                dest.lose_next_batch_replies(1);
+                (5, true)
+            }
+        }
+    }
+}
+
+/// Every form of a lost write — per item or for the whole batch, the request never
+/// arrived or it arrived and the answer was lost — on a destination with and without
+/// conditional creates (`If-None-Match`): the resumed pass leaves one copy of each item.
 #[tokio::test]
-async fn lost_writes_of_either_form_leave_one_copy_with_or_without_conditional_creates() {
+async fn lost_writes_of_every_form_leave_one_copy_with_or_without_conditional_creates() {
     for conditional in [true, false] {
-        for dropped in [true, false] {
+        for lost in [Lost::Request, Lost::Reply, Lost::Batch, Lost::BatchReply] {
             let mut w = world(5).await;
             w.dest = w.dest.with_capabilities(PimCapabilities {
                 conditional_writes: conditional,
                 ..MemoryPim::capabilities()
             });
-            let case = format!("conditional {conditional}, request lost {dropped}");
-            if dropped {
-                w.dest.drop_next_writes(3);
-            } else {
-                w.dest.lose_next_replies(3);
-            }
+            let case = format!("conditional {conditional}, {lost:?} lost");
+            let (unknown, arrived) = lost.arm(&w.dest);
             let first = w.run(PimSyncOptions::default()).await;
-            assert_eq!(first.totals().pending, 3, "{case}: {first:?}");
-            assert_eq!(
-                w.dest
-                    .items(&w.dest_collection(PimKind::Contacts).await)
-                    .len(),
-                if dropped { 2 } else { 5 },
-                "{case}"
-            );
+            assert_eq!(first.totals().pending, unknown, "{case}: {first:?}");
+            let held = w
+                .dest
+                .items(&w.dest_collection(PimKind::Contacts).await)
+                .len();
+            let expected_held = if arrived { 5 } else { 5 - unknown as usize };
+            assert_eq!(held, expected_held, "{case}");
             let second = w.run(PimSyncOptions::default()).await;
             assert!(second.is_clean(), "{case}: {second:?}");
             let t = second.totals();
-            let expected = if dropped { (3, 0) } else { (0, 3) };
+            let expected = if arrived { (0, unknown) } else { (unknown, 0) };
             assert_eq!((t.written, t.adopted), expected, "{case}: {second:?}");
             // `dest_payloads` panics on a UID held twice.
             assert_eq!(
@@ -261,6 +290,36 @@ async fn lost_writes_of_either_form_leave_one_copy_with_or_without_conditional_c
             assert_eq!(third.totals().written + third.totals().listed, 0, "{case}");
         }
     }
+}
+
+/// A listing cut off half-way: what was listed is written, the checkpoint stays where it
+/// was, and the next pass lists and copies the rest, nothing twice.
+#[tokio::test]
+async fn a_listing_cut_off_half_way_is_resumed_without_loss() {
+    let w = world(6).await;
+    w.src.fail_next_listing_after(2);
+    let first = PimSync::new(&w.src, &w.dest, &w.state, "job")
+        .with_options(PimSyncOptions::default())
+        .run()
+        .await;
+    let first_clean = first.as_ref().is_ok_and(PimReport::is_clean);
+    assert!(!first_clean, "a cut listing is not a clean pass: {first:?}");
+    let second = w.run(PimSyncOptions::default()).await;
+    assert!(second.is_clean(), "{second:?}");
+    assert_eq!(
+        w.dest_payloads(PimKind::Contacts).await,
+        w.src_payloads(&w.book)
+    );
+    assert_eq!(
+        w.dest_payloads(PimKind::Events).await,
+        w.src_payloads(&w.cal)
+    );
+    let third = w.run(PimSyncOptions::default()).await;
+    assert_eq!(
+        third.totals().written + third.totals().listed,
+        0,
+        "{third:?}"
+    );
 }
 
 #[tokio::test]

@@ -226,7 +226,8 @@ impl Inner {
     /// where this crate puts it: one multiget report per batch of `UID`s. Only the `UID`s
     /// not found there (never written, or renamed by the server) are looked up by a query
     /// report each, or by one scan of the collection where the server fails queries. A
-    /// `UID` found at its own name is answered with that copy alone.
+    /// `UID` found at its own name is answered with that copy alone: a CalDAV or CardDAV
+    /// server holds a `UID` once per collection (`no-uid-conflict`), so there is no other.
     pub(crate) async fn find_by_uid(
         &self,
         collection: &CollectionId,

@@ -80,6 +80,9 @@ struct Inner {
     next_id: u64,
     lose_replies: usize,
     drop_writes: usize,
+    lose_batch_replies: usize,
+    drop_batches: usize,
+    fail_listing_after: Option<usize>,
     notifications: usize,
 }
 
@@ -190,6 +193,25 @@ impl MemoryPim {
         self.lock().drop_writes = n;
     }
 
+    /// The next `n` calls of [`write_items`](PimDestination::write_items) make every
+    /// write and then fail as a whole with a lost reply: a connection dropped before a
+    /// batch's answer, as a server answering one multistatus for the batch would.
+    pub fn lose_next_batch_replies(&self, n: usize) {
+        self.lock().lose_batch_replies = n;
+    }
+
+    /// The next `n` calls of [`write_items`](PimDestination::write_items) make no write
+    /// and fail as a whole with a lost reply (the batch never reached the server).
+    pub fn drop_next_batches(&self, n: usize) {
+        self.lock().drop_batches = n;
+    }
+
+    /// The next listing yields `n` changes, then a temporary error instead of the rest and
+    /// its checkpoint (a connection closed mid-listing).
+    pub fn fail_next_listing_after(&self, n: usize) {
+        self.lock().fail_listing_after = Some(n);
+    }
+
     /// How many writes of events with attendees were made with
     /// [`WriteOptions::notify_attendees`] on: the invitations a server would have sent.
     pub fn notifications_sent(&self) -> usize {
@@ -275,7 +297,8 @@ impl PimSource for MemoryPim {
         collection: &CollectionId,
         since: Option<Checkpoint>,
     ) -> BoxStream<'static, Result<ItemChange>> {
-        let inner = self.lock();
+        let mut inner = self.lock();
+        let fail_after = inner.fail_listing_after.take();
         let Some(c) = inner.collections.get(collection) else {
             return stream::iter([Err(not_found(collection))]).boxed();
         };
@@ -313,6 +336,15 @@ impl PimSource for MemoryPim {
             }
         }
         out.push(Ok(ItemChange::Checkpoint(now)));
+        if let Some(n) = fail_after {
+            out.truncate(n);
+            out.push(Err(Error::new(
+                ErrorKind::Unavailable,
+                "connection closed in the middle of the listing",
+            )
+            .with_provider(SCHEME)
+            .temporary()));
+        }
         stream::iter(out).boxed()
     }
 
@@ -389,6 +421,10 @@ impl PimDestination for MemoryPim {
                     .with_context("collection", collection.as_str()),
             );
         }
+        if inner.drop_batches > 0 {
+            inner.drop_batches -= 1;
+            return Err(lost_reply());
+        }
         let mut out = Vec::with_capacity(writes.len());
         for w in writes {
             if inner.drop_writes > 0 {
@@ -448,6 +484,10 @@ impl PimDestination for MemoryPim {
             } else {
                 out.push(Ok(Written::new(id, Some(version.to_string()))));
             }
+        }
+        if inner.lose_batch_replies > 0 {
+            inner.lose_batch_replies -= 1;
+            return Err(lost_reply());
         }
         Ok(out)
     }

@@ -201,7 +201,11 @@ pub trait PimDestination: PimProvider {
         options: &WriteOptions,
     ) -> Result<Vec<Result<Written>>>;
 
-    /// The items holding each of `uids`, one list per `UID`.
+    /// The items holding each of `uids`, one list per `UID`: every item holding it, or —
+    /// on a store that refuses a second item with a `UID` it holds (CalDAV's and CardDAV's
+    /// `no-uid-conflict`, RFC 4791 §5.3.2.1, RFC 6352 §6.3.2.1) — the one item. The engine
+    /// picks among several the copy with the item's content, so a store that may hold a
+    /// `UID` twice must list every holder.
     ///
     /// # Errors
     /// `Unsupported` without `find_by_uid`.
