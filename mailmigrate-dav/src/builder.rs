@@ -129,17 +129,38 @@ impl DavBuilder {
         self
     }
 
-    /// The largest answer read whole, in bytes (default 256 MiB): a multiget answer holds
-    /// a batch of items, so this bounds a batch, not a collection. Listings of a
-    /// collection's members are read as they arrive, whatever their length, holding at
-    /// most 64 KiB of any one element.
+    /// The largest answer read whole into memory, in bytes (default 256 MiB): a multiget
+    /// answer holds a batch of items, so this bounds a batch, not a collection. Listings of
+    /// a collection's members are spooled instead (see
+    /// [`with_max_listing`](Self::with_max_listing)) and parsed holding at most 64 KiB of
+    /// any one element.
     #[must_use]
     pub fn with_max_answer(mut self, bytes: usize) -> Self {
         self.limits.max_answer = bytes;
         self
     }
 
-    /// The timeout of one request (default 120 s).
+    /// The largest listing answer, in bytes (default 1 GiB, some 4 million members).
+    ///
+    /// A listing (`sync-collection` report, or `PROPFIND` of the members with their ETags)
+    /// grows with the collection. It is read as fast as the server sends it into a spool —
+    /// memory up to 256 KiB, then an anonymous temporary file in the system's temporary
+    /// directory (`TMPDIR`), which needs room for it — and parsed from there as the engine
+    /// asks, so memory stays bounded and the server is never kept waiting. A longer answer
+    /// fails the listing (`Unexpected`, naming the collection) rather than fill the disk.
+    #[must_use]
+    pub fn with_max_listing(mut self, bytes: u64) -> Self {
+        self.limits.max_listing = bytes;
+        self
+    }
+
+    /// The timeout of a request (default 120 s).
+    ///
+    /// No request waits longer than this for its answer's headers, nor between two reads
+    /// of its body. Every request but a listing must also end within it, body included. A
+    /// listing has no whole-request deadline: its answer grows with the collection (60 MB
+    /// take minutes on a slow link) and is bounded by
+    /// [`with_max_listing`](Self::with_max_listing) instead.
     #[must_use]
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -181,7 +202,9 @@ impl DavBuilder {
         }
         let mut client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .timeout(self.timeout)
+            // Per read: a listing may take longer in all (see `with_timeout`); every other
+            // request sets the whole-request deadline itself (`Deadline::Whole`).
+            .read_timeout(self.timeout)
             .connect_timeout(Duration::from_secs(30))
             .user_agent(concat!("mailmigrate-dav/", env!("CARGO_PKG_VERSION")))
             .https_only(!self.allow_plaintext);
@@ -203,6 +226,7 @@ impl DavBuilder {
             client,
             auth: self.auth,
             max_answer: self.limits.max_answer,
+            timeout: self.timeout,
         };
         discover(
             http,

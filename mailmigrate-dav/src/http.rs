@@ -2,7 +2,6 @@
 //! errors with their retry status.
 
 use std::fmt;
-use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,8 +13,8 @@ use mailmigrate_core::{Error, ErrorKind, Result};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Method, StatusCode, Url};
 use tokio::io::AsyncBufRead;
-use tokio_util::io::StreamReader;
 
+use crate::spool::{spool, SpoolError};
 use crate::xml;
 
 /// The provider name errors carry.
@@ -88,10 +87,27 @@ impl Answer {
 /// The HTTP side of a DAV store.
 #[derive(Debug)]
 pub(crate) struct Http {
+    /// The client: its read timeout (`reqwest`'s `read_timeout`) is the store's timeout, so
+    /// no request waits longer than that for its headers or for any read of its body.
     pub(crate) client: reqwest::Client,
     pub(crate) auth: DavAuth,
     /// The largest answer body read; a longer one is an error, not an allocation.
     pub(crate) max_answer: usize,
+    /// The store's timeout, also the whole-exchange deadline of [`Deadline::Whole`].
+    pub(crate) timeout: Duration,
+}
+
+/// How long one request may take, beyond the client's read timeout (no stall longer than
+/// the store's timeout, waiting for the headers or between two reads of the body).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Deadline {
+    /// The whole exchange, body included, within the store's timeout: answers read whole
+    /// into memory (writes, multigets, discovery), so a server that trickles one is cut off.
+    Whole,
+    /// Only the read timeout: listings of whole collections, spooled at wire speed, whose
+    /// length grows with the collection (60 MB take minutes on a slow link). Their spool's
+    /// cap bounds them instead.
+    Idle,
 }
 
 /// A WebDAV method that `reqwest` has no constant for.
@@ -158,17 +174,18 @@ impl Http {
         }
     }
 
-    /// Sends a request and reads its answer, bounded by `max_answer`.
+    /// Sends a request and reads its answer, bounded by `max_answer`, all within the
+    /// store's timeout.
     pub(crate) async fn send(&self, req: &Request<'_>) -> Result<Answer> {
-        self.open(req).await?.read().await
+        self.open(req, Deadline::Whole).await?.read().await
     }
 
     /// Sends a request and returns its status and headers with the body still unread, for
-    /// answers too large to hold (listings of whole collections). Transport failures are
-    /// errors (temporary; `outcome_unknown` for a write whose request may have arrived);
-    /// HTTP statuses are left to the caller, except a refused bearer token, which is
-    /// renewed once.
-    pub(crate) async fn open(&self, req: &Request<'_>) -> Result<Opened> {
+    /// answers too large to hold (listings of whole collections, see [`Opened::spool`]).
+    /// Transport failures are errors (temporary; `outcome_unknown` for a write whose
+    /// request may have arrived); HTTP statuses are left to the caller, except a refused
+    /// bearer token, which is renewed once.
+    pub(crate) async fn open(&self, req: &Request<'_>, deadline: Deadline) -> Result<Opened> {
         let writes = !matches!(
             req.method.as_str(),
             "GET" | "PROPFIND" | "REPORT" | "OPTIONS" | "HEAD"
@@ -177,6 +194,9 @@ impl Http {
         loop {
             let auth = self.authorization().await?;
             let mut b = self.client.request(req.method.clone(), req.url.clone());
+            if deadline == Deadline::Whole {
+                b = b.timeout(self.timeout);
+            }
             for (k, v) in &req.headers {
                 b = b.header(k, v);
             }
@@ -254,14 +274,21 @@ impl Opened {
         })
     }
 
-    /// The body as a byte stream, unbounded: the reader bounds what it holds. A transport
-    /// failure mid-body is an I/O error of kind `Other` (see [`unavailable`]).
-    pub(crate) fn into_body(self) -> Body {
-        let chunks = self
-            .resp
-            .bytes_stream()
-            .map(|c| c.map_err(io::Error::other));
-        Box::pin(StreamReader::new(chunks))
+    /// Reads the whole body at wire speed into a spool of at most `max` bytes (memory,
+    /// then an anonymous temporary file), releasing the connection, and returns it to be
+    /// read at the reader's speed.
+    ///
+    /// # Errors
+    /// `Unavailable` (temporary) when the answer breaks off or stalls past the read
+    /// timeout; `Unexpected` for an answer longer than `max` or a spool file that fails
+    /// (a full disk). Each names the request.
+    pub(crate) async fn spool(self, max: u64) -> Result<Body> {
+        if self.resp.content_length().is_some_and(|n| n > max) {
+            return Err(SpoolError::TooLong(max).into_error(&self.what));
+        }
+        spool(self.resp.bytes_stream(), max)
+            .await
+            .map_err(|e| e.into_error(&self.what))
     }
 }
 

@@ -400,7 +400,7 @@ impl Inner {
     }
 
     /// Reads the whole collection, batch by batch, to find `uids`: the member listing is
-    /// read as it arrives, a batch of ids at a time.
+    /// spooled and read from there a batch of ids at a time.
     async fn scan_for_uids(
         &self,
         collection: &CollectionId,

@@ -29,6 +29,7 @@ mod items;
 mod listing;
 mod multistatus;
 mod names;
+mod spool;
 mod store;
 mod xml;
 

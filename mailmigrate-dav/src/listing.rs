@@ -1,8 +1,13 @@
 //! Listing a collection as a stream of changes: by sync token (RFC 6578), or by ETags
 //! (`PROPFIND Depth: 1`) where the server has no `sync-collection`.
 //!
-//! Each answer is read as it arrives ([`Members`]) and each response handed on at once,
-//! so a listing holds one response, never the collection.
+//! Each answer is read at wire speed into a spool ([`Opened::spool`]): the engine takes
+//! changes at its own pace, and a server closes a connection left unread (Radicale after
+//! 30 s). Its responses are then parsed from the spool as the engine asks ([`Members`]),
+//! so a listing holds one response, never the collection. An answer that breaks off is an
+//! error before any of its responses is handed on.
+//!
+//! [`Opened::spool`]: crate::http::Opened::spool
 
 use std::ops::Deref;
 
@@ -11,7 +16,7 @@ use mailmigrate_core::pim::{CollectionId, ItemChange, ItemId, ItemMeta};
 use mailmigrate_core::{Checkpoint, Error, ErrorKind, Operation, Result};
 use reqwest::StatusCode;
 
-use crate::http::{status_error, Answer, PROVIDER};
+use crate::http::{status_error, Answer, Deadline, PROVIDER};
 use crate::multistatus::{Member, Members};
 use crate::names::{member_name, same_path};
 use crate::store::Inner;
@@ -167,10 +172,14 @@ impl<I: Deref<Target = Inner> + Send> Listing<I> {
                 xml::propfind(&["d:getetag", "d:resourcetype"]),
             ),
         };
-        let opened = self.inner.xml_open(verb, path, depth, body).await?;
+        let opened = self
+            .inner
+            .xml_open(verb, path, depth, body, Deadline::Idle)
+            .await?;
         if opened.status == StatusCode::MULTI_STATUS {
             let what = opened.what().to_owned();
-            return Ok(Some(Members::new(opened.into_body(), what)));
+            let spooled = opened.spool(self.inner.limits.max_listing).await?;
+            return Ok(Some(Members::new(spooled, what)));
         }
         let answer = opened.read().await?;
         if self.mode == Mode::Sync {

@@ -1,6 +1,6 @@
-//! Listings read as they arrive: a `multistatus` (RFC 4918 §13) of a `PROPFIND Depth: 1`
-//! or a `sync-collection` report (RFC 6578 §3.2), one `response` at a time, with the
-//! report's `sync-token`.
+//! Listings read one `response` at a time: a `multistatus` (RFC 4918 §13) of a
+//! `PROPFIND Depth: 1` or a `sync-collection` report (RFC 6578 §3.2), with the report's
+//! `sync-token`, read from its spool (see [`crate::spool`]).
 //!
 //! What is held at once is bounded by [`MAX_ELEMENT`], never by the number of responses:
 //! one XML event (a tag, a run of text) is at most that many bytes, the text kept of one
@@ -18,7 +18,8 @@ use quick_xml::name::{Namespace, ResolveResult};
 use quick_xml::NsReader;
 use tokio::io::{AsyncBufRead, AsyncRead, ReadBuf};
 
-use crate::http::{unavailable, Body};
+use crate::http::Body;
+use crate::spool::SpoolError;
 use crate::xml::{status_code, unreadable, DAV};
 
 /// The most bytes of one XML event, and of the text kept of one element.
@@ -93,7 +94,7 @@ impl Tag {
 /// A reader that hands out at most `limit` bytes between two calls of [`Self::restart`]:
 /// the XML reader buffers one event whole, so this bounds the event.
 struct Bounded {
-    /// The answer's body.
+    /// The answer's body (its spool).
     inner: Body,
     /// Bytes handed out since the last restart.
     used: usize,
@@ -276,7 +277,7 @@ impl std::fmt::Debug for Members {
 }
 
 impl Members {
-    /// A reader of `body`, the answer to `what` ("REPORT /u/c/").
+    /// A reader of `body`, the spooled answer to `what` ("REPORT /u/c/").
     pub(crate) fn new(body: Body, what: impl Into<String>) -> Self {
         let mut xml = NsReader::from_reader(Bounded {
             inner: body,
@@ -300,8 +301,8 @@ impl Members {
     /// The next response, `None` after `</multistatus>`.
     ///
     /// # Errors
-    /// `Unexpected` for what is not a whole multistatus or breaks a bound;
-    /// `Unavailable` (temporary) when the transport fails mid-answer.
+    /// `Unexpected` for what is not a whole multistatus or breaks a bound, and for a
+    /// spool that cannot be read back (the transport is done with by then).
     pub(crate) async fn next(&mut self) -> Result<Option<Member>> {
         while !self.state.ended {
             self.buf.clear();
@@ -359,12 +360,13 @@ fn reference(r: &BytesRef<'_>) -> std::result::Result<String, String> {
         .ok_or_else(|| format!("the entity &{name}; is not defined"))
 }
 
-/// The core error of a failed read: a broken bound or bad XML is `Unexpected`, a transport
-/// failure `Unavailable` and temporary.
+/// The core error of a failed read: a broken bound or bad XML is unreadable, a failing
+/// read of the spool a disk failure (both `Unexpected`).
 fn xml_error(what: &str, e: quick_xml::Error) -> Error {
     match &e {
-        quick_xml::Error::Io(io) if io.kind() == io::ErrorKind::InvalidData => unreadable(what, io),
-        quick_xml::Error::Io(io) => unavailable(what, crate::http::causes(&**io), false),
+        quick_xml::Error::Io(io) if io.kind() != io::ErrorKind::InvalidData => {
+            SpoolError::Disk(io::Error::new(io.kind(), io.to_string())).into_error(what)
+        }
         _ => unreadable(what, e),
     }
 }
@@ -512,19 +514,24 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_transport_failure_mid_answer_is_temporary() {
+    async fn a_spool_failing_mid_answer_is_a_disk_failure() {
         let chunks: Vec<io::Result<Bytes>> = vec![
             Ok(Bytes::from_static(
                 br#"<multistatus xmlns="DAV:"><response>"#,
             )),
-            Err(io::Error::other("connection reset")),
+            Err(io::Error::other("input/output error")),
         ];
         let mut members = Members::new(
             Box::pin(StreamReader::new(stream::iter(chunks))),
             "PROPFIND /c/",
         );
         let e = members.next().await.unwrap_err();
-        assert_eq!(e.kind(), mailmigrate_core::ErrorKind::Unavailable, "{e}");
-        assert!(e.is_temporary());
+        assert_eq!(e.kind(), mailmigrate_core::ErrorKind::Unexpected, "{e}");
+        assert!(!e.is_temporary());
+        let text = e.to_string();
+        assert!(
+            text.contains("PROPFIND /c/") && text.contains("input/output error"),
+            "{text}"
+        );
     }
 }

@@ -18,7 +18,9 @@ use mailmigrate_core::{Capabilities, Checkpoint, Error, ErrorKind, ProviderInfo,
 use reqwest::header::{HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode, Url};
 
-use crate::http::{depth, method, status_error, xml_body, Answer, Http, Opened, Request, PROVIDER};
+use crate::http::{
+    depth, method, status_error, xml_body, Answer, Deadline, Http, Opened, Request, PROVIDER,
+};
 use crate::listing::Listing;
 use crate::names::{collection_segment, href_path, last_segment, same_path};
 use crate::xml::{self, Multistatus};
@@ -29,9 +31,14 @@ pub const SCHEME: &str = "dav";
 /// Request limits.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
+    /// Requests in flight at once.
     pub(crate) concurrency: usize,
+    /// Items per multiget report and per write batch.
     pub(crate) batch: usize,
+    /// The longest answer read whole into memory.
     pub(crate) max_answer: usize,
+    /// The longest listing answer spooled (one page of a truncated report).
+    pub(crate) max_listing: u64,
 }
 
 impl Default for Limits {
@@ -40,6 +47,7 @@ impl Default for Limits {
             concurrency: 4,
             batch: 100,
             max_answer: 256 << 20,
+            max_listing: 1 << 30,
         }
     }
 }
@@ -53,9 +61,10 @@ impl Default for Limits {
 /// - listings use `sync-collection` (RFC 6578) with the sync token as checkpoint; an
 ///   expired token is a [`Reset`](ItemChange::Reset) and a full listing; a server without
 ///   it is listed by `PROPFIND` with ETags (every pass a full listing, compared by version);
-///   either answer is read as it arrives, one response at a time, so a listing's memory
-///   does not grow with the collection; responses for anything but the collection's own
-///   members are ignored;
+///   either answer is read at wire speed into a spool (a temporary file past 256 KiB), so
+///   the server is never kept waiting, and parsed from there one response at a time as
+///   the engine asks, so a listing's memory does not grow with the collection; responses
+///   for anything but the collection's own members are ignored;
 /// - items are read by multiget reports of at most the batch size;
 /// - a create is `PUT` with `If-None-Match: *` to a resource named after the `UID`, so a
 ///   repeated create is refused (`AlreadyExists`) instead of stored twice; a replace is
@@ -120,16 +129,20 @@ impl Inner {
         path: &str,
         depth_value: &'static str,
         body: String,
+        deadline: Deadline,
     ) -> Result<Opened> {
         let what = format!("{verb} {path}");
         self.http
-            .open(&Request {
-                method: method(verb),
-                url: self.url(path)?,
-                headers: vec![depth(depth_value), xml_body()],
-                body: Some(Bytes::from(body)),
-                what: &what,
-            })
+            .open(
+                &Request {
+                    method: method(verb),
+                    url: self.url(path)?,
+                    headers: vec![depth(depth_value), xml_body()],
+                    body: Some(Bytes::from(body)),
+                    what: &what,
+                },
+                deadline,
+            )
             .await
     }
 
@@ -141,7 +154,7 @@ impl Inner {
         depth_value: &'static str,
         body: String,
     ) -> Result<Answer> {
-        self.xml_open(verb, path, depth_value, body)
+        self.xml_open(verb, path, depth_value, body, Deadline::Whole)
             .await?
             .read()
             .await

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::State;
@@ -41,6 +42,10 @@ enum Fault {
     Outside,
     /// This many generated members, streamed as they are written.
     Generated(usize),
+    /// The members, then the connection closes short of the `Content-Length` announced.
+    CutShort,
+    /// The members, each piece sent after this pause.
+    Trickle(Duration),
 }
 
 /// How the server behaves; each test sets what it needs.
@@ -61,6 +66,9 @@ struct Config {
     lose_answer: HashMap<String, bool>,
     /// The status multiget reports answer with instead of the truth.
     multiget_status: Option<u16>,
+    /// A generated listing's connection is closed when the client leaves it unread this
+    /// long (as Radicale's `[server] timeout` does, 30 s by default).
+    close_unread_after: Option<Duration>,
 }
 
 /// The server's state: the address book's resources and their change log.
@@ -165,16 +173,18 @@ impl Server {
 
     /// The store of this server, with batches of 3.
     async fn store(&self) -> DavStore {
-        self.store_reading(1 << 20).await
+        self.store_with(|b| b).await
     }
 
-    /// The store of this server, reading answers of at most `max_answer` bytes.
-    async fn store_reading(&self, max_answer: usize) -> DavStore {
-        DavBuilder::new(&self.url)
+    /// The store of this server, with batches of 3, reading answers of at most 1 MiB, and
+    /// what `configure` sets.
+    async fn store_with(&self, configure: impl FnOnce(DavBuilder) -> DavBuilder) -> DavStore {
+        let builder = DavBuilder::new(&self.url)
             .allow_plaintext(true)
             .with_homes(Some(CALENDARS.into()), Some(HOME.into()))
             .with_batch_size(3)
-            .with_max_answer(max_answer)
+            .with_max_answer(1 << 20);
+        configure(builder)
             .connect()
             .await
             .expect("connect to the hostile server")
@@ -401,7 +411,7 @@ fn sync_report(dav: &mut Dav, body: &str) -> Response {
         );
     };
     if dav.config.fault != Fault::None {
-        return faulty_listing(dav, dav.config.fault);
+        return faulty_listing(dav);
     }
     let mut changes = dav.changes_since(since);
     let mut token = dav.seq;
@@ -425,7 +435,7 @@ fn sync_report(dav: &mut Dav, body: &str) -> Response {
 }
 
 /// A listing that is not the truth, streamed in pieces.
-fn faulty_listing(dav: &Dav, fault: Fault) -> Response {
+fn faulty_listing(dav: &Dav) -> Response {
     let real: Vec<String> = dav
         .items
         .iter()
@@ -436,7 +446,7 @@ fn faulty_listing(dav: &Dav, fault: Fault) -> Response {
         "<D:sync-token>http://hostile/tok-{}</D:sync-token></D:multistatus>",
         dav.seq
     );
-    let pieces: Vec<String> = match fault {
+    let pieces: Vec<String> = match dav.config.fault {
         Fault::Malformed => [head]
             .into_iter()
             .chain(real)
@@ -455,7 +465,31 @@ fn faulty_listing(dav: &Dav, fault: Fault) -> Response {
                 tail,
             ])
             .collect(),
-        Fault::Generated(n) => return generated(n),
+        Fault::Generated(n) => return generated(n, dav.config.close_unread_after),
+        Fault::CutShort => {
+            // Announced whole, sent without its end (which the client receives: the body
+            // ends after a pause): the connection closes early.
+            let sent: Vec<String> = [head].into_iter().chain(real).collect();
+            let announced = sent.iter().map(String::len).sum::<usize>() + tail.len();
+            let pause = stream::once(tokio::time::sleep(Duration::from_millis(100)))
+                .filter_map(|()| async { None });
+            let chunks = stream::iter(sent)
+                .map(|p| Ok::<_, Infallible>(Bytes::from(p)))
+                .chain(pause);
+            return answer(
+                207,
+                &[("content-length", announced.to_string())],
+                Body::from_stream(chunks),
+            );
+        }
+        Fault::Trickle(pause) => {
+            let all = [head].into_iter().chain(real).chain([tail]);
+            let chunks = stream::iter(all).then(move |p| async move {
+                tokio::time::sleep(pause).await;
+                Ok::<_, Infallible>(Bytes::from(p))
+            });
+            return answer(207, &[], Body::from_stream(chunks));
+        }
         Fault::None => unreachable!("no fault"),
     };
     let chunks = pieces
@@ -465,8 +499,9 @@ fn faulty_listing(dav: &Dav, fault: Fault) -> Response {
 }
 
 /// A listing of `n` members `m0.vcf`… written as it is sent, a thousand at a time: the
-/// server never holds it either.
-fn generated(n: usize) -> Response {
+/// server never holds it either. With `close_unread_after`, the connection is closed when
+/// the client reads nothing for that long.
+fn generated(n: usize, close_unread_after: Option<Duration>) -> Response {
     let head = stream::once(async {
         Bytes::from_static(br#"<?xml version="1.0"?><D:multistatus xmlns:D="DAV:">"#)
     });
@@ -480,7 +515,19 @@ fn generated(n: usize) -> Response {
     let tail = stream::once(async {
         Bytes::from_static(b"<D:sync-token>http://hostile/tok-1</D:sync-token></D:multistatus>")
     });
-    let all = head.chain(body).chain(tail).map(Ok::<_, Infallible>);
+    let mut last = Instant::now();
+    let all = head.chain(body).chain(tail).map(move |chunk| {
+        // The next piece is asked for once the last is taken (the socket's buffers full,
+        // only once the client reads): a long wait means the client left it unread.
+        let waited = last.elapsed();
+        last = Instant::now();
+        match close_unread_after {
+            Some(limit) if waited > limit => Err(std::io::Error::other(format!(
+                "the client left the answer unread for {waited:?}"
+            ))),
+            _ => Ok(chunk),
+        }
+    });
     answer(207, &[], Body::from_stream(all))
 }
 
@@ -792,23 +839,96 @@ async fn a_malformed_listing_fails_and_saves_no_checkpoint() {
         "no checkpoint after an error"
     );
 
+    fails_then_heals(&server, &dav, ErrorKind::Unexpected).await;
+}
+
+/// An engine pass over the server's failing listing fails with `kind`, naming the book,
+/// and saves no checkpoint: once the fault is gone, the next pass lists everything again
+/// and moves every contact.
+async fn fails_then_heals(server: &Server, dav: &DavStore, kind: ErrorKind) {
     let mem = MemoryPim::new("mem");
     let state = MemoryState::new();
-    let broken = pass(&dav, &mem, &state).await;
+    let broken = pass(dav, &mem, &state).await;
     assert!(!broken.is_clean(), "{broken:?}");
     let failure = &broken.collections[0].failures[0];
-    assert_eq!(failure.kind, ErrorKind::Unexpected, "{failure:?}");
+    assert_eq!(failure.kind, kind, "{failure:?}");
     assert!(failure.message.contains(BOOK), "{failure:?}");
 
     server.dav().config.fault = Fault::None;
-    let healed = pass(&dav, &mem, &state).await;
+    let healed = pass(dav, &mem, &state).await;
     assert!(healed.is_clean(), "{healed:?}");
-    assert_eq!(held(&mem).await.len(), 4);
+    assert_eq!(held(&mem).await.len(), server.names().len());
     let tokens = server.sync_tokens();
     assert_eq!(
         tokens.last().map(String::as_str),
         Some(""),
         "listed again: {tokens:?}"
+    );
+}
+
+/// An answer cut short (the connection closed before the `Content-Length` announced) is
+/// a temporary `Unavailable` naming the collection, before any member is handed out: the
+/// answer is read whole before it is parsed, so nothing half-listed passes for complete.
+#[tokio::test]
+async fn a_listing_cut_short_is_temporary_and_lists_nothing() {
+    let config = Config {
+        fault: Fault::CutShort,
+        ..Config::default()
+    };
+    let server = Server::start(config, 4).await;
+    let dav = server.store().await;
+
+    let listing = list(&dav, None).await;
+    assert_eq!(listing.len(), 1, "only the error: {listing:?}");
+    let e = listing[0].as_ref().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+    assert!(e.is_temporary(), "{e}");
+    assert_eq!(e.operation(), Operation::ListChanges, "{e}");
+    assert_eq!(e.context("folder"), Some(BOOK), "{e}");
+    let text = e.to_string();
+    assert!(
+        text.contains(&format!("REPORT {BOOK}")) && text.contains("broke off"),
+        "{text}"
+    );
+
+    fails_then_heals(&server, &dav, ErrorKind::Unavailable).await;
+}
+
+/// A server that closes a connection left unread for a second (Radicale does after 30 s)
+/// still gives every member of a 100,000-member listing to a consumer that pauses longer
+/// than that: the answer is read at wire speed into a spool, and parsed from there.
+#[tokio::test]
+async fn a_slow_consumer_gets_every_member_from_an_impatient_server() {
+    const N: usize = 100_000;
+    const PATIENCE: Duration = Duration::from_secs(1);
+    let config = Config {
+        fault: Fault::Generated(N),
+        close_unread_after: Some(PATIENCE),
+        ..Config::default()
+    };
+    let server = Server::start(config, 0).await;
+    let dav = server.store().await;
+    let mut listing = dav.list_items(&book(), None);
+    let mut count = 0;
+    let mut checkpoint = None;
+    while let Some(change) = listing.next().await {
+        match change.expect("the listing reads") {
+            ItemChange::Upsert(meta) => {
+                assert_eq!(meta.id.as_str(), format!("m{count}.vcf"));
+                count += 1;
+                if count % 50_000 == 1 {
+                    // The engine writing a batch: longer than the server waits.
+                    tokio::time::sleep(PATIENCE * 2).await;
+                }
+            }
+            ItemChange::Checkpoint(cp) => checkpoint = Some(cp),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(count, N);
+    assert_eq!(
+        checkpoint.as_ref().map(Checkpoint::as_str),
+        Some("http://hostile/tok-1")
     );
 }
 
@@ -855,17 +975,18 @@ async fn hrefs_outside_the_collection_are_ignored() {
 }
 
 /// A listing of 100,000 members (some 20 MB), generated by the server as it sends it, is
-/// read whole by a store that reads no answer longer than 64 KiB: the listing is streamed,
-/// never held. Every member comes once, in order, then the checkpoint.
+/// read whole by a store that reads no answer longer than 64 KiB into memory: the listing
+/// is spooled and parsed one response at a time, never held. Every member comes once, in
+/// order, then the checkpoint.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_listing_of_100000_members_is_read_as_it_streams() {
+async fn a_listing_of_100000_members_is_spooled_not_held() {
     const N: usize = 100_000;
     let config = Config {
         fault: Fault::Generated(N),
         ..Config::default()
     };
     let server = Server::start(config, 0).await;
-    let dav = server.store_reading(64 << 10).await;
+    let dav = server.store_with(|b| b.with_max_answer(64 << 10)).await;
     let mut listing = dav.list_items(&book(), None);
     let mut count = 0;
     let mut checkpoint = None;
@@ -884,6 +1005,58 @@ async fn a_listing_of_100000_members_is_read_as_it_streams() {
         checkpoint.as_ref().map(Checkpoint::as_str),
         Some("http://hostile/tok-1")
     );
+}
+
+/// A listing longer than the store's cap on listings is refused, naming the collection,
+/// before any member is handed out.
+#[tokio::test]
+async fn a_listing_over_the_cap_is_refused() {
+    let config = Config {
+        fault: Fault::Generated(10_000),
+        ..Config::default()
+    };
+    let server = Server::start(config, 0).await;
+    let dav = server.store_with(|b| b.with_max_listing(1 << 20)).await;
+    let listing = list(&dav, None).await;
+    assert_eq!(listing.len(), 1, "only the error: {listing:?}");
+    let e = listing[0].as_ref().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unexpected, "{e}");
+    assert!(!e.is_temporary(), "{e}");
+    assert_eq!(e.context("folder"), Some(BOOK), "{e}");
+    assert!(e.to_string().contains("longer than 1048576 bytes"), "{e}");
+}
+
+/// A listing has no whole-request deadline, only the idle one: with a 1 s timeout, an
+/// answer trickled a piece every 0.3 s (2 s in all) is read whole; one that stalls 1.5 s
+/// is a temporary `Unavailable` naming the collection, with nothing listed.
+#[tokio::test]
+async fn a_listing_may_take_longer_than_the_timeout_but_not_stall() {
+    let server = Server::start(Config::default(), 4).await;
+    let dav = server
+        .store_with(|b| b.with_timeout(Duration::from_secs(1)))
+        .await;
+
+    server.dav().config.fault = Fault::Trickle(Duration::from_millis(300));
+    let started = Instant::now();
+    let listing = list(&dav, None).await;
+    assert!(
+        started.elapsed() > Duration::from_secs(1),
+        "slower than the timeout"
+    );
+    assert_eq!(upserts(&listing).len(), 4, "{listing:?}");
+    assert!(matches!(
+        listing.last(),
+        Some(Ok(ItemChange::Checkpoint(_)))
+    ));
+
+    server.dav().config.fault = Fault::Trickle(Duration::from_millis(1500));
+    let listing = list(&dav, None).await;
+    assert_eq!(listing.len(), 1, "only the error: {listing:?}");
+    let e = listing[0].as_ref().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+    assert!(e.is_temporary(), "{e}");
+    assert_eq!(e.context("folder"), Some(BOOK), "{e}");
+    assert!(e.to_string().contains("timed out"), "{e}");
 }
 
 /// A memory address book holding a sample contact for each of `uids`.
