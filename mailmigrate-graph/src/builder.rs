@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mailmigrate_core::auth::{
-    CachingTokenProvider, OAuth2Client, OAuth2Grant, SecretString, TokenProvider,
+    CachingTokenProvider, DeviceCodeFlow, OAuth2Client, OAuth2Grant, SecretString, TokenProvider,
 };
 use mailmigrate_core::{Error, ErrorKind, Result};
 
@@ -21,6 +21,31 @@ pub const AUTHORITY_URL: &str = "https://login.microsoftonline.com";
 /// The scope of an app-only token for Graph ([AAD-CC]: `.default` asks for the
 /// application permissions an administrator granted).
 pub const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
+/// The scopes of delegated access (a person signed in, [AAD-DC]): mail, contacts and
+/// calendars read and write, and `offline_access` for a refresh token.
+pub const DELEGATED_SCOPES: [&str; 4] = [
+    "https://graph.microsoft.com/Mail.ReadWrite",
+    "https://graph.microsoft.com/Contacts.ReadWrite",
+    "https://graph.microsoft.com/Calendars.ReadWrite",
+    "offline_access",
+];
+
+/// How the builder signs in: as the app, or as a person who signed in once.
+#[derive(Clone)]
+enum Credentials {
+    /// The client-credentials grant: tenant, client id, secret.
+    App(String, String, SecretString),
+    /// The refresh-token grant of a public client: tenant, client id, refresh token.
+    Delegated(String, String, SecretString),
+}
+
+impl Credentials {
+    fn client_id(&self) -> &str {
+        match self {
+            Self::App(_, id, _) | Self::Delegated(_, id, _) => id,
+        }
+    }
+}
 
 /// Connects to one mailbox (a user principal name or object id) of a tenant.
 ///
@@ -53,7 +78,7 @@ pub struct GraphBuilder {
     graph_url: String,
     authority_url: String,
     tokens: Option<Arc<dyn TokenProvider>>,
-    credentials: Option<(String, String, SecretString)>,
+    credentials: Option<Credentials>,
     limits: MailboxLimits,
     allow_plaintext: bool,
     timeout: Duration,
@@ -69,7 +94,7 @@ impl fmt::Debug for GraphBuilder {
             .field("tokens", &self.tokens.is_some())
             .field(
                 "client_id",
-                &self.credentials.as_ref().map(|(_, id, _)| id.as_str()),
+                &self.credentials.as_ref().map(Credentials::client_id),
             )
             .field("limits", &self.limits)
             .field("allow_plaintext", &self.allow_plaintext)
@@ -122,8 +147,77 @@ impl GraphBuilder {
         client_id: impl Into<String>,
         secret: impl Into<SecretString>,
     ) -> Self {
-        self.credentials = Some((tenant.into(), client_id.into(), secret.into()));
+        self.credentials = Some(Credentials::App(
+            tenant.into(),
+            client_id.into(),
+            secret.into(),
+        ));
         self
+    }
+
+    /// Delegated access as the person whose refresh token this is (from
+    /// [`device_code_flow`](Self::device_code_flow)), through the public client
+    /// `client_id` of `tenant`, with [`DELEGATED_SCOPES`]. A rotated refresh token replaces
+    /// it for the rest of the run.
+    pub fn with_refresh_token(
+        mut self,
+        tenant: impl Into<String>,
+        client_id: impl Into<String>,
+        refresh: impl Into<SecretString>,
+    ) -> Self {
+        self.credentials = Some(Credentials::Delegated(
+            tenant.into(),
+            client_id.into(),
+            refresh.into(),
+        ));
+        self
+    }
+
+    /// A sign-in by device code ([AAD-DC]) at this builder's identity platform, for the
+    /// public client `client_id` of `tenant` (`organizations` for any work account) with
+    /// [`DELEGATED_SCOPES`]; its refresh token goes to
+    /// [`with_refresh_token`](Self::with_refresh_token).
+    ///
+    /// ```no_run
+    /// use mailmigrate_graph::GraphBuilder;
+    /// # async fn run() -> mailmigrate_core::Result<()> {
+    /// let builder = GraphBuilder::new("ada@contoso.com");
+    /// let flow = builder.device_code_flow("organizations", "app-id")?;
+    /// let sign_in = flow.start().await?;
+    /// eprintln!("{}", sign_in.message());
+    /// let signed_in = sign_in.finish().await?;
+    /// let refresh = signed_in.refresh_token().cloned().expect("offline_access");
+    /// let mailbox = builder
+    ///     .with_refresh_token("organizations", "app-id", refresh)
+    ///     .connect()
+    ///     .await?;
+    /// # let _ = mailbox;
+    /// # Ok(())
+    /// # }
+    /// # let _ = run;
+    /// ```
+    ///
+    /// # Errors
+    /// `ConfigInvalid` for an authority URL that is not `https` (without
+    /// [`allow_plaintext`](Self::allow_plaintext)).
+    pub fn device_code_flow(&self, tenant: &str, client_id: &str) -> Result<DeviceCodeFlow> {
+        DeviceCodeFlow::builder(
+            self.tenant_endpoint(tenant, "devicecode"),
+            self.tenant_endpoint(tenant, "token"),
+            client_id,
+        )
+        .with_scopes(DELEGATED_SCOPES)
+        .allow_http_loopback(self.allow_plaintext)
+        .build()
+    }
+
+    /// `{authority}/{tenant}/oauth2/v2.0/{endpoint}`.
+    fn tenant_endpoint(&self, tenant: &str, endpoint: &str) -> String {
+        format!(
+            "{}/{}/oauth2/v2.0/{endpoint}",
+            self.authority_url.trim_end_matches('/'),
+            crate::client::segment(tenant)
+        )
     }
 
     /// The per-mailbox limits (defaults: Graph's documented Outlook limits).
@@ -158,7 +252,7 @@ impl GraphBuilder {
     /// `ConfigInvalid` for a URL that is not `https` (without
     /// [`allow_plaintext`](Self::allow_plaintext)), a PEM that does not parse, or neither
     /// a token provider nor client credentials.
-    pub async fn connect(self) -> Result<Graph> {
+    pub async fn connect(mut self) -> Result<Graph> {
         for url in [&self.graph_url, &self.authority_url] {
             let plain = url.starts_with("http://");
             if !(url.starts_with("https://") || plain && self.allow_plaintext) {
@@ -181,22 +275,28 @@ impl GraphBuilder {
         let http = http
             .build()
             .map_err(|e| config(format!("cannot build the HTTP client: {e}")))?;
-        let tokens = match (self.tokens, self.credentials) {
+        let tokens = match (self.tokens.take(), self.credentials.take()) {
             (Some(t), _) => t,
-            (None, Some((tenant, client_id, secret))) => {
-                let url = format!(
-                    "{}/{}/oauth2/v2.0/token",
-                    self.authority_url.trim_end_matches('/'),
-                    crate::client::segment(&tenant)
-                );
-                let source = OAuth2Client::builder(url, client_id)
-                    .with_client_secret(secret)
-                    .with_scopes([GRAPH_SCOPE])
-                    .with_grant(OAuth2Grant::ClientCredentials)
-                    // [AAD-CC] documents the secret as a form field of the request.
-                    .with_credentials_in_body()
-                    .allow_http_loopback(self.allow_plaintext)
-                    .build()?;
+            (None, Some(Credentials::App(tenant, client_id, secret))) => {
+                let source =
+                    OAuth2Client::builder(self.tenant_endpoint(&tenant, "token"), client_id)
+                        .with_client_secret(secret)
+                        .with_scopes([GRAPH_SCOPE])
+                        .with_grant(OAuth2Grant::ClientCredentials)
+                        // [AAD-CC] documents the secret as a form field of the request.
+                        .with_credentials_in_body()
+                        .allow_http_loopback(self.allow_plaintext)
+                        .build()?;
+                Arc::new(CachingTokenProvider::new(source))
+            }
+            (None, Some(Credentials::Delegated(tenant, client_id, refresh))) => {
+                let source =
+                    OAuth2Client::builder(self.tenant_endpoint(&tenant, "token"), client_id)
+                        .with_scopes(DELEGATED_SCOPES)
+                        .with_grant(OAuth2Grant::refresh_token(refresh))
+                        .with_credentials_in_body()
+                        .allow_http_loopback(self.allow_plaintext)
+                        .build()?;
                 Arc::new(CachingTokenProvider::new(source))
             }
             (None, None) => {

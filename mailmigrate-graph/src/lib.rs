@@ -23,7 +23,7 @@ mod client;
 mod error;
 mod mail;
 
-pub use builder::{GraphBuilder, AUTHORITY_URL, GRAPH_SCOPE, GRAPH_URL};
+pub use builder::{GraphBuilder, AUTHORITY_URL, DELEGATED_SCOPES, GRAPH_SCOPE, GRAPH_URL};
 pub use client::MailboxLimits;
 pub use mail::Graph;
 

@@ -8,7 +8,8 @@
 //!   tasks ask at once.
 //! - [`StaticToken`] is a fixed token, for tests and short runs.
 //! - With the `oauth2` feature, [`OAuth2Client`] is a source for OAuth2 token endpoints
-//!   (the refresh-token and client-credentials grants).
+//!   (the refresh-token and client-credentials grants), and [`DeviceCodeFlow`] signs a
+//!   person in by device code (RFC 8628) for a refresh token.
 //!
 //! Secrets live in [`SecretString`]s, which print as `***`: no type here shows a token or
 //! a client secret in `Debug` output or in an error.
@@ -54,7 +55,10 @@ mod token;
 
 pub use caching::{CachingTokenProvider, DEFAULT_REFRESH_MARGIN};
 #[cfg(feature = "oauth2")]
-pub use oauth2::{OAuth2Client, OAuth2ClientBuilder, OAuth2Grant};
+pub use oauth2::{
+    DeviceCodeFlow, DeviceCodeFlowBuilder, DeviceSignIn, OAuth2Client, OAuth2ClientBuilder,
+    OAuth2Grant, SignedIn,
+};
 pub use provider::{TokenProvider, TokenSource};
 pub use secret::SecretString;
 pub use static_token::StaticToken;

@@ -1,8 +1,10 @@
-//! The identity platform's client-credentials token endpoint \[AAD-CC\] and bearer checks.
+//! The identity platform's token endpoint — the client-credentials grant \[AAD-CC\], and
+//! the device code and refresh-token grants of delegated sign-ins ([`super::device`],
+//! \[AAD-DC\]) — and bearer checks.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
@@ -15,6 +17,8 @@ use super::server::State;
 #[derive(Debug, Clone)]
 pub(crate) struct TokenInfo {
     pub(crate) client_id: String,
+    /// The signed-in user of a delegated token (lower case); `None` for app-only.
+    pub(crate) user: Option<String>,
     expires: Instant,
     epoch: u64,
 }
@@ -25,7 +29,7 @@ pub(crate) struct Tokens(Mutex<HashMap<String, TokenInfo>>);
 
 /// An OAuth error `{error, error_description "AADSTS…", error_codes, timestamp, trace_id,
 /// correlation_id}` \[AAD-CC\].
-fn oauth_error(status: u16, error: &str, aadsts: u32, text: &str) -> Resp {
+pub(crate) fn oauth_error(status: u16, error: &str, aadsts: u32, text: &str) -> Resp {
     let trace = super::errors::request_id();
     let now = super::render::fmt_time(super::store::now());
     Resp::json(
@@ -41,8 +45,9 @@ fn oauth_error(status: u16, error: &str, aadsts: u32, text: &str) -> Resp {
     )
 }
 
-/// `POST /{tenant}/oauth2/v2.0/token`, form-encoded \[AAD-CC\].
-pub(crate) fn token(st: &State, tenant: &str, body: &[u8]) -> Resp {
+/// `POST /{tenant}/oauth2/v2.0/{endpoint}`, form-encoded: `token` \[AAD-CC\]\[AAD-DC\] or
+/// `devicecode` \[AAD-DC\].
+pub(crate) fn endpoint(st: &State, tenant: &str, endpoint: &str, body: &[u8]) -> Resp {
     if !tenant.eq_ignore_ascii_case(&st.cfg.tenant) {
         return oauth_error(
             400,
@@ -56,9 +61,14 @@ pub(crate) fn token(st: &State, tenant: &str, body: &[u8]) -> Resp {
         .filter_map(|p| p.split_once('='))
         .map(|(k, v)| (decode(k), decode(v)))
         .collect();
+    if endpoint == "devicecode" {
+        return super::device::devicecode(st, &form);
+    }
     let get = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
     match get("grant_type") {
         "client_credentials" => {}
+        "urn:ietf:params:oauth:grant-type:device_code" => return super::device::poll(st, &form),
+        "refresh_token" => return super::device::refresh(st, &form),
         "" => {
             return oauth_error(
                 400,
@@ -101,21 +111,7 @@ pub(crate) fn token(st: &State, tenant: &str, body: &[u8]) -> Resp {
             "The provided value for scope is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier.",
         );
     }
-    let token = format!("eyJ0eXAiOiJKV1Qi.{}", ids::new_token(48));
-    let life = st.cfg.token_lifetime;
-    st.tokens
-        .0
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(
-            token.clone(),
-            TokenInfo {
-                client_id: st.cfg.client_id.clone(),
-                expires: Instant::now() + life,
-                epoch: st.faults.token_epoch(),
-            },
-        );
-    st.counters().tokens_issued += 1;
+    let (token, life) = issue(st, &st.cfg.client_id, None);
     Resp::json(
         200,
         &json!({
@@ -125,6 +121,28 @@ pub(crate) fn token(st: &State, tenant: &str, body: &[u8]) -> Resp {
             "access_token": token,
         }),
     )
+}
+
+/// Issues an access token for `client_id`, acting as `user` when delegated; the token and
+/// its lifetime.
+pub(crate) fn issue(st: &State, client_id: &str, user: Option<&str>) -> (String, Duration) {
+    let token = format!("eyJ0eXAiOiJKV1Qi.{}", ids::new_token(48));
+    let life = st.cfg.token_lifetime;
+    st.tokens
+        .0
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(
+            token.clone(),
+            TokenInfo {
+                client_id: client_id.to_owned(),
+                user: user.map(str::to_owned),
+                expires: Instant::now() + life,
+                epoch: st.faults.token_epoch(),
+            },
+        );
+    st.counters().tokens_issued += 1;
+    (token, life)
 }
 
 /// Checks `Authorization: Bearer …`; 401 `InvalidAuthenticationToken` otherwise \[G-ERR\].

@@ -85,6 +85,7 @@ fn inner_ctx(outer: &Ctx, req: &Value) -> Result<Ctx, GraphError> {
         body,
         prefer,
         client_id: outer.client_id.clone(),
+        user: outer.user.clone(),
     })
 }
 

@@ -98,6 +98,8 @@ pub(crate) struct Config {
     pub(crate) mailboxes: Vec<String>,
     pub(crate) import_mime: bool,
     pub(crate) token_lifetime: Duration,
+    pub(crate) device_code_lifetime: Duration,
+    pub(crate) device_code_interval: Duration,
     pub(crate) limits: Limits,
     pub(crate) regenerate_mime: bool,
     pub(crate) folder_exists_status: u16,
@@ -135,6 +137,8 @@ impl Default for EmulatorBuilder {
                 mailboxes: Vec::new(),
                 import_mime: false,
                 token_lifetime: Duration::from_secs(3599),
+                device_code_lifetime: Duration::from_secs(900),
+                device_code_interval: Duration::from_secs(5),
                 limits: Limits::default(),
                 regenerate_mime: false,
                 folder_exists_status: 409,
@@ -184,6 +188,18 @@ impl EmulatorBuilder {
     /// Access-token lifetime, announced as `expires_in` (default 3599 s) \[AAD-CC\].
     pub fn token_lifetime(mut self, d: Duration) -> Self {
         self.cfg.token_lifetime = d;
+        self
+    }
+    /// How long a device code is valid, announced as `expires_in` (default 900 s)
+    /// \[AAD-DC\].
+    pub fn device_code_lifetime(mut self, d: Duration) -> Self {
+        self.cfg.device_code_lifetime = d;
+        self
+    }
+    /// The polling interval a device code announces, in whole seconds, at least 1
+    /// (default 5 s) \[AAD-DC\].
+    pub fn device_code_interval(mut self, d: Duration) -> Self {
+        self.cfg.device_code_interval = Duration::from_secs(d.as_secs().max(1));
         self
     }
     /// Throttling and size limits \[G-THR\]\[I-4MB\].

@@ -118,6 +118,9 @@ pub struct Stats {
     pub bytes_uploaded: u64,
     /// Access tokens issued.
     pub tokens_issued: u64,
+    /// Device code polls that came sooner than the announced interval (RFC 8628 §3.5:
+    /// a client waits it out).
+    pub early_device_polls: u64,
 }
 
 #[derive(Debug)]
@@ -366,7 +369,21 @@ impl EmulatorHandle {
             throttled: c.throttled,
             bytes_uploaded: c.bytes_uploaded,
             tokens_issued: c.tokens_issued,
+            early_device_polls: self.st().sign_ins.early_polls(),
         }
+    }
+
+    /// Signs `upn` in at the verification page showing `user_code` (a device code sign-in,
+    /// \[AAD-DC\]): the next poll gets tokens acting as that user. Whether a sign-in showed
+    /// that code.
+    pub fn approve_device_code(&self, user_code: &str, upn: &str) -> bool {
+        self.st().sign_ins.answer(user_code, Some(upn))
+    }
+
+    /// Declines the sign-in showing `user_code`: the next poll gets
+    /// `authorization_declined`. Whether a sign-in showed that code.
+    pub fn decline_device_code(&self, user_code: &str) -> bool {
+        self.st().sign_ins.answer(user_code, None)
     }
 
     /// Stops the server (open connections are closed after at most a second).

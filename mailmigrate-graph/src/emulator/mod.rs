@@ -47,6 +47,7 @@ mod batch;
 mod builder;
 mod conn;
 mod delta;
+mod device;
 mod errors;
 mod faults;
 mod folders;

@@ -21,7 +21,7 @@ use super::handle::EmulatorHandle;
 use super::odata::{Prefer, Query};
 use super::store::{Mailbox, Store};
 use super::throttle::{self, Counters, Throttle};
-use super::{auth, batch, delta, folders, messages};
+use super::{auth, batch, delta, device, folders, messages};
 
 /// Everything the server shares between requests and with the handle.
 #[derive(Debug)]
@@ -30,6 +30,7 @@ pub(crate) struct State {
     pub(crate) base_url: String,
     pub(crate) store: Mutex<Store>,
     pub(crate) tokens: auth::Tokens,
+    pub(crate) sign_ins: device::SignIns,
     pub(crate) faults: Faults,
     pub(crate) throttle: Throttle,
     pub(crate) delta: Mutex<HashMap<String, DeltaState>>,
@@ -63,6 +64,8 @@ pub(crate) struct Ctx {
     pub(crate) body: Bytes,
     pub(crate) prefer: Prefer,
     pub(crate) client_id: String,
+    /// The signed-in user of a delegated token; `None` for app-only.
+    pub(crate) user: Option<String>,
 }
 
 impl Ctx {
@@ -114,6 +117,7 @@ pub(crate) async fn start(cfg: Config) -> std::io::Result<EmulatorHandle> {
         base_url: format!("http://{addr}"),
         store: Mutex::new(store),
         tokens: auth::Tokens::default(),
+        sign_ins: device::SignIns::default(),
         faults: Faults::default(),
         throttle: Throttle::default(),
         delta: Mutex::new(HashMap::new()),
@@ -183,15 +187,19 @@ async fn handle(
         .get("client-request-id")
         .and_then(|v| v.to_str().ok());
     let seg = |i: usize| segs.get(i).map(String::as_str).unwrap_or("");
-    // [AAD-CC] POST /{tenant}/oauth2/v2.0/token
-    if segs.len() == 4 && seg(1) == "oauth2" && seg(2) == "v2.0" && seg(3) == "token" {
+    // [AAD-CC][AAD-DC] POST /{tenant}/oauth2/v2.0/token and …/devicecode
+    if segs.len() == 4
+        && seg(1) == "oauth2"
+        && seg(2) == "v2.0"
+        && matches!(seg(3), "token" | "devicecode")
+    {
         if method != Method::POST {
             return GraphError::new(405, "MethodNotAllowed", "Use POST.").into_resp(crid);
         }
         if let Some(resp) = answer_fault(st, method.as_str(), path, crid) {
             return resp;
         }
-        return auth::token(st, seg(0), &body);
+        return auth::endpoint(st, seg(0), seg(3), &body);
     }
     // [G-ATT] pre-authenticated upload URLs: answer faults apply to them as to Graph.
     if seg(0) == "upload" {
@@ -236,6 +244,7 @@ async fn handle(
                 .filter_map(|v| v.to_str().ok()),
         ),
         client_id: token.client_id,
+        user: token.user,
     };
     if ctx.segs.len() == 1 && ctx.segs[0] == "$batch" && method == Method::POST {
         return batch::handle(st, &ctx).await;
@@ -300,6 +309,18 @@ async fn graph_inner(st: &Arc<State>, ctx: &Ctx) -> Result<Resp, GraphError> {
         .mailbox_mut(seg(1))
         .map(|m| m.upn.clone())
         .ok_or_else(|| unknown_mailbox(st))?;
+    // [AAD-DC] a delegated token reaches its own user's mailbox only.
+    if ctx
+        .user
+        .as_ref()
+        .is_some_and(|u| !u.eq_ignore_ascii_case(&upn))
+    {
+        return Err(GraphError::new(
+            403,
+            "ErrorAccessDenied",
+            "Access is denied. Check credentials and try again.",
+        ));
+    }
     let upload = if matches!(ctx.method, Method::POST | Method::PATCH | Method::PUT) {
         ctx.body.len() as u64
     } else {

@@ -11,6 +11,17 @@ use crate::{Error, ErrorKind};
 
 /// Maps a failed token request.
 pub(super) fn map(e: RequestTokenError<HttpError, BasicErrorResponse>) -> Error {
+    map_with(e, |r| from_code(r.error()))
+}
+
+/// Maps a failed token request whose OAuth2 error answer `server` maps.
+pub(super) fn map_with<T>(
+    e: RequestTokenError<HttpError, T>,
+    server: impl FnOnce(T) -> Error,
+) -> Error
+where
+    T: oauth2::ErrorResponse,
+{
     match e {
         RequestTokenError::Request(HttpError::Status {
             status,
@@ -35,7 +46,7 @@ pub(super) fn map(e: RequestTokenError<HttpError, BasicErrorResponse>) -> Error 
         RequestTokenError::Request(e @ HttpError::Build(_)) => {
             Error::new(ErrorKind::ConfigInvalid, e.to_string()).with_source(e)
         }
-        RequestTokenError::ServerResponse(r) => from_code(r.error()),
+        RequestTokenError::ServerResponse(r) => server(r),
         RequestTokenError::Parse(..) => Error::new(
             ErrorKind::Unexpected,
             "the token endpoint's answer is neither a token nor an OAuth2 error",
@@ -48,7 +59,7 @@ pub(super) fn map(e: RequestTokenError<HttpError, BasicErrorResponse>) -> Error 
 }
 
 /// Maps an RFC 6749 §5.2 error code.
-fn from_code(code: &BasicErrorResponseType) -> Error {
+pub(super) fn from_code(code: &BasicErrorResponseType) -> Error {
     use BasicErrorResponseType as T;
     match code {
         T::InvalidGrant => Error::new(

@@ -1,13 +1,17 @@
 //! [`OAuth2Client`]: a [`TokenSource`] for OAuth2 token endpoints (feature `oauth2`).
 //!
 //! The oauth2 crate builds the requests and parses the answers; reqwest with rustls sends
-//! them, without following redirects. Flows that need a person (authorization code, device
-//! code) end with a refresh token: they belong to the provider crates and feed
-//! [`OAuth2Grant::RefreshToken`]. A new non-interactive grant is a new [`OAuth2Grant`]
-//! variant and one arm in [`OAuth2Client::request`].
+//! them, without following redirects. Flows that need a person end with a refresh token
+//! that feeds [`OAuth2Grant::RefreshToken`]: the device code flow ([`DeviceCodeFlow`],
+//! RFC 8628) is here; an authorization-code flow with its redirect belongs to the provider
+//! crates. A new non-interactive grant is a new [`OAuth2Grant`] variant and one arm in
+//! [`OAuth2Client::request`].
 
+mod device;
 mod error;
 mod http;
+
+pub use device::{DeviceCodeFlow, DeviceCodeFlowBuilder, DeviceSignIn, SignedIn};
 
 use std::fmt;
 use std::net::IpAddr;
@@ -255,37 +259,12 @@ impl OAuth2ClientBuilder {
         if self.client_id.is_empty() {
             return Err(invalid("the OAuth2 client id is empty"));
         }
-        let token_url = TokenUrl::new(self.token_url)
-            .map_err(|_| invalid("the OAuth2 token URL does not parse"))?;
-        let url = token_url.url();
-        let loopback = match url.host() {
-            Some(oauth2::url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-            Some(oauth2::url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-            Some(oauth2::url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-            None => false,
-        };
-        match url.scheme() {
-            "https" => {}
-            "http" if self.allow_http_loopback && loopback => {}
-            "http" if self.allow_http_loopback => {
-                return Err(invalid(
-                    "an http OAuth2 token URL is allowed only for a loopback host",
-                ))
-            }
-            _ => return Err(invalid("the OAuth2 token URL must use https")),
-        }
-        let mut http = reqwest::Client::builder()
-            .use_rustls_tls()
-            .https_only(!self.allow_http_loopback)
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(self.timeout);
-        if self.allow_http_loopback {
-            // A loopback endpoint is never reached through a proxy.
-            http = http.no_proxy();
-        }
-        let http = http
-            .build()
-            .map_err(|e| invalid("cannot set up the HTTPS client").with_source(e))?;
+        let token_url = TokenUrl::from_url(endpoint_url(
+            "token",
+            &self.token_url,
+            self.allow_http_loopback,
+        )?);
+        let http = http_client(self.allow_http_loopback, self.timeout)?;
         let refresh = match &grant {
             OAuth2Grant::RefreshToken(t) => Some(t.clone()),
             OAuth2Grant::ClientCredentials => None,
@@ -301,6 +280,44 @@ impl OAuth2ClientBuilder {
             http,
         })
     }
+}
+
+/// Parses an endpoint URL (`what`: "token", "device authorization"): `https`, or `http` to
+/// a loopback host when `allow_http_loopback`.
+fn endpoint_url(what: &str, url: &str, allow_http_loopback: bool) -> Result<oauth2::url::Url> {
+    let invalid = |m: String| Error::new(ErrorKind::ConfigInvalid, m);
+    let url = oauth2::url::Url::parse(url)
+        .map_err(|_| invalid(format!("the OAuth2 {what} URL does not parse")))?;
+    let loopback = match url.host() {
+        Some(oauth2::url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(oauth2::url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        Some(oauth2::url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if allow_http_loopback && loopback => Ok(url),
+        "http" if allow_http_loopback => Err(invalid(format!(
+            "an http OAuth2 {what} URL is allowed only for a loopback host"
+        ))),
+        _ => Err(invalid(format!("the OAuth2 {what} URL must use https"))),
+    }
+}
+
+/// The HTTPS client of token requests: rustls, no redirects, `timeout` per request.
+fn http_client(allow_http_loopback: bool, timeout: Duration) -> Result<reqwest::Client> {
+    let mut http = reqwest::Client::builder()
+        .use_rustls_tls()
+        .https_only(!allow_http_loopback)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(timeout);
+    if allow_http_loopback {
+        // A loopback endpoint is never reached through a proxy.
+        http = http.no_proxy();
+    }
+    http.build().map_err(|e| {
+        Error::new(ErrorKind::ConfigInvalid, "cannot set up the HTTPS client").with_source(e)
+    })
 }
 
 #[cfg(test)]
