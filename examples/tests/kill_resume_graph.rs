@@ -372,6 +372,14 @@ async fn a_migration_into_graph_survives_kills_lost_state_and_lost_requests() {
         before,
         "an idle pass writes nothing"
     );
+    // The full comparison, through the library's verification (parsed messages: Graph
+    // stores them rewritten), agrees.
+    let out = migrate(&cfg, dir.path(), &emu)
+        .arg("verify")
+        .output()
+        .expect("run migrate verify");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
     let stats = emu.stats();
     let peak = stats.max_concurrent.get(MAILBOX).copied().unwrap_or(0);
     assert!(

@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 
 use futures::future::BoxFuture;
 use futures::StreamExt;
-use mail_parser::{Message, MessageParser, MimeHeaders};
+use mail_parser::{MessageParser, MimeHeaders};
+
+use crate::verify::parsed::{sender, text};
 
 use crate::{
     Capabilities, Change, Checkpoint, Destination, Error, FolderId, FolderPath, MessageId,
@@ -643,42 +645,6 @@ pub(crate) fn same_parsed(expected: &[u8], actual: &[u8]) -> Result<(), String> 
             .map_err(|d| format!("attachment {i} content differs: {d}"))?;
     }
     Ok(())
-}
-
-/// What [`same_parsed`] compares but the date, as one hash: two messages that
-/// `same_parsed` takes for the same have the same fingerprint. Counting copies at a destination that regenerates
-/// MIME (so no byte hash survives) goes by it.
-pub(crate) fn parsed_fingerprint(bytes: &[u8]) -> crate::ContentHash {
-    let Some(m) = MessageParser::new().parse(bytes) else {
-        return crate::ContentHash::of(bytes);
-    };
-    let mut text = String::new();
-    let mut field = |v: Option<String>| {
-        text.push_str(&format!("{v:?}\u{0}"));
-    };
-    field(m.message_id().map(str::to_owned));
-    field(m.subject().map(str::to_owned));
-    field(sender(&m));
-    // Not the date: a destination that regenerates MIME writes one where the original had
-    // none or an unreadable one (same_parsed compares it only where it is valid).
-    field(self::text(&m));
-    for a in m.attachments() {
-        field(a.attachment_name().map(str::to_owned));
-        field(Some(crate::ContentHash::of(a.contents()).to_hex()));
-    }
-    crate::ContentHash::of(text.as_bytes())
-}
-
-fn sender(m: &Message<'_>) -> Option<String> {
-    m.from()
-        .and_then(|a| a.first())
-        .and_then(|a| a.address())
-        .map(str::to_ascii_lowercase)
-}
-
-fn text(m: &Message<'_>) -> Option<String> {
-    m.body_text(0)
-        .map(|t| t.replace("\r\n", "\n").trim_end().to_owned())
 }
 
 #[cfg(test)]

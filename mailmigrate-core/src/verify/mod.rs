@@ -43,6 +43,7 @@
 //! # });
 //! ```
 
+pub(crate) mod parsed;
 mod report;
 mod text;
 
@@ -57,6 +58,7 @@ use crate::{
     Result, Source,
 };
 
+pub use parsed::parsed_fingerprint;
 pub use report::{
     ChangedItem, Counts, DateDifference, ExtraItem, FlagDifference, FolderError, FolderRef,
     FolderReport, MissingItem, Side, Totals, UnreadableItem, VerifyReport,
@@ -135,6 +137,10 @@ pub struct VerifyOptions {
     /// engine counts those messages in
     /// [`Stats::header_bytes_replaced`](crate::engine::Stats::header_bytes_replaced).
     pub header_8bit_as_x: bool,
+    /// Compare messages by what they say ([`parsed_fingerprint`]) instead of their bytes
+    /// (default false): set for a destination that stores them rewritten (without
+    /// [`byte_exact`](Capabilities::byte_exact)), where no copy has its source's bytes.
+    pub compare_parsed: bool,
 }
 
 impl Default for VerifyOptions {
@@ -148,6 +154,7 @@ impl Default for VerifyOptions {
             canonical_crlf: false,
             labels_as_keywords: false,
             header_8bit_as_x: false,
+            compare_parsed: false,
         }
     }
 }
@@ -155,8 +162,8 @@ impl Default for VerifyOptions {
 impl VerifyOptions {
     /// Options that skip what a destination with `caps` cannot store: flags without
     /// `append_with_flags`, keywords without `append_with_keywords`, dates without
-    /// `append_with_internal_date`; and hashes the source in CRLF form where the destination
-    /// requires CRLF.
+    /// `append_with_internal_date`; hashes the source in CRLF form where the destination
+    /// requires CRLF; compares parsed messages where it is not `byte_exact`.
     ///
     /// ```
     /// use mailmigrate_core::verify::VerifyOptions;
@@ -172,6 +179,7 @@ impl VerifyOptions {
             compare_dates: caps.append_with_internal_date,
             canonical_crlf: caps.requires_crlf,
             header_8bit_as_x: caps.replaces_8bit_header_bytes,
+            compare_parsed: !caps.byte_exact,
             ..Self::default()
         }
     }
@@ -217,6 +225,14 @@ impl VerifyOptions {
     #[must_use]
     pub fn with_labels_as_keywords(mut self, on: bool) -> Self {
         self.labels_as_keywords = on;
+        self
+    }
+
+    /// Sets whether messages are compared as parsed ([`parsed_fingerprint`]) instead of
+    /// as bytes.
+    #[must_use]
+    pub fn with_compare_parsed(mut self, on: bool) -> Self {
+        self.compare_parsed = on;
         self
     }
 
@@ -433,7 +449,9 @@ async fn read_side(
             match result {
                 Ok(msg) => {
                     let rec = &mut records[i];
-                    rec.hash = Some(if side == Side::Source {
+                    rec.hash = Some(if opts.compare_parsed {
+                        parsed_fingerprint(&msg.bytes)
+                    } else if side == Side::Source {
                         ContentHash::of(&opts.stored_form().stored_form(&msg.bytes))
                     } else {
                         msg.content_hash()

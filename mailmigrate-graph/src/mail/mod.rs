@@ -53,8 +53,9 @@ use crate::client::Client;
 ///
 /// As a source it lists each folder by delta query (`@odata.deltaLink` is the checkpoint;
 /// an expired one starts a full listing with [`Change::Reset`](mailmigrate_core::Change))
-/// and fetches each message's MIME from `/$value`. `\Answered` is not listed: Graph's
-/// delta query has no field for it.
+/// and fetches each message's MIME from `/$value`. `\Answered` and `$Forwarded` are read
+/// from `PR_LAST_VERB_EXECUTED` (`Integer 0x1081`), expanded into each delta page; a fetched
+/// message carries no flags (`fetch_flags` is off: `$value` is the MIME alone).
 ///
 /// # Examples
 /// ```

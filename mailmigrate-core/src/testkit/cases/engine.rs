@@ -10,8 +10,8 @@ use crate::engine::{Engine, SyncOptions};
 use crate::layer::{Fault, FaultLayer, Stack, Trigger};
 use crate::state::{MemoryState, StateStore};
 use crate::store::MemoryStore;
-use crate::testkit::harness::parsed_fingerprint;
 use crate::testkit::{fixtures, CaseResult, Harness, Outcome};
+use crate::verify::parsed_fingerprint;
 use crate::{ContentHash, Destination, ErrorKind, FolderId, Operation, RawMessage};
 
 /// Content hash → copies, of the bytes as this destination stores them.
