@@ -1,4 +1,5 @@
-//! [`GraphBuilder`]: one mailbox of a Microsoft 365 tenant, and how to reach it.
+//! [`GraphBuilder`]: one mailbox of a Microsoft 365 tenant (or its directory), and how to
+//! reach it.
 
 use std::fmt;
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use mailmigrate_core::auth::{
 use mailmigrate_core::{Error, ErrorKind, Result};
 
 use crate::client::{Client, MailboxLimits};
+use crate::directory::GraphDirectory;
 use crate::mail::Graph;
 use crate::PROVIDER;
 
@@ -103,7 +105,8 @@ impl fmt::Debug for GraphBuilder {
 }
 
 impl GraphBuilder {
-    /// A builder for `mailbox` (`ada@contoso.com` or the user's object id).
+    /// A builder for `mailbox` (`ada@contoso.com` or the user's object id); for
+    /// [`connect_directory`](Self::connect_directory), a label for the tenant.
     pub fn new(mailbox: impl Into<String>) -> Self {
         Self {
             mailbox: mailbox.into(),
@@ -252,7 +255,48 @@ impl GraphBuilder {
     /// `ConfigInvalid` for a URL that is not `https` (without
     /// [`allow_plaintext`](Self::allow_plaintext)), a PEM that does not parse, or neither
     /// a token provider nor client credentials.
-    pub async fn connect(mut self) -> Result<Graph> {
+    pub async fn connect(self) -> Result<Graph> {
+        let mailbox = self.mailbox.clone();
+        let client = self.client()?;
+        Ok(Graph::new(Arc::new(client), mailbox))
+    }
+
+    /// Builds the tenant's [`GraphDirectory`]: its users, shared and resource mailboxes
+    /// and mail-enabled groups. The name given to [`new`](Self::new) is the directory's
+    /// label (the tenant's domain, say); the token must be tenant-wide, app-only with
+    /// `User.Read.All`, `Group.Read.All` and `MailboxSettings.Read` (and `Mail.ReadBasic.All`
+    /// for [stats](GraphDirectory::with_stats)). It makes no request.
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// use mailmigrate_core::directory::Directory;
+    /// use mailmigrate_graph::GraphBuilder;
+    ///
+    /// # async fn run() -> mailmigrate_core::Result<()> {
+    /// let tenant = GraphBuilder::new("contoso.com")
+    ///     .with_client_credentials("contoso.onmicrosoft.com", "app-id", "app-secret")
+    ///     .connect_directory()
+    ///     .await?;
+    /// let inventory = tenant.inventory().await?;
+    /// let mailboxes = inventory.totals().accounts;
+    /// # let _ = mailboxes;
+    /// # Ok(())
+    /// # }
+    /// # let _ = run;
+    /// ```
+    pub async fn connect_directory(self) -> Result<GraphDirectory> {
+        let label = self.mailbox.clone();
+        let client = self.client()?;
+        Ok(GraphDirectory::new(Arc::new(client), label))
+    }
+
+    /// The HTTP client both [`connect`](Self::connect) and
+    /// [`connect_directory`](Self::connect_directory) build on (a directory addresses
+    /// users by id, so its `mailbox` is only a label).
+    fn client(mut self) -> Result<Client> {
         for url in [&self.graph_url, &self.authority_url] {
             let plain = url.starts_with("http://");
             if !(url.starts_with("https://") || plain && self.allow_plaintext) {
@@ -305,8 +349,13 @@ impl GraphBuilder {
                 ))
             }
         };
-        let client = Client::new(http, &self.graph_url, &self.mailbox, tokens, self.limits);
-        Ok(Graph::new(Arc::new(client), self.mailbox))
+        Ok(Client::new(
+            http,
+            &self.graph_url,
+            &self.mailbox,
+            tokens,
+            self.limits,
+        ))
     }
 }
 

@@ -116,6 +116,10 @@ pub(crate) struct Call {
     /// Whether the request carries the bearer token; an upload session's URL is
     /// pre-authenticated and must not ([G-ATT]).
     pub(crate) authorize: bool,
+    /// How many times a read answered 500, 502, 503 or 504, or cut off in transit, is
+    /// sent again by the client itself (default 0: the core retry layer owns retries).
+    /// For callers without a retry layer above them, the directory.
+    pub(crate) read_retries: u32,
 }
 
 impl Call {
@@ -128,6 +132,7 @@ impl Call {
             page_size: None,
             headers: Vec::new(),
             authorize: true,
+            read_retries: 0,
         }
     }
 
@@ -172,6 +177,19 @@ impl Call {
     pub(crate) fn with_page_size(mut self, n: u32) -> Self {
         self.page_size = Some(n);
         self
+    }
+
+    /// Lets the client send a failed read again up to `n` times (see
+    /// [`read_retries`](Self::read_retries)); writes are never resent.
+    pub(crate) fn with_read_retries(mut self, n: u32) -> Self {
+        self.read_retries = n;
+        self
+    }
+
+    /// Whether a failure of this call may be retried by the client: a read whose
+    /// caller asked for it, with attempts left.
+    fn may_resend(&self, attempts: u32) -> bool {
+        !self.writes() && attempts < self.read_retries
     }
 
     /// Whether the request may change the mailbox.
@@ -268,6 +286,16 @@ impl Client {
         }
     }
 
+    /// `{graph}{path}`, for tenant-wide collections (`/users`, `/groups`).
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.graph_url)
+    }
+
+    /// `{graph}/users/{user}{path}` for another user than the client's own.
+    pub(crate) fn users_url(&self, user: &str, path: &str) -> String {
+        format!("{}/users/{}{path}", self.graph_url, segment(user))
+    }
+
     /// `{graph}/users/{mailbox}{path}` ([G-CMSG]: app-only calls address `/users/{id}`).
     pub(crate) fn user_url(&self, path: &str) -> String {
         format!("{}/users/{}{path}", self.graph_url, self.user)
@@ -284,10 +312,14 @@ impl Client {
 
     /// Sends `call`, waiting out throttles (429 with `Retry-After`, [G-THG]) and renewing
     /// a refused token once. Transport failures are errors: temporary for reads, of
-    /// unknown outcome for writes whose request may have arrived.
+    /// unknown outcome for writes whose request may have arrived. A read that asked for
+    /// [`read_retries`](Call::read_retries) is sent again after a server failure or a
+    /// cut connection, waiting `Retry-After` where the answer has one ([G-ERR]: 503 may
+    /// carry it) or a growing pause.
     pub(crate) async fn send(&self, call: &Call) -> Result<Answer> {
         let mut renewed = false;
         let mut throttled = 0;
+        let mut resent = 0;
         loop {
             self.spend(call).await;
             let _slot = self.slots.acquire().await.map_err(|_| {
@@ -318,14 +350,23 @@ impl Client {
             if let Some((kind, body)) = &call.body {
                 req = req.header(CONTENT_TYPE, *kind).body(body.clone());
             }
-            let resp = match req.send().await {
-                Ok(r) => r,
-                Err(e) => return Err(transport(&e, call)),
+            let received = match req.send().await {
+                Ok(resp) => {
+                    let status = resp.status();
+                    let headers = resp.headers().clone();
+                    resp.bytes().await.map(|body| (status, headers, body))
+                }
+                Err(e) => Err(e),
             };
-            let status = resp.status();
-            let headers = resp.headers().clone();
-            let body = match resp.bytes().await {
-                Ok(b) => b,
+            let (status, headers, body) = match received {
+                Ok(answer) => answer,
+                Err(e) if call.may_resend(resent) => {
+                    resent += 1;
+                    tracing::debug!(what = %call.what, error = %e, "read cut off; sending it again");
+                    drop(_slot);
+                    tokio::time::sleep(backoff(resent)).await;
+                    continue;
+                }
                 Err(e) => return Err(transport(&e, call)),
             };
             let answer = Answer {
@@ -344,6 +385,15 @@ impl Client {
                 let wait = retry_after(&answer.headers)
                     .unwrap_or_else(|| Duration::from_millis(500 << throttled.min(6)));
                 tracing::debug!(what = %call.what, ?wait, "throttled by Graph");
+                drop(_slot);
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            let server_failure = matches!(status.as_u16(), 500 | 502 | 503 | 504);
+            if server_failure && call.may_resend(resent) {
+                resent += 1;
+                let wait = retry_after(&answer.headers).unwrap_or_else(|| backoff(resent));
+                tracing::debug!(what = %call.what, %status, ?wait, "server failure; sending the read again");
                 drop(_slot);
                 tokio::time::sleep(wait).await;
                 continue;
@@ -405,6 +455,11 @@ impl Client {
         .flatten()
         .boxed()
     }
+}
+
+/// The pause before the `n`-th resend of a read: 250 ms, doubling, at most 8 s.
+fn backoff(n: u32) -> Duration {
+    Duration::from_millis(250 << n.saturating_sub(1).min(5))
 }
 
 /// Characters escaped in a path segment.

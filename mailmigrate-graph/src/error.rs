@@ -81,7 +81,9 @@ pub(crate) fn from_answer(
 /// The kind of an error answer: the Exchange or Graph code first, the status otherwise.
 fn kind_of(status: StatusCode, code: &str) -> ErrorKind {
     match code {
-        "ErrorItemNotFound" | "itemNotFound" | "ResourceNotFound" => ErrorKind::NotFound,
+        "ErrorItemNotFound" | "itemNotFound" | "ResourceNotFound" | "Request_ResourceNotFound" => {
+            ErrorKind::NotFound
+        }
         "MailboxNotEnabledForRESTAPI" => ErrorKind::NotFound,
         "ErrorAccessDenied" | "accessDenied" | "Authorization_RequestDenied" => {
             ErrorKind::PermissionDenied

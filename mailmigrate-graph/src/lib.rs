@@ -10,7 +10,11 @@
 //! The feature `emulator` adds an in-process Graph for tests ([`emulator`]); this crate's
 //! tests run the core conformance suite against it.
 //!
-//! Contacts, calendars, the directory and the mailbox import/export API are not built yet.
+//! [`GraphDirectory`] is the tenant's inventory, a core
+//! [`Directory`](mailmigrate_core::directory::Directory): mailboxes with their kinds and
+//! aliases, and mail-enabled groups with their members.
+//!
+//! Contacts, calendars and the mailbox import/export API are not built yet.
 
 /// The URL scheme this provider answers to (`graph://`).
 pub const SCHEME: &str = "graph";
@@ -20,11 +24,13 @@ const PROVIDER: &str = "graph";
 
 mod builder;
 mod client;
+mod directory;
 mod error;
 mod mail;
 
 pub use builder::{GraphBuilder, AUTHORITY_URL, DELEGATED_SCOPES, GRAPH_SCOPE, GRAPH_URL};
 pub use client::MailboxLimits;
+pub use directory::GraphDirectory;
 pub use mail::Graph;
 
 #[cfg(feature = "emulator")]

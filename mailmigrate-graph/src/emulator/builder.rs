@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::directory::seed::{TenantContact, TenantGroup, TenantUser};
 use super::handle::EmulatorHandle;
 
 /// Outlook service limits per (app, mailbox) pair \[G-THR\], scaled down for tests as needed.
@@ -116,6 +117,11 @@ pub(crate) struct Config {
     pub(crate) upload_session_min_size: u64,
     pub(crate) upload_session_lifetime: Duration,
     pub(crate) batch_reorder: bool,
+    pub(crate) users: Vec<TenantUser>,
+    pub(crate) groups: Vec<TenantGroup>,
+    pub(crate) contacts: Vec<TenantContact>,
+    pub(crate) denied_permissions: Vec<String>,
+    pub(crate) directory_page_cap: usize,
 }
 
 /// Configures and starts an emulated tenant. Every setter has a faithful default.
@@ -155,6 +161,11 @@ impl Default for EmulatorBuilder {
                 upload_session_min_size: 3 * 1024 * 1024,
                 upload_session_lifetime: Duration::from_secs(15 * 60),
                 batch_reorder: true,
+                users: Vec::new(),
+                groups: Vec::new(),
+                contacts: Vec::new(),
+                denied_permissions: Vec::new(),
+                directory_page_cap: 999,
             },
         }
     }
@@ -292,6 +303,41 @@ impl EmulatorBuilder {
     /// Returns `$batch` responses in another order than requested (default on) \[G-BAT\].
     pub fn batch_reorder(mut self, on: bool) -> Self {
         self.cfg.batch_reorder = on;
+        self
+    }
+    /// Adds a directory user, with its mailbox when it has one (see [`TenantUser`]). A
+    /// plain [`mailbox`](Self::mailbox) is listed as a member user with a person's
+    /// mailbox.
+    pub fn user(mut self, user: TenantUser) -> Self {
+        self.cfg.users.push(user);
+        self
+    }
+    /// Adds a group; its members are resolved when the emulator starts, after every
+    /// user and contact (and the groups added before it).
+    pub fn group(mut self, group: TenantGroup) -> Self {
+        self.cfg.groups.push(group);
+        self
+    }
+    /// Adds a mail contact (`orgContact`) groups can hold.
+    pub fn contact(mut self, contact: TenantContact) -> Self {
+        self.cfg.contacts.push(contact);
+        self
+    }
+    /// Withholds an application permission (`User.Read.All`, `Group.Read.All`,
+    /// `MailboxSettings.Read`): the calls needing it answer 403 as Graph does without
+    /// admin consent (directory calls `Authorization_RequestDenied` \[I-DIR403\], mailbox
+    /// calls `ErrorAccessDenied` \[G-ERR\]). Default: everything granted. Mail calls are
+    /// not checked.
+    pub fn without_permission(mut self, permission: &str) -> Self {
+        self.cfg.denied_permissions.push(permission.to_owned());
+        self
+    }
+    /// The most objects one directory page holds, whatever `$top` asks (default 999, the
+    /// largest `$top`). Graph may answer with fewer objects than `$top` and a next link;
+    /// clients follow `@odata.nextLink` until there is none \[G-PAGE\]. Lower it to page
+    /// a small tenant.
+    pub fn directory_page_cap(mut self, n: usize) -> Self {
+        self.cfg.directory_page_cap = n.max(1);
         self
     }
     /// Binds `127.0.0.1:0` and serves until the last [`EmulatorHandle`] is dropped or

@@ -128,15 +128,7 @@ impl GraphError {
 
 /// A request id in GUID form.
 pub(crate) fn request_id() -> String {
-    let h = format!("{:016x}{:016x}", ids::random_u64(), ids::random_u64());
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    ids::new_guid()
 }
 
 /// `Retry-After` text: whole seconds, or fractional like "2.128" \[G-THG\].

@@ -33,6 +33,8 @@ struct Armed {
     kind: Fault,
     method: Option<String>,
     path_contains: Option<String>,
+    /// Whether the path must be `path_contains` exactly, not merely contain it.
+    exact: bool,
     /// Matching requests let through before the fault fires.
     skip: usize,
     remaining: usize,
@@ -86,6 +88,19 @@ impl Faults {
         skip: usize,
         n: usize,
     ) {
+        self.push(kind, method, path.map(|p| (p, false)), skip, n);
+    }
+
+    /// Arms `kind` for `n` requests after `skip`; `path` is a fragment, or the whole path
+    /// when its flag is set.
+    fn push(
+        &self,
+        kind: Fault,
+        method: Option<&str>,
+        path: Option<(&str, bool)>,
+        skip: usize,
+        n: usize,
+    ) {
         if n == 0 {
             return;
         }
@@ -93,7 +108,8 @@ impl Faults {
         armed.push(Armed {
             kind,
             method: method.map(str::to_ascii_uppercase),
-            path_contains: path.map(str::to_owned),
+            path_contains: path.map(|(p, _)| p.to_owned()),
+            exact: path.is_some_and(|(_, exact)| exact),
             skip,
             remaining: n,
         });
@@ -111,6 +127,20 @@ impl Faults {
         fault: Fault,
     ) {
         self.arm_skipping(fault, Some(method), Some(path_contains), skip, n);
+    }
+
+    /// [`arm_after`](Self::arm_after) for requests whose path is `path` exactly (query
+    /// aside): the pages of `GET /v1.0/users`, not `/v1.0/users/{id}/…`.
+    ///
+    /// ```
+    /// use mailmigrate_graph::emulator::{Fault, Faults};
+    /// let faults = Faults::default();
+    /// // The second page of the user listing is throttled.
+    /// faults.arm_on_path("GET", "/v1.0/users", 1, 1, Fault::Throttle);
+    /// assert_eq!(faults.remaining(), 1);
+    /// ```
+    pub fn arm_on_path(&self, method: &str, path: &str, skip: usize, n: usize, fault: Fault) {
+        self.push(fault, Some(method), Some((path, true)), skip, n);
     }
 
     /// The next `n` requests answer `status` with the Graph error envelope and `code`.
@@ -217,7 +247,13 @@ impl Faults {
                 && a.method
                     .as_deref()
                     .is_none_or(|m| m.eq_ignore_ascii_case(method))
-                && a.path_contains.as_deref().is_none_or(|p| path.contains(p));
+                && a.path_contains.as_deref().is_none_or(|p| {
+                    if a.exact {
+                        path == p
+                    } else {
+                        path.contains(p)
+                    }
+                });
             if !matches {
                 continue;
             }

@@ -10,6 +10,8 @@ use time::OffsetDateTime;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::directory::seed::{TenantContact, TenantGroup, TenantUser};
+use super::directory::{seed_contact, seed_group, seed_user};
 use super::faults::Faults;
 use super::mime;
 use super::server::State;
@@ -255,6 +257,25 @@ impl EmulatorHandle {
             let i = mbx.insert(m);
             mbx.messages[i].imm_id.clone()
         })
+    }
+
+    /// Adds (or replaces, by UPN) a directory user, with its mailbox when it has one;
+    /// returns its object id.
+    pub fn seed_user(&self, user: TenantUser) -> String {
+        seed_user(&mut self.st().store(), user)
+    }
+
+    /// Adds a group; returns its object id.
+    ///
+    /// # Panics
+    /// If a member names no seeded user, group or contact.
+    pub fn seed_group(&self, group: TenantGroup) -> String {
+        seed_group(&mut self.st().store(), group)
+    }
+
+    /// Adds a mail contact; returns its object id.
+    pub fn seed_contact(&self, contact: TenantContact) -> String {
+        seed_contact(&mut self.st().store(), contact)
     }
 
     /// Snapshot of a mailbox's messages.

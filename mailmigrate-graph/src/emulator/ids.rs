@@ -36,6 +36,19 @@ pub(crate) const REST_PREFIX: &str = "AAMkAG";
 pub(crate) const FOLDER_PREFIX: &str = "AQMkAD";
 const BODY_LEN: usize = 48;
 
+/// A random GUID in its usual 8-4-4-4-12 form (object ids, request ids).
+pub(crate) fn new_guid() -> String {
+    let h = format!("{:016x}{:016x}", random_u64(), random_u64());
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
 /// A new case-sensitive id: prefix, 48 base64url characters, `AAA=` \[G-IMM\] (ids are
 /// case-sensitive, so mixed case is deliberate).
 pub(crate) fn new_id(prefix: &str) -> String {

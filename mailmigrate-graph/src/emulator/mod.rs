@@ -40,6 +40,13 @@
 //! URLs under `/upload/` (`PUT` a chunk, `GET` the session's state, `DELETE`), which take
 //! no `Authorization` header, only in-order `application/octet-stream` chunks under 4 MB
 //! that add up to the announced size, and expire (\[G-ATT\]).
+//!
+//! The directory, read-only and seeded with [`TenantUser`], [`TenantGroup`] and
+//! [`TenantContact`]: `GET /users[/{id}]`, `/users/{id}/mailboxSettings/userPurpose`,
+//! `GET /groups[/{id}[/members]]` with 100 objects a page (`$top` up to 999), opaque
+//! `$skiptoken` links, `$select` honoured (unselected properties are absent), only the
+//! `$filter` `mailEnabled eq true|false` on groups, and 403s for permissions withheld with
+//! [`EmulatorBuilder::without_permission`] (\[G-USERS\]\[G-GROUPS\]\[G-MEMB\]\[G-MBXS\]).
 
 mod attachments;
 mod auth;
@@ -48,6 +55,7 @@ mod builder;
 mod conn;
 mod delta;
 mod device;
+mod directory;
 mod errors;
 mod faults;
 mod folders;
@@ -62,6 +70,7 @@ mod store;
 mod throttle;
 
 pub use builder::{EmulatorBuilder, Limits, UnknownMailbox};
+pub use directory::seed::{GroupType, MailboxPurpose, TenantContact, TenantGroup, TenantUser};
 pub use faults::{Fault, Faults};
 pub use handle::{EmulatorHandle, Seed, Stats, StoredAttachment, StoredFolder, StoredMessage};
 pub use store::CreatedBy;

@@ -112,6 +112,7 @@ pub(crate) async fn start(cfg: Config) -> std::io::Result<EmulatorHandle> {
             store.mailboxes.push(Mailbox::new(upn));
         }
     }
+    super::directory::seed_config(&mut store, &cfg);
     let st = Arc::new(State {
         cfg,
         base_url: format!("http://{addr}"),
@@ -297,6 +298,9 @@ pub(crate) async fn graph(st: &Arc<State>, ctx: &Ctx) -> Resp {
 }
 
 async fn graph_inner(st: &Arc<State>, ctx: &Ctx) -> Result<Resp, GraphError> {
+    if let Some(answer) = super::directory::route(st, ctx) {
+        return answer;
+    }
     let seg = |i: usize| ctx.segs.get(i).map(String::as_str).unwrap_or("");
     if seg(0) != "users" || ctx.segs.len() < 3 {
         // [G-CMSG] app-only calls address /users/{id|upn}; anything else is unknown here.

@@ -203,17 +203,9 @@ impl Mailbox {
                 is_hidden: false,
             });
         }
-        let user_hex = format!("{:016x}{:016x}", ids::random_u64(), ids::random_u64());
         Self {
             upn: upn.to_owned(),
-            user_id: format!(
-                "{}-{}-{}-{}-{}",
-                &user_hex[0..8],
-                &user_hex[8..12],
-                &user_hex[12..16],
-                &user_hex[16..20],
-                &user_hex[20..32]
-            ),
+            user_id: ids::new_guid(),
             folders,
             messages: Vec::new(),
             tombstones: Vec::new(),
@@ -391,10 +383,11 @@ impl Mailbox {
     }
 }
 
-/// All mailboxes of the tenant.
+/// All mailboxes of the tenant, and its directory.
 #[derive(Debug, Default)]
 pub(crate) struct Store {
     pub(crate) mailboxes: Vec<Mailbox>,
+    pub(crate) directory: super::directory::DirectoryStore,
 }
 
 impl Store {
