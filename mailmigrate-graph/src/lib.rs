@@ -10,7 +10,12 @@
 //! The feature `emulator` adds an in-process Graph for tests ([`emulator`]); this crate's
 //! tests run the core conformance suite against it.
 //!
-//! Contacts, calendars, the directory and the mailbox import/export API are not built yet.
+//! The same [`Graph`] is a contact store for the core PIM engine
+//! ([`PimSource`](mailmigrate_core::pim::PimSource),
+//! [`PimDestination`](mailmigrate_core::pim::PimDestination)): contact folders are
+//! address books (see [`Graph`]'s "Contacts").
+//!
+//! Calendars, the directory and the mailbox import/export API are not built yet.
 
 /// The URL scheme this provider answers to (`graph://`).
 pub const SCHEME: &str = "graph";
@@ -20,7 +25,10 @@ const PROVIDER: &str = "graph";
 
 mod builder;
 mod client;
+mod contacts;
+mod delta;
 mod error;
+mod extended;
 mod mail;
 
 pub use builder::{GraphBuilder, AUTHORITY_URL, GRAPH_SCOPE, GRAPH_URL};

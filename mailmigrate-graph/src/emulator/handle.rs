@@ -158,7 +158,7 @@ impl EmulatorHandle {
         &self.inner.st
     }
 
-    fn with_mailbox<T>(&self, upn: &str, f: impl FnOnce(&mut Mailbox) -> T) -> T {
+    pub(super) fn with_mailbox<T>(&self, upn: &str, f: impl FnOnce(&mut Mailbox) -> T) -> T {
         let mut store = self.st().store();
         let mbx = store
             .mailbox_mut(upn)

@@ -162,6 +162,8 @@ pub(crate) struct Mailbox {
     pub(crate) messages: Vec<Message>,
     pub(crate) tombstones: Vec<Tombstone>,
     pub(crate) seq: u64,
+    /// Contact folders and contacts \[G-CFOLD\].
+    pub(crate) contacts: super::contacts::Book,
 }
 
 /// Default folders under msgfolderroot and their well-known names \[G-FOLD\].
@@ -214,6 +216,7 @@ impl Mailbox {
                 &user_hex[16..20],
                 &user_hex[20..32]
             ),
+            contacts: super::contacts::Book::new(&root_id),
             folders,
             messages: Vec::new(),
             tombstones: Vec::new(),
