@@ -10,11 +10,16 @@
 //! The feature `emulator` adds an in-process Graph for tests ([`emulator`]); this crate's
 //! tests run the core conformance suite against it.
 //!
+//! The same [`Graph`] is a contact store for the core PIM engine
+//! ([`PimSource`](mailmigrate_core::pim::PimSource),
+//! [`PimDestination`](mailmigrate_core::pim::PimDestination)): contact folders are
+//! address books (see [`Graph`]'s "Contacts").
+//!
 //! [`GraphDirectory`] is the tenant's inventory, a core
 //! [`Directory`](mailmigrate_core::directory::Directory): mailboxes with their kinds and
 //! aliases, and mail-enabled groups with their members.
 //!
-//! Contacts, calendars and the mailbox import/export API are not built yet.
+//! Calendars and the mailbox import/export API are not built yet.
 
 /// The URL scheme this provider answers to (`graph://`).
 pub const SCHEME: &str = "graph";
@@ -24,8 +29,11 @@ const PROVIDER: &str = "graph";
 
 mod builder;
 mod client;
+mod contacts;
+mod delta;
 mod directory;
 mod error;
+mod extended;
 mod mail;
 
 pub use builder::{GraphBuilder, AUTHORITY_URL, DELEGATED_SCOPES, GRAPH_SCOPE, GRAPH_URL};

@@ -1,4 +1,6 @@
-//! Per-folder message delta \[4.3\]\[G-MDELTA\]\[G-DQM\]\[G-DQ\].
+//! Per-folder delta \[4.3\]\[G-MDELTA\]\[G-DQM\]\[G-DQ\]: tokens, rounds and pages for any
+//! item kind that records its changes ([`Tracked`]); messages here, contacts in `contacts`
+//! \[G-CDELTA\].
 
 use std::time::Instant;
 
@@ -10,11 +12,32 @@ use super::ids;
 use super::odata::{Cmp, Filter, Lit};
 use super::render::{self, View};
 use super::server::{Ctx, State};
-use super::store::Mailbox;
+use super::store::{Mailbox, Message, Tombstone};
+
+/// An item delta can list: where it is and when it entered its folder and last changed,
+/// in the mailbox's change sequence.
+pub(crate) trait Tracked {
+    fn imm_id(&self) -> &str;
+    fn folder_id(&self) -> &str;
+    /// (entered the folder, last changed).
+    fn seqs(&self) -> (u64, u64);
+}
+
+impl Tracked for Message {
+    fn imm_id(&self) -> &str {
+        &self.imm_id
+    }
+    fn folder_id(&self) -> &str {
+        &self.folder_id
+    }
+    fn seqs(&self) -> (u64, u64) {
+        (self.folder_seq, self.changed_seq)
+    }
+}
 
 /// One item of a delta round.
 #[derive(Debug, Clone)]
-struct Entry {
+pub(crate) struct Entry {
     imm_id: String,
     /// The id the item had when it left the folder (for `@removed`).
     removed_rest_id: Option<String>,
@@ -23,6 +46,8 @@ struct Entry {
 /// What a delta or skip token stands for; kept server-side, the token is opaque.
 #[derive(Debug, Clone)]
 pub(crate) struct DeltaState {
+    /// The entity listed (`message`, `contact`): a token lists only its own kind.
+    entity: &'static str,
     upn: String,
     folder_id: String,
     issued: Instant,
@@ -66,78 +91,130 @@ pub(crate) fn delta(
     folder: &str,
 ) -> Result<Resp, GraphError> {
     let folder_id = mbx.folders[folders::resolve(mbx, folder)?].id.clone();
+    let state = resume_or(st, ctx, mbx, "message", &folder_id, || {
+        // [G-MDELTA] query options go on the first call only; links embed them.
+        let change_type = ctx.query.get("changeType").map(str::to_ascii_lowercase);
+        if change_type
+            .as_deref()
+            .is_some_and(|c| !matches!(c, "created" | "updated" | "deleted"))
+        {
+            return Err(GraphError::bad_request("Invalid changeType."));
+        }
+        let received_filter = match ctx.query.get("$filter") {
+            None => None,
+            Some(f) => {
+                let f = Filter::parse(f)?;
+                // [G-MDELTA] only receivedDateTime ge|gt.
+                match f.0.as_slice() {
+                    [(field, cmp @ (Cmp::Ge | Cmp::Gt), Lit::Time(t))]
+                        if field.eq_ignore_ascii_case("receivedDateTime") =>
+                    {
+                        Some((cmp.clone(), *t))
+                    }
+                    _ => {
+                        return Err(GraphError::bad_request(
+                            "Delta supports only $filter=receivedDateTime ge|gt {value}.",
+                        ))
+                    }
+                }
+            }
+        };
+        Ok((change_type, received_filter))
+    })?;
+    let collect = |s: &DeltaState, since: u64| {
+        collect(
+            st,
+            &mbx.messages,
+            &mbx.tombstones,
+            s,
+            since,
+            |m: &Message| {
+                s.received_filter.as_ref().is_none_or(|(cmp, t)| {
+                    m.received
+                        .is_some_and(|r| if *cmp == Cmp::Gt { r > *t } else { r >= *t })
+                })
+            },
+        )
+    };
+    let render = |e: &Entry, view: &View| {
+        render_entry(&mbx.messages, e, (&folder_id, "message"), view, |m| {
+            render::message(mbx, m, view)
+        })
+    };
+    Ok(serve(st, ctx, mbx, state, &collect, &render))
+}
+
+/// The state of a delta call: the one its token stands for, or (without a token) a new
+/// listing of `folder_id` whose query options `init` reads (`changeType`, the received
+/// filter). An unknown, expired or foreign token is `410 syncStateNotFound` \[G-DQ\].
+pub(crate) fn resume_or(
+    st: &State,
+    ctx: &Ctx,
+    mbx: &Mailbox,
+    entity: &'static str,
+    folder_id: &str,
+    init: impl FnOnce() -> Result<DeltaOptions, GraphError>,
+) -> Result<DeltaState, GraphError> {
     let token = ctx
         .query
         .get("$skiptoken")
         .or_else(|| ctx.query.get("$deltatoken"))
         .filter(|t| !t.is_empty());
-    let mut state = match token {
-        Some(t) => {
-            let map = st.delta.lock().unwrap_or_else(|e| e.into_inner());
-            let s = map.get(t).cloned().ok_or_else(|| gone(ctx, st))?;
-            let too_old = st
-                .cfg
-                .delta_token_max_age
-                .is_some_and(|max| s.issued.elapsed() > max);
-            if s.epoch != st.faults.delta_epoch()
-                || too_old
-                || s.folder_id != folder_id
-                || !s.upn.eq_ignore_ascii_case(&mbx.upn)
-            {
-                return Err(gone(ctx, st));
-            }
-            s
+    if let Some(t) = token {
+        let map = st.delta.lock().unwrap_or_else(|e| e.into_inner());
+        let s = map.get(t).cloned().ok_or_else(|| gone(ctx, st))?;
+        let too_old = st
+            .cfg
+            .delta_token_max_age
+            .is_some_and(|max| s.issued.elapsed() > max);
+        if s.epoch != st.faults.delta_epoch()
+            || too_old
+            || s.entity != entity
+            || s.folder_id != folder_id
+            || !s.upn.eq_ignore_ascii_case(&mbx.upn)
+        {
+            return Err(gone(ctx, st));
         }
-        None => {
-            // [G-MDELTA] query options go on the first call only; links embed them.
-            let change_type = ctx.query.get("changeType").map(str::to_ascii_lowercase);
-            if change_type
-                .as_deref()
-                .is_some_and(|c| !matches!(c, "created" | "updated" | "deleted"))
-            {
-                return Err(GraphError::bad_request("Invalid changeType."));
-            }
-            let received_filter = match ctx.query.get("$filter") {
-                None => None,
-                Some(f) => {
-                    let f = Filter::parse(f)?;
-                    // [G-MDELTA] only receivedDateTime ge|gt.
-                    match f.0.as_slice() {
-                        [(field, cmp @ (Cmp::Ge | Cmp::Gt), Lit::Time(t))]
-                            if field.eq_ignore_ascii_case("receivedDateTime") =>
-                        {
-                            Some((cmp.clone(), *t))
-                        }
-                        _ => {
-                            return Err(GraphError::bad_request(
-                                "Delta supports only $filter=receivedDateTime ge|gt {value}.",
-                            ))
-                        }
-                    }
-                }
-            };
-            DeltaState {
-                upn: mbx.upn.clone(),
-                folder_id: folder_id.clone(),
-                issued: Instant::now(),
-                epoch: st.faults.delta_epoch(),
-                select: ctx.query.select(),
-                expand: render::parse_expand(ctx.query.get("$expand")),
-                change_type,
-                received_filter,
-                page_size: ctx
-                    .prefer
-                    .max_page_size
-                    .or_else(|| ctx.query.get("$top").and_then(|t| t.parse().ok()))
-                    .unwrap_or(st.cfg.delta_page_size),
-                round: Round::Since(0),
-            }
-        }
-    };
+        return Ok(s);
+    }
+    let (change_type, received_filter) = init()?;
+    Ok(DeltaState {
+        entity,
+        upn: mbx.upn.clone(),
+        folder_id: folder_id.to_owned(),
+        issued: Instant::now(),
+        epoch: st.faults.delta_epoch(),
+        select: ctx.query.select(),
+        expand: render::parse_expand(ctx.query.get("$expand")),
+        change_type,
+        received_filter,
+        page_size: ctx
+            .prefer
+            .max_page_size
+            .or_else(|| ctx.query.get("$top").and_then(|t| t.parse().ok()))
+            .unwrap_or(st.cfg.delta_page_size),
+        round: Round::Since(0),
+    })
+}
+
+/// The query options a new listing reads on its first call: `changeType` and a received
+/// filter (messages only).
+pub(crate) type DeltaOptions = (Option<String>, Option<(Cmp, time::OffsetDateTime)>);
+
+/// Answers one page of `state`'s round: the entries `collect` gives for a new round,
+/// each rendered by `render`, then a nextLink or, after the last page, a deltaLink.
+pub(crate) fn serve(
+    st: &State,
+    ctx: &Ctx,
+    mbx: &Mailbox,
+    mut state: DeltaState,
+    collect: &dyn Fn(&DeltaState, u64) -> Vec<Entry>,
+    render: &dyn Fn(&Entry, &View) -> Value,
+) -> Resp {
     // A new round starts with an empty page when configured [G-DQM].
     let mut empty_first = false;
     if let Round::Since(since) = state.round {
-        let entries = collect(st, mbx, &state, since);
+        let entries = collect(&state, since);
         empty_first = st.cfg.delta_empty_pages;
         state.round = Round::Page {
             entries,
@@ -159,12 +236,9 @@ pub(crate) fn delta(
         select: state.select.clone(),
         expand: state.expand.clone(),
     };
-    let value: Vec<Value> = items
-        .iter()
-        .map(|e| render_entry(mbx, e, &folder_id, &view))
-        .collect();
+    let value: Vec<Value> = items.iter().map(|e| render(e, &view)).collect();
     let mut body = json!({
-        "@odata.context": format!("{}/$metadata#Collection(message)", ctx.graph_url(st)),
+        "@odata.context": format!("{}/$metadata#Collection({})", ctx.graph_url(st), state.entity),
         "value": value,
     });
     let mut next = state.clone();
@@ -185,51 +259,50 @@ pub(crate) fn delta(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .insert(key, next);
-    Ok(Resp::json(200, &body))
+    Resp::json(200, &body)
 }
 
-/// The changes of one round: created (entered the folder after `since`), updated, and
-/// removed (moved out or deleted) \[G-DQM\]. Moved-in items count as created.
-fn collect(st: &State, mbx: &Mailbox, s: &DeltaState, since: u64) -> Vec<Entry> {
+/// The changes of one round among `items` and `tombstones`: created (entered the folder
+/// after `since`), updated, and removed (moved out or deleted) \[G-DQM\]; `keep` filters
+/// the live ones (a received filter). Moved-in items count as created.
+pub(crate) fn collect<T: Tracked>(
+    st: &State,
+    items: &[T],
+    tombstones: &[Tombstone],
+    s: &DeltaState,
+    since: u64,
+    keep: impl Fn(&T) -> bool,
+) -> Vec<Entry> {
     let want = |kind: &str| s.change_type.as_deref().is_none_or(|c| c == kind);
     let mut out: Vec<(u64, Entry)> = Vec::new();
-    for m in mbx.messages.iter().filter(|m| m.folder_id == s.folder_id) {
-        if m.changed_seq <= since {
+    for m in items.iter().filter(|m| m.folder_id() == s.folder_id) {
+        let (entered, changed) = m.seqs();
+        if changed <= since || !keep(m) {
             continue;
         }
-        if let Some((cmp, t)) = &s.received_filter {
-            let ok = m
-                .received
-                .is_some_and(|r| if *cmp == Cmp::Gt { r > *t } else { r >= *t });
-            if !ok {
-                continue;
-            }
-        }
-        let kind = if m.folder_seq > since {
+        let kind = if entered > since {
             "created"
         } else {
             "updated"
         };
         if want(kind) {
             out.push((
-                m.changed_seq,
+                changed,
                 Entry {
-                    imm_id: m.imm_id.clone(),
+                    imm_id: m.imm_id().to_owned(),
                     removed_rest_id: None,
                 },
             ));
         }
     }
     if since > 0 && want("deleted") {
-        for t in mbx
-            .tombstones
+        for t in tombstones
             .iter()
             .filter(|t| t.folder_id == s.folder_id && t.seq > since)
         {
-            let back = mbx
-                .messages
+            let back = items
                 .iter()
-                .any(|m| m.imm_id == t.imm_id && m.folder_id == s.folder_id);
+                .any(|m| m.imm_id() == t.imm_id && m.folder_id() == s.folder_id);
             if back || out.iter().any(|(_, e)| e.imm_id == t.imm_id) {
                 continue;
             }
@@ -253,19 +326,26 @@ fn collect(st: &State, mbx: &Mailbox, s: &DeltaState, since: u64) -> Vec<Entry> 
     entries
 }
 
-fn render_entry(mbx: &Mailbox, e: &Entry, folder_id: &str, view: &View) -> Value {
-    let live = mbx
-        .messages
+/// One entry as delta shows it: the live item through `render`, or its id with
+/// `@removed {reason: deleted}` \[G-DQM\].
+pub(crate) fn render_entry<T: Tracked>(
+    items: &[T],
+    e: &Entry,
+    (folder_id, entity): (&str, &str),
+    view: &View,
+    render: impl Fn(&T) -> Value,
+) -> Value {
+    let odata_type = format!("#microsoft.graph.{entity}");
+    let live = items
         .iter()
-        .find(|m| m.imm_id == e.imm_id && m.folder_id == folder_id);
+        .find(|m| m.imm_id() == e.imm_id && m.folder_id() == folder_id);
     match (live, &e.removed_rest_id) {
         (Some(m), None) => {
-            let mut v = render::message(mbx, m, view);
-            v["@odata.type"] = json!("#microsoft.graph.message");
+            let mut v = render(m);
+            v["@odata.type"] = json!(odata_type);
             v
         }
         _ => {
-            // [G-DQM] removed: id plus @removed {reason: deleted}.
             let id = if view.immutable {
                 e.imm_id.clone()
             } else {
@@ -273,7 +353,7 @@ fn render_entry(mbx: &Mailbox, e: &Entry, folder_id: &str, view: &View) -> Value
                     .clone()
                     .unwrap_or_else(|| e.imm_id.clone())
             };
-            json!({"@odata.type": "#microsoft.graph.message", "id": id, "@removed": {"reason": "deleted"}})
+            json!({"@odata.type": odata_type, "id": id, "@removed": {"reason": "deleted"}})
         }
     }
 }

@@ -100,17 +100,7 @@ pub(crate) fn create(
     };
     let v: Value = serde_json::from_slice(&ctx.body)
         .map_err(|_| GraphError::body_read("Invalid JSON in the request body."))?;
-    let name = v
-        .get("displayName")
-        .and_then(Value::as_str)
-        .filter(|n| !n.trim().is_empty())
-        .ok_or_else(|| {
-            GraphError::new(
-                400,
-                "ErrorInvalidRequest",
-                "The displayName property is required.",
-            )
-        })?;
+    let name = display_name(&v)?;
     // [G-FOLD beta] isHidden can only be set at creation.
     let hidden = v.get("isHidden").and_then(Value::as_bool).unwrap_or(false);
     let i = mbx.create_folder(&parent_id, name, hidden).map_err(|()| {
@@ -127,4 +117,18 @@ pub(crate) fn create(
         mbx.upn
     ));
     Ok(Resp::json(201, &out))
+}
+
+/// The `displayName` a folder create must carry (mail and contact folders alike).
+pub(crate) fn display_name(body: &Value) -> Result<&str, GraphError> {
+    body.get("displayName")
+        .and_then(Value::as_str)
+        .filter(|n| !n.trim().is_empty())
+        .ok_or_else(|| {
+            GraphError::new(
+                400,
+                "ErrorInvalidRequest",
+                "The displayName property is required.",
+            )
+        })
 }

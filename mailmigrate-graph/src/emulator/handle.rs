@@ -163,7 +163,7 @@ impl EmulatorHandle {
         &self.inner.st
     }
 
-    fn with_mailbox<T>(&self, upn: &str, f: impl FnOnce(&mut Mailbox) -> T) -> T {
+    pub(super) fn with_mailbox<T>(&self, upn: &str, f: impl FnOnce(&mut Mailbox) -> T) -> T {
         let mut store = self.st().store();
         let mbx = store
             .mailbox_mut(upn)
@@ -273,8 +273,10 @@ impl EmulatorHandle {
         seed_group(&mut self.st().store(), group)
     }
 
-    /// Adds a mail contact; returns its object id.
-    pub fn seed_contact(&self, contact: TenantContact) -> String {
+    /// Adds a mail contact to the tenant's directory (an external address groups can hold;
+    /// not a mailbox's contact: see [`seed_contact`](Self::seed_contact)); returns its
+    /// object id.
+    pub fn seed_tenant_contact(&self, contact: TenantContact) -> String {
         seed_contact(&mut self.st().store(), contact)
     }
 

@@ -36,7 +36,9 @@
 //! `POST /{tenant}/oauth2/v2.0/token`; under `/v1.0` and `/beta`:
 //! `/users/{id|upn}/mailFolders[/{id}[/childFolders|/messages[/delta]]]`,
 //! `/users/{u}/messages[/{id}[/$value|/move|/attachments[/createUploadSession]]]`,
-//! beta-only `…/mailFolders/{id}/importMime` (when offered), `$batch`; upload-session
+//! beta-only `…/mailFolders/{id}/importMime` (when offered),
+//! `/users/{u}/contactFolders[/{id}[/childFolders|/contacts[/delta|/{id}]]]`,
+//! `/users/{u}/contacts[/{id}]`, `$batch`; upload-session
 //! URLs under `/upload/` (`PUT` a chunk, `GET` the session's state, `DELETE`), which take
 //! no `Authorization` header, only in-order `application/octet-stream` chunks under 4 MB
 //! that add up to the announced size, and expire (\[G-ATT\]).
@@ -53,6 +55,7 @@ mod auth;
 mod batch;
 mod builder;
 mod conn;
+mod contacts;
 mod delta;
 mod device;
 mod directory;
@@ -70,6 +73,7 @@ mod store;
 mod throttle;
 
 pub use builder::{EmulatorBuilder, Limits, UnknownMailbox};
+pub use contacts::StoredContact;
 pub use directory::seed::{GroupType, MailboxPurpose, TenantContact, TenantGroup, TenantUser};
 pub use faults::{Fault, Faults};
 pub use handle::{EmulatorHandle, Seed, Stats, StoredAttachment, StoredFolder, StoredMessage};

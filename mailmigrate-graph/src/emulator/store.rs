@@ -162,6 +162,8 @@ pub(crate) struct Mailbox {
     pub(crate) messages: Vec<Message>,
     pub(crate) tombstones: Vec<Tombstone>,
     pub(crate) seq: u64,
+    /// Contact folders and contacts \[G-CFOLD\].
+    pub(crate) contacts: super::contacts::Book,
 }
 
 /// Default folders under msgfolderroot and their well-known names \[G-FOLD\].
@@ -206,6 +208,7 @@ impl Mailbox {
         Self {
             upn: upn.to_owned(),
             user_id: ids::new_guid(),
+            contacts: super::contacts::Book::new(&root_id),
             folders,
             messages: Vec::new(),
             tombstones: Vec::new(),

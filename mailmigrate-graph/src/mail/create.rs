@@ -33,14 +33,10 @@ pub(super) const MAX_CREATE_BYTES: u64 = 3 * 1024 * 1024;
 /// one attachment ([G-ATT]); a larger message is refused before any request.
 pub(super) const MAX_MESSAGE_BYTES: u64 = 150 * 1024 * 1024;
 
-/// `PS_PUBLIC_STRINGS`, the property set of named properties any client may define
-/// ([G-EXT]).
-const PUBLIC_STRINGS: &str = "{00020329-0000-0000-C000-000000000046}";
-
 /// The named property holding the content hash (hex BLAKE3) of the message a copy was
 /// made from; a staged copy holds [`partial_stamp`] until its last attachment is in.
 pub(super) fn hash_property() -> String {
-    format!("String {PUBLIC_STRINGS} Name mailmigrate-hash")
+    crate::extended::named_string("mailmigrate-hash")
 }
 
 /// The hash stamp of a copy whose attachments are still being added: look-ups do not take
@@ -52,7 +48,7 @@ pub(super) fn partial_stamp(hex: &str) -> String {
 /// The named property holding the original header block, which the JSON fields cannot
 /// carry.
 pub(super) fn headers_property() -> String {
-    format!("String {PUBLIC_STRINGS} Name mailmigrate-headers")
+    crate::extended::named_string("mailmigrate-headers")
 }
 
 /// `MSGFLAG_READ` ([MAPI-MF]).

@@ -20,11 +20,6 @@ use super::stage::too_large;
 use super::{folders, Graph};
 use crate::client::{segment, Call};
 
-/// OData string literal: quotes doubled ([G-EXT]'s filter syntax).
-fn literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
-
 impl Graph {
     /// Creates one message in `folder`: in one request up to
     /// [`MAX_CREATE_BYTES`], in stages above it (see `stage`).
@@ -81,11 +76,7 @@ impl Graph {
     /// The copies in `folder` whose hash property is `stamp`.
     async fn stamped(&self, folder: &FolderId, stamp: &str) -> Result<Vec<DeltaItem>> {
         // [G-EXT]: items are found by an extended property's value with a lambda filter.
-        let filter = format!(
-            "singleValueExtendedProperties/any(ep: ep/id eq {} and ep/value eq {})",
-            literal(&hash_property()),
-            literal(stamp)
-        );
+        let filter = crate::extended::value_filter(&hash_property(), stamp);
         let url = self.client.user_url(&format!(
             "/mailFolders/{}/messages?$filter={}&$select=isRead,isDraft,flag,categories,receivedDateTime&$expand={}&$top=100",
             segment(folder.as_str()),

@@ -57,6 +57,46 @@ use crate::client::Client;
 /// from `PR_LAST_VERB_EXECUTED` (`Integer 0x1081`), expanded into each delta page; a fetched
 /// message carries no flags (`fetch_flags` is off: `$value` is the MIME alone).
 ///
+/// # Contacts
+/// The mailbox's contact folders are address books for the PIM engine: the default
+/// `Contacts` folder under its own name, the folders under it by path (`Work/Team`),
+/// listed by per-folder delta (\[G-CDELTA\]; `changeKey` is the version). Graph's fields
+/// hold names, three email addresses, business (two, \[I-CONTACT\]), home and mobile
+/// phones, company and department, three postal addresses, birthday, notes, categories, IM
+/// addresses and a few text fields (nickname, web page, profession, spouse…); what a
+/// vCard says beyond them — types, parameters, further values, unknown properties —
+/// travels in a named property holding the vCard as written (`mailmigrate-vcard`,
+/// \[G-EXT\]), so a copy reads back as written and a field changed in Outlook since wins.
+/// [`PimCapabilities`](mailmigrate_core::pim::PimCapabilities) declare the limits: more
+/// than three email addresses or two phones are carried in the note by the engine and
+/// reported. Graph contacts have no `UID`: each one written is stamped with the item's
+/// (`mailmigrate-uid`), which `find_by_uid` filters on; a create of a `UID` the folder
+/// holds is refused as `AlreadyExists` after a look-up (no `If-None-Match` on Graph, so
+/// `conditional_writes` is not claimed). Contacts made in Outlook have no `UID`; the
+/// engine gives them stable ones.
+///
+/// ```
+/// use mailmigrate_core::pim::{Collection, CollectionId, PimDestination, PimKind, PimProvider};
+/// use mailmigrate_graph::emulator::Emulator;
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let emu = Emulator::builder().mailbox("ada@example.com").start().await.unwrap();
+/// let mailbox = emu.graph_builder("ada@example.com").connect().await.unwrap();
+/// let like = Collection::new(CollectionId::new("x"), PimKind::Contacts, "Work");
+/// let work = mailbox.ensure_collection(&like).await.unwrap();
+/// let names: Vec<String> = mailbox
+///     .list_collections(PimKind::Contacts)
+///     .await
+///     .unwrap()
+///     .into_iter()
+///     .map(|c| c.name)
+///     .collect();
+/// assert_eq!(names, ["Contacts", "Work"]);
+/// assert_eq!(mailbox.ensure_collection(&like).await.unwrap().id, work.id);
+/// emu.shutdown().await;
+/// # });
+/// ```
+///
 /// # Examples
 /// ```
 /// use mailmigrate_core::{Destination, FolderPath, Provider};
@@ -86,6 +126,8 @@ pub struct Graph {
     paths: Mutex<folders::PathCache>,
     /// Partial copies being written now, which look-ups leave alone.
     staging: stage::Staging,
+    /// The contacts side's memory.
+    books: crate::contacts::Books,
 }
 
 impl Graph {
@@ -96,7 +138,18 @@ impl Graph {
             well_known: OnceCell::new(),
             paths: Mutex::new(folders::PathCache::default()),
             staging: stage::Staging::default(),
+            books: crate::contacts::Books::default(),
         }
+    }
+
+    /// The HTTP client, for the contacts side.
+    pub(crate) fn client(&self) -> &Arc<Client> {
+        &self.client
+    }
+
+    /// The contacts side's memory.
+    pub(crate) fn books(&self) -> &crate::contacts::Books {
+        &self.books
     }
 }
 

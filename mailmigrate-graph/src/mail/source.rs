@@ -1,22 +1,21 @@
 //! Reading: a folder's changes by delta query, and each message's MIME.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::stream::{self, BoxStream, StreamExt};
 use mailmigrate_core::{
-    Change, Checkpoint, Error, ErrorKind, Flag, Flags, FolderId, ItemResult, MessageId,
-    MessageMeta, RawMessage, Result, Source,
+    Change, Checkpoint, ErrorKind, Flag, Flags, FolderId, ItemResult, MessageId, MessageMeta,
+    RawMessage, Result, Source,
 };
 use serde::Deserialize;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::Graph;
-use crate::client::{segment, Call, Client, Page};
-use crate::error::is_expired_sync_state;
-use crate::PROVIDER;
+use crate::client::{segment, Call, Client};
+use crate::delta::{delta, DeltaEvent, DeltaQuery};
 
 /// The fields a delta listing asks for: what a message's metadata is made of.
 const DELTA_SELECT: &str = "isRead,isDraft,flag,categories,receivedDateTime,internetMessageId";
@@ -137,114 +136,45 @@ impl DeltaItem {
     }
 }
 
-/// Where a delta listing stands.
-struct Delta {
-    client: Arc<Client>,
-    folder: FolderId,
-    /// The first page of a full listing, for a restart after an expired token.
-    full: String,
-    next: Option<String>,
-    queue: VecDeque<Change>,
-    /// Nothing has been yielded yet: an expired token may still turn into a full listing.
-    fresh: bool,
-    done: bool,
+/// The message `id` with every field a listing reads; `None` when it is gone.
+async fn read_in_full(client: &Client, id: String) -> Result<Option<DeltaItem>> {
+    let call = Call::get(
+        client.user_url(&format!(
+            "/messages/{}?$select={DELTA_SELECT}&$expand={}",
+            segment(&id),
+            expand_verb()
+        )),
+        format!("GET message {id}"),
+    );
+    match client.json::<DeltaItem>(&call).await {
+        Ok(mut item) => {
+            item.categories.get_or_insert_with(Vec::new);
+            Ok(Some(item))
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
-impl Delta {
-    async fn step(mut self) -> Option<(Result<Change>, Self)> {
-        loop {
-            if let Some(c) = self.queue.pop_front() {
-                self.fresh = false;
-                return Some((Ok(c), self));
-            }
-            if self.done {
-                return None;
-            }
-            let url = self.next.take()?;
-            // [G-MDELTA]: the page size of a delta listing is asked for on every call.
-            let call = Call::get(url, format!("delta of folder {}", self.folder))
-                .with_page_size(DELTA_PAGE);
-            let answer = match self.client.send(&call).await {
-                Ok(a) => a,
-                Err(e) => return self.fail(e),
-            };
-            if !answer.status.is_success() {
-                if self.fresh && is_expired_sync_state(answer.status, &answer.body) {
-                    // [G-DQ]: an expired token means a full listing; the engine matches what
-                    // it knew by content, so nothing is copied twice.
-                    tracing::info!(folder = %self.folder, "delta token expired; listing anew");
-                    self.queue.push_back(Change::Reset);
-                    self.next = Some(self.full.clone());
-                    continue;
-                }
-                let e = answer.error(&call);
-                return self.fail(e);
-            }
-            let page: Page<DeltaItem> = match answer.json(&call.what) {
-                Ok(p) => p,
-                Err(e) => return self.fail(e),
-            };
-            let folder = self.folder.clone();
-            for item in page.value {
-                let item = if item.is_partial() {
-                    match self.read_in_full(item.id).await {
-                        Ok(Some(full)) => full,
-                        // Gone since: a later page or pass lists its removal.
-                        Ok(None) => continue,
-                        Err(e) => return self.fail(e),
-                    }
-                } else {
-                    item
-                };
-                self.queue.push_back(item.into_change(&folder));
-            }
-            match (page.next_link, page.delta_link) {
-                (Some(next), _) => self.next = Some(next),
-                (None, Some(delta)) => {
-                    self.queue
-                        .push_back(Change::Checkpoint(Checkpoint::new(delta)));
-                    self.done = true;
-                }
-                (None, None) => {
-                    let e = Error::new(
-                        ErrorKind::Unexpected,
-                        format!(
-                            "{}: a page with neither @odata.nextLink nor @odata.deltaLink",
-                            call.what
-                        ),
-                    )
-                    .with_provider(PROVIDER)
-                    .temporary();
-                    return self.fail(e);
-                }
-            }
-        }
+/// One delta event as a change; a partial update is read in full first, and one gone
+/// since is left out (a later page or pass lists its removal).
+async fn to_change(
+    client: Arc<Client>,
+    folder: FolderId,
+    event: Result<DeltaEvent<DeltaItem>>,
+) -> Option<Result<Change>> {
+    let item = match event {
+        Ok(DeltaEvent::Reset) => return Some(Ok(Change::Reset)),
+        Ok(DeltaEvent::Done(link)) => return Some(Ok(Change::Checkpoint(Checkpoint::new(link)))),
+        Ok(DeltaEvent::Item(item)) => item,
+        Err(e) => return Some(Err(e)),
+    };
+    if !item.is_partial() {
+        return Some(Ok(item.into_change(&folder)));
     }
-
-    /// The message `id` with every field a listing reads; `None` when it is gone.
-    async fn read_in_full(&self, id: String) -> Result<Option<DeltaItem>> {
-        let call = Call::get(
-            self.client.user_url(&format!(
-                "/messages/{}?$select={DELTA_SELECT}&$expand={}",
-                segment(&id),
-                expand_verb()
-            )),
-            format!("GET message {id}"),
-        );
-        match self.client.json::<DeltaItem>(&call).await {
-            Ok(mut item) => {
-                item.categories.get_or_insert_with(Vec::new);
-                Ok(Some(item))
-            }
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    fn fail(mut self, e: Error) -> Option<(Result<Change>, Self)> {
-        self.done = true;
-        self.queue.clear();
-        Some((Err(e), self))
+    match read_in_full(&client, item.id).await {
+        Ok(full) => full.map(|f| Ok(f.into_change(&folder))),
+        Err(e) => Some(Err(e)),
     }
 }
 
@@ -260,17 +190,17 @@ impl Source for Graph {
             segment(folder.as_str()),
             expand_verb()
         ));
-        let next = since.map_or_else(|| full.clone(), |c| c.as_str().to_owned());
-        let delta = Delta {
-            client: Arc::clone(&self.client),
-            folder: folder.clone(),
+        let query = DeltaQuery {
             full,
-            next: Some(next),
-            queue: VecDeque::new(),
-            fresh: true,
-            done: false,
+            since: since.map(|c| c.as_str().to_owned()),
+            what: format!("delta of folder {folder}"),
+            page_size: DELTA_PAGE,
         };
-        stream::unfold(delta, Delta::step).boxed()
+        let (client, folder) = (Arc::clone(&self.client), folder.clone());
+        delta::<DeltaItem>(Arc::clone(&self.client), query)
+            .then(move |event| to_change(Arc::clone(&client), folder.clone(), event))
+            .filter_map(std::future::ready)
+            .boxed()
     }
 
     fn fetch(

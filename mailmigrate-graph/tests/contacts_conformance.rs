@@ -1,0 +1,24 @@
+//! The shared contact and calendar conformance suite against the Graph emulator's
+//! contacts, through the real HTTP client.
+#![cfg(feature = "emulator")]
+
+const MAILBOX: &str = "conformance@example.com";
+
+async fn harness() -> Option<mailmigrate_core::testkit::pim::PimHarness> {
+    let emu = mailmigrate_graph::emulator::Emulator::builder()
+        .mailbox(MAILBOX)
+        .start()
+        .await
+        .expect("the emulator starts");
+    let graph = emu
+        .graph_builder(MAILBOX)
+        .connect()
+        .await
+        .expect("the mailbox builds");
+    // The emulator lives as long as the test process: its server task ends with the
+    // runtime, and each case has its own.
+    std::mem::forget(emu);
+    Some(mailmigrate_core::testkit::pim::PimHarness::new(graph))
+}
+
+mailmigrate_core::pim_conformance_tests!(harness());
