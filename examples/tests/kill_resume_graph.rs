@@ -75,22 +75,26 @@ fn url_encoded(s: &str) -> String {
         .replace('&', "%26")
 }
 
-fn write_job(dir: &Path, emu: &EmulatorHandle) -> String {
-    let dest = format!(
+/// The `graph://` URL of `mailbox` at the emulator.
+fn graph_url(emu: &EmulatorHandle, mailbox: &str) -> String {
+    format!(
         "graph://{}@{}?client_id={}&secret_env={SECRET_VAR}&tls=plaintext&graph_url={}&authority_url={}",
-        url_encoded(MAILBOX).replace('@', "%40"),
+        url_encoded(mailbox).replace('@', "%40"),
         emu.tenant(),
         emu.client_id(),
         url_encoded(&emu.graph_url()),
         url_encoded(&emu.base_url()),
-    );
+    )
+}
+
+/// A job file in `dir` from `source` to `destination`, with `extra` lines.
+fn write_job(dir: &Path, source: &str, destination: &str, extra: &str) -> String {
     let cfg = dir.join("job.toml");
     std::fs::write(
         &cfg,
         format!(
-            "name = \"kill-graph\"\nsource = \"maildir://{}\"\ndestination = \"{dest}\"\n\
-             state = \"state.sqlite\"\nsettle_grace_ms = 300\n",
-            dir.join("src").display()
+            "name = \"kill-graph\"\nsource = \"{source}\"\ndestination = \"{destination}\"\n\
+             state = \"state.sqlite\"\nsettle_grace_ms = 300\n{extra}"
         ),
     )
     .unwrap();
@@ -262,7 +266,12 @@ async fn a_migration_into_graph_survives_kills_lost_state_and_lost_requests() {
     let src = source_census(&root).await;
     let total: usize = src.values().map(Vec::len).sum();
     assert_eq!(total, FIRST + LARGE.len());
-    let cfg = write_job(dir.path(), &emu);
+    let cfg = write_job(
+        dir.path(),
+        &format!("maildir://{}", root.display()),
+        &graph_url(&emu, MAILBOX),
+        "",
+    );
 
     // Kills while a large message is half-written: its copy stamped partial is there.
     let mut mid_upload = 0;
@@ -387,4 +396,169 @@ async fn a_migration_into_graph_survives_kills_lost_state_and_lost_requests() {
         "at most 4 requests in flight per mailbox, saw {peak}"
     );
     emu.shutdown().await;
+}
+
+/// The mailbox read back from a Maildir: per folder path, each message's (hash, read).
+async fn maildir_census(root: &Path) -> BTreeMap<String, Vec<(String, bool)>> {
+    let store = MaildirStore::open(root).unwrap();
+    let mut out: BTreeMap<String, Vec<(String, bool)>> = BTreeMap::new();
+    for folder in Provider::list_folders(&store).await.unwrap() {
+        let mut metas = Vec::new();
+        let mut listing = store.list_changes(&folder.id, None);
+        while let Some(change) = listing.next().await {
+            if let Change::Upsert(meta) = change.unwrap() {
+                metas.push(meta);
+            }
+        }
+        drop(listing);
+        let ids: Vec<_> = metas.iter().map(|m| m.id.clone()).collect();
+        let mut fetched: BTreeMap<_, _> = store
+            .fetch(&folder.id, ids)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect();
+        let entry = out.entry(folder.path.to_string()).or_default();
+        for meta in &metas {
+            let msg = fetched.remove(&meta.id).unwrap().unwrap();
+            entry.push((
+                msg.content_hash().to_hex(),
+                meta.flags.contains(&Flag::Seen),
+            ));
+        }
+        entry.sort();
+    }
+    out.retain(|_, v| !v.is_empty());
+    out
+}
+
+/// The emulated mailbox: per folder path (as the Maildir names it), each message's
+/// (hash of its MIME, read).
+fn graph_census(emu: &EmulatorHandle, upn: &str) -> BTreeMap<String, Vec<(String, bool)>> {
+    let mut out: BTreeMap<String, Vec<(String, bool)>> = BTreeMap::new();
+    for m in emu.messages(upn) {
+        let path = match m.folder_path.as_str() {
+            "Inbox" => "INBOX".to_owned(),
+            other => other.to_owned(),
+        };
+        let mime = m.mime.clone().expect("seeded messages keep their MIME");
+        out.entry(path)
+            .or_default()
+            .push((mailmigrate_core::ContentHash::of(&mime).to_hex(), m.is_read));
+    }
+    for v in out.values_mut() {
+        v.sort();
+    }
+    out
+}
+
+/// Graph as the source: the real `migrate` process copying an emulated mailbox into a
+/// Maildir by delta passes, SIGKILLed mid-copy, while the user reads, moves, deletes and
+/// receives mail between runs and the delta tokens expire once (a full listing after
+/// `Reset`). The Maildir must end as the mailbox is: every message once, byte-identical to
+/// the MIME Graph serves, read exactly where it is read, deletions carried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_migration_out_of_graph_survives_kills_changes_and_expired_delta_tokens() {
+    const SOURCE: &str = "src@example.com";
+    let emu = Emulator::builder()
+        .mailbox(SOURCE)
+        .latency(Duration::from_millis(3))
+        .start()
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for (path, role, msg) in mailmigrate_examples::demo::demo_messages(0x0d17, 300) {
+        let folder = match role {
+            Some(mailmigrate_core::SpecialUse::Inbox) => "Inbox".to_owned(),
+            _ => path.to_string(),
+        };
+        let seed = mailmigrate_graph::emulator::Seed {
+            is_read: msg.meta.flags.contains(&Flag::Seen),
+            flagged: msg.meta.flags.contains(&Flag::Flagged),
+            ..Default::default()
+        };
+        ids.push(emu.seed_message(SOURCE, &folder, &msg.bytes, seed));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("backup");
+    let cfg = write_job(
+        dir.path(),
+        &graph_url(&emu, SOURCE),
+        &format!("maildir://{}", dest.display()),
+        "propagate_deletions = true\n",
+    );
+    let copied = || walk_files(&dest);
+    let mut mid_copy = 0;
+    for n in 0..6_u64 {
+        let mut child = migrate(&cfg, dir.path(), &emu)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start migrate");
+        let before = copied();
+        let target = before + (300_usize.saturating_sub(before)) / 3 + 1;
+        while copied() < target && child.try_wait().unwrap().is_none() {
+            tokio::time::sleep(Duration::from_millis(3)).await;
+        }
+        let finished = child.try_wait().unwrap().is_some();
+        child.kill().ok();
+        child.wait().unwrap();
+        let now = copied();
+        mid_copy += usize::from(!finished && now < 300);
+        eprintln!(
+            "source kill {n} at {target} files: {now} copied{}",
+            if finished { " (finished)" } else { "" }
+        );
+        // The user goes on using the mailbox between runs.
+        let k = n as usize;
+        emu.set_read(SOURCE, &ids[k * 7], true);
+        emu.move_message(SOURCE, &ids[k * 7 + 1], "Archive/2020");
+        emu.delete_message(SOURCE, &ids[k * 7 + 2]);
+    }
+    assert!(mid_copy >= 3, "kills landed mid-copy only {mid_copy} times");
+    let (codes, out) = run_to_end(&cfg, dir.path(), &emu);
+    assert_eq!(codes.last(), Some(&Some(0)), "{out}");
+    assert_eq!(
+        maildir_census(&dest).await,
+        graph_census(&emu, SOURCE),
+        "after the kills"
+    );
+
+    // New mail and more changes, then every delta token expires: the next pass lists in
+    // full (Reset) and must not copy anything twice.
+    for (path, _, msg) in mailmigrate_examples::demo::demo_messages(0x0d18, 20) {
+        emu.seed_message(SOURCE, &path.to_string(), &msg.bytes, Default::default());
+    }
+    emu.set_read(SOURCE, &ids[100], true);
+    emu.faults().expire_delta_tokens();
+    let (codes, out) = run_to_end(&cfg, dir.path(), &emu);
+    assert_eq!(codes.last(), Some(&Some(0)), "{out}");
+    assert_eq!(
+        maildir_census(&dest).await,
+        graph_census(&emu, SOURCE),
+        "after the reset"
+    );
+    let (codes, out) = run_to_end(&cfg, dir.path(), &emu);
+    assert_eq!(codes, [Some(0)], "{out}");
+    assert!(out.contains("Nothing to do"), "{out}");
+    emu.shutdown().await;
+}
+
+/// Files under a Maildir's `cur/` and `new/` directories.
+fn walk_files(root: &Path) -> usize {
+    let mut n = 0;
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return 0;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if !p.is_dir() {
+            continue;
+        }
+        match p.file_name().and_then(|f| f.to_str()) {
+            Some("cur" | "new") => n += std::fs::read_dir(&p).map_or(0, |d| d.count()),
+            _ => n += walk_files(&p),
+        }
+    }
+    n
 }

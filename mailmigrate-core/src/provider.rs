@@ -78,6 +78,9 @@ pub trait Provider: fmt::Debug + Send + Sync + 'static {
 /// - The metadata a listing yields (flags, keywords, labels, internal date) is what the
 ///   engine writes; a source lists what the message has, not what the fetch will add
 ///   (`metadata::fetch_leaves_flags_alone`).
+/// - A `Message-ID` a listing gives is the message's header without angle brackets, as
+///   [`headers::message_id`](crate::headers::message_id) reads it: look-ups after a lost
+///   answer compare the two (`metadata::listed_message_id_is_the_header`).
 /// - [`fetch`](Source::fetch) yields one entry per requested id, in any order, each with its
 ///   own result: one unreadable message never fails the batch. Bytes are returned exactly
 ///   as stored (`malformed::fetch_unknown_id_is_not_found`,

@@ -290,7 +290,9 @@ pub struct MessageMeta {
     pub internal_date: Option<OffsetDateTime>,
     /// Size of the raw message in bytes, if known before fetching.
     pub size: Option<u64>,
-    /// The `Message-ID` header, if the source knows it without fetching.
+    /// The `Message-ID` header without its angle brackets, as
+    /// [`headers::message_id`](crate::headers::message_id) reads it, if the source knows it
+    /// without fetching.
     pub message_id: Option<String>,
 }
 

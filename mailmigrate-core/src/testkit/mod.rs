@@ -195,6 +195,7 @@ macro_rules! __conformance_cases {
             append_then_fetch_roundtrip => roundtrip::append_then_fetch_roundtrip,
             flags_preserved => metadata::flags_preserved,
             fetch_leaves_flags_alone => metadata::fetch_leaves_flags_alone,
+            listed_message_id_is_the_header => metadata::listed_message_id_is_the_header,
             internal_date_preserved => metadata::internal_date_preserved,
             update_flags_applies_changes => metadata::update_flags_applies_changes,
             labels_preserved => metadata::labels_preserved,

@@ -85,6 +85,35 @@ pub async fn fetch_leaves_flags_alone(h: &Harness) -> CaseResult {
     Ok(Outcome::Passed)
 }
 
+/// A `Message-ID` the listing gives is the message's own header as the core reads it
+/// (without angle brackets): look-ups after a lost answer compare the two, so a listing
+/// that said `<id@host>` would never find a copy and every resumed write would be a
+/// second one.
+///
+/// # Errors
+/// A message naming the listed and the header's `Message-ID`.
+pub async fn listed_message_id_is_the_header(h: &Harness) -> CaseResult {
+    let caps = h.capabilities();
+    if !caps.fetch {
+        return skip("needs fetch");
+    }
+    let folder = h.folder("message-id").await?;
+    let id = h
+        .append_one(&folder, fixtures::RFC2047_HEADERS.message(&folder))
+        .await?;
+    let listed = listed(h, &folder, &id).await?;
+    let Some(said) = listed.message_id else {
+        return Ok(Outcome::Passed);
+    };
+    let fetched = h.fetch_one(&folder, &id).await?;
+    let header = crate::headers::message_id(&fetched.bytes);
+    ensure!(
+        header.as_deref() == Some(said.as_str()),
+        "{id} is listed with Message-ID {said:?} but its header reads {header:?}"
+    );
+    Ok(Outcome::Passed)
+}
+
 /// System flags (and keywords, with `append_with_keywords`) given at append are listed
 /// back, and fetched back where the store declares `fetch_flags`; a message appended
 /// without flags is listed without system flags.
