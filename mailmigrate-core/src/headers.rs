@@ -219,6 +219,26 @@ pub fn has_bare_lf(raw: &[u8]) -> bool {
     false
 }
 
+/// A `Message-ID` as the core carries it: without white space around it and without its
+/// angle brackets (`<id@host>` → `id@host`, the form [`message_id`] reads); `None` when
+/// nothing is left.
+///
+/// ```
+/// use mailmigrate_core::headers::bare_message_id;
+/// assert_eq!(bare_message_id(" <x@y> ").as_deref(), Some("x@y"));
+/// assert_eq!(bare_message_id("x@y").as_deref(), Some("x@y"));
+/// assert_eq!(bare_message_id("<>"), None);
+/// ```
+pub fn bare_message_id(id: &str) -> Option<String> {
+    let t = id.trim();
+    let bare = t
+        .strip_prefix('<')
+        .and_then(|t| t.strip_suffix('>'))
+        .unwrap_or(t)
+        .trim();
+    (!bare.is_empty()).then(|| bare.to_owned())
+}
+
 /// The `Message-ID` of `raw` without angle brackets: the same as
 /// [`Headers::parse`]`(raw).message_id`, found faster.
 ///

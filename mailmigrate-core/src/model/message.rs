@@ -452,8 +452,18 @@ pub struct DedupeKey {
 }
 
 impl DedupeKey {
-    /// Builds a key.
+    /// Builds a key. A `Message-ID` given with its angle brackets (`<id@host>`, as some
+    /// APIs report it) is kept without them, the form
+    /// [`headers::message_id`](crate::headers::message_id) reads from a message, so
+    /// look-ups compare like with like.
+    ///
+    /// ```
+    /// use mailmigrate_core::{ContentHash, DedupeKey};
+    /// let key = DedupeKey::new(Some(" <a@b> ".into()), ContentHash::of(b"x"), None);
+    /// assert_eq!(key.message_id.as_deref(), Some("a@b"));
+    /// ```
     pub fn new(message_id: Option<String>, hash: ContentHash, size: Option<u64>) -> Self {
+        let message_id = message_id.and_then(|m| crate::headers::bare_message_id(&m));
         Self {
             message_id,
             hash,

@@ -101,10 +101,11 @@ impl DeltaItem {
             MessageMeta::new(MessageId::new(self.id), folder.clone())
                 .with_flags(flags)
                 .with_internal_date(date)
+                // Graph gives `<id@host>`; the core carries the bare id.
                 .with_message_id(
                     self.internet_message_id
                         .as_deref()
-                        .and_then(bare_message_id),
+                        .and_then(mailmigrate_core::headers::bare_message_id),
                 ),
         )
     }
@@ -258,15 +259,3 @@ pub(super) fn categories(flags: &Flags) -> BTreeSet<String> {
 
 /// The keyword of a forwarded message.
 pub(super) const FORWARDED: &str = "$Forwarded";
-
-/// `internetMessageId` as the core carries a `Message-ID`: without its angle brackets
-/// (Graph gives `<id@host>`; [`headers::message_id`](mailmigrate_core::headers::message_id)
-/// reads the header so). Look-ups at the destination compare the two.
-fn bare_message_id(id: &str) -> Option<String> {
-    let bare = id
-        .trim()
-        .trim_start_matches('<')
-        .trim_end_matches('>')
-        .trim();
-    (!bare.is_empty()).then(|| bare.to_owned())
-}
