@@ -175,9 +175,12 @@ impl DavBuilder {
     /// returns the store.
     ///
     /// # Errors
-    /// `ConfigInvalid` for a bad URL or a plaintext URL not allowed; `Unauthenticated`
-    /// when the server refuses the credentials; `NotFound` when neither home set can be
-    /// found; transport errors.
+    /// `ConfigInvalid` for a bad URL or a plaintext URL not allowed (before any
+    /// connection); `Unauthenticated` when the server refuses the credentials (a refused
+    /// bearer token after one renewal); `Unavailable`, permanent, when the server's TLS
+    /// certificate is not trusted (an unknown issuer, another host's name); `NotFound`
+    /// when neither home set can be found; other transport errors (`Unavailable`,
+    /// temporary).
     pub async fn connect(self) -> Result<DavStore> {
         let mut base = Url::parse(&self.url).map_err(|e| {
             Self::config_error(format!("the DAV URL {:?} is not a URL: {e}", self.url))

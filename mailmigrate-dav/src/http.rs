@@ -303,7 +303,52 @@ fn too_long(what: &str, max: usize) -> Error {
 fn transport(e: reqwest::Error, what: &str, writes: bool) -> Error {
     // The message of a reqwest error names the URL, never credentials (they travel in
     // headers).
+    if let Some(rustls::Error::InvalidCertificate(why)) = tls_error(&e) {
+        return untrusted(what, why, &causes(&e));
+    }
     unavailable(what, causes(&e), writes && !e.is_connect())
+}
+
+/// The TLS error behind `e`, if any. reqwest's connector hands rustls' error on inside
+/// I/O errors (tokio-rustls wraps rustls' `InvalidData` error in one of its own), and
+/// `io::Error::source()` skips what it wraps, so each I/O error is opened as well.
+fn tls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        next = match err
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
+    }
+    None
+}
+
+/// The server's certificate was refused during the handshake: permanent (the same
+/// certificate is refused again; the IMAP client maps TLS failures the same way), and
+/// nothing of the request was sent.
+fn untrusted(what: &str, why: &rustls::CertificateError, causes: &str) -> Error {
+    let hint = match why {
+        rustls::CertificateError::UnknownIssuer => {
+            "; a server whose certificate comes from a private CA needs that CA \
+             (DavBuilder::with_root_certificate_pem)"
+        }
+        rustls::CertificateError::NotValidForName
+        | rustls::CertificateError::NotValidForNameContext { .. } => {
+            "; the URL must name a host the certificate is for"
+        }
+        _ => "",
+    };
+    Error::new(
+        ErrorKind::Unavailable,
+        format!("{what}: the server's TLS certificate is not trusted: {causes}{hint}"),
+    )
+    .with_provider(PROVIDER)
 }
 
 /// An error and its causes on one line (`a: b: c`): reqwest's own message ("error decoding
@@ -455,6 +500,50 @@ mod tests {
         assert_eq!(
             status_error(&slow, "PUT x").retry_after(),
             Some(Duration::from_millis(1500))
+        );
+    }
+
+    /// An error whose cause is `inner`, as reqwest's and hyper's wrap the connector's.
+    #[derive(Debug)]
+    struct Wrapped(Box<dyn std::error::Error + Send + Sync>);
+
+    impl fmt::Display for Wrapped {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("client error (Connect)")
+        }
+    }
+
+    impl std::error::Error for Wrapped {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&*self.0)
+        }
+    }
+
+    #[test]
+    fn a_refused_certificate_is_found_inside_nested_io_errors() {
+        use std::io;
+        let refused = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        // As tokio-rustls hands it on: rustls' InvalidData error inside one of its own.
+        let nested = io::Error::other(io::Error::new(io::ErrorKind::InvalidData, refused));
+        let e = Wrapped(Box::new(nested));
+        assert!(matches!(
+            tls_error(&e),
+            Some(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::UnknownIssuer
+            ))
+        ));
+        let reset = Wrapped(Box::new(io::Error::from(io::ErrorKind::ConnectionReset)));
+        assert!(tls_error(&reset).is_none());
+        let err = untrusted(
+            "PROPFIND /",
+            &rustls::CertificateError::UnknownIssuer,
+            "invalid peer certificate: UnknownIssuer",
+        );
+        assert_eq!(err.kind(), ErrorKind::Unavailable);
+        assert!(!err.is_temporary() && !err.is_outcome_unknown());
+        assert!(
+            err.to_string().contains("with_root_certificate_pem"),
+            "{err}"
         );
     }
 

@@ -14,6 +14,20 @@ fn required() -> bool {
     mailmigrate_core::testkit::is_required("dav")
 }
 
+/// The environment variable `var`, or `None` (with a message) when it is not set and dav is
+/// not required.
+pub fn env(var: &str) -> Option<String> {
+    let Ok(value) = std::env::var(var) else {
+        assert!(
+            !required(),
+            "{var} is not set but MAILMIGRATE_TEST_REQUIRE asks for dav"
+        );
+        eprintln!("skipping: {var} is not set (run .ci/dav-servers.sh start)");
+        return None;
+    };
+    Some(value)
+}
+
 /// The builder of the server `name` (`RADICALE`, `XANDIKOS`), or `None` when it is not
 /// configured and not required.
 pub fn builder(name: &str) -> Option<DavBuilder> {
