@@ -292,6 +292,56 @@ async fn lost_writes_of_every_form_leave_one_copy_with_or_without_conditional_cr
     }
 }
 
+/// Credentials revoked in the middle of a run: the pass stops after the batch that was
+/// refused (not one refused request per remaining item), says it is incomplete, and the
+/// next pass with working credentials copies everything once.
+#[tokio::test]
+async fn refused_credentials_stop_the_pass_after_one_batch() {
+    let mut w = world(0).await;
+    for n in 0..40 {
+        w.src.put(
+            &w.book,
+            contact(&format!("c{n}"), &format!("Person {n}"), 1),
+        );
+    }
+    let second_book = w
+        .src
+        .ensure_collection(&Collection::new(
+            CollectionId::new("b2"),
+            PimKind::Contacts,
+            "Family",
+        ))
+        .await
+        .unwrap()
+        .id;
+    w.src.put(&second_book, contact("f0", "Kin", 1));
+    w.dest = w.dest.with_capabilities(MemoryPim::capabilities());
+    w.dest.refuse_writes(Some(ErrorKind::Unauthenticated));
+    let options = PimSyncOptions::default().with_batch_size(10);
+    let first = w.run(options.clone()).await;
+    assert!(!first.is_clean(), "{first:?}");
+    assert_eq!(
+        w.dest.refused_writes(),
+        10,
+        "one batch, then the pass stopped"
+    );
+    assert_eq!(
+        first.collections.len(),
+        1,
+        "later collections are not visited"
+    );
+    assert!(!first.collections[0].complete);
+    w.dest.refuse_writes(None);
+    let second = w.run(options).await;
+    assert!(second.is_clean(), "{second:?}");
+    assert_eq!(second.totals().written, 42, "{second:?}");
+    let mut held = 0;
+    for c in w.dest.list_collections(PimKind::Contacts).await.unwrap() {
+        held += w.dest.items(&c.id).len();
+    }
+    assert_eq!(held, 41, "every contact of both books once");
+}
+
 /// A listing cut off half-way: what was listed is written, the checkpoint stays where it
 /// was, and the next pass lists and copies the rest, nothing twice.
 #[tokio::test]

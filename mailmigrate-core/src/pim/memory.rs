@@ -83,6 +83,8 @@ struct Inner {
     lose_batch_replies: usize,
     drop_batches: usize,
     fail_listing_after: Option<usize>,
+    refuse_writes: Option<ErrorKind>,
+    refused_writes: usize,
     notifications: usize,
 }
 
@@ -204,6 +206,17 @@ impl MemoryPim {
     /// and fail as a whole with a lost reply (the batch never reached the server).
     pub fn drop_next_batches(&self, n: usize) {
         self.lock().drop_batches = n;
+    }
+
+    /// Every write answers an error of `kind` (`Unauthenticated`: credentials revoked)
+    /// until called with `None`.
+    pub fn refuse_writes(&self, kind: Option<ErrorKind>) {
+        self.lock().refuse_writes = kind;
+    }
+
+    /// How many writes [`refuse_writes`](Self::refuse_writes) refused.
+    pub fn refused_writes(&self) -> usize {
+        self.lock().refused_writes
     }
 
     /// The next listing yields `n` changes, then a temporary error instead of the rest and
@@ -427,6 +440,13 @@ impl PimDestination for MemoryPim {
         }
         let mut out = Vec::with_capacity(writes.len());
         for w in writes {
+            if let Some(kind) = inner.refuse_writes {
+                inner.refused_writes += 1;
+                out.push(Err(
+                    Error::new(kind, "refused by the test").with_provider(SCHEME)
+                ));
+                continue;
+            }
             if inner.drop_writes > 0 {
                 inner.drop_writes -= 1;
                 out.push(Err(lost_reply()));

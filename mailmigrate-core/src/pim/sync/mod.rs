@@ -263,7 +263,9 @@ impl<'a> PimSync<'a> {
     /// # Errors
     /// `Unsupported` before any I/O when the destination cannot write the kinds asked for
     /// (or cannot delete when deletions are asked); errors listing collections or of the
-    /// state store. Item errors do not fail the run: they are in the report.
+    /// state store. Item errors do not fail the run: they are in the report. Credentials
+    /// refused (`Unauthenticated`) end the pass at the collection where they were: its
+    /// report is incomplete, the collections after it are not visited.
     pub async fn run(&self) -> Result<PimReport> {
         let src_caps = self.source.pim_capabilities();
         let caps = self.dest.pim_capabilities();
@@ -290,7 +292,16 @@ impl<'a> PimSync<'a> {
                     Ok(r) => r,
                     Err(e) => CollectionReport::failed(&collection, &e),
                 };
+                // Credentials refused: every other collection would be refused too, so
+                // the pass ends here (incomplete: what is left moves on the next one).
+                let refused = r
+                    .failures
+                    .iter()
+                    .any(|f| f.kind == crate::ErrorKind::Unauthenticated);
                 report.collections.push(r);
+                if refused {
+                    return Ok(report);
+                }
             }
         }
         Ok(report)

@@ -38,6 +38,9 @@ struct Pass<'s, 'a> {
     /// writes those it lists, the rest are written after it (never both: on a
     /// destination without conditional creates a second create is a second copy).
     unwritten: HashSet<MessageId>,
+    /// A side refused the credentials: nothing more is asked this pass (every item would
+    /// be refused the same way, each at the cost of a request).
+    refused: bool,
 }
 
 pub(super) async fn run(
@@ -58,6 +61,7 @@ pub(super) async fn run(
         complete: true,
         targets: HashMap::new(),
         unwritten: HashSet::new(),
+        refused: false,
     };
     let state = sync.state;
     let job = &sync.job;
@@ -81,6 +85,9 @@ pub(super) async fn run(
                 batch.push(meta);
                 if batch.len() >= sync.options.batch_size {
                     pass.upserts(std::mem::take(&mut batch), false).await?;
+                    if pass.refused {
+                        break;
+                    }
                 }
             }
             ItemChange::Removed(id) => removed.push(MessageId::new(id.as_str())),
@@ -88,21 +95,30 @@ pub(super) async fn run(
             ItemChange::Checkpoint(cp) => next = Some(cp),
         }
     }
-    pass.upserts(batch, false).await?;
+    if !pass.refused {
+        pass.upserts(batch, false).await?;
+    }
     // Pending writes that did not arrive and were not listed, written again.
     let mut rewrite: Vec<MessageId> = pass.unwritten.drain().collect();
     rewrite.sort();
     for chunk in rewrite.chunks(sync.options.batch_size) {
+        if pass.refused {
+            break;
+        }
         let metas = chunk
             .iter()
             .map(|id| ItemMeta::new(ItemId::new(id.as_str())))
             .collect();
         pass.upserts(metas, true).await?;
     }
-    if full && diff {
-        removed.extend(pass.unlisted(&listed).await?);
+    if pass.refused {
+        pass.complete = false;
+    } else {
+        if full && diff {
+            removed.extend(pass.unlisted(&listed).await?);
+        }
+        pass.removals(removed).await?;
     }
-    pass.removals(removed).await?;
     if pass.complete {
         if let Some(cp) = next {
             state.set_checkpoint(job, &pass.folder, &cp).await?;
@@ -138,6 +154,9 @@ fn has_attendees(item: &PimItem) -> bool {
 
 impl Pass<'_, '_> {
     fn fail(&mut self, src_id: &MessageId, err: &Error) {
+        if err.kind() == ErrorKind::Unauthenticated {
+            self.refused = true;
+        }
         let failure = ItemFailure::of(self.folder.clone(), src_id.clone(), err);
         if !failure.final_for_item {
             self.complete = false;
