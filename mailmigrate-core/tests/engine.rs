@@ -758,3 +758,54 @@ async fn a_uidvalidity_change_causes_no_duplicates() {
     // And the pass after that is quiet again under the new ids.
     assert!(e.run().await.unwrap().totals.moved_nothing());
 }
+
+/// Credentials revoked in the middle of a pass: the first refused append stops every
+/// folder (not one refused request per remaining message), the pass is incomplete, and the
+/// next pass with working credentials copies everything once.
+#[tokio::test]
+async fn refused_credentials_stop_every_folder_of_the_pass() {
+    use mailmigrate_core::layer::{Fault, FaultLayer, Stack, Trigger};
+    use mailmigrate_core::Operation;
+    let src = MemoryStore::new("src");
+    fill(&src, "INBOX", 0..300).await;
+    fill(&src, "Work", 300..600).await;
+    fill(&src, "Archive", 600..900).await;
+    let dst = MemoryStore::new("dst");
+    let state = Arc::new(MemoryState::new());
+    let refused = Stack::new(dst.clone())
+        .layer(FaultLayer::new().fail_items(
+            Operation::Append,
+            Trigger::always(),
+            Fault::permanent(ErrorKind::Unauthenticated),
+        ))
+        .into_destination();
+    let r = Engine::new(
+        Arc::new(src.clone()),
+        refused,
+        Arc::clone(&state) as Arc<dyn StateStore>,
+    )
+    .with_options(SyncOptions::new("t").with_batch_size(50))
+    .run()
+    .await
+    .unwrap();
+    assert!(!r.is_complete(), "{r}");
+    assert_eq!(dst.message_count(), 0);
+    assert!(
+        r.totals.failed <= 50 * 3,
+        "at most one batch per folder was refused, not every message: {}",
+        r.totals.failed
+    );
+    assert!(
+        r.folders
+            .iter()
+            .all(|f| !f.complete && f.error_kind == Some(ErrorKind::Unauthenticated)),
+        "{r}"
+    );
+    let again = Engine::new(Arc::new(src.clone()), Arc::new(dst.clone()), state)
+        .with_options(SyncOptions::new("t").with_batch_size(50))
+        .run()
+        .await
+        .unwrap();
+    assert!(again.is_complete(), "{again}");
+    assert_eq!(dst.message_count(), 900);
+}

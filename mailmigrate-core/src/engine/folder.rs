@@ -53,6 +53,9 @@ struct Ctx<'a> {
     /// pending row of an earlier run that a look-up did not find): the final look-up waits
     /// [`SyncOptions::settle_grace`](super::SyncOptions::settle_grace) after it.
     uncertain_since: Mutex<Option<Instant>>,
+    /// Set when a side refused the credentials (`Unauthenticated`), in any folder of this
+    /// pass: every request would be refused the same way, so folders stop asking.
+    refused: &'a AtomicBool,
 }
 
 impl Ctx<'_> {
@@ -87,6 +90,9 @@ impl Ctx<'_> {
     ) -> Result<()> {
         let err = err.with_item(&self.entry.source.path, &id);
         tracing::warn!(message = %id, error = %err, "item failed");
+        if err.kind() == ErrorKind::Unauthenticated {
+            self.refused.store(true, Ordering::SeqCst);
+        }
         stats.failed += 1;
         if err.disposition() != Disposition::Final {
             *held += 1;
@@ -121,13 +127,18 @@ impl Ctx<'_> {
     }
 }
 
-pub(super) async fn sync_folder(engine: &Engine, entry: &PlanEntry) -> FolderReport {
+pub(super) async fn sync_folder(
+    engine: &Engine,
+    entry: &PlanEntry,
+    refused: &AtomicBool,
+) -> FolderReport {
     engine.events.emit(|| Event::FolderStarted {
         source: entry.source.path.clone(),
         target: entry.target.clone(),
     });
     let mut stats = Stats::default();
     let outcome = match known_failures(engine, entry).await {
+        Ok(_) if refused.load(Ordering::SeqCst) => Err(refused_error()),
         Ok(failed_for_good) => {
             let ctx = Ctx {
                 engine,
@@ -136,6 +147,7 @@ pub(super) async fn sync_folder(engine: &Engine, entry: &PlanEntry) -> FolderRep
                 dcaps: engine.dest.capabilities(),
                 failed_for_good,
                 uncertain_since: Mutex::new(None),
+                refused,
             };
             run(&ctx, &mut stats).await
         }
@@ -160,6 +172,14 @@ pub(super) async fn sync_folder(engine: &Engine, entry: &PlanEntry) -> FolderRep
         error,
         error_kind,
     }
+}
+
+/// Why a folder pass stops once credentials were refused.
+fn refused_error() -> Error {
+    Error::new(
+        ErrorKind::Unauthenticated,
+        "credentials were refused; the pass stops (fix them and run again)",
+    )
 }
 
 /// The items of the folder recorded as failed for good (unless the caller asked to retry).
@@ -623,6 +643,9 @@ async fn write(
     held: &mut u64,
 ) -> Result<()> {
     while let Some(work) = rx.recv().await {
+        if ctx.refused.load(Ordering::SeqCst) {
+            return Err(refused_error());
+        }
         match work {
             Work::WouldCopy { messages, bytes } => {
                 stats.copied += messages;

@@ -196,7 +196,9 @@ impl Engine {
     ///
     /// Per-item failures are recorded and reported, never fatal. A folder whose pass stops
     /// early (the source or destination became unreachable) is reported incomplete and
-    /// resumes from its last checkpoint next time.
+    /// resumes from its last checkpoint next time. Credentials refused
+    /// (`Unauthenticated`) stop every folder of the pass: each would be refused the same
+    /// way, one request per message.
     ///
     /// # Errors
     /// Only for failures before any folder starts: bad options, unsupported capabilities,
@@ -217,6 +219,8 @@ impl Engine {
             folders: copies.len(),
         });
         let concurrency = self.folder_concurrency();
+        let refused = std::sync::atomic::AtomicBool::new(false);
+        let refused = &refused;
         // Source folders that land in one destination folder run one after another: their
         // look-ups and claims must see each other's copies (two at once could both take
         // one copy of a message filed in both).
@@ -231,7 +235,9 @@ impl Engine {
                         source = %entry.source.path,
                         target = %entry.target,
                     );
-                    let report = folder::sync_folder(self, entry).instrument(span).await;
+                    let report = folder::sync_folder(self, entry, refused)
+                        .instrument(span)
+                        .await;
                     reports.push((i, report));
                 }
                 reports
