@@ -1,6 +1,8 @@
 //! Named extended properties: how this crate stamps what it writes (a message's hash, a
 //! contact's `UID`) and finds it again ([G-EXT]).
 
+use serde::Deserialize;
+
 /// `PS_PUBLIC_STRINGS`, the property set of named properties any client may define
 /// ([G-EXT]).
 const PUBLIC_STRINGS: &str = "{00020329-0000-0000-C000-000000000046}";
@@ -36,6 +38,27 @@ pub(crate) fn expand(ids: &[&str]) -> String {
         "singleValueExtendedProperties($filter={})",
         cond.join(" or ")
     )
+}
+
+/// The property holding an item's `UID` (the core item's), by which look-ups find it:
+/// contacts and events have none Graph keeps as given.
+pub(crate) fn uid_property() -> String {
+    named_string("mailmigrate-uid")
+}
+
+/// One `singleValueExtendedProperties` entry as Graph returns it ([G-EXT]).
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct NamedValue {
+    id: String,
+    value: String,
+}
+
+/// The value of property `id` among `props` (ids compare without regard to case).
+pub(crate) fn value_of<'a>(props: &'a [NamedValue], id: &str) -> Option<&'a str> {
+    props
+        .iter()
+        .find(|p| p.id.eq_ignore_ascii_case(id))
+        .map(|p| p.value.as_str())
 }
 
 #[cfg(test)]

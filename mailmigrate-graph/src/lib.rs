@@ -10,16 +10,17 @@
 //! The feature `emulator` adds an in-process Graph for tests ([`emulator`]); this crate's
 //! tests run the core conformance suite against it.
 //!
-//! The same [`Graph`] is a contact store for the core PIM engine
+//! The same [`Graph`] is a contact and calendar store for the core PIM engine
 //! ([`PimSource`](mailmigrate_core::pim::PimSource),
 //! [`PimDestination`](mailmigrate_core::pim::PimDestination)): contact folders are
-//! address books (see [`Graph`]'s "Contacts").
+//! address books, calendars hold events and series (see [`Graph`]'s "Contacts" and
+//! "Calendars").
 //!
 //! [`GraphDirectory`] is the tenant's inventory, a core
 //! [`Directory`](mailmigrate_core::directory::Directory): mailboxes with their kinds and
 //! aliases, and mail-enabled groups with their members.
 //!
-//! Calendars and the mailbox import/export API are not built yet.
+//! The mailbox import/export API is not built yet.
 
 /// The URL scheme this provider answers to (`graph://`).
 pub const SCHEME: &str = "graph";
@@ -28,6 +29,7 @@ pub const SCHEME: &str = "graph";
 const PROVIDER: &str = "graph";
 
 mod builder;
+mod calendars;
 mod client;
 mod contacts;
 mod delta;
@@ -35,6 +37,9 @@ mod directory;
 mod error;
 mod extended;
 mod mail;
+mod pim;
+mod recurrence;
+mod timezones;
 
 pub use builder::{GraphBuilder, AUTHORITY_URL, DELEGATED_SCOPES, GRAPH_SCOPE, GRAPH_URL};
 pub use client::MailboxLimits;

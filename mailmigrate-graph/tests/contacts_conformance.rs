@@ -1,5 +1,5 @@
 //! The shared contact and calendar conformance suite against the Graph emulator's
-//! contacts, through the real HTTP client.
+//! contact folders and calendars, through the real HTTP client.
 #![cfg(feature = "emulator")]
 
 const MAILBOX: &str = "conformance@example.com";

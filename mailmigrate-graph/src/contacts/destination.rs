@@ -1,25 +1,20 @@
 //! Writing: contacts created stamped with their `UID` and vCard, replaced whole, found by
 //! `UID` \[G-EXT\], deleted.
 
-use std::collections::HashSet;
-
-use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
 use mailmigrate_core::pim::{
-    sync::adapt, Collection, CollectionId, Contact, FoundItem, ItemId, ItemWrite, Payload,
-    PimDestination, WriteOptions, WriteTarget, Written,
+    CollectionId, Contact, FoundItem, ItemId, ItemWrite, Payload, WriteTarget, Written,
 };
 use mailmigrate_core::{Error, ErrorKind, Result};
 use reqwest::{Method, StatusCode};
 
 use super::map::{self, GraphContact};
 use super::source::{item_of, read_options};
-use super::{capabilities, folders};
 use crate::client::{segment, Call};
 use crate::error::code_and_message;
 use crate::extended;
 use crate::mail::Graph;
-use crate::PROVIDER;
+use crate::pim::{fit, Fitted};
 
 /// One write, fitted to Graph, with what names it in errors.
 struct Job {
@@ -32,9 +27,7 @@ struct Job {
 }
 
 fn refused(name: &str, message: impl Into<String>, kind: ErrorKind) -> Error {
-    Error::new(kind, message)
-        .with_provider(PROVIDER)
-        .with_context("contact", name)
+    crate::pim::refused("contact", name, message, kind)
 }
 
 /// The error of a refused write, naming the contact; Exchange's multi-value limits
@@ -124,113 +117,73 @@ impl Graph {
     }
 }
 
-/// Fits each write to what Graph keeps (a no-op for what the engine already fitted).
+/// The contacts of fitted writes.
 fn jobs(writes: Vec<ItemWrite>) -> Vec<Job> {
-    let caps = capabilities();
-    let mut creating = HashSet::new();
-    writes
+    fit(writes)
         .into_iter()
-        .map(|w| {
-            let mut item = w.item;
-            let name = item
-                .uid()
-                .map_or_else(|| item.meta.id.to_string(), str::to_owned);
-            adapt(&mut item, &caps);
-            let contact = match item.payload {
-                Payload::Contact(c) => Ok(*c),
-                _ => Err(refused(
-                    &name,
-                    "a Graph contact folder holds contacts; events go to a calendar",
-                    ErrorKind::InvalidMessage,
-                )),
-            };
-            let twin = matches!(w.target, WriteTarget::Create)
-                && contact
-                    .as_ref()
-                    .ok()
-                    .and_then(|c| c.uid.clone())
-                    .is_some_and(|u| !creating.insert(u));
-            Job {
-                contact,
-                target: w.target,
-                name,
-                twin,
-            }
-        })
+        .map(
+            |Fitted {
+                 item,
+                 target,
+                 name,
+                 twin,
+             }| {
+                let contact = match item.payload {
+                    Payload::Contact(c) => Ok(*c),
+                    _ => Err(refused(
+                        &name,
+                        "a Graph contact folder holds contacts; events go to a calendar",
+                        ErrorKind::InvalidMessage,
+                    )),
+                };
+                Job {
+                    contact,
+                    target,
+                    name,
+                    twin,
+                }
+            },
+        )
         .collect()
 }
 
-#[async_trait]
-impl PimDestination for Graph {
-    async fn ensure_collection(&self, like: &Collection) -> Result<Collection> {
-        folders::ensure(self, like).await
-    }
+/// Writes a batch into contact folder `collection`, one answer per write in order.
+pub(crate) async fn write_items(
+    g: &Graph,
+    collection: &CollectionId,
+    writes: Vec<ItemWrite>,
+) -> Vec<Result<Written>> {
+    futures::stream::iter(jobs(writes))
+        .map(|job| g.write_one(collection, job))
+        .buffered(4)
+        .collect()
+        .await
+}
 
-    async fn write_items(
-        &self,
-        collection: &CollectionId,
-        writes: Vec<ItemWrite>,
-        _options: &WriteOptions,
-    ) -> Result<Vec<Result<Written>>> {
-        Ok(futures::stream::iter(jobs(writes))
-            .map(|job| self.write_one(collection, job))
-            .buffered(4)
-            .collect()
-            .await)
-    }
-
-    async fn find_by_uid(
-        &self,
-        collection: &CollectionId,
-        uids: &[String],
-    ) -> Result<Vec<Vec<FoundItem>>> {
-        futures::stream::iter(uids.to_vec())
-            .map(|uid| async move {
-                let found = self.holding(collection, &uid).await?;
-                Ok(found
-                    .iter()
-                    .map(|g| {
-                        let item = item_of(g);
-                        FoundItem::new(
-                            ItemId::new(&g.id),
-                            g.change_key.clone(),
-                            Some(item.content_hash()),
-                        )
-                    })
-                    .collect())
-            })
-            .buffered(4)
-            .try_collect()
-            .await
-    }
-
-    async fn delete_items(
-        &self,
-        _collection: &CollectionId,
-        ids: &[ItemId],
-    ) -> Result<Vec<Result<()>>> {
-        Ok(futures::stream::iter(ids.to_vec())
-            .map(|id| async move {
-                let call = Call {
-                    method: Method::DELETE,
-                    ..Call::get(
-                        self.client()
-                            .user_url(&format!("/contacts/{}", segment(id.as_str()))),
-                        format!("delete contact {id}"),
+/// The contacts of `collection` holding each of `uids`.
+pub(crate) async fn find_by_uid(
+    g: &Graph,
+    collection: &CollectionId,
+    uids: &[String],
+) -> Result<Vec<Vec<FoundItem>>> {
+    futures::stream::iter(uids.to_vec())
+        .map(|uid| async move {
+            let found = g.holding(collection, &uid).await?;
+            Ok(found
+                .iter()
+                .map(|c| {
+                    let item = item_of(c);
+                    FoundItem::new(
+                        ItemId::new(&c.id),
+                        c.change_key.clone(),
+                        Some(item.content_hash()),
                     )
-                };
-                let answer = self.client().send(&call).await?;
-                // Gone already is what was asked.
-                if answer.status.is_success() || answer.status == StatusCode::NOT_FOUND {
-                    Ok(())
-                } else {
-                    Err(answer.error(&call).with_context("item", id.as_str()))
-                }
-            })
-            .buffered(4)
-            .collect()
-            .await)
-    }
+                })
+                .collect())
+        })
+        .buffered(4)
+        .try_collect()
+        .await
 }
 
 #[cfg(test)]

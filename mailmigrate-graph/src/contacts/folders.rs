@@ -3,8 +3,8 @@
 
 use futures::TryStreamExt;
 use mailmigrate_core::pim::{Collection, CollectionId, PimKind};
-use mailmigrate_core::{Disposition, Error, ErrorKind, Result};
-use reqwest::{Method, StatusCode};
+use mailmigrate_core::{Error, ErrorKind, Result};
+use reqwest::Method;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -81,7 +81,7 @@ async fn children(g: &Graph, parent: Option<&str>) -> Result<Vec<ContactFolder>>
 }
 
 /// Every contact folder: the default one first, then the tree under it, depth first.
-pub(super) async fn list(g: &Graph) -> Result<Vec<Collection>> {
+pub(crate) async fn list(g: &Graph) -> Result<Vec<Collection>> {
     let default = default_folder(g).await?;
     let mut out = vec![collection(default, default.display_name.clone())];
     let mut todo: Vec<(Option<String>, String)> = vec![(None, String::new())];
@@ -102,7 +102,7 @@ pub(super) async fn list(g: &Graph) -> Result<Vec<Collection>> {
 /// The folder named `like.name` (a path below the default folder, or the default
 /// folder's own name), created where missing; names compare without regard to case, as
 /// Exchange's do.
-pub(super) async fn ensure(g: &Graph, like: &Collection) -> Result<Collection> {
+pub(crate) async fn ensure(g: &Graph, like: &Collection) -> Result<Collection> {
     if like.kind != PimKind::Contacts {
         return Err(Error::new(
             ErrorKind::Unsupported,
@@ -151,21 +151,5 @@ async fn create_child(g: &Graph, parent: Option<&str>, name: &str) -> Result<Con
         &json!({ "displayName": name }),
         format!("create contact folder {name:?}"),
     );
-    let answer = match g.client().send(&call).await {
-        Err(e) if e.disposition() == Disposition::Settle => {
-            return find_child(g, parent, name).await?.ok_or(e);
-        }
-        other => other?,
-    };
-    if answer.status.is_success() {
-        return answer.json(&call.what);
-    }
-    let exists = answer.status == StatusCode::CONFLICT
-        || answer.error(&call).kind() == ErrorKind::AlreadyExists;
-    if exists {
-        if let Some(f) = find_child(g, parent, name).await? {
-            return Ok(f);
-        }
-    }
-    Err(answer.error(&call))
+    crate::pim::create_or_find(g, &call, || find_child(g, parent, name)).await
 }

@@ -17,12 +17,9 @@ use mailmigrate_core::pim::{
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::extended::named_string;
+use crate::extended::{self, named_string};
 
-/// The property holding the contact's `UID` (the core item's), by which look-ups find it.
-pub(crate) fn uid_property() -> String {
-    named_string("mailmigrate-uid")
-}
+pub(crate) use crate::extended::uid_property;
 
 /// The property holding the vCard the contact was written from.
 pub(crate) fn card_property() -> String {
@@ -107,23 +104,14 @@ pub(crate) struct GraphContact {
     pub(crate) removed: Option<Value>,
     pub(crate) change_key: Option<String>,
     #[serde(default)]
-    single_value_extended_properties: Vec<NamedValue>,
+    single_value_extended_properties: Vec<extended::NamedValue>,
     #[serde(flatten)]
     pub(crate) fields: Map<String, Value>,
 }
 
-#[derive(Debug, Deserialize)]
-struct NamedValue {
-    id: String,
-    value: String,
-}
-
 impl GraphContact {
     fn named(&self, id: &str) -> Option<&str> {
-        self.single_value_extended_properties
-            .iter()
-            .find(|p| p.id.eq_ignore_ascii_case(id))
-            .map(|p| p.value.as_str())
+        extended::value_of(&self.single_value_extended_properties, id)
     }
 
     /// The `UID` this crate stamped on the contact, if it wrote it.

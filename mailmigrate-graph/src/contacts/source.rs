@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use futures::stream::{self, BoxStream, StreamExt};
 use mailmigrate_core::pim::{
-    CollectionId, ItemChange, ItemId, ItemMeta, Payload, PimItem, PimResult, PimSource,
+    CollectionId, ItemChange, ItemId, ItemMeta, Payload, PimItem, PimResult,
 };
 use mailmigrate_core::{Checkpoint, Result};
 
@@ -69,43 +69,43 @@ async fn read(client: &Client, collection: &CollectionId, id: &ItemId) -> Result
         })
 }
 
-impl PimSource for Graph {
-    fn list_items(
-        &self,
-        collection: &CollectionId,
-        since: Option<Checkpoint>,
-    ) -> BoxStream<'static, Result<ItemChange>> {
-        let full = self.client().user_url(&format!(
-            "/contactFolders/{}/contacts/delta?$select=changeKey",
-            segment(collection.as_str())
-        ));
-        let query = DeltaQuery {
-            full,
-            since: since.map(|c| c.as_str().to_owned()),
-            what: format!("delta of contact folder {collection}"),
-            page_size: DELTA_PAGE,
-        };
-        delta::<GraphContact>(Arc::clone(self.client()), query)
-            .map(change)
-            .boxed()
-    }
+/// A contact folder's changes since `since` (everything without it).
+pub(crate) fn list_items(
+    g: &Graph,
+    collection: &CollectionId,
+    since: Option<Checkpoint>,
+) -> BoxStream<'static, Result<ItemChange>> {
+    let full = g.client().user_url(&format!(
+        "/contactFolders/{}/contacts/delta?$select=changeKey",
+        segment(collection.as_str())
+    ));
+    let query = DeltaQuery {
+        full,
+        since: since.map(|c| c.as_str().to_owned()),
+        what: format!("delta of contact folder {collection}"),
+        page_size: DELTA_PAGE,
+    };
+    delta::<GraphContact>(Arc::clone(g.client()), query)
+        .map(change)
+        .boxed()
+}
 
-    fn fetch_items(
-        &self,
-        collection: &CollectionId,
-        ids: Vec<ItemId>,
-    ) -> BoxStream<'static, PimResult<PimItem>> {
-        let client = Arc::clone(self.client());
-        let collection = collection.clone();
-        stream::iter(ids)
-            .map(move |id| {
-                let (client, collection) = (Arc::clone(&client), collection.clone());
-                async move {
-                    let r = read(&client, &collection, &id).await;
-                    (id, r)
-                }
-            })
-            .buffer_unordered(4)
-            .boxed()
-    }
+/// Each contact of `ids`, four at a time.
+pub(crate) fn fetch_items(
+    g: &Graph,
+    collection: &CollectionId,
+    ids: Vec<ItemId>,
+) -> BoxStream<'static, PimResult<PimItem>> {
+    let client = Arc::clone(g.client());
+    let collection = collection.clone();
+    stream::iter(ids)
+        .map(move |id| {
+            let (client, collection) = (Arc::clone(&client), collection.clone());
+            async move {
+                let r = read(&client, &collection, &id).await;
+                (id, r)
+            }
+        })
+        .buffer_unordered(4)
+        .boxed()
 }

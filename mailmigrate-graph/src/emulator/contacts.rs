@@ -223,7 +223,7 @@ fn invalid_body(message: &str) -> GraphError {
 }
 
 /// A body's writable properties and its named properties (id, value).
-type Body = (Map<String, Value>, Vec<(String, String)>);
+pub(crate) type Body = (Map<String, Value>, Vec<(String, String)>);
 
 /// Reads the writable properties of a contact body, checking names, types and the
 /// multi-value limits \[G-CONT\]\[I-CONTACT\]; named properties go to `extended`.
@@ -405,8 +405,9 @@ pub(crate) fn route(
     }
 }
 
-/// Pages of `$top` (default 10, like folders \[I-FOLD10\]) with `$skip` nextLinks.
-fn page(st: &State, ctx: &Ctx, all: Vec<Value>) -> Result<Resp, GraphError> {
+/// Pages of `$top` (default 10, like folders \[I-FOLD10\]) with `$skip` nextLinks; calendars
+/// and events page the same way.
+pub(crate) fn page(st: &State, ctx: &Ctx, all: Vec<Value>) -> Result<Resp, GraphError> {
     let top = ctx.query.top(st.cfg.page_size)?;
     let skip = ctx.query.skip()?;
     let n = all.len();

@@ -38,7 +38,8 @@
 //! `/users/{u}/messages[/{id}[/$value|/move|/attachments[/createUploadSession]]]`,
 //! beta-only `…/mailFolders/{id}/importMime` (when offered),
 //! `/users/{u}/contactFolders[/{id}[/childFolders|/contacts[/delta|/{id}]]]`,
-//! `/users/{u}/contacts[/{id}]`, `$batch`; upload-session
+//! `/users/{u}/contacts[/{id}]`, `/users/{u}/calendar`, `/users/{u}/calendars[/{id}[/events]]`,
+//! `/users/{u}/events[/{id}[/instances]]`, `$batch`; upload-session
 //! URLs under `/upload/` (`PUT` a chunk, `GET` the session's state, `DELETE`), which take
 //! no `Authorization` header, only in-order `application/octet-stream` chunks under 4 MB
 //! that add up to the announced size, and expire (\[G-ATT\]).
@@ -54,6 +55,7 @@ mod attachments;
 mod auth;
 mod batch;
 mod builder;
+mod calendars;
 mod conn;
 mod contacts;
 mod delta;
@@ -73,6 +75,7 @@ mod store;
 mod throttle;
 
 pub use builder::{EmulatorBuilder, Limits, UnknownMailbox};
+pub use calendars::StoredEvent;
 pub use contacts::StoredContact;
 pub use directory::seed::{GroupType, MailboxPurpose, TenantContact, TenantGroup, TenantUser};
 pub use faults::{Fault, Faults};

@@ -21,7 +21,7 @@ use super::handle::EmulatorHandle;
 use super::odata::{Prefer, Query};
 use super::store::{Mailbox, Store};
 use super::throttle::{self, Counters, Throttle};
-use super::{auth, batch, contacts, delta, device, folders, messages};
+use super::{auth, batch, calendars, contacts, delta, device, folders, messages};
 
 /// Everything the server shares between requests and with the handle.
 #[derive(Debug)]
@@ -382,6 +382,7 @@ fn route(st: &State, ctx: &Ctx, mbx: &mut Mailbox) -> Result<Resp, GraphError> {
         ("POST", ["messages"]) => messages::create(st, ctx, mbx, None),
         (_, ["messages", id, tail @ ..]) => message_route(st, ctx, mbx, id, tail),
         (_, ["contactFolders", ..] | ["contacts", ..]) => contacts::route(st, ctx, mbx, &rest),
+        (_, ["calendar" | "calendars" | "events", ..]) => calendars::route(st, ctx, mbx, &rest),
         (_, [.., last]) => Err(unknown_segment(last)),
         (_, []) => Err(unknown_segment(&ctx.segs[1])),
     }

@@ -164,6 +164,8 @@ pub(crate) struct Mailbox {
     pub(crate) seq: u64,
     /// Contact folders and contacts \[G-CFOLD\].
     pub(crate) contacts: super::contacts::Book,
+    /// Calendars and events \[G-EVT\].
+    pub(crate) calendars: super::calendars::Diary,
 }
 
 /// Default folders under msgfolderroot and their well-known names \[G-FOLD\].
@@ -209,6 +211,7 @@ impl Mailbox {
             upn: upn.to_owned(),
             user_id: ids::new_guid(),
             contacts: super::contacts::Book::new(&root_id),
+            calendars: super::calendars::Diary::new(),
             folders,
             messages: Vec::new(),
             tombstones: Vec::new(),

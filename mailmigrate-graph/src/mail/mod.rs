@@ -75,6 +75,30 @@ use crate::client::Client;
 /// `conditional_writes` is not claimed). Contacts made in Outlook have no `UID`; the
 /// engine gives them stable ones.
 ///
+/// # Calendars
+/// The mailbox's calendars hold events (\[G-EVT\]): the default calendar under its own name
+/// (`Calendar`), the others by name; a calendar's collection id is `calendar:` and its Graph
+/// id. Graph has no per-calendar delta (\[G-DQ\]: only a date range of the primary
+/// calendar), so each pass lists every series master and single event with its
+/// `changeKey`, and a listing given a checkpoint starts with `Reset`. Graph's fields hold
+/// subject, text or HTML body, start and end in their zone (read back from UTC with a table
+/// of common zones, Windows and IANA names), all-day, location, the six recurrence
+/// patterns with their three ranges, categories, show-as, sensitivity, importance, one
+/// reminder, organizer and attendees; the calendar object as written travels in a named
+/// property (`mailmigrate-ical`), so parameters, further alarms, `VTIMEZONE`s, attachments by
+/// reference and unknown properties read back as written, and a part changed in Outlook
+/// since wins. A series' overrides are written to its instances after the master (patched
+/// occurrences become exceptions, deleted ones are its `EXDATE`s) and read back from
+/// `/instances`. A rule Graph has no pattern for (hourly, several month days…) is refused
+/// as `InvalidMessage`, naming the event.
+///
+/// **Nobody is invited.** Graph mails every attendee of an event created with them
+/// (\[G-EVPR\]\[I-INV\]); unless [`WriteOptions::notify_attendees`](mailmigrate_core::pim::WriteOptions)
+/// is on, attendees are not sent and stay in the stored iCalendar only (`notifications` is
+/// `Suppressible`). Creates carry a `transactionId` derived from the calendar and the `UID`,
+/// so a repeated `POST` makes no second event, and the `UID` in `mailmigrate-uid` for
+/// `find_by_uid`; a create of a `UID` the calendar holds is refused as `AlreadyExists`.
+///
 /// ```
 /// use mailmigrate_core::pim::{Collection, CollectionId, PimDestination, PimKind, PimProvider};
 /// use mailmigrate_graph::emulator::Emulator;
@@ -128,6 +152,8 @@ pub struct Graph {
     staging: stage::Staging,
     /// The contacts side's memory.
     books: crate::contacts::Books,
+    /// The calendar side's memory.
+    calendars: crate::calendars::Calendars,
 }
 
 impl Graph {
@@ -139,6 +165,7 @@ impl Graph {
             paths: Mutex::new(folders::PathCache::default()),
             staging: stage::Staging::default(),
             books: crate::contacts::Books::default(),
+            calendars: crate::calendars::Calendars::default(),
         }
     }
 
@@ -150,6 +177,11 @@ impl Graph {
     /// The contacts side's memory.
     pub(crate) fn books(&self) -> &crate::contacts::Books {
         &self.books
+    }
+
+    /// The calendar side's memory.
+    pub(crate) fn calendars(&self) -> &crate::calendars::Calendars {
+        &self.calendars
     }
 }
 
