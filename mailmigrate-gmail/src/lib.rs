@@ -1,7 +1,34 @@
-//! Google Workspace (Gmail, Calendar, People APIs) provider for mailmigrate.
+//! Google Workspace (Gmail API) provider for mailmigrate.
 //!
-//! This crate is under construction: it exports only its URL scheme so the example CLI can
-//! say clearly that the backend is not available yet. Nothing here pretends to work.
+//! [`Gmail`] is one Gmail user's mailbox as a mail source and destination, built by
+//! [`GmailBuilder`]. Gmail keeps labels, not folders: the mailbox lists each label as a
+//! folder and declares `list_labels`, so the engine copies the `All Mail` folder once, each
+//! message with its labels, instead of once per label (see [`Gmail`]). Messages are read
+//! byte-exact (`format=raw`) and written with `messages.import` as delivered mail; every
+//! request spends quota units from a per-user budget ([`GmailLimits`]) and rate limits are
+//! waited out.
+//!
+//! The feature `emulator` adds an in-process Gmail API for tests ([`emulator`]); this
+//! crate's tests run the core conformance suite against it.
+//!
+//! Calendar, People (contacts), the Admin directory and service-account tokens are not
+//! built yet.
 
 /// The URL scheme this provider answers to (`gmail://`).
 pub const SCHEME: &str = "gmail";
+
+/// The provider name errors carry.
+const PROVIDER: &str = "gmail";
+
+mod builder;
+mod client;
+mod error;
+mod mail;
+mod quota;
+
+pub use builder::{GmailBuilder, GMAIL_SCOPE, GMAIL_URL, MAX_MESSAGE_BYTES, TOKEN_URL};
+pub use mail::{Gmail, LabelRename, ALL_MAIL};
+pub use quota::GmailLimits;
+
+#[cfg(feature = "emulator")]
+pub mod emulator;

@@ -1,0 +1,211 @@
+//! [`GmailBuilder`]: one Gmail user, and how to reach it.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mailmigrate_core::auth::{
+    CachingTokenProvider, OAuth2Client, OAuth2Grant, SecretString, TokenProvider,
+};
+use mailmigrate_core::{Error, ErrorKind, Result};
+
+use crate::client::Client;
+use crate::mail::{Gmail, Settings};
+use crate::quota::GmailLimits;
+use crate::PROVIDER;
+
+/// The Gmail API root \[GM-DISC\] `rootUrl`.
+pub const GMAIL_URL: &str = "https://gmail.googleapis.com";
+/// Google's OAuth 2.0 token endpoint \[GO-SA\].
+pub const TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
+/// The scope this crate asks for: full mail access (`https://mail.google.com/`), the one
+/// scope that covers reading, importing and label changes \[GM-IMPORT\]\[10.3\].
+pub const GMAIL_SCOPE: &str = "https://mail.google.com/";
+/// The largest message imported by default: 150 MB per \[GM-IMPORT\] (the discovery
+/// document says 50 MB — conflict; set it with [`GmailBuilder::with_max_message_size`]).
+pub const MAX_MESSAGE_BYTES: u64 = 150 * 1024 * 1024;
+
+/// Connects to one Gmail user (an address, or `me` for the token's own user).
+///
+/// Tokens come from a [`TokenProvider`] you give, or from the refresh-token grant of an
+/// installed-app OAuth client ([`with_refresh_token`](Self::with_refresh_token)), renewed
+/// before they expire and once more when Gmail refuses one. TLS is verified; `http://` is
+/// refused unless [`allow_plaintext`](Self::allow_plaintext) (the [emulator](crate::emulator)).
+/// `Debug` never shows a secret.
+///
+/// # Examples
+/// ```no_run
+/// use mailmigrate_core::Provider;
+/// use mailmigrate_gmail::GmailBuilder;
+///
+/// # async fn run() -> mailmigrate_core::Result<()> {
+/// let gmail = GmailBuilder::new("ada@example.com")
+///     .with_refresh_token("client-id.apps.googleusercontent.com", "client-secret", "1//refresh")
+///     .build()?;
+/// let folders = gmail.list_folders().await?;
+/// # let _ = folders;
+/// # Ok(())
+/// # }
+/// # let _ = run;
+/// ```
+#[must_use]
+pub struct GmailBuilder {
+    user: String,
+    api_url: String,
+    token_url: String,
+    tokens: Option<Arc<dyn TokenProvider>>,
+    refresh: Option<(String, SecretString, SecretString)>,
+    limits: GmailLimits,
+    settings: Settings,
+    allow_plaintext: bool,
+    timeout: Duration,
+}
+
+impl fmt::Debug for GmailBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GmailBuilder")
+            .field("user", &self.user)
+            .field("api_url", &self.api_url)
+            .field("token_url", &self.token_url)
+            .field("tokens", &self.tokens.is_some())
+            .field("client_id", &self.refresh.as_ref().map(|r| &r.0))
+            .field("limits", &self.limits)
+            .field("allow_plaintext", &self.allow_plaintext)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GmailBuilder {
+    /// A builder for `user` (`ada@example.com`, or `me`).
+    pub fn new(user: impl Into<String>) -> Self {
+        Self {
+            user: user.into(),
+            api_url: GMAIL_URL.to_owned(),
+            token_url: TOKEN_URL.to_owned(),
+            tokens: None,
+            refresh: None,
+            limits: GmailLimits::default(),
+            settings: Settings::default(),
+            allow_plaintext: false,
+            timeout: Duration::from_secs(300),
+        }
+    }
+
+    /// The API root, `https://gmail.googleapis.com` by default (the emulator's `base_url`).
+    pub fn with_api_url(mut self, url: impl Into<String>) -> Self {
+        self.api_url = url.into();
+        self
+    }
+
+    /// The token endpoint, `https://oauth2.googleapis.com/token` by default.
+    pub fn with_token_url(mut self, url: impl Into<String>) -> Self {
+        self.token_url = url.into();
+        self
+    }
+
+    /// Takes tokens from `tokens` (a service account's, shared with other users, or your
+    /// own sign-in).
+    pub fn with_token_provider(mut self, tokens: Arc<dyn TokenProvider>) -> Self {
+        self.tokens = Some(tokens);
+        self
+    }
+
+    /// Access as the user whose refresh token this is, through the OAuth client
+    /// `client_id` / `secret`, with [`GMAIL_SCOPE`].
+    pub fn with_refresh_token(
+        mut self,
+        client_id: impl Into<String>,
+        secret: impl Into<SecretString>,
+        refresh: impl Into<SecretString>,
+    ) -> Self {
+        self.refresh = Some((client_id.into(), secret.into(), refresh.into()));
+        self
+    }
+
+    /// The per-user quota budget, concurrency and backoff (defaults: [`GmailLimits::default`]).
+    pub fn with_limits(mut self, limits: GmailLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The largest message imported (default [`MAX_MESSAGE_BYTES`]); a larger one is
+    /// refused as `MessageTooLarge`, naming it, without a request.
+    pub fn with_max_message_size(mut self, bytes: u64) -> Self {
+        self.settings.max_message = bytes;
+        self
+    }
+
+    /// The parent label under which IMAP keywords (and `\Answered`, which Gmail cannot
+    /// hold) are kept as labels (default `Keywords`: keyword `$Forwarded` is the label
+    /// `Keywords/$Forwarded`). Labels under it are read back as keywords.
+    pub fn with_keyword_labels(mut self, parent: impl Into<String>) -> Self {
+        self.settings.keyword_parent = parent.into();
+        self
+    }
+
+    /// Allows `http://` URLs (tests against the emulator only).
+    pub fn allow_plaintext(mut self, allow: bool) -> Self {
+        self.allow_plaintext = allow;
+        self
+    }
+
+    /// The timeout of one request, body included (default 300 s).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Builds the mailbox. It makes no request: the first call shows whether it answers.
+    ///
+    /// # Errors
+    /// `ConfigInvalid` for a URL that is not `https` (without
+    /// [`allow_plaintext`](Self::allow_plaintext)), or neither a token provider nor a
+    /// refresh token.
+    pub fn build(mut self) -> Result<Gmail> {
+        for url in [&self.api_url, &self.token_url] {
+            let plain = url.starts_with("http://");
+            if !(url.starts_with("https://") || plain && self.allow_plaintext) {
+                return Err(config(format!(
+                    "the URL {url:?} is not https:// (allow_plaintext admits http:// for tests)"
+                )));
+            }
+        }
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(self.timeout)
+            .connect_timeout(Duration::from_secs(30))
+            .user_agent(concat!("mailmigrate-gmail/", env!("CARGO_PKG_VERSION")))
+            .https_only(!self.allow_plaintext)
+            .build()
+            .map_err(|e| config(format!("cannot build the HTTP client: {e}")))?;
+        let tokens = match (self.tokens.take(), self.refresh.take()) {
+            (Some(t), _) => t,
+            (None, Some((client_id, secret, refresh))) => {
+                let source = OAuth2Client::builder(self.token_url.clone(), client_id)
+                    .with_client_secret(secret)
+                    .with_scopes([GMAIL_SCOPE])
+                    .with_grant(OAuth2Grant::refresh_token(refresh))
+                    .with_credentials_in_body()
+                    .allow_http_loopback(self.allow_plaintext)
+                    .build()?;
+                Arc::new(CachingTokenProvider::new(source))
+            }
+            (None, None) => {
+                return Err(config(
+                    "no credentials: give a token provider or a refresh token",
+                ))
+            }
+        };
+        let client = Client::new(http, &self.api_url, &self.user, tokens, self.limits);
+        Ok(Gmail::new(
+            Arc::new(client),
+            self.user,
+            self.settings,
+            self.limits,
+        ))
+    }
+}
+
+fn config(msg: impl Into<String>) -> Error {
+    Error::new(ErrorKind::ConfigInvalid, msg).with_provider(PROVIDER)
+}

@@ -1,0 +1,193 @@
+//! [`GmailLimits`] and the per-user token bucket that keeps the client inside them
+//! \[GM-QUOTA\].
+
+use std::time::{Duration, Instant};
+
+/// What the client keeps within per user, and how it waits out refusals
+/// \[GM-QUOTA\]\[GM-ERR\]\[I-G429\].
+///
+/// ```
+/// use mailmigrate_gmail::GmailLimits;
+/// use std::time::Duration;
+///
+/// let limits = GmailLimits::default();
+/// assert_eq!((limits.units, limits.window), (6_000, Duration::from_secs(60)));
+/// let old_project = GmailLimits::default().with_units(15_000, Duration::from_secs(60));
+/// assert_eq!(old_project.units, 15_000);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GmailLimits {
+    /// Quota units per [`window`](Self::window) and user: 6,000 a minute for projects
+    /// created since 2026-05-01, 15,000 for older ones \[GM-QUOTA\].
+    pub units: u64,
+    /// The window of [`units`](Self::units).
+    pub window: Duration,
+    /// Units that may be spent at once after an idle spell (the bucket's size; default a
+    /// tenth of a minute's budget, 600).
+    pub burst: u64,
+    /// Requests in flight at once (default 8: Gmail refuses an unpublished number of
+    /// concurrent requests per user, shared with every client of the mailbox \[I-G429\]).
+    pub concurrency: usize,
+    /// How many times one request is sent again after a rate limit before the limit is
+    /// reported as its error (default 10, as GYB \[GYB\]).
+    pub rate_limit_retries: u32,
+    /// How many times a request that is safe to repeat (a read, a label change) is sent
+    /// again after a server failure or a cut connection (default 3).
+    pub server_retries: u32,
+    /// The first pause of the exponential backoff (default 1 s, \[GM-ERR\]).
+    pub backoff_init: Duration,
+    /// The longest pause (default 64 s, \[GM-ERR\] "truncated").
+    pub backoff_max: Duration,
+}
+
+impl Default for GmailLimits {
+    fn default() -> Self {
+        Self {
+            units: 6_000,
+            window: Duration::from_secs(60),
+            burst: 600,
+            concurrency: 8,
+            rate_limit_retries: 10,
+            server_retries: 3,
+            backoff_init: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(64),
+        }
+    }
+}
+
+impl GmailLimits {
+    /// Sets [`units`](Self::units) per [`window`](Self::window), and a burst of a tenth
+    /// of it.
+    #[must_use]
+    pub fn with_units(mut self, units: u64, window: Duration) -> Self {
+        self.units = units.max(1);
+        self.window = window;
+        self.burst = (units / 10).max(25);
+        self
+    }
+    /// Sets [`burst`](Self::burst).
+    #[must_use]
+    pub fn with_burst(mut self, units: u64) -> Self {
+        self.burst = units.max(1);
+        self
+    }
+    /// Sets [`concurrency`](Self::concurrency).
+    #[must_use]
+    pub fn with_concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+    /// Sets [`backoff_init`](Self::backoff_init) and [`backoff_max`](Self::backoff_max).
+    #[must_use]
+    pub fn with_backoff(mut self, init: Duration, max: Duration) -> Self {
+        self.backoff_init = init;
+        self.backoff_max = max.max(init);
+        self
+    }
+    /// Sets [`rate_limit_retries`](Self::rate_limit_retries).
+    #[must_use]
+    pub fn with_rate_limit_retries(mut self, n: u32) -> Self {
+        self.rate_limit_retries = n;
+        self
+    }
+
+    /// The pause before the `n`-th resend (from 1): `init · 2ⁿ⁻¹`, at most `max`, plus up
+    /// to `init` of jitter \[GM-ERR\]\[GYB\].
+    pub(crate) fn backoff(&self, n: u32) -> Duration {
+        let base = self
+            .backoff_init
+            .saturating_mul(1 << n.saturating_sub(1).min(16))
+            .min(self.backoff_max);
+        let jitter = self.backoff_init.mul_f64(rand::random::<f64>());
+        base + jitter
+    }
+}
+
+/// What a method costs in quota units \[GM-QUOTA\].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cost {
+    Import,
+    Read,
+    Modify,
+    History,
+    LabelWrite,
+    Small,
+}
+
+impl Cost {
+    pub(crate) fn units(self) -> u64 {
+        match self {
+            Self::Import => 25,
+            Self::Read | Self::Modify | Self::LabelWrite => 5,
+            Self::History => 2,
+            Self::Small => 1,
+        }
+    }
+}
+
+/// A token bucket refilled at `units / window`, holding at most `burst`.
+#[derive(Debug)]
+pub(crate) struct Bucket {
+    tokens: f64,
+    capacity: f64,
+    per_sec: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    pub(crate) fn new(limits: &GmailLimits) -> Self {
+        let capacity = limits.burst.max(25) as f64;
+        Self {
+            tokens: capacity,
+            capacity,
+            per_sec: limits.units as f64 / limits.window.as_secs_f64().max(0.001),
+            last: Instant::now(),
+        }
+    }
+
+    /// Takes `cost` units now, or says how long to wait for them.
+    pub(crate) fn take(&mut self, cost: u64, now: Instant) -> Option<Duration> {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.per_sec).min(self.capacity);
+        self.last = now;
+        let cost = cost as f64;
+        if self.tokens >= cost {
+            self.tokens -= cost;
+            return None;
+        }
+        Some(Duration::from_secs_f64((cost - self.tokens) / self.per_sec))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bucket_paces_after_its_burst() {
+        // 10 units a second, 50 at once.
+        let limits = GmailLimits::default()
+            .with_units(600, Duration::from_secs(60))
+            .with_burst(50);
+        let mut b = Bucket::new(&limits);
+        let t0 = Instant::now();
+        assert_eq!(b.take(25, t0), None);
+        assert_eq!(b.take(25, t0), None);
+        let wait = b.take(25, t0).unwrap();
+        assert!(
+            wait > Duration::from_secs(2) && wait <= Duration::from_millis(2500),
+            "{wait:?}"
+        );
+        assert_eq!(b.take(25, t0 + Duration::from_millis(2500)), None);
+    }
+
+    #[test]
+    fn backoff_grows_and_is_truncated() {
+        let l =
+            GmailLimits::default().with_backoff(Duration::from_millis(100), Duration::from_secs(1));
+        assert!(l.backoff(1) < Duration::from_millis(201));
+        assert!(l.backoff(3) >= Duration::from_millis(400));
+        assert!(l.backoff(20) <= Duration::from_millis(1100));
+    }
+}
