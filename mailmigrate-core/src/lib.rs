@@ -38,6 +38,8 @@
 pub mod auth;
 mod capabilities;
 pub mod directory;
+#[cfg(feature = "emulator")]
+pub mod emulator;
 pub mod engine;
 mod error;
 pub mod headers;

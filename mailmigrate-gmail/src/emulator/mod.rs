@@ -41,7 +41,6 @@
 
 mod auth;
 mod builder;
-mod conn;
 mod discovery;
 mod errors;
 mod faults;

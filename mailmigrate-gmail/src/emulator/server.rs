@@ -14,7 +14,6 @@ use tokio::net::TcpListener;
 
 use super::auth::{self, Issued};
 use super::builder::Config;
-use super::conn::{ConnKill, KillableListener};
 use super::discovery::{self, Matched};
 use super::errors::GoogleError;
 use super::faults::{Fault, Faults};
@@ -22,6 +21,7 @@ use super::handle::EmulatorHandle;
 use super::quota::{self, Counters};
 use super::store::Mailbox;
 use super::{history, import, labels, messages};
+use mailmigrate_core::emulator::{ConnKill, KillableListener};
 
 /// Everything the handlers share.
 #[derive(Debug)]

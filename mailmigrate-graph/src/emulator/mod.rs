@@ -56,7 +56,6 @@ mod auth;
 mod batch;
 mod builder;
 mod calendars;
-mod conn;
 mod contacts;
 mod delta;
 mod device;

@@ -13,7 +13,6 @@ use tokio::net::TcpListener;
 
 use super::attachments::{self, UploadSession};
 use super::builder::Config;
-use super::conn::{ConnKill, KillableListener};
 use super::delta::DeltaState;
 use super::errors::{GraphError, Resp};
 use super::faults::{Fault, Faults};
@@ -22,6 +21,7 @@ use super::odata::{Prefer, Query};
 use super::store::{Mailbox, Store};
 use super::throttle::{self, Counters, Throttle};
 use super::{auth, batch, calendars, contacts, delta, device, folders, messages};
+use mailmigrate_core::emulator::{ConnKill, KillableListener};
 
 /// Everything the server shares between requests and with the handle.
 #[derive(Debug)]

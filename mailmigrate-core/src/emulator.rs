@@ -1,6 +1,27 @@
-//! A TCP listener whose connections a handler can cut, so a client sees a transport error
-//! instead of an HTTP answer (the "dropped" and "lost reply" faults). The same as
-//! `mailmigrate-graph`'s: provider crates do not depend on each other.
+//! Building blocks of the providers' in-process emulators (feature `emulator`): a TCP
+//! listener for [axum] whose connections a handler can cut, so a client sees a transport
+//! error instead of an HTTP answer — the "dropped request" and "lost reply" faults every
+//! emulator injects.
+//!
+//! ```no_run
+//! use axum::extract::ConnectInfo;
+//! use axum::routing::get;
+//! use mailmigrate_core::emulator::{ConnKill, KillableListener};
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let app = axum::Router::new().route(
+//!     "/",
+//!     get(|ConnectInfo(kill): ConnectInfo<ConnKill>| async move {
+//!         kill.kill(); // the client never gets this answer
+//!         "lost"
+//!     }),
+//! );
+//! let listener = KillableListener(tokio::net::TcpListener::bind("127.0.0.1:0").await?);
+//! axum::serve(listener, app.into_make_service_with_connect_info::<ConnKill>()).await?;
+//! # Ok(())
+//! # }
+//! # let _ = run;
+//! ```
 
 use std::io;
 use std::pin::Pin;
@@ -15,23 +36,23 @@ use tokio::net::{TcpListener, TcpStream};
 
 /// Accepts connections and wraps each in a [`KillableStream`].
 #[derive(Debug)]
-pub(crate) struct KillableListener(pub(crate) TcpListener);
+pub struct KillableListener(pub TcpListener);
 
 /// A TCP stream that fails every read and write once its switch is thrown: hyper then drops
 /// the connection without writing a byte of the response.
 #[derive(Debug)]
-pub(crate) struct KillableStream {
+pub struct KillableStream {
     inner: TcpStream,
     kill: Arc<AtomicBool>,
 }
 
 /// The switch of the connection a request arrived on (axum connect info).
 #[derive(Debug, Clone)]
-pub(crate) struct ConnKill(Arc<AtomicBool>);
+pub struct ConnKill(Arc<AtomicBool>);
 
 impl ConnKill {
     /// Cuts the connection: the response the handler returns is never written.
-    pub(crate) fn kill(&self) {
+    pub fn kill(&self) {
         self.0.store(true, Ordering::SeqCst);
     }
 }
