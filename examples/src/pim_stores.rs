@@ -8,6 +8,9 @@
 //!   default `MAILMIGRATE_DAV_PASSWORD`), `bearer_env=VAR` (a variable holding an OAuth2
 //!   access token instead), `ca_file=PATH` (a private CA), `tls=plaintext` (plain HTTP, an
 //!   explicit opt-in for a server on the local machine). Secrets never go in the URL.
+//! - `graph://mailbox@tenant?client_id=…`: a Microsoft 365 mailbox's contact folders and
+//!   calendars, the same URL as its mail
+//!   ([`GraphTarget`](crate::graph_target::GraphTarget)).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -147,7 +150,7 @@ impl DavTarget {
     }
 }
 
-/// Opens the contact and calendar store a URL names (`vdir://` or `dav://`).
+/// Opens the contact and calendar store a URL names (`vdir://`, `dav://` or `graph://`).
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -167,9 +170,14 @@ pub async fn open_pim_store(url: &str) -> Result<Arc<dyn PimStore>> {
     if url.starts_with("dav://") {
         return Ok(Arc::new(DavTarget::parse_url(url)?.connect().await?));
     }
+    if url.starts_with("graph://") {
+        let target = crate::graph_target::GraphTarget::parse_url(url)?;
+        return Ok(Arc::new(target.connect().await?));
+    }
     Err(invalid(
         url,
-        "contacts and calendars open from vdir:///path or dav://user@host/path",
+        "contacts and calendars open from vdir:///path, dav://user@host/path or \
+         graph://mailbox@tenant?client_id=…",
     ))
 }
 

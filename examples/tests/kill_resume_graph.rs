@@ -562,3 +562,90 @@ fn walk_files(root: &Path) -> usize {
     }
     n
 }
+
+/// Contacts and calendars into Microsoft 365: the real `migrate` process moving the demo
+/// address book and calendar (recurring meetings with exceptions in several time zones)
+/// from a backup directory into the emulated mailbox, SIGKILLed mid-copy again and again,
+/// then run to the end, then run again with its state file deleted. The emulator's store
+/// must hold exactly one contact or event per source item — nothing lost, nothing twice —
+/// nobody may have been invited, and `migrate verify` must find every item
+/// property-equal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contacts_and_calendars_into_graph_survive_kills_and_lost_state() {
+    const PIM: &str = "pim@example.com";
+    let emu = Emulator::builder()
+        .mailbox(PIM)
+        .latency(Duration::from_millis(4))
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (_, items) = mailmigrate_examples::pim_demo::ensure_demo_pim(
+        &dir.path().join("pim-src"),
+        &dir.path().join("pim-src.complete"),
+    )
+    .await
+    .unwrap();
+    let cfg = write_job(
+        dir.path(),
+        "memory:",
+        "memory:",
+        &format!(
+            "[pim]\nsource = \"vdir://{}\"\ndestination = \"{}\"\n",
+            dir.path().join("pim-src").display(),
+            graph_url(&emu, PIM)
+        ),
+    );
+    let held = || emu.contacts(PIM).len() + emu.events(PIM).len();
+    let mut mid_copy = 0;
+    for n in 0..8_usize {
+        let mut child = migrate(&cfg, dir.path(), &emu)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start migrate");
+        let before = held();
+        let target = before + items.saturating_sub(before) / 4 + 1;
+        while held() < target && child.try_wait().unwrap().is_none() {
+            tokio::time::sleep(Duration::from_millis(3)).await;
+        }
+        let finished = child.try_wait().unwrap().is_some();
+        child.kill().ok();
+        child.wait().unwrap();
+        let now = held();
+        mid_copy += usize::from(!finished && now < items);
+        eprintln!(
+            "pim kill {n} at {target}: {now} of {items} in the mailbox{}",
+            if finished { " (finished)" } else { "" }
+        );
+    }
+    assert!(mid_copy >= 4, "kills landed mid-copy only {mid_copy} times");
+    let (codes, out) = run_to_end(&cfg, dir.path(), &emu);
+    assert_eq!(codes.last(), Some(&Some(0)), "{out}");
+    assert_eq!(
+        held(),
+        items,
+        "one contact or event per source item:\n{out}"
+    );
+
+    // The state lost: every item is found by its UID where it is, none written again.
+    std::fs::remove_file(dir.path().join("state.sqlite")).unwrap();
+    let (codes, out) = run_to_end(&cfg, dir.path(), &emu);
+    assert_eq!(codes, [Some(0)], "{out}");
+    let rows: Vec<&str> = out.lines().filter(|l| l.contains(" listed, ")).collect();
+    assert!(!rows.is_empty(), "{out}");
+    assert!(rows.iter().all(|l| l.contains(" 0 written")), "{out}");
+    assert_eq!(held(), items);
+    assert_eq!(emu.invitations_sent(PIM), 0, "nobody was invited");
+    let verify = migrate(&cfg, dir.path(), &emu)
+        .arg("verify")
+        .output()
+        .expect("run migrate verify");
+    assert_eq!(
+        verify.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+    emu.shutdown().await;
+}
