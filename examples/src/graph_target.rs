@@ -15,8 +15,10 @@ use crate::stores::{percent_decode, redact};
 /// `client_id` (required), `secret_env=VAR` (the environment variable holding the client
 /// secret; default `MAILMIGRATE_GRAPH_CLIENT_SECRET`), `graph_url` and `authority_url`
 /// (percent-encoded roots, for a national cloud or the emulator; default Graph's global
-/// service), `ca_file=PATH` (a TLS-inspecting proxy's root), `tls=plaintext` (admits
-/// `http://` roots: the emulator on 127.0.0.1 only). The secret never appears in the URL.
+/// service), `ca_file=PATH` (a TLS-inspecting proxy's root), `import_mime=on` (create
+/// messages with the beta `importMime` action where the tenant offers it, see
+/// [`GraphBuilder::with_import_mime`]), `tls=plaintext` (admits `http://` roots: the
+/// emulator on 127.0.0.1 only). The secret never appears in the URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct GraphTarget {
@@ -36,6 +38,8 @@ pub struct GraphTarget {
     pub ca_file: Option<PathBuf>,
     /// Whether `http://` roots are admitted.
     pub plaintext: bool,
+    /// Whether messages are created with `importMime` where offered.
+    pub import_mime: bool,
 }
 
 impl GraphTarget {
@@ -83,6 +87,7 @@ impl GraphTarget {
             authority_url: None,
             ca_file: None,
             plaintext: false,
+            import_mime: false,
         };
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -94,12 +99,19 @@ impl GraphTarget {
                 "authority_url" => target.authority_url = Some(v),
                 "ca_file" => target.ca_file = Some(PathBuf::from(v)),
                 "tls" if v == "plaintext" => target.plaintext = true,
+                "import_mime" => {
+                    target.import_mime = match v.as_str() {
+                        "on" | "true" | "1" => true,
+                        "off" | "false" | "0" => false,
+                        _ => return Err(invalid("import_mime is on or off")),
+                    }
+                }
                 "tls" => return Err(invalid("tls takes only plaintext (for the emulator)")),
                 _ => {
                     return Err(invalid(
                         "unknown Graph URL parameter (known: client_id, secret_env, graph_url, \
-                         authority_url, ca_file, tls; secrets go in the environment, never in \
-                         the URL)",
+                         authority_url, ca_file, import_mime, tls; secrets go in the \
+                         environment, never in the URL)",
                     ))
                 }
             }
@@ -130,7 +142,8 @@ impl GraphTarget {
         })?;
         let mut b = GraphBuilder::new(&self.mailbox)
             .with_client_credentials(&self.tenant, &self.client_id, secret)
-            .allow_plaintext(self.plaintext);
+            .allow_plaintext(self.plaintext)
+            .with_import_mime(self.import_mime);
         if let Some(url) = &self.graph_url {
             b = b.with_graph_url(url);
         }
@@ -158,12 +171,13 @@ mod tests {
     fn graph_urls_parse_and_refuse_secrets() {
         let t = GraphTarget::parse_url(
             "graph://ada%40x.com@tenant-1?client_id=app&secret_env=S&tls=plaintext\
-             &graph_url=http%3A%2F%2F127.0.0.1%3A9%2Fv1.0&authority_url=http%3A%2F%2F127.0.0.1%3A9",
+             &graph_url=http%3A%2F%2F127.0.0.1%3A9%2Fv1.0&authority_url=http%3A%2F%2F127.0.0.1%3A9\
+             &import_mime=on",
         )
         .unwrap();
         assert_eq!(t.graph_url.as_deref(), Some("http://127.0.0.1:9/v1.0"));
         assert_eq!(t.authority_url.as_deref(), Some("http://127.0.0.1:9"));
-        assert!(t.plaintext);
+        assert!(t.plaintext && t.import_mime);
         assert_eq!((t.secret_env.as_str(), t.client_id.as_str()), ("S", "app"));
         for bad in [
             "graph://tenant?client_id=a",
@@ -171,6 +185,7 @@ mod tests {
             "graph://ada:secret@t?client_id=a",
             "graph://ada@t?client_id=a&client_secret=secret",
             "graph://ada@t?client_id=a&tls=none",
+            "graph://ada@t?client_id=a&import_mime=maybe",
         ] {
             let e = GraphTarget::parse_url(bad).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::ConfigInvalid, "{bad}");

@@ -83,6 +83,7 @@ pub struct GraphBuilder {
     credentials: Option<Credentials>,
     limits: MailboxLimits,
     allow_plaintext: bool,
+    import_mime: bool,
     timeout: Duration,
     roots: Vec<Vec<u8>>,
 }
@@ -116,6 +117,7 @@ impl GraphBuilder {
             credentials: None,
             limits: MailboxLimits::default(),
             allow_plaintext: false,
+            import_mime: false,
             timeout: Duration::from_secs(300),
             roots: Vec::new(),
         }
@@ -229,6 +231,20 @@ impl GraphBuilder {
         self
     }
 
+    /// Creates messages with the beta `importMime` action where the tenant offers it
+    /// (\[G-IMIME\]; the app needs `Mail-Advanced.ReadWrite.All`): the MIME is kept as
+    /// given — every header, the body parts as they were — instead of being rebuilt from
+    /// its parsed fields. Tried on the first write; a tenant that does not offer it (or an
+    /// app without the permission) gets the JSON path for the rest of the run. Drafts,
+    /// messages without a `Message-ID` and those over 3 MB take the JSON path too. Off by default:
+    /// the action is beta ("not for production use"), and what it makes of the received
+    /// date is not documented, so a mailbox built with it does not declare the internal
+    /// date kept.
+    pub fn with_import_mime(mut self, on: bool) -> Self {
+        self.import_mime = on;
+        self
+    }
+
     /// Allows `http://` URLs (tests against the emulator only).
     pub fn allow_plaintext(mut self, allow: bool) -> Self {
         self.allow_plaintext = allow;
@@ -257,8 +273,9 @@ impl GraphBuilder {
     /// a token provider nor client credentials.
     pub async fn connect(self) -> Result<Graph> {
         let mailbox = self.mailbox.clone();
+        let import_mime = self.import_mime;
         let client = self.client()?;
-        Ok(Graph::new(Arc::new(client), mailbox))
+        Ok(Graph::new(Arc::new(client), mailbox).importing(import_mime))
     }
 
     /// Builds the tenant's [`GraphDirectory`]: its users, shared and resource mailboxes

@@ -246,10 +246,6 @@ pub(crate) struct Page<T> {
 pub(crate) struct Client {
     http: reqwest::Client,
     graph_url: String,
-    #[allow(
-        dead_code,
-        reason = "for importMime, which only /beta offers; not called yet"
-    )]
     beta_url: String,
     user: String,
     tokens: Arc<dyn TokenProvider>,
@@ -302,10 +298,6 @@ impl Client {
     }
 
     /// The same under `/beta`.
-    #[allow(
-        dead_code,
-        reason = "for importMime, which only /beta offers; not called yet"
-    )]
     pub(crate) fn beta_user_url(&self, path: &str) -> String {
         format!("{}/users/{}{path}", self.beta_url, self.user)
     }

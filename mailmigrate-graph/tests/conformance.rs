@@ -1,6 +1,7 @@
 //! The shared conformance suite against the Graph emulator: every case, through the real
 //! HTTP client, with the wire cases losing replies on the real connection through the
-//! testkit's proxy.
+//! testkit's proxy; once creating messages as JSON, once with `importMime` offered and
+//! used (module `import_mime`).
 #![cfg(feature = "emulator")]
 
 use std::net::SocketAddr;
@@ -12,14 +13,16 @@ use mailmigrate_graph::emulator::Emulator;
 
 const MAILBOX: &str = "conformance@example.com";
 
-async fn harness() -> Option<Harness> {
+async fn harness(import: bool) -> Option<Harness> {
     let emu = Emulator::builder()
+        .import_mime(import)
         .mailbox(MAILBOX)
         .start()
         .await
         .expect("the emulator starts");
     let graph = emu
         .graph_builder(MAILBOX)
+        .with_import_mime(import)
         .connect()
         .await
         .expect("the mailbox builds");
@@ -37,6 +40,7 @@ async fn harness() -> Option<Harness> {
                 let graph = emu
                     .graph_builder(MAILBOX)
                     .with_graph_url(format!("http://{addr}/v1.0"))
+                    .with_import_mime(import)
                     .connect()
                     .await
                     .map_err(|e| e.to_string())?;
@@ -47,4 +51,9 @@ async fn harness() -> Option<Harness> {
     Some(harness)
 }
 
-mailmigrate_core::conformance_tests!(harness());
+mailmigrate_core::conformance_tests!(harness(false));
+
+/// The suite with messages created by `importMime`.
+mod import_mime {
+    mailmigrate_core::conformance_tests!(super::harness(true));
+}

@@ -34,6 +34,13 @@ impl Graph {
         if size > MAX_CREATE_BYTES {
             return self.create_staged(folder, &msg).await;
         }
+        if let Some(imports) = self.imports.as_ref().filter(|i| i.may_try()) {
+            if super::import::fits(&msg) {
+                if let Some(id) = self.import_mime(imports, folder, &msg).await? {
+                    return Ok(Appended::new(Some(id)));
+                }
+            }
+        }
         let (body, _) = message_json(&msg)?;
         let id = self.post_message(folder, &body, &msg).await?;
         Ok(Appended::new(Some(MessageId::new(id))))
@@ -201,7 +208,11 @@ impl Destination for Graph {
 
     async fn find_existing(&self, folder: &FolderId, key: &DedupeKey) -> Result<Vec<ExistingCopy>> {
         let hex = key.hash.to_hex();
-        let found = self.stamped(folder, &hex).await?;
+        let mut found = self.stamped(folder, &hex).await?;
+        // An import whose PATCH did not happen carries no stamp yet: found by its bytes.
+        if let (Some(_), Some(id), true) = (&self.imports, &key.message_id, found.is_empty()) {
+            found = self.unstamped_imports(folder, id, &key.hash).await?;
+        }
         // Only a message over MAX_CREATE_BYTES is staged, so only its key (or one without
         // a size) can have partial copies: a killed or failed staged write's. They are
         // not copies; deleted, they leave the message to be written anew.

@@ -13,6 +13,7 @@
 mod create;
 mod destination;
 mod folders;
+mod import;
 mod source;
 mod stage;
 mod upload;
@@ -150,6 +151,8 @@ pub struct Graph {
     paths: Mutex<folders::PathCache>,
     /// Partial copies being written now, which look-ups leave alone.
     staging: stage::Staging,
+    /// Whether messages are created with `importMime` (asked for, and not refused yet).
+    imports: Option<import::ImportMime>,
     /// The contacts side's memory.
     books: crate::contacts::Books,
     /// The calendar side's memory.
@@ -164,9 +167,21 @@ impl Graph {
             well_known: OnceCell::new(),
             paths: Mutex::new(folders::PathCache::default()),
             staging: stage::Staging::default(),
+            imports: None,
             books: crate::contacts::Books::default(),
             calendars: crate::calendars::Calendars::default(),
         }
+    }
+
+    /// Creates messages with `importMime` where the tenant offers it (see
+    /// [`GraphBuilder::with_import_mime`](crate::GraphBuilder::with_import_mime)); the
+    /// internal date is then not declared kept.
+    pub(crate) fn importing(mut self, on: bool) -> Self {
+        if on {
+            self.imports = Some(import::ImportMime::default());
+            self.info.capabilities.append_with_internal_date = false;
+        }
+        self
     }
 
     /// The HTTP client, for the contacts side.

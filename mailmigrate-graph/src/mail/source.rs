@@ -230,7 +230,11 @@ impl Source for Graph {
 }
 
 /// `GET messages/{id}/$value`: the message's MIME as Exchange holds it ([G-GMIME]).
-async fn mime_of(client: &Client, folder: &FolderId, id: &MessageId) -> Result<RawMessage> {
+pub(super) async fn mime_of(
+    client: &Client,
+    folder: &FolderId,
+    id: &MessageId,
+) -> Result<RawMessage> {
     let call = Call::get(
         client.user_url(&format!("/messages/{}/$value", segment(id.as_str()))),
         format!("GET message {id} ($value)"),
