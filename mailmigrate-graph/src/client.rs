@@ -18,6 +18,10 @@ use tokio::sync::{Mutex, Semaphore};
 use crate::error::{from_answer, retry_after};
 use crate::PROVIDER;
 
+/// The `Prefer` value asking for ids that survive a move \[G-IMM\]: on every request,
+/// `$batch` items included, or ids come back in the mutable form.
+pub(crate) const IMMUTABLE_IDS: &str = r#"IdType="ImmutableId""#;
+
 /// The limits Outlook applies per (application, mailbox) pair ([G-THR]); the client
 /// stays inside them instead of learning them from 429s.
 ///
@@ -297,6 +301,17 @@ impl Client {
         format!("{}/users/{}{path}", self.graph_url, self.user)
     }
 
+    /// `path` under the mailbox, relative to the version, as a `$batch` item's `url`
+    /// (\[G-BAT\]: `/users/{id}/…`).
+    pub(crate) fn user_path(&self, path: &str) -> String {
+        format!("/users/{}{path}", self.user)
+    }
+
+    /// The `$batch` endpoint \[G-BAT\].
+    pub(crate) fn batch_url(&self) -> String {
+        format!("{}/$batch", self.graph_url)
+    }
+
     /// The same under `/beta`.
     pub(crate) fn beta_user_url(&self, path: &str) -> String {
         format!("{}/users/{}{path}", self.beta_url, self.user)
@@ -321,7 +336,7 @@ impl Client {
             let mut req = self.http.request(call.method.clone(), &call.url);
             let token = if call.authorize {
                 let token = self.tokens.token().await?;
-                let mut prefer = String::from(r#"IdType="ImmutableId""#);
+                let mut prefer = String::from(IMMUTABLE_IDS);
                 if let Some(n) = call.page_size {
                     prefer.push_str(&format!(", odata.maxpagesize={n}"));
                 }
