@@ -22,6 +22,8 @@ pub(crate) struct Call {
     pub(crate) method: Method,
     pub(crate) url: String,
     pub(crate) body: Option<(String, Bytes)>,
+    /// Headers besides authorisation and content type (`Content-Range`, `X-Upload-…`).
+    pub(crate) headers: Vec<(&'static str, String)>,
     /// What the request does, for errors (`import into INBOX`).
     pub(crate) what: String,
     pub(crate) cost: Cost,
@@ -36,6 +38,7 @@ impl Call {
             method: Method::GET,
             url,
             body: None,
+            headers: Vec::new(),
             what: what.into(),
             cost,
             idempotent: true,
@@ -65,6 +68,23 @@ impl Call {
     ) -> Self {
         let bytes = Bytes::from(serde_json::to_vec(body).unwrap_or_default());
         Self::post(url, "application/json", bytes, cost, what)
+    }
+
+    /// A `PUT` of `body` (no content type: a resumable upload's chunk or status query
+    /// \[GM-UPL\]).
+    pub(crate) fn put(url: String, body: Bytes, cost: Cost, what: impl Into<String>) -> Self {
+        Self {
+            method: Method::PUT,
+            body: Some((String::new(), body)),
+            idempotent: false,
+            ..Self::get(url, cost, what)
+        }
+    }
+
+    /// Adds a header.
+    pub(crate) fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
     }
 
     /// Marks the call safe to repeat.
@@ -130,6 +150,16 @@ impl Client {
         format!("{}/gmail/v1/users/{}{path}", self.api, self.user)
     }
 
+    /// The limits the client keeps.
+    pub(crate) fn limits(&self) -> &GmailLimits {
+        &self.limits
+    }
+
+    /// The API root (`https://gmail.googleapis.com`).
+    pub(crate) fn api_root(&self) -> &str {
+        &self.api
+    }
+
     /// `{api}/upload/gmail/v1/users/{user}{path}`, the media upload path \[GM-DISC\].
     pub(crate) fn upload_url(&self, path: &str) -> String {
         format!("{}/upload/gmail/v1/users/{}{path}", self.api, self.user)
@@ -166,7 +196,13 @@ impl Client {
                 format!("Bearer {}", token.secret().expose_secret()),
             );
             if let Some((kind, body)) = &call.body {
-                req = req.header(CONTENT_TYPE, kind.as_str()).body(body.clone());
+                if !kind.is_empty() {
+                    req = req.header(CONTENT_TYPE, kind.as_str());
+                }
+                req = req.body(body.clone());
+            }
+            for (name, value) in &call.headers {
+                req = req.header(*name, value.as_str());
             }
             let received = match req.send().await {
                 Ok(resp) => {
@@ -247,9 +283,20 @@ pub(crate) fn segment(s: &str) -> String {
 }
 
 fn transport(e: &reqwest::Error, call: &Call) -> Error {
-    // reqwest's message names the URL, never the token (it travels in a header).
-    let err =
-        Error::new(ErrorKind::Unavailable, format!("{}: {e}", call.what)).with_provider(PROVIDER);
+    // reqwest's message names the URL, never the token (it travels in a header); an
+    // upload session's URI is itself a credential [GM-UPL], so it is left out.
+    let text = if call.url.contains("upload_id=") {
+        match () {
+            () if e.is_timeout() => "the request timed out",
+            () if e.is_connect() => "the connection failed",
+            () => "the connection broke off",
+        }
+        .to_owned()
+    } else {
+        e.to_string()
+    };
+    let err = Error::new(ErrorKind::Unavailable, format!("{}: {text}", call.what))
+        .with_provider(PROVIDER);
     if !call.idempotent && !e.is_connect() {
         err.outcome_unknown()
     } else {

@@ -11,8 +11,12 @@
 //! The feature `emulator` adds an in-process Gmail API for tests ([`emulator`]); this
 //! crate's tests run the core conformance suite against it.
 //!
-//! Calendar, People (contacts), the Admin directory and service-account tokens are not
-//! built yet.
+//! Tokens come from a refresh token, a service account with domain-wide delegation
+//! ([`ServiceAccountKey`], any user of the domain), the installed-app sign-in of one user
+//! ([`InstalledApp`]), or any core token provider. Large messages are imported by resumable
+//! upload, resumed after an interrupted chunk.
+//!
+//! Calendar, People (contacts) and the Admin directory are not built yet.
 
 /// The URL scheme this provider answers to (`gmail://`).
 pub const SCHEME: &str = "gmail";
@@ -20,13 +24,21 @@ pub const SCHEME: &str = "gmail";
 /// The provider name errors carry.
 const PROVIDER: &str = "gmail";
 
+mod auth;
 mod builder;
 mod client;
 mod error;
 mod mail;
 mod quota;
 
-pub use builder::{GmailBuilder, GMAIL_SCOPE, GMAIL_URL, MAX_MESSAGE_BYTES, TOKEN_URL};
+pub use auth::{
+    InstalledApp, ServiceAccount, ServiceAccountKey, SignedIn, GOOGLE_AUTH_URL,
+    MAX_ASSERTION_LIFETIME,
+};
+pub use builder::{
+    GmailBuilder, GMAIL_SCOPE, GMAIL_URL, MAX_MESSAGE_BYTES, RESUMABLE_CHUNK, RESUMABLE_THRESHOLD,
+    TOKEN_URL,
+};
 pub use mail::{Gmail, LabelRename, ALL_MAIL};
 pub use quota::GmailLimits;
 

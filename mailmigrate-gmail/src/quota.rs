@@ -113,6 +113,8 @@ pub(crate) enum Cost {
     History,
     LabelWrite,
     Small,
+    /// The chunks of a resumable upload: the initiating request paid for the import.
+    Free,
 }
 
 impl Cost {
@@ -122,6 +124,7 @@ impl Cost {
             Self::Read | Self::Modify | Self::LabelWrite => 5,
             Self::History => 2,
             Self::Small => 1,
+            Self::Free => 0,
         }
     }
 }

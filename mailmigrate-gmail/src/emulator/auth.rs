@@ -1,5 +1,7 @@
-//! Google's OAuth 2.0 token endpoint — the refresh-token grant (RFC 6749 §6, \[RFC6749\]) —
-//! and the bearer check of every API call \[GM-ERR\].
+//! Google's OAuth 2.0 token endpoint — the refresh-token grant (RFC 6749 §6, \[RFC6749\]),
+//! the service-account JWT bearer grant ([`super::service_account`], \[GO-SA\]) and the
+//! installed-app authorization-code grant ([`super::consent`], \[GO-IA\]) — and the bearer
+//! and scope checks of every API call \[GM-ERR\]\[GM-DISC\].
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -16,10 +18,28 @@ pub(crate) struct Issued {
     pub(crate) user: String,
     expires: Instant,
     epoch: u64,
+    /// The scopes granted.
+    scopes: Vec<String>,
+}
+
+/// Issues an access token for `user` with `scopes`.
+pub(crate) fn issue(st: &State, user: &str, scopes: Vec<String>) -> String {
+    let token = format!("ya29.emulated-{:032x}", rand::random::<u128>());
+    st.tokens().insert(
+        token.clone(),
+        Issued {
+            user: user.to_owned(),
+            expires: Instant::now() + st.cfg.token_lifetime,
+            epoch: st.token_epoch(),
+            scopes,
+        },
+    );
+    st.counters().tokens_issued += 1;
+    token
 }
 
 /// An OAuth error body `{error, error_description}`.
-fn oauth_error(status: u16, error: &str, description: &str) -> Response {
+pub(crate) fn oauth_error(status: u16, error: &str, description: &str) -> Response {
     json(
         status,
         &json!({"error": error, "error_description": description}),
@@ -36,14 +56,12 @@ pub(crate) fn token(st: &State, body: &[u8]) -> Response {
     let get = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
     match get("grant_type") {
         "refresh_token" => {}
+        // [GO-SA] a service account's signed assertion: no client id or secret.
         "urn:ietf:params:oauth:grant-type:jwt-bearer" => {
-            // [GO-SA] service accounts: not emulated in this slice.
-            return oauth_error(
-                400,
-                "unsupported_grant_type",
-                "The emulator does not issue service-account tokens yet.",
-            );
+            return super::service_account::grant(st, &form);
         }
+        // [GO-IA] the installed-app flow's code, with its PKCE verifier.
+        "authorization_code" => return super::consent::exchange(st, &form),
         other => {
             return oauth_error(
                 400,
@@ -63,26 +81,87 @@ pub(crate) fn token(st: &State, body: &[u8]) -> Response {
     else {
         return oauth_error(400, "invalid_grant", "Token has been expired or revoked.");
     };
-    let token = format!("ya29.emulated-{:032x}", rand::random::<u128>());
+    let token = issue(st, user, vec![FULL.to_owned()]);
     let life = st.cfg.token_lifetime;
-    st.tokens().insert(
-        token.clone(),
-        Issued {
-            user: user.clone(),
-            expires: Instant::now() + life,
-            epoch: st.token_epoch(),
-        },
-    );
-    st.counters().tokens_issued += 1;
     json(
         200,
         &json!({
             "access_token": token,
             "expires_in": life.as_secs(),
             "token_type": "Bearer",
-            "scope": "https://mail.google.com/",
+            "scope": FULL,
         }),
     )
+}
+
+/// The full mail scope; refresh tokens of the emulator carry it \[10.3\].
+pub(crate) const FULL: &str = "https://mail.google.com/";
+
+/// The scopes that admit a Gmail method, per the discovery document's `scopes`
+/// \[GM-DISC\]; `None` for methods outside this table (they are not checked).
+fn admitting(method_id: &str) -> Option<&'static [&'static str]> {
+    Some(match method_id.strip_prefix("gmail.users.")? {
+        "labels.list" | "labels.get" => &[
+            FULL,
+            "https://www.googleapis.com/auth/gmail.modify",
+            "https://www.googleapis.com/auth/gmail.readonly",
+            "https://www.googleapis.com/auth/gmail.labels",
+            "https://www.googleapis.com/auth/gmail.metadata",
+        ],
+        "labels.create" => &[
+            FULL,
+            "https://www.googleapis.com/auth/gmail.modify",
+            "https://www.googleapis.com/auth/gmail.labels",
+        ],
+        "messages.list" | "messages.get" | "history.list" | "getProfile" => &[
+            FULL,
+            "https://www.googleapis.com/auth/gmail.modify",
+            "https://www.googleapis.com/auth/gmail.readonly",
+            "https://www.googleapis.com/auth/gmail.metadata",
+        ],
+        "messages.modify" => &[FULL, "https://www.googleapis.com/auth/gmail.modify"],
+        "messages.import" | "messages.insert" => &[
+            FULL,
+            "https://www.googleapis.com/auth/gmail.modify",
+            "https://www.googleapis.com/auth/gmail.insert",
+        ],
+        _ => return None,
+    })
+}
+
+/// Checks that the bearer's token may call `method_id`: 403 `insufficientPermissions`
+/// "Request had insufficient authentication scopes." without an admitting scope
+/// \[GM-ERR\]; 400 `failedPrecondition` for a service account's own token (no `sub`),
+/// which has no mailbox (observed).
+pub(crate) fn check_scope(
+    st: &State,
+    header: Option<&str>,
+    method_id: &str,
+) -> Result<(), GoogleError> {
+    let Some(token) = header.and_then(|h| h.strip_prefix("Bearer ")) else {
+        return Ok(());
+    };
+    let tokens = st.tokens();
+    let Some(issued) = tokens.get(token.trim()) else {
+        return Ok(());
+    };
+    if issued.user.is_empty() {
+        return Err(GoogleError::new(
+            400,
+            "failedPrecondition",
+            "Precondition check failed.",
+        ));
+    }
+    match admitting(method_id) {
+        Some(ok) if !issued.scopes.iter().any(|s| ok.contains(&s.as_str())) => {
+            Err(GoogleError::new(
+                403,
+                "insufficientPermissions",
+                "Request had insufficient authentication scopes.",
+            ))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The user of `Authorization: Bearer …`; 401 `authError` otherwise \[GM-ERR\].

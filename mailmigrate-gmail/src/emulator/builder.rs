@@ -90,6 +90,8 @@ pub(crate) struct Config {
     pub(crate) label_cap: usize,
     pub(crate) spam_marker: Option<String>,
     pub(crate) latency: Duration,
+    pub(crate) service_account: super::service_account::ServiceAccountConfig,
+    pub(crate) upload_session_lifetime: Duration,
 }
 
 /// Configures and starts an emulated Google Workspace domain. Every setter has a
@@ -115,6 +117,8 @@ impl Default for EmulatorBuilder {
                 label_cap: 10_000,
                 spam_marker: Some("X-Spam-Flag: YES".into()),
                 latency: Duration::ZERO,
+                service_account: Default::default(),
+                upload_session_lifetime: Duration::from_secs(7 * 24 * 3600),
             },
         }
     }
@@ -183,6 +187,22 @@ impl EmulatorBuilder {
     /// makes the per-user concurrency cap bite; set it to test concurrency.
     pub fn latency(mut self, d: Duration) -> Self {
         self.cfg.latency = d;
+        self
+    }
+    /// The scopes the domain's admin authorised for the service account's domain-wide
+    /// delegation (default the Gmail scopes the emulator serves, \[10.3\]); an assertion
+    /// asking for another is refused with `unauthorized_client` \[I-GSA\].
+    pub fn service_account_scopes<I: IntoIterator<Item = S>, S: Into<String>>(
+        mut self,
+        scopes: I,
+    ) -> Self {
+        self.cfg.service_account.scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+    /// How long a resumable upload session lives (default a week, \[GM-UPL\]); after
+    /// that its URI answers 404.
+    pub fn upload_session_lifetime(mut self, d: Duration) -> Self {
+        self.cfg.upload_session_lifetime = d;
         self
     }
     /// Binds `127.0.0.1:0` and serves until the last [`EmulatorHandle`] is dropped or

@@ -130,6 +130,68 @@ impl EmulatorHandle {
         self.st().cfg.client_secret.clone()
     }
 
+    /// The installed-app authorization endpoint, `base_url() + "/o/oauth2/auth"` \[GO-IA\].
+    pub fn auth_url(&self) -> String {
+        format!("{}/o/oauth2/auth", self.st().base_url)
+    }
+
+    /// The JSON key of the domain's service account \[GO-SA\] (an embedded test key pair;
+    /// `token_uri` is [`token_url`](Self::token_url)), for
+    /// [`ServiceAccountKey::from_json`](crate::ServiceAccountKey::from_json).
+    pub fn service_account_json(&self) -> String {
+        super::service_account::json_key(self.st(), &self.token_url())
+    }
+
+    /// The service account's email, the assertions' `iss`.
+    pub fn service_account_email(&self) -> String {
+        self.st().cfg.service_account.email.clone()
+    }
+
+    /// The service-account key of this emulator, admitted over loopback `http`.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use mailmigrate_core::Provider;
+    /// let emu = mailmigrate_gmail::emulator::Emulator::builder()
+    ///     .user("ada@example.com")
+    ///     .start()
+    ///     .await
+    ///     .unwrap();
+    /// let gmail = mailmigrate_gmail::GmailBuilder::new("ada@example.com")
+    ///     .with_api_url(emu.base_url())
+    ///     .with_service_account(&emu.service_account_key())
+    ///     .allow_plaintext(true)
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(gmail.list_folders().await.unwrap().iter().any(|f| f.path.is_inbox()));
+    /// emu.shutdown().await;
+    /// # });
+    /// ```
+    ///
+    /// # Panics
+    /// Never: the embedded key parses.
+    pub fn service_account_key(&self) -> crate::ServiceAccountKey {
+        crate::ServiceAccountKey::from_json(&self.service_account_json())
+            .expect("the emulator's key parses")
+            .allow_http_loopback(true)
+    }
+
+    /// What the consent screen does from now on (default [`Consent::AsHinted`](super::Consent::AsHinted)).
+    pub fn set_consent(&self, consent: super::Consent) {
+        self.st().consent.set(consent);
+    }
+
+    /// Ends every resumable upload session: their URIs answer 404, as after expiry
+    /// \[GM-UPL\].
+    pub fn expire_upload_sessions(&self) {
+        self.st().uploads.expire_all();
+    }
+
+    /// Resumable upload sessions not complete yet.
+    pub fn open_upload_sessions(&self) -> usize {
+        self.st().uploads.open()
+    }
+
     /// The refresh token of `user`.
     ///
     /// # Panics

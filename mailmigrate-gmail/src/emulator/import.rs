@@ -21,10 +21,10 @@ const JSON_PAYLOAD_CAP: usize = 1_048_576;
 /// The Message resource parts of an import body that matter: `labelIds`, `raw`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Metadata {
+pub(crate) struct Metadata {
     #[serde(default)]
-    label_ids: Vec<String>,
-    raw: Option<String>,
+    pub(crate) label_ids: Vec<String>,
+    pub(crate) raw: Option<String>,
 }
 
 /// `import` \[GM-IMPORT\]: labels applied as given (no INBOX → archived, no UNREAD → read),
@@ -32,13 +32,64 @@ struct Metadata {
 /// spam classification unless `neverMarkSpam=true`, calendar processing only with
 /// `processForCalendar=true`.
 pub(crate) fn import(st: &State, req: &Req, mbx: &mut Mailbox) -> Result<Response, GoogleError> {
+    if req.param("uploadType") == Some("resumable") {
+        // [GM-UPL] the initiating request of a resumable upload: a session, no message yet.
+        return super::resumable::initiate(st, req, mbx);
+    }
     let (meta, raw) = body(st, req)?;
+    let v = deliver(st, mbx, meta.label_ids, raw, &req.query)?;
+    Ok(json(200, &v))
+}
+
+/// Delivers `raw` with `label_ids` as `import` does, under the import's query
+/// parameters; returns the Message resource (`minimal`).
+pub(crate) fn deliver(
+    st: &State,
+    mbx: &mut Mailbox,
+    label_ids: Vec<String>,
+    raw: Bytes,
+    query: &[(String, String)],
+) -> Result<serde_json::Value, GoogleError> {
+    let param = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let flag = |name: &str| param(name) == Some("true");
     if raw.is_empty() {
         return Err(GoogleError::invalid(
             "'raw' RFC822 payload message string or uploading message via /upload/* URL required",
         ));
     }
-    if raw.len() as u64 > st.cfg.max_upload {
+    check_size(st, raw.len() as u64)?;
+    mbx.check_labels(&label_ids)?;
+    let mut labels: BTreeSet<String> = label_ids.into_iter().collect();
+    let spam = st
+        .cfg
+        .spam_marker
+        .as_deref()
+        .is_some_and(|m| !flag("neverMarkSpam") && contains(&raw, m.as_bytes()));
+    if spam {
+        labels.remove("INBOX");
+        labels.insert("SPAM".into());
+    }
+    if flag("processForCalendar") {
+        st.counters().calendar_processed += 1;
+    }
+    let now = time::OffsetDateTime::now_utc();
+    let date = match param("internalDateSource").unwrap_or("dateHeader") {
+        "dateHeader" => date_header(&raw).unwrap_or(now),
+        _ => now,
+    };
+    let ms = (date.unix_timestamp_nanos() / 1_000_000) as i64;
+    let id = mbx.insert(raw, labels, ms, "import");
+    Ok(render(&mbx.messages[&id], "minimal", &[]))
+}
+
+/// 413 `uploadTooLarge` over the upload cap.
+pub(crate) fn check_size(st: &State, size: u64) -> Result<(), GoogleError> {
+    if size > st.cfg.max_upload {
         // [GM-DISC] mediaUpload.maxSize; the wording of Google's refusal is inferred.
         return Err(GoogleError::new(
             413,
@@ -49,28 +100,7 @@ pub(crate) fn import(st: &State, req: &Req, mbx: &mut Mailbox) -> Result<Respons
             ),
         ));
     }
-    mbx.check_labels(&meta.label_ids)?;
-    let mut labels: BTreeSet<String> = meta.label_ids.into_iter().collect();
-    let spam = st
-        .cfg
-        .spam_marker
-        .as_deref()
-        .is_some_and(|m| !req.flag("neverMarkSpam") && contains(&raw, m.as_bytes()));
-    if spam {
-        labels.remove("INBOX");
-        labels.insert("SPAM".into());
-    }
-    if req.flag("processForCalendar") {
-        st.counters().calendar_processed += 1;
-    }
-    let now = time::OffsetDateTime::now_utc();
-    let date = match req.param("internalDateSource").unwrap_or("dateHeader") {
-        "dateHeader" => date_header(&raw).unwrap_or(now),
-        _ => now,
-    };
-    let ms = (date.unix_timestamp_nanos() / 1_000_000) as i64;
-    let id = mbx.insert(raw, labels, ms, "import");
-    Ok(json(200, &render(&mbx.messages[&id], "minimal", &[])))
+    Ok(())
 }
 
 /// The `Date` header of `raw`, when it parses.
@@ -85,7 +115,7 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 }
 
 /// Whether `content_type` is one of the method's accepted media types (`message/*`).
-fn accepted(st_accept: &[String], content_type: &str) -> bool {
+pub(crate) fn accepted(st_accept: &[String], content_type: &str) -> bool {
     let ct = content_type.split(';').next().unwrap_or("").trim();
     st_accept.iter().any(|a| match a.strip_suffix("/*") {
         Some(major) => ct

@@ -1,12 +1,14 @@
 //! An in-process Gmail API emulator, for this crate's tests and for users'.
 //!
-//! It serves Google's token endpoint (the refresh-token grant) and the Gmail methods a
+//! It serves Google's token endpoint (the refresh-token grant, a service account's JWT
+//! bearer grant verified against an embedded test key, and the installed-app flow's
+//! authorization code with PKCE behind a consent screen) and the Gmail methods a
 //! migration calls, faithfully rather than conveniently: every request's path and query
 //! are checked against the Gmail discovery document (unknown parameters and values
 //! outside an enum are 400, as Google answers); system labels, reserved names, duplicate
 //! names and the label cap; pages of at most 500 with opaque tokens; `format=raw` as
-//! base64url; `import` through `uploadType=multipart` and `media` (and `raw` JSON under its
-//! 1 MB cap) with `internalDateSource`, `neverMarkSpam` and `processForCalendar`; label
+//! base64url; `import` through `uploadType=multipart`, `media` and `resumable` (sessions with
+//! `308` and `Range`, status queries, expiry), and `raw` JSON under its 1 MB cap, with `internalDateSource`, `neverMarkSpam` and `processForCalendar`; label
 //! changes; a history log whose ids go out of date; quota units per user per window and
 //! a per-user concurrency cap answered with Google's error envelope; injectable faults.
 //! Every behaviour cites its source key from `docs/gmail-sources.md` (e.g. `[GM-HIST]`);
@@ -32,15 +34,17 @@
 //! ```
 //!
 //! # Endpoints
-//! `POST /token`; `GET /gmail/v1/users/{userId}/profile`; `GET|POST …/labels`,
+//! `POST /token`; `GET /o/oauth2/auth`; `GET /gmail/v1/users/{userId}/profile`; `GET|POST …/labels`,
 //! `GET …/labels/{id}`; `GET …/messages`, `GET …/messages/{id}`,
 //! `POST …/messages/{id}/modify`; `POST /upload/gmail/v1/users/{userId}/messages/import`
-//! (`uploadType=multipart|media`) and `POST …/messages/import` (`raw` JSON);
-//! `GET …/history`. `userId` is `me` or the token's user (another is 403). Not emulated
-//! yet: resumable uploads, `insert`, `batch`, service-account tokens, Calendar and People.
+//! (`uploadType=multipart|media|resumable`, then `PUT` to the session URI) and
+//! `POST …/messages/import` (`raw` JSON); `GET …/history`. `userId` is `me` or the token's
+//! user (another is 403 "Delegation denied"); a token without a scope the method accepts is
+//! 403 `insufficientPermissions`. Not emulated yet: `insert`, `batch`, Calendar and People.
 
 mod auth;
 mod builder;
+mod consent;
 mod discovery;
 mod errors;
 mod faults;
@@ -50,10 +54,13 @@ mod import;
 mod labels;
 mod messages;
 mod quota;
+mod resumable;
 mod server;
+mod service_account;
 mod store;
 
 pub use builder::{EmulatorBuilder, Quota};
+pub use consent::Consent;
 pub use faults::{Fault, Faults};
 pub use handle::{EmulatorHandle, Stats, StoredLabel, StoredMessage};
 

@@ -33,6 +33,10 @@ pub(crate) struct State {
     tokens: Mutex<HashMap<String, Issued>>,
     counters: Arc<Mutex<Counters>>,
     token_epoch: AtomicU64,
+    /// Resumable upload sessions \[GM-UPL\].
+    pub(crate) uploads: super::resumable::Sessions,
+    /// The installed-app consent screen \[GO-IA\].
+    pub(crate) consent: super::consent::ConsentState,
 }
 
 impl State {
@@ -99,7 +103,7 @@ pub(crate) fn decode(s: &str) -> String {
         .into_owned()
 }
 
-fn parse_query(q: Option<&str>) -> Vec<(String, String)> {
+pub(crate) fn parse_query(q: Option<&str>) -> Vec<(String, String)> {
     q.unwrap_or("")
         .split('&')
         .filter(|p| !p.is_empty())
@@ -126,6 +130,8 @@ pub(crate) async fn start(cfg: Config) -> std::io::Result<EmulatorHandle> {
         tokens: Mutex::new(HashMap::new()),
         counters: Arc::new(Mutex::new(Counters::default())),
         token_epoch: AtomicU64::new(0),
+        uploads: Default::default(),
+        consent: Default::default(),
     });
     let app = axum::Router::new()
         .fallback(dispatch)
@@ -157,12 +163,17 @@ async fn dispatch(
     if parts.method == Method::POST && path == "/token" {
         return auth::token(&st, &body);
     }
+    if parts.method == Method::GET
+        && matches!(path.as_str(), "/o/oauth2/auth" | "/o/oauth2/v2/auth")
+    {
+        return super::consent::authorize(&st, parts.uri.query());
+    }
     if let Some(fault) = st.faults.take(true, &method, &path) {
         if fault == Fault::Drop {
             conn.kill();
             return Response::new(Body::empty());
         }
-        let resp = api(
+        let resp = route(
             &st,
             &parts.method,
             &path,
@@ -175,7 +186,7 @@ async fn dispatch(
         drop(resp);
         return Response::new(Body::empty());
     }
-    api(
+    route(
         &st,
         &parts.method,
         &path,
@@ -185,6 +196,21 @@ async fn dispatch(
     )
     .await
     .unwrap_or_else(GoogleError::into_response)
+}
+
+/// Upload sessions (`…?upload_id=`, \[GM-UPL\]) first, then the Gmail API.
+async fn route(
+    st: &State,
+    method: &Method,
+    path: &str,
+    query: Option<&str>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, GoogleError> {
+    if let Some(r) = super::resumable::route(st, method.as_str(), path, query, &headers, &body) {
+        return r;
+    }
+    api(st, method, path, query, headers, body).await
 }
 
 /// One Gmail API request, from its shape to its answer.
@@ -205,6 +231,7 @@ async fn api(
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let user = auth::check(st, auth_header)?;
+    auth::check_scope(st, auth_header, &matched.method.id)?;
     let asked = decode(matched.path.get("userId").map_or("me", String::as_str));
     if asked != "me" && !asked.eq_ignore_ascii_case(&user) {
         return Err(GoogleError::new(

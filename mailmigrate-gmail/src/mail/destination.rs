@@ -38,13 +38,20 @@ impl Shared {
             .with_provider(PROVIDER));
         }
         let labels = self.label_ids_for(folder, &msg.meta).await?;
-        let id = api::import(
-            &self.client,
-            &msg.bytes,
-            &labels,
-            format!("import {} into {folder}", msg.meta.id),
-        )
-        .await?;
+        let what = format!("import {} into {folder}", msg.meta.id);
+        let id = if size > self.settings.resumable_threshold {
+            // [GM-UPL] large messages: resumable, so a broken connection costs one chunk.
+            super::upload::import(
+                &self.client,
+                &msg.bytes,
+                &labels,
+                &what,
+                self.settings.chunk,
+            )
+            .await?
+        } else {
+            api::import(&self.client, &msg.bytes, &labels, what).await?
+        };
         Ok(Appended::new(Some(MessageId::new(id))))
     }
 

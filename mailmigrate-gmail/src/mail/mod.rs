@@ -11,6 +11,9 @@ mod api;
 mod destination;
 mod labels;
 mod source;
+mod upload;
+
+pub(crate) use upload::chunk_size;
 
 use std::sync::{Arc, Mutex};
 
@@ -27,6 +30,10 @@ pub use labels::ALL_MAIL;
 pub(crate) struct Settings {
     pub(crate) max_message: u64,
     pub(crate) keyword_parent: String,
+    /// Larger messages go by resumable upload \[GM-UPL\].
+    pub(crate) resumable_threshold: u64,
+    /// The chunk of a resumable upload, a multiple of 256 KiB.
+    pub(crate) chunk: usize,
 }
 
 impl Default for Settings {
@@ -34,6 +41,8 @@ impl Default for Settings {
         Self {
             max_message: crate::MAX_MESSAGE_BYTES,
             keyword_parent: "Keywords".to_owned(),
+            resumable_threshold: crate::RESUMABLE_THRESHOLD,
+            chunk: crate::RESUMABLE_CHUNK,
         }
     }
 }
@@ -65,7 +74,8 @@ pub struct LabelRename {
 /// # Writing
 /// A message is imported (`messages.import`, as delivered mail: never sent, no SPF
 /// check) with `neverMarkSpam=true`, `processForCalendar=false`, as a `multipart` upload
-/// of its exact bytes, with the folder's label, its flags as labels and its labels
+/// of its exact bytes (over 5 MB a resumable upload in chunks, resumed from where the
+/// session stands after an interrupted chunk, \[GM-UPL\]), with the folder's label, its flags as labels and its labels
 /// (user labels created as needed, each parent explicitly so they nest). IMAP keywords
 /// have no Gmail counterpart; they become labels under `Keywords/` (configurable), and so
 /// does `\Answered` (`Keywords/$Answered`); those labels are read back as keywords and flags.
