@@ -28,6 +28,8 @@ pub(crate) struct Call {
     /// Whether sending it twice does no harm (reads, label changes): only such calls are
     /// sent again after a server failure or a cut connection.
     pub(crate) idempotent: bool,
+    /// Extra request headers (`If-Match`).
+    pub(crate) headers: Vec<(&'static str, String)>,
 }
 
 impl Call {
@@ -39,6 +41,7 @@ impl Call {
             what: what.into(),
             cost,
             idempotent: true,
+            headers: Vec::new(),
         }
     }
 
@@ -165,6 +168,9 @@ impl Client {
                 AUTHORIZATION,
                 format!("Bearer {}", token.secret().expose_secret()),
             );
+            for (name, value) in &call.headers {
+                req = req.header(*name, value.as_str());
+            }
             if let Some((kind, body)) = &call.body {
                 req = req.header(CONTENT_TYPE, kind.as_str()).body(body.clone());
             }

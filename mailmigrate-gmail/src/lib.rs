@@ -11,8 +11,10 @@
 //! The feature `emulator` adds an in-process Gmail API for tests ([`emulator`]); this
 //! crate's tests run the core conformance suite against it.
 //!
-//! Calendar, People (contacts), the Admin directory and service-account tokens are not
-//! built yet.
+//! [`GooglePim`] is the same user's Google Calendar and Google Contacts (People API) as a
+//! core PIM source and destination, built by [`GooglePimBuilder`].
+//!
+//! The Admin directory and service-account tokens are not built yet.
 
 /// The URL scheme this provider answers to (`gmail://`).
 pub const SCHEME: &str = "gmail";
@@ -24,10 +26,14 @@ mod builder;
 mod client;
 mod error;
 mod mail;
+mod pim;
 mod quota;
 
 pub use builder::{GmailBuilder, GMAIL_SCOPE, GMAIL_URL, MAX_MESSAGE_BYTES, TOKEN_URL};
 pub use mail::{Gmail, LabelRename, ALL_MAIL};
+pub use pim::{
+    GooglePim, GooglePimBuilder, CALENDAR_SCOPE, CALENDAR_URL, CONTACTS_SCOPE, PEOPLE_URL,
+};
 pub use quota::GmailLimits;
 
 #[cfg(feature = "emulator")]

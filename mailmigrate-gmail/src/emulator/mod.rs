@@ -36,8 +36,16 @@
 //! `GET …/labels/{id}`; `GET …/messages`, `GET …/messages/{id}`,
 //! `POST …/messages/{id}/modify`; `POST /upload/gmail/v1/users/{userId}/messages/import`
 //! (`uploadType=multipart|media`) and `POST …/messages/import` (`raw` JSON);
-//! `GET …/history`. `userId` is `me` or the token's user (another is 403). Not emulated
-//! yet: resumable uploads, `insert`, `batch`, service-account tokens, Calendar and People.
+//! `GET …/history`. `userId` is `me` or the token's user (another is 403).
+//!
+//! Google Calendar (`/calendar/v3/…`: the calendar list, calendars, events with sync
+//! tokens, `import` with its 409 on a held iCalUID, `instances`, `If-Match`, and a count
+//! of the mails `sendUpdates` would have sent, [`EmulatorHandle::notifications_sent`]) and
+//! the People API (`/v1/…`: contact groups, connections with sync tokens,
+//! `batchCreateContacts` ≤ 200, `updateContact` with etags, deletes) are served beside
+//! Gmail, their requests checked against their own discovery documents.
+//!
+//! Not emulated yet: resumable uploads, `insert`, `batch`, service-account tokens.
 
 mod auth;
 mod builder;
@@ -49,6 +57,7 @@ mod history;
 mod import;
 mod labels;
 mod messages;
+mod pim;
 mod quota;
 mod server;
 mod store;
@@ -56,6 +65,7 @@ mod store;
 pub use builder::{EmulatorBuilder, Quota};
 pub use faults::{Fault, Faults};
 pub use handle::{EmulatorHandle, Stats, StoredLabel, StoredMessage};
+pub use pim::{StoredContact, StoredEvent};
 
 /// The emulator's entry point: [`Emulator::builder`] configures a domain and starts it.
 ///

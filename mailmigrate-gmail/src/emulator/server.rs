@@ -33,6 +33,7 @@ pub(crate) struct State {
     tokens: Mutex<HashMap<String, Issued>>,
     counters: Arc<Mutex<Counters>>,
     token_epoch: AtomicU64,
+    pub(crate) pim: super::pim::PimState,
 }
 
 impl State {
@@ -126,6 +127,7 @@ pub(crate) async fn start(cfg: Config) -> std::io::Result<EmulatorHandle> {
         tokens: Mutex::new(HashMap::new()),
         counters: Arc::new(Mutex::new(Counters::default())),
         token_epoch: AtomicU64::new(0),
+        pim: super::pim::PimState::default(),
     });
     let app = axum::Router::new()
         .fallback(dispatch)
@@ -196,6 +198,9 @@ async fn api(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, GoogleError> {
+    if let Some(answer) = super::pim::route(st, method, path, query, &headers, &body) {
+        return answer;
+    }
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let matched = discovery::find(method.as_str(), &segments)
         .ok_or_else(|| GoogleError::new(404, "notFound", format!("Not Found: {path}")))?;
@@ -269,6 +274,11 @@ async fn api(
 }
 
 impl State {
+    /// Admits one Calendar or People call under the user's quota and concurrency cap.
+    pub(crate) fn admit(&self, user: &str, method_id: &str) -> Result<quota::Slot, GoogleError> {
+        quota::admit(&self.counters, &self.cfg.quota, user, method_id)
+    }
+
     /// The user's max in-flight count so far.
     pub(crate) fn max_in_flight(&self, user: &str) -> usize {
         self.counters().max_in_flight(user)
