@@ -66,6 +66,8 @@ pub struct GmailBuilder {
     settings: Settings,
     allow_plaintext: bool,
     timeout: Duration,
+    /// Scopes asked for beside [`GMAIL_SCOPE`] (the calendar and contacts store's).
+    pub(crate) extra_scopes: Vec<&'static str>,
 }
 
 impl fmt::Debug for GmailBuilder {
@@ -100,6 +102,7 @@ impl GmailBuilder {
             settings: Settings::default(),
             allow_plaintext: false,
             timeout: Duration::from_secs(300),
+            extra_scopes: Vec::new(),
         }
     }
 
@@ -185,6 +188,16 @@ impl GmailBuilder {
         self
     }
 
+    /// Whether `http://` URLs are allowed.
+    pub(crate) fn allows_plaintext(&self) -> bool {
+        self.allow_plaintext
+    }
+
+    /// The limits set.
+    pub(crate) fn limits(&self) -> GmailLimits {
+        self.limits
+    }
+
     /// Builds the mailbox. It makes no request: the first call shows whether it answers.
     ///
     /// # Errors
@@ -218,7 +231,9 @@ impl GmailBuilder {
             (None, Some((client_id, secret, refresh))) => {
                 let source = OAuth2Client::builder(self.token_url.clone(), client_id)
                     .with_client_secret(secret)
-                    .with_scopes([GMAIL_SCOPE])
+                    .with_scopes(
+                        std::iter::once(GMAIL_SCOPE).chain(self.extra_scopes.iter().copied()),
+                    )
                     .with_grant(OAuth2Grant::refresh_token(refresh))
                     .with_credentials_in_body()
                     .allow_http_loopback(self.allow_plaintext)

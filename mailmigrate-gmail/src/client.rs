@@ -22,7 +22,8 @@ pub(crate) struct Call {
     pub(crate) method: Method,
     pub(crate) url: String,
     pub(crate) body: Option<(String, Bytes)>,
-    /// Headers besides authorisation and content type (`Content-Range`, `X-Upload-…`).
+    /// Headers besides authorisation and content type (`Content-Range`, `X-Upload-…`,
+    /// `If-Match`).
     pub(crate) headers: Vec<(&'static str, String)>,
     /// What the request does, for errors (`import into INBOX`).
     pub(crate) what: String,
@@ -195,14 +196,14 @@ impl Client {
                 AUTHORIZATION,
                 format!("Bearer {}", token.secret().expose_secret()),
             );
+            for (name, value) in &call.headers {
+                req = req.header(*name, value.as_str());
+            }
             if let Some((kind, body)) = &call.body {
                 if !kind.is_empty() {
                     req = req.header(CONTENT_TYPE, kind.as_str());
                 }
                 req = req.body(body.clone());
-            }
-            for (name, value) in &call.headers {
-                req = req.header(*name, value.as_str());
             }
             let received = match req.send().await {
                 Ok(resp) => {

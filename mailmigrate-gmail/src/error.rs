@@ -101,6 +101,9 @@ fn kind_of(status: StatusCode, reason: &str, message: &str) -> ErrorKind {
         "notFound" => return ErrorKind::NotFound,
         "uploadTooLarge" => return ErrorKind::MessageTooLarge,
         "backendError" => return ErrorKind::Unavailable,
+        // Calendar's If-Match refusal and People's stale etag in older copies [GP-UPD].
+        "conditionNotMet" => return ErrorKind::Conflict,
+        "duplicate" => return ErrorKind::AlreadyExists,
         _ => {}
     }
     // A malformed message id is an id no message has.
@@ -113,6 +116,7 @@ fn kind_of(status: StatusCode, reason: &str, message: &str) -> ErrorKind {
         403 => ErrorKind::PermissionDenied,
         404 => ErrorKind::NotFound,
         409 => ErrorKind::AlreadyExists,
+        412 => ErrorKind::Conflict,
         413 => ErrorKind::MessageTooLarge,
         429 => ErrorKind::RateLimited,
         500..=599 => ErrorKind::Unavailable,

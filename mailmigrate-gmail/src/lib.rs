@@ -16,7 +16,10 @@
 //! ([`InstalledApp`]), or any core token provider. Large messages are imported by resumable
 //! upload, resumed after an interrupted chunk.
 //!
-//! Calendar, People (contacts) and the Admin directory are not built yet.
+//! [`GooglePim`] is the same user's Google Calendar and Google Contacts (People API) as a
+//! core PIM source and destination, built by [`GooglePimBuilder`].
+//!
+//! The Admin directory is not built yet.
 
 /// The URL scheme this provider answers to (`gmail://`).
 pub const SCHEME: &str = "gmail";
@@ -29,6 +32,7 @@ mod builder;
 mod client;
 mod error;
 mod mail;
+mod pim;
 mod quota;
 
 pub use auth::{
@@ -40,6 +44,9 @@ pub use builder::{
     TOKEN_URL,
 };
 pub use mail::{Gmail, LabelRename, ALL_MAIL};
+pub use pim::{
+    GooglePim, GooglePimBuilder, CALENDAR_SCOPE, CALENDAR_URL, CONTACTS_SCOPE, PEOPLE_URL,
+};
 pub use quota::GmailLimits;
 
 #[cfg(feature = "emulator")]

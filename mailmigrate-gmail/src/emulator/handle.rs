@@ -98,7 +98,7 @@ impl EmulatorHandle {
         }
     }
 
-    fn st(&self) -> &State {
+    pub(crate) fn st(&self) -> &State {
         &self.inner.st
     }
 

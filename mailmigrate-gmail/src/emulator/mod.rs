@@ -40,7 +40,16 @@
 //! (`uploadType=multipart|media|resumable`, then `PUT` to the session URI) and
 //! `POST …/messages/import` (`raw` JSON); `GET …/history`. `userId` is `me` or the token's
 //! user (another is 403 "Delegation denied"); a token without a scope the method accepts is
-//! 403 `insufficientPermissions`. Not emulated yet: `insert`, `batch`, Calendar and People.
+//! 403 `insufficientPermissions`.
+//!
+//! Google Calendar (`/calendar/v3/…`: the calendar list, calendars, events with sync
+//! tokens, `import` with its 409 on a held iCalUID, `instances`, `If-Match`, and a count
+//! of the mails `sendUpdates` would have sent, [`EmulatorHandle::notifications_sent`]) and
+//! the People API (`/v1/…`: contact groups, connections with sync tokens,
+//! `batchCreateContacts` ≤ 200, `updateContact` with etags, deletes) are served beside
+//! Gmail, their requests checked against their own discovery documents.
+//!
+//! Not emulated yet: `insert`, `batch`, the Admin directory.
 
 mod auth;
 mod builder;
@@ -53,6 +62,7 @@ mod history;
 mod import;
 mod labels;
 mod messages;
+mod pim;
 mod quota;
 mod resumable;
 mod server;
@@ -63,6 +73,7 @@ pub use builder::{EmulatorBuilder, Quota};
 pub use consent::Consent;
 pub use faults::{Fault, Faults};
 pub use handle::{EmulatorHandle, Stats, StoredLabel, StoredMessage};
+pub use pim::{StoredContact, StoredEvent};
 
 /// The emulator's entry point: [`Emulator::builder`] configures a domain and starts it.
 ///

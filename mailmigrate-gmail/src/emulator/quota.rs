@@ -10,6 +10,10 @@ use super::errors::GoogleError;
 
 /// What a method costs in quota units \[GM-QUOTA\].
 pub(crate) fn units(method_id: &str) -> u64 {
+    // Calendar and People publish per-request quotas, not unit costs: one unit a call.
+    if method_id.starts_with("calendar.") || method_id.starts_with("people.") {
+        return 1;
+    }
     match method_id
         .rsplit_once("users.")
         .map_or(method_id, |(_, m)| m)

@@ -37,6 +37,8 @@ pub(crate) struct State {
     pub(crate) uploads: super::resumable::Sessions,
     /// The installed-app consent screen \[GO-IA\].
     pub(crate) consent: super::consent::ConsentState,
+    /// Calendar and People data.
+    pub(crate) pim: super::pim::PimState,
 }
 
 impl State {
@@ -132,6 +134,7 @@ pub(crate) async fn start(cfg: Config) -> std::io::Result<EmulatorHandle> {
         token_epoch: AtomicU64::new(0),
         uploads: Default::default(),
         consent: Default::default(),
+        pim: super::pim::PimState::default(),
     });
     let app = axum::Router::new()
         .fallback(dispatch)
@@ -222,6 +225,9 @@ async fn api(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, GoogleError> {
+    if let Some(answer) = super::pim::route(st, method, path, query, &headers, &body) {
+        return answer;
+    }
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let matched = discovery::find(method.as_str(), &segments)
         .ok_or_else(|| GoogleError::new(404, "notFound", format!("Not Found: {path}")))?;
@@ -296,6 +302,11 @@ async fn api(
 }
 
 impl State {
+    /// Admits one Calendar or People call under the user's quota and concurrency cap.
+    pub(crate) fn admit(&self, user: &str, method_id: &str) -> Result<quota::Slot, GoogleError> {
+        quota::admit(&self.counters, &self.cfg.quota, user, method_id)
+    }
+
     /// The user's max in-flight count so far.
     pub(crate) fn max_in_flight(&self, user: &str) -> usize {
         self.counters().max_in_flight(user)

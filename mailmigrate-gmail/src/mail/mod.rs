@@ -168,6 +168,11 @@ impl Gmail {
         }
     }
 
+    /// The HTTP client, shared with the calendar and contacts store.
+    pub(crate) fn client(&self) -> Arc<Client> {
+        Arc::clone(&self.shared.client)
+    }
+
     /// The shared half, for `'static` streams.
     fn handle(&self) -> Arc<Shared> {
         Arc::clone(&self.shared)
