@@ -124,6 +124,10 @@ pub(crate) struct Call {
     /// sent again by the client itself (default 0: the core retry layer owns retries).
     /// For callers without a retry layer above them, the directory.
     pub(crate) read_retries: u32,
+    /// How many of the mailbox's request slots the call holds while it runs: a `$batch`
+    /// holds one per item Graph runs at once, since those count against the mailbox's
+    /// concurrency too (\[G-THR\]\[G-BAT\]).
+    pub(crate) slots: u32,
 }
 
 impl Call {
@@ -137,6 +141,7 @@ impl Call {
             headers: Vec::new(),
             authorize: true,
             read_retries: 0,
+            slots: 1,
         }
     }
 
@@ -180,6 +185,12 @@ impl Call {
 
     pub(crate) fn with_page_size(mut self, n: u32) -> Self {
         self.page_size = Some(n);
+        self
+    }
+
+    /// Makes the call hold `n` request slots (at least one, at most the client's limit).
+    pub(crate) fn with_slots(mut self, n: u32) -> Self {
+        self.slots = n.max(1);
         self
     }
 
@@ -254,6 +265,8 @@ pub(crate) struct Client {
     user: String,
     tokens: Arc<dyn TokenProvider>,
     slots: Semaphore,
+    /// The number of slots: requests in flight per mailbox.
+    concurrency: u32,
     requests: Mutex<Budget>,
     uploads: Mutex<Budget>,
     limits: MailboxLimits,
@@ -280,6 +293,7 @@ impl Client {
             user,
             tokens,
             slots: Semaphore::new(limits.concurrency.max(1)),
+            concurrency: u32::try_from(limits.concurrency.max(1)).unwrap_or(u32::MAX),
             requests: Mutex::new(Budget::new(limits.requests, limits.window)),
             uploads: Mutex::new(Budget::new(limits.upload_bytes, limits.upload_window)),
             limits,
@@ -329,7 +343,8 @@ impl Client {
         let mut resent = 0;
         loop {
             self.spend(call).await;
-            let _slot = self.slots.acquire().await.map_err(|_| {
+            let want = call.slots.min(self.concurrency);
+            let _slot = self.slots.acquire_many(want).await.map_err(|_| {
                 Error::new(ErrorKind::Unavailable, "the client is shutting down")
                     .with_provider(PROVIDER)
             })?;

@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
 use mailmigrate_core::{
-    Appended, DedupeKey, Destination, EnsuredFolder, ExistingCopy, Flag, FlagChange, FolderId,
-    FolderPath, MessageId, RawMessage, Result, SpecialUse,
+    Appended, ContentHash, DedupeKey, Destination, EnsuredFolder, ExistingCopy, Flag, FlagChange,
+    FolderId, FolderPath, MessageId, RawMessage, Result, SpecialUse,
 };
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
@@ -37,6 +37,8 @@ impl Graph {
     /// Creates one message in `folder`: in one request up to
     /// [`MAX_CREATE_BYTES`], in stages above it (see `stage`).
     async fn create(&self, folder: &FolderId, msg: RawMessage) -> Result<Appended> {
+        // Before anything is sent: a copy whose answer is lost is still looked up.
+        self.stamps.writing(folder, &msg.content_hash());
         let size = msg.bytes.len() as u64;
         if size > MAX_MESSAGE_BYTES {
             return Err(too_large(
@@ -147,7 +149,9 @@ impl Graph {
             self.client.batch_url(),
             &json!({ "requests": requests }),
             format!("look up {} copies in {folder}", stamps.len()),
-        );
+        )
+        // Graph runs four items of a batch at once, each counting as a request [G-THR].
+        .with_slots(u32::try_from(stamps.len().min(4)).unwrap_or(4));
         let answers: Responses = self.client.json(&call).await?;
         let mut out: Vec<Option<Vec<DeltaItem>>> = (0..stamps.len()).map(|_| None).collect();
         for r in answers.responses {
@@ -311,7 +315,21 @@ impl Destination for Graph {
         let simple =
             |k: &DedupeKey| self.imports.is_none() && k.size.is_some_and(|s| s <= MAX_CREATE_BYTES);
         let mut out: Vec<Option<Vec<ExistingCopy>>> = vec![None; keys.len()];
-        let batchable: Vec<usize> = (0..keys.len()).filter(|&i| simple(&keys[i])).collect();
+        // A message whose hash no copy in the folder carries is not there (see `stamps`).
+        let hashes: Vec<ContentHash> = keys.iter().map(|k| k.hash).collect();
+        for (i, may) in self
+            .may_hold(folder, &hashes)
+            .await?
+            .into_iter()
+            .enumerate()
+        {
+            if !may && simple(&keys[i]) {
+                out[i] = Some(Vec::new());
+            }
+        }
+        let batchable: Vec<usize> = (0..keys.len())
+            .filter(|&i| out[i].is_none() && simple(&keys[i]))
+            .collect();
         for chunk in batchable.chunks(20) {
             let stamps: Vec<String> = chunk.iter().map(|&i| keys[i].hash.to_hex()).collect();
             for (&i, found) in chunk.iter().zip(self.stamped_batch(folder, &stamps).await?) {

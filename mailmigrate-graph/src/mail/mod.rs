@@ -16,6 +16,7 @@ mod folders;
 mod import;
 mod source;
 mod stage;
+mod stamps;
 mod upload;
 
 use std::sync::Arc;
@@ -151,6 +152,8 @@ pub struct Graph {
     paths: Mutex<folders::PathCache>,
     /// Partial copies being written now, which look-ups leave alone.
     staging: stage::Staging,
+    /// The hash stamps each destination folder's copies may carry.
+    stamps: stamps::Stamps,
     /// Whether messages are created with `importMime` (asked for, and not refused yet).
     imports: Option<import::ImportMime>,
     /// The contacts side's memory.
@@ -167,6 +170,7 @@ impl Graph {
             well_known: OnceCell::new(),
             paths: Mutex::new(folders::PathCache::default()),
             staging: stage::Staging::default(),
+            stamps: stamps::Stamps::default(),
             imports: None,
             books: crate::contacts::Books::default(),
             calendars: crate::calendars::Calendars::default(),
