@@ -6,7 +6,8 @@
 //! [`FolderPath`], [`Flag`]…), the [`Source`] and [`Destination`] traits, one [`Error`]
 //! type, [`Capabilities`], the durable [`state`] ledger, the local [`store`]s, and the
 //! sync [`engine`]. A campaign's list of mailboxes comes from a [`directory`]: a
-//! provider's directory API or an inventory file.
+//! provider's directory API or an inventory file, and a [`campaign`] moves many
+//! mailboxes by a plan, in batches, with a status for each that survives restarts.
 //!
 //! ## A migration in a few lines
 //! Build a source and a destination (any provider crate, or the local stores here), a
@@ -36,6 +37,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 pub mod auth;
+pub mod campaign;
 mod capabilities;
 pub mod directory;
 #[cfg(feature = "emulator")]

@@ -11,6 +11,14 @@ async fn memory_state_passes_the_suite() {
 }
 
 #[tokio::test]
+async fn campaign_suite_passes_on_memory_state_and_behind_an_arc() {
+    use mailmigrate_core::campaign::CampaignStore;
+    suite::run_all_campaign(&MemoryState::new()).await;
+    let store: Arc<dyn CampaignStore> = Arc::new(MemoryState::new());
+    suite::run_all_campaign(&store).await;
+}
+
+#[tokio::test]
 async fn arc_dyn_store_passes_the_suite() {
     let store: Arc<dyn StateStore> = Arc::new(MemoryState::new());
     suite::run_all(&store).await;
@@ -40,6 +48,15 @@ mod sqlite {
         suite::run_all(&store).await;
         // A second run over the same file, next to the first run's rows.
         suite::run_all(&store).await;
+        store.verify_integrity().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn file_store_passes_the_campaign_suite_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteState::open(dir.path().join("state.sqlite")).unwrap();
+        suite::run_all_campaign(&store).await;
+        suite::run_all_campaign(&store).await;
         store.verify_integrity().await.unwrap();
     }
 

@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::{ItemFailure, LedgerEntry, LedgerState, StateStore};
+use crate::campaign::{check_apply, CampaignRecord, CampaignStore, MailboxStatus, Transition};
 use crate::{Checkpoint, FolderId, MessageId, Result};
 
 type Key = (String, FolderId);
@@ -16,6 +17,9 @@ struct Inner {
     ledger: HashMap<Key, BTreeMap<MessageId, LedgerEntry>>,
     claimed: HashMap<(String, FolderId, MessageId), usize>,
     failures: BTreeMap<(String, FolderId, MessageId), ItemFailure>,
+    campaigns: BTreeMap<String, CampaignRecord>,
+    /// (campaign, mailbox) → status and transitions.
+    mailboxes: BTreeMap<(String, String), (MailboxStatus, Vec<Transition>)>,
 }
 
 impl Inner {
@@ -219,5 +223,65 @@ impl StateStore for MemoryState {
             .filter(|((j, _, _), _)| j == job)
             .map(|(_, v)| v.clone())
             .collect())
+    }
+}
+
+#[async_trait]
+impl CampaignStore for MemoryState {
+    async fn campaign(&self, name: &str) -> Result<Option<CampaignRecord>> {
+        Ok(self.lock().campaigns.get(name).cloned())
+    }
+
+    async fn put_campaign(&self, record: &CampaignRecord) -> Result<()> {
+        self.lock()
+            .campaigns
+            .insert(record.name.clone(), record.clone());
+        Ok(())
+    }
+
+    async fn apply(
+        &self,
+        campaign: &str,
+        status: &MailboxStatus,
+        transition: Option<&Transition>,
+    ) -> Result<()> {
+        let mut g = self.lock();
+        let key = (campaign.to_owned(), status.mailbox.clone());
+        let stored = g.mailboxes.get(&key).map(|(s, _)| s.stage);
+        check_apply(campaign, stored, status, transition)?;
+        let entry = g
+            .mailboxes
+            .entry(key)
+            .or_insert_with(|| (status.clone(), Vec::new()));
+        entry.0 = status.clone();
+        entry.1.extend(transition.cloned());
+        Ok(())
+    }
+
+    async fn mailbox(&self, campaign: &str, mailbox: &str) -> Result<Option<MailboxStatus>> {
+        Ok(self
+            .lock()
+            .mailboxes
+            .get(&(campaign.to_owned(), mailbox.to_owned()))
+            .map(|(s, _)| s.clone()))
+    }
+
+    async fn mailboxes(&self, campaign: &str) -> Result<Vec<MailboxStatus>> {
+        Ok(self
+            .lock()
+            .mailboxes
+            .iter()
+            .filter(|((c, _), _)| c == campaign)
+            .map(|(_, (s, _))| s.clone())
+            .collect())
+    }
+
+    async fn history(&self, campaign: &str, mailbox: &str) -> Result<Vec<Transition>> {
+        Ok(self
+            .lock()
+            .mailboxes
+            .get(&(campaign.to_owned(), mailbox.to_owned()))
+            .map(|(_, h)| h.clone())
+            .unwrap_or_default())
     }
 }

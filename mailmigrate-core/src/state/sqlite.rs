@@ -16,6 +16,8 @@ use super::{ItemFailure, LedgerEntry, LedgerState, StateStore};
 use crate::{Checkpoint, ContentHash, Error, ErrorKind, Flag, Flags, FolderId, MessageId};
 use crate::{Operation, Result};
 
+mod campaign;
+
 /// The provider name used in errors.
 const PROVIDER: &str = "sqlite";
 
@@ -73,13 +75,42 @@ const MIGRATIONS: &[&str] = &[
     // destination, which tell a changed item without fetching it and guard a replace.
     "ALTER TABLE ledger ADD COLUMN src_version TEXT;
      ALTER TABLE ledger ADD COLUMN dest_version TEXT;",
+    // 4 → 5: campaigns (see `campaign.rs`): a record per campaign, a status per mailbox
+    // (its stage a column, for the compare-and-set of a move) and the history of moves.
+    // Records are JSON, so fields added later need no migration.
+    "CREATE TABLE campaigns (
+         campaign TEXT NOT NULL PRIMARY KEY,
+         record   TEXT NOT NULL
+     ) WITHOUT ROWID;
+     CREATE TABLE campaign_mailboxes (
+         campaign TEXT NOT NULL,
+         mailbox  TEXT NOT NULL,
+         stage    TEXT NOT NULL,
+         status   TEXT NOT NULL,
+         PRIMARY KEY (campaign, mailbox)
+     ) WITHOUT ROWID;
+     CREATE TABLE campaign_history (
+         campaign   TEXT NOT NULL,
+         mailbox    TEXT NOT NULL,
+         seq        INTEGER NOT NULL,
+         transition TEXT NOT NULL,
+         PRIMARY KEY (campaign, mailbox, seq),
+         FOREIGN KEY (campaign, mailbox) REFERENCES campaign_mailboxes (campaign, mailbox)
+     ) WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes.
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// The tables every valid file has.
-const TABLES: [&str; 3] = ["checkpoints", "ledger", "failures"];
+const TABLES: [&str; 6] = [
+    "checkpoints",
+    "ledger",
+    "failures",
+    "campaigns",
+    "campaign_mailboxes",
+    "campaign_history",
+];
 
 /// `state` column values.
 const PENDING: i64 = 0;
@@ -97,6 +128,9 @@ enum StoreError {
     },
     #[error("task failed: {0}")]
     Task(String),
+    /// A refusal decided above SQLite (a campaign move that conflicts), passed on as is.
+    #[error(transparent)]
+    Refused(Box<Error>),
 }
 
 impl StoreError {
@@ -131,6 +165,7 @@ impl StoreError {
                 }
             }
             Self::Task(what) => Error::new(ErrorKind::Unexpected, what),
+            Self::Refused(e) => *e,
         };
         err.with_provider(PROVIDER)
             .with_operation(Operation::State)
@@ -214,9 +249,12 @@ fn classify(e: &rusqlite::Error) -> (ErrorKind, bool, String) {
 /// journal with the same `synchronous=FULL`.
 ///
 /// # Schema
-/// Three tables: `checkpoints (job, src_folder)`; `ledger (job, src_folder, src_id)` with a
+/// Tables: `checkpoints (job, src_folder)`; `ledger (job, src_folder, src_id)` with a
 /// partial index on `(job, dest_folder, dest_id)` for claims and one on pending rows; and
-/// `failures (job, src_folder, src_id)`. Ids are `TEXT`, content hashes 32-byte `BLOB`s,
+/// `failures (job, src_folder, src_id)`; for [`CampaignStore`](crate::campaign::CampaignStore)
+/// (schema 5), `campaigns (campaign)`, `campaign_mailboxes (campaign, mailbox)` and
+/// `campaign_history (campaign, mailbox, seq)`, whose records are JSON. Ids are `TEXT`,
+/// content hashes 32-byte `BLOB`s,
 /// flags a JSON array of their IMAP spelling (`["\\Seen","$Forwarded"]`). The file carries
 /// an `application_id` marking it as a mailmigrate state file and its schema version in
 /// `user_version`; older versions are migrated on open, newer ones refused.
@@ -996,6 +1034,62 @@ mod tests {
     #[tokio::test]
     async fn in_memory_store_passes_the_suite() {
         suite::run_all(&SqliteState::open_in_memory().unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn in_memory_store_passes_the_campaign_suite() {
+        suite::run_all_campaign(&SqliteState::open_in_memory().unwrap()).await;
+    }
+
+    /// A state file written before campaigns existed (schema 4, made here with the old
+    /// schema's SQL) opens: its ledger is intact and campaigns can be stored in it.
+    #[tokio::test]
+    async fn a_version_4_file_opens_keeping_its_ledger_and_gains_campaigns() {
+        use crate::campaign::{CampaignRecord, CampaignStore, MailboxStatus};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v4.sqlite");
+        let c = raw(&path);
+        for step in &MIGRATIONS[..4] {
+            c.execute_batch(step).unwrap();
+        }
+        c.execute_batch(
+            "INSERT INTO ledger VALUES ('j', 'INBOX', '1:7', 'Inbox', '9', zeroblob(32), '<7@x>',
+                                        '[\"\\\\Seen\"]', 1, 120, 1700000000, NULL, NULL);
+             INSERT INTO checkpoints VALUES ('j', 'INBOX', '1:8');",
+        )
+        .unwrap();
+        c.pragma_update(None, "application_id", APPLICATION_ID)
+            .unwrap();
+        c.pragma_update(None, "user_version", 4).unwrap();
+        drop(c);
+
+        let state = SqliteState::open(&path).unwrap();
+        let inbox = FolderId::new("INBOX");
+        let rows = state.page("j", &inbox, None, 10).await.unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].size, Some(120));
+        assert!(rows[0].flags.contains(&Flag::Seen), "{:?}", rows[0].flags);
+        assert_eq!(
+            state.checkpoint("j", &inbox).await.unwrap(),
+            Some(Checkpoint::new("1:8"))
+        );
+        assert_eq!(state.campaign("acme").await.unwrap(), None);
+
+        let t = time::macros::datetime!(2025-03-01 20:00 UTC);
+        state
+            .put_campaign(&CampaignRecord::new("acme", "h", t))
+            .await
+            .unwrap();
+        let s = MailboxStatus::new("ann@old.example", "ann@new.example", "pilot", t);
+        state.apply("acme", &s, Some(&s.entered())).await.unwrap();
+        drop(state);
+        let version: i64 = raw(&path)
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let state = SqliteState::open(&path).unwrap();
+        assert_eq!(state.mailboxes("acme").await.unwrap(), vec![s]);
+        suite::run_all_campaign(&state).await;
     }
 
     #[test]

@@ -20,6 +20,7 @@
 use std::collections::BTreeSet;
 
 use super::{ItemFailure, LedgerEntry, LedgerState, StateStore};
+use crate::campaign::{CampaignRecord, CampaignStore, Failure, MailboxStatus, Stage, Transition};
 use crate::{Checkpoint, ContentHash, ErrorKind, Flag, Flags, FolderId, MessageId};
 
 /// Runs every case against `store`, each under its own fresh job name.
@@ -40,6 +41,29 @@ pub async fn run_all(store: &dyn StateStore) {
     failures_are_replaced_and_cleared_by_record(store, &job("failures")).await;
     jobs_are_isolated(store, &job("jobs")).await;
     large_batch_round_trips(store, &job("large")).await;
+}
+
+/// Runs every case of a [`CampaignStore`] (the `campaign_*` cases) against `store`, each
+/// under its own fresh campaign name, after [`run_all`] on its ledger side.
+///
+/// ```
+/// use mailmigrate_core::state::{suite, MemoryState};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// suite::run_all_campaign(&MemoryState::new()).await;
+/// # }
+/// ```
+///
+/// # Panics
+/// On the first broken rule, with a message naming it.
+pub async fn run_all_campaign(store: &dyn CampaignStore) {
+    run_all(store).await;
+    let run = format!("suite-{:016x}", rand::random::<u64>());
+    let name = |case: &str| format!("{run}-{case}");
+    campaign_records_round_trip_by_name(store, &name("records")).await;
+    campaign_statuses_round_trip_with_history(store, &name("statuses")).await;
+    campaign_moves_are_compare_and_set(store, &name("cas")).await;
+    campaign_counts_update_without_a_move(store, &name("counts")).await;
 }
 
 /// Builds a ledger row whose hash, Message-ID and flags derive from its ids.
@@ -864,6 +888,223 @@ pub async fn large_batch_round_trips(store: &dyn StateStore, job: &str) {
     assert!(claimed(store, job, "Dest", "9:002499").await);
 }
 
+const T0: time::OffsetDateTime = time::macros::datetime!(2025-03-01 20:00 UTC);
+
+fn at(minutes: i64) -> time::OffsetDateTime {
+    T0 + time::Duration::minutes(minutes)
+}
+
+/// A campaign record is stored by name, replaced by a later put, and invisible to other
+/// names.
+///
+/// # Panics
+/// If the store breaks the rule.
+pub async fn campaign_records_round_trip_by_name(store: &dyn CampaignStore, campaign: &str) {
+    let other = format!("{campaign}/other");
+    assert_eq!(
+        store.campaign(campaign).await.expect("campaign failed"),
+        None,
+        "a new campaign has no record"
+    );
+    let mut record = CampaignRecord::new(campaign, "a".repeat(64), at(0));
+    store
+        .put_campaign(&record)
+        .await
+        .expect("put_campaign failed");
+    assert_eq!(
+        store.campaign(campaign).await.unwrap(),
+        Some(record.clone())
+    );
+    record.paused = true;
+    record.updated = at(5);
+    store
+        .put_campaign(&record)
+        .await
+        .expect("put_campaign failed");
+    assert_eq!(
+        store.campaign(campaign).await.unwrap(),
+        Some(record),
+        "a later put replaces the record"
+    );
+    assert_eq!(
+        store.campaign(&other).await.unwrap(),
+        None,
+        "a record leaked to another campaign"
+    );
+}
+
+/// Statuses round-trip whole (failure, pause origin, switch time, counts), `mailboxes`
+/// lists a campaign's mailboxes ordered by key, and `history` returns every transition
+/// in the order applied.
+///
+/// # Panics
+/// If the store breaks the rule.
+pub async fn campaign_statuses_round_trip_with_history(store: &dyn CampaignStore, campaign: &str) {
+    let mut b = MailboxStatus::new("bo@old.example", "bo@new.example", "pilot", at(0));
+    let a = MailboxStatus::new("ann@old.example", "ann@new.example", "pilot", at(0));
+    store
+        .apply(campaign, &b, Some(&b.entered()))
+        .await
+        .expect("apply failed");
+    store
+        .apply(campaign, &a, Some(&a.entered()))
+        .await
+        .expect("apply failed");
+    let mut expected = vec![b.entered()];
+    for (i, stage) in [
+        Stage::BackingUp,
+        Stage::Syncing,
+        Stage::Synced,
+        Stage::Finalising,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let t = b.advance(stage, at(i as i64 + 1)).unwrap();
+        b.counts.copied += 10;
+        store
+            .apply(campaign, &b, Some(&t))
+            .await
+            .expect("apply failed");
+        expected.push(t);
+    }
+    let failure = Failure::new(
+        Stage::Finalising,
+        ErrorKind::QuotaExceeded,
+        "destination full",
+    );
+    let t = b.fail(failure, at(9)).unwrap();
+    store
+        .apply(campaign, &b, Some(&t))
+        .await
+        .expect("apply failed");
+    expected.push(t);
+
+    let got = store.mailbox(campaign, "bo@old.example").await.unwrap();
+    assert_eq!(got.as_ref(), Some(&b), "a status must round-trip whole");
+    let got = got.unwrap();
+    assert_eq!(got.switched, Some(at(4)));
+    assert_eq!(got.failure.unwrap().kind, ErrorKind::QuotaExceeded);
+    let all: Vec<String> = store
+        .mailboxes(campaign)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.mailbox)
+        .collect();
+    assert_eq!(all, ["ann@old.example", "bo@old.example"], "ordered by key");
+    assert_eq!(
+        store.history(campaign, "bo@old.example").await.unwrap(),
+        expected,
+        "history in the order applied"
+    );
+    assert!(store
+        .mailboxes(&format!("{campaign}/other"))
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .history(campaign, "nobody@old.example")
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+/// A move is stored only if the stored stage is the one it starts from; a refused move
+/// is `Conflict` and changes nothing (neither the status nor the history).
+///
+/// # Panics
+/// If the store breaks the rule.
+pub async fn campaign_moves_are_compare_and_set(store: &dyn CampaignStore, campaign: &str) {
+    let mut s = MailboxStatus::new("cy@old.example", "cy@new.example", "b", at(0));
+    store.apply(campaign, &s, Some(&s.entered())).await.unwrap();
+    let e = store
+        .apply(campaign, &s, Some(&s.entered()))
+        .await
+        .expect_err("entering twice must conflict");
+    assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
+
+    // Two runners both take the queued mailbox: only the first move is stored.
+    let mut rival = s.clone();
+    let mine = s.advance(Stage::BackingUp, at(1)).unwrap();
+    let theirs = rival.advance(Stage::Syncing, at(1)).unwrap();
+    store.apply(campaign, &s, Some(&mine)).await.unwrap();
+    let e = store
+        .apply(campaign, &rival, Some(&theirs))
+        .await
+        .expect_err("a move from a stale stage must conflict");
+    assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
+    assert_eq!(e.context("mailbox"), Some("cy@old.example"));
+    let stored = store
+        .mailbox(campaign, "cy@old.example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.stage,
+        Stage::BackingUp,
+        "the refused move changed the status"
+    );
+    assert_eq!(
+        store
+            .history(campaign, "cy@old.example")
+            .await
+            .unwrap()
+            .len(),
+        2,
+        "the refused move reached the history"
+    );
+    // A transition that does not lead to the status stored with it is refused too.
+    let bogus = Transition::new(
+        "cy@old.example",
+        Some(Stage::BackingUp),
+        Stage::Synced,
+        at(2),
+    );
+    let e = store.apply(campaign, &s, Some(&bogus)).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
+}
+
+/// Without a transition, `apply` updates the counts of a mailbox in the stage stored, and
+/// refuses a status whose stage differs (or that has no row).
+///
+/// # Panics
+/// If the store breaks the rule.
+pub async fn campaign_counts_update_without_a_move(store: &dyn CampaignStore, campaign: &str) {
+    let mut s = MailboxStatus::new("di@old.example", "di@new.example", "b", at(0));
+    let e = store.apply(campaign, &s, None).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Conflict, "no row to update: {e}");
+    store.apply(campaign, &s, Some(&s.entered())).await.unwrap();
+    s.counts.passes = 3;
+    s.counts.backed_up = true;
+    store
+        .apply(campaign, &s, None)
+        .await
+        .expect("a counts update failed");
+    let got = store
+        .mailbox(campaign, "di@old.example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.counts, s.counts);
+    assert_eq!(
+        store
+            .history(campaign, "di@old.example")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let mut moved = s.clone();
+    moved.advance(Stage::Syncing, at(1)).unwrap();
+    let e = store.apply(campaign, &moved, None).await.unwrap_err();
+    assert_eq!(
+        e.kind(),
+        ErrorKind::Conflict,
+        "a move needs its transition: {e}"
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -872,6 +1113,11 @@ mod tests {
     #[tokio::test]
     async fn memory_state_passes_the_suite() {
         run_all(&MemoryState::new()).await;
+    }
+
+    #[tokio::test]
+    async fn memory_state_passes_the_campaign_suite() {
+        run_all_campaign(&MemoryState::new()).await;
     }
 
     #[tokio::test]

@@ -1,0 +1,64 @@
+//! Migration campaigns: many mailboxes moved by a plan, in batches, with a pilot, a
+//! backup before the first copy, a strategy, a grace period after the switch, and a
+//! status for every mailbox that survives restarts.
+//!
+//! - [`plan`](CampaignPlan): mailbox pairs, batches, strategy, rules, limits, and
+//!   [`validate`](CampaignPlan::validate) listing every mistake at once;
+//! - [`status`](MailboxStatus): each mailbox's [`Stage`] and the moves allowed between
+//!   stages;
+//! - [`state`](CampaignStore): the campaign's record, statuses and history, in the same
+//!   store as the engine's ledger;
+//! - [`stores`](MailboxStores): what each mailbox is read from, written to and backed up
+//!   to, opened by a [`StoreFactory`] when the runner gets to it;
+//! - [`runner`](CampaignRunner): drives the plan — backup, then sync, the pilot first,
+//!   at most N mailboxes at once, one mailbox's failure recorded on it alone.
+//!
+//! # Example
+//! A staged campaign of two mailboxes on in-memory stores: the pilot, then the rest, then
+//! the switch and the grace period.
+//! ```
+//! use std::sync::Arc;
+//! use mailmigrate_core::campaign::*;
+//! use mailmigrate_core::directory::{Account, Inventory};
+//! use mailmigrate_core::state::MemoryState;
+//! use mailmigrate_core::store::MemoryStore;
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let inventory = Inventory::new(vec![Account::new("ann@old.example"), Account::new("bo@old.example")]);
+//! let plan = CampaignPlan::new("acme", Strategy::Staged)
+//!     .with_rewrite(DomainRewrite::new("old.example", "new.example"))
+//!     .with_grace_period(std::time::Duration::ZERO)
+//!     .with_batch(Batch::new("pilot", ["ann@old.example"]).with_pilot(true))
+//!     .with_batch(Batch::new("rest", ["bo@old.example"]))
+//!     .validate(&inventory)?;
+//! let stores = |_: &MailboxPair| {
+//!     Ok(MailboxStores::new(Arc::new(MemoryStore::new("old")), Arc::new(MemoryStore::new("new"))))
+//! };
+//! let runner = CampaignRunner::open(plan, Arc::new(MemoryState::new()), Arc::new(stores)).await?;
+//! let report = runner.run().await?;
+//! assert_eq!(report.synced.len(), 2);
+//! for batch in ["pilot", "rest"] {
+//!     runner.finalise(batch).await?;
+//! }
+//! assert!(runner.status().await?.counts().is_done());
+//! # Ok::<(), mailmigrate_core::Error>(()) }).unwrap();
+//! ```
+
+mod duration;
+mod plan;
+mod runner;
+mod state;
+mod status;
+mod stores;
+
+pub use plan::{
+    AddressMapping, BackupPlan, Batch, CampaignPlan, DomainRewrite, Limits, MailboxPair,
+    PairOverride, PlanError, Problem, Strategy, ValidPlan, Window,
+};
+pub use runner::{CampaignRunner, PassReport, RunnerOptions};
+pub use state::{check_apply, CampaignRecord, CampaignStore};
+pub use status::{
+    BatchStatus, CampaignStatus, Failure, MailboxCounts, MailboxStatus, Stage, StageCounts,
+    Transition, TransitionError,
+};
+pub use stores::{MailboxStores, PimStores, RegistryStores, StoreFactory};

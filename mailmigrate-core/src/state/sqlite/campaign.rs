@@ -1,0 +1,166 @@
+//! [`CampaignStore`] on the SQLite file: three tables of schema version 5 (see
+//! `MIGRATIONS`), records as JSON, each call one transaction.
+
+use async_trait::async_trait;
+use rusqlite::{params, OptionalExtension, TransactionBehavior};
+
+use super::{SqliteState, StoreError};
+use crate::campaign::{
+    check_apply, CampaignRecord, CampaignStore, MailboxStatus, Stage, Transition,
+};
+use crate::Result;
+
+fn to_json<T: serde::Serialize>(value: &T) -> std::result::Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::corrupt(format!("cannot encode: {e}")))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(
+    text: &str,
+    what: &str,
+) -> std::result::Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::corrupt(format!("unreadable {what}: {e}")))
+}
+
+/// Adds the campaign (and mailbox) to an error's context.
+fn scoped(e: crate::Error, campaign: &str, mailbox: Option<&str>) -> crate::Error {
+    let e = if e.context("campaign").is_none() {
+        e.with_context("campaign", campaign)
+    } else {
+        e
+    };
+    match mailbox {
+        Some(m) if e.context("mailbox").is_none() => e.with_context("mailbox", m),
+        _ => e,
+    }
+}
+
+#[async_trait]
+impl CampaignStore for SqliteState {
+    async fn campaign(&self, name: &str) -> Result<Option<CampaignRecord>> {
+        let n = name.to_owned();
+        self.run(move |conn| {
+            let text: Option<String> = conn
+                .prepare_cached("SELECT record FROM campaigns WHERE campaign = ?1")?
+                .query_row([&n], |r| r.get(0))
+                .optional()?;
+            text.map(|t| from_json(&t, "campaign record")).transpose()
+        })
+        .await
+        .map_err(|e| scoped(e, name, None))
+    }
+
+    async fn put_campaign(&self, record: &CampaignRecord) -> Result<()> {
+        let name = record.name.clone();
+        let text = to_json(record).map_err(|e| e.into_error(&self.label))?;
+        self.run(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO campaigns (campaign, record) VALUES (?1, ?2)
+                 ON CONFLICT (campaign) DO UPDATE SET record = excluded.record",
+            )?
+            .execute(params![name, text])?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| scoped(e, &record.name, None))
+    }
+
+    async fn apply(
+        &self,
+        campaign: &str,
+        status: &MailboxStatus,
+        transition: Option<&Transition>,
+    ) -> Result<()> {
+        let (c, status, transition) = (campaign.to_owned(), status.clone(), transition.cloned());
+        let mailbox = status.mailbox.clone();
+        self.run(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let stored: Option<String> = tx
+                .prepare_cached(
+                    "SELECT stage FROM campaign_mailboxes WHERE campaign = ?1 AND mailbox = ?2",
+                )?
+                .query_row(params![c, status.mailbox], |r| r.get(0))
+                .optional()?;
+            let stored = stored
+                .map(|s| {
+                    Stage::parse(&s)
+                        .ok_or_else(|| StoreError::corrupt(format!("unknown campaign stage {s:?}")))
+                })
+                .transpose()?;
+            check_apply(&c, stored, &status, transition.as_ref())
+                .map_err(|e| StoreError::Refused(Box::new(e)))?;
+            tx.prepare_cached(
+                "INSERT INTO campaign_mailboxes (campaign, mailbox, stage, status)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (campaign, mailbox) DO UPDATE SET
+                     stage = excluded.stage, status = excluded.status",
+            )?
+            .execute(params![
+                c,
+                status.mailbox,
+                status.stage.as_str(),
+                to_json(&status)?
+            ])?;
+            if let Some(t) = &transition {
+                tx.prepare_cached(
+                    "INSERT INTO campaign_history (campaign, mailbox, seq, transition)
+                     SELECT ?1, ?2, coalesce(max(seq), 0) + 1, ?3 FROM campaign_history
+                      WHERE campaign = ?1 AND mailbox = ?2",
+                )?
+                .execute(params![c, status.mailbox, to_json(t)?])?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| scoped(e, campaign, Some(&mailbox)))
+    }
+
+    async fn mailbox(&self, campaign: &str, mailbox: &str) -> Result<Option<MailboxStatus>> {
+        let (c, m) = (campaign.to_owned(), mailbox.to_owned());
+        self.run(move |conn| {
+            let text: Option<String> = conn
+                .prepare_cached(
+                    "SELECT status FROM campaign_mailboxes WHERE campaign = ?1 AND mailbox = ?2",
+                )?
+                .query_row(params![c, m], |r| r.get(0))
+                .optional()?;
+            text.map(|t| from_json(&t, "mailbox status")).transpose()
+        })
+        .await
+        .map_err(|e| scoped(e, campaign, Some(mailbox)))
+    }
+
+    async fn mailboxes(&self, campaign: &str) -> Result<Vec<MailboxStatus>> {
+        let c = campaign.to_owned();
+        self.run(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT status FROM campaign_mailboxes WHERE campaign = ?1 ORDER BY mailbox",
+            )?;
+            let texts = stmt
+                .query_map([&c], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            texts
+                .iter()
+                .map(|t| from_json(t, "mailbox status"))
+                .collect()
+        })
+        .await
+        .map_err(|e| scoped(e, campaign, None))
+    }
+
+    async fn history(&self, campaign: &str, mailbox: &str) -> Result<Vec<Transition>> {
+        let (c, m) = (campaign.to_owned(), mailbox.to_owned());
+        self.run(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT transition FROM campaign_history WHERE campaign = ?1 AND mailbox = ?2
+                 ORDER BY seq",
+            )?;
+            let texts = stmt
+                .query_map(params![c, m], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            texts.iter().map(|t| from_json(t, "transition")).collect()
+        })
+        .await
+        .map_err(|e| scoped(e, campaign, Some(mailbox)))
+    }
+}
