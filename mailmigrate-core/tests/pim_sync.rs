@@ -459,6 +459,38 @@ async fn overflow_beyond_the_destination_limits_is_carried_and_reported() {
     assert_eq!(again.totals().written, 0, "{again:?}");
 }
 
+/// A destination that keeps IANA time zone ids but not `VTIMEZONE` definitions: the
+/// definitions are dropped with a line in the report, the events keep their `TZID`
+/// references, verification expects exactly that, and the next pass writes nothing.
+#[tokio::test]
+async fn timezone_definitions_a_destination_drops_are_reported() {
+    let mut w = world(0).await;
+    let mut caps = MemoryPim::capabilities();
+    caps.keeps_timezone_definitions = false;
+    w.dest = w.dest.with_capabilities(caps);
+    let r = w.run(PimSyncOptions::default()).await;
+    let lines: Vec<String> = r
+        .collections
+        .iter()
+        .flat_map(|c| c.transformations.iter().map(ToString::to_string))
+        .collect();
+    assert_eq!(
+        lines,
+        ["weekly@example.com: 1 VTIMEZONE not kept by the destination"]
+    );
+    let Payload::Event(o) = &w.dest_payloads(PimKind::Events).await["weekly@example.com"] else {
+        panic!()
+    };
+    assert!(o.events()[0].timezones.is_empty());
+    assert_eq!(
+        o.events()[0].start.tzid(),
+        Some("Europe/Berlin"),
+        "the reference stays"
+    );
+    let again = w.run(PimSyncOptions::default()).await;
+    assert_eq!(again.totals().written, 0, "{again:?}");
+}
+
 #[tokio::test]
 async fn events_with_attendees_never_mail_anyone_unless_asked() {
     let mut w = world(1).await;

@@ -105,6 +105,7 @@ pub fn adapt(item: &mut PimItem, caps: &PimCapabilities) -> Vec<Transformation> 
             for e in o.events_mut() {
                 adapt_event(e, caps, &uid, &mut out);
             }
+            drop_timezones(o.events_mut(), caps, &uid, &mut out);
         }
     }
     if !out.is_empty() {
@@ -235,15 +236,34 @@ fn adapt_event(
             out.push(Transformation::new(uid, c.name, 1, Fate::Dropped));
         }
     }
-    if !caps.keeps_timezone_definitions && !e.timezones.is_empty() {
-        // The events keep their TZID references: the destination resolves them as IANA ids.
+}
+
+/// The `VTIMEZONE` definitions a destination that keeps only IANA ids cannot store,
+/// counted once per zone however many events of the object carry it (a series and its
+/// overrides each hold the zones they use). The events keep their `TZID` references: the
+/// destination resolves them as IANA ids.
+fn drop_timezones(
+    events: &mut [CalendarEvent],
+    caps: &PimCapabilities,
+    uid: &str,
+    out: &mut Vec<Transformation>,
+) {
+    if caps.keeps_timezone_definitions {
+        return;
+    }
+    let mut zones = std::collections::BTreeSet::new();
+    for e in events.iter_mut() {
+        for tz in e.timezones.drain(..) {
+            zones.insert(tz.property("TZID").map(|p| p.value.clone()));
+        }
+    }
+    if !zones.is_empty() {
         out.push(Transformation::new(
             uid,
             "VTIMEZONE",
-            e.timezones.len(),
+            zones.len(),
             Fate::Dropped,
         ));
-        e.timezones.clear();
     }
 }
 
