@@ -649,3 +649,49 @@ async fn contacts_and_calendars_into_graph_survive_kills_and_lost_state() {
     );
     emu.shutdown().await;
 }
+
+/// Tenant to tenant (here two mailboxes of one emulated tenant): a Graph mailbox into
+/// another by delta passes, with the emulator's throttling on as configured by default;
+/// `migrate verify` finds zero differences and a second pass has nothing to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graph_mailbox_into_another_verifies_with_zero_differences() {
+    const FROM: &str = "from@example.com";
+    const TO: &str = "to@example.com";
+    let emu = Emulator::builder()
+        .mailbox(FROM)
+        .mailbox(TO)
+        .start()
+        .await
+        .unwrap();
+    for (path, role, msg) in mailmigrate_examples::demo::demo_messages(0x6767, 150) {
+        let folder = match role {
+            Some(mailmigrate_core::SpecialUse::Inbox) => "Inbox".to_owned(),
+            _ => path.to_string(),
+        };
+        let seed = mailmigrate_graph::emulator::Seed {
+            is_read: msg.meta.flags.contains(&Flag::Seen),
+            flagged: msg.meta.flags.contains(&Flag::Flagged),
+            ..Default::default()
+        };
+        emu.seed_message(FROM, &folder, &msg.bytes, seed);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_job(dir.path(), &graph_url(&emu, FROM), &graph_url(&emu, TO), "");
+    let (codes, out) = run_to_end(&cfg, dir.path(), &emu);
+    assert_eq!(codes, [Some(0)], "{out}");
+    assert_eq!(emu.messages(TO).len(), 150, "{out}");
+    let verify = migrate(&cfg, dir.path(), &emu)
+        .arg("verify")
+        .output()
+        .expect("run migrate verify");
+    assert_eq!(
+        verify.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+    let (codes, out) = run_to_end(&cfg, dir.path(), &emu);
+    assert_eq!(codes, [Some(0)], "{out}");
+    assert!(out.contains("Nothing to do"), "{out}");
+    emu.shutdown().await;
+}
