@@ -265,8 +265,21 @@ impl Imap {
 /// Whether a mailbox whose CREATE was refused exists after all: another connection (a
 /// concurrent folder pass creating the same parent) won the race, and not every server
 /// says so with `[ALREADYEXISTS]` (Cyrus answers a bare `NO Mailbox already exists`).
+/// Cyrus reserves the name while the winner's CREATE runs, so the loser may be refused
+/// before `LIST` shows the mailbox: it looks a few times, a little later each time.
 async fn exists_after_refusal(c: &mut Connection, name: &str) -> bool {
-    c.is_usable() && exists(c, name).await.unwrap_or(false)
+    for wait_ms in [0, 50, 150, 400] {
+        if wait_ms > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(wait_ms)).await;
+        }
+        if !c.is_usable() {
+            return false;
+        }
+        if exists(c, name).await.unwrap_or(false) {
+            return true;
+        }
+    }
+    false
 }
 
 /// Whether `name` exists as a selectable mailbox.
