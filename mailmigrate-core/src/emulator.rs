@@ -1,7 +1,8 @@
 //! Building blocks of the providers' in-process emulators (feature `emulator`): a TCP
 //! listener for [axum] whose connections a handler can cut, so a client sees a transport
 //! error instead of an HTTP answer — the "dropped request" and "lost reply" faults every
-//! emulator injects.
+//! emulator injects — and the queue of armed faults ([`FaultQueue`]) each emulator's
+//! fault hooks keep.
 //!
 //! ```no_run
 //! use axum::extract::ConnectInfo;
@@ -27,6 +28,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::task::{Context, Poll};
 
 use axum::extract::connect_info::Connected;
@@ -126,5 +128,140 @@ impl AsyncWrite for KillableStream {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// A fault an emulator can arm: whether it acts on the connection (dropped before the
+/// request is handled, or after, losing the reply) or on the answer.
+pub trait ArmedFault: Clone + std::fmt::Debug + Send + 'static {
+    /// Whether the fault acts on the connection rather than the answer.
+    fn is_connection(&self) -> bool;
+}
+
+/// Which requests an armed fault fires on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Matching {
+    /// The method (any case); `None`: every method.
+    pub method: Option<String>,
+    /// A fragment of the path, or the whole path when `exact`; `None`: every path.
+    pub path: Option<String>,
+    /// Whether `path` must be the request's path exactly.
+    pub exact: bool,
+    /// Matching requests let through before the fault fires.
+    pub skip: usize,
+}
+
+impl Matching {
+    /// Requests with `method` (empty: any) whose path contains `path` (empty: any), after
+    /// `skip` of them.
+    pub fn containing(method: &str, path: &str, skip: usize) -> Self {
+        let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+        Self {
+            method: non_empty(method).map(|m| m.to_ascii_uppercase()),
+            path: non_empty(path),
+            exact: false,
+            skip,
+        }
+    }
+
+    /// Requests with `method` whose path is `path` exactly, after `skip` of them.
+    pub fn exactly(method: &str, path: &str, skip: usize) -> Self {
+        Self {
+            exact: true,
+            ..Self::containing(method, path, skip)
+        }
+    }
+
+    fn matches(&self, method: &str, path: &str) -> bool {
+        self.method
+            .as_deref()
+            .is_none_or(|m| m.eq_ignore_ascii_case(method))
+            && self.path.as_deref().is_none_or(|p| {
+                if self.exact {
+                    path == p
+                } else {
+                    path.contains(p)
+                }
+            })
+    }
+}
+
+/// The faults armed on an emulator: each fires on the next `n` requests it matches, after
+/// the ones it lets through, then disarms.
+///
+/// ```
+/// use mailmigrate_core::emulator::{ArmedFault, FaultQueue, Matching};
+///
+/// #[derive(Debug, Clone, PartialEq)]
+/// enum Fault { Drop, Fail(u16) }
+/// impl ArmedFault for Fault {
+///     fn is_connection(&self) -> bool { matches!(self, Fault::Drop) }
+/// }
+/// let q = FaultQueue::default();
+/// q.arm(Matching::containing("PUT", "/upload/", 1), 1, Fault::Fail(503));
+/// assert_eq!(q.take(false, "PUT", "/upload/abc"), None); // the first one passes
+/// assert_eq!(q.take(false, "PUT", "/upload/abc"), Some(Fault::Fail(503)));
+/// assert_eq!(q.remaining(), 0);
+/// q.arm(Matching::containing("", "", 0), 1, Fault::Drop);
+/// assert_eq!(q.take(false, "GET", "/x"), None, "a connection fault is not an answer's");
+/// assert_eq!(q.take(true, "GET", "/x"), Some(Fault::Drop));
+/// ```
+#[derive(Debug)]
+pub struct FaultQueue<F>(Mutex<Vec<(F, Matching, usize)>>);
+
+impl<F> Default for FaultQueue<F> {
+    fn default() -> Self {
+        Self(Mutex::new(Vec::new()))
+    }
+}
+
+impl<F: ArmedFault> FaultQueue<F> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(F, Matching, usize)>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Arms `fault` for `n` requests that `matching` selects (none when `n` is 0).
+    pub fn arm(&self, matching: Matching, n: usize, fault: F) {
+        if n > 0 {
+            self.lock().push((fault, matching, n));
+        }
+    }
+
+    /// Takes the first armed fault of the wanted stage (`connection` or answer) that
+    /// fires on this request; a request a fault lets through counts towards its skip.
+    pub fn take(&self, connection: bool, method: &str, path: &str) -> Option<F> {
+        let mut armed = self.lock();
+        let mut fire = None;
+        for (i, (fault, m, _)) in armed.iter_mut().enumerate() {
+            if fault.is_connection() != connection || !m.matches(method, path) {
+                continue;
+            }
+            if m.skip > 0 {
+                m.skip -= 1;
+                continue;
+            }
+            fire = Some(i);
+            break;
+        }
+        let i = fire?;
+        let fault = armed[i].0.clone();
+        armed[i].2 -= 1;
+        if armed[i].2 == 0 {
+            armed.remove(i);
+        }
+        Some(fault)
+    }
+
+    /// How many firings the armed faults have left: 0 once every fault has fired.
+    pub fn remaining(&self) -> usize {
+        self.lock().iter().map(|(_, _, n)| n).sum()
+    }
+
+    /// Disarms every pending fault.
+    pub fn clear(&self) {
+        self.lock().clear();
     }
 }

@@ -1,6 +1,8 @@
 //! Armed faults: each fires on the next matching requests, then disarms.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use mailmigrate_core::emulator::{ArmedFault, FaultQueue, Matching};
 
 /// What an armed fault does (see [`Faults`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,19 +24,10 @@ pub enum Fault {
     LoseReply,
 }
 
-impl Fault {
-    pub(crate) fn is_connection(&self) -> bool {
+impl ArmedFault for Fault {
+    fn is_connection(&self) -> bool {
         matches!(self, Self::Drop | Self::LoseReply)
     }
-}
-
-#[derive(Debug)]
-struct Armed {
-    fault: Fault,
-    method: Option<String>,
-    path_contains: Option<String>,
-    skip: usize,
-    remaining: usize,
 }
 
 /// Fault injection, shared with the running server (cheap to clone, thread-safe).
@@ -54,7 +47,7 @@ struct Armed {
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct Faults {
-    armed: Arc<Mutex<Vec<Armed>>>,
+    armed: Arc<FaultQueue<Fault>>,
 }
 
 impl Faults {
@@ -62,17 +55,8 @@ impl Faults {
     /// fires `fault` on the `n` matching requests after them. An empty method or path
     /// matches every request.
     pub fn arm(&self, method: &str, path_contains: &str, skip: usize, n: usize, fault: Fault) {
-        if n == 0 {
-            return;
-        }
-        let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
-        self.lock().push(Armed {
-            fault,
-            method: non_empty(method).map(|m| m.to_ascii_uppercase()),
-            path_contains: non_empty(path_contains),
-            skip,
-            remaining: n,
-        });
+        self.armed
+            .arm(Matching::containing(method, path_contains, skip), n, fault);
     }
 
     /// The next `n` requests answer `status` with `reason` (any method, any path).
@@ -91,43 +75,17 @@ impl Faults {
 
     /// How many firings the armed faults have left.
     pub fn remaining(&self) -> usize {
-        self.lock().iter().map(|a| a.remaining).sum()
+        self.armed.remaining()
     }
 
     /// Disarms every pending fault.
     pub fn clear(&self) {
-        self.lock().clear();
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Armed>> {
-        self.armed.lock().unwrap_or_else(|e| e.into_inner())
+        self.armed.clear();
     }
 
     /// Takes the first armed fault of the wanted stage (connection or answer) matching
     /// the request.
     pub(crate) fn take(&self, connection: bool, method: &str, path: &str) -> Option<Fault> {
-        let mut armed = self.lock();
-        let mut fire = None;
-        for (i, a) in armed.iter_mut().enumerate() {
-            let matches = a.fault.is_connection() == connection
-                && a.method.as_deref().is_none_or(|m| m == method)
-                && a.path_contains.as_deref().is_none_or(|p| path.contains(p));
-            if !matches {
-                continue;
-            }
-            if a.skip > 0 {
-                a.skip -= 1;
-                continue;
-            }
-            fire = Some(i);
-            break;
-        }
-        let i = fire?;
-        let fault = armed[i].fault.clone();
-        armed[i].remaining -= 1;
-        if armed[i].remaining == 0 {
-            armed.remove(i);
-        }
-        Some(fault)
+        self.armed.take(connection, method, path)
     }
 }

@@ -1,7 +1,9 @@
 //! Armed faults: each fires on the next matching requests, then disarms.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use mailmigrate_core::emulator::{ArmedFault, FaultQueue, Matching};
 
 /// What an armed fault does (see [`Faults::arm_after`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,27 +24,15 @@ pub enum Fault {
     Throttle,
 }
 
-impl Fault {
+impl ArmedFault for Fault {
     fn is_connection(&self) -> bool {
         matches!(self, Self::Drop | Self::LoseReply)
     }
 }
 
-#[derive(Debug)]
-struct Armed {
-    kind: Fault,
-    method: Option<String>,
-    path_contains: Option<String>,
-    /// Whether the path must be `path_contains` exactly, not merely contain it.
-    exact: bool,
-    /// Matching requests let through before the fault fires.
-    skip: usize,
-    remaining: usize,
-}
-
 #[derive(Debug, Default)]
 struct Inner {
-    armed: Mutex<Vec<Armed>>,
+    armed: FaultQueue<Fault>,
     token_epoch: AtomicU64,
     delta_epoch: AtomicU64,
 }
@@ -77,42 +67,8 @@ pub struct Faults {
 
 impl Faults {
     fn arm(&self, kind: Fault, method: Option<&str>, path: Option<&str>, n: usize) {
-        self.arm_skipping(kind, method, path, 0, n);
-    }
-
-    fn arm_skipping(
-        &self,
-        kind: Fault,
-        method: Option<&str>,
-        path: Option<&str>,
-        skip: usize,
-        n: usize,
-    ) {
-        self.push(kind, method, path.map(|p| (p, false)), skip, n);
-    }
-
-    /// Arms `kind` for `n` requests after `skip`; `path` is a fragment, or the whole path
-    /// when its flag is set.
-    fn push(
-        &self,
-        kind: Fault,
-        method: Option<&str>,
-        path: Option<(&str, bool)>,
-        skip: usize,
-        n: usize,
-    ) {
-        if n == 0 {
-            return;
-        }
-        let mut armed = self.inner.armed.lock().unwrap_or_else(|e| e.into_inner());
-        armed.push(Armed {
-            kind,
-            method: method.map(str::to_ascii_uppercase),
-            path_contains: path.map(|(p, _)| p.to_owned()),
-            exact: path.is_some_and(|(_, exact)| exact),
-            skip,
-            remaining: n,
-        });
+        let m = Matching::containing(method.unwrap_or(""), path.unwrap_or(""), 0);
+        self.inner.armed.arm(m, n, kind);
     }
 
     /// Lets the next `skip` requests with this method whose path contains
@@ -126,7 +82,8 @@ impl Faults {
         n: usize,
         fault: Fault,
     ) {
-        self.arm_skipping(fault, Some(method), Some(path_contains), skip, n);
+        let m = Matching::containing(method, path_contains, skip);
+        self.inner.armed.arm(m, n, fault);
     }
 
     /// [`arm_after`](Self::arm_after) for requests whose path is `path` exactly (query
@@ -140,7 +97,9 @@ impl Faults {
     /// assert_eq!(faults.remaining(), 1);
     /// ```
     pub fn arm_on_path(&self, method: &str, path: &str, skip: usize, n: usize, fault: Fault) {
-        self.push(fault, Some(method), Some((path, true)), skip, n);
+        self.inner
+            .armed
+            .arm(Matching::exactly(method, path, skip), n, fault);
     }
 
     /// The next `n` requests answer `status` with the Graph error envelope and `code`.
@@ -212,22 +171,12 @@ impl Faults {
 
     /// How many firings the armed faults have left: 0 once every fault has fired.
     pub fn remaining(&self) -> usize {
-        self.inner
-            .armed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .map(|a| a.remaining)
-            .sum()
+        self.inner.armed.remaining()
     }
 
     /// Disarms every pending fault.
     pub fn clear(&self) {
-        self.inner
-            .armed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        self.inner.armed.clear();
     }
 
     pub(crate) fn token_epoch(&self) -> u64 {
@@ -240,37 +189,6 @@ impl Faults {
 
     /// Takes the first armed fault of the wanted stage matching the request.
     pub(crate) fn take(&self, connection: bool, method: &str, path: &str) -> Option<Fault> {
-        let mut armed = self.inner.armed.lock().unwrap_or_else(|e| e.into_inner());
-        let mut fire = None;
-        for (i, a) in armed.iter_mut().enumerate() {
-            let matches = a.kind.is_connection() == connection
-                && a.method
-                    .as_deref()
-                    .is_none_or(|m| m.eq_ignore_ascii_case(method))
-                && a.path_contains.as_deref().is_none_or(|p| {
-                    if a.exact {
-                        path == p
-                    } else {
-                        path.contains(p)
-                    }
-                });
-            if !matches {
-                continue;
-            }
-            if a.skip > 0 {
-                // This request counts towards the fault's skip, and may meet another.
-                a.skip -= 1;
-                continue;
-            }
-            fire = Some(i);
-            break;
-        }
-        let pos = fire?;
-        let kind = armed[pos].kind.clone();
-        armed[pos].remaining -= 1;
-        if armed[pos].remaining == 0 {
-            armed.remove(pos);
-        }
-        Some(kind)
+        self.inner.armed.take(connection, method, path)
     }
 }
