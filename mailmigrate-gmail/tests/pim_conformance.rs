@@ -26,9 +26,7 @@ async fn harness(calendars: bool, contacts: bool) -> Option<PimHarness> {
         .with_gmail(|g| g.with_limits(limits))
         .build()
         .expect("the store builds");
-    // The emulator lives as long as the test's runtime: keep it running.
-    std::mem::forget(emu);
-    Some(PimHarness::new(store))
+    Some(PimHarness::new(store).with_guard(emu))
 }
 
 mod calendars {

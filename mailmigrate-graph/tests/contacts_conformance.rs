@@ -15,10 +15,7 @@ async fn harness() -> Option<mailmigrate_core::testkit::pim::PimHarness> {
         .connect()
         .await
         .expect("the mailbox builds");
-    // The emulator lives as long as the test process: its server task ends with the
-    // runtime, and each case has its own.
-    std::mem::forget(emu);
-    Some(mailmigrate_core::testkit::pim::PimHarness::new(graph))
+    Some(mailmigrate_core::testkit::pim::PimHarness::new(graph).with_guard(emu))
 }
 
 mailmigrate_core::pim_conformance_tests!(harness());

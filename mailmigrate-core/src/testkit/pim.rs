@@ -27,12 +27,24 @@ use crate::state::MemoryState;
 use crate::ErrorKind;
 
 /// The store under test and a run id that names its collections.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PimHarness {
     /// The store.
     pub store: Arc<dyn PimStore>,
     /// Unique per harness.
     pub run_id: String,
+    /// What must live as long as the harness (an emulator's handle, a temporary directory).
+    guards: Vec<Arc<dyn std::any::Any + Send + Sync>>,
+}
+
+impl std::fmt::Debug for PimHarness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PimHarness")
+            .field("store", &self.store)
+            .field("run_id", &self.run_id)
+            .field("guards", &self.guards.len())
+            .finish()
+    }
 }
 
 impl PimHarness {
@@ -44,7 +56,17 @@ impl PimHarness {
         Self {
             store: Arc::new(store),
             run_id: format!("{:x}{:x}", nanos & 0xffff_ffff_ffff, std::process::id()),
+            guards: Vec::new(),
         }
+    }
+
+    /// Keeps `guard` alive as long as the harness and its clones (a server handle, a
+    /// temporary directory), as [`Harness::with_guard`](crate::testkit::Harness::with_guard)
+    /// does for mail.
+    #[must_use]
+    pub fn with_guard(mut self, guard: impl std::any::Any + Send + Sync) -> Self {
+        self.guards.push(Arc::new(guard));
+        self
     }
 
     async fn collection(&self, kind: PimKind, case: &str) -> Result<Collection, String> {
