@@ -146,37 +146,50 @@ fn dest_path(src: &str) -> String {
 /// Per destination folder path: each message's (hash, read, draft), sorted.
 type Census = BTreeMap<String, Vec<(String, bool, bool)>>;
 
-async fn source_census(root: &Path) -> Census {
+/// Every message of a Maildir: its folder's path, its content hash, its flags.
+async fn maildir_messages(root: &Path) -> Vec<(String, String, mailmigrate_core::Flags)> {
     let store = MaildirStore::open(root).unwrap();
-    let mut out = Census::new();
+    let mut out = Vec::new();
     for folder in Provider::list_folders(&store).await.unwrap() {
-        let mut ids = Vec::new();
+        let mut metas = Vec::new();
         let mut listing = store.list_changes(&folder.id, None);
         while let Some(change) = listing.next().await {
             if let Change::Upsert(meta) = change.unwrap() {
-                ids.push(meta);
+                metas.push(meta);
             }
         }
         drop(listing);
-        let entry = out.entry(dest_path(&folder.path.to_string())).or_default();
-        let wanted: Vec<_> = ids.iter().map(|m| m.id.clone()).collect();
+        let ids: Vec<_> = metas.iter().map(|m| m.id.clone()).collect();
         let mut fetched: BTreeMap<_, _> = store
-            .fetch(&folder.id, wanted)
+            .fetch(&folder.id, ids)
             .collect::<Vec<_>>()
             .await
             .into_iter()
             .collect();
-        for meta in &ids {
+        for meta in metas {
             let msg = fetched.remove(&meta.id).unwrap().unwrap();
-            entry.push((
+            out.push((
+                folder.path.to_string(),
                 msg.content_hash().to_hex(),
-                meta.flags.contains(&Flag::Seen),
-                meta.flags.contains(&Flag::Draft),
+                meta.flags,
             ));
         }
-        entry.sort();
     }
-    out.retain(|_, v| !v.is_empty());
+    out
+}
+
+async fn source_census(root: &Path) -> Census {
+    let mut out = Census::new();
+    for (path, hash, flags) in maildir_messages(root).await {
+        out.entry(dest_path(&path)).or_default().push((
+            hash,
+            flags.contains(&Flag::Seen),
+            flags.contains(&Flag::Draft),
+        ));
+    }
+    for v in out.values_mut() {
+        v.sort();
+    }
     out
 }
 
@@ -400,35 +413,15 @@ async fn a_migration_into_graph_survives_kills_lost_state_and_lost_requests() {
 
 /// The mailbox read back from a Maildir: per folder path, each message's (hash, read).
 async fn maildir_census(root: &Path) -> BTreeMap<String, Vec<(String, bool)>> {
-    let store = MaildirStore::open(root).unwrap();
     let mut out: BTreeMap<String, Vec<(String, bool)>> = BTreeMap::new();
-    for folder in Provider::list_folders(&store).await.unwrap() {
-        let mut metas = Vec::new();
-        let mut listing = store.list_changes(&folder.id, None);
-        while let Some(change) = listing.next().await {
-            if let Change::Upsert(meta) = change.unwrap() {
-                metas.push(meta);
-            }
-        }
-        drop(listing);
-        let ids: Vec<_> = metas.iter().map(|m| m.id.clone()).collect();
-        let mut fetched: BTreeMap<_, _> = store
-            .fetch(&folder.id, ids)
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .collect();
-        let entry = out.entry(folder.path.to_string()).or_default();
-        for meta in &metas {
-            let msg = fetched.remove(&meta.id).unwrap().unwrap();
-            entry.push((
-                msg.content_hash().to_hex(),
-                meta.flags.contains(&Flag::Seen),
-            ));
-        }
-        entry.sort();
+    for (path, hash, flags) in maildir_messages(root).await {
+        out.entry(path)
+            .or_default()
+            .push((hash, flags.contains(&Flag::Seen)));
     }
-    out.retain(|_, v| !v.is_empty());
+    for v in out.values_mut() {
+        v.sort();
+    }
     out
 }
 
