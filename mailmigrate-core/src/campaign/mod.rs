@@ -10,6 +10,9 @@
 //!   store as the engine's ledger;
 //! - [`stores`](MailboxStores): what each mailbox is read from, written to and backed up
 //!   to, opened by a [`StoreFactory`] when the runner gets to it;
+//! - [`survey`](survey_campaign): the inventory of each mailbox (folders, volumes, a
+//!   size histogram, contacts and events) and the preflight against the destination's
+//!   limits, before any data moves;
 //! - [`runner`](CampaignRunner): drives the plan — backup, then sync, the pilot first,
 //!   at most N mailboxes at once, one mailbox's failure recorded on it alone.
 //!
@@ -50,6 +53,7 @@ mod runner;
 mod state;
 mod status;
 mod stores;
+mod survey;
 
 pub use plan::{
     AddressMapping, BackupPlan, Batch, CampaignPlan, DomainRewrite, Limits, MailboxPair,
@@ -62,3 +66,7 @@ pub use status::{
     Transition, TransitionError,
 };
 pub use stores::{MailboxStores, PimStores, RegistryStores, StoreFactory};
+pub use survey::{
+    survey_campaign, survey_mailbox, CampaignSurvey, CollectionSurvey, Finding, FolderSurvey,
+    MailboxSurvey, PreflightItem, SizeBucket, SizeHistogram, SurveyOptions,
+};
