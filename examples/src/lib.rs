@@ -3,6 +3,8 @@
 //! - [`demo`] generates the bundled demo mailbox (deterministic, seeded), reused by the
 //!   benchmarks.
 //! - [`pim_demo`] generates the demo's address book and calendar and migrates them.
+//! - [`campaign`] runs the campaign steps over one campaign file; [`logging`] installs the
+//!   log subscriber (a redacted log file per run).
 //! - [`config`] reads a migration job from a TOML file.
 //! - [`stores`] opens stores and state from URLs and paths ([`graph_target`]: Microsoft
 //!   365 mailboxes); [`pim_stores`] opens contact
@@ -16,10 +18,12 @@
 //!   report itself is the engine's `SyncReport`).
 #![doc(test(attr(deny(warnings))))]
 
+pub mod campaign;
 pub mod config;
 pub mod demo;
 pub mod full_verify;
 pub mod graph_target;
+pub mod logging;
 pub mod pass_check;
 pub mod pim_demo;
 pub mod pim_stores;

@@ -111,7 +111,7 @@ fn mail_files(folder_dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn demo_runs_reports_and_verifies() {
     let dir = tempfile::tempdir().unwrap();
-    let out = migrate(&["--demo-dir", "demo"], dir.path());
+    let out = migrate(&["mailbox-demo", "--demo-dir", "demo"], dir.path());
     let text = stdout(&out);
     assert_eq!(
         out.status.code(),
@@ -140,7 +140,7 @@ fn demo_runs_reports_and_verifies() {
     assert!(!text.contains(" msgs, eta "), "{text}");
 
     // A second run, a new process, moves nothing and says so.
-    let again = migrate(&["--demo-dir", "demo"], dir.path());
+    let again = migrate(&["mailbox-demo", "--demo-dir", "demo"], dir.path());
     let text = stdout(&again);
     assert_eq!(again.status.code(), Some(0), "{text}");
     assert!(text.contains("Using the demo mailbox"), "{text}");
@@ -326,7 +326,10 @@ async fn a_folder_stopped_by_a_permission_error_is_exit_5() {
 #[test]
 fn demo_dry_run_prints_the_plan_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let out = migrate(&["--demo-dir", "demo", "--dry-run"], dir.path());
+    let out = migrate(
+        &["mailbox-demo", "--demo-dir", "demo", "--dry-run"],
+        dir.path(),
+    );
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("Folder plan:"), "{text}");

@@ -33,7 +33,7 @@ use mailmigrate_examples::config::JobConfig;
 use mailmigrate_examples::progress::Progress;
 use mailmigrate_examples::run::{self, DemoPaths};
 use mailmigrate_examples::verdict::{self, Findings, EXIT_ERROR};
-use mailmigrate_examples::{demo, pim_demo, pim_stores, stores};
+use mailmigrate_examples::{campaign, demo, pim_demo, pim_stores, stores};
 
 /// Moves whole mailboxes between stores without losing or duplicating anything.
 ///
@@ -53,6 +53,53 @@ enum Command {
     /// Compare every message of the job's folders, source against destination (reads both
     /// mailboxes in full, writes nothing); recorded failures are named, not missing.
     Verify,
+    /// The single-mailbox demo: a generated mailbox into a Maildir, contacts and calendars
+    /// beside it (what `--config` jobs do, without a file).
+    MailboxDemo,
+    /// Campaign: the accounts, each mailbox's folders and volume, and the preflight of what
+    /// the destination would refuse (writes inventory.json, inventory.csv, preflight.csv).
+    Inventory {
+        #[command(flatten)]
+        campaign: CampaignArgs,
+        /// Read every message's headers (finds missing Message-ID, Date, From).
+        #[arg(long)]
+        headers: bool,
+    },
+    /// Campaign: the validated plan, every mailbox pair by batch.
+    Plan(CampaignArgs),
+    /// Campaign: back up and copy every mailbox whose batch may start (the pilot first).
+    Run(CampaignArgs),
+    /// Campaign: one more pass on every synced mailbox (coexistence, catch-up).
+    Delta(CampaignArgs),
+    /// Campaign: the batches were switched (MX moved); a grace-period pass, and validation
+    /// once the grace period is over. Without batches: every batch.
+    Switch {
+        #[command(flatten)]
+        campaign: CampaignArgs,
+        /// The batches switched.
+        batches: Vec<String>,
+    },
+    /// Campaign: where every batch and mailbox stands.
+    Status(CampaignArgs),
+    /// Campaign: compare every mailbox in full, mail and contacts and calendars.
+    Validate(CampaignArgs),
+    /// Campaign: stop starting new steps until `resume`.
+    Pause(CampaignArgs),
+    /// Campaign: carry on after `pause`.
+    Resume(CampaignArgs),
+    /// Campaign: queue every failed mailbox again and run it.
+    RetryFailed(CampaignArgs),
+}
+
+/// The campaign a step works on.
+#[derive(Debug, Args)]
+struct CampaignArgs {
+    /// The campaign file (default: the bundled demo campaign under --demo-dir).
+    #[arg(long, value_name = "FILE")]
+    campaign: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -133,6 +180,13 @@ struct Job {
 }
 
 async fn run(cli: Cli) -> Result<u8> {
+    if let Some(code) = campaign_step(&cli).await? {
+        return Ok(code);
+    }
+    if cli.command.is_none() && cli.job.config.is_none() {
+        return campaign_demo(&cli.job.demo_dir).await;
+    }
+    let _ = mailmigrate_examples::logging::init(None, "job");
     let verify = matches!(cli.command, Some(Command::Verify));
     let job = match &cli.job.config {
         Some(path) => open_config(&cli.job, path).await?,
@@ -154,6 +208,112 @@ async fn run(cli: Cli) -> Result<u8> {
         code = code.max(pim_demo_pass(&cli.job.demo_dir, &*state, &job_name, verify).await?);
     }
     print!("\n{findings}");
+    Ok(code)
+}
+
+/// Runs a campaign step, if the command is one; `None` for the job commands.
+async fn campaign_step(cli: &Cli) -> Result<Option<u8>> {
+    let (name, args) = match &cli.command {
+        None | Some(Command::Verify | Command::MailboxDemo) => return Ok(None),
+        Some(Command::Inventory { campaign, .. }) => ("inventory", campaign),
+        Some(Command::Plan(a)) => ("plan", a),
+        Some(Command::Run(a)) => ("run", a),
+        Some(Command::Delta(a)) => ("delta", a),
+        Some(Command::Switch { campaign, .. }) => ("switch", campaign),
+        Some(Command::Status(a)) => ("status", a),
+        Some(Command::Validate(a)) => ("validate", a),
+        Some(Command::Pause(a)) => ("pause", a),
+        Some(Command::Resume(a)) => ("resume", a),
+        Some(Command::RetryFailed(a)) => ("retry-failed", a),
+    };
+    let path = match &args.campaign {
+        Some(p) => p.clone(),
+        None => {
+            campaign::ensure_demo_campaign(&cli.job.demo_dir.join("campaign"))
+                .await?
+                .0
+        }
+    };
+    let file = campaign::CampaignFile::load(&path)?;
+    let log = mailmigrate_examples::logging::init(Some(&file.log_dir()), name)
+        .map_err(mailmigrate_core::Error::from)?;
+    let c = campaign::Campaign::open(&path).await?;
+    let quiet = args.json;
+    let out = match &cli.command {
+        Some(Command::Inventory { headers, .. }) => campaign::inventory(&c, *headers).await?,
+        Some(Command::Plan(_)) => campaign::plan(&c),
+        Some(Command::Run(_)) => campaign::run(&c, quiet).await?,
+        Some(Command::Delta(_)) => campaign::delta(&c, quiet).await?,
+        Some(Command::Switch { batches, .. }) => campaign::switch(&c, batches, quiet).await?,
+        Some(Command::Status(_)) => campaign::status(&c).await?,
+        Some(Command::Validate(_)) => campaign::validate(&c).await?,
+        Some(Command::Pause(_)) => campaign::pause(&c, true).await?,
+        Some(Command::Resume(_)) => campaign::pause(&c, false).await?,
+        Some(Command::RetryFailed(_)) => campaign::retry_failed(&c, quiet).await?,
+        _ => unreachable!("only campaign steps get here"),
+    };
+    out.log(name);
+    println!("{}", out.render(args.json));
+    if let (Some(log), false) = (log, args.json) {
+        println!("Log: {}", log.display());
+    }
+    Ok(Some(out.code))
+}
+
+/// The bundled demo: a generated staged campaign of six mailboxes on local stores —
+/// inventory, the pilot and two batches (backed up first), the switch, validation.
+async fn campaign_demo(root: &std::path::Path) -> Result<u8> {
+    let root = root.join("campaign");
+    let (path, generated) = campaign::ensure_demo_campaign(&root).await?;
+    if generated > 0 {
+        println!(
+            "Generated the demo campaign: {} mailboxes, {generated} messages, with address books and calendars, in {}",
+            campaign::DEMO_MAILBOXES.len(),
+            root.display()
+        );
+    } else {
+        println!("Using the demo campaign in {}", root.display());
+    }
+    let file = campaign::CampaignFile::load(&path)?;
+    let log = mailmigrate_examples::logging::init(Some(&file.log_dir()), "demo")
+        .map_err(mailmigrate_core::Error::from)?;
+    let c = campaign::Campaign::open(&path).await?;
+    let mut code = 0;
+    let mut show = |title: &str, out: campaign::StepOutput| {
+        out.log(title);
+        println!("\n== {title} ==\n{}", out.render(false));
+        code = code.max(out.code);
+    };
+    show(
+        "1. Inventory and preflight",
+        campaign::inventory(&c, false).await?,
+    );
+    show("2. Plan", campaign::plan(&c));
+    show(
+        "3. Backup and copy: the pilot, then each batch",
+        campaign::run(&c, false).await?,
+    );
+    show(
+        "4. Switch every batch and validate it (the demo's grace period is 0)",
+        campaign::switch(&c, &[], false).await?,
+    );
+    show(
+        "5. Full validation: every message, contact and event",
+        campaign::validate(&c).await?,
+    );
+    let status = campaign::status(&c).await?;
+    let counts = status.json["mailboxes"].as_array().map_or(0, Vec::len);
+    println!(
+        "\nResult: {}",
+        if code == 0 {
+            format!("campaign complete: {counts} mailboxes validated (exit 0)")
+        } else {
+            format!("campaign not complete (exit {code}): see above")
+        }
+    );
+    if let Some(log) = log {
+        println!("Log: {}", log.display());
+    }
     Ok(code)
 }
 

@@ -1,0 +1,26 @@
+//! The campaign steps of the `migrate` CLI over one campaign file
+//! ([`CampaignFile`]): `inventory`, `plan`, `backup`, `run`, `delta`, `switch`, `status`,
+//! `validate`, `pause`, `resume`, `retry-failed` — each printing for people by default and
+//! JSON with `--json` ([`StepOutput`]), with the exit codes of
+//! [`verdict`](crate::verdict).
+//!
+//! The library does the work (`mailmigrate_core::campaign`); this module opens the stores
+//! by URL ([`UrlStores`]), prints, and writes the inventory files.
+
+mod demo;
+mod factory;
+mod file;
+mod inventory;
+mod open;
+mod operate;
+mod output;
+mod validate;
+
+pub use demo::{ensure_demo_campaign, DEMO_CAMPAIGN, DEMO_MAILBOXES, DEMO_MESSAGES_PER_MAILBOX};
+pub use factory::{fill_template, UrlStores};
+pub use file::{CampaignFile, InventoryFile, StoreTemplates};
+pub use inventory::inventory;
+pub use open::Campaign;
+pub use operate::{delta, pause, plan, retry_failed, run, status, status_text, switch};
+pub use output::{bar, failure_code, settled, status_code, StepOutput};
+pub use validate::{validate, validate_mailbox, MailboxValidation};

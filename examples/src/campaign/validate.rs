@@ -1,0 +1,167 @@
+//! `migrate validate`: every mailbox compared in full, source against destination — every
+//! message (bytes or parsed fingerprint, flags, dates) and every contact and event property
+//! by property — with the campaign's ledger, so recorded refusals are named, not missing.
+
+use std::fmt::Write as _;
+
+use mailmigrate_core::campaign::{CampaignRunner, MailboxPair};
+use mailmigrate_core::engine::SyncOptions;
+use mailmigrate_core::pim::verify::verify_pim;
+use mailmigrate_core::pim::PimKind;
+use mailmigrate_core::state::StateStore;
+use mailmigrate_core::Result;
+use serde::Serialize;
+use serde_json::json;
+
+use super::factory::fill_template;
+use super::open::Campaign;
+use super::output::StepOutput;
+use crate::{pim_stores, run, stores};
+
+/// One mailbox's validation.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct MailboxValidation {
+    /// The source address.
+    pub mailbox: String,
+    /// Messages compared at the source.
+    pub messages: u64,
+    /// Messages missing, extra or changed at the destination.
+    pub differences: u64,
+    /// Writes the ledger still holds pending (run again first).
+    pub pending: u64,
+    /// Messages the destination refused for good (named in the report).
+    pub refused: usize,
+    /// Contacts and events compared.
+    pub pim_items: u64,
+    /// Contacts and events missing, extra or different.
+    pub pim_differences: u64,
+    /// Why the mailbox could not be compared, if it could not.
+    pub error: Option<String>,
+}
+
+impl MailboxValidation {
+    /// Whether nothing differs and nothing is pending.
+    pub fn passed(&self) -> bool {
+        self.error.is_none()
+            && self.differences == 0
+            && self.pending == 0
+            && self.pim_differences == 0
+    }
+}
+
+/// Compares one mailbox in full.
+///
+/// # Errors
+/// Opening, listing or state errors.
+pub async fn validate_mailbox(
+    campaign: &Campaign,
+    pair: &MailboxPair,
+) -> Result<MailboxValidation> {
+    let t = &campaign.file.stores;
+    let fill = |tpl: &str| fill_template(tpl, &pair.source.address, &pair.destination);
+    let (source, dest) = {
+        let (from, to) = (fill(&t.source), fill(&t.destination));
+        tokio::try_join!(stores::open_store(&from), stores::open_store(&to))?
+    };
+    let job = CampaignRunner::job_of(campaign.plan.name(), &pair.key());
+    let mut options = SyncOptions::new(job);
+    options.mapping = campaign.plan.mapping_of(&pair.batch).clone();
+    let state: std::sync::Arc<dyn StateStore> =
+        std::sync::Arc::clone(&campaign.state) as std::sync::Arc<dyn StateStore>;
+    let out = run::verify_job(source, dest, state, options).await?;
+    let mut v = MailboxValidation {
+        mailbox: pair.source.address.clone(),
+        messages: out
+            .verification
+            .report
+            .folders
+            .iter()
+            .map(|f| f.counts.source)
+            .sum(),
+        differences: out.verification.report.differences(),
+        pending: out.verification.pending,
+        refused: out.failures.iter().filter(|f| f.final_for_item).count(),
+        ..MailboxValidation::default()
+    };
+    if let (Some(from), Some(to)) = (&t.contacts_source, &t.contacts_destination) {
+        let (from, to) = (fill(from), fill(to));
+        let (from, to) = tokio::try_join!(
+            pim_stores::open_pim_store(&from),
+            pim_stores::open_pim_store(&to)
+        )?;
+        let report = verify_pim(&*from, &*to, &[PimKind::Contacts, PimKind::Events], 100).await?;
+        for c in &report.collections {
+            v.pim_items += c.source_items;
+            v.pim_differences +=
+                (c.missing.len() + c.extra.len() + c.differences.len() + c.unreadable.len()) as u64;
+        }
+    }
+    Ok(v)
+}
+
+/// Validates every mailbox of the campaign.
+///
+/// Exit code: 0 when every mailbox passed, 4 when one differs, 2 when one could not be
+/// compared or has pending writes (run again).
+///
+/// # Errors
+/// None of its own: a mailbox that cannot be compared is reported with its error.
+pub async fn validate(campaign: &Campaign) -> Result<StepOutput> {
+    let mut results = Vec::new();
+    for pair in campaign.plan.pairs() {
+        let v = match validate_mailbox(campaign, pair).await {
+            Ok(v) => v,
+            Err(e) => MailboxValidation {
+                mailbox: pair.source.address.clone(),
+                error: Some(e.to_string()),
+                ..MailboxValidation::default()
+            },
+        };
+        results.push(v);
+    }
+    let passed = results.iter().filter(|v| v.passed()).count();
+    let mut text = format!(
+        "Validation of campaign {:?}: {passed} of {} mailboxes equal at the destination\n\n",
+        campaign.plan.name(),
+        results.len()
+    );
+    let _ = writeln!(
+        text,
+        "  {:<32} {:>8} {:>11} {:>7} {:>9} {:>9}  result",
+        "mailbox", "messages", "differences", "refused", "pim items", "pim diffs"
+    );
+    for v in &results {
+        let _ = writeln!(
+            text,
+            "  {:<32} {:>8} {:>11} {:>7} {:>9} {:>9}  {}",
+            v.mailbox,
+            v.messages,
+            v.differences,
+            v.refused,
+            v.pim_items,
+            v.pim_differences,
+            match (&v.error, v.passed(), v.pending) {
+                (Some(e), _, _) => format!("not compared: {e}"),
+                (None, true, _) => "passed".to_owned(),
+                (None, false, p) if p > 0 => format!("{p} writes pending: run again"),
+                (None, false, _) => "DIFFERS".to_owned(),
+            }
+        );
+    }
+    let code = if results
+        .iter()
+        .any(|v| v.error.is_none() && (v.differences > 0 || v.pim_differences > 0))
+    {
+        4
+    } else if results.iter().all(MailboxValidation::passed) {
+        0
+    } else {
+        2
+    };
+    Ok(StepOutput::new(
+        text,
+        json!({ "campaign": campaign.plan.name(), "mailboxes": results }),
+        code,
+    ))
+}

@@ -1,0 +1,319 @@
+//! The campaign steps of the `migrate` binary end to end on local stores: the bundled demo
+//! (twice: the second run moves nothing), every step over a campaign file (plan, run,
+//! status, delta with new mail, switch, validate), a mailbox that fails alone and is
+//! retried, pause and resume, a plan with mistakes, JSON output and the per-run log.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use mailmigrate_core::store::MaildirStore;
+use mailmigrate_core::{Destination, FolderPath, MessageId, MessageMeta, RawMessage};
+
+fn migrate(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_migrate"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run migrate")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", stdout(o)))
+}
+
+/// Messages in every folder of the Maildir at `root`.
+fn count_mail(root: &Path) -> usize {
+    let mut n = 0;
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if p.is_dir() && (name == "cur" || name == "new") {
+                n += std::fs::read_dir(&p).unwrap().count();
+            } else if p.is_dir() && name != "tmp" {
+                dirs.push(p);
+            }
+        }
+    }
+    n
+}
+
+async fn add_mail(root: &Path, tag: &str, range: std::ops::Range<u32>) {
+    let store = MaildirStore::open(root).unwrap();
+    let inbox = store
+        .ensure_folder(&FolderPath::inbox(), None)
+        .await
+        .unwrap()
+        .id;
+    let batch = range
+        .map(|i| {
+            RawMessage::new(
+                MessageMeta::new(MessageId::new(i.to_string()), inbox.clone()),
+                bytes::Bytes::from(format!(
+                    "Message-ID: <{tag}.{i}@campaign.test>\r\nFrom: a@old.example\r\nSubject: {i}\r\n\r\nbody {i}\r\n"
+                )),
+            )
+        })
+        .collect();
+    for r in store.append(&inbox, batch).await.unwrap() {
+        r.unwrap();
+    }
+}
+
+const USERS: [&str; 3] = ["ann", "bo", "cy"];
+
+/// A campaign of three Maildir mailboxes with 5 messages each: pilot ann, then bo and cy.
+async fn campaign_dir(dir: &Path) -> PathBuf {
+    let mut csv = String::from("address,name\n");
+    for u in USERS {
+        add_mail(&dir.join("old").join(format!("{u}@old.example")), u, 0..5).await;
+        csv.push_str(&format!("{u}@old.example,{u}\n"));
+    }
+    std::fs::write(dir.join("accounts.csv"), csv).unwrap();
+    let file = dir.join("acme.toml");
+    std::fs::write(
+        &file,
+        r#"
+[inventory]
+accounts = "accounts.csv"
+[stores]
+source = "maildir://{dir}/old/{mailbox}"
+destination = "maildir://{dir}/new/{destination}"
+[plan]
+name = "acme"
+strategy = { kind = "coexistence", interval = "1h" }
+grace_period = "0s"
+addresses = { rewrites = [{ from = "old.example", to = "new.example" }] }
+backup = { url = "maildir://{dir}/backup/{mailbox}" }
+[[plan.batches]]
+name = "pilot"
+pilot = true
+members = ["ann@old.example"]
+[[plan.batches]]
+name = "rest"
+members = ["bo@old.example", "cy@old.example"]
+"#,
+    )
+    .unwrap();
+    file
+}
+
+#[test]
+fn the_demo_campaign_completes_and_a_second_run_moves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = migrate(&["--demo-dir", "demo"], dir.path());
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("Run: 6 synced"), "{text}");
+    assert!(text.contains("6 validated, 0 failed"), "{text}");
+    assert!(
+        text.contains("6 of 6 mailboxes equal at the destination"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Result: campaign complete: 6 mailboxes validated (exit 0)"),
+        "{text}"
+    );
+    let root = dir.path().join("demo/campaign");
+    for (address, _, _) in mailmigrate_examples::campaign::DEMO_MAILBOXES {
+        let dest = address.replace("old.example", "new.example");
+        let copied = count_mail(&root.join("new").join(&dest));
+        let backed_up = count_mail(&root.join("backup").join(address));
+        assert_eq!(
+            copied,
+            count_mail(&root.join("old").join(address)),
+            "{dest}"
+        );
+        assert_eq!(backed_up, copied, "{address}: backed up in full");
+    }
+    for f in ["inventory.json", "inventory.csv", "preflight.csv"] {
+        assert!(root.join("report").join(f).exists(), "{f}");
+    }
+    let logs: Vec<_> = std::fs::read_dir(root.join("logs"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(logs.len(), 1);
+    let log = std::fs::read_to_string(logs[0].path()).unwrap();
+    assert!(
+        log.contains("Run: 6 synced"),
+        "the log holds what was printed:\n{log}"
+    );
+
+    let again = migrate(&["--demo-dir", "demo"], dir.path());
+    let text = stdout(&again);
+    assert_eq!(again.status.code(), Some(0), "{text}");
+    assert!(text.contains("Using the demo campaign"), "{text}");
+    assert!(text.contains("0 messages written"), "{text}");
+    assert!(
+        !text.contains("Run: 6 synced"),
+        "nothing runs twice:\n{text}"
+    );
+    assert_eq!(
+        std::fs::read_dir(root.join("logs")).unwrap().count(),
+        2,
+        "one log per run"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_step_over_a_campaign_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = campaign_dir(dir.path()).await;
+    let f = file.to_str().unwrap();
+    let cwd = dir.path();
+
+    let plan = migrate(&["plan", "--campaign", f, "--json"], cwd);
+    assert_eq!(plan.status.code(), Some(0), "{}", stdout(&plan));
+    let plan = json(&plan);
+    assert_eq!(plan["pairs"].as_array().unwrap().len(), 3);
+    assert_eq!(plan["pairs"][1]["destination"], "bo@new.example");
+
+    let inv = migrate(&["inventory", "--campaign", f, "--headers", "--json"], cwd);
+    assert_eq!(inv.status.code(), Some(0), "{}", stdout(&inv));
+    let inv = json(&inv);
+    let boxes = inv["survey"]["mailboxes"].as_array().unwrap();
+    assert_eq!(boxes.len(), 3);
+    // No Date header in these messages: the preflight names each one.
+    assert_eq!(boxes[0]["preflight"].as_array().unwrap().len(), 5);
+
+    let run = migrate(&["run", "--campaign", f], cwd);
+    assert_eq!(run.status.code(), Some(0), "{}", stdout(&run));
+    assert!(stdout(&run).contains("Run: 3 synced"), "{}", stdout(&run));
+    for u in USERS {
+        assert_eq!(count_mail(&cwd.join(format!("new/{u}@new.example"))), 5);
+        assert_eq!(count_mail(&cwd.join(format!("backup/{u}@old.example"))), 5);
+    }
+
+    // Coexistence: mail keeps arriving at the source; a delta pass collects it.
+    add_mail(&cwd.join("old/bo@old.example"), "late", 0..2).await;
+    let delta = migrate(&["delta", "--campaign", f, "--json"], cwd);
+    assert_eq!(delta.status.code(), Some(0), "{}", stdout(&delta));
+    assert_eq!(json(&delta)["report"]["copied"], 2);
+    assert_eq!(count_mail(&cwd.join("new/bo@new.example")), 7);
+
+    let status = migrate(&["status", "--campaign", f, "--json"], cwd);
+    let st = json(&status);
+    let stages: Vec<&str> = st["mailboxes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(stages, ["synced", "synced", "synced"]);
+
+    // Mail that lands on the old system after the switch is collected in the grace pass.
+    add_mail(&cwd.join("old/cy@old.example"), "straggler", 0..1).await;
+    let switch = migrate(&["switch", "--campaign", f, "pilot", "rest"], cwd);
+    assert_eq!(switch.status.code(), Some(0), "{}", stdout(&switch));
+    assert!(
+        stdout(&switch).contains("3 validated"),
+        "{}",
+        stdout(&switch)
+    );
+    assert_eq!(count_mail(&cwd.join("new/cy@new.example")), 6);
+
+    let validate = migrate(&["validate", "--campaign", f], cwd);
+    assert_eq!(validate.status.code(), Some(0), "{}", stdout(&validate));
+    assert!(stdout(&validate).contains("3 of 3 mailboxes equal"));
+    // Four steps logged one file each, beside the state.
+    let logs = std::fs::read_dir(cwd.join("logs")).unwrap().count();
+    assert!(logs >= 7, "one log per run: {logs}");
+    assert!(cwd.join("acme.sqlite").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mailbox_that_fails_fails_alone_and_is_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = campaign_dir(dir.path()).await;
+    let f = file.to_str().unwrap();
+    let cwd = dir.path();
+    // bo's destination cannot be created: a file sits where its Maildir would go.
+    std::fs::create_dir_all(cwd.join("new")).unwrap();
+    std::fs::write(cwd.join("new/bo@new.example"), b"not a directory").unwrap();
+
+    let run = migrate(&["run", "--campaign", f], cwd);
+    let text = stdout(&run);
+    assert_ne!(run.status.code(), Some(0), "{text}");
+    assert!(text.contains("Run: 2 synced"), "{text}");
+    assert!(text.contains("failed: bo@old.example"), "{text}");
+    assert_eq!(
+        count_mail(&cwd.join("new/cy@new.example")),
+        5,
+        "the others go on"
+    );
+
+    let status = json(&migrate(&["status", "--campaign", f, "--json"], cwd));
+    let bo = &status["mailboxes"][1];
+    assert_eq!(bo["stage"], "failed");
+    assert!(
+        bo["failure"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("bo@new.example"),
+        "{bo}"
+    );
+
+    std::fs::remove_file(cwd.join("new/bo@new.example")).unwrap();
+    let retry = migrate(&["retry-failed", "--campaign", f], cwd);
+    assert_eq!(retry.status.code(), Some(0), "{}", stdout(&retry));
+    assert_eq!(count_mail(&cwd.join("new/bo@new.example")), 5);
+    for u in ["ann", "cy"] {
+        assert_eq!(
+            count_mail(&cwd.join(format!("new/{u}@new.example"))),
+            5,
+            "{u}: nothing twice"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pause_holds_every_mailbox_until_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = campaign_dir(dir.path()).await;
+    let f = file.to_str().unwrap();
+    let cwd = dir.path();
+    assert_eq!(
+        migrate(&["pause", "--campaign", f], cwd).status.code(),
+        Some(0)
+    );
+    let run = migrate(&["run", "--campaign", f, "--json"], cwd);
+    assert_eq!(json(&run)["report"]["paused"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        count_mail(&cwd.join("new")),
+        0,
+        "nothing moves while paused"
+    );
+    assert_eq!(
+        migrate(&["resume", "--campaign", f], cwd).status.code(),
+        Some(0)
+    );
+    let run = migrate(&["run", "--campaign", f], cwd);
+    assert_eq!(run.status.code(), Some(0), "{}", stdout(&run));
+    assert_eq!(count_mail(&cwd.join("new")), 15);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plan_with_mistakes_names_every_one_and_runs_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = campaign_dir(dir.path()).await;
+    let text = std::fs::read_to_string(&file).unwrap().replace(
+        r#"members = ["bo@old.example", "cy@old.example"]"#,
+        r#"members = ["bo@old.example", "nobody@old.example", "ann@old.example"]"#,
+    );
+    std::fs::write(&file, text).unwrap();
+    let out = migrate(&["run", "--campaign", file.to_str().unwrap()], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nobody@old.example"), "{err}");
+    assert!(
+        err.contains("ann@old.example"),
+        "both problems at once: {err}"
+    );
+    assert!(!dir.path().join("new").exists(), "nothing moved");
+}
