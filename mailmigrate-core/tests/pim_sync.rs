@@ -637,3 +637,93 @@ async fn verification_compares_property_by_property_and_expects_declared_limits(
         "the calendar is untouched"
     );
 }
+
+/// Two source items sharing a `UID` after a lost state file: both creates are refused as
+/// present, and the look-up that settles them finds the one copy (the first item's, from
+/// the run before). The first takes it; the second must not take the same copy as its own
+/// and overwrite it (the first item's content would be gone while its row says done).
+#[tokio::test]
+async fn a_lost_state_file_does_not_let_a_uid_twin_overwrite_the_first_copy() {
+    let w = world(2).await;
+    let mut twin = contact("c0", "Impostor", 1);
+    twin.meta.id = ItemId::new("zz-twin.vcf");
+    w.src.put(&w.book, twin);
+    w.run(PimSyncOptions::default()).await;
+    let fresh = MemoryState::new();
+    let r = PimSync::new(&w.src, &w.dest, &fresh, "job")
+        .run()
+        .await
+        .unwrap();
+    let book = &r.collections[0];
+    assert_eq!(book.counts.written, 0, "{r:?}");
+    assert_eq!(book.counts.adopted, 2, "c0 and c1 are found: {r:?}");
+    assert_eq!(book.failures.len(), 1, "{r:?}");
+    assert_eq!(book.failures[0].src_id.as_str(), "zz-twin.vcf");
+    let held = w.dest.items(&w.dest_collection(PimKind::Contacts).await);
+    assert_eq!(held.len(), 2, "one copy each of c0 and c1");
+    let Payload::Contact(c) = &w.dest_payloads(PimKind::Contacts).await["c0"] else {
+        panic!()
+    };
+    assert_eq!(
+        c.full_name, "Person 0",
+        "the first item's copy is untouched"
+    );
+}
+
+/// The same twins with both writes' answers lost: the resumed pass settles both pending
+/// rows by one look-up, which finds one copy. It is the first item's (its content); the
+/// second must not take it as its own to replace.
+#[tokio::test]
+async fn pending_uid_twins_settle_to_one_owner_of_the_copy() {
+    let w = world(0).await;
+    w.src.put(&w.book, contact("c0", "Person 0", 1));
+    let mut twin = contact("c0", "Impostor", 1);
+    twin.meta.id = ItemId::new("zz-twin.vcf");
+    w.src.put(&w.book, twin);
+    // The whole batch's answer is lost: c0 is created, the twin is refused inside it.
+    w.dest.lose_next_batch_replies(1);
+    let first = w.run(PimSyncOptions::default()).await;
+    assert!(!first.is_clean(), "{first:?}");
+    let second = w.run(PimSyncOptions::default()).await;
+    let held = w.dest.items(&w.dest_collection(PimKind::Contacts).await);
+    assert_eq!(held.len(), 1, "{second:?}");
+    let Payload::Contact(c) = &w.dest_payloads(PimKind::Contacts).await["c0"] else {
+        panic!()
+    };
+    assert_eq!(c.full_name, "Person 0", "{second:?}");
+    let book = &second.collections[0];
+    assert_eq!(book.counts.adopted, 1, "{second:?}");
+    assert_eq!(book.failures.len(), 1, "{second:?}");
+    assert_eq!(book.failures[0].src_id.as_str(), "zz-twin.vcf");
+    // And the pass after it changes nothing at the destination.
+    w.run(PimSyncOptions::default()).await;
+    let Payload::Contact(c) = &w.dest_payloads(PimKind::Contacts).await["c0"] else {
+        panic!()
+    };
+    assert_eq!(c.full_name, "Person 0");
+}
+
+/// A destination that can neither look a `UID` up nor refuse a second create: a write of
+/// unknown outcome cannot be settled, so it waits for the operator. The next pass lists
+/// the item again (the checkpoint did not move) and must not write it blindly: the lost
+/// answer's write did arrive, and a second create is a second copy.
+#[tokio::test]
+async fn an_unsettleable_pending_item_is_not_written_again_when_listed() {
+    let mut w = world(3).await;
+    w.dest = w.dest.with_capabilities(PimCapabilities {
+        find_by_uid: false,
+        conditional_writes: false,
+        ..MemoryPim::capabilities()
+    });
+    w.dest.lose_next_replies(1);
+    let first = w.run(PimSyncOptions::default()).await;
+    assert_eq!(first.totals().pending, 1, "{first:?}");
+    let second = w.run(PimSyncOptions::default()).await;
+    assert!(!second.is_clean(), "still unknown: {second:?}");
+    assert_eq!(second.totals().pending, 1, "{second:?}");
+    // `dest_payloads` panics on a UID held twice.
+    assert_eq!(
+        w.dest_payloads(PimKind::Contacts).await,
+        w.src_payloads(&w.book)
+    );
+}

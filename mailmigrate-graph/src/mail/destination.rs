@@ -1,6 +1,8 @@
 //! Writing: messages created as received mail (large ones in stages, see `stage`),
 //! found again by their hash, re-flagged, deleted.
 
+use std::collections::HashSet;
+
 use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
 use mailmigrate_core::{
@@ -279,8 +281,14 @@ impl Destination for Graph {
         let hex = key.hash.to_hex();
         let mut found = self.stamped(folder, &hex).await?;
         // An import whose PATCH did not happen carries no stamp yet: found by its bytes.
-        if let (Some(_), Some(id), true) = (&self.imports, &key.message_id, found.is_empty()) {
-            found = self.unstamped_imports(folder, id, &key.hash).await?;
+        // Also beside stamped copies: a byte-identical twin's copy may be stamped while
+        // this one is not, and a look-up answers every copy (decision 0004).
+        if let (Some(_), Some(id)) = (&self.imports, &key.message_id) {
+            let known: HashSet<String> = found.iter().map(|f| f.id.clone()).collect();
+            let unstamped = self
+                .unstamped_imports(folder, id, &key.hash, &known)
+                .await?;
+            found.extend(unstamped);
         }
         // Only a message over MAX_CREATE_BYTES is staged, so only its key (or one without
         // a size) can have partial copies: a killed or failed staged write's. They are

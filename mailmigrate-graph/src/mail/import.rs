@@ -16,6 +16,7 @@
 //! provider-apis.md's open questions): Exchange derives it from the message. Creating with
 //! `importMime` therefore declares no kept internal date.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use base64::Engine as _;
@@ -167,11 +168,13 @@ impl Graph {
 
     /// Copies in `folder` with `Message-ID` `id` whose MIME hashes to `hash` and that carry
     /// no stamp yet (an import whose `PATCH` did not happen): stamped now, and returned.
+    /// Copies in `known` (found by their stamp already) are neither read nor returned.
     pub(super) async fn unstamped_imports(
         &self,
         folder: &FolderId,
         id: &str,
         hash: &ContentHash,
+        known: &HashSet<String>,
     ) -> Result<Vec<DeltaItem>> {
         let filter = format!(
             "internetMessageId eq {}",
@@ -188,7 +191,7 @@ impl Graph {
         ))
         .await?;
         let mut out = Vec::new();
-        for c in candidates {
+        for c in candidates.into_iter().filter(|c| !known.contains(&c.id)) {
             let raw = super::source::mime_of(&self.client, folder, &MessageId::new(&c.id)).await?;
             if &raw.content_hash() != hash {
                 continue;

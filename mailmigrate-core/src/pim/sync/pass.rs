@@ -185,31 +185,68 @@ impl Pass<'_, '_> {
     }
 
     /// Picks, among the copies holding a `UID`, the one that is this item's: the copy with
-    /// its content if any, else another copy nobody else claims. `Err` when every copy is
-    /// another item's (two source items share the `UID`).
+    /// its content if any, else (unless `exact`) another copy nobody else claims. Copies in
+    /// `taken` are claimed by decisions of this pass not recorded yet, and count as
+    /// another item's. `Err` when every copy is another item's (two source items share the
+    /// `UID`).
     async fn pick(
         &self,
-        found: Vec<FoundItem>,
+        found: &[FoundItem],
         hash: ContentHash,
         own: Option<&LedgerEntry>,
+        taken: &HashSet<ItemId>,
+        exact: bool,
     ) -> Result<std::result::Result<Option<(FoundItem, bool)>, ItemId>> {
         let mut other = None;
-        let mut taken = None;
+        let mut claimed = None;
         for f in found {
-            if self.claimed_by_other(&f.id, own).await? {
-                taken = Some(f.id);
+            if taken.contains(&f.id) || self.claimed_by_other(&f.id, own).await? {
+                claimed = Some(f.id.clone());
                 continue;
             }
             if f.hash == Some(hash) {
-                return Ok(Ok(Some((f, true))));
+                return Ok(Ok(Some((f.clone(), true))));
             }
             other.get_or_insert(f);
         }
-        match (other, taken) {
-            (Some(f), _) => Ok(Ok(Some((f, false)))),
+        if exact {
+            return Ok(Ok(None));
+        }
+        match (other, claimed) {
+            (Some(f), _) => Ok(Ok(Some((f.clone(), false)))),
             (None, Some(id)) => Ok(Err(id)),
             (None, None) => Ok(Ok(None)),
         }
+    }
+
+    /// [`pick`](Self::pick) for several items at once, each copy given to one item: first
+    /// to the items whose content it holds, then the rest in order. Without this, of two
+    /// items sharing a `UID` the second could take the first's copy, unrecorded yet, as
+    /// its own and replace it.
+    async fn pick_all(
+        &self,
+        wanted: &[(ContentHash, Option<&LedgerEntry>)],
+        found: &[Vec<FoundItem>],
+    ) -> Result<Vec<std::result::Result<Option<(FoundItem, bool)>, ItemId>>> {
+        let mut taken = HashSet::new();
+        let mut out: Vec<Option<_>> = vec![None; wanted.len()];
+        for exact in [true, false] {
+            for (i, ((hash, own), copies)) in wanted.iter().zip(found).enumerate() {
+                if out[i].is_some() {
+                    continue;
+                }
+                let picked = self.pick(copies, *hash, *own, &taken, exact).await?;
+                match &picked {
+                    Ok(Some((f, _))) => {
+                        taken.insert(f.id.clone());
+                    }
+                    Ok(None) if exact => continue,
+                    _ => {}
+                }
+                out[i] = Some(picked);
+            }
+        }
+        Ok(out.into_iter().map(|p| p.unwrap_or(Ok(None))).collect())
     }
 
     fn done_row(&self, p: &Prepared, id: &ItemId, version: Option<String>) -> LedgerEntry {
@@ -246,11 +283,22 @@ impl Pass<'_, '_> {
             .iter()
             .map(|r| r.message_id.clone().unwrap_or_default())
             .collect();
-        let found = self.sync.dest.find_by_uid(&self.dest.id, &uids).await?;
+        let mut found = self.sync.dest.find_by_uid(&self.dest.id, &uids).await?;
+        // A destination answering fewer lists than asked: the rows without one stay
+        // pending, undecided (never written again blindly).
+        found.truncate(pending.len());
+        let unanswered = pending.len() - found.len();
+        if unanswered > 0 {
+            self.counts.pending += unanswered as u64;
+            self.complete = false;
+        }
+        let pending: Vec<LedgerEntry> = pending.into_iter().take(found.len()).collect();
+        let wanted: Vec<_> = pending.iter().map(|r| (r.hash, Some(r))).collect();
+        let picked = self.pick_all(&wanted, &found).await?;
         let mut done = Vec::new();
         let mut rewrite = Vec::new();
-        for (row, copies) in pending.into_iter().zip(found) {
-            match self.pick(copies, row.hash, Some(&row)).await? {
+        for (row, picked) in pending.iter().cloned().zip(picked) {
+            match picked {
                 Ok(Some((f, true))) => {
                     let mut r = row;
                     r.dest_id = Some(MessageId::new(f.id.as_str()));
@@ -299,6 +347,15 @@ impl Pass<'_, '_> {
                 self.counts.listed += 1;
             }
             let row = rows.get(&MessageId::new(m.id.as_str()));
+            // A write of unknown outcome that settling did not decide (the destination
+            // cannot look it up) waits for the operator: written again, it may be a
+            // second copy.
+            let undecided = row.is_some_and(|r| {
+                r.state == LedgerState::Pending && !self.targets.contains_key(&r.src_id)
+            });
+            if undecided && !forced {
+                continue;
+            }
             let same = row.is_some_and(|r| {
                 r.state == LedgerState::Done && m.version.is_some() && r.src_version == m.version
             });
@@ -590,11 +647,13 @@ impl Pass<'_, '_> {
         } else {
             vec![Vec::new(); uids.len()]
         };
+        let wanted: Vec<_> = refused.iter().map(|p| (p.hash, None)).collect();
+        let picked = self.pick_all(&wanted, &found).await?;
         let mut done = Vec::new();
         let mut again = Vec::new();
         let mut restore = Vec::new();
-        for (p, copies) in refused.into_iter().zip(found) {
-            match self.pick(copies, p.hash, None).await? {
+        for (p, picked) in refused.into_iter().zip(picked) {
+            match picked {
                 Ok(Some((f, true))) => {
                     self.counts.adopted += 1;
                     done.push(self.done_row(p, &f.id, f.version));
