@@ -13,7 +13,8 @@
 #          CA that signed Dovecot's certificate, and MAILMIGRATE_TEST_IMAP_DOVECOT_OAUTH_{USER,KEY}:
 #          a user who signs in only with XOAUTH2/OAUTHBEARER bearer tokens, HS256 JWTs signed
 #          with KEY (base64) and validated by Dovecot itself (oauth2 passdb, introspection_mode
-#          local; the token's `sub` is the user). `source DIR/env` before `cargo test`.
+#          local; the token's `sub` is the user), and MAILMIGRATE_TEST_IMAP_CAMPAIGN_USERS: the
+#          22 mailboxes of the campaign test, on both servers. `source DIR/env` before `cargo test`.
 #   stop   stops both servers started from DIR.
 #   env    prints DIR/env.
 #
@@ -28,7 +29,10 @@ set -euo pipefail
 MODE=${1:-start}
 DIR=${2:-${MAILMIGRATE_IMAP_SERVERS_DIR:-/tmp/mailmigrate-imap-servers}}
 PASS=${MAILMIGRATE_IMAP_TEST_PASSWORD:-mm-test-pass}
-USERS="mmtest1 mmtest2"
+# The campaign test's 22 mailboxes (mmc01..mmc22) live on both servers beside the two
+# test users.
+CAMPAIGN_USERS=$(seq -f 'mmc%02g' 1 22 | tr '\n' ' ')
+USERS="mmtest1 mmtest2 $CAMPAIGN_USERS"
 MAILUSER=mmimap
 OAUTH_USER=mmoauth1
 CYRUS_ADMIN=mmadmin
@@ -295,6 +299,7 @@ write_env() {
     echo "export MAILMIGRATE_TEST_IMAP_CYRUS_HOST=127.0.0.1"
     echo "export MAILMIGRATE_TEST_IMAP_CYRUS_PORT=$(cat "$DIR/cyrus/port")"
     echo "export MAILMIGRATE_TEST_IMAP_CYRUS_USER=$first"
+    echo "export MAILMIGRATE_TEST_IMAP_CAMPAIGN_USERS=\"${CAMPAIGN_USERS% }\""
     echo "export MAILMIGRATE_TEST_IMAP_CYRUS_PASSWORD=$PASS"
     echo "export MAILMIGRATE_TEST_IMAP_CYRUS_TLS=plaintext"
     echo "export MAILMIGRATE_TEST_IMAP_CYRUS_MUNGE8BIT_PORT=$(cat "$DIR/cyrus/mungeport")"

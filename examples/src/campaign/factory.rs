@@ -10,16 +10,7 @@ use mailmigrate_core::Result;
 use super::file::StoreTemplates;
 use crate::{pim_stores, stores};
 
-/// The stores of each mailbox, by URL template: `{source}` (the source address),
-/// `{mailbox}` (its lower-case key), `{destination}` (the destination address).
-///
-/// ```
-/// use mailmigrate_examples::campaign::fill_template;
-/// assert_eq!(
-///     fill_template("maildir:///srv/{mailbox}/{destination}", "Ann@old.example", "ann@new.example"),
-///     "maildir:///srv/ann@old.example/ann@new.example"
-/// );
-/// ```
+/// The stores of each mailbox, by URL template (see [`fill_template`]).
 #[derive(Debug, Clone)]
 pub struct UrlStores {
     templates: StoreTemplates,
@@ -33,18 +24,61 @@ impl UrlStores {
     }
 }
 
-/// Fills one URL template for a mailbox.
-pub fn fill_template(template: &str, source: &str, destination: &str) -> String {
+/// Fills one URL template for a mailbox: `{source}` (the source address), `{mailbox}`
+/// (its lower-case key), `{destination}` (the destination address), `{source_login}` and
+/// `{destination_login}` (the account's logins where the inventory names them, else the
+/// source and destination addresses), each percent-encoded where a URL's user part needs it (`@` as `%40`) when
+/// it stands before an `@`.
+///
+/// ```
+/// use mailmigrate_core::campaign::MailboxPair;
+/// use mailmigrate_core::directory::Account;
+/// use mailmigrate_examples::campaign::fill_template;
+/// let pair = MailboxPair::new(
+///     Account::new("Ann@old.example").with_source_login("ann01"),
+///     "ann@new.example",
+///     "pilot",
+/// );
+/// assert_eq!(
+///     fill_template("maildir:///srv/{mailbox}/{destination}", &pair),
+///     "maildir:///srv/ann@old.example/ann@new.example"
+/// );
+/// assert_eq!(
+///     fill_template("imap://{source_login}@mail.old.example", &pair),
+///     "imap://ann01@mail.old.example"
+/// );
+/// assert_eq!(
+///     fill_template("imap://{destination_login}@mail.new.example", &pair),
+///     "imap://ann%40new.example@mail.new.example"
+/// );
+/// ```
+pub fn fill_template(template: &str, pair: &MailboxPair) -> String {
+    let source = &pair.source.address;
+    let user = |v: &str| v.replace('@', "%40");
+    let dest_login = pair
+        .source
+        .destination_login
+        .as_deref()
+        .unwrap_or(&pair.destination);
     template
+        .replace(
+            "{source_login}@",
+            &format!("{}@", user(pair.source.source_login_or_address())),
+        )
+        .replace("{destination_login}@", &format!("{}@", user(dest_login)))
+        .replace("{source}@", &format!("{}@", user(source)))
+        .replace("{destination}@", &format!("{}@", user(&pair.destination)))
+        .replace("{source_login}", pair.source.source_login_or_address())
+        .replace("{destination_login}", dest_login)
         .replace("{source}", source)
         .replace("{mailbox}", &address_key(source))
-        .replace("{destination}", destination)
+        .replace("{destination}", &pair.destination)
 }
 
 #[async_trait]
 impl StoreFactory for UrlStores {
     async fn open(&self, pair: &MailboxPair) -> Result<MailboxStores> {
-        let fill = |t: &str| fill_template(t, &pair.source.address, &pair.destination);
+        let fill = |t: &str| fill_template(t, pair);
         let t = &self.templates;
         let (source, destination) = {
             let (from, to) = (fill(&t.source), fill(&t.destination));

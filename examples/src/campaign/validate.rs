@@ -59,7 +59,7 @@ pub async fn validate_mailbox(
     pair: &MailboxPair,
 ) -> Result<MailboxValidation> {
     let t = &campaign.file.stores;
-    let fill = |tpl: &str| fill_template(tpl, &pair.source.address, &pair.destination);
+    let fill = |tpl: &str| fill_template(tpl, pair);
     let (source, dest) = {
         let (from, to) = (fill(&t.source), fill(&t.destination));
         tokio::try_join!(stores::open_store(&from), stores::open_store(&to))?

@@ -1,0 +1,356 @@
+//! A staged campaign of 21 mailboxes between two real IMAP servers (Dovecot → Cyrus),
+//! driven through the CLI's campaign layer from a campaign file: the pilot, then two
+//! batches (each backed up first), a coexistence period in which new mail keeps arriving at
+//! the source and flags change there, the switch, a grace period during which a straggler
+//! still lands on the old system, and validation — every mailbox validated by the runner
+//! and compared in full afterwards, counted at the destination by Message-ID: nothing
+//! missing, nothing twice.
+//!
+//! Needs the servers `.ci/imap-servers.sh` starts (its env file names them and the 22
+//! campaign users); without them it skips unless `MAILMIGRATE_TEST_REQUIRE` names `imap`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use mailmigrate_core::campaign::Stage;
+use mailmigrate_core::headers::Headers;
+use mailmigrate_core::{
+    Change, Flag, FlagChange, Flags, FolderPath, MessageId, MessageMeta, RawMessage, Store,
+};
+use mailmigrate_examples::campaign::{self, Campaign};
+use mailmigrate_examples::stores;
+
+const MAILBOXES: usize = 21;
+
+struct Servers {
+    source: String,
+    destination: String,
+    users: Vec<String>,
+}
+
+fn required() -> bool {
+    std::env::var("MAILMIGRATE_TEST_REQUIRE")
+        .map(|v| v.split(',').any(|s| s.trim().eq_ignore_ascii_case("imap")))
+        .unwrap_or(false)
+}
+
+fn servers() -> Option<Servers> {
+    let var = |k: &str| std::env::var(k).ok();
+    let (Some(dport), Some(cport), Some(users)) = (
+        var("MAILMIGRATE_TEST_IMAP_DOVECOT_PORT"),
+        var("MAILMIGRATE_TEST_IMAP_CYRUS_PORT"),
+        var("MAILMIGRATE_TEST_IMAP_CAMPAIGN_USERS"),
+    ) else {
+        assert!(
+            !required(),
+            "the IMAP servers or MAILMIGRATE_TEST_IMAP_CAMPAIGN_USERS are not set but \
+             MAILMIGRATE_TEST_REQUIRE asks for imap"
+        );
+        eprintln!("skipping: run .ci/imap-servers.sh start and source its env");
+        return None;
+    };
+    let dhost = var("MAILMIGRATE_TEST_IMAP_DOVECOT_HOST").unwrap_or_else(|| "127.0.0.1".into());
+    let chost = var("MAILMIGRATE_TEST_IMAP_CYRUS_HOST").unwrap_or_else(|| "127.0.0.1".into());
+    let users: Vec<String> = users.split_whitespace().map(str::to_owned).collect();
+    assert!(users.len() >= MAILBOXES, "{} campaign users", users.len());
+    Some(Servers {
+        source: format!(
+            "imap://{{source_login}}@{dhost}:{dport}?tls=plaintext&password_env=MAILMIGRATE_TEST_IMAP_DOVECOT_PASSWORD&probe=off"
+        ),
+        destination: format!(
+            "imap://{{destination_login}}@{chost}:{cport}?tls=plaintext&password_env=MAILMIGRATE_TEST_IMAP_CYRUS_PASSWORD&probe=off"
+        ),
+        users: users[..MAILBOXES].to_vec(),
+    })
+}
+
+fn url(template: &str, user: &str) -> String {
+    template
+        .replace("{source_login}", user)
+        .replace("{destination_login}", user)
+}
+
+async fn open(template: &str, user: &str) -> Arc<dyn Store> {
+    stores::open_destination(&url(template, user))
+        .await
+        .unwrap()
+}
+
+/// Deletes every message of the account (left by an earlier run of this test).
+async fn empty(store: &Arc<dyn Store>) {
+    for f in store.list_folders().await.unwrap() {
+        if !f.selectable {
+            continue;
+        }
+        let ids: Vec<MessageId> = listing(store, &f.id)
+            .await
+            .into_iter()
+            .map(|m| m.id)
+            .collect();
+        if !ids.is_empty() {
+            store.delete(&f.id, &ids).await.unwrap();
+        }
+    }
+}
+
+async fn listing(store: &Arc<dyn Store>, folder: &mailmigrate_core::FolderId) -> Vec<MessageMeta> {
+    let mut out = Vec::new();
+    let mut changes = store.list_changes(folder, None);
+    while let Some(c) = changes.next().await {
+        match c.unwrap() {
+            Change::Upsert(m) => out.push(m),
+            Change::Reset => out.clear(),
+            _ => {}
+        }
+    }
+    out
+}
+
+async fn put(store: &Arc<dyn Store>, folder: &str, user: &str, tag: &str, n: u32, flags: Flags) {
+    let f = store
+        .ensure_folder(&FolderPath::parse(folder, '/').unwrap(), None)
+        .await
+        .unwrap()
+        .id;
+    let batch = (0..n)
+        .map(|i| {
+            RawMessage::new(
+                MessageMeta::new(MessageId::new(format!("{i}")), f.clone())
+                    .with_flags(flags.clone()),
+                bytes::Bytes::from(format!(
+                    "Message-ID: <{user}.{tag}.{i}@campaign.test>\r\nFrom: {user}@old.example\r\n\
+                     To: {user}@old.example\r\nDate: Tue, 3 Jun 2025 10:0{}:00 +0000\r\n\
+                     Subject: {tag} {i}\r\n\r\n{tag} body {i} for {user}\r\n",
+                    i % 10
+                )),
+            )
+        })
+        .collect();
+    for r in store.append(&f, batch).await.unwrap() {
+        r.unwrap();
+    }
+}
+
+/// Every message at the destination account, by Message-ID: (count, flags of the first).
+async fn census(store: &Arc<dyn Store>) -> BTreeMap<String, (usize, Flags)> {
+    let mut out: BTreeMap<String, (usize, Flags)> = BTreeMap::new();
+    for f in store.list_folders().await.unwrap() {
+        if !f.selectable {
+            continue;
+        }
+        let metas = listing(store, &f.id).await;
+        let flags: BTreeMap<MessageId, Flags> = metas
+            .iter()
+            .map(|m| (m.id.clone(), m.flags.clone()))
+            .collect();
+        let mut fetched = store.fetch(&f.id, metas.into_iter().map(|m| m.id).collect());
+        while let Some((id, raw)) = fetched.next().await {
+            let raw = raw.unwrap();
+            let mid = Headers::parse(&raw.bytes)
+                .message_id
+                .expect("every test message has a Message-ID");
+            out.entry(format!("{}/{mid}", f.path))
+                .and_modify(|e| e.0 += 1)
+                .or_insert((1, flags[&id].clone()));
+        }
+    }
+    out
+}
+
+fn write_campaign(dir: &Path, s: &Servers) -> std::path::PathBuf {
+    let mut csv = String::from("address,source_login,destination_login\n");
+    for u in &s.users {
+        csv.push_str(&format!("{u}@old.example,{u},{u}\n"));
+    }
+    std::fs::write(dir.join("accounts.csv"), csv).unwrap();
+    let members = |r: std::ops::Range<usize>| {
+        s.users[r]
+            .iter()
+            .map(|u| format!("\"{u}@old.example\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let file = dir.join("imap.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"
+[inventory]
+accounts = "accounts.csv"
+[stores]
+source = "{source}"
+destination = "{destination}"
+[plan]
+name = "imap-campaign"
+strategy = {{ kind = "staged" }}
+grace_period = "3s"
+addresses = {{ rewrites = [{{ from = "old.example", to = "new.example" }}] }}
+limits = {{ mailboxes_in_parallel = 4 }}
+backup = {{ url = "maildir://{{dir}}/backup/{{mailbox}}" }}
+[[plan.batches]]
+name = "pilot"
+pilot = true
+members = [{pilot}]
+[[plan.batches]]
+name = "first"
+members = [{first}]
+[[plan.batches]]
+name = "second"
+members = [{second}]
+"#,
+            source = s.source,
+            destination = s.destination,
+            pilot = members(0..1),
+            first = members(1..11),
+            second = members(11..MAILBOXES),
+        ),
+    )
+    .unwrap();
+    file
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_staged_campaign_of_21_mailboxes_between_dovecot_and_cyrus() {
+    let Some(s) = servers() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let seen: Flags = [Flag::Seen].into_iter().collect();
+    let flagged: Flags = [Flag::Flagged].into_iter().collect();
+
+    // Fresh accounts on both sides, then each source mailbox: 6 in INBOX (half read), 3 in
+    // Projects (flagged).
+    for u in &s.users {
+        let (src, dst) = tokio::join!(open(&s.source, u), open(&s.destination, u));
+        tokio::join!(empty(&src), empty(&dst));
+        put(&src, "INBOX", u, "inbox-read", 3, seen.clone()).await;
+        put(&src, "INBOX", u, "inbox-new", 3, Flags::new()).await;
+        put(&src, "Projects", u, "project", 3, flagged.clone()).await;
+    }
+
+    let file = write_campaign(dir.path(), &s);
+    let c = Campaign::open(&file).await.unwrap();
+    let runner = c.runner().await.unwrap();
+
+    // The pilot, then each batch in turn, every mailbox backed up first.
+    let first = runner.run().await.unwrap();
+    assert!(first.failed.is_empty(), "{:?}", first.failed);
+    assert_eq!(first.synced.len(), MAILBOXES, "{first:?}");
+    assert_eq!(first.copied, 9 * MAILBOXES as u64);
+    let st = runner.status().await.unwrap();
+    assert!(st
+        .mailboxes
+        .iter()
+        .all(|m| m.counts.backed_up && m.stage == Stage::Synced));
+
+    // Coexistence: new mail at the source for some, flags changed for others; two delta
+    // passes (the second finds nothing new).
+    let (a, b, f) = (&s.users[2], &s.users[14], &s.users[5]);
+    put(
+        &open(&s.source, a).await,
+        "INBOX",
+        a,
+        "late",
+        2,
+        Flags::new(),
+    )
+    .await;
+    put(
+        &open(&s.source, b).await,
+        "Projects",
+        b,
+        "late",
+        1,
+        Flags::new(),
+    )
+    .await;
+    let src_f = open(&s.source, f).await;
+    let inbox = src_f
+        .list_folders()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|x| x.path.to_string() == "INBOX")
+        .unwrap();
+    for m in listing(&src_f, &inbox.id).await {
+        let change = if m.flags.contains(&Flag::Seen) {
+            FlagChange::between(&m.flags, &Flags::new())
+        } else {
+            FlagChange::between(&m.flags, &seen)
+        };
+        src_f.update_flags(&inbox.id, &m.id, &change).await.unwrap();
+    }
+    let delta = runner.delta_pass().await.unwrap();
+    assert!(delta.failed.is_empty(), "{:?}", delta.failed);
+    assert_eq!(delta.copied, 3);
+    let again = runner.delta_pass().await.unwrap();
+    assert_eq!(
+        again.copied, 0,
+        "a delta pass with nothing new writes nothing"
+    );
+
+    // The switch: every batch finalising, the grace period running.
+    for batch in ["pilot", "first", "second"] {
+        let r = runner.finalise(batch).await.unwrap();
+        assert!(r.failed.is_empty(), "{batch}: {:?}", r.failed);
+        assert!(
+            r.validated.is_empty(),
+            "{batch}: the grace period is not over"
+        );
+    }
+    // A straggler still lands on the old system during the grace period.
+    let late = &s.users[19];
+    put(
+        &open(&s.source, late).await,
+        "INBOX",
+        late,
+        "straggler",
+        1,
+        Flags::new(),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(3_200)).await;
+    let mut validated = 0;
+    let mut collected = 0;
+    for batch in ["pilot", "first", "second"] {
+        let r = runner.finalise(batch).await.unwrap();
+        assert!(r.failed.is_empty(), "{batch}: {:?}", r.failed);
+        validated += r.validated.len();
+        collected += r.copied;
+    }
+    assert_eq!(validated, MAILBOXES);
+    assert_eq!(
+        collected, 1,
+        "the straggler was collected in the grace period"
+    );
+    assert!(runner.status().await.unwrap().counts().is_done());
+
+    // Validation afterwards, and an independent census at Cyrus.
+    let v = campaign::validate(&c).await.unwrap();
+    assert_eq!(v.code, 0, "{}", v.text);
+    for (i, u) in s.users.iter().enumerate() {
+        let dst = open(&s.destination, u).await;
+        let got = census(&dst).await;
+        let extra = match i {
+            2 => 2,
+            14 | 19 => 1,
+            _ => 0,
+        };
+        assert_eq!(got.len(), 9 + extra, "{u}: {got:?}");
+        for (id, (n, flags)) in &got {
+            assert_eq!(*n, 1, "{u}: {id} held {n} times");
+            if u == f && id.starts_with("INBOX/") {
+                let was_read = id.contains("inbox-read");
+                assert_eq!(
+                    flags.contains(&Flag::Seen),
+                    !was_read,
+                    "{u}: {id} flags {flags:?}"
+                );
+            }
+            if id.starts_with("Projects/") && id.contains(".project.") {
+                assert!(flags.contains(&Flag::Flagged), "{u}: {id} flags {flags:?}");
+            }
+        }
+    }
+}
