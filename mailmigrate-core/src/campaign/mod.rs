@@ -11,7 +11,9 @@
 //! - [`stores`](MailboxStores): what each mailbox is read from, written to and backed up
 //!   to, opened by a [`StoreFactory`] when the runner gets to it;
 //! - [`runner`](CampaignRunner): drives the plan — backup, then sync, the pilot first,
-//!   at most N mailboxes at once, one mailbox's failure recorded on it alone.
+//!   at most N mailboxes at once, one mailbox's failure recorded on it alone;
+//! - [`report`]: the final report, one self-contained HTML page and its JSON
+//!   ([`CampaignReport`](report::CampaignReport)).
 //!
 //! # Example
 //! A staged campaign of two mailboxes on in-memory stores: the pilot, then the rest, then
@@ -46,6 +48,7 @@
 
 mod duration;
 mod plan;
+pub mod report;
 mod runner;
 mod state;
 mod status;
