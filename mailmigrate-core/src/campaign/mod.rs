@@ -14,7 +14,9 @@
 //!   size histogram, contacts and events) and the preflight against the destination's
 //!   limits, before any data moves;
 //! - [`runner`](CampaignRunner): drives the plan — backup, then sync, the pilot first,
-//!   at most N mailboxes at once, one mailbox's failure recorded on it alone.
+//!   at most N mailboxes at once, one mailbox's failure recorded on it alone;
+//! - [`report`]: the final report, one self-contained HTML page and its JSON
+//!   ([`CampaignReport`](report::CampaignReport)).
 //!
 //! # Example
 //! A staged campaign of two mailboxes on in-memory stores: the pilot, then the rest, then
@@ -49,6 +51,7 @@
 
 mod duration;
 mod plan;
+pub mod report;
 mod runner;
 mod state;
 mod status;

@@ -22,7 +22,7 @@ use super::stores::{MailboxStores, StoreFactory};
 use crate::engine::{Engine, SyncOptions, SyncReport};
 use crate::layer::RetryConfig;
 use crate::pim::sync::{PimReport, PimSync};
-use crate::state::StateStore;
+use crate::state::{ItemFailure, StateStore};
 use crate::verify::{verify, FolderPair, FolderRef, VerifyOptions};
 use crate::{Destination, Error, ErrorKind, Operation, Result, Source};
 
@@ -341,6 +341,17 @@ impl CampaignRunner {
         self.state
             .history(self.name(), &crate::directory::address_key(mailbox))
             .await
+    }
+
+    /// The items of a mailbox's copy that the engine recorded as not migrated, with their
+    /// reasons: refused for good ([`final_for_item`](ItemFailure::final_for_item), skipped by
+    /// later passes) or to be tried again on the next pass.
+    ///
+    /// # Errors
+    /// Errors of the state store.
+    pub async fn item_failures(&self, mailbox: &str) -> Result<Vec<ItemFailure>> {
+        let key = crate::directory::address_key(mailbox);
+        self.state.failures(&Self::job_of(self.name(), &key)).await
     }
 
     async fn record(&self) -> Result<CampaignRecord> {
