@@ -131,6 +131,31 @@ fn the_demo_campaign_completes_and_a_second_run_moves_nothing() {
         );
         assert_eq!(backed_up, copied, "{address}: backed up in full");
     }
+    let html = root.join("report/demo-report.html");
+    assert!(
+        text.trim_end()
+            .ends_with(&format!("Report: {}", html.display())),
+        "{text}"
+    );
+    let page = std::fs::read_to_string(&html).unwrap();
+    for (address, _, _) in mailmigrate_examples::campaign::DEMO_MAILBOXES {
+        assert!(
+            page.contains(&format!("data-mailbox=\"{address}\"")),
+            "{address} charted"
+        );
+    }
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.join("report/demo-report.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["mailboxes"].as_array().unwrap().len(), 6);
+    assert!(
+        report["verification"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v["clean"] == true),
+        "{report}"
+    );
     for f in ["inventory.json", "inventory.csv", "preflight.csv"] {
         assert!(root.join("report").join(f).exists(), "{f}");
     }

@@ -83,6 +83,15 @@ enum Command {
     Status(CampaignArgs),
     /// Campaign: compare every mailbox in full, mail and contacts and calendars.
     Validate(CampaignArgs),
+    /// Campaign: write the HTML report and its JSON (with each mailbox's validation unless
+    /// --no-verify).
+    Report {
+        #[command(flatten)]
+        campaign: CampaignArgs,
+        /// Leave out the full comparison of every mailbox.
+        #[arg(long)]
+        no_verify: bool,
+    },
     /// Campaign: stop starting new steps until `resume`.
     Pause(CampaignArgs),
     /// Campaign: carry on after `pause`.
@@ -222,6 +231,7 @@ async fn campaign_step(cli: &Cli) -> Result<Option<u8>> {
         Some(Command::Switch { campaign, .. }) => ("switch", campaign),
         Some(Command::Status(a)) => ("status", a),
         Some(Command::Validate(a)) => ("validate", a),
+        Some(Command::Report { campaign, .. }) => ("report", campaign),
         Some(Command::Pause(a)) => ("pause", a),
         Some(Command::Resume(a)) => ("resume", a),
         Some(Command::RetryFailed(a)) => ("retry-failed", a),
@@ -247,6 +257,7 @@ async fn campaign_step(cli: &Cli) -> Result<Option<u8>> {
         Some(Command::Switch { batches, .. }) => campaign::switch(&c, batches, quiet).await?,
         Some(Command::Status(_)) => campaign::status(&c).await?,
         Some(Command::Validate(_)) => campaign::validate(&c).await?,
+        Some(Command::Report { no_verify, .. }) => campaign::report(&c, None, !no_verify).await?,
         Some(Command::Pause(_)) => campaign::pause(&c, true).await?,
         Some(Command::Resume(_)) => campaign::pause(&c, false).await?,
         Some(Command::RetryFailed(_)) => campaign::retry_failed(&c, quiet).await?,
@@ -297,10 +308,14 @@ async fn campaign_demo(root: &std::path::Path) -> Result<u8> {
         "4. Switch every batch and validate it (the demo's grace period is 0)",
         campaign::switch(&c, &[], false).await?,
     );
+    let validations = campaign::validate_all(&c).await;
     show(
         "5. Full validation: every message, contact and event",
-        campaign::validate(&c).await?,
+        campaign::validation_output(&c, &validations),
     );
+    let report = campaign::report(&c, Some(validations), true).await?;
+    let html = report.json["html"].as_str().unwrap_or_default().to_owned();
+    show("6. Report", report);
     let status = campaign::status(&c).await?;
     let counts = status.json["mailboxes"].as_array().map_or(0, Vec::len);
     println!(
@@ -314,6 +329,7 @@ async fn campaign_demo(root: &std::path::Path) -> Result<u8> {
     if let Some(log) = log {
         println!("Log: {}", log.display());
     }
+    println!("Report: {html}");
     Ok(code)
 }
 

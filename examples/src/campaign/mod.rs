@@ -1,6 +1,6 @@
 //! The campaign steps of the `migrate` CLI over one campaign file
 //! ([`CampaignFile`]): `inventory`, `plan`, `backup`, `run`, `delta`, `switch`, `status`,
-//! `validate`, `pause`, `resume`, `retry-failed` — each printing for people by default and
+//! `validate`, `report`, `pause`, `resume`, `retry-failed` — each printing for people by default and
 //! JSON with `--json` ([`StepOutput`]), with the exit codes of
 //! [`verdict`](crate::verdict).
 //!
@@ -14,6 +14,7 @@ mod inventory;
 mod open;
 mod operate;
 mod output;
+mod report;
 mod validate;
 
 pub use demo::{ensure_demo_campaign, DEMO_CAMPAIGN, DEMO_MAILBOXES, DEMO_MESSAGES_PER_MAILBOX};
@@ -23,4 +24,7 @@ pub use inventory::inventory;
 pub use open::Campaign;
 pub use operate::{delta, pause, plan, retry_failed, run, status, status_text, switch};
 pub use output::{bar, failure_code, settled, status_code, StepOutput};
-pub use validate::{validate, validate_mailbox, MailboxValidation};
+pub use report::report;
+pub use validate::{
+    validate, validate_all, validate_mailbox, validation_output, MailboxValidation,
+};

@@ -108,6 +108,13 @@ pub async fn validate_mailbox(
 /// # Errors
 /// None of its own: a mailbox that cannot be compared is reported with its error.
 pub async fn validate(campaign: &Campaign) -> Result<StepOutput> {
+    let results = validate_all(campaign).await;
+    Ok(validation_output(campaign, &results))
+}
+
+/// Compares every mailbox of the campaign, one after another; a mailbox that cannot be
+/// compared carries its error.
+pub async fn validate_all(campaign: &Campaign) -> Vec<MailboxValidation> {
     let mut results = Vec::new();
     for pair in campaign.plan.pairs() {
         let v = match validate_mailbox(campaign, pair).await {
@@ -120,6 +127,11 @@ pub async fn validate(campaign: &Campaign) -> Result<StepOutput> {
         };
         results.push(v);
     }
+    results
+}
+
+/// The validation's text, JSON and exit code.
+pub fn validation_output(campaign: &Campaign, results: &[MailboxValidation]) -> StepOutput {
     let passed = results.iter().filter(|v| v.passed()).count();
     let mut text = format!(
         "Validation of campaign {:?}: {passed} of {} mailboxes equal at the destination\n\n",
@@ -131,7 +143,7 @@ pub async fn validate(campaign: &Campaign) -> Result<StepOutput> {
         "  {:<32} {:>8} {:>11} {:>7} {:>9} {:>9}  result",
         "mailbox", "messages", "differences", "refused", "pim items", "pim diffs"
     );
-    for v in &results {
+    for v in results {
         let _ = writeln!(
             text,
             "  {:<32} {:>8} {:>11} {:>7} {:>9} {:>9}  {}",
@@ -159,9 +171,9 @@ pub async fn validate(campaign: &Campaign) -> Result<StepOutput> {
     } else {
         2
     };
-    Ok(StepOutput::new(
+    StepOutput::new(
         text,
         json!({ "campaign": campaign.plan.name(), "mailboxes": results }),
         code,
-    ))
+    )
 }
