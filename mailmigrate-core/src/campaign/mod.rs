@@ -11,7 +11,9 @@
 //! - [`stores`](MailboxStores): what each mailbox is read from, written to and backed up
 //!   to, opened by a [`StoreFactory`] when the runner gets to it;
 //! - [`runner`](CampaignRunner): drives the plan — backup, then sync, the pilot first,
-//!   at most N mailboxes at once, one mailbox's failure recorded on it alone.
+//!   at most N mailboxes at once, one mailbox's failure recorded on it alone;
+//! - `dns` (feature `dns`): whether each domain's MX, SPF, autodiscover and autoconfig
+//!   records are ready for the switch, and after it whether mail goes to the destination.
 //!
 //! # Example
 //! A staged campaign of two mailboxes on in-memory stores: the pilot, then the rest, then
@@ -44,6 +46,8 @@
 //! # Ok::<(), mailmigrate_core::Error>(()) }).unwrap();
 //! ```
 
+#[cfg(feature = "dns")]
+pub mod dns;
 mod duration;
 mod plan;
 mod runner;
