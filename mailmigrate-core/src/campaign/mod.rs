@@ -17,6 +17,8 @@
 //!   at most N mailboxes at once, one mailbox's failure recorded on it alone;
 //! - [`report`]: the final report, one self-contained HTML page and its JSON
 //!   ([`CampaignReport`](report::CampaignReport)).
+//! - `dns` (feature `dns`): whether each domain's MX, SPF, autodiscover and autoconfig
+//!   records are ready for the switch, and after it whether mail goes to the destination.
 //!
 //! # Example
 //! A staged campaign of two mailboxes on in-memory stores: the pilot, then the rest, then
@@ -49,6 +51,8 @@
 //! # Ok::<(), mailmigrate_core::Error>(()) }).unwrap();
 //! ```
 
+#[cfg(feature = "dns")]
+pub mod dns;
 mod duration;
 mod plan;
 pub mod report;
