@@ -389,7 +389,7 @@ impl Client {
                     tokio::time::sleep(backoff(resent)).await;
                     continue;
                 }
-                Err(e) => return Err(transport(&e, call)),
+                Err(e) => return Err(transport(e, call)),
             };
             let answer = Answer {
                 status,
@@ -497,8 +497,11 @@ pub(crate) fn segment(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, SEGMENT).to_string()
 }
 
-fn transport(e: &reqwest::Error, call: &Call) -> Error {
-    // reqwest's message names the URL, never the token (it travels in a header).
+fn transport(e: reqwest::Error, call: &Call) -> Error {
+    // reqwest's message names the URL. A bearer token travels in a header, but a
+    // pre-authenticated URL (an upload session's [G-ATT], an import session's
+    // `?authtoken=` [G-IMP]) is itself the secret: its errors leave it out.
+    let e = if call.authorize { e } else { e.without_url() };
     let err =
         Error::new(ErrorKind::Unavailable, format!("{}: {e}", call.what)).with_provider(PROVIDER);
     if call.writes() && !e.is_connect() {
@@ -530,6 +533,15 @@ mod tests {
         let t0 = Instant::now();
         assert_eq!(b.try_spend(500, t0), None);
         assert!(b.try_spend(1, t0).is_some());
+    }
+
+    #[tokio::test]
+    async fn a_preauthenticated_url_stays_out_of_errors() {
+        let url = "http://127.0.0.1:1/importItem?authtoken=s3cret".to_owned();
+        let e = reqwest::Client::new().post(&url).send().await.unwrap_err();
+        let call = Call::get(url, "import").preauthenticated();
+        let err = transport(e, &call);
+        assert!(!err.to_string().contains("s3cret"), "{err}");
     }
 
     #[test]

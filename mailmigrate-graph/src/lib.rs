@@ -20,7 +20,10 @@
 //! [`Directory`](mailmigrate_core::directory::Directory): mailboxes with their kinds and
 //! aliases, and mail-enabled groups with their members.
 //!
-//! The mailbox import/export API is not built yet.
+//! [`GraphTenantCopy`] copies one Exchange Online mailbox into another (tenant to tenant)
+//! through the mailbox import/export API, Exchange's opaque full-fidelity item streams,
+//! where both tenants offer it, and as JSON otherwise; [`GraphTenantCopy::paths`] says
+//! which path each folder's messages took.
 
 /// The URL scheme this provider answers to (`graph://`).
 pub const SCHEME: &str = "graph";
@@ -39,12 +42,14 @@ mod extended;
 mod mail;
 mod pim;
 mod recurrence;
+mod tenant;
 mod timezones;
 
 pub use builder::{GraphBuilder, AUTHORITY_URL, DELEGATED_SCOPES, GRAPH_SCOPE, GRAPH_URL};
 pub use client::MailboxLimits;
 pub use directory::GraphDirectory;
 pub use mail::Graph;
+pub use tenant::{CopyPath, FolderCopyPath, GraphTenantCopy};
 
 #[cfg(feature = "emulator")]
 pub mod emulator;

@@ -122,6 +122,9 @@ pub(crate) struct Config {
     pub(crate) contacts: Vec<TenantContact>,
     pub(crate) denied_permissions: Vec<String>,
     pub(crate) directory_page_cap: usize,
+    /// `None`: the mailbox import/export API is offered; else the status it is refused with.
+    pub(crate) import_export_refusal: Option<u16>,
+    pub(crate) import_session_lifetime: Duration,
 }
 
 /// Configures and starts an emulated tenant. Every setter has a faithful default.
@@ -166,6 +169,8 @@ impl Default for EmulatorBuilder {
                 contacts: Vec::new(),
                 denied_permissions: Vec::new(),
                 directory_page_cap: 999,
+                import_export_refusal: None,
+                import_session_lifetime: super::exchange::IMPORT_SESSION_LIFETIME,
             },
         }
     }
@@ -338,6 +343,28 @@ impl EmulatorBuilder {
     /// a small tenant.
     pub fn directory_page_cap(mut self, n: usize) -> Self {
         self.cfg.directory_page_cap = n.max(1);
+        self
+    }
+    /// Whether the tenant offers the mailbox import/export API (default: yes, GA since
+    /// May 2026 \[IE-GA\]). Off, `settings/exchange`, every `admin/exchange/mailboxes`
+    /// call and the import URL answer 403 `ErrorAccessDenied`, as for an app without
+    /// `MailboxItem.ImportExport.All` \[G-EXP\]\[G-IMPS\]; see
+    /// [`mailbox_import_export_refusal`](Self::mailbox_import_export_refusal).
+    pub fn mailbox_import_export(mut self, offered: bool) -> Self {
+        self.cfg.import_export_refusal = if offered { None } else { Some(403) };
+        self
+    }
+    /// Turns the mailbox import/export API off with this status: 403 (`ErrorAccessDenied`),
+    /// 404 (`ResourceNotFound`, an endpoint the cloud does not have) or 501
+    /// (`NotImplemented`).
+    pub fn mailbox_import_export_refusal(mut self, status: u16) -> Self {
+        self.cfg.import_export_refusal = Some(status);
+        self
+    }
+    /// How long an import session's URL stays valid (default one hour; the length is not
+    /// documented, only that it expires at `expirationDateTime` \[G-IMP\]).
+    pub fn import_session_lifetime(mut self, d: Duration) -> Self {
+        self.cfg.import_session_lifetime = d;
         self
     }
     /// Binds `127.0.0.1:0` and serves until the last [`EmulatorHandle`] is dropped or

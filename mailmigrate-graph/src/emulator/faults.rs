@@ -35,6 +35,7 @@ struct Inner {
     armed: FaultQueue<Fault>,
     token_epoch: AtomicU64,
     delta_epoch: AtomicU64,
+    import_epoch: AtomicU64,
 }
 
 /// Fault injection, shared with the running server (cheap to clone, thread-safe).
@@ -167,6 +168,16 @@ impl Faults {
     /// Every outstanding delta and skip token answers 410 Gone `syncStateNotFound` \[G-DQ\].
     pub fn expire_delta_tokens(&self) {
         self.inner.delta_epoch.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Every mailbox import session created so far expires: its `importUrl` answers 401
+    /// `InvalidAuthenticationToken`, as after its `expirationDateTime` \[G-IMP\].
+    pub fn expire_import_sessions(&self) {
+        self.inner.import_epoch.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub(crate) fn import_epoch(&self) -> u64 {
+        self.inner.import_epoch.load(Ordering::SeqCst)
     }
 
     /// How many firings the armed faults have left: 0 once every fault has fired.

@@ -123,6 +123,8 @@ pub struct Stats {
     /// Device code polls that came sooner than the announced interval (RFC 8628 §3.5:
     /// a client waits it out).
     pub early_device_polls: u64,
+    /// Mailbox import sessions created (`createImportSession`, \[G-IMPS\]).
+    pub import_sessions: usize,
 }
 
 #[derive(Debug)]
@@ -393,6 +395,7 @@ impl EmulatorHandle {
             bytes_uploaded: c.bytes_uploaded,
             tokens_issued: c.tokens_issued,
             early_device_polls: self.st().sign_ins.early_polls(),
+            import_sessions: self.st().imports().len(),
         }
     }
 

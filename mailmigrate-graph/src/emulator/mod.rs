@@ -44,6 +44,16 @@
 //! no `Authorization` header, only in-order `application/octet-stream` chunks under 4 MB
 //! that add up to the announced size, and expire (\[G-ATT\]).
 //!
+//! The mailbox import/export API (\[G-EXP\]\[G-IMP\]\[G-IMPS\]\[G-MBXF\], offered unless
+//! [`EmulatorBuilder::mailbox_import_export`] turns it off):
+//! `GET /users/{u}/settings/exchange`, `GET /admin/exchange/mailboxes/{id}/folders[/{id}[/childFolders|/items]]`,
+//! `POST …/exportItems` (at most 20 ids; the data is an emulator-private stream of the
+//! whole stored message, so an import in another emulator restores it with its flags,
+//! dates and draft state), `POST …/createImportSession`, and the pre-authenticated
+//! `POST /api/gbeta/Mailboxes('{id}')/importItem?authtoken=…`, which takes no
+//! `Authorization` header, checks the token and its expiry
+//! ([`Faults::expire_import_sessions`]), and enforces the `create`/`update` rules.
+//!
 //! The directory, read-only and seeded with [`TenantUser`], [`TenantGroup`] and
 //! [`TenantContact`]: `GET /users[/{id}]`, `/users/{id}/mailboxSettings/userPurpose`,
 //! `GET /groups[/{id}[/members]]` with 100 objects a page (`$top` up to 999), opaque
@@ -61,6 +71,7 @@ mod delta;
 mod device;
 mod directory;
 mod errors;
+mod exchange;
 mod faults;
 mod folders;
 mod handle;

@@ -20,7 +20,7 @@ use super::handle::EmulatorHandle;
 use super::odata::{Prefer, Query};
 use super::store::{Mailbox, Store};
 use super::throttle::{self, Counters, Throttle};
-use super::{auth, batch, calendars, contacts, delta, device, folders, messages};
+use super::{auth, batch, calendars, contacts, delta, device, exchange, folders, messages};
 use mailmigrate_core::emulator::{ConnKill, KillableListener};
 
 /// Everything the server shares between requests and with the handle.
@@ -35,11 +35,19 @@ pub(crate) struct State {
     pub(crate) throttle: Throttle,
     pub(crate) delta: Mutex<HashMap<String, DeltaState>>,
     pub(crate) uploads: Mutex<HashMap<String, UploadSession>>,
+    /// Mailbox import sessions by token \[G-IMPS\].
+    pub(crate) import_sessions: Mutex<HashMap<String, exchange::ImportSession>>,
 }
 
 impl State {
     pub(crate) fn store(&self) -> MutexGuard<'_, Store> {
         self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn imports(&self) -> MutexGuard<'_, HashMap<String, exchange::ImportSession>> {
+        self.import_sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn counters(&self) -> MutexGuard<'_, Counters> {
@@ -123,6 +131,7 @@ pub(crate) async fn start(cfg: Config) -> std::io::Result<EmulatorHandle> {
         throttle: Throttle::default(),
         delta: Mutex::new(HashMap::new()),
         uploads: Mutex::new(HashMap::new()),
+        import_sessions: Mutex::new(HashMap::new()),
     });
     let app = axum::Router::new()
         .fallback(entry)
@@ -208,6 +217,16 @@ async fn handle(
             return resp;
         }
         return attachments::upload(st, method, seg(1), headers, &body).into_resp_or(crid);
+    }
+    // [G-IMP] the pre-authenticated import URL (`/api/gbeta/Mailboxes('…')/importItem`).
+    if seg(0) == "api" && seg(1) == "gbeta" && seg(3) == "importItem" {
+        if let Some(resp) = answer_fault(st, method.as_str(), path, crid) {
+            return resp;
+        }
+        if method != Method::POST {
+            return GraphError::new(405, "MethodNotAllowed", "Use POST.").into_resp(crid);
+        }
+        return exchange::import_item(st, uri.query(), headers, &body).into_resp_or(crid);
     }
     let beta = match seg(0) {
         "v1.0" => false,
@@ -302,6 +321,19 @@ async fn graph_inner(st: &Arc<State>, ctx: &Ctx) -> Result<Resp, GraphError> {
         return answer;
     }
     let seg = |i: usize| ctx.segs.get(i).map(String::as_str).unwrap_or("");
+    // [G-MBXF][G-EXP][G-IMPS] /admin/exchange/mailboxes/{mailboxId}/…
+    if seg(0) == "admin" && seg(1) == "exchange" && seg(2) == "mailboxes" && ctx.segs.len() > 4 {
+        let upn = exchange::upn_of(st, seg(3)).ok_or_else(|| {
+            GraphError::new(404, "ErrorInvalidMailboxId", "The mailbox id is not known.")
+        })?;
+        let _slot =
+            st.throttle
+                .admit(&st.cfg.limits, &ctx.client_id, &upn, ctx.body.len() as u64)?;
+        let mut store = st.store();
+        let mbx = store.mailbox_mut(&upn).ok_or_else(|| unknown_mailbox(st))?;
+        let rest: Vec<&str> = ctx.segs[4..].iter().map(String::as_str).collect();
+        return exchange::admin(st, ctx, mbx, &rest);
+    }
     if seg(0) != "users" || ctx.segs.len() < 3 {
         // [G-CMSG] app-only calls address /users/{id|upn}; anything else is unknown here.
         return Err(unknown_segment(
@@ -366,6 +398,7 @@ fn route(st: &State, ctx: &Ctx, mbx: &mut Mailbox) -> Result<Resp, GraphError> {
     let m = ctx.method.as_str();
     match (m, rest.as_slice()) {
         ("GET", ["mailFolders"]) => folders::list(st, ctx, mbx, None),
+        ("GET", ["settings", "exchange"]) => exchange::settings(st, ctx, mbx),
         ("POST", ["mailFolders"]) => folders::create(st, ctx, mbx, None),
         ("GET", ["mailFolders", f]) => folders::get(st, ctx, mbx, f),
         ("GET", ["mailFolders", f, "childFolders"]) => folders::list(st, ctx, mbx, Some(f)),

@@ -17,6 +17,8 @@ pub enum CreatedBy {
     MimeCreate,
     /// Beta `importMime` \[G-IMIME\].
     ImportMime,
+    /// The import URL of a mailbox import session \[G-IMP\].
+    ImportItem,
 }
 
 /// A recipient (`emailAddress {name, address}`).

@@ -35,7 +35,7 @@ pub(super) const MAX_MESSAGE_BYTES: u64 = 150 * 1024 * 1024;
 
 /// The named property holding the content hash (hex BLAKE3) of the message a copy was
 /// made from; a staged copy holds [`partial_stamp`] until its last attachment is in.
-pub(super) fn hash_property() -> String {
+pub(crate) fn hash_property() -> String {
     crate::extended::named_string("mailmigrate-hash")
 }
 

@@ -167,6 +167,19 @@ impl Graph {
         Ok(out)
     }
 
+    /// The copies in `folder` with `Message-ID` `id` whose MIME hashes to `hash` but that
+    /// carry no hash stamp (an import whose answer or stamping `PATCH` was lost), stamped
+    /// now and returned as copies.
+    pub(crate) async fn unstamped_copies(
+        &self,
+        folder: &FolderId,
+        id: &str,
+        hash: &ContentHash,
+    ) -> Result<Vec<ExistingCopy>> {
+        let found = self.unstamped_imports(folder, id, hash).await?;
+        Ok(found.into_iter().map(existing_copy).collect())
+    }
+
     /// The message's current categories (a full-list property: a change rewrites it).
     async fn categories_of(&self, id: &MessageId) -> Result<Vec<String>> {
         #[derive(Deserialize)]

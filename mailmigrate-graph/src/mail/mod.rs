@@ -27,6 +27,8 @@ use tokio::sync::{Mutex, OnceCell};
 
 use crate::client::Client;
 
+pub(crate) use create::hash_property;
+
 /// An Exchange Online mailbox through Microsoft Graph: a mail source and destination.
 /// Build it with [`GraphBuilder`](crate::GraphBuilder).
 ///
@@ -191,6 +193,12 @@ impl Graph {
     /// The HTTP client, for the contacts side.
     pub(crate) fn client(&self) -> &Arc<Client> {
         &self.client
+    }
+
+    /// Notes a write of a message with `hash` into `folder` before it is sent, so a
+    /// batch of look-ups asks Graph about it (see `stamps`).
+    pub(crate) fn note_writing(&self, folder: &FolderId, hash: &mailmigrate_core::ContentHash) {
+        self.stamps.writing(folder, hash);
     }
 
     /// The contacts side's memory.
