@@ -58,6 +58,7 @@ pub const RESUMABLE_CHUNK: usize = 8 * 1024 * 1024;
 pub struct GmailBuilder {
     user: String,
     api_url: String,
+    admin_url: String,
     token_url: String,
     tokens: Option<Arc<dyn TokenProvider>>,
     refresh: Option<(String, SecretString, SecretString)>,
@@ -94,6 +95,7 @@ impl GmailBuilder {
         Self {
             user: user.into(),
             api_url: GMAIL_URL.to_owned(),
+            admin_url: crate::ADMIN_URL.to_owned(),
             token_url: TOKEN_URL.to_owned(),
             tokens: None,
             refresh: None,
@@ -204,8 +206,55 @@ impl GmailBuilder {
     /// `ConfigInvalid` for a URL that is not `https` (without
     /// [`allow_plaintext`](Self::allow_plaintext)), no credentials (a token provider, a
     /// refresh token or a service account), or a service account for the user `me`.
-    pub fn build(mut self) -> Result<Gmail> {
-        for url in [&self.api_url, &self.token_url] {
+    pub fn build(self) -> Result<Gmail> {
+        let (client, user, settings, limits) = self.client(&[GMAIL_SCOPE])?;
+        Ok(Gmail::new(Arc::new(client), user, settings, limits))
+    }
+
+    /// Builds the domain's directory, read as this builder's user: an admin of the
+    /// domain (with a service account, the subject it acts for), with
+    /// [`DIRECTORY_USER_SCOPE`](crate::DIRECTORY_USER_SCOPE) and
+    /// [`DIRECTORY_GROUP_SCOPE`](crate::DIRECTORY_GROUP_SCOPE), which the admin must have
+    /// authorised for the service account's domain-wide delegation. It makes no request.
+    ///
+    /// ```no_run
+    /// # fn run(key: mailmigrate_gmail::ServiceAccountKey) -> mailmigrate_core::Result<()> {
+    /// let dir = mailmigrate_gmail::GmailBuilder::new("admin@example.com")
+    ///     .with_service_account(&key)
+    ///     .connect_directory()?;
+    /// # let _ = dir;
+    /// # Ok(())
+    /// # }
+    /// # let _ = run;
+    /// ```
+    ///
+    /// # Errors
+    /// As [`build`](Self::build).
+    pub fn connect_directory(mut self) -> Result<crate::GoogleDirectory> {
+        let scopes = [crate::DIRECTORY_USER_SCOPE, crate::DIRECTORY_GROUP_SCOPE];
+        self.extra_scopes.extend(scopes);
+        let admin_url = self.admin_url.clone();
+        let (client, user, _, _) = self.client(&scopes)?;
+        let label = user
+            .rsplit_once('@')
+            .map_or(user.as_str(), |(_, d)| d)
+            .to_owned();
+        Ok(crate::GoogleDirectory::new(client, admin_url, label))
+    }
+
+    /// The Admin SDK root, [`ADMIN_URL`](crate::ADMIN_URL) by default (the emulator's
+    /// `base_url`).
+    pub fn with_admin_url(mut self, url: impl Into<String>) -> Self {
+        self.admin_url = url.into();
+        self
+    }
+
+    /// The HTTP client of the user, with a service account's tokens for `sa_scopes`.
+    fn client(
+        mut self,
+        sa_scopes: &[&'static str],
+    ) -> Result<(Client, String, Settings, GmailLimits)> {
+        for url in [&self.api_url, &self.token_url, &self.admin_url] {
             let plain = url.starts_with("http://");
             if !(url.starts_with("https://") || plain && self.allow_plaintext) {
                 return Err(config(format!(
@@ -223,7 +272,7 @@ impl GmailBuilder {
             .map_err(|e| config(format!("cannot build the HTTP client: {e}")))?;
         if self.tokens.is_none() {
             if let Some(key) = self.service_account.take() {
-                self.tokens = Some(service_account_tokens(&key, &self.user)?);
+                self.tokens = Some(service_account_tokens(&key, &self.user, sa_scopes)?);
             }
         }
         let tokens = match (self.tokens.take(), self.refresh.take()) {
@@ -247,23 +296,22 @@ impl GmailBuilder {
             }
         };
         let client = Client::new(http, &self.api_url, &self.user, tokens, self.limits);
-        Ok(Gmail::new(
-            Arc::new(client),
-            self.user,
-            self.settings,
-            self.limits,
-        ))
+        Ok((client, self.user, self.settings, self.limits))
     }
 }
 
 /// The service account's provider for `user` \[GO-SA\]: a named user, never `me`.
-fn service_account_tokens(key: &ServiceAccountKey, user: &str) -> Result<Arc<dyn TokenProvider>> {
+fn service_account_tokens(
+    key: &ServiceAccountKey,
+    user: &str,
+    scopes: &[&'static str],
+) -> Result<Arc<dyn TokenProvider>> {
     if user.eq_ignore_ascii_case("me") || !user.contains('@') {
         return Err(config(
             "a service account acts for a named user of the domain, not \"me\"",
         ));
     }
-    Ok(key.provider_for(user, [GMAIL_SCOPE]))
+    Ok(key.provider_for(user, scopes.iter().copied()))
 }
 
 fn config(msg: impl Into<String>) -> Error {

@@ -16,6 +16,8 @@ use crate::error::{from_answer, is_rate_limit, retry_after};
 use crate::quota::{Bucket, Cost, GmailLimits};
 use crate::PROVIDER;
 
+mod batch;
+
 /// A request to send.
 #[derive(Debug, Clone)]
 pub(crate) struct Call {

@@ -19,7 +19,9 @@
 //! [`GooglePim`] is the same user's Google Calendar and Google Contacts (People API) as a
 //! core PIM source and destination, built by [`GooglePimBuilder`].
 //!
-//! The Admin directory is not built yet.
+//! [`GoogleDirectory`] is the domain's users, aliases and groups through the Admin SDK
+//! Directory API, as a core [`Directory`](mailmigrate_core::directory::Directory), built
+//! by [`GmailBuilder::connect_directory`].
 
 /// The URL scheme this provider answers to (`gmail://`).
 pub const SCHEME: &str = "gmail";
@@ -30,8 +32,10 @@ const PROVIDER: &str = "gmail";
 mod auth;
 mod builder;
 mod client;
+mod directory;
 mod error;
 mod mail;
+mod multipart;
 mod pim;
 mod quota;
 
@@ -43,6 +47,7 @@ pub use builder::{
     GmailBuilder, GMAIL_SCOPE, GMAIL_URL, MAX_MESSAGE_BYTES, RESUMABLE_CHUNK, RESUMABLE_THRESHOLD,
     TOKEN_URL,
 };
+pub use directory::{GoogleDirectory, ADMIN_URL, DIRECTORY_GROUP_SCOPE, DIRECTORY_USER_SCOPE};
 pub use mail::{Gmail, LabelRename, ALL_MAIL};
 pub use pim::{
     GooglePim, GooglePimBuilder, CALENDAR_SCOPE, CALENDAR_URL, CONTACTS_SCOPE, PEOPLE_URL,

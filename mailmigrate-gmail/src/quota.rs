@@ -39,6 +39,10 @@ pub struct GmailLimits {
     pub backoff_init: Duration,
     /// The longest pause (default 64 s, \[GM-ERR\] "truncated").
     pub backoff_max: Duration,
+    /// Calls sent together in one batch request (default 25, at most 100): Google caps a
+    /// batch at 100 and advises against more than 50; per-user concurrency makes large
+    /// batches answer many parts 429, and tools use 10–25 \[GM-BATCH\]\[I-G429\].
+    pub batch_size: usize,
 }
 
 impl Default for GmailLimits {
@@ -52,6 +56,7 @@ impl Default for GmailLimits {
             server_retries: 3,
             backoff_init: Duration::from_secs(1),
             backoff_max: Duration::from_secs(64),
+            batch_size: 25,
         }
     }
 }
@@ -85,6 +90,18 @@ impl GmailLimits {
         self.backoff_max = max.max(init);
         self
     }
+    /// Sets [`batch_size`](Self::batch_size), kept within 1..=100 \[GM-BATCH\].
+    ///
+    /// ```
+    /// use mailmigrate_gmail::GmailLimits;
+    /// assert_eq!(GmailLimits::default().batch_size, 25);
+    /// assert_eq!(GmailLimits::default().with_batch_size(500).batch_size, 100);
+    /// ```
+    #[must_use]
+    pub fn with_batch_size(mut self, n: usize) -> Self {
+        self.batch_size = n.clamp(1, 100);
+        self
+    }
     /// Sets [`rate_limit_retries`](Self::rate_limit_retries).
     #[must_use]
     pub fn with_rate_limit_retries(mut self, n: u32) -> Self {
@@ -115,6 +132,8 @@ pub(crate) enum Cost {
     Small,
     /// The chunks of a resumable upload: the initiating request paid for the import.
     Free,
+    /// A batch: the sum of its parts' costs (n calls in a batch count as n, \[GM-BATCH\]).
+    Units(u64),
 }
 
 impl Cost {
@@ -125,6 +144,7 @@ impl Cost {
             Self::History => 2,
             Self::Small => 1,
             Self::Free => 0,
+            Self::Units(n) => n,
         }
     }
 }
@@ -154,7 +174,8 @@ impl Bucket {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
         self.tokens = (self.tokens + elapsed * self.per_sec).min(self.capacity);
         self.last = now;
-        let cost = cost as f64;
+        // A batch may cost more than the bucket holds: it waits for a full bucket then.
+        let cost = (cost as f64).min(self.capacity);
         if self.tokens >= cost {
             self.tokens -= cost;
             return None;

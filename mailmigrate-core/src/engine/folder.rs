@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use futures::StreamExt;
 use tokio::sync::mpsc;
@@ -53,9 +53,10 @@ struct Ctx<'a> {
     /// pending row of an earlier run that a look-up did not find): the final look-up waits
     /// [`SyncOptions::settle_grace`](super::SyncOptions::settle_grace) after it.
     uncertain_since: Mutex<Option<Instant>>,
-    /// Set when a side refused the credentials (`Unauthenticated`), in any folder of this
-    /// pass: every request would be refused the same way, so folders stop asking.
-    refused: &'a AtomicBool,
+    /// Set when a side refused the credentials (`Unauthenticated`) or its quota is spent
+    /// (`QuotaExceeded`: a destination full, a provider's daily limit), in any folder of
+    /// this pass: every request would be refused the same way, so folders stop asking.
+    refused: &'a OnceLock<ErrorKind>,
 }
 
 impl Ctx<'_> {
@@ -90,8 +91,8 @@ impl Ctx<'_> {
     ) -> Result<()> {
         let err = err.with_item(&self.entry.source.path, &id);
         tracing::warn!(message = %id, error = %err, "item failed");
-        if err.kind() == ErrorKind::Unauthenticated {
-            self.refused.store(true, Ordering::SeqCst);
+        if stops_the_pass(err.kind()) {
+            let _ = self.refused.set(err.kind());
         }
         stats.failed += 1;
         if err.disposition() != Disposition::Final {
@@ -130,7 +131,7 @@ impl Ctx<'_> {
 pub(super) async fn sync_folder(
     engine: &Engine,
     entry: &PlanEntry,
-    refused: &AtomicBool,
+    refused: &OnceLock<ErrorKind>,
 ) -> FolderReport {
     engine.events.emit(|| Event::FolderStarted {
         source: entry.source.path.clone(),
@@ -138,7 +139,7 @@ pub(super) async fn sync_folder(
     });
     let mut stats = Stats::default();
     let outcome = match known_failures(engine, entry).await {
-        Ok(_) if refused.load(Ordering::SeqCst) => Err(refused_error()),
+        Ok(_) if refused.get().is_some() => Err(refused_error(refused)),
         Ok(failed_for_good) => {
             let ctx = Ctx {
                 engine,
@@ -152,6 +153,12 @@ pub(super) async fn sync_folder(
             run(&ctx, &mut stats).await
         }
         Err(e) => Err(e),
+    };
+    // Refused items held the folder back even when no further work came to see the flag:
+    // the report still says why, so the caller knows to park the mailbox.
+    let outcome = match outcome {
+        Ok(false) if refused.get().is_some() => Err(refused_error(refused)),
+        other => other,
     };
     let (complete, error, error_kind) = match outcome {
         Ok(complete) => (complete, None, None),
@@ -174,12 +181,26 @@ pub(super) async fn sync_folder(
     }
 }
 
-/// Why a folder pass stops once credentials were refused.
-fn refused_error() -> Error {
-    Error::new(
-        ErrorKind::Unauthenticated,
-        "credentials were refused; the pass stops (fix them and run again)",
-    )
+/// Whether an item's error stops the whole pass: refused credentials, or a spent quota
+/// (a full destination, a provider's daily limit, Gmail's `dailyLimitExceeded`). Every
+/// further request would be refused the same way, one per message; the items not written
+/// stay for the next pass, which a campaign runs once the quota is back.
+pub(super) fn stops_the_pass(kind: ErrorKind) -> bool {
+    matches!(kind, ErrorKind::Unauthenticated | ErrorKind::QuotaExceeded)
+}
+
+/// Why a folder pass stops once credentials were refused or a quota ran out.
+fn refused_error(refused: &OnceLock<ErrorKind>) -> Error {
+    match refused.get() {
+        Some(ErrorKind::QuotaExceeded) => Error::new(
+            ErrorKind::QuotaExceeded,
+            "a quota is exhausted; the pass stops (run again once it is back)",
+        ),
+        _ => Error::new(
+            ErrorKind::Unauthenticated,
+            "credentials were refused; the pass stops (fix them and run again)",
+        ),
+    }
 }
 
 /// The items of the folder recorded as failed for good (unless the caller asked to retry).
@@ -643,8 +664,8 @@ async fn write(
     held: &mut u64,
 ) -> Result<()> {
     while let Some(work) = rx.recv().await {
-        if ctx.refused.load(Ordering::SeqCst) {
-            return Err(refused_error());
+        if ctx.refused.get().is_some() {
+            return Err(refused_error(ctx.refused));
         }
         match work {
             Work::WouldCopy { messages, bytes } => {

@@ -197,8 +197,11 @@ impl Engine {
     /// Per-item failures are recorded and reported, never fatal. A folder whose pass stops
     /// early (the source or destination became unreachable) is reported incomplete and
     /// resumes from its last checkpoint next time. Credentials refused
-    /// (`Unauthenticated`) stop every folder of the pass: each would be refused the same
-    /// way, one request per message.
+    /// (`Unauthenticated`) or a quota spent (`QuotaExceeded`: a full destination, a
+    /// provider's daily limit) stop every folder of the pass: each would be refused the
+    /// same way, one request per message. Those folders report the kind in
+    /// [`FolderReport::error_kind`](crate::engine::FolderReport::error_kind), so a caller
+    /// can park the mailbox and run the next pass later; nothing is written twice.
     ///
     /// # Errors
     /// Only for failures before any folder starts: bad options, unsupported capabilities,
@@ -219,7 +222,7 @@ impl Engine {
             folders: copies.len(),
         });
         let concurrency = self.folder_concurrency();
-        let refused = std::sync::atomic::AtomicBool::new(false);
+        let refused = std::sync::OnceLock::new();
         let refused = &refused;
         // Source folders that land in one destination folder run one after another: their
         // look-ups and claims must see each other's copies (two at once could both take

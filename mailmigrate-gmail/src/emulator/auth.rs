@@ -81,7 +81,8 @@ pub(crate) fn token(st: &State, body: &[u8]) -> Response {
     else {
         return oauth_error(400, "invalid_grant", "Token has been expired or revoked.");
     };
-    let token = issue(st, user, vec![FULL.to_owned()]);
+    let scopes: Vec<String> = REFRESH_SCOPES.iter().map(|s| (*s).to_owned()).collect();
+    let token = issue(st, user, scopes);
     let life = st.cfg.token_lifetime;
     json(
         200,
@@ -89,13 +90,32 @@ pub(crate) fn token(st: &State, body: &[u8]) -> Response {
             "access_token": token,
             "expires_in": life.as_secs(),
             "token_type": "Bearer",
-            "scope": FULL,
+            "scope": REFRESH_SCOPES.join(" "),
         }),
     )
 }
 
 /// The full mail scope; refresh tokens of the emulator carry it \[10.3\].
 pub(crate) const FULL: &str = "https://mail.google.com/";
+
+/// What the emulator's refresh tokens were consented for: the full mail scope and the
+/// directory's read-only scopes \[AD-DISC\] (reading the directory takes an admin too).
+const REFRESH_SCOPES: &[&str] = &[
+    FULL,
+    "https://www.googleapis.com/auth/admin.directory.user.readonly",
+    "https://www.googleapis.com/auth/admin.directory.group.readonly",
+];
+
+/// Whether the bearer's token holds one of `admitting` (an unknown token passes here;
+/// [`check`] refuses it).
+pub(crate) fn has_scope(st: &State, header: Option<&str>, admitting: &[String]) -> bool {
+    let Some(token) = header.and_then(|h| h.strip_prefix("Bearer ")) else {
+        return true;
+    };
+    st.tokens()
+        .get(token.trim())
+        .is_none_or(|t| t.scopes.iter().any(|s| admitting.contains(s)))
+}
 
 /// The scopes that admit a Gmail method, per the discovery document's `scopes`
 /// \[GM-DISC\]; `None` for methods outside this table (they are not checked).

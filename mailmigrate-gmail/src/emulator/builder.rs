@@ -33,6 +33,12 @@ pub struct Quota {
     /// Whether a rate-limit answer carries `Retry-After` (default off: Gmail states the
     /// instant in the message text only, observed).
     pub send_retry_after: bool,
+    /// Units one user may spend per day before 403 `dailyLimitExceeded` \[GM-ERR\]
+    /// (default none: Google publishes no per-user daily figure; a test knob).
+    pub daily_units_per_user: Option<u64>,
+    /// Units the whole project may spend per day before 403 `dailyLimitExceeded`
+    /// (default none; \[GM-QUOTA\] names 80,000,000 a day for projects since 2026-05-01).
+    pub daily_units_per_project: Option<u64>,
 }
 
 impl Default for Quota {
@@ -43,6 +49,8 @@ impl Default for Quota {
             concurrency: 10,
             rate_limit_status: 403,
             send_retry_after: false,
+            daily_units_per_user: None,
+            daily_units_per_project: None,
         }
     }
 }
@@ -65,6 +73,20 @@ impl Quota {
     #[must_use]
     pub fn with_rate_limit_status(mut self, status: u16) -> Self {
         self.rate_limit_status = status;
+        self
+    }
+    /// Sets [`daily_units_per_user`](Self::daily_units_per_user) and
+    /// [`daily_units_per_project`](Self::daily_units_per_project).
+    ///
+    /// ```
+    /// use mailmigrate_gmail::emulator::Quota;
+    /// let q = Quota::default().with_daily_units(Some(500), None);
+    /// assert_eq!(q.daily_units_per_user, Some(500));
+    /// ```
+    #[must_use]
+    pub fn with_daily_units(mut self, per_user: Option<u64>, per_project: Option<u64>) -> Self {
+        self.daily_units_per_user = per_user;
+        self.daily_units_per_project = per_project;
         self
     }
     /// Sets [`send_retry_after`](Self::send_retry_after).
@@ -92,6 +114,7 @@ pub(crate) struct Config {
     pub(crate) latency: Duration,
     pub(crate) service_account: super::service_account::ServiceAccountConfig,
     pub(crate) upload_session_lifetime: Duration,
+    pub(crate) directory: super::directory::DirectoryConfig,
 }
 
 /// Configures and starts an emulated Google Workspace domain. Every setter has a
@@ -119,6 +142,7 @@ impl Default for EmulatorBuilder {
                 latency: Duration::ZERO,
                 service_account: Default::default(),
                 upload_session_lifetime: Duration::from_secs(7 * 24 * 3600),
+                directory: Default::default(),
             },
         }
     }
@@ -136,6 +160,40 @@ impl EmulatorBuilder {
     pub fn user(mut self, email: &str) -> Self {
         let token = format!("refresh-{}", email.to_ascii_lowercase());
         self.cfg.users.push((email.to_ascii_lowercase(), token));
+        self.cfg.directory.known.insert(email.to_ascii_lowercase());
+        self
+    }
+    /// Adds a user (as [`user`](Self::user)) with the name, aliases and state the
+    /// Directory API lists for it \[AD-USER\].
+    ///
+    /// ```
+    /// use mailmigrate_gmail::emulator::{Emulator, WorkspaceUser};
+    /// let b = Emulator::builder()
+    ///     .workspace_user(WorkspaceUser::new("ada@example.com").with_alias("a@example.com"))
+    ///     .admin("root@example.com");
+    /// # let _ = b;
+    /// ```
+    pub fn workspace_user(mut self, user: super::WorkspaceUser) -> Self {
+        let email = user.email.clone();
+        self.cfg.directory.profiles.push(user);
+        self.user(&email)
+    }
+    /// Adds a user (as [`user`](Self::user)) who is a super admin: the only kind of caller
+    /// (or service-account subject) the Directory API answers \[AD-403\].
+    pub fn admin(mut self, email: &str) -> Self {
+        self.cfg.directory.admins.insert(email.to_ascii_lowercase());
+        self.user(email)
+    }
+    /// Adds a group with its members \[AD-GROUP\].
+    pub fn workspace_group(mut self, group: super::WorkspaceGroup) -> Self {
+        self.cfg.directory.groups.push(group);
+        self
+    }
+    /// The most items one Directory API page holds, below `maxResults` (default none:
+    /// `maxResults` decides; Google may return fewer than asked, \[AD-USERS\]), so tests
+    /// page through a small domain.
+    pub fn directory_page_size(mut self, n: usize) -> Self {
+        self.cfg.directory.page_size = Some(n.max(1));
         self
     }
     /// The lifetime of access tokens, announced as `expires_in` (default 3599 s).

@@ -62,6 +62,11 @@ pub struct Stats {
     pub tokens_issued: u64,
     /// Imports sent with `processForCalendar=true`.
     pub calendar_processed: u64,
+    /// HTTP requests to the APIs (token endpoint and consent screen aside): a batch of
+    /// many calls is one \[GM-BATCH\].
+    pub requests: u64,
+    /// Calls refused with `dailyLimitExceeded` \[GM-ERR\].
+    pub daily_refused: u64,
 }
 
 #[derive(Debug)]
@@ -226,6 +231,7 @@ impl EmulatorHandle {
     pub fn gmail_builder(&self, user: &str) -> crate::GmailBuilder {
         crate::GmailBuilder::new(user)
             .with_api_url(self.base_url())
+            .with_admin_url(self.base_url())
             .with_token_url(self.token_url())
             .with_refresh_token(
                 self.client_id(),
@@ -356,7 +362,33 @@ impl EmulatorHandle {
             max_in_flight,
             tokens_issued: c.tokens_issued,
             calendar_processed: c.calendar_processed,
+            requests: c.requests,
+            daily_refused: c.daily_refused,
         }
+    }
+
+    /// Starts a new quota day: every daily budget ([`Quota::daily_units_per_user`](super::Quota::daily_units_per_user),
+    /// [`daily_units_per_project`](super::Quota::daily_units_per_project)) is whole again, as
+    /// at Google's daily reset.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use mailmigrate_gmail::emulator::{Emulator, Quota};
+    /// let emu = Emulator::builder()
+    ///     .user("ada@example.com")
+    ///     .quota(Quota::default().with_daily_units(Some(1), None))
+    ///     .start()
+    ///     .await
+    ///     .unwrap();
+    /// emu.reset_daily_quota();
+    /// assert_eq!(emu.stats().daily_refused, 0);
+    /// emu.shutdown().await;
+    /// # });
+    /// ```
+    pub fn reset_daily_quota(&self) {
+        let mut c = self.st().counters();
+        c.daily.clear();
+        c.daily_project = 0;
     }
 
     /// Stops the server (open connections are closed after at most a second).

@@ -112,24 +112,30 @@ pub(crate) fn profile(mbx: &Mailbox) -> Result<Response, GoogleError> {
     ))
 }
 
-/// What `q` may say here: `rfc822msgid:<id>`, the one search the client uses. Any other
+/// What `q` may say here: `rfc822msgid:<id>`, the one search the client uses, or several
+/// joined by `OR` (Gmail's search operators combine with `OR` \[GM-SEARCH\]). Any other
 /// query is refused, so a client relying on more is caught.
-fn search(q: &str) -> Result<String, GoogleError> {
-    let value = q
-        .trim()
-        .strip_prefix("rfc822msgid:")
-        .filter(|v| !v.trim().is_empty() && !v.trim().contains(' '))
-        .ok_or_else(|| {
-            GoogleError::invalid(format!(
-                "Invalid query {q:?}: the emulator understands only rfc822msgid:<id>"
-            ))
-        })?;
-    Ok(value
-        .trim()
-        .trim_matches('"')
-        .trim_start_matches('<')
-        .trim_end_matches('>')
-        .to_owned())
+fn search(q: &str) -> Result<Vec<String>, GoogleError> {
+    let refuse = || {
+        GoogleError::invalid(format!(
+            "Invalid query {q:?}: the emulator understands only rfc822msgid:<id> [OR …]"
+        ))
+    };
+    q.split(" OR ")
+        .map(|term| {
+            let value = term
+                .trim()
+                .strip_prefix("rfc822msgid:")
+                .filter(|v| !v.trim().is_empty() && !v.trim().contains(' '))
+                .ok_or_else(refuse)?;
+            Ok(value
+                .trim()
+                .trim_matches('"')
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_owned())
+        })
+        .collect()
 }
 
 /// An opaque page token for `offset`, and back.
@@ -171,7 +177,7 @@ pub(crate) fn list(req: &Req, mbx: &Mailbox) -> Result<Response, GoogleError> {
         .filter(|m| {
             wanted_id
                 .as_ref()
-                .is_none_or(|w| message_id(&m.raw).as_deref() == Some(w.as_str()))
+                .is_none_or(|w| message_id(&m.raw).is_some_and(|id| w.contains(&id)))
         })
         .collect();
     hits.sort_by(|a, b| (b.internal_date, &b.id).cmp(&(a.internal_date, &a.id)));

@@ -49,11 +49,20 @@
 //! `batchCreateContacts` ≤ 200, `updateContact` with etags, deletes) are served beside
 //! Gmail, their requests checked against their own discovery documents.
 //!
-//! Not emulated yet: `insert`, `batch`, the Admin directory.
+//! The batch endpoint (`POST /batch/gmail/v1`, ≤ 100 parts, each dispatched through the
+//! routes above with its own status, \[GM-BATCH\]) and the Admin SDK Directory API
+//! (`GET /admin/directory/v1/users`, `…/groups`, `…/groups/{groupKey}/members`, paged,
+//! for admins only, \[AD-DISC\]) are served too. A daily budget
+//! ([`Quota::daily_units_per_user`]) answers 403 `dailyLimitExceeded` until
+//! [`EmulatorHandle::reset_daily_quota`].
+//!
+//! Not emulated yet: `insert`.
 
 mod auth;
+mod batch;
 mod builder;
 mod consent;
+mod directory;
 mod discovery;
 mod errors;
 mod faults;
@@ -71,6 +80,7 @@ mod store;
 
 pub use builder::{EmulatorBuilder, Quota};
 pub use consent::Consent;
+pub use directory::{WorkspaceGroup, WorkspaceUser};
 pub use faults::{Fault, Faults};
 pub use handle::{EmulatorHandle, Stats, StoredLabel, StoredMessage};
 pub use pim::{StoredContact, StoredEvent};

@@ -11,7 +11,11 @@ use super::errors::GoogleError;
 /// What a method costs in quota units \[GM-QUOTA\].
 pub(crate) fn units(method_id: &str) -> u64 {
     // Calendar and People publish per-request quotas, not unit costs: one unit a call.
-    if method_id.starts_with("calendar.") || method_id.starts_with("people.") {
+    // The Admin SDK's quota is its own (requests per minute): one unit a call here too.
+    if method_id.starts_with("calendar.")
+        || method_id.starts_with("people.")
+        || method_id.starts_with("directory.")
+    {
         return 1;
     }
     match method_id
@@ -44,6 +48,14 @@ pub(crate) struct Counters {
     pub(crate) concurrency_refused: u64,
     pub(crate) tokens_issued: u64,
     pub(crate) calendar_processed: u64,
+    /// Units charged today per user, and for the whole project (reset by
+    /// [`EmulatorHandle::reset_daily_quota`](super::EmulatorHandle::reset_daily_quota)).
+    pub(crate) daily: HashMap<String, u64>,
+    pub(crate) daily_project: u64,
+    /// Calls refused with `dailyLimitExceeded`.
+    pub(crate) daily_refused: u64,
+    /// HTTP requests the API received (a batch is one).
+    pub(crate) requests: u64,
 }
 
 impl Counters {
@@ -98,6 +110,22 @@ pub(crate) fn admit(
         )
         .with_domain("usageLimits"));
     }
+    // [GM-ERR] 403 `dailyLimitExceeded` (domain usageLimits) once a daily budget is spent:
+    // the project's ([GM-QUOTA] "daily billing threshold", 80,000,000 units) or a
+    // per-user one set for tests. It lasts until the day's reset, not a window.
+    let today = c.daily.get(user).copied().unwrap_or(0);
+    let over_user = quota.daily_units_per_user.is_some_and(|d| today + cost > d);
+    let over_project = quota
+        .daily_units_per_project
+        .is_some_and(|d| c.daily_project + cost > d);
+    if over_user || over_project {
+        c.daily_refused += 1;
+        return Err(
+            GoogleError::new(403, "dailyLimitExceeded", "Daily Limit Exceeded")
+                .with_domain("usageLimits"),
+        );
+    }
+    let u = c.users.entry(user.to_owned()).or_default();
     let spent: u64 = u.spent.iter().map(|(_, n)| n).sum();
     if spent + cost > quota.units_per_window {
         let oldest = u.spent.front().map_or(now, |(t, _)| *t);
@@ -118,6 +146,8 @@ pub(crate) fn admit(
     u.in_flight += 1;
     u.max_in_flight = u.max_in_flight.max(u.in_flight);
     *c.units.entry(user.to_owned()).or_default() += cost;
+    *c.daily.entry(user.to_owned()).or_default() += cost;
+    c.daily_project += cost;
     *c.calls.entry(method_id.to_owned()).or_default() += 1;
     Ok(Slot {
         counters: Arc::clone(counters),

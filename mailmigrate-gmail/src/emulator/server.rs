@@ -171,6 +171,10 @@ async fn dispatch(
     {
         return super::consent::authorize(&st, parts.uri.query());
     }
+    st.counters().requests += 1;
+    if parts.method == Method::POST && super::batch::is_batch(&path) {
+        return super::batch::handle(&st, &parts.headers, &body).await;
+    }
     if let Some(fault) = st.faults.take(true, &method, &path) {
         if fault == Fault::Drop {
             conn.kill();
@@ -201,8 +205,9 @@ async fn dispatch(
     .unwrap_or_else(GoogleError::into_response)
 }
 
-/// Upload sessions (`…?upload_id=`, \[GM-UPL\]) first, then the Gmail API.
-async fn route(
+/// Upload sessions (`…?upload_id=`, \[GM-UPL\]) first, then the Gmail API (the batch
+/// endpoint's parts come here too).
+pub(crate) async fn route(
     st: &State,
     method: &Method,
     path: &str,
@@ -226,6 +231,12 @@ async fn api(
     body: Bytes,
 ) -> Result<Response, GoogleError> {
     if let Some(answer) = super::pim::route(st, method, path, query, &headers, &body) {
+        return answer;
+    }
+    let bearer = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if let Some(answer) = super::directory::route(st, method.as_str(), path, query, bearer) {
         return answer;
     }
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();

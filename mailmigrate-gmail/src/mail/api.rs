@@ -147,22 +147,70 @@ pub(crate) enum Format {
     Raw,
 }
 
-/// `messages.get`: `Ok(None)` when there is no such message.
-pub(crate) async fn get(client: &Client, id: &str, format: Format) -> Result<Option<Message>> {
+/// The `messages.get` call for `id` in `format`.
+pub(crate) fn get_call(client: &Client, id: &str, format: Format) -> Call {
     let query = match format {
         Format::Metadata => "format=metadata&metadataHeaders=Message-ID",
         Format::Raw => "format=raw",
     };
-    let call = Call::get(
+    Call::get(
         client.url(&format!("/messages/{}?{query}", segment(id))),
         Cost::Read,
         format!("get message {id}"),
-    );
+    )
+}
+
+/// `messages.get`: `Ok(None)` when there is no such message.
+pub(crate) async fn get(client: &Client, id: &str, format: Format) -> Result<Option<Message>> {
+    let call = get_call(client, id, format);
     match client.json::<Message>(&call).await {
         Ok(m) => Ok(Some(m)),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// The `messages.list` call of one page of `folder` matching `q`, from `token`.
+pub(crate) fn list_call(client: &Client, folder: &FolderId, q: &str, token: Option<&str>) -> Call {
+    let mut path = format!(
+        "/messages?maxResults={PAGE}{}&q={}",
+        scope(folder),
+        segment(q)
+    );
+    if let Some(t) = token {
+        path.push_str(&format!("&pageToken={}", segment(t)));
+    }
+    Call::get(
+        client.url(&path),
+        Cost::Read,
+        format!("list messages of {folder}"),
+    )
+}
+
+/// One page of `messages.list`: the ids and the next page's token.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ListPage {
+    #[serde(default)]
+    pub(crate) messages: Vec<Ref>,
+    pub(crate) next_page_token: Option<String>,
+}
+
+/// Reads a successful answer's JSON, or its error.
+pub(crate) fn read<T: serde::de::DeserializeOwned>(
+    answer: &crate::client::Answer,
+    call: &Call,
+) -> Result<T> {
+    if !answer.status.is_success() {
+        return Err(answer.error(call));
+    }
+    serde_json::from_slice(&answer.body).map_err(|e| {
+        Error::new(
+            ErrorKind::Unexpected,
+            format!("{}: unreadable answer ({e})", call.what),
+        )
+        .with_provider(PROVIDER)
+    })
 }
 
 /// `getProfile`: the mailbox's current history id \[GM-HIST\] (the baseline of a full
@@ -182,6 +230,29 @@ pub(crate) async fn history_id(client: &Client) -> Result<u64> {
         )
         .with_provider(PROVIDER)
     })
+}
+
+/// What a mailbox holds by Gmail's own counts: `messagesTotal` of `users.getProfile`
+/// and the number of labels of `users.labels.list` \[GM-DISC\].
+pub(crate) async fn counts(client: &Client) -> Result<mailmigrate_core::directory::MailboxStats> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Profile {
+        #[serde(default)]
+        messages_total: u64,
+    }
+    #[derive(Deserialize)]
+    struct Labels {
+        #[serde(default)]
+        labels: Vec<serde_json::Value>,
+    }
+    let call = Call::get(client.url("/profile"), Cost::Small, "get profile");
+    let p: Profile = client.json(&call).await?;
+    let call = Call::get(client.url("/labels"), Cost::Small, "list labels");
+    let l: Labels = client.json(&call).await?;
+    Ok(mailmigrate_core::directory::MailboxStats::new()
+        .with_messages(p.messages_total)
+        .with_folders(l.labels.len() as u64))
 }
 
 /// A history record, as far as it is read.

@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 use futures::StreamExt;
 use mailmigrate_core::{
-    Appended, ContentHash, DedupeKey, Destination, EnsuredFolder, Error, ErrorKind, ExistingCopy,
-    Flag, FlagChange, FolderId, FolderPath, MessageId, RawMessage, Result, SpecialUse,
+    Appended, DedupeKey, Destination, EnsuredFolder, Error, ErrorKind, ExistingCopy, Flag,
+    FlagChange, FolderId, FolderPath, MessageId, RawMessage, Result, SpecialUse,
 };
 
 use super::api::{self, Format};
@@ -175,23 +175,21 @@ impl Destination for Gmail {
         let mut copies = Vec::new();
         for m in read {
             let Some(m) = m? else { continue };
-            if !api::in_folder(folder, &m.label_ids) {
-                continue;
+            if let Some(copy) = shared.copy_if_match(folder, key, &m).await? {
+                copies.push(copy);
             }
-            let bytes = m.raw_bytes()?;
-            if key.size.is_some_and(|s| s != bytes.len() as u64)
-                || ContentHash::of(&bytes) != key.hash
-            {
-                continue;
-            }
-            let flags = shared.flags_of(folder, &m.label_ids).await?;
-            copies.push(
-                ExistingCopy::new(MessageId::new(&m.id))
-                    .with_flags(flags)
-                    .with_internal_date(m.internal_date()),
-            );
         }
         Ok(copies)
+    }
+
+    /// Many keys in a few batch requests: their `Message-ID`s searched together, every
+    /// candidate read in batches \[GM-BATCH\] (see [`Gmail`](super::Gmail)).
+    async fn find_existing_many(
+        &self,
+        folder: &FolderId,
+        keys: &[DedupeKey],
+    ) -> Result<Vec<Vec<ExistingCopy>>> {
+        self.shared.find_many(folder, keys).await
     }
 
     async fn delete(&self, folder: &FolderId, ids: &[MessageId]) -> Result<()> {

@@ -10,6 +10,7 @@
 mod api;
 mod destination;
 mod labels;
+mod lookup;
 mod source;
 mod upload;
 
@@ -166,6 +167,11 @@ impl Gmail {
             }),
             info: ProviderInfo::new(crate::SCHEME, user, caps),
         }
+    }
+
+    /// Gmail's own counts of the mailbox, for the directory's stats.
+    pub(crate) async fn counts(&self) -> Result<mailmigrate_core::directory::MailboxStats> {
+        api::counts(&self.shared.client).await
     }
 
     /// The HTTP client, shared with the calendar and contacts store.

@@ -45,6 +45,16 @@ pub(crate) struct Method {
     parameters: HashMap<String, Param>,
     /// The request body's schema.
     request: Option<String>,
+    /// The scopes that admit the method (read for the Admin SDK).
+    #[serde(default)]
+    scopes: Vec<String>,
+}
+
+impl Method {
+    /// The scopes that admit the method, as the document lists them.
+    pub(crate) fn scopes(&self) -> &[String] {
+        &self.scopes
+    }
 }
 
 /// Which API a document describes.
@@ -52,11 +62,14 @@ pub(crate) struct Method {
 pub(crate) enum Api {
     Calendar,
     People,
+    /// The Admin SDK Directory API \[AD-DISC\] (`../directory/admin-discovery.json`).
+    Admin,
 }
 
 fn document(api: Api) -> &'static Document {
     static CAL: OnceLock<Document> = OnceLock::new();
     static PEOPLE: OnceLock<Document> = OnceLock::new();
+    static ADMIN: OnceLock<Document> = OnceLock::new();
     match api {
         Api::Calendar => CAL.get_or_init(|| {
             serde_json::from_str(include_str!("calendar-discovery.json"))
@@ -65,6 +78,10 @@ fn document(api: Api) -> &'static Document {
         Api::People => PEOPLE.get_or_init(|| {
             serde_json::from_str(include_str!("people-discovery.json"))
                 .expect("people-discovery.json parses")
+        }),
+        Api::Admin => ADMIN.get_or_init(|| {
+            serde_json::from_str(include_str!("../directory/admin-discovery.json"))
+                .expect("admin-discovery.json parses")
         }),
     }
 }
@@ -98,7 +115,12 @@ pub(crate) struct Matched {
 
 /// The method `http` `segments` name in either document.
 pub(crate) fn find(http: &str, segments: &[&str]) -> Option<Matched> {
-    for api in [Api::Calendar, Api::People] {
+    find_in(&[Api::Calendar, Api::People], http, segments)
+}
+
+/// The method `http` `segments` name in one of `apis`' documents.
+pub(crate) fn find_in(apis: &[Api], http: &str, segments: &[&str]) -> Option<Matched> {
+    for &api in apis {
         'methods: for m in &document(api).methods {
             if !m.http_method.eq_ignore_ascii_case(http) {
                 continue;

@@ -16,7 +16,7 @@
 //!   `getBatchGet`.
 
 pub(crate) mod calendar;
-mod discovery;
+pub(crate) mod discovery;
 mod handle;
 pub(crate) mod people;
 mod rrule;
@@ -207,6 +207,7 @@ fn serve(
     st.pim.with(&req.user.clone(), |acc| match req.matched.api {
         Api::Calendar => calendar::handle(&req, &mut acc.calendars, &cfg),
         Api::People => people::handle(&req, &mut acc.people, &cfg),
+        Api::Admin => Err(GoogleError::not_found()),
     })
 }
 
