@@ -342,3 +342,79 @@ async fn a_plan_with_mistakes_names_every_one_and_runs_nothing() {
     );
     assert!(!dir.path().join("new").exists(), "nothing moved");
 }
+
+/// Appends a `[dns]` table to the campaign file.
+fn with_dns(file: &Path, table: &str) {
+    let mut text = std::fs::read_to_string(file).unwrap();
+    // The table must come before [plan]'s array tables: put it first.
+    text = format!("{table}\n{text}");
+    std::fs::write(file, text).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dns_step_says_which_ttls_to_lower_and_when_mx_has_moved() {
+    use mailmigrate_core::testkit::dns::Zone;
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let file = campaign_dir(cwd).await;
+
+    // Before the switch: MX still at the old provider with a day-long TTL.
+    let before = Zone::new("new.example")
+        .mx(10, "mx.oldhost.test.", 86_400)
+        .txt("v=spf1 include:spf.oldhost.test -all", 3600)
+        .serve()
+        .await;
+    let switch = time::OffsetDateTime::now_utc() + time::Duration::days(3);
+    let switch = switch
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let table = |ns: std::net::SocketAddr, at: &str| {
+        format!(
+            "[dns]\nswitch_at = \"{at}\"\nhosts = [\"mx.new.example\"]\nnameserver = \"{ns}\"\n"
+        )
+    };
+    let original = std::fs::read_to_string(&file).unwrap();
+    with_dns(&file, &table(before.address(), &switch));
+    let f = file.to_str().unwrap().to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        let cwd = std::path::PathBuf::from(&f).parent().unwrap().to_path_buf();
+        migrate(&["dns", "--campaign", &f], &cwd)
+    })
+    .await
+    .unwrap();
+    let text = stdout(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "warnings: act, then check again:\n{text}"
+    );
+    assert!(text.contains("new.example: not ready"), "{text}");
+    assert!(text.contains("86400"), "names the TTL to lower:\n{text}");
+
+    // After the switch: MX at the destination with a low TTL.
+    let after = Zone::new("new.example")
+        .mx(10, "mx.new.example.", 300)
+        .txt("v=spf1 include:spf.new.example -all", 300)
+        .serve()
+        .await;
+    std::fs::write(&file, &original).unwrap();
+    with_dns(&file, &table(after.address(), "2025-01-01T00:00:00Z"));
+    let f = file.to_str().unwrap().to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        let cwd = std::path::PathBuf::from(&f).parent().unwrap().to_path_buf();
+        let dns = migrate(&["dns", "--campaign", &f, "--json"], &cwd);
+        let report = migrate(&["report", "--campaign", &f, "--no-verify"], &cwd);
+        (dns, report)
+    })
+    .await
+    .unwrap();
+    let (dns, report) = out;
+    let j = json(&dns);
+    assert_eq!(j["domains"][0]["mx_at_destination"], true, "{j}");
+    assert_eq!(report.status.code(), Some(0), "{}", stdout(&report));
+    let page = std::fs::read_to_string(cwd.join("report/acme-report.html")).unwrap();
+    assert!(
+        page.contains("mx.new.example"),
+        "the report shows the DNS state"
+    );
+}

@@ -1,137 +1,38 @@
 //! DNS readiness checks against an authoritative in-memory zone served by hickory-server
 //! on 127.0.0.1 (an ephemeral port, UDP and TCP): never the internet.
 
-use std::net::{Ipv4Addr, SocketAddr};
-use std::str::FromStr;
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hickory_server::proto::rr::rdata::{A, CNAME, MX, SOA, SRV, TXT};
-use hickory_server::proto::rr::{LowerName, Name, RData, Record};
-use hickory_server::store::in_memory::InMemoryZoneHandler;
-use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneType};
-use hickory_server::Server;
 use mailmigrate_core::campaign::dns::*;
+use mailmigrate_core::testkit::dns::{RunningZone, Zone};
 use time::macros::datetime;
 use time::OffsetDateTime;
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::UdpSocket;
 
 const DOMAIN: &str = "acme.test";
 const SWITCH: OffsetDateTime = datetime!(2025-03-01 20:00 UTC);
 
-/// The records of one test zone, `acme.test.`.
-struct Zone {
-    records: Vec<Record>,
-}
-
-fn name(n: &str) -> Name {
-    let fqdn = if n.is_empty() {
-        format!("{DOMAIN}.")
-    } else if n.ends_with('.') {
-        n.to_owned()
-    } else {
-        format!("{n}.{DOMAIN}.")
-    };
-    Name::from_str(&fqdn).unwrap()
-}
-
-impl Zone {
-    fn new() -> Self {
-        let soa = SOA::new(name("ns"), name("hostmaster"), 1, 3600, 600, 86_400, 60);
-        Self {
-            records: vec![Record::from_rdata(name(""), 3600, RData::SOA(soa))],
-        }
-    }
-
-    fn with(mut self, owner: &str, ttl: u32, data: RData) -> Self {
-        self.records
-            .push(Record::from_rdata(name(owner), ttl, data));
-        self
-    }
-
-    fn mx(self, preference: u16, exchange: &str, ttl: u32) -> Self {
-        self.with("", ttl, RData::MX(MX::new(preference, name(exchange))))
-    }
-
-    fn txt(self, text: &str, ttl: u32) -> Self {
-        self.with("", ttl, RData::TXT(TXT::new(vec![text.to_owned()])))
-    }
-
-    fn cname(self, owner: &str, target: &str, ttl: u32) -> Self {
-        self.with(owner, ttl, RData::CNAME(CNAME(name(target))))
-    }
-
-    fn autodiscover_srv(self, target: &str, ttl: u32) -> Self {
-        self.with(
-            "_autodiscover._tcp",
+/// The usual records of a domain about to move to Microsoft 365: MX still at the old
+/// provider, SPF already including both, autodiscover and autoconfig aliases; every TTL
+/// `ttl`.
+fn moving_to_m365(ttl: u32) -> Zone {
+    Zone::new(DOMAIN)
+        .mx(10, "mx1.oldmail.test.", ttl)
+        .mx(20, "mx2.oldmail.test.", ttl)
+        .txt(
+            "v=spf1 include:spf.oldmail.test include:spf.protection.outlook.com -all",
             ttl,
-            RData::SRV(SRV::new(0, 0, 443, name(target))),
         )
-    }
-
-    /// The usual records of a domain about to move to Microsoft 365: MX still at the old
-    /// provider, SPF already including both, autodiscover and autoconfig aliases; every
-    /// TTL `ttl`.
-    fn moving_to_m365(ttl: u32) -> Self {
-        Self::new()
-            .mx(10, "mx1.oldmail.test.", ttl)
-            .mx(20, "mx2.oldmail.test.", ttl)
-            .txt(
-                "v=spf1 include:spf.oldmail.test include:spf.protection.outlook.com -all",
-                ttl,
-            )
-            .txt("google-site-verification=not-an-spf-record", ttl)
-            .cname("autodiscover", "autodiscover.outlook.com.", ttl)
-            .autodiscover_srv("autodiscover.outlook.com.", ttl)
-            .cname("autoconfig", "autoconfig.oldmail.test.", ttl)
-    }
-
-    /// Serves the zone on 127.0.0.1 (UDP and TCP on the same ephemeral port).
-    async fn serve(self) -> Running {
-        let mut handler: InMemoryZoneHandler =
-            InMemoryZoneHandler::empty(name(""), ZoneType::Primary, AxfrPolicy::Deny);
-        for record in self.records {
-            assert!(handler.upsert_mut(record, 1), "record refused by the zone");
-        }
-        let mut catalog = Catalog::new();
-        catalog.upsert(LowerName::from(name("")), vec![Arc::new(handler)]);
-        let mut server = Server::new(catalog);
-        let (udp, tcp) = bind_pair().await;
-        let address = udp.local_addr().unwrap();
-        server.register_socket(udp);
-        server.register_listener(tcp, Duration::from_secs(5), 16);
-        Running { server, address }
-    }
+        .txt("google-site-verification=not-an-spf-record", ttl)
+        .cname("autodiscover", "autodiscover.outlook.com.", ttl)
+        .autodiscover_srv("autodiscover.outlook.com.", ttl)
+        .cname("autoconfig", "autoconfig.oldmail.test.", ttl)
 }
 
-/// A UDP socket and a TCP listener on the same free loopback port.
-async fn bind_pair() -> (UdpSocket, TcpListener) {
-    for _ in 0..20 {
-        let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if let Ok(tcp) = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await {
-            return (udp, tcp);
-        }
-    }
-    panic!("no loopback port free for both UDP and TCP");
-}
-
-struct Running {
-    #[allow(dead_code)] // kept alive: dropping it stops the server
-    server: Server<Catalog>,
-    address: SocketAddr,
-}
-
-impl Running {
-    fn checker(&self) -> DnsChecker {
-        DnsChecker::with_nameserver(self.address)
-            .unwrap()
-            .with_timeout(Duration::from_secs(5))
-    }
-
-    async fn check(&self) -> DomainRecords {
-        self.checker().check_domain(DOMAIN).await.unwrap()
-    }
+async fn check(dns: &RunningZone) -> DomainRecords {
+    dns.checker().check_domain(DOMAIN).await.unwrap()
 }
 
 fn codes(r: &Readiness) -> Vec<FindingCode> {
@@ -140,8 +41,8 @@ fn codes(r: &Readiness) -> Vec<FindingCode> {
 
 #[tokio::test]
 async fn low_ttls_are_ready_and_every_record_is_read() {
-    let dns = Zone::moving_to_m365(300).serve().await;
-    let records = dns.check().await;
+    let dns = moving_to_m365(300).serve().await;
+    let records = check(&dns).await;
 
     assert_eq!(records.domain, DOMAIN);
     let mx = records.mx_by_preference();
@@ -193,11 +94,11 @@ async fn low_ttls_are_ready_and_every_record_is_read() {
 
 #[tokio::test]
 async fn a_high_ttl_must_be_lowered_by_the_switch_minus_the_old_ttl() {
-    let dns = Zone::moving_to_m365(300)
+    let dns = moving_to_m365(300)
         .mx(30, "mx3.oldmail.test.", 86_400)
         .serve()
         .await;
-    let records = dns.check().await;
+    let records = check(&dns).await;
     // The highest TTL of the set counts: a resolver may keep the set that long.
     assert_eq!(records.mx.max_ttl(), Some(86_400));
 
@@ -258,8 +159,8 @@ async fn a_high_ttl_must_be_lowered_by_the_switch_minus_the_old_ttl() {
 
 #[tokio::test]
 async fn after_the_switch_an_mx_still_at_the_old_provider_is_an_error() {
-    let dns = Zone::moving_to_m365(300).serve().await;
-    let records = dns.check().await;
+    let dns = moving_to_m365(300).serve().await;
+    let records = check(&dns).await;
     let now = SWITCH + Duration::from_secs(3600);
     let verdict = readiness(&records, SWITCH, now, &DestinationHint::microsoft365());
     assert_eq!(verdict.phase, Phase::AfterSwitch);
@@ -281,12 +182,12 @@ async fn after_the_switch_an_mx_still_at_the_old_provider_is_an_error() {
     assert!(!verdict.has(FindingCode::AutodiscoverNotAtDestination));
 
     // Half moved: a warning naming what is left.
-    let dns = Zone::moving_to_m365(300)
+    let dns = moving_to_m365(300)
         .mx(0, "acme-test.mail.protection.outlook.com.", 300)
         .serve()
         .await;
     let verdict = readiness(
-        &dns.check().await,
+        &check(&dns).await,
         SWITCH,
         now,
         &DestinationHint::microsoft365(),
@@ -297,14 +198,14 @@ async fn after_the_switch_an_mx_still_at_the_old_provider_is_an_error() {
 
 #[tokio::test]
 async fn an_mx_at_the_destination_is_ok_and_says_when_old_ttls_expire() {
-    let dns = Zone::new()
+    let dns = Zone::new(DOMAIN)
         .mx(0, "acme-test.mail.protection.outlook.com.", 3600)
         .txt("v=spf1 include:spf.protection.outlook.com -all", 3600)
         .cname("autodiscover", "autodiscover.outlook.com.", 3600)
         .cname("autoconfig", "autoconfig.new.test.", 3600)
         .serve()
         .await;
-    let records = dns.check().await;
+    let records = check(&dns).await;
     let hint = DestinationHint::microsoft365();
 
     // The MX changed at the switch; the old MX had a TTL of 2 h.
@@ -364,13 +265,13 @@ async fn an_mx_at_the_destination_is_ok_and_says_when_old_ttls_expire() {
 
 #[tokio::test]
 async fn missing_autodiscover_is_a_finding_not_an_error() {
-    let dns = Zone::new()
+    let dns = Zone::new(DOMAIN)
         .mx(10, "mx1.oldmail.test.", 300)
         .txt("v=spf1 include:spf.protection.outlook.com -all", 300)
-        .with("autoconfig", 300, RData::A(A::new(192, 0, 2, 10)))
+        .a("autoconfig", Ipv4Addr::new(192, 0, 2, 10), 300)
         .serve()
         .await;
-    let records = dns.check().await;
+    let records = check(&dns).await;
     assert_eq!(records.autodiscover.status, AnswerStatus::NxDomain);
     assert_eq!(records.autodiscover_srv.status, AnswerStatus::NxDomain);
     // autoconfig has an address, not an alias.
@@ -400,11 +301,11 @@ async fn missing_autodiscover_is_a_finding_not_an_error() {
 
 #[tokio::test]
 async fn two_spf_records_are_an_error() {
-    let dns = Zone::moving_to_m365(300)
+    let dns = moving_to_m365(300)
         .txt("v=spf1 include:_spf.google.com ~all", 300)
         .serve()
         .await;
-    let records = dns.check().await;
+    let records = check(&dns).await;
     assert_eq!(records.spf.records.len(), 2);
     let verdict = readiness(
         &records,
@@ -428,7 +329,7 @@ async fn two_spf_records_are_an_error() {
 
 #[tokio::test]
 async fn a_name_that_does_not_exist_is_a_finding() {
-    let dns = Zone::moving_to_m365(300).serve().await;
+    let dns = moving_to_m365(300).serve().await;
     let records = dns.checker().check_domain("ghost.acme.test").await.unwrap();
     assert_eq!(records.mx.status, AnswerStatus::NxDomain);
     assert!(records.spf.is_empty());
@@ -436,8 +337,8 @@ async fn a_name_that_does_not_exist_is_a_finding() {
     assert_eq!(codes(&verdict)[0], FindingCode::DomainMissing, "{verdict}");
 
     // A name that exists without an MX: no data.
-    let dns = Zone::new().txt("v=spf1 -all", 300).serve().await;
-    let records = dns.check().await;
+    let dns = Zone::new(DOMAIN).txt("v=spf1 -all", 300).serve().await;
+    let records = check(&dns).await;
     assert_eq!(records.mx.status, AnswerStatus::NoData);
     let verdict = readiness(&records, SWITCH, SWITCH, &DestinationHint::microsoft365());
     assert!(verdict.has(FindingCode::MxMissing), "{verdict}");
@@ -453,8 +354,8 @@ async fn a_name_that_does_not_exist_is_a_finding() {
 
 #[tokio::test]
 async fn a_nameserver_that_never_answers_times_out_naming_the_domain() {
-    // Bound, never read: queries go unanswered (and TCP connections are never served).
-    let (udp, _tcp) = bind_pair().await;
+    // Bound, never read: queries go unanswered (TCP to the port is refused).
+    let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
     let address = udp.local_addr().unwrap();
     let checker = DnsChecker::with_nameserver(address)
         .unwrap()

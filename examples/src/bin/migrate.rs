@@ -83,6 +83,9 @@ enum Command {
     Status(CampaignArgs),
     /// Campaign: compare every mailbox in full, mail and contacts and calendars.
     Validate(CampaignArgs),
+    /// Campaign: the DNS records of each domain against the planned switch (the file's
+    /// [dns] table): TTLs to lower and by when, MX at the destination, old TTLs expired.
+    Dns(CampaignArgs),
     /// Campaign: write the HTML report and its JSON (with each mailbox's validation unless
     /// --no-verify).
     Report {
@@ -232,6 +235,7 @@ async fn campaign_step(cli: &Cli) -> Result<Option<u8>> {
         Some(Command::Status(a)) => ("status", a),
         Some(Command::Validate(a)) => ("validate", a),
         Some(Command::Report { campaign, .. }) => ("report", campaign),
+        Some(Command::Dns(a)) => ("dns", a),
         Some(Command::Pause(a)) => ("pause", a),
         Some(Command::Resume(a)) => ("resume", a),
         Some(Command::RetryFailed(a)) => ("retry-failed", a),
@@ -257,6 +261,7 @@ async fn campaign_step(cli: &Cli) -> Result<Option<u8>> {
         Some(Command::Switch { batches, .. }) => campaign::switch(&c, batches, quiet).await?,
         Some(Command::Status(_)) => campaign::status(&c).await?,
         Some(Command::Validate(_)) => campaign::validate(&c).await?,
+        Some(Command::Dns(_)) => campaign::dns(&c).await?,
         Some(Command::Report { no_verify, .. }) => campaign::report(&c, None, !no_verify).await?,
         Some(Command::Pause(_)) => campaign::pause(&c, true).await?,
         Some(Command::Resume(_)) => campaign::pause(&c, false).await?,

@@ -102,6 +102,9 @@ pub struct CampaignFile {
     pub stores: StoreTemplates,
     /// The plan.
     pub plan: CampaignPlan,
+    /// The DNS switch, when the campaign checks it (`migrate dns`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<super::dns::DnsSettings>,
     /// The file's own path (set by [`load`](Self::load)).
     #[serde(skip)]
     path: PathBuf,

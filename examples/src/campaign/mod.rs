@@ -1,6 +1,6 @@
 //! The campaign steps of the `migrate` CLI over one campaign file
 //! ([`CampaignFile`]): `inventory`, `plan`, `backup`, `run`, `delta`, `switch`, `status`,
-//! `validate`, `report`, `pause`, `resume`, `retry-failed` — each printing for people by default and
+//! `validate`, `dns`, `report`, `pause`, `resume`, `retry-failed` — each printing for people by default and
 //! JSON with `--json` ([`StepOutput`]), with the exit codes of
 //! [`verdict`](crate::verdict).
 //!
@@ -8,6 +8,7 @@
 //! by URL ([`UrlStores`]), prints, and writes the inventory files.
 
 mod demo;
+mod dns;
 mod factory;
 mod file;
 mod inventory;
@@ -18,6 +19,7 @@ mod report;
 mod validate;
 
 pub use demo::{ensure_demo_campaign, DEMO_CAMPAIGN, DEMO_MAILBOXES, DEMO_MESSAGES_PER_MAILBOX};
+pub use dns::{check as check_dns, dns, DnsSettings};
 pub use factory::{fill_template, UrlStores};
 pub use file::{CampaignFile, InventoryFile, StoreTemplates};
 pub use inventory::inventory;

@@ -64,6 +64,9 @@ pub async fn report(
         code = super::validate::validation_output(campaign, v).code;
         report = report.with_verification(verification(v));
     }
+    if let Some(domains) = super::dns::check(campaign, time::OffsetDateTime::now_utc()).await? {
+        report = report.with_dns(domains.into_iter().map(|(_, state)| state).collect());
+    }
     let (html, json_path) = report.write_to(campaign.file.report_dir())?;
     let text = format!(
         "Report of campaign {:?}: {} mailboxes, {} items not migrated listed{}\n  {}\n  {}\n",

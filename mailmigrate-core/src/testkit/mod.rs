@@ -56,6 +56,8 @@
 use std::collections::HashMap;
 
 pub mod cases;
+#[cfg(feature = "testkit-dns")]
+pub mod dns;
 pub mod fixtures;
 mod harness;
 pub mod pim;

@@ -19,6 +19,7 @@
 mod readiness;
 mod records;
 mod resolver;
+mod to_report;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -36,6 +37,7 @@ pub use records::{
 pub use resolver::{
     DnsResolver, HickoryResolver, QueryError, RawAnswer, RawRecord, RecordData, RecordKind,
 };
+pub use to_report::report_state;
 
 use crate::campaign::ValidPlan;
 use crate::{Error, ErrorKind, Operation};
