@@ -1,9 +1,15 @@
 //! `migrate`: the mailmigrate command-line tool.
 //!
-//! With no arguments it runs the bundled demo: it generates a demo mailbox (once) under
-//! `target/mailmigrate-demo/`, migrates it into a Maildir there with its state in
-//! `state.sqlite`, checks what the pass wrote and prints the report and the verdict. Run
-//! it again and it moves nothing.
+//! With no arguments it runs the bundled demo campaign: six generated mailboxes (mail,
+//! contacts, calendars) under `target/mailmigrate-demo/campaign/` moved by a staged
+//! campaign — inventory, plan, backups, the pilot and two batches, the switch, validation
+//! and the HTML report, whose path ends the output. Run it again and it moves nothing.
+//! `mailbox-demo` is the single-mailbox demo (a pass, its check, `verify`).
+//!
+//! The campaign steps (`inventory`, `plan`, `run`, `delta`, `switch`, `status`,
+//! `validate`, `dns`, `report`, `pause`, `resume`, `retry-failed`) work over one campaign
+//! file (`--campaign FILE`; see `mailmigrate_examples::campaign`), each with `--json` and
+//! a log file of its run beside the campaign's state.
 //!
 //! With `--config job.toml` it runs a real job between stores (see
 //! `mailmigrate_examples::config` for the file format).
@@ -17,6 +23,7 @@
 //!
 //! ```text
 //! cargo run --release -p mailmigrate-examples --bin migrate
+//! cargo run --release -p mailmigrate-examples --bin migrate -- run --campaign acme.toml
 //! cargo run --release -p mailmigrate-examples --bin migrate -- --config job.toml --dry-run
 //! cargo run --release -p mailmigrate-examples --bin migrate -- verify --config job.toml
 //! ```
