@@ -1,7 +1,8 @@
 //! A staged campaign of 21 mailboxes between two real IMAP servers (Dovecot → Cyrus),
 //! driven through the CLI's campaign layer from a campaign file: the pilot, then two
 //! batches (each backed up first), a coexistence period in which new mail keeps arriving at
-//! the source and flags change there, the switch, a grace period during which a straggler
+//! the source and flags change there (and one mailbox's credentials stop working: it fails
+//! alone with its reason and is retried once fixed), the switch, a grace period during which a straggler
 //! still lands on the old system, and validation — every mailbox validated by the runner
 //! and compared in full afterwards, counted at the destination by Message-ID: nothing
 //! missing, nothing twice.
@@ -56,15 +57,24 @@ fn servers() -> Option<Servers> {
     let chost = var("MAILMIGRATE_TEST_IMAP_CYRUS_HOST").unwrap_or_else(|| "127.0.0.1".into());
     let users: Vec<String> = users.split_whitespace().map(str::to_owned).collect();
     assert!(users.len() >= MAILBOXES, "{} campaign users", users.len());
+    // Each source mailbox's password in a variable of its own, so one can stop working.
+    let password = var("MAILMIGRATE_TEST_IMAP_DOVECOT_PASSWORD").expect("the Dovecot password");
+    for u in &users {
+        set_password(u, &password);
+    }
     Some(Servers {
         source: format!(
-            "imap://{{source_login}}@{dhost}:{dport}?tls=plaintext&password_env=MAILMIGRATE_TEST_IMAP_DOVECOT_PASSWORD&probe=off"
+            "imap://{{source_login}}@{dhost}:{dport}?tls=plaintext&password_env=MM_CAMPAIGN_PW_{{source_login}}&probe=off"
         ),
         destination: format!(
             "imap://{{destination_login}}@{chost}:{cport}?tls=plaintext&password_env=MAILMIGRATE_TEST_IMAP_CYRUS_PASSWORD&probe=off"
         ),
         users: users[..MAILBOXES].to_vec(),
     })
+}
+
+fn set_password(user: &str, password: &str) {
+    std::env::set_var(format!("MM_CAMPAIGN_PW_{user}"), password);
 }
 
 fn url(template: &str, user: &str) -> String {
@@ -281,9 +291,33 @@ async fn a_staged_campaign_of_21_mailboxes_between_dovecot_and_cyrus() {
         };
         src_f.update_flags(&inbox.id, &m.id, &change).await.unwrap();
     }
+    // Meanwhile one mailbox's credentials stop working: it fails alone, with the reason.
+    let locked = &s.users[7];
+    set_password(locked, "no-longer-valid");
     let delta = runner.delta_pass().await.unwrap();
-    assert!(delta.failed.is_empty(), "{:?}", delta.failed);
-    assert_eq!(delta.copied, 3);
+    assert_eq!(delta.failed.len(), 1, "{:?}", delta.failed);
+    assert_eq!(&delta.failed[0].0, &format!("{locked}@old.example"));
+    assert_eq!(
+        delta.failed[0].1.kind,
+        mailmigrate_core::ErrorKind::Unauthenticated
+    );
+    assert_eq!(delta.copied, 3, "the others went on");
+    assert_eq!(delta.synced.len(), MAILBOXES - 1);
+    // Fixed, and retried: it carries on where it was.
+    set_password(
+        locked,
+        &std::env::var("MAILMIGRATE_TEST_IMAP_DOVECOT_PASSWORD").unwrap(),
+    );
+    let retried = runner.retry_failed().await.unwrap();
+    assert_eq!(
+        retried.synced,
+        [format!("{locked}@old.example")],
+        "{retried:?}"
+    );
+    assert_eq!(
+        retried.copied, 0,
+        "nothing was missing, nothing copied twice"
+    );
     let again = runner.delta_pass().await.unwrap();
     assert_eq!(
         again.copied, 0,
