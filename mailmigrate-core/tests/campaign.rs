@@ -946,3 +946,100 @@ async fn a_stale_runner_cannot_move_a_mailbox_another_moved() {
         Stage::BackingUp
     );
 }
+
+#[tokio::test]
+async fn prestaging_moves_old_mail_first_and_the_recent_mail_at_the_cut() {
+    let (world, inventory) = world(2).await;
+    // Each user also has 4 recent messages (dated a day before the campaign's clock).
+    let now = datetime!(2025-03-01 20:00 UTC);
+    for i in 0..2 {
+        let src = world.get(&user(i)).src;
+        let f = src
+            .ensure_folder(&FolderPath::parse("INBOX", '/').unwrap(), None)
+            .await
+            .unwrap()
+            .id;
+        let recent = (100..104)
+            .map(|n| {
+                let mut m = msg(&f, &format!("recent{i}"), n);
+                m.meta = m
+                    .meta
+                    .with_internal_date(Some(now - time::Duration::days(1)));
+                m
+            })
+            .collect();
+        for r in src.append(&f, recent).await.unwrap() {
+            r.unwrap();
+        }
+    }
+    let plan = CampaignPlan::new("prestage", Strategy::Cutover)
+        .with_grace_period(Duration::ZERO)
+        .with_prestage_older_than(Duration::from_secs(30 * 86_400))
+        .with_batch(Batch::new("all", (0..2).map(user)))
+        .validate(&inventory)
+        .unwrap();
+    let r = CampaignRunner::open(
+        plan,
+        Arc::new(mailmigrate_core::state::MemoryState::new()),
+        world.factory(),
+    )
+    .await
+    .unwrap()
+    .with_options(options())
+    .with_clock(move || now);
+
+    // The first copy: the 5 old messages of each mailbox, none of the recent ones.
+    let first = r.run().await.unwrap();
+    assert_eq!(first.synced.len(), 2, "{first:?}");
+    assert_eq!(first.copied, 10);
+    for i in 0..2 {
+        assert_eq!(world.get(&user(i)).dst.message_count(), 5, "{}", user(i));
+    }
+    let st = r.status().await.unwrap();
+    assert!(st.mailboxes.iter().all(|m| m.counts.prestaged));
+
+    // At the cut: everything, the old mail found by look-up, not written twice.
+    let cut = r.finalise("all").await.unwrap();
+    assert_eq!(cut.validated.len(), 2, "{cut:?}");
+    assert_eq!(cut.copied, 8, "only the recent mail moves at the cut");
+    for i in 0..2 {
+        let m = world.get(&user(i));
+        assert_eq!(m.dst.message_count(), 9, "{}: nothing twice", user(i));
+        assert_eq!(m.dst.message_count(), m.src.message_count());
+    }
+}
+
+#[tokio::test]
+async fn prestaging_into_a_destination_without_look_ups_fails_the_mailbox_before_writing() {
+    let (_, inventory) = world(1).await;
+    let plan = CampaignPlan::new("prestage", Strategy::Cutover)
+        .with_prestage_older_than(Duration::from_secs(86_400))
+        .with_batch(Batch::new("all", [user(0)]))
+        .validate(&inventory)
+        .unwrap();
+    let dst = MemoryStore::with_capabilities("blind", {
+        let mut caps = MemoryStore::capabilities();
+        caps.find_existing = false;
+        caps
+    });
+    let dst2 = dst.clone();
+    let factory = move |_: &MailboxPair| -> Result<MailboxStores> {
+        Ok(MailboxStores::new(
+            Arc::new(MemoryStore::new("src")),
+            Arc::new(dst2.clone()),
+        ))
+    };
+    let r = CampaignRunner::open(
+        plan,
+        Arc::new(mailmigrate_core::state::MemoryState::new()),
+        Arc::new(factory),
+    )
+    .await
+    .unwrap()
+    .with_options(options());
+    let report = r.run().await.unwrap();
+    assert_eq!(report.failed.len(), 1);
+    assert_eq!(report.failed[0].1.kind, ErrorKind::ConfigInvalid);
+    assert!(report.failed[0].1.message.contains("look copies up"));
+    assert_eq!(dst.message_count(), 0);
+}

@@ -415,6 +415,15 @@ pub struct CampaignPlan {
     /// Message filter for batches without their own.
     #[serde(default)]
     pub filter: Filter,
+    /// Pre-stage by date: the first copy moves only mail older than this, and every later
+    /// pass (delta, switch) moves everything, so the bulk moves early and the recent mail
+    /// at the cut. `None`: the first copy moves everything.
+    #[serde(
+        default,
+        with = "duration::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub prestage_older_than: Option<Duration>,
 }
 
 fn default_grace() -> Duration {
@@ -434,6 +443,7 @@ impl CampaignPlan {
             backup: None,
             mapping: MappingRules::default(),
             filter: Filter::default(),
+            prestage_older_than: None,
         }
     }
 
@@ -543,6 +553,21 @@ impl CampaignPlan {
     #[must_use]
     pub fn with_filter(mut self, filter: Filter) -> Self {
         self.filter = filter;
+        self
+    }
+
+    /// Pre-stages by date: the first copy moves mail older than `age` only (see
+    /// [`prestage_older_than`](Self::prestage_older_than)).
+    ///
+    /// ```
+    /// use mailmigrate_core::campaign::{CampaignPlan, Strategy};
+    /// let p = CampaignPlan::new("x", Strategy::Cutover)
+    ///     .with_prestage_older_than(std::time::Duration::from_secs(30 * 86_400));
+    /// assert!(p.to_toml().unwrap().contains("prestage_older_than = \"30d\""));
+    /// ```
+    #[must_use]
+    pub fn with_prestage_older_than(mut self, age: Duration) -> Self {
+        self.prestage_older_than = Some(age);
         self
     }
 

@@ -752,7 +752,11 @@ impl CampaignRunner {
                 Err(e) => return self.fail(st, Failure::of(Stage::BackingUp, &e)).await,
             }
         }
-        let copied = match self.pass(pair, stores, st).await {
+        let first = match self.plan.plan().prestage_older_than {
+            Some(age) if !st.counts.prestaged => self.prestage(pair, stores, st, age).await,
+            _ => self.pass(pair, stores, st).await,
+        };
+        let copied = match first {
             Ok(copied) => copied,
             Err(e) => return self.fail(st, Failure::of(Stage::Syncing, &e)).await,
         };
@@ -762,6 +766,45 @@ impl CampaignRunner {
             key: st.mailbox.clone(),
             copied,
         })
+    }
+
+    /// The first copy of a pre-staged campaign: mail older than `age` only, under a job of
+    /// its own (`…#prestage`). The mailbox's own job then lists everything from scratch on
+    /// its first pass and finds these copies by look-up instead of writing them again —
+    /// which is why pre-staging needs a destination that can look copies up.
+    async fn prestage(
+        &self,
+        pair: &MailboxPair,
+        stores: &MailboxStores,
+        st: &mut MailboxStatus,
+        age: std::time::Duration,
+    ) -> Result<u64> {
+        if !stores.destination.info().capabilities.find_existing {
+            return Err(Error::new(
+                ErrorKind::ConfigInvalid,
+                "pre-staging by date needs a destination that can look copies up",
+            )
+            .with_operation(Operation::Plan));
+        }
+        let cutoff = self.now() - age;
+        let job = format!("{}#prestage", Self::job_of(self.name(), &pair.key()));
+        let dest: Arc<dyn Destination> = Arc::clone(&stores.destination) as Arc<dyn Destination>;
+        let filter = self.plan.filter_of(&pair.batch).clone();
+        let before = filter.before.map_or(cutoff, |b| b.min(cutoff));
+        let engine = self.engine(
+            pair,
+            Arc::clone(&stores.source),
+            dest,
+            job,
+            filter.with_before(before),
+        );
+        let report = engine.run().await?;
+        st.counts.copied += report.totals.copied;
+        st.counts.bytes += report.totals.bytes;
+        judge(&report)?;
+        st.counts.prestaged = true;
+        st.counts.passes += 1;
+        Ok(report.totals.copied)
     }
 
     /// Synced → syncing → synced.
@@ -826,17 +869,20 @@ impl CampaignRunner {
         Ok(())
     }
 
+    /// The engine of one pass of `pair` under `job`, with the batch's folder mapping and
+    /// `filter`.
     fn engine(
         &self,
         pair: &MailboxPair,
         source: Arc<dyn Source>,
         dest: Arc<dyn Destination>,
         job: String,
+        filter: crate::engine::Filter,
     ) -> Engine {
         let mut options = self.options.sync.clone();
         options.job = job;
         options.mapping = self.plan.mapping_of(&pair.batch).clone();
-        options.filter = self.plan.filter_of(&pair.batch).clone();
+        options.filter = filter;
         let state: Arc<dyn StateStore> = Arc::clone(&self.state) as Arc<dyn StateStore>;
         Engine::new(source, dest, state)
             .with_options(options)
@@ -883,7 +929,8 @@ impl CampaignRunner {
     ) -> Result<u64> {
         let job = Self::job_of(self.name(), &pair.key());
         let dest: Arc<dyn Destination> = Arc::clone(&stores.destination) as Arc<dyn Destination>;
-        let engine = self.engine(pair, Arc::clone(&stores.source), dest, job.clone());
+        let filter = self.plan.filter_of(&pair.batch).clone();
+        let engine = self.engine(pair, Arc::clone(&stores.source), dest, job.clone(), filter);
         let report = engine.run().await?;
         st.counts.copied += report.totals.copied;
         st.counts.bytes += report.totals.bytes;
@@ -912,7 +959,8 @@ impl CampaignRunner {
         }
         let job = Self::job_of(self.name(), &pair.key());
         let dest: Arc<dyn Destination> = Arc::clone(&stores.destination) as Arc<dyn Destination>;
-        let engine = self.engine(pair, Arc::clone(&stores.source), dest, job.clone());
+        let filter = self.plan.filter_of(&pair.batch).clone();
+        let engine = self.engine(pair, Arc::clone(&stores.source), dest, job.clone(), filter);
         let plan = engine.plan().await?;
         let dest_folders = stores.destination.list_folders().await?;
         let failures = self.state.failures(&job).await?;

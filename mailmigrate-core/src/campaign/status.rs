@@ -195,6 +195,8 @@ pub struct MailboxCounts {
     pub refused: u64,
     /// Contacts and events written.
     pub pim_written: u64,
+    /// Whether the pre-staged first copy (mail older than the plan's cutoff) is done.
+    pub prestaged: bool,
 }
 
 /// One move of a mailbox, kept in its history.

@@ -410,7 +410,7 @@ pub struct ReadinessRules {
     /// current MX's TTL, which is right when the TTL was not changed with the records.
     #[serde(
         default,
-        with = "opt_duration",
+        with = "crate::campaign::duration::option",
         skip_serializing_if = "Option::is_none"
     )]
     pub old_mx_ttl: Option<Duration>,
@@ -418,7 +418,7 @@ pub struct ReadinessRules {
     /// period); when set, old MX answers that outlive it are a warning.
     #[serde(
         default,
-        with = "opt_duration",
+        with = "crate::campaign::duration::option",
         skip_serializing_if = "Option::is_none"
     )]
     pub grace_period: Option<Duration>,
@@ -844,29 +844,5 @@ impl Eval<'_> {
         } else {
             self.ttl(&autoconfig.name, autoconfig);
         }
-    }
-}
-
-/// `Option<Duration>` as the plan writes durations (`"5m"`, or seconds), `null` for none.
-mod opt_duration {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    use crate::campaign::duration;
-
-    pub(super) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-        match d {
-            Some(d) => duration::serialize(d, s),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<Duration>, D::Error> {
-        #[derive(Deserialize)]
-        struct Wrap(#[serde(with = "duration")] Duration);
-        Ok(Option::<Wrap>::deserialize(d)?.map(|Wrap(d)| d))
     }
 }
