@@ -14,7 +14,7 @@
 #          a user who signs in only with XOAUTH2/OAUTHBEARER bearer tokens, HS256 JWTs signed
 #          with KEY (base64) and validated by Dovecot itself (oauth2 passdb, introspection_mode
 #          local; the token's `sub` is the user), and MAILMIGRATE_TEST_IMAP_CAMPAIGN_USERS: the
-#          22 mailboxes of the campaign test, on both servers. `source DIR/env` before `cargo test`.
+#          30 mailboxes of the campaign tests, on both servers. `source DIR/env` before `cargo test`.
 #   stop   stops both servers started from DIR.
 #   env    prints DIR/env.
 #
@@ -29,9 +29,9 @@ set -euo pipefail
 MODE=${1:-start}
 DIR=${2:-${MAILMIGRATE_IMAP_SERVERS_DIR:-/tmp/mailmigrate-imap-servers}}
 PASS=${MAILMIGRATE_IMAP_TEST_PASSWORD:-mm-test-pass}
-# The campaign test's 22 mailboxes (mmc01..mmc22) live on both servers beside the two
+# The campaign tests' 30 mailboxes (mmc01..mmc30) live on both servers beside the two
 # test users.
-CAMPAIGN_USERS=$(seq -f 'mmc%02g' 1 22 | tr '\n' ' ')
+CAMPAIGN_USERS=$(seq -f 'mmc%02g' 1 30 | tr '\n' ' ')
 USERS="mmtest1 mmtest2 $CAMPAIGN_USERS"
 MAILUSER=mmimap
 OAUTH_USER=mmoauth1

@@ -25,6 +25,8 @@ use mailmigrate_examples::campaign::{self, Campaign};
 use mailmigrate_examples::stores;
 
 const MAILBOXES: usize = 21;
+/// The kill test's mailboxes: campaign users after the first test's.
+const KILLED: std::ops::Range<usize> = 21..29;
 
 struct Servers {
     source: String,
@@ -56,7 +58,7 @@ fn servers() -> Option<Servers> {
     let dhost = var("MAILMIGRATE_TEST_IMAP_DOVECOT_HOST").unwrap_or_else(|| "127.0.0.1".into());
     let chost = var("MAILMIGRATE_TEST_IMAP_CYRUS_HOST").unwrap_or_else(|| "127.0.0.1".into());
     let users: Vec<String> = users.split_whitespace().map(str::to_owned).collect();
-    assert!(users.len() >= MAILBOXES, "{} campaign users", users.len());
+    assert!(users.len() >= KILLED.end, "{} campaign users", users.len());
     // Each source mailbox's password in a variable of its own, so one can stop working.
     let password = var("MAILMIGRATE_TEST_IMAP_DOVECOT_PASSWORD").expect("the Dovecot password");
     for u in &users {
@@ -69,7 +71,7 @@ fn servers() -> Option<Servers> {
         destination: format!(
             "imap://{{destination_login}}@{chost}:{cport}?tls=plaintext&password_env=MAILMIGRATE_TEST_IMAP_CYRUS_PASSWORD&probe=off"
         ),
-        users: users[..MAILBOXES].to_vec(),
+        users,
     })
 }
 
@@ -170,14 +172,14 @@ async fn census(store: &Arc<dyn Store>) -> BTreeMap<String, (usize, Flags)> {
     out
 }
 
-fn write_campaign(dir: &Path, s: &Servers) -> std::path::PathBuf {
+fn write_campaign(dir: &Path, s: &Servers, users: &[String], grace: &str) -> std::path::PathBuf {
     let mut csv = String::from("address,source_login,destination_login\n");
-    for u in &s.users {
+    for u in users {
         csv.push_str(&format!("{u}@old.example,{u},{u}\n"));
     }
     std::fs::write(dir.join("accounts.csv"), csv).unwrap();
     let members = |r: std::ops::Range<usize>| {
-        s.users[r]
+        users[r]
             .iter()
             .map(|u| format!("\"{u}@old.example\""))
             .collect::<Vec<_>>()
@@ -196,7 +198,7 @@ destination = "{destination}"
 [plan]
 name = "imap-campaign"
 strategy = {{ kind = "staged" }}
-grace_period = "3s"
+grace_period = "{grace}"
 addresses = {{ rewrites = [{{ from = "old.example", to = "new.example" }}] }}
 limits = {{ mailboxes_in_parallel = 4 }}
 backup = {{ url = "maildir://{{dir}}/backup/{{mailbox}}" }}
@@ -214,8 +216,8 @@ members = [{second}]
             source = s.source,
             destination = s.destination,
             pilot = members(0..1),
-            first = members(1..11),
-            second = members(11..MAILBOXES),
+            first = members(1..users.len() / 2),
+            second = members(users.len() / 2..users.len()),
         ),
     )
     .unwrap();
@@ -224,7 +226,8 @@ members = [{second}]
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_staged_campaign_of_21_mailboxes_between_dovecot_and_cyrus() {
-    let Some(s) = servers() else { return };
+    let Some(mut s) = servers() else { return };
+    s.users.truncate(MAILBOXES);
     let dir = tempfile::tempdir().unwrap();
     let seen: Flags = [Flag::Seen].into_iter().collect();
     let flagged: Flags = [Flag::Flagged].into_iter().collect();
@@ -239,7 +242,7 @@ async fn a_staged_campaign_of_21_mailboxes_between_dovecot_and_cyrus() {
         put(&src, "Projects", u, "project", 3, flagged.clone()).await;
     }
 
-    let file = write_campaign(dir.path(), &s);
+    let file = write_campaign(dir.path(), &s, &s.users, "3s");
     let c = Campaign::open(&file).await.unwrap();
     let runner = c.runner().await.unwrap();
 
@@ -386,5 +389,163 @@ async fn a_staged_campaign_of_21_mailboxes_between_dovecot_and_cyrus() {
                 assert!(flags.contains(&Flag::Flagged), "{u}: {id} flags {flags:?}");
             }
         }
+    }
+}
+
+/// Runs `migrate ARGS` on the campaign, killed with SIGKILL after `kill_after` if it has
+/// not finished by then; whether it was killed.
+fn migrate_killed(
+    cwd: &Path,
+    args: &[&str],
+    kill_after: Option<Duration>,
+) -> (bool, std::process::Output) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_migrate"))
+        .args(args)
+        .current_dir(cwd)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start migrate");
+    let mut killed = false;
+    if let Some(after) = kill_after {
+        let started = std::time::Instant::now();
+        while started.elapsed() < after {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+            killed = true;
+        }
+    }
+    (killed, child.wait_with_output().unwrap())
+}
+
+/// A seeded stream of kill delays (printed, so a failing run can be repeated with
+/// `MAILMIGRATE_KILL_SEED`).
+struct Delays(u64);
+
+impl Delays {
+    fn from_env() -> Self {
+        let seed = std::env::var("MAILMIGRATE_KILL_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64
+            });
+        eprintln!("campaign kill test: MAILMIGRATE_KILL_SEED={seed}");
+        Self(seed)
+    }
+
+    /// 50 ms to 1.2 s.
+    fn next(&mut self) -> Duration {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        Duration::from_millis(50 + (self.0 >> 33) % 1_150)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_campaign_killed_at_random_moments_ends_with_every_message_once() {
+    let Some(mut s) = servers() else { return };
+    s.users = s.users[KILLED].to_vec();
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path().to_path_buf();
+    let mut delays = Delays::from_env();
+    // Eight mailboxes of 70 messages, ten of 300 KB, so that kills land mid-batch.
+    for u in &s.users {
+        let (src, dst) = tokio::join!(open(&s.source, u), open(&s.destination, u));
+        tokio::join!(empty(&src), empty(&dst));
+        put(&src, "INBOX", u, "small", 60, Flags::new()).await;
+        let f = src
+            .ensure_folder(&FolderPath::parse("Archive", '/').unwrap(), None)
+            .await
+            .unwrap()
+            .id;
+        let big = (0..10)
+            .map(|i| {
+                let body = "x".repeat(76) + "\r\n";
+                RawMessage::new(
+                    MessageMeta::new(MessageId::new(i.to_string()), f.clone()),
+                    bytes::Bytes::from(format!(
+                        "Message-ID: <{u}.big.{i}@campaign.test>\r\nFrom: {u}@old.example\r\n\
+                         Subject: big {i}\r\n\r\n{}",
+                        body.repeat(4_000)
+                    )),
+                )
+            })
+            .collect();
+        for r in src.append(&f, big).await.unwrap() {
+            r.unwrap();
+        }
+    }
+    let file = write_campaign(&cwd, &s, &s.users, "0s");
+    let f = file.to_str().unwrap().to_owned();
+
+    // `run`, killed again and again, then left to finish.
+    let mut kills = 0;
+    for attempt in 0..12 {
+        let delay = (attempt < 8).then(|| delays.next());
+        let (killed, out) = {
+            let (cwd, f) = (cwd.clone(), f.clone());
+            tokio::task::spawn_blocking(move || {
+                migrate_killed(&cwd, &["run", "--campaign", &f], delay)
+            })
+            .await
+            .unwrap()
+        };
+        kills += usize::from(killed);
+        if !killed && out.status.code() == Some(0) {
+            break;
+        }
+        assert!(
+            killed || attempt < 11,
+            "run did not finish: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    eprintln!("run killed {kills} times");
+    assert!(
+        kills >= 2,
+        "the kills must land while the campaign runs ({kills})"
+    );
+    // The switch, killed once too.
+    for delay in [Some(delays.next()), None, None] {
+        let (cwd, f) = (cwd.clone(), f.clone());
+        let (killed, out) = tokio::task::spawn_blocking(move || {
+            migrate_killed(&cwd, &["switch", "--campaign", &f], delay)
+        })
+        .await
+        .unwrap();
+        if !killed && out.status.code() == Some(0) {
+            break;
+        }
+    }
+    let c = Campaign::open(&file).await.unwrap();
+    let st = c.runner().await.unwrap().status().await.unwrap();
+    assert!(st.counts().is_done(), "{}", campaign::status_text(&st));
+    let v = campaign::validate(&c).await.unwrap();
+    assert_eq!(v.code, 0, "{}", v.text);
+    for u in &s.users {
+        let got = census(&open(&s.destination, u).await).await;
+        assert_eq!(got.len(), 70, "{u}: every message");
+        for (id, (n, _)) in &got {
+            assert_eq!(*n, 1, "{u}: {id} held {n} times after kills");
+        }
+        let backup = stores::open_store(&format!(
+            "maildir://{}/backup/{u}@old.example",
+            cwd.display()
+        ))
+        .await
+        .unwrap();
+        assert_eq!(census(&backup).await.len(), 70, "{u}: backed up in full");
     }
 }
