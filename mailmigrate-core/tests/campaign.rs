@@ -1043,3 +1043,58 @@ async fn prestaging_into_a_destination_without_look_ups_fails_the_mailbox_before
     assert!(report.failed[0].1.message.contains("look copies up"));
     assert_eq!(dst.message_count(), 0);
 }
+
+#[tokio::test]
+async fn a_mailbox_that_disappears_mid_campaign_fails_alone_and_resumes_when_back() {
+    let (world, inventory) = world(4).await;
+    let plan = CampaignPlan::new("vanish", Strategy::Cutover)
+        .with_grace_period(Duration::ZERO)
+        .with_batch(Batch::new("all", (0..4).map(user)))
+        .validate(&inventory)
+        .unwrap();
+    // The account of user 2 is deleted at the source after the first copy, and restored
+    // later: while it is gone, opening it answers NotFound.
+    let gone = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let inner = world.factory();
+    let (flag, missing) = (Arc::clone(&gone), user(2));
+    let factory = move |pair: &MailboxPair| -> Result<MailboxStores> {
+        if flag.load(std::sync::atomic::Ordering::SeqCst) && pair.key() == missing {
+            return Err(mailmigrate_core::Error::new(
+                ErrorKind::NotFound,
+                "no such account at the source",
+            ));
+        }
+        futures::executor::block_on(inner.open(pair))
+    };
+    let r = CampaignRunner::open(
+        plan,
+        Arc::new(mailmigrate_core::state::MemoryState::new()),
+        Arc::new(factory),
+    )
+    .await
+    .unwrap()
+    .with_options(options());
+    assert_eq!(r.run().await.unwrap().synced.len(), 4);
+
+    gone.store(true, std::sync::atomic::Ordering::SeqCst);
+    for i in 0..4 {
+        add_mail(&world.get(&user(i)).src, "INBOX", "later", 10..12).await;
+    }
+    let delta = r.delta_pass().await.unwrap();
+    assert_eq!(delta.failed.len(), 1, "{delta:?}");
+    assert_eq!(delta.failed[0].0, user(2));
+    assert_eq!(delta.failed[0].1.kind, ErrorKind::NotFound);
+    assert!(delta.failed[0].1.message.contains("no such account"));
+    assert_eq!(delta.copied, 6, "the other three go on");
+    let st = r.status().await.unwrap();
+    assert_eq!(st.mailbox(&user(2)).unwrap().stage, Stage::Failed);
+
+    // Back again: retried, it picks up where it was, nothing copied twice.
+    gone.store(false, std::sync::atomic::Ordering::SeqCst);
+    let retry = r.retry_failed().await.unwrap();
+    assert_eq!(retry.synced, [user(2)]);
+    assert_eq!(retry.copied, 2);
+    let done = r.finalise("all").await.unwrap();
+    assert_eq!(done.validated.len(), 4, "{done:?}");
+    assert_copies_equal_sources(&world, &[]);
+}
