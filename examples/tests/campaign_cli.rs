@@ -4,22 +4,13 @@
 //! retried, pause and resume, a plan with mistakes, JSON output and the per-run log.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use mailmigrate_core::store::MaildirStore;
 use mailmigrate_core::{Destination, FolderPath, MessageId, MessageMeta, RawMessage};
 
-fn migrate(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_migrate"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("run migrate")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
+mod common;
+use common::{migrate, stdout};
 
 fn json(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", stdout(o)))

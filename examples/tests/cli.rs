@@ -5,7 +5,7 @@
 //! checked through the same library calls the binary makes, with injected faults.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Arc;
 
 use mailmigrate_core::engine::{Event, SyncOptions};
@@ -17,17 +17,8 @@ use mailmigrate_core::{
 };
 use mailmigrate_examples::{run, stores};
 
-fn migrate(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_migrate"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("run migrate")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
+mod common;
+use common::{migrate, stdout};
 
 /// The exit code, after checking the no-contradiction rule on the output: exactly one
 /// `Result:` line naming that code; "passed" only without differences, "DIFFERENCES"
