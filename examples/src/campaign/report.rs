@@ -3,6 +3,7 @@
 //! migrated with its reason, and each mailbox's validation.
 
 use mailmigrate_core::campaign::report::{CampaignReport, VerificationResult};
+use mailmigrate_core::directory::{Inventory, MailboxStats};
 use mailmigrate_core::Result;
 use serde_json::json;
 
@@ -32,9 +33,54 @@ fn verification(results: &[MailboxValidation]) -> Vec<VerificationResult> {
                 details.push(format!("{} messages refused by the destination", v.refused));
             }
             let differences = v.differences + v.pim_differences + u64::from(v.error.is_some());
-            VerificationResult::new(&v.mailbox, differences, details)
+            let mut r = VerificationResult::new(&v.mailbox, differences, details);
+            r.folders = v.folders;
+            r.matched = v.matched;
+            r
         })
         .collect()
+}
+
+/// The inventory with each account's volume from the last `inventory` step's survey
+/// (`inventory.json` in the report directory), where the directory itself counted none.
+fn surveyed_inventory(campaign: &Campaign) -> Inventory {
+    let mut inventory = campaign.inventory.clone();
+    let path = campaign.file.report_dir().join("inventory.json");
+    let Some(survey) = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+    else {
+        return inventory;
+    };
+    let sum = |items: &serde_json::Value, field: &str, kind: Option<&str>| -> u64 {
+        items.as_array().map_or(0, |a| {
+            a.iter()
+                .filter(|c| kind.is_none_or(|k| c["kind"] == k))
+                .filter_map(|c| c[field].as_u64())
+                .sum()
+        })
+    };
+    for m in survey["mailboxes"].as_array().into_iter().flatten() {
+        let Some(address) = m["mailbox"].as_str() else {
+            continue;
+        };
+        let Some(account) = inventory.accounts.iter_mut().find(|a| a.matches(address)) else {
+            continue;
+        };
+        if account.stats.as_ref().is_some_and(|s| !s.is_empty()) {
+            continue;
+        }
+        let folders = &m["folders"];
+        account.stats = Some(
+            MailboxStats::new()
+                .with_folders(folders.as_array().map_or(0, |f| f.len() as u64))
+                .with_messages(sum(folders, "messages", None))
+                .with_bytes(sum(folders, "bytes", None))
+                .with_contacts(sum(&m["collections"], "items", Some("contacts")))
+                .with_events(sum(&m["collections"], "items", Some("events"))),
+        );
+    }
+    inventory
 }
 
 /// Writes the report; with `validations` (the results of a validation just run, or
@@ -56,9 +102,10 @@ pub async fn report(
         None if verify => Some(validate_all(campaign).await),
         None => None,
     };
+    let inventory = surveyed_inventory(campaign);
     let mut report = CampaignReport::collect(&runner)
         .await?
-        .with_inventory(&campaign.inventory);
+        .with_inventory(&inventory);
     let mut code = 0;
     if let Some(v) = &validations {
         code = super::validate::validation_output(campaign, v).code;

@@ -24,8 +24,12 @@ use crate::{pim_stores, run, stores};
 pub struct MailboxValidation {
     /// The source address.
     pub mailbox: String,
+    /// Folders compared.
+    pub folders: u64,
     /// Messages compared at the source.
     pub messages: u64,
+    /// Messages equal at the destination.
+    pub matched: u64,
     /// Messages missing, extra or changed at the destination.
     pub differences: u64,
     /// Writes the ledger still holds pending (run again first).
@@ -72,12 +76,12 @@ pub async fn validate_mailbox(
     let out = run::verify_job(source, dest, state, options).await?;
     let mut v = MailboxValidation {
         mailbox: pair.source.address.clone(),
-        messages: out
-            .verification
-            .report
-            .folders
-            .iter()
+        folders: out.verification.report.folders.len() as u64,
+        messages: (out.verification.report.folders.iter())
             .map(|f| f.counts.source)
+            .sum(),
+        matched: (out.verification.report.folders.iter())
+            .map(|f| f.counts.matched)
             .sum(),
         differences: out.verification.report.differences(),
         pending: out.verification.pending,
