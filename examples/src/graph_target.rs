@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use mailmigrate_core::{Error, ErrorKind, Operation, Result};
-use mailmigrate_graph::{Graph, GraphBuilder};
+use mailmigrate_graph::{Graph, GraphBuilder, GraphDirectory};
 
 use crate::stores::{percent_decode, redact};
 
@@ -129,6 +129,20 @@ impl GraphTarget {
     /// `ConfigInvalid` when the secret's variable is unset, a root is not `https://`
     /// without `tls=plaintext`, or the certificate file cannot be read.
     pub async fn connect(&self) -> Result<Graph> {
+        self.builder()?.connect().await
+    }
+
+    /// The tenant's directory (users, shared mailboxes, aliases, groups) with the same
+    /// sign-in; the URL's mailbox is only the directory's label. No request is made yet.
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect).
+    pub async fn connect_directory(&self) -> Result<GraphDirectory> {
+        self.builder()?.connect_directory().await
+    }
+
+    /// The builder both connections start from.
+    fn builder(&self) -> Result<GraphBuilder> {
         let secret = std::env::var(&self.secret_env).map_err(|_| {
             Error::new(
                 ErrorKind::ConfigInvalid,
@@ -159,7 +173,7 @@ impl GraphTarget {
             })?;
             b = b.with_root_certificate(pem);
         }
-        b.connect().await
+        Ok(b)
     }
 }
 

@@ -409,3 +409,69 @@ async fn dns_step_says_which_ttls_to_lower_and_when_mx_has_moved() {
         "the report shows the DNS state"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inventory_can_come_from_a_tenant_directory() {
+    use mailmigrate_graph::emulator::{Emulator, TenantUser};
+    let emu = Emulator::builder()
+        .user(TenantUser::member("ann@old.example").with_name("Ann"))
+        .user(TenantUser::member("bo@old.example").with_alias("robert@old.example"))
+        .user(TenantUser::shared("cy@old.example"))
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let file = campaign_dir(cwd).await;
+    let enc = |s: String| {
+        s.replace('%', "%25")
+            .replace(':', "%3A")
+            .replace('/', "%2F")
+    };
+    let url = format!(
+        "graph://directory@{}?client_id={}&secret_env=MM_CAMPAIGN_GRAPH_SECRET&tls=plaintext&graph_url={}&authority_url={}",
+        emu.tenant(),
+        emu.client_id(),
+        enc(emu.graph_url()),
+        enc(emu.base_url())
+    );
+    let text = std::fs::read_to_string(&file).unwrap().replace(
+        "accounts = \"accounts.csv\"",
+        &format!("directory = \"{url}\""),
+    );
+    std::fs::write(&file, text).unwrap();
+    let f = file.to_str().unwrap().to_owned();
+    let (cwd2, secret) = (cwd.to_path_buf(), emu.client_secret());
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_migrate"))
+            .args(["plan", "--campaign", &f, "--json"])
+            .current_dir(&cwd2)
+            .env("MM_CAMPAIGN_GRAPH_SECRET", secret)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan = json(&out);
+    let pairs: Vec<&str> = plan["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["source"]["address"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        pairs,
+        ["ann@old.example", "bo@old.example", "cy@old.example"]
+    );
+    assert_eq!(
+        plan["pairs"][1]["source"]["aliases"][0]["address"], "robert@old.example",
+        "{plan}"
+    );
+}

@@ -36,13 +36,19 @@ use mailmigrate_core::directory::{Directory, FileDirectory, Inventory};
 use mailmigrate_core::{Error, ErrorKind, Operation, Result};
 use serde::{Deserialize, Serialize};
 
-/// Where the campaign's accounts are listed.
+/// Where the campaign's accounts are listed: a file, or the source's own directory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InventoryFile {
     /// A CSV or TOML file of accounts, groups and permissions (relative to the campaign
     /// file).
-    pub accounts: PathBuf,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accounts: Option<PathBuf>,
+    /// A provider's directory by URL: `graph://LABEL@TENANT?client_id=…` (a Microsoft
+    /// 365 tenant's users, shared mailboxes, aliases and groups, with the sign-in of a
+    /// `graph://` store).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory: Option<String>,
 }
 
 /// The URL templates of each mailbox's stores.
@@ -185,10 +191,33 @@ impl CampaignFile {
     /// Reads the inventory the plan is checked against.
     ///
     /// # Errors
-    /// The account file's errors (`ConfigInvalid` naming the line).
+    /// `ConfigInvalid` unless exactly one of `accounts` and `directory` is given; the
+    /// account file's errors (naming the line) or the directory's.
     pub async fn inventory(&self) -> Result<Inventory> {
-        FileDirectory::open(self.resolve(&self.inventory.accounts))?
-            .inventory()
-            .await
+        match (&self.inventory.accounts, &self.inventory.directory) {
+            (Some(file), None) => FileDirectory::open(self.resolve(file))?.inventory().await,
+            (None, Some(url)) if url.starts_with("graph:") => {
+                crate::graph_target::GraphTarget::parse_url(url)?
+                    .connect_directory()
+                    .await?
+                    .inventory()
+                    .await
+            }
+            (None, Some(url)) => Err(Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "[inventory] directory {:?}: this program reads graph:// directories \
+                     (or an account file)",
+                    crate::stores::redact(url)
+                ),
+            )
+            .with_operation(Operation::Build)),
+            _ => Err(Error::new(
+                ErrorKind::ConfigInvalid,
+                "[inventory] takes one of `accounts` (a file) and `directory` (a URL)",
+            )
+            .with_operation(Operation::Build)
+            .with_context("file", self.path.display())),
+        }
     }
 }
