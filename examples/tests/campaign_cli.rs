@@ -475,3 +475,44 @@ async fn the_inventory_can_come_from_a_tenant_directory() {
         "{plan}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delta_repeat_keeps_collecting_new_mail_until_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path().to_path_buf();
+    let file = campaign_dir(&cwd).await;
+    let f = file.to_str().unwrap().to_owned();
+    assert_eq!(
+        migrate(&["run", "--campaign", &f], &cwd).status.code(),
+        Some(0)
+    );
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_migrate"))
+        .args(["delta", "--campaign", &f, "--repeat", "--interval", "1"])
+        .current_dir(&cwd)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Mail arrives while it runs: each batch is collected by a later pass.
+    for round in 0..3 {
+        add_mail(
+            &cwd.join("old/ann@old.example"),
+            &format!("live{round}"),
+            0..2,
+        )
+        .await;
+        tokio::time::sleep(std::time::Duration::from_millis(1_300)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1_300)).await;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "it keeps going while mailboxes coexist"
+    );
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = stdout(&out);
+    assert!(
+        text.matches("Next delta pass in 1 s").count() >= 3,
+        "{text}"
+    );
+    assert_eq!(count_mail(&cwd.join("new/ann@new.example")), 11, "{text}");
+}

@@ -77,7 +77,18 @@ enum Command {
     /// Campaign: back up and copy every mailbox whose batch may start (the pilot first).
     Run(CampaignArgs),
     /// Campaign: one more pass on every synced mailbox (coexistence, catch-up).
-    Delta(CampaignArgs),
+    Delta {
+        #[command(flatten)]
+        campaign: CampaignArgs,
+        /// Keep going: a pass every coexistence interval of the plan (or every
+        /// --interval), until no mailbox is left synced or the process is stopped.
+        #[arg(long)]
+        repeat: bool,
+        /// The time between two passes with --repeat, in seconds (default: the plan's
+        /// coexistence interval, else an hour).
+        #[arg(long, value_name = "SECONDS")]
+        interval: Option<u64>,
+    },
     /// Campaign: the batches were switched (MX moved); a grace-period pass, and validation
     /// once the grace period is over. Without batches: every batch.
     Switch {
@@ -237,7 +248,7 @@ async fn campaign_step(cli: &Cli) -> Result<Option<u8>> {
         Some(Command::Inventory { campaign, .. }) => ("inventory", campaign),
         Some(Command::Plan(a)) => ("plan", a),
         Some(Command::Run(a)) => ("run", a),
-        Some(Command::Delta(a)) => ("delta", a),
+        Some(Command::Delta { campaign, .. }) => ("delta", campaign),
         Some(Command::Switch { campaign, .. }) => ("switch", campaign),
         Some(Command::Status(a)) => ("status", a),
         Some(Command::Validate(a)) => ("validate", a),
@@ -264,7 +275,12 @@ async fn campaign_step(cli: &Cli) -> Result<Option<u8>> {
         Some(Command::Inventory { headers, .. }) => campaign::inventory(&c, *headers).await?,
         Some(Command::Plan(_)) => campaign::plan(&c),
         Some(Command::Run(_)) => campaign::run(&c, quiet).await?,
-        Some(Command::Delta(_)) => campaign::delta(&c, quiet).await?,
+        Some(Command::Delta {
+            repeat: true,
+            interval,
+            ..
+        }) => repeat_delta(&c, *interval, args.json).await?,
+        Some(Command::Delta { .. }) => campaign::delta(&c, quiet).await?,
         Some(Command::Switch { batches, .. }) => campaign::switch(&c, batches, quiet).await?,
         Some(Command::Status(_)) => campaign::status(&c).await?,
         Some(Command::Validate(_)) => campaign::validate(&c).await?,
@@ -281,6 +297,39 @@ async fn campaign_step(cli: &Cli) -> Result<Option<u8>> {
         println!("Log: {}", log.display());
     }
     Ok(Some(out.code))
+}
+
+/// Delta passes on the coexistence interval until no mailbox is left synced (all switched,
+/// validated or failed); each pass is printed as it ends. Returns the last pass's outcome.
+async fn repeat_delta(
+    c: &campaign::Campaign,
+    interval: Option<u64>,
+    json: bool,
+) -> Result<campaign::StepOutput> {
+    use mailmigrate_core::campaign::Strategy;
+    let every =
+        interval
+            .map(std::time::Duration::from_secs)
+            .unwrap_or(match c.plan.plan().strategy {
+                Strategy::Coexistence { interval } => interval,
+                _ => std::time::Duration::from_secs(3600),
+            });
+    loop {
+        let out = campaign::delta(c, json).await?;
+        let synced = out.json["status"]["mailboxes"]
+            .as_array()
+            .map_or(0, |m| m.iter().filter(|m| m["stage"] == "synced").count());
+        if synced == 0 {
+            return Ok(out);
+        }
+        out.log("delta");
+        println!("{}", out.render(json));
+        println!(
+            "Next delta pass in {} s ({synced} mailboxes in coexistence)",
+            every.as_secs()
+        );
+        tokio::time::sleep(every).await;
+    }
 }
 
 /// The bundled demo: a generated staged campaign of six mailboxes on local stores —
