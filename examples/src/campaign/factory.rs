@@ -5,7 +5,9 @@
 use async_trait::async_trait;
 use mailmigrate_core::campaign::{MailboxPair, MailboxStores, PimStores, StoreFactory};
 use mailmigrate_core::directory::address_key;
-use mailmigrate_core::Result;
+use mailmigrate_core::pim::{PimDestination, PimSource, PimStore};
+use mailmigrate_core::{Destination, Result, Source, Store};
+use std::sync::Arc;
 
 use super::file::StoreTemplates;
 use crate::{pim_stores, stores};
@@ -75,34 +77,65 @@ pub fn fill_template(template: &str, pair: &MailboxPair) -> String {
         .replace("{destination}", &pair.destination)
 }
 
+impl UrlStores {
+    /// Both sides of a mailbox's mail, readable and writable; the destination opened as a
+    /// migration's destination (its fidelity probe runs) when `as_destination`.
+    ///
+    /// # Errors
+    /// The stores' errors opening or connecting.
+    pub async fn open_mail(
+        &self,
+        pair: &MailboxPair,
+        as_destination: bool,
+    ) -> Result<(Arc<dyn Store>, Arc<dyn Store>)> {
+        let (from, to) = (
+            fill_template(&self.templates.source, pair),
+            fill_template(&self.templates.destination, pair),
+        );
+        if as_destination {
+            tokio::try_join!(stores::open_store(&from), stores::open_destination(&to))
+        } else {
+            tokio::try_join!(stores::open_store(&from), stores::open_store(&to))
+        }
+    }
+
+    /// Both sides of a mailbox's contacts and calendars, when the templates name them.
+    ///
+    /// # Errors
+    /// The stores' errors opening or connecting.
+    pub async fn open_pim(
+        &self,
+        pair: &MailboxPair,
+    ) -> Result<Option<(Arc<dyn PimStore>, Arc<dyn PimStore>)>> {
+        let t = &self.templates;
+        let (Some(from), Some(to)) = (&t.contacts_source, &t.contacts_destination) else {
+            return Ok(None);
+        };
+        let (from, to) = (fill_template(from, pair), fill_template(to, pair));
+        let both = tokio::try_join!(
+            pim_stores::open_pim_store(&from),
+            pim_stores::open_pim_store(&to)
+        )?;
+        Ok(Some(both))
+    }
+}
+
 #[async_trait]
 impl StoreFactory for UrlStores {
     async fn open(&self, pair: &MailboxPair) -> Result<MailboxStores> {
         let fill = |t: &str| fill_template(t, pair);
-        let t = &self.templates;
-        let (source, destination) = {
-            let (from, to) = (fill(&t.source), fill(&t.destination));
-            tokio::try_join!(stores::open_store(&from), stores::open_destination(&to))?
-        };
-        let source: std::sync::Arc<dyn mailmigrate_core::Source> = source;
+        let (source, destination) = self.open_mail(pair, true).await?;
+        let source: Arc<dyn Source> = source;
         let mut opened = MailboxStores::new(source, destination);
         if let Some(b) = &self.backup {
-            let backup: std::sync::Arc<dyn mailmigrate_core::Destination> =
-                stores::open_destination(&fill(b)).await?;
+            let backup: Arc<dyn Destination> = stores::open_destination(&fill(b)).await?;
             opened = opened.with_backup(backup);
         }
-        if let (Some(from), Some(to)) = (&t.contacts_source, &t.contacts_destination) {
-            let (from, to) = (fill(from), fill(to));
-            let (from, to) = tokio::try_join!(
-                pim_stores::open_pim_store(&from),
-                pim_stores::open_pim_store(&to)
-            )?;
-            let from: std::sync::Arc<dyn mailmigrate_core::pim::PimSource> = from;
-            let to: std::sync::Arc<dyn mailmigrate_core::pim::PimDestination> = to;
+        if let Some((from, to)) = self.open_pim(pair).await? {
+            let (from, to): (Arc<dyn PimSource>, Arc<dyn PimDestination>) = (from, to);
             let mut pim = PimStores::new(from, to);
-            if let Some(b) = &t.contacts_backup {
-                let backup: std::sync::Arc<dyn mailmigrate_core::pim::PimDestination> =
-                    pim_stores::open_pim_store(&fill(b)).await?;
+            if let Some(b) = &self.templates.contacts_backup {
+                let backup: Arc<dyn PimDestination> = pim_stores::open_pim_store(&fill(b)).await?;
                 pim = pim.with_backup(backup);
             }
             opened = opened.with_pim(pim);

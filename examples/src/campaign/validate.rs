@@ -13,10 +13,9 @@ use mailmigrate_core::Result;
 use serde::Serialize;
 use serde_json::json;
 
-use super::factory::fill_template;
 use super::open::Campaign;
 use super::output::StepOutput;
-use crate::{pim_stores, run, stores};
+use crate::run;
 
 /// One mailbox's validation.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -62,12 +61,7 @@ pub async fn validate_mailbox(
     campaign: &Campaign,
     pair: &MailboxPair,
 ) -> Result<MailboxValidation> {
-    let t = &campaign.file.stores;
-    let fill = |tpl: &str| fill_template(tpl, pair);
-    let (source, dest) = {
-        let (from, to) = (fill(&t.source), fill(&t.destination));
-        tokio::try_join!(stores::open_store(&from), stores::open_store(&to))?
-    };
+    let (source, dest) = campaign.stores.open_mail(pair, false).await?;
     let job = CampaignRunner::job_of(campaign.plan.name(), &pair.key());
     let mut options = SyncOptions::new(job);
     options.mapping = campaign.plan.mapping_of(&pair.batch).clone();
@@ -88,12 +82,7 @@ pub async fn validate_mailbox(
         refused: out.failures.iter().filter(|f| f.final_for_item).count(),
         ..MailboxValidation::default()
     };
-    if let (Some(from), Some(to)) = (&t.contacts_source, &t.contacts_destination) {
-        let (from, to) = (fill(from), fill(to));
-        let (from, to) = tokio::try_join!(
-            pim_stores::open_pim_store(&from),
-            pim_stores::open_pim_store(&to)
-        )?;
+    if let Some((from, to)) = campaign.stores.open_pim(pair).await? {
         let report = verify_pim(&*from, &*to, &[PimKind::Contacts, PimKind::Events], 100).await?;
         for c in &report.collections {
             v.pim_items += c.source_items;
