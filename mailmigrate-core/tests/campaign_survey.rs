@@ -217,3 +217,43 @@ async fn an_explicit_cap_overrides_the_destination() {
     ids.sort_unstable();
     assert_eq!(ids, ["3", "4"]);
 }
+
+#[tokio::test]
+async fn a_message_the_source_cannot_give_is_named_and_the_survey_goes_on() {
+    use mailmigrate_core::layer::{Fault, FaultLayer, Layer, Trigger};
+    use mailmigrate_core::Operation;
+    let (src, pim) = ann().await;
+    // The third message fetched is damaged at the source, for good.
+    let damaged = FaultLayer::new()
+        .fail_items(
+            Operation::Fetch,
+            Trigger::every(3),
+            Fault::permanent(ErrorKind::InvalidMessage),
+        )
+        .layer(src);
+    let damaged = Arc::new(damaged);
+    let factory = move |pair: &MailboxPair| -> mailmigrate_core::Result<MailboxStores> {
+        if pair.source.address.starts_with("gone") {
+            return Err(Error::new(ErrorKind::NotFound, "gone"));
+        }
+        Ok(MailboxStores::new(
+            Arc::clone(&damaged) as Arc<dyn mailmigrate_core::Source>,
+            Arc::new(MemoryStore::new("new")),
+        )
+        .with_pim(PimStores::new(
+            Arc::new(pim.clone()),
+            Arc::new(MemoryPim::new("new")),
+        )))
+    };
+    let options = SurveyOptions::default().with_read_headers(true);
+    let survey = survey_campaign(&plan(), &factory, &options).await;
+    let ann = &survey.mailboxes[0];
+    assert_eq!(ann.messages(), 6, "every message counted");
+    let unreadable: Vec<_> = ann
+        .preflight
+        .iter()
+        .filter(|p| matches!(p.finding, Finding::Unreadable { .. }))
+        .collect();
+    assert!(!unreadable.is_empty(), "{:?}", ann.preflight);
+    assert_eq!(ann.refusals(), unreadable.len());
+}

@@ -67,8 +67,8 @@ pub async fn inventory(campaign: &Campaign, read_headers: bool) -> Result<StepOu
         .count();
     let _ = writeln!(
         text,
-        "\nPreflight: {refusals} messages the destination would refuse, {} carried with less \
-         (no Message-ID, Date or From){}",
+        "\nPreflight: {refusals} messages will not travel (over the destination's size cap, \
+         or unreadable at the source), {} carried with less (no Message-ID, Date or From){}",
         findings.len() - refusals,
         if read_headers {
             ""

@@ -113,12 +113,19 @@ pub enum Finding {
     NoDate,
     /// No From address.
     NoFrom,
+    /// The source could not give the message as it is (a damaged file, a message the
+    /// server cannot return): the copy will report it the same way.
+    Unreadable {
+        /// The source's reason.
+        reason: String,
+    },
 }
 
 impl Finding {
-    /// Whether the destination would refuse the message (rather than take it with less).
+    /// Whether the message will not travel: the destination would refuse it, or the
+    /// source cannot give it (rather than the message travelling with less).
     pub fn is_refusal(&self) -> bool {
-        matches!(self, Finding::TooLarge { .. })
+        matches!(self, Finding::TooLarge { .. } | Finding::Unreadable { .. })
     }
 }
 
@@ -374,6 +381,20 @@ impl<'a> FolderWalk<'a> {
                 Ok(raw) => raw,
                 // Deleted since the listing: no longer part of the mailbox.
                 Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                // The item's own for good: counted, and named, and the survey goes on.
+                Err(e) if e.kind().is_final_for_item(true) => {
+                    let listed = batch.get(&id).copied().flatten();
+                    self.count(&id, listed, None, limit, sizes, found);
+                    found.push(PreflightItem {
+                        folder: self.done.path.clone(),
+                        id: id.as_str().to_owned(),
+                        subject: None,
+                        finding: Finding::Unreadable {
+                            reason: e.to_string(),
+                        },
+                    });
+                    continue;
+                }
                 Err(e) => {
                     return Err(e
                         .with_context("folder", &self.done.path)
