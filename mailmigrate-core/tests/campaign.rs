@@ -1098,3 +1098,22 @@ async fn a_mailbox_that_disappears_mid_campaign_fails_alone_and_resumes_when_bac
     assert_eq!(done.validated.len(), 4, "{done:?}");
     assert_copies_equal_sources(&world, &[]);
 }
+
+#[path = "support/runner_race.rs"]
+mod runner_race;
+
+/// Two runners on two handles of one SQLite file (as two processes), and two on one
+/// in-memory store, race over one campaign: every mailbox copied once, by one runner.
+#[tokio::test]
+async fn two_runners_sharing_a_store_copy_every_mailbox_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.sqlite");
+    let (a, b) = (open_state(&path), open_state(&path));
+    runner_race::race(a as Arc<dyn CampaignStore>, b as Arc<dyn CampaignStore>).await;
+    let memory = Arc::new(mailmigrate_core::state::MemoryState::new());
+    runner_race::race(
+        Arc::clone(&memory) as Arc<dyn CampaignStore>,
+        memory as Arc<dyn CampaignStore>,
+    )
+    .await;
+}

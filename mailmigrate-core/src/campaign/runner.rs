@@ -8,6 +8,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
 use time::OffsetDateTime;
@@ -49,6 +50,11 @@ pub struct RunnerOptions {
     /// (default true). Batches with a message filter are not compared: what the filter
     /// leaves out would be reported missing.
     pub verify: bool,
+    /// How long a mailbox's lease ([`CampaignStore::claim`]) lasts without renewal
+    /// (default 2 minutes). The runner renews it every third of that while it drives the
+    /// mailbox; a killed runner's mailboxes wait this long before another runner takes
+    /// them.
+    pub lease_ttl: Duration,
 }
 
 impl Default for RunnerOptions {
@@ -57,6 +63,7 @@ impl Default for RunnerOptions {
             sync: SyncOptions::default(),
             retry: Some(RetryConfig::default()),
             verify: true,
+            lease_ttl: Duration::from_secs(120),
         }
     }
 }
@@ -80,6 +87,20 @@ impl RunnerOptions {
     #[must_use]
     pub fn with_verify(mut self, verify: bool) -> Self {
         self.verify = verify;
+        self
+    }
+
+    /// Sets how long a mailbox's lease lasts without renewal (at least 30 ms).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mailmigrate_core::campaign::RunnerOptions;
+    /// let o = RunnerOptions::default().with_lease_ttl(Duration::from_secs(30));
+    /// assert_eq!(o.lease_ttl, Duration::from_secs(30));
+    /// ```
+    #[must_use]
+    pub fn with_lease_ttl(mut self, ttl: Duration) -> Self {
+        self.lease_ttl = ttl.max(Duration::from_millis(30));
         self
     }
 }
@@ -109,14 +130,19 @@ pub struct PassReport {
     pub waiting: Vec<String>,
     /// Mailboxes left alone because they are paused (or the campaign is).
     pub paused: Vec<String>,
+    /// Mailboxes left alone because another runner holds their lease (drives them now).
+    pub busy: Vec<String>,
     /// Messages written to destinations.
     pub copied: u64,
 }
 
 impl PassReport {
-    /// Whether nothing failed, was blocked or is waiting.
+    /// Whether nothing failed, was blocked, is waiting or was busy with another runner.
     pub fn is_clean(&self) -> bool {
-        self.failed.is_empty() && self.blocked.is_empty() && self.waiting.is_empty()
+        self.failed.is_empty()
+            && self.blocked.is_empty()
+            && self.waiting.is_empty()
+            && self.busy.is_empty()
     }
 
     fn absorb(&mut self, o: Outcome) {
@@ -135,6 +161,7 @@ impl PassReport {
             }
             Outcome::Failed(key, f) => self.failed.push((key, f)),
             Outcome::Paused(key) => self.paused.push(key),
+            Outcome::Busy(key) => self.busy.push(key),
             Outcome::Skipped => {}
         }
     }
@@ -142,11 +169,22 @@ impl PassReport {
 
 /// What driving one mailbox came to.
 enum Outcome {
-    Synced { key: String, copied: u64 },
-    Finalising { key: String, copied: u64 },
-    Validated { key: String, copied: u64 },
+    Synced {
+        key: String,
+        copied: u64,
+    },
+    Finalising {
+        key: String,
+        copied: u64,
+    },
+    Validated {
+        key: String,
+        copied: u64,
+    },
     Failed(String, Failure),
     Paused(String),
+    /// Another runner holds the mailbox's lease.
+    Busy(String),
     Skipped,
 }
 
@@ -166,7 +204,13 @@ enum Outcome {
 ///   [`retry_failed`](Self::retry_failed) are the operator's controls.
 ///
 /// A mailbox whose step fails (credentials refused, destination full) is recorded
-/// [`Stage::Failed`] with its reason; the others go on. Errors returned by the runner's
+/// [`Stage::Failed`] with its reason; the others go on.
+///
+/// Several runners (on several machines) may drive one campaign over a shared store
+/// (`PostgresState`): each claims a mailbox's lease ([`CampaignStore::claim`]) before it
+/// drives it and renews it meanwhile, so no mailbox is driven by two at once; a mailbox
+/// another runner holds is reported [`busy`](PassReport::busy). Give each runner its own
+/// [`worker`](Self::with_worker) name. Errors returned by the runner's
 /// own calls are about the campaign (its state store), never about one mailbox.
 ///
 /// See the [module example](super) for a whole campaign.
@@ -176,6 +220,8 @@ pub struct CampaignRunner {
     stores: Arc<dyn StoreFactory>,
     options: RunnerOptions,
     clock: Clock,
+    /// The name this runner claims mailboxes under.
+    worker: String,
 }
 
 impl fmt::Debug for CampaignRunner {
@@ -184,6 +230,7 @@ impl fmt::Debug for CampaignRunner {
             .field("campaign", &self.plan.name())
             .field("state", &self.state)
             .field("options", &self.options)
+            .field("worker", &self.worker)
             .finish_non_exhaustive()
     }
 }
@@ -207,6 +254,7 @@ impl CampaignRunner {
             stores,
             options: RunnerOptions::default(),
             clock: Arc::new(OffsetDateTime::now_utc),
+            worker: format!("runner-{:016x}", rand::random::<u64>()),
         };
         runner.start().await?;
         Ok(runner)
@@ -228,6 +276,41 @@ impl CampaignRunner {
     ) -> Self {
         self.clock = Arc::new(clock);
         self
+    }
+
+    /// Sets the name this runner claims mailbox leases under (default: `runner-` and a
+    /// random number, new for each runner). A runner restarted under the name its killed
+    /// predecessor had takes that one's mailboxes back at once, not when their leases run
+    /// out; two live runners must never share a name.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use mailmigrate_core::campaign::*;
+    /// # use mailmigrate_core::directory::{Account, Inventory};
+    /// # use mailmigrate_core::state::MemoryState;
+    /// # use mailmigrate_core::store::MemoryStore;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let inventory = Inventory::new(vec![Account::new("ann@old.example")]);
+    /// # let plan = CampaignPlan::new("acme", Strategy::Cutover)
+    /// #     .with_batch(Batch::new("all", ["ann@old.example"])).validate(&inventory)?;
+    /// # let stores = |_: &MailboxPair| {
+    /// #     Ok(MailboxStores::new(Arc::new(MemoryStore::new("old")), Arc::new(MemoryStore::new("new"))))
+    /// # };
+    /// let runner = CampaignRunner::open(plan, Arc::new(MemoryState::new()), Arc::new(stores))
+    ///     .await?
+    ///     .with_worker("host-a");
+    /// assert_eq!(runner.worker(), "host-a");
+    /// # Ok::<(), mailmigrate_core::Error>(()) }).unwrap();
+    /// ```
+    #[must_use]
+    pub fn with_worker(mut self, worker: impl Into<String>) -> Self {
+        self.worker = worker.into();
+        self
+    }
+
+    /// The name this runner claims mailbox leases under.
+    pub fn worker(&self) -> &str {
+        &self.worker
     }
 
     /// The plan it runs.
@@ -287,9 +370,8 @@ impl CampaignRunner {
                 .is_none()
             {
                 let st = MailboxStatus::new(pair.key(), &pair.destination, &pair.batch, now);
-                self.state
-                    .apply(self.name(), &st, Some(&st.entered()))
-                    .await?;
+                // A runner opening the campaign at the same time entered it first.
+                self.save_racy(&st, &st.entered()).await?;
             }
         }
         Ok(())
@@ -574,7 +656,8 @@ impl CampaignRunner {
         for mut st in self.state.mailboxes(self.name()).await? {
             if st.stage == Stage::Failed {
                 let t = st.retry(self.now())?;
-                self.save(&st, Some(&t)).await?;
+                // Another runner retrying it too: it is queued either way.
+                self.save_racy(&st, &t).await?;
                 retried.push(st.mailbox);
             }
         }
@@ -673,8 +756,56 @@ impl CampaignRunner {
         Ok(Outcome::Failed(st.mailbox.clone(), failure))
     }
 
-    /// Drives one mailbox as far as `goal` asks. `Err` only for the state store.
+    /// Drives one mailbox as far as `goal` asks, holding its lease meanwhile. `Err` only
+    /// for the state store.
     async fn drive(&self, pair: &MailboxPair, goal: Goal) -> Result<Outcome> {
+        let key = pair.key();
+        // Nothing to do needs no lease (the common case of a pass over settled mailboxes).
+        if let Some(st) = self.state.mailbox(self.name(), &key).await? {
+            if !goal.runs(st.stage) {
+                return Ok(match st.stage {
+                    Stage::Paused => Outcome::Paused(key),
+                    _ => Outcome::Skipped,
+                });
+            }
+        }
+        let ttl = self.options.lease_ttl;
+        if !self
+            .state
+            .claim(self.name(), &key, &self.worker, ttl)
+            .await?
+        {
+            return Ok(Outcome::Busy(key));
+        }
+        // Renewed every third of its time-to-live; a lease lost meanwhile (this runner
+        // stalled past it and another took the mailbox) stops the drive where it is, as a
+        // kill would, and the other runner carries on.
+        let renew = async {
+            loop {
+                tokio::time::sleep(ttl / 3).await;
+                if !self
+                    .state
+                    .claim(self.name(), &key, &self.worker, ttl)
+                    .await?
+                {
+                    tracing::warn!(campaign = %self.name(), mailbox = %key, "lease lost");
+                    return Ok(Outcome::Busy(key.clone()));
+                }
+            }
+        };
+        let outcome = tokio::select! {
+            o = self.drive_held(pair, goal) => o,
+            o = renew => o,
+        };
+        let released = self.state.release(self.name(), &key, &self.worker).await;
+        let outcome = outcome?;
+        released?;
+        Ok(outcome)
+    }
+
+    /// [`drive`](Self::drive) with the mailbox's lease held: reads its status anew (another
+    /// runner may have moved it before the lease was had).
+    async fn drive_held(&self, pair: &MailboxPair, goal: Goal) -> Result<Outcome> {
         let key = pair.key();
         let Some(mut st) = self.state.mailbox(self.name(), &key).await? else {
             return Err(
@@ -684,12 +815,7 @@ impl CampaignRunner {
                     .with_context("mailbox", &key),
             );
         };
-        let runs = match goal {
-            Goal::Sync => matches!(st.stage, Stage::Queued | Stage::BackingUp | Stage::Syncing),
-            Goal::Delta => matches!(st.stage, Stage::Synced | Stage::Syncing),
-            Goal::Finalise => matches!(st.stage, Stage::Synced | Stage::Finalising),
-        };
-        if !runs {
+        if !goal.runs(st.stage) {
             return Ok(match st.stage {
                 Stage::Paused => Outcome::Paused(key),
                 _ => Outcome::Skipped,
@@ -1004,6 +1130,17 @@ enum Goal {
     Delta,
     /// A grace-period pass after the switch, validation once it is over.
     Finalise,
+}
+
+impl Goal {
+    /// Whether a mailbox in `stage` has something to do for this goal.
+    fn runs(self, stage: Stage) -> bool {
+        match self {
+            Goal::Sync => matches!(stage, Stage::Queued | Stage::BackingUp | Stage::Syncing),
+            Goal::Delta => matches!(stage, Stage::Synced | Stage::Syncing),
+            Goal::Finalise => matches!(stage, Stage::Synced | Stage::Finalising),
+        }
+    }
 }
 
 /// Whether a mail pass left the mailbox synced: every folder complete, no write of

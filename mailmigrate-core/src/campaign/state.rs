@@ -5,6 +5,8 @@
 //! one state file resumes both the campaign and every mailbox's copy. Why a sibling trait
 //! and not new `StateStore` methods is in `docs/decisions/0013-campaign-state.md`.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -69,6 +71,11 @@ impl CampaignRecord {
 ///   whose stored stage is the status's.
 /// - [`history`](Self::history) returns a mailbox's transitions in the order applied.
 /// - Campaigns are isolated by name; nothing here touches the ledger's jobs.
+/// - [`claim`](Self::claim) is a lease on one mailbox: while a worker holds it (until its
+///   time-to-live runs out, or it is [released](Self::release)) no other worker's claim
+///   succeeds, so runners sharing the store never drive one mailbox at once. The
+///   compare-and-set alone cannot ensure that: a mailbox left mid-step is resumed by a move
+///   from a stage to itself (`syncing → syncing`), which two runners can both make.
 ///
 /// The cases in [`state::suite`](crate::state::suite) (`campaign_*`) check each rule.
 ///
@@ -118,6 +125,60 @@ pub trait CampaignStore: StateStore {
     /// # Errors
     /// `StateCorrupt` if the store is unreadable.
     async fn history(&self, campaign: &str, mailbox: &str) -> Result<Vec<Transition>>;
+
+    /// Claims `mailbox` for `worker` for `ttl`: `true` if no other worker holds it (none
+    /// ever did, its holder released it, or its lease ran out), and the lease is now
+    /// `worker`'s until `ttl` from now. A holder renews its lease by claiming again.
+    ///
+    /// [`CampaignRunner`](super::CampaignRunner) claims each mailbox before it drives it,
+    /// renews the lease while it does, and releases it after, so runners on several
+    /// machines sharing one store never drive the same mailbox at once. A runner that is
+    /// killed leaves its lease to run out.
+    ///
+    /// The provided implementation grants every claim: right for a store only one runner
+    /// uses at a time, wrong for a shared one. [`MemoryState`](crate::state::MemoryState),
+    /// [`SqliteState`](crate::state::SqliteState) and `PostgresState` (feature `postgres`)
+    /// keep real leases; the case `campaign_leases_exclude_other_workers` of
+    /// [`state::suite`](crate::state::suite) checks them.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mailmigrate_core::campaign::CampaignStore;
+    /// use mailmigrate_core::state::MemoryState;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> mailmigrate_core::Result<()> {
+    /// let state = MemoryState::new();
+    /// let ttl = Duration::from_secs(60);
+    /// assert!(state.claim("acme", "ann@old.example", "host-a", ttl).await?);
+    /// assert!(!state.claim("acme", "ann@old.example", "host-b", ttl).await?);
+    /// state.release("acme", "ann@old.example", "host-a").await?;
+    /// assert!(state.claim("acme", "ann@old.example", "host-b", ttl).await?);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// As the backing store reports.
+    async fn claim(
+        &self,
+        campaign: &str,
+        mailbox: &str,
+        worker: &str,
+        ttl: Duration,
+    ) -> Result<bool> {
+        let _ = (campaign, mailbox, worker, ttl);
+        Ok(true)
+    }
+
+    /// Gives up `worker`'s lease on `mailbox`; nothing happens if another worker holds it
+    /// (or nobody does). The provided implementation does nothing.
+    ///
+    /// # Errors
+    /// As the backing store reports.
+    async fn release(&self, campaign: &str, mailbox: &str, worker: &str) -> Result<()> {
+        let _ = (campaign, mailbox, worker);
+        Ok(())
+    }
 }
 
 /// The compare-and-set rule of [`CampaignStore::apply`]: `stored` is the stage the store
@@ -196,5 +257,17 @@ impl<T: CampaignStore + ?Sized> CampaignStore for std::sync::Arc<T> {
     }
     async fn history(&self, campaign: &str, mailbox: &str) -> Result<Vec<Transition>> {
         (**self).history(campaign, mailbox).await
+    }
+    async fn claim(
+        &self,
+        campaign: &str,
+        mailbox: &str,
+        worker: &str,
+        ttl: Duration,
+    ) -> Result<bool> {
+        (**self).claim(campaign, mailbox, worker, ttl).await
+    }
+    async fn release(&self, campaign: &str, mailbox: &str, worker: &str) -> Result<()> {
+        (**self).release(campaign, mailbox, worker).await
     }
 }

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
@@ -20,6 +21,8 @@ struct Inner {
     campaigns: BTreeMap<String, CampaignRecord>,
     /// (campaign, mailbox) → status and transitions.
     mailboxes: BTreeMap<(String, String), (MailboxStatus, Vec<Transition>)>,
+    /// (campaign, mailbox) → the worker holding its lease, and until when.
+    leases: HashMap<(String, String), (String, Instant)>,
 }
 
 impl Inner {
@@ -283,5 +286,38 @@ impl CampaignStore for MemoryState {
             .get(&(campaign.to_owned(), mailbox.to_owned()))
             .map(|(_, h)| h.clone())
             .unwrap_or_default())
+    }
+
+    async fn claim(
+        &self,
+        campaign: &str,
+        mailbox: &str,
+        worker: &str,
+        ttl: Duration,
+    ) -> Result<bool> {
+        let now = Instant::now();
+        let mut g = self.lock();
+        let key = (campaign.to_owned(), mailbox.to_owned());
+        if let Some((holder, until)) = g.leases.get(&key) {
+            if holder != worker && *until > now {
+                return Ok(false);
+            }
+        }
+        // A time-to-live too long to add is capped at a century.
+        let until = now + ttl.min(Duration::from_secs(100 * 365 * 86_400));
+        g.leases.insert(key, (worker.to_owned(), until));
+        Ok(true)
+    }
+
+    async fn release(&self, campaign: &str, mailbox: &str, worker: &str) -> Result<()> {
+        let mut g = self.lock();
+        let key = (campaign.to_owned(), mailbox.to_owned());
+        if g.leases
+            .get(&key)
+            .is_some_and(|(holder, _)| holder == worker)
+        {
+            g.leases.remove(&key);
+        }
+        Ok(())
     }
 }

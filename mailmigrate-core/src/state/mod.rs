@@ -10,6 +10,8 @@
 //! before writing again. A checkpoint is stored only after every item it covers is done.
 
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 #[cfg(any(test, feature = "testkit"))]
@@ -27,6 +29,8 @@ use crate::{
 };
 
 pub use memory::MemoryState;
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresOptions, PostgresState};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteState;
 

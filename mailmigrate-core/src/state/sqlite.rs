@@ -97,19 +97,30 @@ const MIGRATIONS: &[&str] = &[
          PRIMARY KEY (campaign, mailbox, seq),
          FOREIGN KEY (campaign, mailbox) REFERENCES campaign_mailboxes (campaign, mailbox)
      ) WITHOUT ROWID;",
+    // 5 → 6: leases on mailboxes (see `CampaignStore::claim`): which worker drives a
+    // mailbox, until when (Unix milliseconds), so runners sharing the file never drive one
+    // mailbox at once.
+    "CREATE TABLE campaign_leases (
+         campaign TEXT NOT NULL,
+         mailbox  TEXT NOT NULL,
+         worker   TEXT NOT NULL,
+         expires  INTEGER NOT NULL,
+         PRIMARY KEY (campaign, mailbox)
+     ) WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes.
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// The tables every valid file has.
-const TABLES: [&str; 6] = [
+const TABLES: [&str; 7] = [
     "checkpoints",
     "ledger",
     "failures",
     "campaigns",
     "campaign_mailboxes",
     "campaign_history",
+    "campaign_leases",
 ];
 
 /// `state` column values.
@@ -253,7 +264,8 @@ fn classify(e: &rusqlite::Error) -> (ErrorKind, bool, String) {
 /// partial index on `(job, dest_folder, dest_id)` for claims and one on pending rows; and
 /// `failures (job, src_folder, src_id)`; for [`CampaignStore`](crate::campaign::CampaignStore)
 /// (schema 5), `campaigns (campaign)`, `campaign_mailboxes (campaign, mailbox)` and
-/// `campaign_history (campaign, mailbox, seq)`, whose records are JSON. Ids are `TEXT`,
+/// `campaign_history (campaign, mailbox, seq)`, whose records are JSON; and (schema 6)
+/// `campaign_leases (campaign, mailbox)`, each mailbox's lease holder and expiry. Ids are `TEXT`,
 /// content hashes 32-byte `BLOB`s,
 /// flags a JSON array of their IMAP spelling (`["\\Seen","$Forwarded"]`). The file carries
 /// an `application_id` marking it as a mailmigrate state file and its schema version in

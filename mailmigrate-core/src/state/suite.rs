@@ -64,6 +64,7 @@ pub async fn run_all_campaign(store: &dyn CampaignStore) {
     campaign_statuses_round_trip_with_history(store, &name("statuses")).await;
     campaign_moves_are_compare_and_set(store, &name("cas")).await;
     campaign_counts_update_without_a_move(store, &name("counts")).await;
+    campaign_leases_exclude_other_workers(store, &name("leases")).await;
 }
 
 /// Builds a ledger row whose hash, Message-ID and flags derive from its ids.
@@ -1102,6 +1103,67 @@ pub async fn campaign_counts_update_without_a_move(store: &dyn CampaignStore, ca
         e.kind(),
         ErrorKind::Conflict,
         "a move needs its transition: {e}"
+    );
+}
+
+/// A claimed mailbox cannot be claimed by another worker until its holder releases it or
+/// its lease runs out; the holder renews by claiming again; a release by another worker
+/// changes nothing; leases are per mailbox and per campaign.
+///
+/// # Panics
+/// If the store breaks the rule.
+pub async fn campaign_leases_exclude_other_workers(store: &dyn CampaignStore, campaign: &str) {
+    use std::time::Duration;
+    let long = Duration::from_secs(600);
+    let (m, other) = ("ed@old.example", "fay@old.example");
+    let claim = |c: &str, m: &str, w: &str, ttl: Duration| {
+        let (c, m, w) = (c.to_owned(), m.to_owned(), w.to_owned());
+        async move { store.claim(&c, &m, &w, ttl).await.expect("claim failed") }
+    };
+    assert!(
+        claim(campaign, m, "w1", long).await,
+        "a free mailbox is claimed"
+    );
+    assert!(
+        !claim(campaign, m, "w2", long).await,
+        "a held mailbox was claimed by another worker"
+    );
+    assert!(claim(campaign, m, "w1", long).await, "the holder renews");
+    assert!(
+        claim(campaign, other, "w2", long).await,
+        "leases are per mailbox"
+    );
+    let elsewhere = format!("{campaign}/other");
+    assert!(
+        claim(&elsewhere, m, "w2", long).await,
+        "leases are per campaign"
+    );
+    store
+        .release(campaign, m, "w2")
+        .await
+        .expect("release failed");
+    assert!(
+        !claim(campaign, m, "w2", long).await,
+        "a release by another worker freed the lease"
+    );
+    store
+        .release(campaign, m, "w1")
+        .await
+        .expect("release failed");
+    assert!(
+        claim(campaign, m, "w2", long).await,
+        "a released mailbox is claimed"
+    );
+    // A lease that ran out is taken over.
+    assert!(claim(campaign, "gus@old.example", "w1", Duration::from_millis(1)).await);
+    std::thread::sleep(Duration::from_millis(30));
+    assert!(
+        claim(campaign, "gus@old.example", "w2", long).await,
+        "an expired lease was not taken over"
+    );
+    assert!(
+        !claim(campaign, "gus@old.example", "w1", long).await,
+        "the old holder claimed a lease taken over"
     );
 }
 

@@ -1,5 +1,7 @@
 //! [`CampaignStore`] on the SQLite file: three tables of schema version 5 (see
-//! `MIGRATIONS`), records as JSON, each call one transaction.
+//! `MIGRATIONS`), records as JSON, each call one transaction; the leases of schema 6.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
@@ -163,4 +165,52 @@ impl CampaignStore for SqliteState {
         .await
         .map_err(|e| scoped(e, campaign, Some(mailbox)))
     }
+
+    /// One upsert: a row of another worker is taken over only once it has expired, by the
+    /// machine's clock (processes sharing a file share a clock).
+    async fn claim(
+        &self,
+        campaign: &str,
+        mailbox: &str,
+        worker: &str,
+        ttl: Duration,
+    ) -> Result<bool> {
+        let (c, m, w) = (campaign.to_owned(), mailbox.to_owned(), worker.to_owned());
+        let now = unix_millis(SystemTime::now());
+        let until = now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
+        self.run(move |conn| {
+            let changed = conn
+                .prepare_cached(
+                    "INSERT INTO campaign_leases (campaign, mailbox, worker, expires)
+                     VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (campaign, mailbox) DO UPDATE SET
+                         worker = excluded.worker, expires = excluded.expires
+                      WHERE campaign_leases.worker = excluded.worker
+                         OR campaign_leases.expires <= ?5",
+                )?
+                .execute(params![c, m, w, until, now])?;
+            Ok(changed == 1)
+        })
+        .await
+        .map_err(|e| scoped(e, campaign, Some(mailbox)))
+    }
+
+    async fn release(&self, campaign: &str, mailbox: &str, worker: &str) -> Result<()> {
+        let (c, m, w) = (campaign.to_owned(), mailbox.to_owned(), worker.to_owned());
+        self.run(move |conn| {
+            conn.prepare_cached(
+                "DELETE FROM campaign_leases WHERE campaign = ?1 AND mailbox = ?2 AND worker = ?3",
+            )?
+            .execute(params![c, m, w])?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| scoped(e, campaign, Some(mailbox)))
+    }
+}
+
+/// Milliseconds since the Unix epoch (0 for a clock set before it).
+fn unix_millis(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
