@@ -318,10 +318,18 @@ async fn pause_holds_every_mailbox_until_resume() {
 async fn a_plan_with_mistakes_names_every_one_and_runs_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let file = campaign_dir(dir.path()).await;
-    let text = std::fs::read_to_string(&file).unwrap().replace(
-        r#"members = ["bo@old.example", "cy@old.example"]"#,
-        r#"members = ["bo@old.example", "nobody@old.example", "ann@old.example"]"#,
-    );
+    // A cutover without a pilot: both runners take on the same mailboxes at once.
+    let text = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace(
+            r#"strategy = { kind = "coexistence", interval = "1h" }"#,
+            r#"strategy = { kind = "cutover" }"#,
+        )
+        .replace("pilot = true\n", "")
+        .replace(
+            r#"members = ["bo@old.example", "cy@old.example"]"#,
+            r#"members = ["bo@old.example", "nobody@old.example", "ann@old.example"]"#,
+        );
     std::fs::write(&file, text).unwrap();
     let out = migrate(&["run", "--campaign", file.to_str().unwrap()], dir.path());
     assert_eq!(out.status.code(), Some(1));
@@ -515,4 +523,103 @@ async fn delta_repeat_keeps_collecting_new_mail_until_stopped() {
         "{text}"
     );
     assert_eq!(count_mail(&cwd.join("new/ann@new.example")), 11, "{text}");
+}
+
+/// The shared PostgreSQL state of the tests, when one is configured.
+fn postgres_url() -> Option<String> {
+    let url = std::env::var("MAILMIGRATE_TEST_POSTGRES_URL").ok();
+    if url.is_none() {
+        let required = std::env::var("MAILMIGRATE_TEST_REQUIRE")
+            .is_ok_and(|v| v.split(',').any(|s| s.trim() == "postgres"));
+        assert!(
+            !required,
+            "MAILMIGRATE_TEST_POSTGRES_URL is not set but postgres is required"
+        );
+        eprintln!("skipping: no PostgreSQL server (MAILMIGRATE_TEST_POSTGRES_URL)");
+    }
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_machines_sharing_a_postgres_state_copy_every_message_once() {
+    let Some(url) = postgres_url() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path().to_path_buf();
+    let file = campaign_dir(&cwd).await;
+    for u in ["dee", "ed", "flo", "gus", "hal"] {
+        add_mail(&cwd.join("old").join(format!("{u}@old.example")), u, 0..40).await;
+    }
+    let mut csv = std::fs::read_to_string(cwd.join("accounts.csv")).unwrap();
+    for u in ["dee", "ed", "flo", "gus", "hal"] {
+        csv.push_str(&format!("{u}@old.example,{u}\n"));
+    }
+    std::fs::write(cwd.join("accounts.csv"), csv).unwrap();
+    let schema = format!("cli_{}", std::process::id());
+    // A cutover without a pilot: both runners take on the same mailboxes at once.
+    let text = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace(r#"strategy = { kind = "coexistence", interval = "1h" }"#, r#"strategy = { kind = "cutover" }"#)
+        .replace("pilot = true\n", "")
+        .replace(
+        r#"members = ["bo@old.example", "cy@old.example"]"#,
+        r#"members = ["bo@old.example", "cy@old.example", "dee@old.example", "ed@old.example", "flo@old.example", "gus@old.example", "hal@old.example"]"#,
+    );
+    std::fs::write(&file, format!("state = \"{url}?schema={schema}\"\n{text}")).unwrap();
+    let f = file.to_str().unwrap().to_owned();
+    // Two runners at once, as on two machines: each mailbox is driven by one of them.
+    let spawn = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_migrate"))
+            .args(["run", "--campaign", &f, "--json"])
+            .current_dir(&cwd)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    for o in [&a, &b] {
+        assert!(
+            matches!(o.status.code(), Some(0 | 2)),
+            "{}{}",
+            stdout(o),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let synced = |o: &Output| json(o)["report"]["synced"].as_array().map_or(0, Vec::len);
+    eprintln!(
+        "runner a synced {}, runner b synced {}",
+        synced(&a),
+        synced(&b)
+    );
+    assert!(
+        synced(&a) > 0 && synced(&b) > 0,
+        "both runners drove mailboxes"
+    );
+    // Whatever one left waiting (busy with the other), a last run finishes.
+    let last = migrate(&["run", "--campaign", &f], &cwd);
+    assert_eq!(last.status.code(), Some(0), "{}", stdout(&last));
+    let status = json(&migrate(&["status", "--campaign", &f, "--json"], &cwd));
+    assert!(
+        status["mailboxes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["stage"] == "synced"),
+        "{status}"
+    );
+    for u in ["ann", "bo", "cy"] {
+        assert_eq!(
+            count_mail(&cwd.join(format!("new/{u}@new.example"))),
+            5,
+            "{u}"
+        );
+    }
+    for u in ["dee", "ed", "flo", "gus", "hal"] {
+        assert_eq!(
+            count_mail(&cwd.join(format!("new/{u}@new.example"))),
+            40,
+            "{u}: once"
+        );
+    }
 }

@@ -93,7 +93,10 @@ pub struct StoreTemplates {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CampaignFile {
-    /// The state file (default: the campaign file's name with `.sqlite`).
+    /// The state file (default: the campaign file's name with `.sqlite`), or a PostgreSQL
+    /// database that runners on several machines share:
+    /// `postgres://USER@HOST[:PORT]/DB[?schema=S&password_env=VAR&sslmode=require]` (the
+    /// password from the environment variable, never from the file).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<PathBuf>,
     /// The report's directory (default `report`).
@@ -167,9 +170,17 @@ impl CampaignFile {
         }
     }
 
-    /// The state file: the engine's ledger and the campaign's statuses, one file.
+    /// The PostgreSQL URL of the state, when `state` names one.
+    pub fn state_url(&self) -> Option<String> {
+        let s = self.state.as_ref()?.to_str()?;
+        (s.starts_with("postgres://") || s.starts_with("postgresql://")).then(|| s.to_owned())
+    }
+
+    /// The state file: the engine's ledger and the campaign's statuses, one file (the
+    /// campaign's logs and report sit beside it, also with a PostgreSQL state).
     pub fn state_path(&self) -> PathBuf {
         match &self.state {
+            Some(_) if self.state_url().is_some() => self.dir().join("campaign.sqlite"),
             Some(p) => self.resolve(p),
             None => self.dir().join(format!(
                 "{}.sqlite",
