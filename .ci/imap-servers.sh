@@ -9,7 +9,8 @@
 #          users and writes DIR/env with MAILMIGRATE_TEST_IMAP_{DOVECOT,CYRUS}_{HOST,PORT,USER,
 #          PASSWORD} (and _TLS=plaintext), MAILMIGRATE_TEST_IMAP_CYRUS_MUNGE8BIT_PORT (the same Cyrus
 #          with its default munge8bit: 8-bit header bytes stored as X), plus MAILMIGRATE_TEST_IMAP_DOVECOT_TLS_PORT (implicit
-#          TLS; STARTTLS works on the plain port) and MAILMIGRATE_TEST_IMAP_CA_FILE, the private
+#          TLS; STARTTLS works on the plain port), MAILMIGRATE_TEST_IMAP_DOVECOT_LMTP_PORT (LMTP
+#          delivery into the Dovecot users' INBOX, for the send-and-receive probe) and MAILMIGRATE_TEST_IMAP_CA_FILE, the private
 #          CA that signed Dovecot's certificate, and MAILMIGRATE_TEST_IMAP_DOVECOT_OAUTH_{USER,KEY}:
 #          a user who signs in only with XOAUTH2/OAUTHBEARER bearer tokens, HS256 JWTs signed
 #          with KEY (base64) and validated by Dovecot itself (oauth2 passdb, introspection_mode
@@ -18,7 +19,7 @@
 #   stop   stops both servers started from DIR.
 #   env    prints DIR/env.
 #
-# Dovecot: Debian's dovecot-imapd, Maildir, passwd-file users.
+# Dovecot: Debian's dovecot-imapd and dovecot-lmtpd, Maildir, passwd-file users.
 # Cyrus:   Debian's cyrus-imapd conflicts with dovecot-imapd (both provide imap-server), so
 #          cyrus-common is installed with --no-install-recommends and the cyrus-imapd package
 #          is unpacked with dpkg -x into DIR/cyrus/pkg; a private cyrus.conf points master at
@@ -53,9 +54,10 @@ wait_port() {
 install_packages() {
   command -v python3 >/dev/null || apt_install python3
   command -v openssl >/dev/null || apt_install openssl
-  if ! dpkg -s dovecot-imapd >/dev/null 2>&1 || ! command -v dovecot >/dev/null; then
-    log "installing dovecot-imapd"
-    apt_install dovecot-core dovecot-imapd
+  if ! dpkg -s dovecot-imapd >/dev/null 2>&1 || ! dpkg -s dovecot-lmtpd >/dev/null 2>&1 \
+    || ! command -v dovecot >/dev/null; then
+    log "installing dovecot-imapd and dovecot-lmtpd"
+    apt_install dovecot-core dovecot-imapd dovecot-lmtpd
   fi
   if ! dpkg -s cyrus-common >/dev/null 2>&1; then
     log "installing cyrus-common (no recommends)"
@@ -86,7 +88,7 @@ make_certs() {
 }
 
 start_dovecot() {
-  local d=$DIR/dovecot port tlsport
+  local d=$DIR/dovecot port tlsport lmtpport
   if [ -f "$d/run/master.pid" ] && kill -0 "$(cat "$d/run/master.pid")" 2>/dev/null; then
     log "dovecot already running"
     return 0
@@ -96,6 +98,7 @@ start_dovecot() {
   muid=$(id -u "$MAILUSER"); mgid=$(id -g "$MAILUSER")
   port=$(free_port)
   tlsport=$(free_port)
+  lmtpport=$(free_port)
   make_certs
   rm -rf "$d"; mkdir -p "$d/run" "$d/state" "$d/log" "$d/mail"
   chmod 755 "$DIR" "$d" "$d/mail"; chown "$MAILUSER:" "$d/mail"
@@ -119,7 +122,7 @@ base_dir = $d/run
 state_dir = $d/state
 log_path = $d/log/dovecot.log
 info_log_path = $d/log/dovecot-info.log
-protocols = imap
+protocols = imap lmtp
 listen = 127.0.0.1
 ssl = yes
 ssl_cert = <$DIR/certs/server.pem
@@ -181,6 +184,17 @@ service imap-login {
     ssl = yes
   }
 }
+# LMTP on 127.0.0.1 for the send-and-receive probe's tests: RCPT TO:<user@anything>
+# delivers into user's INBOX (the domain is dropped, as the passwd-file has bare names).
+service lmtp {
+  inet_listener lmtp {
+    address = 127.0.0.1
+    port = $lmtpport
+  }
+}
+protocol lmtp {
+  auth_username_format = %Ln
+}
 protocol imap {
   mail_max_userip_connections = 64
   imap_capability = +CONDSTORE
@@ -190,8 +204,10 @@ CONF
   for _ in $(seq 1 50); do [ -s "$d/run/master.pid" ] && break; sleep 0.1; done
   wait_port "$port" || { log "dovecot did not open port $port"; cat "$d/log/dovecot.log" >&2 || true; return 1; }
   wait_port "$tlsport" || { log "dovecot did not open TLS port $tlsport"; return 1; }
+  wait_port "$lmtpport" || { log "dovecot did not open LMTP port $lmtpport"; return 1; }
   echo "$port" > "$d/port"
   echo "$tlsport" > "$d/tlsport"
+  echo "$lmtpport" > "$d/lmtpport"
   log "dovecot $(dovecot --version | cut -d' ' -f1) on 127.0.0.1:$port"
 }
 
@@ -293,6 +309,7 @@ write_env() {
     echo "export MAILMIGRATE_TEST_IMAP_DOVECOT_PASSWORD=$PASS"
     echo "export MAILMIGRATE_TEST_IMAP_DOVECOT_TLS=plaintext"
     echo "export MAILMIGRATE_TEST_IMAP_DOVECOT_TLS_PORT=$(cat "$DIR/dovecot/tlsport")"
+    [ ! -s "$DIR/dovecot/lmtpport" ] || echo "export MAILMIGRATE_TEST_IMAP_DOVECOT_LMTP_PORT=$(cat "$DIR/dovecot/lmtpport")"
     echo "export MAILMIGRATE_TEST_IMAP_CA_FILE=$DIR/certs/ca.pem"
     echo "export MAILMIGRATE_TEST_IMAP_DOVECOT_OAUTH_USER=$OAUTH_USER"
     echo "export MAILMIGRATE_TEST_IMAP_DOVECOT_OAUTH_KEY=$(cat "$DIR/dovecot/oauth2-keys/default/HS256/default")"

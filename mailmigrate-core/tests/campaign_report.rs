@@ -158,6 +158,21 @@ async fn report() -> CampaignReport {
                     .with_expected("v=spf1 include:new.example -all"),
             )
             .with_warning("SPF <does not> include the new provider")])
+        .with_probes(vec![
+            ProbeCheck::new(
+                "ann@new.example",
+                "probe-1@mailmigrate",
+                "2026-01-01T00:00:00Z",
+            )
+            .with_found_after(1.25)
+            .with_deleted(true),
+            ProbeCheck::new(
+                "bo@new.example",
+                "probe-2@mailmigrate",
+                "2026-01-01T00:00:01Z",
+            )
+            .with_error("not found <in> INBOX within 120s after the submission"),
+        ])
 }
 
 fn json(r: &CampaignReport) -> Value {
@@ -487,4 +502,19 @@ async fn chromium_renders_the_page_and_its_figures_match_the_json() {
     if let Some(keep) = std::env::var_os("MAILMIGRATE_REPORT_SCREENSHOT") {
         std::fs::copy(&png, keep).unwrap();
     }
+}
+
+#[tokio::test]
+async fn probes_are_in_the_json_and_on_the_page() {
+    let r = report().await;
+    let j = json(&r);
+    assert_eq!(j["probes"][0]["found_after_secs"], 1.25);
+    assert_eq!(j["probes"][0]["ok"], true);
+    assert_eq!(j["probes"][1]["ok"], false);
+    let html = r.to_html();
+    assert!(html.contains("id=\"probes\""));
+    assert!(html.contains("data-field=\"/probes/1/error\""));
+    assert!(html.contains("not found &lt;in&gt; INBOX"));
+    let back: CampaignReport = serde_json::from_value(j).unwrap();
+    assert_eq!(back.probes, r.probes);
 }

@@ -96,3 +96,36 @@ impl Imap {
             .map_err(|e| e.into_error(op).with_context("folder", folder))
     }
 }
+
+/// Every selectable folder's ACL, for the campaign's permissions review
+/// ([`compare_acl_views`](mailmigrate_core::campaign::permissions::compare_acl_views)).
+/// Folders are named by their path with `/` between levels. Folders the user may not
+/// administer (no `a` right in `MYRIGHTS`: other users' folders shared with them) are left
+/// out: their ACLs belong to their owners' review.
+///
+/// # Errors
+/// `Unsupported` without the ACL extension; provider errors.
+#[async_trait::async_trait]
+impl mailmigrate_core::campaign::permissions::FolderAclView for Imap {
+    async fn folder_acls(&self) -> Result<Vec<mailmigrate_core::campaign::permissions::FolderAcl>> {
+        use mailmigrate_core::campaign::permissions::FolderAcl;
+        use mailmigrate_core::Provider as _;
+        if !self.has_acl() {
+            return Err(unsupported(Operation::ListFolders));
+        }
+        let mut out = Vec::new();
+        for folder in self.list_folders().await? {
+            if !folder.selectable {
+                continue;
+            }
+            if !self.my_rights(&folder.id).await?.contains('a') {
+                continue;
+            }
+            let name = folder.path.join("/");
+            for entry in self.acl(&folder.id).await? {
+                out.push(FolderAcl::new(&name, entry.identifier, entry.rights));
+            }
+        }
+        Ok(out)
+    }
+}

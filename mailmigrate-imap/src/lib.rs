@@ -11,6 +11,7 @@ mod error;
 mod lookup;
 mod model;
 mod probe;
+mod smtp;
 mod source;
 
 pub use acl::AclEntry;
@@ -20,6 +21,7 @@ pub use config::{AuthMechanism, ImapConfigKey, Tls};
 /// The token provider XOAUTH2 and OAUTHBEARER use, from [`mailmigrate_core::auth`].
 pub use mailmigrate_core::auth::TokenProvider;
 pub use probe::Fidelity;
+pub use smtp::{SmtpProtocol, SmtpSubmission};
 
 /// The URL scheme this provider answers to (`imap://`, `imaps://`).
 pub const SCHEME: &str = "imap";

@@ -17,6 +17,10 @@
 //!   at most N mailboxes at once, one mailbox's failure recorded on it alone;
 //! - [`report`]: the final report, one self-contained HTML page and its JSON
 //!   ([`CampaignReport`](report::CampaignReport)).
+//! - [`permissions`]: the permissions review after the move — delegations and folder
+//!   ACLs, source against destination, grantees mapped through the plan;
+//! - [`probe`]: the send-and-receive probe — a test message sent through the
+//!   destination's submission path and looked for in the mailbox;
 //! - `dns` (feature `dns`): whether each domain's MX, SPF, autodiscover and autoconfig
 //!   records are ready for the switch, and after it whether mail goes to the destination.
 //!
@@ -54,7 +58,9 @@
 #[cfg(feature = "dns")]
 pub mod dns;
 mod duration;
+pub mod permissions;
 mod plan;
+pub mod probe;
 pub mod report;
 mod runner;
 mod state;

@@ -201,10 +201,21 @@ async fn read_greeting(
 }
 
 async fn tls_wrap(cfg: &ImapConfig, tcp: TcpStream) -> Res<TlsStream<TcpStream>> {
+    tls_connect(&cfg.host, cfg.ca_file.as_deref(), cfg.timeout, tcp).await
+}
+
+/// Wraps `tcp` in TLS for `host`, trusting the public web roots and the PEM file
+/// `ca_file`, within `timeout` (the IMAP connection and SMTP submission share it).
+pub(crate) async fn tls_connect(
+    host: &str,
+    ca_file: Option<&std::path::Path>,
+    timeout: Duration,
+    tcp: TcpStream,
+) -> Res<TlsStream<TcpStream>> {
     use tokio_rustls::rustls;
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    if let Some(path) = &cfg.ca_file {
+    if let Some(path) = ca_file {
         use rustls_pki_types::pem::PemObject as _;
         let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
             .map_err(|_| ImapError::Config("cannot read the CA file".into()))?;
@@ -222,12 +233,12 @@ async fn tls_wrap(cfg: &ImapConfig, tcp: TcpStream) -> Res<TlsStream<TcpStream>>
         .map_err(|e| ImapError::Tls(e.to_string()))?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    let name = rustls::pki_types::ServerName::try_from(cfg.host.clone())
+    let name = rustls::pki_types::ServerName::try_from(host.to_owned())
         .map_err(|_| ImapError::Config("host is not a valid TLS server name".into()))?;
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    tokio::time::timeout(cfg.timeout, connector.connect(name, tcp))
+    tokio::time::timeout(timeout, connector.connect(name, tcp))
         .await
-        .map_err(|_| ImapError::Timeout(cfg.timeout))?
+        .map_err(|_| ImapError::Timeout(timeout))?
         .map_err(|e| ImapError::Tls(e.to_string()))
 }
 

@@ -14,6 +14,7 @@
 mod acl;
 mod append;
 mod connect;
+pub(crate) use connect::tls_connect;
 mod fetch;
 mod mailbox;
 mod pool;

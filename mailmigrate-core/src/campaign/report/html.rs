@@ -76,6 +76,7 @@ pub(super) fn render(r: &CampaignReport) -> String {
     super::html_sections::inventory(&mut s, r);
     super::html_sections::verification(&mut s, r);
     super::html_sections::permissions(&mut s, r);
+    super::html_sections::probes(&mut s, r);
     super::html_sections::dns(&mut s, r);
     super::html_sections::timeline(&mut s, r);
     let _ = write!(

@@ -1,5 +1,5 @@
 //! The page's lists: items left behind, inventory, the optional sections (verification,
-//! permissions, DNS) and the timeline table.
+//! permissions, probes, DNS) and the timeline table.
 
 use std::fmt::Write as _;
 
@@ -172,6 +172,46 @@ pub(super) fn permissions(s: &mut String, r: &CampaignReport) {
             figure("td", "", &p("right"), &d.right, Format::Plain),
             figure("td", "", &p("folder"), &d.folder, Format::Plain),
             figure("td", "reason", &p("issue"), &d.issue, Format::Plain),
+        );
+    }
+    s.push_str("</tbody></table></section>");
+}
+
+pub(super) fn probes(s: &mut String, r: &CampaignReport) {
+    s.push_str("<section class=\"card\" id=\"probes\"><h2>Send-and-receive probes</h2>");
+    let Some(list) = &r.probes else {
+        s.push_str(&absent("send-and-receive probe"));
+        s.push_str("</section>");
+        return;
+    };
+    s.push_str("<table>");
+    s.push_str(&head(&[
+        "Mailbox",
+        "Result",
+        "Sent",
+        "Arrived after",
+        "Error",
+    ]));
+    s.push_str("<tbody>");
+    for (i, p) in list.iter().enumerate() {
+        let q = |f: &str| format!("/probes/{i}/{f}");
+        let _ = write!(
+            s,
+            "<tr>{}<td><span class=\"pill {}\">{}</span></td>{}{}{}</tr>",
+            figure("td", "addr", &q("mailbox"), &p.mailbox, Format::Plain),
+            if p.ok {
+                "stage-validated"
+            } else {
+                "stage-failed"
+            },
+            if p.ok { "arrived" } else { "failed" },
+            td(&q("sent_at"), &p.sent_at, Format::Time),
+            td(
+                &q("found_after_secs"),
+                &p.found_after_secs,
+                Format::Duration
+            ),
+            figure("td", "reason", &q("error"), &p.error, Format::Plain),
         );
     }
     s.push_str("</tbody></table></section>");

@@ -30,7 +30,8 @@ pub use model::{
     PlanSummary, PlannedBatch, ProgressPoint, ReportTotals, Throughput, Volume,
 };
 pub use sections::{
-    DnsDomainState, DnsRecordState, PermissionDifference, PermissionReview, VerificationResult,
+    DnsDomainState, DnsRecordState, PermissionDifference, PermissionReview, ProbeCheck,
+    VerificationResult,
 };
 
 use super::CampaignRunner;
@@ -104,6 +105,9 @@ pub struct CampaignReport {
     pub permissions: Option<PermissionReview>,
     /// The DNS state per domain, if the caller attached it.
     pub dns: Option<Vec<DnsDomainState>>,
+    /// The send-and-receive probes, if the caller attached them.
+    #[serde(default)]
+    pub probes: Option<Vec<ProbeCheck>>,
 }
 
 impl CampaignReport {
@@ -143,6 +147,7 @@ impl CampaignReport {
             verification: None,
             permissions: None,
             dns: None,
+            probes: None,
         };
         report.recount();
         Ok(report)
@@ -246,6 +251,13 @@ impl CampaignReport {
     #[must_use]
     pub fn with_dns(mut self, domains: Vec<DnsDomainState>) -> Self {
         self.dns = Some(domains);
+        self
+    }
+
+    /// Sets the send-and-receive probes' results.
+    #[must_use]
+    pub fn with_probes(mut self, probes: Vec<ProbeCheck>) -> Self {
+        self.probes = Some(probes);
         self
     }
 

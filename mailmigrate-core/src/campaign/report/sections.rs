@@ -1,6 +1,6 @@
-//! The report's optional sections, filled by the caller: verification, permission review
-//! and DNS. They hold plain strings and numbers, so other modules' results convert into
-//! them without the report depending on their types.
+//! The report's optional sections, filled by the caller: verification, permission review,
+//! send-and-receive probes and DNS. They hold plain strings and numbers, so other modules'
+//! results convert into them without the report depending on their types.
 
 use serde::{Deserialize, Serialize};
 
@@ -148,6 +148,79 @@ impl PermissionDifference {
     #[must_use]
     pub fn with_folder(mut self, folder: impl Into<String>) -> Self {
         self.folder = Some(folder.into());
+        self
+    }
+}
+
+/// One send-and-receive probe: a test message sent to a mailbox through the destination's
+/// submission path, and whether (and how soon) it arrived.
+///
+/// ```
+/// use mailmigrate_core::campaign::report::ProbeCheck;
+/// let p = ProbeCheck::new("ann@new.example", "probe-1@mailmigrate", "2026-01-01T00:00:00Z")
+///     .with_found_after(1.5);
+/// assert!(p.ok);
+/// let lost = ProbeCheck::new("bo@new.example", "probe-2@mailmigrate", "2026-01-01T00:00:00Z")
+///     .with_error("not found in INBOX within 120s");
+/// assert!(!lost.ok);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ProbeCheck {
+    /// The mailbox the probe was sent to.
+    pub mailbox: String,
+    /// The probe's Message-ID.
+    pub message_id: String,
+    /// When it was submitted (RFC 3339).
+    pub sent_at: String,
+    /// Seconds from the submission until it was found; `None` when it was not.
+    pub found_after_secs: Option<f64>,
+    /// Whether it was deleted once found.
+    pub deleted: bool,
+    /// Whether it arrived and nothing went wrong.
+    pub ok: bool,
+    /// What went wrong.
+    pub error: Option<String>,
+}
+
+impl ProbeCheck {
+    /// A probe to `mailbox` sent at `sent_at`, not (yet) found.
+    pub fn new(
+        mailbox: impl Into<String>,
+        message_id: impl Into<String>,
+        sent_at: impl Into<String>,
+    ) -> Self {
+        Self {
+            mailbox: mailbox.into(),
+            message_id: message_id.into(),
+            sent_at: sent_at.into(),
+            found_after_secs: None,
+            deleted: false,
+            ok: false,
+            error: None,
+        }
+    }
+
+    /// Records that it was found `secs` seconds after the submission.
+    #[must_use]
+    pub fn with_found_after(mut self, secs: f64) -> Self {
+        self.found_after_secs = Some(secs);
+        self.ok = self.error.is_none();
+        self
+    }
+
+    /// Records that it was deleted once found.
+    #[must_use]
+    pub fn with_deleted(mut self, deleted: bool) -> Self {
+        self.deleted = deleted;
+        self
+    }
+
+    /// Records what went wrong; the probe is then not ok.
+    #[must_use]
+    pub fn with_error(mut self, error: impl Into<String>) -> Self {
+        self.error = Some(error.into());
+        self.ok = false;
         self
     }
 }
