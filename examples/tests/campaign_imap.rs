@@ -549,3 +549,89 @@ async fn a_campaign_killed_at_random_moments_ends_with_every_message_once() {
         assert_eq!(census(&backup).await.len(), 70, "{u}: backed up in full");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validation_probes_each_destination_through_its_submission_path() {
+    let Some(s) = servers() else { return };
+    let Ok(lmtp) = std::env::var("MAILMIGRATE_TEST_IMAP_DOVECOT_LMTP_PORT") else {
+        assert!(
+            !required(),
+            "MAILMIGRATE_TEST_IMAP_DOVECOT_LMTP_PORT is not set"
+        );
+        return;
+    };
+    // Two mailboxes from Maildir into Dovecot, probed by LMTP into Dovecot.
+    let users: Vec<String> = s.users[29..30]
+        .iter()
+        .chain(&s.users[28..29])
+        .cloned()
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path().to_path_buf();
+    let dovecot = s.source.replace("{source_login}", "{destination_login}");
+    let mut csv = String::from("address,destination_login\n");
+    for u in &users {
+        let dst = open(&dovecot, u).await;
+        empty(&dst).await;
+        let src = stores::open_store(&format!("maildir://{}/old/{u}@old.example", cwd.display()))
+            .await
+            .unwrap();
+        put(&src, "INBOX", u, "mail", 3, Flags::new()).await;
+        csv.push_str(&format!("{u}@old.example,{u}\n"));
+    }
+    std::fs::write(cwd.join("accounts.csv"), csv).unwrap();
+    std::fs::write(
+        cwd.join("probe.toml"),
+        format!(
+            r#"
+[inventory]
+accounts = "accounts.csv"
+[stores]
+source = "maildir://{{dir}}/old/{{mailbox}}"
+destination = "{dovecot}"
+[probe]
+submission = "lmtp://127.0.0.1:{lmtp}"
+from = "probe@new.example"
+timeout = 20
+[plan]
+name = "probe"
+strategy = {{ kind = "cutover" }}
+grace_period = "0s"
+addresses = {{ rewrites = [{{ from = "old.example", to = "new.example" }}] }}
+[[plan.batches]]
+name = "all"
+members = ["{}@old.example", "{}@old.example"]
+"#,
+            users[0], users[1]
+        ),
+    )
+    .unwrap();
+    let c = Campaign::open(&cwd.join("probe.toml")).await.unwrap();
+    let r = c.runner().await.unwrap();
+    assert_eq!(r.run().await.unwrap().synced.len(), 2);
+    assert_eq!(r.finalise("all").await.unwrap().validated.len(), 2);
+    let v = campaign::validate(&c).await.unwrap();
+    assert_eq!(v.code, 0, "{}", v.text);
+    assert!(
+        v.text.contains("Send-and-receive probes: 2 of 2 arrived"),
+        "{}",
+        v.text
+    );
+    // The probes were removed: the destinations hold their three messages each.
+    for u in &users {
+        let got = census(
+            &open(
+                &s.source.replace("{source_login}", "{destination_login}"),
+                u,
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(got.len(), 3, "{u}: {got:?}");
+    }
+    let report = campaign::report(&c, None, true).await.unwrap();
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report.json["json"].as_str().unwrap()).unwrap())
+            .unwrap();
+    assert_eq!(json["probes"].as_array().unwrap().len(), 2, "{json}");
+}

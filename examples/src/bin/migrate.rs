@@ -102,7 +102,7 @@ enum Command {
     /// Campaign: compare every mailbox in full, mail and contacts and calendars.
     Validate(CampaignArgs),
     /// Campaign: the DNS records of each domain against the planned switch (the file's
-    /// [dns] table): TTLs to lower and by when, MX at the destination, old TTLs expired.
+    /// `[dns]` table): TTLs to lower and by when, MX at the destination, old TTLs expired.
     Dns(CampaignArgs),
     /// Campaign: write the HTML report and its JSON (with each mailbox's validation unless
     /// --no-verify).
@@ -369,12 +369,12 @@ async fn campaign_demo(root: &std::path::Path) -> Result<u8> {
         "4. Switch every batch and validate it (the demo's grace period is 0)",
         campaign::switch(&c, &[], false).await?,
     );
-    let validations = campaign::validate_all(&c).await;
+    let validation = campaign::validate_all(&c).await?;
     show(
         "5. Full validation: every message, contact and event",
-        campaign::validation_output(&c, &validations),
+        campaign::validation_output(&c, &validation),
     );
-    let report = campaign::report(&c, Some(validations), true).await?;
+    let report = campaign::report(&c, Some(validation), true).await?;
     let html = report.json["html"].as_str().unwrap_or_default().to_owned();
     show("6. Report", report);
     let status = campaign::status(&c).await?;

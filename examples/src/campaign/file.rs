@@ -49,6 +49,10 @@ pub struct InventoryFile {
     /// `graph://` store).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub directory: Option<String>,
+    /// The destination's accounts and permissions (a CSV or TOML file), for the
+    /// permissions review of `validate` and the report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination_accounts: Option<PathBuf>,
 }
 
 /// The URL templates of each mailbox's stores.
@@ -114,6 +118,9 @@ pub struct CampaignFile {
     /// The DNS switch, when the campaign checks it (`migrate dns`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns: Option<super::dns::DnsSettings>,
+    /// The send-and-receive probe of `validate`, when the campaign runs one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe: Option<super::checks::ProbeSettings>,
     /// The file's own path (set by [`load`](Self::load)).
     #[serde(skip)]
     path: PathBuf,

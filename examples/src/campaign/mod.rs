@@ -7,6 +7,7 @@
 //! The library does the work (`mailmigrate_core::campaign`); this module opens the stores
 //! by URL ([`UrlStores`]), prints, and writes the inventory files.
 
+mod checks;
 mod demo;
 mod dns;
 mod factory;
@@ -18,6 +19,7 @@ mod output;
 mod report;
 mod validate;
 
+pub use checks::{probe_all, review, ProbeSettings};
 pub use demo::{ensure_demo_campaign, DEMO_CAMPAIGN, DEMO_MAILBOXES, DEMO_MESSAGES_PER_MAILBOX};
 pub use dns::{check as check_dns, dns, DnsSettings};
 pub use factory::{fill_template, UrlStores};
@@ -28,5 +30,5 @@ pub use operate::{delta, pause, plan, retry_failed, run, status, status_text, sw
 pub use output::{bar, failure_code, settled, status_code, StepOutput};
 pub use report::report;
 pub use validate::{
-    validate, validate_all, validate_mailbox, validation_output, MailboxValidation,
+    validate, validate_all, validate_mailbox, validation_output, MailboxValidation, Validation,
 };

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::open::Campaign;
 use super::output::StepOutput;
-use super::validate::{validate_all, MailboxValidation};
+use super::validate::{validate_all, MailboxValidation, Validation};
 
 /// The verification section from the validation's results.
 fn verification(results: &[MailboxValidation]) -> Vec<VerificationResult> {
@@ -93,13 +93,13 @@ fn surveyed_inventory(campaign: &Campaign) -> Inventory {
 /// Errors of the state store or writing the files.
 pub async fn report(
     campaign: &Campaign,
-    validations: Option<Vec<MailboxValidation>>,
+    validation: Option<Validation>,
     verify: bool,
 ) -> Result<StepOutput> {
     let runner = campaign.runner().await?;
-    let validations = match validations {
+    let validation = match validation {
         Some(v) => Some(v),
-        None if verify => Some(validate_all(campaign).await),
+        None if verify => Some(validate_all(campaign).await?),
         None => None,
     };
     let inventory = surveyed_inventory(campaign);
@@ -107,9 +107,15 @@ pub async fn report(
         .await?
         .with_inventory(&inventory);
     let mut code = 0;
-    if let Some(v) = &validations {
+    if let Some(v) = &validation {
         code = super::validate::validation_output(campaign, v).code;
-        report = report.with_verification(verification(v));
+        report = report.with_verification(verification(&v.mailboxes));
+        if let Some(probes) = &v.probes {
+            report = report.with_probes(probes.iter().map(|p| p.to_check()).collect());
+        }
+        if let Some(review) = &v.permissions {
+            report = report.with_permissions(review.clone());
+        }
     }
     if let Some(domains) = super::dns::check(campaign, time::OffsetDateTime::now_utc()).await? {
         report = report.with_dns(domains.into_iter().map(|(_, state)| state).collect());
@@ -120,7 +126,7 @@ pub async fn report(
         campaign.plan.name(),
         report.mailboxes.len(),
         report.items.len(),
-        if validations.is_some() {
+        if validation.is_some() {
             ", with each mailbox's validation"
         } else {
             ""

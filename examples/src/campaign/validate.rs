@@ -4,6 +4,8 @@
 
 use std::fmt::Write as _;
 
+use mailmigrate_core::campaign::probe::ProbeResult;
+use mailmigrate_core::campaign::report::PermissionReview;
 use mailmigrate_core::campaign::{CampaignRunner, MailboxPair};
 use mailmigrate_core::engine::SyncOptions;
 use mailmigrate_core::pim::verify::verify_pim;
@@ -101,13 +103,29 @@ pub async fn validate_mailbox(
 /// # Errors
 /// None of its own: a mailbox that cannot be compared is reported with its error.
 pub async fn validate(campaign: &Campaign) -> Result<StepOutput> {
-    let results = validate_all(campaign).await;
+    let results = validate_all(campaign).await?;
     Ok(validation_output(campaign, &results))
 }
 
-/// Compares every mailbox of the campaign, one after another; a mailbox that cannot be
-/// compared carries its error.
-pub async fn validate_all(campaign: &Campaign) -> Vec<MailboxValidation> {
+/// Everything `validate` checked.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Validation {
+    /// Each mailbox compared in full.
+    pub mailboxes: Vec<MailboxValidation>,
+    /// The send-and-receive probes, with a `[probe]` table.
+    pub probes: Option<Vec<ProbeResult>>,
+    /// The permissions review, with the destination's inventory.
+    pub permissions: Option<PermissionReview>,
+}
+
+/// Compares every mailbox of the campaign, one after another (a mailbox that cannot be
+/// compared carries its error), then runs the probes and the permissions review the
+/// campaign file asks for.
+///
+/// # Errors
+/// A bad `[probe]` table; the destination inventory's errors.
+pub async fn validate_all(campaign: &Campaign) -> Result<Validation> {
     let mut results = Vec::new();
     for pair in campaign.plan.pairs() {
         let v = match validate_mailbox(campaign, pair).await {
@@ -120,11 +138,18 @@ pub async fn validate_all(campaign: &Campaign) -> Vec<MailboxValidation> {
         };
         results.push(v);
     }
-    results
+    Ok(Validation {
+        mailboxes: results,
+        probes: super::checks::probe_all(campaign).await?,
+        permissions: super::checks::review(campaign).await?,
+    })
 }
 
-/// The validation's text, JSON and exit code.
-pub fn validation_output(campaign: &Campaign, results: &[MailboxValidation]) -> StepOutput {
+/// The validation's text, JSON and exit code: 4 when something differs (messages,
+/// contacts, permissions), 5 when a probe did not arrive (mail does not reach the
+/// destination: fix that first), 2 when a mailbox could not be compared.
+pub fn validation_output(campaign: &Campaign, validation: &Validation) -> StepOutput {
+    let results = &validation.mailboxes;
     let passed = results.iter().filter(|v| v.passed()).count();
     let mut text = format!(
         "Validation of campaign {:?}: {passed} of {} mailboxes equal at the destination\n\n",
@@ -154,7 +179,7 @@ pub fn validation_output(campaign: &Campaign, results: &[MailboxValidation]) -> 
             }
         );
     }
-    let code = if results
+    let mut code = if results
         .iter()
         .any(|v| v.error.is_none() && (v.differences > 0 || v.pim_differences > 0))
     {
@@ -164,9 +189,50 @@ pub fn validation_output(campaign: &Campaign, results: &[MailboxValidation]) -> 
     } else {
         2
     };
+    if let Some(probes) = &validation.probes {
+        let arrived = probes.iter().filter(|p| p.is_ok()).count();
+        let _ = writeln!(
+            text,
+            "\nSend-and-receive probes: {arrived} of {} arrived",
+            probes.len()
+        );
+        for p in probes {
+            match (&p.found_after, &p.error) {
+                (Some(after), None) => {
+                    let _ = writeln!(
+                        text,
+                        "  {}: arrived after {:.1} s",
+                        p.mailbox,
+                        after.as_secs_f64()
+                    );
+                }
+                (_, Some(e)) => {
+                    let _ = writeln!(text, "  {}: {e}", p.mailbox);
+                }
+                (None, None) => {}
+            }
+        }
+        if arrived < probes.len() {
+            code = code.max(5);
+        }
+    }
+    if let Some(review) = &validation.permissions {
+        let _ = writeln!(
+            text,
+            "\nPermissions: {} grants compared, {} differences",
+            review.checked,
+            review.differences.len()
+        );
+        for d in &review.differences {
+            let _ = writeln!(text, "  {d:?}");
+        }
+        if !review.differences.is_empty() {
+            code = code.max(4);
+        }
+    }
     StepOutput::new(
         text,
-        json!({ "campaign": campaign.plan.name(), "mailboxes": results }),
+        json!({ "campaign": campaign.plan.name(), "validation": validation }),
         code,
     )
 }

@@ -106,6 +106,26 @@ pub struct ProbeResult {
 }
 
 impl ProbeResult {
+    /// A probe that was never sent, because of `error` (the mailbox could not be opened,
+    /// say).
+    ///
+    /// ```
+    /// use mailmigrate_core::campaign::probe::{ProbeMessage, ProbeResult};
+    /// let m = ProbeMessage::new("acme", "probe@new.example", "ann@new.example");
+    /// let r = ProbeResult::not_sent(&m, "the destination is unreachable");
+    /// assert!(!r.is_ok() && r.found_after.is_none());
+    /// ```
+    pub fn not_sent(message: &ProbeMessage, error: impl Into<String>) -> Self {
+        Self {
+            mailbox: address_key(&message.to),
+            message_id: message.message_id.clone(),
+            sent_at: OffsetDateTime::now_utc(),
+            found_after: None,
+            deleted: false,
+            error: Some(error.into()),
+        }
+    }
+
     /// Whether the probe arrived and nothing went wrong.
     pub fn is_ok(&self) -> bool {
         self.found_after.is_some() && self.error.is_none()
