@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::create::{
-    hash_property, message_json, partial_stamp, verb_properties, MAX_CREATE_BYTES,
+    hash_property, partial_stamp, prepare, verb_properties, MAX_CREATE_BYTES,
     MAX_MESSAGE_BYTES, REQUEST_CAP,
 };
 use super::source::{DeltaItem, FORWARDED, LAST_VERB};
@@ -58,7 +58,9 @@ impl Graph {
                 }
             }
         }
-        let (body, _) = message_json(&msg)?;
+        let prepared = prepare(&msg)?;
+        self.note_not_carried(&prepared.not_carried);
+        let body = prepared.body(&prepared.hash.to_hex(), &prepared.attachments);
         let id = self.post_message(folder, &body, &msg).await?;
         Ok(Appended::new(Some(MessageId::new(id))))
     }
@@ -169,14 +171,16 @@ impl Graph {
 
     /// The copies in `folder` with `Message-ID` `id` whose MIME hashes to `hash` but that
     /// carry no hash stamp (an import whose answer or stamping `PATCH` was lost), stamped
-    /// now and returned as copies.
+    /// now and returned as copies. Called when the stamped look-up found none, so no copy
+    /// is known yet.
     pub(crate) async fn unstamped_copies(
         &self,
         folder: &FolderId,
         id: &str,
         hash: &ContentHash,
     ) -> Result<Vec<ExistingCopy>> {
-        let found = self.unstamped_imports(folder, id, hash).await?;
+        let none = std::collections::HashSet::new();
+        let found = self.unstamped_imports(folder, id, hash, &none).await?;
         Ok(found.into_iter().map(existing_copy).collect())
     }
 
