@@ -458,6 +458,15 @@ async fn four_megabyte_cap_and_header_rules() {
         .await;
     assert_eq!(s, 400);
     assert_envelope(&v, "InvalidInternetMessageHeaderCollection");
+    // An empty list is refused the same way [I-IMH].
+    let (s, v) = t
+        .post(
+            &format!("/users/{UPN}/messages"),
+            &json!({"internetMessageHeaders": []}),
+        )
+        .await;
+    assert_eq!(s, 400);
+    assert_envelope(&v, "InvalidInternetMessageHeaderCollection");
     let small = setup(
         Emulator::builder()
             .request_too_large_status(400)

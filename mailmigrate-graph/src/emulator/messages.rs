@@ -291,11 +291,13 @@ fn is_prop(id: &str, tag: &str) -> bool {
     render::normalize_prop_id(id).eq_ignore_ascii_case(tag)
 }
 
-/// Validates `internetMessageHeaders`: names must start with `x-` and at most 5 (observed)
-/// \[5.1\]\[1.6\].
+/// Validates `internetMessageHeaders`: custom headers only, named `x-…` (\[G-MSG\]: "name
+/// them starting with x-", set when creating); between one and five, an empty list
+/// refused like a sixth header, and the error bodies as Graph words them (\[I-IMH\],
+/// observed).
 fn headers(v: &Value) -> Result<Vec<(String, String)>, GraphError> {
     let arr = v.as_array().cloned().unwrap_or_default();
-    if arr.len() > 5 {
+    if arr.is_empty() || arr.len() > 5 {
         return Err(GraphError::new(
             400,
             "InvalidInternetMessageHeaderCollection",

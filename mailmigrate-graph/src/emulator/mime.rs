@@ -173,6 +173,8 @@ pub(crate) fn render(m: &Message) -> Vec<u8> {
     if let Some(id) = &m.internet_message_id {
         h("Message-ID", id);
     }
+    // [MS-OXCMAIL]: a custom header (a PS_INTERNET_HEADERS property) is written
+    // into the MIME generated for the message, under its name.
     for (n, v) in &m.headers {
         h(n, v);
     }

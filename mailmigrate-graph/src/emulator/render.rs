@@ -122,7 +122,8 @@ fn preview(m: &Message) -> String {
     squashed.chars().take(255).collect()
 }
 
-/// A message \[G-EVT message table\]; `internetMessageHeaders` only with `$select` \[4.1\].
+/// A message \[G-EVT message table\]; `internetMessageHeaders` only with `$select`
+/// (\[G-MSG\]: "returned only on applying a `$select` query option").
 pub(crate) fn message(mbx: &Mailbox, m: &Message, view: &View) -> Value {
     let _ = mbx;
     let mut v = Map::new();

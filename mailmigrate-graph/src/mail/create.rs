@@ -85,6 +85,9 @@ pub(super) struct Prepared {
     pub(super) hash: ContentHash,
     /// The attachments, in the message's order.
     pub(super) attachments: Vec<Part>,
+    /// The header fields (lower-case names, each once) that neither a JSON field nor
+    /// `internetMessageHeaders` carries: they live on in the header-block property only.
+    pub(super) not_carried: Vec<String>,
 }
 
 impl Prepared {
@@ -164,6 +167,7 @@ impl Part {
 ///
 /// # Errors
 /// As [`prepare`].
+#[cfg(test)]
 pub(super) fn message_json(msg: &RawMessage) -> mailmigrate_core::Result<(Value, ContentHash)> {
     let p = prepare(msg)?;
     Ok((p.body(&p.hash.to_hex(), &p.attachments), p.hash))
@@ -219,9 +223,21 @@ pub(super) fn prepare(msg: &RawMessage) -> mailmigrate_core::Result<Prepared> {
         bits |= MSGFLAG_UNSENT;
     }
     let received = msg.meta.internal_date.or(sent);
+    let block = header_block(&msg.bytes);
+    let custom = custom_headers(&block);
+    if !custom.carried.is_empty() {
+        // [G-MSG][I-IMH]: custom headers are set at creation only, and an empty list is
+        // refused, so the field is sent only with something in it.
+        let list: Vec<Value> = custom
+            .carried
+            .iter()
+            .map(|(name, value)| json!({"name": name, "value": value}))
+            .collect();
+        m.insert("internetMessageHeaders".into(), Value::Array(list));
+    }
     let mut props = vec![
         json!({"id": "Integer 0x0E07", "value": bits.to_string()}),
-        json!({"id": headers_property(), "value": header_block(&msg.bytes)}),
+        json!({"id": headers_property(), "value": block}),
     ];
     if let Some(t) = received {
         props.push(json!({"id": "SystemTime 0x0E06", "value": iso(t)}));
@@ -242,7 +258,105 @@ pub(super) fn prepare(msg: &RawMessage) -> mailmigrate_core::Result<Prepared> {
         fields: m,
         hash,
         attachments,
+        not_carried: custom.not_carried,
     })
+}
+
+/// Most `internetMessageHeaders` one message takes: a sixth (or an empty list) is refused
+/// with `InvalidInternetMessageHeaderCollection` \[I-IMH\].
+pub(super) const MAX_CUSTOM_HEADERS: usize = 5;
+
+/// Most bytes (`Name: value` and line end, each) the carried custom headers add up to:
+/// Exchange Online's limit on a message's header \[EXO-LIM\], which they are part of.
+pub(super) const MAX_CUSTOM_HEADER_BYTES: usize = 256 * 1024;
+
+/// Prefixes of headers a MIME writer should not create from a named property
+/// (\[MS-OXCMAIL\]): Exchange's own, never carried.
+const RESERVED_PREFIXES: [&str; 2] = [
+    "x-microsoft-exchange-organization",
+    "x-microsoft-exchange-forest",
+];
+
+/// The header fields a created message's JSON fields carry (addresses, subject, ids,
+/// date, the MIME structure its body and attachments are read from) \[G-CMSG\].
+const AS_FIELDS: [&str; 14] = [
+    "from",
+    "sender",
+    "to",
+    "cc",
+    "bcc",
+    "reply-to",
+    "subject",
+    "message-id",
+    "date",
+    "mime-version",
+    "content-type",
+    "content-transfer-encoding",
+    "content-disposition",
+    "content-id",
+];
+
+/// A header block's custom headers as Graph takes them, and what is left out.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(super) struct CustomHeaders {
+    /// `X-` headers for `internetMessageHeaders`, in the message's order, unfolded.
+    pub(super) carried: Vec<(String, String)>,
+    /// Lower-case names of the fields carried neither as a JSON field nor here, each once:
+    /// other header fields, `X-` headers over [`MAX_CUSTOM_HEADERS`] or
+    /// [`MAX_CUSTOM_HEADER_BYTES`], a second field of a name already carried (Exchange
+    /// keeps one value per name, \[MS-OXCMAIL\]), Exchange's reserved ones.
+    pub(super) not_carried: Vec<String>,
+}
+
+/// Splits `block` into the `X-` headers Graph's `internetMessageHeaders` can carry
+/// (\[G-MSG\]: only names starting with `x-`, set at creation; at most
+/// [`MAX_CUSTOM_HEADERS`], \[I-IMH\]) and the rest.
+pub(super) fn custom_headers(block: &str) -> CustomHeaders {
+    let mut fields: Vec<(String, String)> = Vec::new();
+    for line in block.split('\n') {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.starts_with([' ', '\t']) {
+            // A folded line continues the field before it (RFC 5322 2.2.3: unfolding
+            // removes the line break, not the white space).
+            if let Some((_, value)) = fields.last_mut() {
+                value.push_str(line);
+            }
+            continue;
+        }
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        // RFC 5322 3.6.8: a field name is printable US-ASCII other than the colon.
+        if name.is_empty() || !name.bytes().all(|b| (33..=126).contains(&b)) {
+            continue;
+        }
+        fields.push((name.to_owned(), value.to_owned()));
+    }
+    let mut out = CustomHeaders::default();
+    let mut bytes = 0;
+    for (name, value) in fields {
+        let lower = name.to_ascii_lowercase();
+        if AS_FIELDS.contains(&lower.as_str()) {
+            continue;
+        }
+        let value = value.trim().to_owned();
+        let size = name.len() + 2 + value.len() + 2;
+        let custom = lower.starts_with("x-")
+            && !RESERVED_PREFIXES.iter().any(|p| lower.starts_with(p))
+            && !out
+                .carried
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case(&name))
+            && out.carried.len() < MAX_CUSTOM_HEADERS
+            && bytes + size <= MAX_CUSTOM_HEADER_BYTES;
+        if custom {
+            bytes += size;
+            out.carried.push((name, value));
+        } else if !out.not_carried.contains(&lower) {
+            out.not_carried.push(lower);
+        }
+    }
+    out
 }
 
 /// Subject, addresses, `Message-ID` and body.
@@ -449,5 +563,51 @@ mod tests {
         assert_eq!(a["contentType"], "application/pdf");
         assert_eq!(a["contentBytes"], "JVBERi0=");
         assert_eq!(v["body"]["content"], "see attached");
+    }
+
+    #[test]
+    fn x_headers_travel_as_internet_message_headers_within_the_limits() {
+        let m = raw(
+            b"From: a@example.com\r\nSubject: s\r\nX-Ticket: 42\r\nList-Id: <t.example.com>\r\n\
+              X-Folded: one\r\n two\r\nx-lower: l\r\nX-Ticket: again\r\n\
+              X-Microsoft-Exchange-Organization-AuthAs: Internal\r\nX-C: 3\r\nX-D: 4\r\n\
+              X-E: 5\r\nReceived: by mx\r\n\r\nbody\r\n",
+            &[],
+        );
+        let p = prepare(&m).unwrap();
+        let v = p.body("h", &p.attachments);
+        assert_eq!(
+            v["internetMessageHeaders"],
+            json!([
+                {"name": "X-Ticket", "value": "42"},
+                {"name": "X-Folded", "value": "one two"},
+                {"name": "x-lower", "value": "l"},
+                {"name": "X-C", "value": "3"},
+                {"name": "X-D", "value": "4"},
+            ])
+        );
+        assert_eq!(
+            p.not_carried,
+            [
+                "list-id",
+                "x-ticket",
+                "x-microsoft-exchange-organization-authas",
+                "x-e",
+                "received"
+            ]
+        );
+    }
+
+    #[test]
+    fn no_x_headers_send_no_list_and_a_large_one_is_left_out() {
+        let (v, _) = message_json(&raw(b"Subject: x\r\n\r\nx\r\n", &[])).unwrap();
+        assert!(v.get("internetMessageHeaders").is_none(), "{v}");
+        let big = format!(
+            "Subject: x\r\nX-Big: {}\r\nX-Small: s\r\n\r\nx\r\n",
+            "a".repeat(MAX_CUSTOM_HEADER_BYTES)
+        );
+        let c = custom_headers(&big);
+        assert_eq!(c.carried, [("X-Small".to_owned(), "s".to_owned())]);
+        assert_eq!(c.not_carried, ["x-big"]);
     }
 }

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::create::{
-    hash_property, message_json, partial_stamp, verb_properties, MAX_CREATE_BYTES,
+    hash_property, partial_stamp, prepare, verb_properties, MAX_CREATE_BYTES,
     MAX_MESSAGE_BYTES, REQUEST_CAP,
 };
 use super::source::{DeltaItem, FORWARDED, LAST_VERB};
@@ -58,7 +58,9 @@ impl Graph {
                 }
             }
         }
-        let (body, _) = message_json(&msg)?;
+        let prepared = prepare(&msg)?;
+        self.note_not_carried(&prepared.not_carried);
+        let body = prepared.body(&prepared.hash.to_hex(), &prepared.attachments);
         let id = self.post_message(folder, &body, &msg).await?;
         Ok(Appended::new(Some(MessageId::new(id))))
     }

@@ -1,7 +1,7 @@
 //! The folder tree: `mailFolders` and their `childFolders`, well-known folders as roles,
 //! folders created by path.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use futures::{StreamExt, TryStreamExt};
 use mailmigrate_core::{
@@ -42,9 +42,19 @@ impl WellKnown {
     }
 }
 
-/// Folder ids by path, as found or created.
+/// Folder ids by path, as found, created or listed.
 #[derive(Debug, Default)]
-pub(super) struct PathCache(HashMap<Vec<String>, String>);
+pub(super) struct PathCache {
+    ids: HashMap<Vec<String>, String>,
+    /// The lower-cased paths of every folder the last full listing saw: a path not among
+    /// them did not exist then, so [`ensure`] creates it without looking first (one made
+    /// since answers `ErrorFolderExists` and is found then).
+    listed: Option<HashSet<Vec<String>>>,
+}
+
+fn lower(segments: &[String]) -> Vec<String> {
+    segments.iter().map(|s| s.to_lowercase()).collect()
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -62,25 +72,28 @@ struct Count {
     total_item_count: u64,
 }
 
-/// Reads the well-known folders once: each is a `GET mailFolders/{name}`; one the mailbox
-/// lacks (an archive folder that was never made) is left out.
+/// Reads the well-known folders once: each is a `GET mailFolders/{name}`, sent together
+/// (the client keeps them within the mailbox's four requests in flight, \[G-THR\]) rather
+/// than one round trip after another, which every mailbox's first pass would wait out;
+/// one the mailbox lacks (an archive folder that was never made) is left out.
 async fn well_known(g: &Graph) -> Result<&WellKnown> {
     g.well_known
         .get_or_try_init(|| async {
-            let mut out = Vec::new();
-            for (name, role) in WELL_KNOWN {
+            let asked = WELL_KNOWN.iter().map(|&(name, role)| async move {
                 let call = Call::get(
                     g.client
                         .user_url(&format!("/mailFolders/{name}?$select=id")),
                     format!("GET mailFolders/{name}"),
                 );
                 match g.client.json::<MailFolder>(&call).await {
-                    Ok(f) => out.push((role, f.id)),
-                    Err(e) if e.kind() == ErrorKind::NotFound => {}
-                    Err(e) => return Err(e),
+                    Ok(f) => Ok(Some((role, f.id))),
+                    Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(e),
                 }
-            }
-            Ok(WellKnown(out))
+            });
+            let found: Vec<Option<(SpecialUse, String)>> =
+                futures::future::try_join_all(asked).await?;
+            Ok(WellKnown(found.into_iter().flatten().collect()))
         })
         .await
 }
@@ -101,12 +114,22 @@ async fn children(g: &Graph, parent: Option<&str>) -> Result<Vec<MailFolder>> {
 }
 
 /// Every folder, depth first; the well-known inbox is `INBOX`, its children under it.
+///
+/// The well-known folders and the top of the tree are asked for at once, and the listing
+/// fills the path cache [`ensure`] goes by: a migration's first pass lists the
+/// destination, then creates its folders, and each round trip saved here is one every
+/// mailbox waits out before its first message.
 pub(super) async fn list(g: &Graph) -> Result<Vec<Folder>> {
-    let known = well_known(g).await?;
+    let (known, top) = futures::try_join!(well_known(g), children(g, None))?;
+    let mut top = Some(top);
     let mut out = Vec::new();
     let mut todo: Vec<(Option<String>, Option<FolderPath>)> = vec![(None, None)];
     while let Some((parent, parent_path)) = todo.pop() {
-        for f in children(g, parent.as_deref()).await? {
+        let listed = match (parent.as_deref(), top.take()) {
+            (None, Some(top)) => top,
+            (parent, _) => children(g, parent).await?,
+        };
+        for f in listed {
             let role = known.role_of(&f.id);
             let path = match &parent_path {
                 None if role == Some(SpecialUse::Inbox) => FolderPath::inbox(),
@@ -119,6 +142,13 @@ pub(super) async fn list(g: &Graph) -> Result<Vec<Folder>> {
             out.push(Folder::new(FolderId::new(f.id), path).with_role(role));
         }
     }
+    // The listing replaces what the cache held: a folder deleted since is gone from it.
+    let mut cache = g.paths.lock().await;
+    cache.ids = out
+        .iter()
+        .map(|f| (f.path.segments().to_vec(), f.id.as_str().to_owned()))
+        .collect();
+    cache.listed = Some(out.iter().map(|f| lower(f.path.segments())).collect());
     Ok(out)
 }
 
@@ -168,7 +198,7 @@ pub(super) async fn ensure(
     let mut created = false;
     for (depth, name) in path.segments().iter().enumerate() {
         let prefix = path.segments()[..=depth].to_vec();
-        if let Some(id) = cache.0.get(&prefix) {
+        if let Some(id) = cache.ids.get(&prefix) {
             parent = Some(id.clone());
             continue;
         }
@@ -178,7 +208,19 @@ pub(super) async fn ensure(
                 .ok_or_else(|| missing("the inbox"))?
                 .to_owned()
         } else {
-            match find_child(g, parent.as_deref(), name).await? {
+            // Under a folder this call has just created, or where the last full listing
+            // saw none, there is nothing to find: one round trip fewer per level (one made
+            // meanwhile by someone else answers 409 and is found then).
+            let unlisted = cache
+                .listed
+                .as_ref()
+                .is_some_and(|l| !l.contains(&lower(&prefix)));
+            let found = if created || unlisted {
+                None
+            } else {
+                find_child(g, parent.as_deref(), name).await?
+            };
+            match found {
                 Some(id) => id,
                 None => {
                     let (id, new) = create_child(g, parent.as_deref(), name).await?;
@@ -187,7 +229,7 @@ pub(super) async fn ensure(
                 }
             }
         };
-        cache.0.insert(prefix, id.clone());
+        cache.ids.insert(prefix, id.clone());
         parent = Some(id);
     }
     let id = parent.ok_or_else(|| missing("an empty path"))?;

@@ -19,6 +19,7 @@ mod stage;
 mod stamps;
 mod upload;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -38,6 +39,10 @@ pub(crate) use create::hash_property;
 /// (`SystemTime 0x0E06`, `0x0039`) set at creation, the only moment Exchange accepts them
 /// (\[G-CMSG\]\[MS-OXCMSG\]). Subject, addresses, `Message-ID`, dates, text and HTML bodies and
 /// attachments travel as fields; `\Seen`, `\Flagged` and keywords (as categories) too.
+/// Up to five `X-` headers travel as `internetMessageHeaders` (\[G-MSG\]\[I-IMH\]: named
+/// `x-…`, set at creation only; 256 KB at most together, \[EXO-LIM\]), so Outlook shows
+/// them and Graph's regenerated MIME has them; the header fields nothing carries are
+/// counted by [`headers_not_carried`](Graph::headers_not_carried).
 /// Graph regenerates the MIME of such a message, so the copy is not byte-exact
 /// (`byte_exact` is off): the original header block travels in a named property
 /// (`mailmigrate-headers`), and the message's content hash in another
@@ -162,6 +167,9 @@ pub struct Graph {
     books: crate::contacts::Books,
     /// The calendar side's memory.
     calendars: crate::calendars::Calendars,
+    /// Header fields of written messages that no JSON field and no
+    /// `internetMessageHeaders` entry carried, by lower-case name: in how many messages.
+    not_carried: std::sync::Mutex<BTreeMap<String, u64>>,
 }
 
 impl Graph {
@@ -176,6 +184,58 @@ impl Graph {
             imports: None,
             books: crate::contacts::Books::default(),
             calendars: crate::calendars::Calendars::default(),
+            not_carried: std::sync::Mutex::default(),
+        }
+    }
+
+    /// The header fields of the messages this mailbox created as JSON that Graph shows
+    /// nowhere: by lower-case name, the number of messages that had one. A created
+    /// message carries its addresses, subject, ids and date as fields, and up to five
+    /// `X-` headers as `internetMessageHeaders` (\[G-MSG\]\[I-IMH\], in Outlook's header
+    /// view and the MIME Graph regenerates); every other field (`Received`, `List-Id`,
+    /// `References`, a sixth `X-` header…) is only in the header-block property this
+    /// crate keeps (`mailmigrate-headers`). Messages created with `importMime` keep their
+    /// whole header and are not counted.
+    ///
+    /// ```
+    /// use mailmigrate_core::{Destination, FolderPath, MessageId, MessageMeta, RawMessage};
+    /// use mailmigrate_graph::emulator::Emulator;
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let emu = Emulator::builder().mailbox("ada@example.com").start().await.unwrap();
+    /// let mailbox = emu.graph_builder("ada@example.com").connect().await.unwrap();
+    /// let inbox = mailbox.ensure_folder(&FolderPath::inbox(), None).await.unwrap().id;
+    /// let mime = b"Subject: hi\r\nList-Id: <team.example.com>\r\nX-Ticket: 42\r\n\r\nbody\r\n";
+    /// let msg = RawMessage::new(
+    ///     MessageMeta::new(MessageId::new("1"), inbox.clone()),
+    ///     bytes::Bytes::from_static(mime),
+    /// );
+    /// mailbox.append(&inbox, vec![msg]).await.unwrap().pop().unwrap().unwrap();
+    /// assert_eq!(mailbox.headers_not_carried().get("list-id"), Some(&1));
+    /// assert_eq!(mailbox.headers_not_carried().get("x-ticket"), None);
+    /// emu.shutdown().await;
+    /// # });
+    /// ```
+    pub fn headers_not_carried(&self) -> BTreeMap<String, u64> {
+        self.not_carried
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Counts one message's header fields that nothing carried (see
+    /// [`headers_not_carried`](Self::headers_not_carried)).
+    pub(super) fn note_not_carried(&self, names: &[String]) {
+        if names.is_empty() {
+            return;
+        }
+        tracing::debug!(headers = ?names, "header fields kept only in the header-block property");
+        let mut tally = self
+            .not_carried
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for n in names {
+            *tally.entry(n.clone()).or_insert(0) += 1;
         }
     }
 

@@ -144,7 +144,9 @@ impl Graph {
         folder: &FolderId,
         msg: &RawMessage,
     ) -> Result<Appended> {
-        let plan = plan(prepare(msg)?).map_err(|why| too_large(msg, &why))?;
+        let prepared = prepare(msg)?;
+        self.note_not_carried(&prepared.not_carried);
+        let plan = plan(prepared).map_err(|why| too_large(msg, &why))?;
         // A lost answer here leaves at most a partial copy: the look-up deletes it.
         let id = self.post_message(folder, &plan.create, msg).await?;
         let _held = self.staging.hold(&id);
