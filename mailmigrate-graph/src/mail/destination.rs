@@ -169,14 +169,16 @@ impl Graph {
 
     /// The copies in `folder` with `Message-ID` `id` whose MIME hashes to `hash` but that
     /// carry no hash stamp (an import whose answer or stamping `PATCH` was lost), stamped
-    /// now and returned as copies.
+    /// now and returned as copies. Called when the stamped look-up found none, so no copy
+    /// is known yet.
     pub(crate) async fn unstamped_copies(
         &self,
         folder: &FolderId,
         id: &str,
         hash: &ContentHash,
     ) -> Result<Vec<ExistingCopy>> {
-        let found = self.unstamped_imports(folder, id, hash).await?;
+        let none = std::collections::HashSet::new();
+        let found = self.unstamped_imports(folder, id, hash, &none).await?;
         Ok(found.into_iter().map(existing_copy).collect())
     }
 
