@@ -7,8 +7,8 @@
 //!   log subscriber (a redacted log file per run).
 //! - [`config`] reads a migration job from a TOML file.
 //! - [`stores`] opens stores and state from URLs and paths ([`graph_target`]: Microsoft
-//!   365 mailboxes); [`pim_stores`] opens contact
-//!   and calendar stores (`vdir://`, `dav://`).
+//!   365 mailboxes; [`gmail_target`]: Google Workspace users); [`pim_stores`] opens contact
+//!   and calendar stores (`vdir://`, `dav://`, `graph://`, `gmail://`).
 //! - [`progress`] turns engine events into a progress bar.
 //! - [`run`] runs a pass (or the full verification) of a job or the demo.
 //! - [`run_ledger`] remembers which ledger rows a pass wrote; [`pass_check`] checks those
@@ -22,6 +22,7 @@ pub mod campaign;
 pub mod config;
 pub mod demo;
 pub mod full_verify;
+pub mod gmail_target;
 pub mod graph_target;
 pub mod logging;
 pub mod pass_check;

@@ -12,7 +12,7 @@ use mailmigrate_core::engine::{FolderPlan, SyncReport};
 use mailmigrate_core::state::{ItemFailure, LedgerEntry, LedgerState, StateStore};
 use mailmigrate_core::{
     Capabilities, Change, Flag, Flags, FolderId, FolderPath, MessageId, Provider, Result, Source,
-    Store,
+    SpecialUse, Store,
 };
 
 use crate::run_ledger::RunLedger;
@@ -441,13 +441,35 @@ async fn count_folders(
         .list_folders()
         .await
         .map_err(|e| format!("the destination's folders could not be listed: {e}"));
+    // A destination may store a folder under another name than the plan's (Gmail renames
+    // label names it reserves, `Archive` → `_Archive`): the folder the engine wrote to is
+    // the one `ensure_folder` answers for the plan's path, as it answered the engine.
+    // One that answers a folder holding every message (Gmail's All Mail, for an `Archive`)
+    // is not counted: its count is the whole mailbox's.
+    let mut stored_as: HashMap<&FolderPath, FolderId> = HashMap::new();
+    let mut holds_all: HashSet<&FolderPath> = HashSet::new();
+    if let Ok(list) = &dest_folders {
+        for e in plan.copies() {
+            let listed = list.iter().any(|d| d.path == e.target);
+            if listed || incomplete.contains(&e.target) || stored_as.contains_key(&e.target) {
+                continue;
+            }
+            if let Ok(f) = dest.ensure_folder(&e.target, e.role).await {
+                let role = list.iter().find(|d| d.id == f.id).and_then(|d| d.role);
+                if role.is_some_and(SpecialUse::is_virtual) {
+                    holds_all.insert(&e.target);
+                }
+                stored_as.insert(&e.target, f.id);
+            }
+        }
+    }
     let groups: Vec<(
         &FolderPath,
         Vec<&FolderId>,
         std::result::Result<FolderId, String>,
     )> = groups
         .into_iter()
-        .filter(|(t, _)| !incomplete.contains(t))
+        .filter(|(t, _)| !incomplete.contains(t) && !holds_all.contains(t))
         .map(|(target, sources)| {
             let dest_id = dest_folders
                 .as_ref()
@@ -456,6 +478,7 @@ async fn count_folders(
                     list.iter()
                         .find(|d| &d.path == target)
                         .map(|d| d.id.clone())
+                        .or_else(|| stored_as.get(target).cloned())
                         .ok_or_else(|| "the destination has no such folder".to_owned())
                 });
             (target, sources, dest_id)

@@ -11,6 +11,9 @@
 //! - `graph://mailbox@tenant?client_id=…`: a Microsoft 365 mailbox's contact folders and
 //!   calendars, the same URL as its mail
 //!   ([`GraphTarget`](crate::graph_target::GraphTarget)).
+//! - `gmail://user@domain?key_file=…`: a Google Workspace user's Google Calendar and
+//!   Google Contacts, the same URL as their mail
+//!   ([`GmailTarget`](crate::gmail_target::GmailTarget)).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -150,7 +153,8 @@ impl DavTarget {
     }
 }
 
-/// Opens the contact and calendar store a URL names (`vdir://`, `dav://` or `graph://`).
+/// Opens the contact and calendar store a URL names (`vdir://`, `dav://`, `graph://` or
+/// `gmail://`).
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -174,10 +178,14 @@ pub async fn open_pim_store(url: &str) -> Result<Arc<dyn PimStore>> {
         let target = crate::graph_target::GraphTarget::parse_url(url)?;
         return Ok(Arc::new(target.connect().await?));
     }
+    if url.starts_with("gmail://") {
+        let target = crate::gmail_target::GmailTarget::parse_url(url)?;
+        return Ok(Arc::new(target.connect_pim()?));
+    }
     Err(invalid(
         url,
-        "contacts and calendars open from vdir:///path, dav://user@host/path or \
-         graph://mailbox@tenant?client_id=…",
+        "contacts and calendars open from vdir:///path, dav://user@host/path, \
+         graph://mailbox@tenant?client_id=… or gmail://user@domain?key_file=…",
     ))
 }
 

@@ -3,10 +3,10 @@
 //! Store URLs name a scheme and a path: `maildir:///srv/mail/alice`, `mbox://backup/alice`
 //! (relative), `imaps://user@host` (any IMAP server, see [`ImapTarget`]),
 //! `graph://mailbox@tenant?client_id=…` (Microsoft 365, see
-//! [`GraphTarget`](crate::graph_target::GraphTarget)), `memory:` (an empty in-process
-//! store, for trials). They are opened through a [`Registry`] of schemes ([`registry`]).
-//! Providers not linked into this example yet (`gmail`) give an error naming the crate to
-//! use.
+//! [`GraphTarget`](crate::graph_target::GraphTarget)), `gmail://user@domain?key_file=…`
+//! (Google Workspace, see [`GmailTarget`](crate::gmail_target::GmailTarget)), `memory:`
+//! (an empty in-process store, for trials). They are opened through a [`Registry`] of
+//! schemes ([`registry`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -232,13 +232,14 @@ pub(crate) fn percent_decode(s: &str) -> String {
 
 /// The stores this program opens, by URL scheme: the local stores (`maildir://PATH`,
 /// `mbox://PATH`, `memory:`), IMAP (`imap://`, `imaps://`, see [`ImapTarget`]) and
-/// Microsoft 365 (`graph://`, see [`GraphTarget`](crate::graph_target::GraphTarget)). A
+/// Microsoft 365 (`graph://`, see [`GraphTarget`](crate::graph_target::GraphTarget)) and
+/// Google Workspace (`gmail://`, see [`GmailTarget`](crate::gmail_target::GmailTarget)). A
 /// provider linked into the program reaches it with one more `register` call here.
 ///
 /// ```
 /// let registry = mailmigrate_examples::stores::registry();
 /// let schemes: Vec<&str> = registry.schemes().collect();
-/// assert_eq!(schemes, ["graph", "imap", "imaps", "maildir", "mbox", "memory"]);
+/// assert_eq!(schemes, ["gmail", "graph", "imap", "imaps", "maildir", "mbox", "memory"]);
 /// ```
 pub fn registry() -> Registry {
     registry_probing(false)
@@ -267,6 +268,9 @@ fn registry_probing(probe: bool) -> Registry {
             .connect()
             .await
     });
+    r.register(["gmail"], |url| async move {
+        crate::gmail_target::GmailTarget::parse_url(&url)?.connect()
+    });
     r
 }
 
@@ -275,15 +279,14 @@ fn registry_probing(probe: bool) -> Registry {
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// use mailmigrate_examples::stores::open_store;
-/// let e = open_store("gmail://me@example.com").await.unwrap_err();
-/// assert!(e.to_string().contains("mailmigrate-gmail"), "{e}");
+/// let e = open_store("gmail://ada@example.com").await.unwrap_err();
+/// assert!(e.to_string().contains("key_file"), "no sign-in given: {e}");
 /// # });
 /// ```
 ///
 /// # Errors
 /// `ConfigInvalid` for a malformed URL; `Unsupported` for a scheme this program does not
-/// link (naming the crate that provides it, for Google); the store's own
-/// errors opening or connecting.
+/// link (naming the schemes it does); the store's own errors opening or connecting.
 pub async fn open_store(url: &str) -> Result<Arc<dyn Store>> {
     open_in(registry(), url).await
 }
@@ -305,25 +308,7 @@ pub async fn open_destination(url: &str) -> Result<Arc<dyn Store>> {
 }
 
 async fn open_in(registry: Registry, url: &str) -> Result<Arc<dyn Store>> {
-    let scheme = url
-        .split_once(':')
-        .map_or("", |(s, _)| s)
-        .to_ascii_lowercase();
-    match scheme.as_str() {
-        "gmail" | "google" => Err(elsewhere(&scheme, "mailmigrate-gmail", "GmailBuilder")),
-        _ => registry.open(url).await,
-    }
-}
-
-fn elsewhere(scheme: &str, krate: &str, builder: &str) -> Error {
-    Error::new(
-        ErrorKind::Unsupported,
-        format!(
-            "the {scheme:?} scheme is provided by the {krate} crate ({builder}); \
-             this example program links the local stores, IMAP and Microsoft Graph"
-        ),
-    )
-    .with_operation(Operation::Build)
+    registry.open(url).await
 }
 
 /// Opens (creating if needed) the state store at `path`.
@@ -359,12 +344,17 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn remote_schemes_name_their_crate() {
-        for (url, krate) in [("gmail://me@example.com", "mailmigrate-gmail")] {
-            let e = open_store(url).await.unwrap_err();
-            assert_eq!(e.kind(), ErrorKind::Unsupported);
-            assert!(e.to_string().contains(krate), "{e}");
-        }
+    async fn gmail_urls_open_through_the_registry() {
+        let e = open_store("gmail://me@example.com").await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ConfigInvalid);
+        assert!(e.to_string().contains("key_file"), "{e}");
+        let e = open_destination("gmail://ada@example.com?key_env=MAILMIGRATE_TEST_NO_SUCH_KEY")
+            .await
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("MAILMIGRATE_TEST_NO_SUCH_KEY"),
+            "{e}"
+        );
     }
 
     #[test]

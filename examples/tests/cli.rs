@@ -330,7 +330,7 @@ fn demo_dry_run_prints_the_plan_and_writes_nothing() {
 }
 
 #[test]
-fn config_job_with_remote_scheme_names_the_crate() {
+fn config_job_with_gmail_without_sign_in_names_the_parameters() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("job.toml");
     std::fs::write(
@@ -341,7 +341,7 @@ fn config_job_with_remote_scheme_names_the_crate() {
     let out = migrate(&["--config", cfg.to_str().unwrap()], dir.path());
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("mailmigrate-gmail"), "{err}");
+    assert!(err.contains("key_file"), "{err}");
 }
 
 #[test]

@@ -188,12 +188,15 @@ impl Client {
     pub(crate) async fn send(&self, call: &Call) -> Result<Answer> {
         let (mut renewed, mut limited, mut failed) = (false, 0, 0);
         loop {
-            self.spend(call.cost).await;
+            // The slot first, then the units: spent units leave at once, so the instant the
+            // bucket's log records is the instant Gmail counts them \[GM-QUOTA\] (spent
+            // before a slot was free, they arrived late and crowded a later window).
             let slot = self.slots.acquire().await.map_err(|_| {
                 Error::new(ErrorKind::Unavailable, "the client is shutting down")
                     .with_provider(PROVIDER)
             })?;
             let token = self.tokens.token().await?;
+            self.spend(call.cost).await;
             let mut req = self.http.request(call.method.clone(), &call.url).header(
                 AUTHORIZATION,
                 format!("Bearer {}", token.secret().expose_secret()),

@@ -292,7 +292,13 @@ impl EmulatorHandle {
     /// # Panics
     /// If the user does not exist.
     pub fn expire_history(&self, user: &str) {
-        self.with_mailbox(user, |mbx| mbx.valid_from = mbx.history_id + 1);
+        self.with_mailbox(user, |mbx| {
+            mbx.valid_from = mbx.history_id + 1;
+            // The mailbox's own historyId (the profile's, which a full sync keeps) moves past
+            // the dropped records: it is always a valid start of the next partial sync
+            // \[GM-HIST\], so a client that relisted is not sent back to relist again.
+            mbx.history_id = mbx.valid_from;
+        });
     }
 
     /// Every access token issued so far becomes invalid (401 `authError`).
