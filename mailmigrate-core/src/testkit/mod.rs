@@ -55,6 +55,7 @@
 
 use std::collections::HashMap;
 
+pub mod campaign;
 pub mod cases;
 pub mod fixtures;
 mod harness;
