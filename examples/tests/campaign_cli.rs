@@ -623,3 +623,95 @@ async fn two_machines_sharing_a_postgres_state_copy_every_message_once() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn backups_have_manifests_that_catch_tampering_and_restore_a_lost_mailbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path().to_path_buf();
+    let file = campaign_dir(&cwd).await;
+    let f = file.to_str().unwrap();
+    let before = migrate(&["backup", "--campaign", f], &cwd);
+    assert_eq!(
+        before.status.code(),
+        Some(2),
+        "no backup yet: {}",
+        stdout(&before)
+    );
+    let run = migrate(&["run", "--campaign", f], &cwd);
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&run),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let b = migrate(&["backup", "--campaign", f, "--verify"], &cwd);
+    assert_eq!(
+        b.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&b),
+        String::from_utf8_lossy(&b.stderr)
+    );
+    assert!(
+        stdout(&b).contains("3 of 3 mailboxes backed up"),
+        "{}",
+        stdout(&b)
+    );
+    assert_eq!(stdout(&b).matches("matches the backup").count(), 3);
+    let manifest = cwd.join("report/backups/bo@old.example.backup-manifest.json");
+    let m: serde_json::Value = serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+    assert_eq!(m["messages"], 5, "{m}");
+
+    // A message removed from bo's backup: --verify names it.
+    let inbox = cwd.join("backup/bo@old.example");
+    let victim = walk(&inbox)
+        .into_iter()
+        .next()
+        .expect("a backed-up message file");
+    std::fs::remove_file(&victim).unwrap();
+    let t = migrate(&["backup", "--campaign", f, "--verify", "--json"], &cwd);
+    assert_eq!(t.status.code(), Some(4), "{}", stdout(&t));
+
+    // cy's source is lost: restored from its backup, then restored again writes nothing.
+    std::fs::remove_dir_all(cwd.join("old/cy@old.example")).unwrap();
+    let into = "maildir://{dir}/restored/{mailbox}".replace("{dir}", cwd.to_str().unwrap());
+    for (run, written) in [(0, 5), (1, 0)] {
+        let r = migrate(
+            &[
+                "restore",
+                "--campaign",
+                f,
+                "--mailbox",
+                "cy@old.example",
+                "--into",
+                &into,
+                "--json",
+            ],
+            &cwd,
+        );
+        assert_eq!(r.status.code(), Some(0), "restore {run}: {}", stdout(&r));
+        assert_eq!(json(&r)["written"], written, "restore {run}");
+    }
+    assert_eq!(count_mail(&cwd.join("restored/cy@old.example")), 5);
+}
+
+/// The message files under a Maildir.
+fn walk(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if p.is_dir() {
+                if name != "tmp" {
+                    dirs.push(p);
+                }
+            } else if d.ends_with("cur") || d.ends_with("new") {
+                out.push(p);
+            }
+        }
+    }
+    out
+}

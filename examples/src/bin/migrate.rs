@@ -74,6 +74,26 @@ enum Command {
     },
     /// Campaign: the validated plan, every mailbox pair by batch.
     Plan(CampaignArgs),
+    /// Campaign: the manifest of every backup made (counts, digests) written beside the
+    /// report, and with --verify each backup read again and compared with its manifest.
+    Backup {
+        #[command(flatten)]
+        campaign: CampaignArgs,
+        /// Read every backup and compare it with its manifest.
+        #[arg(long)]
+        verify: bool,
+    },
+    /// Campaign: restore one mailbox from its backup into a store (a URL template).
+    Restore {
+        #[command(flatten)]
+        campaign: CampaignArgs,
+        /// The mailbox (its source address).
+        #[arg(long)]
+        mailbox: String,
+        /// Where to restore it: a store URL, e.g. the source's template.
+        #[arg(long, value_name = "URL")]
+        into: String,
+    },
     /// Campaign: back up and copy every mailbox whose batch may start (the pilot first).
     Run(CampaignArgs),
     /// Campaign: one more pass on every synced mailbox (coexistence, catch-up).
@@ -247,6 +267,8 @@ async fn campaign_step(cli: &Cli) -> Result<Option<u8>> {
         None | Some(Command::Verify | Command::MailboxDemo) => return Ok(None),
         Some(Command::Inventory { campaign, .. }) => ("inventory", campaign),
         Some(Command::Plan(a)) => ("plan", a),
+        Some(Command::Backup { campaign, .. }) => ("backup", campaign),
+        Some(Command::Restore { campaign, .. }) => ("restore", campaign),
         Some(Command::Run(a)) => ("run", a),
         Some(Command::Delta { campaign, .. }) => ("delta", campaign),
         Some(Command::Switch { campaign, .. }) => ("switch", campaign),
@@ -274,6 +296,10 @@ async fn campaign_step(cli: &Cli) -> Result<Option<u8>> {
     let out = match &cli.command {
         Some(Command::Inventory { headers, .. }) => campaign::inventory(&c, *headers).await?,
         Some(Command::Plan(_)) => campaign::plan(&c),
+        Some(Command::Backup { verify, .. }) => campaign::backup(&c, *verify).await?,
+        Some(Command::Restore { mailbox, into, .. }) => {
+            campaign::restore(&c, mailbox, into).await?
+        }
         Some(Command::Run(_)) => campaign::run(&c, quiet).await?,
         Some(Command::Delta {
             repeat: true,

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use mailmigrate_core::campaign::{MailboxPair, MailboxStores, PimStores, StoreFactory};
 use mailmigrate_core::directory::address_key;
 use mailmigrate_core::pim::{PimDestination, PimSource, PimStore};
-use mailmigrate_core::{Destination, Result, Source, Store};
+use mailmigrate_core::{Result, Source, Store};
 use std::sync::Arc;
 
 use super::file::StoreTemplates;
@@ -128,15 +128,14 @@ impl StoreFactory for UrlStores {
         let source: Arc<dyn Source> = source;
         let mut opened = MailboxStores::new(source, destination);
         if let Some(b) = &self.backup {
-            let backup: Arc<dyn Destination> = stores::open_destination(&fill(b)).await?;
-            opened = opened.with_backup(backup);
+            // As a store, so the runner reads the backup back into its manifest.
+            opened = opened.with_backup_store(stores::open_destination(&fill(b)).await?);
         }
         if let Some((from, to)) = self.open_pim(pair).await? {
             let (from, to): (Arc<dyn PimSource>, Arc<dyn PimDestination>) = (from, to);
             let mut pim = PimStores::new(from, to);
             if let Some(b) = &self.templates.contacts_backup {
-                let backup: Arc<dyn PimDestination> = pim_stores::open_pim_store(&fill(b)).await?;
-                pim = pim.with_backup(backup);
+                pim = pim.with_backup_store(pim_stores::open_pim_store(&fill(b)).await?);
             }
             opened = opened.with_pim(pim);
         }

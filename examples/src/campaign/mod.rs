@@ -7,6 +7,7 @@
 //! The library does the work (`mailmigrate_core::campaign`); this module opens the stores
 //! by URL ([`UrlStores`]), prints, and writes the inventory files.
 
+mod backup;
 mod checks;
 mod demo;
 mod dns;
@@ -19,6 +20,7 @@ mod output;
 mod report;
 mod validate;
 
+pub use backup::{backup, restore};
 pub use checks::{probe_all, review, ProbeSettings};
 pub use demo::{ensure_demo_campaign, DEMO_CAMPAIGN, DEMO_MAILBOXES, DEMO_MESSAGES_PER_MAILBOX};
 pub use dns::{check as check_dns, dns, DnsSettings};

@@ -15,6 +15,9 @@
 //!   limits, before any data moves;
 //! - [`runner`](CampaignRunner): drives the plan — backup, then sync, the pilot first,
 //!   at most N mailboxes at once, one mailbox's failure recorded on it alone;
+//! - [`backup`](BackupManifest): what each mailbox's backup holds (counts and digests,
+//!   read back from the backup store), and [`verify_backup`];
+//! - [`restore`](Restore): a mailbox back from its backup, the same engine in reverse;
 //! - [`report`]: the final report, one self-contained HTML page and its JSON
 //!   ([`CampaignReport`](report::CampaignReport)).
 //! - [`permissions`]: the permissions review after the move — delegations and folder
@@ -55,6 +58,7 @@
 //! # Ok::<(), mailmigrate_core::Error>(()) }).unwrap();
 //! ```
 
+mod backup;
 #[cfg(feature = "dns")]
 pub mod dns;
 mod duration;
@@ -62,16 +66,19 @@ pub mod permissions;
 mod plan;
 pub mod probe;
 pub mod report;
+mod restore;
 mod runner;
 mod state;
 mod status;
 mod stores;
 mod survey;
 
+pub use backup::{verify_backup, BackupManifest, Difference, FolderManifest, FETCH_BATCH};
 pub use plan::{
     AddressMapping, BackupPlan, Batch, CampaignPlan, DomainRewrite, Limits, MailboxPair,
     PairOverride, PlanError, Problem, Strategy, ValidPlan, Window,
 };
+pub use restore::{restore, restore_job, Restore, RestoreReport};
 pub use runner::{CampaignRunner, PassReport, RunnerOptions};
 pub use state::{check_apply, CampaignRecord, CampaignStore};
 pub use status::{

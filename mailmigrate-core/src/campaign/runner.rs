@@ -14,6 +14,7 @@ use futures::stream::{self, StreamExt};
 use time::OffsetDateTime;
 use tracing::Instrument;
 
+use super::backup::BackupManifest;
 use super::plan::{MailboxPair, Strategy, ValidPlan};
 use super::state::{CampaignRecord, CampaignStore};
 use super::status::{
@@ -870,9 +871,10 @@ impl CampaignRunner {
         }
         if st.stage == Stage::BackingUp {
             match self.backup(pair, stores).await {
-                Ok((messages, _)) => {
+                Ok((messages, _, manifest)) => {
                     st.counts.backed_up = true;
                     st.counts.backup_messages += messages;
+                    st.backup = manifest;
                     self.step(st, Stage::Syncing, None).await?;
                 }
                 Err(e) => return self.fail(st, Failure::of(Stage::BackingUp, &e)).await,
@@ -1016,8 +1018,12 @@ impl CampaignRunner {
     }
 
     /// The backup: the source into the backup store, under its own job. Returns messages
-    /// and contacts/events written.
-    async fn backup(&self, pair: &MailboxPair, stores: &MailboxStores) -> Result<(u64, u64)> {
+    /// and contacts/events written, and the backup's manifest when it can be read back.
+    async fn backup(
+        &self,
+        pair: &MailboxPair,
+        stores: &MailboxStores,
+    ) -> Result<(u64, u64, Option<BackupManifest>)> {
         let job = format!("{}#backup", Self::job_of(self.name(), &pair.key()));
         let mut messages = 0;
         if let Some(backup) = &stores.backup {
@@ -1032,6 +1038,12 @@ impl CampaignRunner {
             judge(&report)?;
             messages = report.totals.copied + report.totals.deduplicated;
         }
+        let manifest = match &stores.backup_source {
+            Some(b) => {
+                Some(BackupManifest::read_back_at(&**b, &pair.key(), &job, self.now()).await?)
+            }
+            None => None,
+        };
         let mut items = 0;
         if let Some(pim) = &stores.pim {
             if let Some(backup) = &pim.backup {
@@ -1042,7 +1054,7 @@ impl CampaignRunner {
                 items = report.totals().written;
             }
         }
-        Ok((messages, items))
+        Ok((messages, items, manifest))
     }
 
     /// One pass of mail (and contacts and calendars) to the destination; updates the
@@ -1147,7 +1159,7 @@ impl Goal {
 /// unknown outcome, nothing that a later pass must still copy. Items refused for good
 /// (malformed, too large) are counted, not failures of the mailbox: no pass would move
 /// them.
-fn judge(report: &SyncReport) -> Result<()> {
+pub(super) fn judge(report: &SyncReport) -> Result<()> {
     if let Some(f) = report.folders.iter().find(|f| !f.complete) {
         return Err(Error::new(
             f.error_kind.unwrap_or(ErrorKind::Unexpected),
@@ -1189,7 +1201,7 @@ fn judge(report: &SyncReport) -> Result<()> {
 
 /// The same for a contact and calendar pass: items refused for good are counted, every
 /// other failure, an incomplete collection or an unsettled write fails the mailbox.
-fn judge_pim(report: &PimReport) -> Result<()> {
+pub(super) fn judge_pim(report: &PimReport) -> Result<()> {
     let open = report
         .collections
         .iter()

@@ -328,6 +328,10 @@ pub struct MailboxStatus {
     /// What its passes moved.
     #[serde(default)]
     pub counts: MailboxCounts,
+    /// What its backup holds, read back after the backup pass (when the backup store can
+    /// be read: [`MailboxStores::backup_source`](super::MailboxStores::backup_source)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<super::BackupManifest>,
 }
 
 impl MailboxStatus {
@@ -349,6 +353,7 @@ impl MailboxStatus {
             since: at,
             switched: None,
             counts: MailboxCounts::default(),
+            backup: None,
         }
     }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::plan::{expand, MailboxPair};
-use crate::pim::{PimDestination, PimSource};
+use crate::pim::{PimDestination, PimSource, PimStore};
 use crate::registry::Registry;
 use crate::{Destination, Result, Source, Store};
 
@@ -18,7 +18,10 @@ use crate::{Destination, Result, Source, Store};
 /// use mailmigrate_core::pim::MemoryPim;
 /// let pim = PimStores::new(Arc::new(MemoryPim::new("old")), Arc::new(MemoryPim::new("new")))
 ///     .with_backup(Arc::new(MemoryPim::new("backup")));
-/// assert!(pim.backup.is_some());
+/// assert!(pim.backup.is_some() && pim.backup_source.is_none());
+/// // A backup that can be read back, for a restore:
+/// let pim = pim.with_backup_store(Arc::new(MemoryPim::new("backup")));
+/// assert!(pim.backup_source.is_some());
 /// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -29,6 +32,9 @@ pub struct PimStores {
     pub destination: Arc<dyn PimDestination>,
     /// Where they are backed up (a [`VdirStore`](crate::pim::VdirStore)), if anywhere.
     pub backup: Option<Arc<dyn PimDestination>>,
+    /// The same backup read back (set by [`with_backup_store`](Self::with_backup_store)):
+    /// what a [`Restore`](super::Restore) reads contacts and calendars from.
+    pub backup_source: Option<Arc<dyn PimSource>>,
 }
 
 impl PimStores {
@@ -38,13 +44,24 @@ impl PimStores {
             source,
             destination,
             backup: None,
+            backup_source: None,
         }
     }
 
-    /// Backs them up to `backup` before the first copy.
+    /// Backs them up to `backup` before the first copy (write-only: nothing to restore
+    /// from; see [`with_backup_store`](Self::with_backup_store)).
     #[must_use]
     pub fn with_backup(mut self, backup: Arc<dyn PimDestination>) -> Self {
         self.backup = Some(backup);
+        self.backup_source = None;
+        self
+    }
+
+    /// Backs them up to `backup` before the first copy, and reads it back for a restore.
+    #[must_use]
+    pub fn with_backup_store(mut self, backup: Arc<dyn PimStore>) -> Self {
+        self.backup = Some(Arc::clone(&backup) as Arc<dyn PimDestination>);
+        self.backup_source = Some(backup as Arc<dyn PimSource>);
         self
     }
 }
@@ -58,7 +75,10 @@ impl PimStores {
 /// use mailmigrate_core::store::MemoryStore;
 /// let s = MailboxStores::new(Arc::new(MemoryStore::new("old")), Arc::new(MemoryStore::new("new")))
 ///     .with_backup(Arc::new(MemoryStore::new("backup")));
-/// assert!(s.backup.is_some() && s.pim.is_none());
+/// assert!(s.backup.is_some() && s.backup_source.is_none() && s.pim.is_none());
+/// // A backup the runner reads back for its manifest (and a restore reads from):
+/// let s = s.with_backup_store(Arc::new(MemoryStore::new("backup")));
+/// assert!(s.backup.is_some() && s.backup_source.is_some());
 /// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -69,6 +89,11 @@ pub struct MailboxStores {
     pub destination: Arc<dyn Store>,
     /// The local store the source is backed up to before the first copy.
     pub backup: Option<Arc<dyn Destination>>,
+    /// The same backup store read back (set by
+    /// [`with_backup_store`](Self::with_backup_store)): after the backup pass the runner
+    /// reads it to build the mailbox's [`BackupManifest`](super::BackupManifest), and a
+    /// [`Restore`](super::Restore) reads from it. Without it no manifest is made.
+    pub backup_source: Option<Arc<dyn Source>>,
     /// Contacts and calendars.
     pub pim: Option<PimStores>,
 }
@@ -80,14 +105,26 @@ impl MailboxStores {
             source,
             destination,
             backup: None,
+            backup_source: None,
             pim: None,
         }
     }
 
-    /// Backs the source up to `backup` before the first copy.
+    /// Backs the source up to `backup` before the first copy (write-only: no manifest is
+    /// made; prefer [`with_backup_store`](Self::with_backup_store)).
     #[must_use]
     pub fn with_backup(mut self, backup: Arc<dyn Destination>) -> Self {
         self.backup = Some(backup);
+        self.backup_source = None;
+        self
+    }
+
+    /// Backs the source up to `backup` before the first copy and reads it back for the
+    /// backup's manifest.
+    #[must_use]
+    pub fn with_backup_store(mut self, backup: Arc<dyn Store>) -> Self {
+        self.backup = Some(Arc::clone(&backup) as Arc<dyn Destination>);
+        self.backup_source = Some(backup as Arc<dyn Source>);
         self
     }
 
@@ -136,7 +173,7 @@ where
 ///     .with_backup(format!("maildir://{}/{{mailbox}}", dir.path().display()));
 /// let pair = MailboxPair::new(Account::new("Ann@old.example"), "ann@new.example", "pilot");
 /// let opened = stores.open(&pair).await.unwrap();
-/// assert!(opened.backup.is_some());
+/// assert!(opened.backup.is_some() && opened.backup_source.is_some());
 /// assert!(dir.path().join("ann@old.example").exists());
 /// # });
 /// ```
@@ -182,7 +219,7 @@ impl StoreFactory for RegistryStores {
             .await?;
         let mut stores = MailboxStores::new(source, destination);
         if let Some(b) = &self.backup {
-            stores.backup = Some(self.registry.open(&expand(b, src, dst)).await?);
+            stores = stores.with_backup_store(self.registry.open(&expand(b, src, dst)).await?);
         }
         Ok(stores)
     }

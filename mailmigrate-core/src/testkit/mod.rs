@@ -55,6 +55,7 @@
 
 use std::collections::HashMap;
 
+pub mod campaign;
 pub mod cases;
 #[cfg(feature = "testkit-dns")]
 pub mod dns;

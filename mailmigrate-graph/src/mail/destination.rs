@@ -14,8 +14,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::create::{
-    hash_property, partial_stamp, prepare, verb_properties, MAX_CREATE_BYTES,
-    MAX_MESSAGE_BYTES, REQUEST_CAP,
+    hash_property, partial_stamp, prepare, verb_properties, MAX_CREATE_BYTES, MAX_MESSAGE_BYTES,
+    REQUEST_CAP,
 };
 use super::source::{DeltaItem, FORWARDED, LAST_VERB};
 use super::stage::too_large;
