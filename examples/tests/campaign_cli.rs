@@ -567,16 +567,17 @@ async fn two_machines_sharing_a_postgres_state_copy_every_message_once() {
     std::fs::write(&file, format!("state = \"{url}?schema={schema}\"\n{text}")).unwrap();
     let f = file.to_str().unwrap().to_owned();
     // Two runners at once, as on two machines: each mailbox is driven by one of them.
-    let spawn = || {
+    let spawn = |machine: &str| {
         std::process::Command::new(env!("CARGO_BIN_EXE_migrate"))
             .args(["run", "--campaign", &f, "--json"])
             .current_dir(&cwd)
+            .env("MAILMIGRATE_WORKER", machine)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap()
     };
-    let (a, b) = (spawn(), spawn());
+    let (a, b) = (spawn("machine-a"), spawn("machine-b"));
     let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
     for o in [&a, &b] {
         assert!(
@@ -714,4 +715,35 @@ fn walk(root: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_process_per_worker_name_drives_a_campaign() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path().to_path_buf();
+    let file = campaign_dir(&cwd).await;
+    let f = file.to_str().unwrap().to_owned();
+    // Hold this machine's worker name as a running `migrate` would.
+    let c = mailmigrate_examples::campaign::Campaign::open(&file)
+        .await
+        .unwrap();
+    let _held = c.driver().await.unwrap();
+    let out = migrate(&["run", "--campaign", &f], &cwd);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("another migrate process drives this campaign"),
+        "{err}"
+    );
+    // Reading the status needs no worker name.
+    assert_eq!(
+        migrate(&["status", "--campaign", &f], &cwd).status.code(),
+        Some(0)
+    );
+    drop(_held);
+    drop(c);
+    assert_eq!(
+        migrate(&["run", "--campaign", &f], &cwd).status.code(),
+        Some(0)
+    );
 }

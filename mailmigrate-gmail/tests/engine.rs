@@ -11,7 +11,9 @@ use bytes::Bytes;
 use mailmigrate_core::engine::{Engine, SyncOptions};
 use mailmigrate_core::state::MemoryState;
 use mailmigrate_core::store::MemoryStore;
-use mailmigrate_core::{Destination, Flag, FolderPath, MessageId, MessageMeta, RawMessage};
+use mailmigrate_core::{
+    Destination, Flag, FolderPath, MessageId, MessageMeta, Provider, RawMessage, Source,
+};
 use mailmigrate_gmail::emulator::{Emulator, EmulatorHandle, Quota};
 use mailmigrate_gmail::{Gmail, GmailLimits};
 
@@ -360,4 +362,78 @@ async fn labels_travel_with_each_message_from_gmail_to_gmail() {
     assert!(by_subject(3).contains("SPAM"));
     old.shutdown().await;
     new.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_draft_outside_drafts_stays_in_its_folder_and_keeps_its_flag() {
+    let emu = Emulator::builder().user(USER).start().await.unwrap();
+    let src = MemoryStore::new("old");
+    let mut ids = Vec::new();
+    for (path, role) in [
+        ("INBOX", None),
+        ("Drafts", Some(mailmigrate_core::SpecialUse::Drafts)),
+    ] {
+        let f = src
+            .ensure_folder(&FolderPath::parse(path, '/').unwrap(), role)
+            .await
+            .unwrap()
+            .id;
+        let n = ids.len();
+        let mut meta = MessageMeta::new(MessageId::new(format!("d{n}")), f.clone());
+        meta.flags = [Flag::Draft, Flag::Seen].into_iter().collect();
+        for r in src
+            .append(&f, vec![RawMessage::new(meta, mime(500 + n))])
+            .await
+            .unwrap()
+        {
+            r.unwrap();
+        }
+        ids.push(500 + n);
+    }
+    let dst = gmail(&emu, GmailLimits::default()).await;
+    let report = engine(
+        Arc::new(src),
+        Arc::clone(&dst) as Arc<dyn Destination>,
+        Arc::new(MemoryState::new()),
+    )
+    .run()
+    .await
+    .unwrap();
+    assert!(report.is_complete(), "{report}");
+    let labels_of = |n: usize| {
+        emu.messages(USER)
+            .into_iter()
+            .find(|m| m.raw == mime(n))
+            .unwrap()
+            .label_ids
+    };
+    // The draft in INBOX: not filed in Gmail's Drafts, its flag kept as a keyword label.
+    let inbox = labels_of(ids[0]);
+    assert!(
+        inbox.contains("INBOX") && !inbox.contains("DRAFT"),
+        "{inbox:?}"
+    );
+    let keyword = emu
+        .labels(USER)
+        .into_iter()
+        .find(|l| l.name.ends_with("/$Draft"))
+        .expect("a keyword label for \\Draft");
+    assert!(inbox.contains(&keyword.id), "{inbox:?}");
+    // The draft in Drafts is Gmail's draft.
+    assert!(labels_of(ids[1]).contains("DRAFT"));
+    // Read back, both carry \Draft, each in its own folder only.
+    let folders = dst.list_folders().await.unwrap();
+    for (path, n) in [("INBOX", 1), ("Drafts", 1)] {
+        let f = folders.iter().find(|f| f.path.to_string() == path).unwrap();
+        let mut listing = dst.list_changes(&f.id, None);
+        let mut drafts = 0;
+        while let Some(c) = futures::StreamExt::next(&mut listing).await {
+            if let mailmigrate_core::Change::Upsert(m) = c.unwrap() {
+                assert!(m.flags.contains(&Flag::Draft), "{path}: {:?}", m.flags);
+                drafts += 1;
+            }
+        }
+        assert_eq!(drafts, n, "{path}");
+    }
+    emu.shutdown().await;
 }

@@ -109,6 +109,13 @@ fn pass_output(what: &str, r: &PassReport, status: &CampaignStatus) -> StepOutpu
             "  waiting: batch {b} (pilot or earlier batch not done, or outside its window)"
         );
     }
+    if !r.busy.is_empty() {
+        let _ = writeln!(
+            text,
+            "  busy: {} mailboxes driven by another runner (their lease has not expired): run again later",
+            r.busy.len()
+        );
+    }
     if !r.paused.is_empty() {
         let _ = writeln!(text, "  paused: {} mailboxes", r.paused.len());
     }
@@ -120,11 +127,8 @@ fn pass_output(what: &str, r: &PassReport, status: &CampaignStatus) -> StepOutpu
         .map(|(_, f)| failure_code(f))
         .max()
         .unwrap_or(0);
-    let code = failed.max(if r.waiting.is_empty() && r.blocked.is_empty() {
-        0
-    } else {
-        2
-    });
+    let held_up = !(r.waiting.is_empty() && r.blocked.is_empty() && r.busy.is_empty());
+    let code = failed.max(if held_up { 2 } else { 0 });
     StepOutput::new(
         text,
         json!({ "step": what, "report": r, "status": status }),
@@ -137,7 +141,7 @@ fn pass_output(what: &str, r: &PassReport, status: &CampaignStatus) -> StepOutpu
 /// # Errors
 /// Errors of the state store.
 pub async fn run(campaign: &Campaign, quiet: bool) -> Result<StepOutput> {
-    let runner = campaign.runner().await?;
+    let runner = campaign.driver().await?;
     let r = with_progress(&runner, quiet, || runner.run()).await?;
     Ok(pass_output("Run", &r, &runner.status().await?))
 }
@@ -147,7 +151,7 @@ pub async fn run(campaign: &Campaign, quiet: bool) -> Result<StepOutput> {
 /// # Errors
 /// Errors of the state store.
 pub async fn delta(campaign: &Campaign, quiet: bool) -> Result<StepOutput> {
-    let runner = campaign.runner().await?;
+    let runner = campaign.driver().await?;
     let r = with_progress(&runner, quiet, || runner.delta_pass()).await?;
     Ok(pass_output("Delta pass", &r, &runner.status().await?))
 }
@@ -158,7 +162,7 @@ pub async fn delta(campaign: &Campaign, quiet: bool) -> Result<StepOutput> {
 /// # Errors
 /// `NotFound` for an unknown batch; errors of the state store.
 pub async fn switch(campaign: &Campaign, batches: &[String], quiet: bool) -> Result<StepOutput> {
-    let runner = campaign.runner().await?;
+    let runner = campaign.driver().await?;
     let names: Vec<String> = if batches.is_empty() {
         campaign
             .plan
@@ -186,7 +190,7 @@ pub async fn switch(campaign: &Campaign, batches: &[String], quiet: bool) -> Res
 /// # Errors
 /// Errors of the state store.
 pub async fn retry_failed(campaign: &Campaign, quiet: bool) -> Result<StepOutput> {
-    let runner = campaign.runner().await?;
+    let runner = campaign.driver().await?;
     let r = with_progress(&runner, quiet, || runner.retry_failed()).await?;
     Ok(pass_output(
         "Retry of failed mailboxes",

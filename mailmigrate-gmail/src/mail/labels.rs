@@ -20,6 +20,9 @@ use crate::PROVIDER;
 /// label: a listing without a label filter).
 pub const ALL_MAIL: &str = "ALL_MAIL";
 
+/// The keyword label (under the keyword parent) of `\Draft` on a message outside Drafts.
+const DRAFT_KEYWORD: &str = "$Draft";
+
 /// The system labels that are folders: id, path, role.
 const SYSTEM_FOLDERS: [(&str, &str, SpecialUse); 7] = [
     ("INBOX", "INBOX", SpecialUse::Inbox),
@@ -142,6 +145,9 @@ impl Shared {
     }
 
     /// The label holding a flag Gmail has no label for, or a keyword.
+    ///
+    /// `\Draft` outside Drafts is carried as the keyword [`DRAFT_KEYWORD`] by
+    /// [`label_ids_for`](Self::label_ids_for), not here: in Drafts it is Gmail's DRAFT.
     fn keyword_label(&self, flag: &Flag) -> Option<String> {
         match flag {
             Flag::Answered => Some(format!("{}$Answered", self.keyword_prefix())),
@@ -199,10 +205,10 @@ impl Shared {
             match entries.iter().find(|e| &e.id == id) {
                 Some(e) if e.kind == "user" => {
                     if let Some(rest) = e.name.strip_prefix(&self.keyword_prefix()) {
-                        flags.insert(if rest == "$Answered" {
-                            Flag::Answered
-                        } else {
-                            Flag::Keyword(rest.to_owned())
+                        flags.insert(match rest {
+                            "$Answered" => Flag::Answered,
+                            DRAFT_KEYWORD => Flag::Draft,
+                            _ => Flag::Keyword(rest.to_owned()),
                         });
                     } else if !self.is_keyword_label(&e.name) {
                         labels.insert(e.name.clone());
@@ -238,8 +244,16 @@ impl Shared {
             ids.insert("STARRED".to_owned());
         }
         if meta.flags.contains(&Flag::Draft) {
-            // [GYB] passes DRAFT to import; modify refuses it [GM-LBL].
-            ids.insert("DRAFT".to_owned());
+            if folder.as_str() == "DRAFT" {
+                // [GYB] passes DRAFT to import; modify refuses it [GM-LBL].
+                ids.insert("DRAFT".to_owned());
+            } else {
+                // DRAFT would also file it in Gmail's Drafts, a folder its source never
+                // put it in: a draft kept elsewhere carries its flag as a keyword label,
+                // read back as `\Draft`.
+                let name = format!("{}{DRAFT_KEYWORD}", self.keyword_prefix());
+                ids.insert(self.user_label(&name, true).await?.0);
+            }
         }
         for name in meta.flags.iter().filter_map(|f| self.keyword_label(f)) {
             ids.insert(self.user_label(&name, true).await?.0);
