@@ -291,7 +291,7 @@ async fn campaign_step(cli: &Cli) -> Result<Option<u8>> {
     let file = campaign::CampaignFile::load(&path)?;
     let log = mailmigrate_examples::logging::init(Some(&file.log_dir()), name)
         .map_err(mailmigrate_core::Error::from)?;
-    let c = campaign::Campaign::open(&path).await?;
+    let c = campaign::Campaign::from_file(file).await?;
     let quiet = args.json;
     let out = match &cli.command {
         Some(Command::Inventory { headers, .. }) => campaign::inventory(&c, *headers).await?,
@@ -375,7 +375,7 @@ async fn campaign_demo(root: &std::path::Path) -> Result<u8> {
     let file = campaign::CampaignFile::load(&path)?;
     let log = mailmigrate_examples::logging::init(Some(&file.log_dir()), "demo")
         .map_err(mailmigrate_core::Error::from)?;
-    let c = campaign::Campaign::open(&path).await?;
+    let c = campaign::Campaign::from_file(file).await?;
     let mut code = 0;
     let mut show = |title: &str, out: campaign::StepOutput| {
         out.log(title);

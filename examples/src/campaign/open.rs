@@ -37,7 +37,15 @@ impl Campaign {
     /// `ConfigInvalid` for a malformed file or plan (naming each problem); the inventory's
     /// and the state file's errors.
     pub async fn open(path: &Path) -> Result<Self> {
-        let file = CampaignFile::load(path)?;
+        Self::from_file(CampaignFile::load(path)?).await
+    }
+
+    /// The same from a campaign file already read (the CLI reads it first to start its
+    /// log where the file says).
+    ///
+    /// # Errors
+    /// As [`open`](Self::open), but for reading the file.
+    pub async fn from_file(file: CampaignFile) -> Result<Self> {
         let inventory = file.inventory().await?;
         let plan = file.plan.validate(&inventory)?;
         let state: Arc<dyn CampaignStore> = match file.state_url() {

@@ -76,9 +76,14 @@ where
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     };
-    let out = tokio::select! {
-        out = step() => out,
-        () = poll => unreachable!("the poll never ends"),
+    // Nobody sees the bar when quiet: no status reads for it either.
+    let out = if quiet {
+        step().await
+    } else {
+        tokio::select! {
+            out = step() => out,
+            () = poll => unreachable!("the poll never ends"),
+        }
     };
     pb.finish_and_clear();
     out
