@@ -927,8 +927,7 @@ impl CampaignRunner {
             filter.with_before(before),
         );
         let report = engine.run().await?;
-        st.counts.copied += report.totals.copied;
-        st.counts.bytes += report.totals.bytes;
+        count_mail(st, &report);
         judge(&report)?;
         st.counts.prestaged = true;
         st.counts.passes += 1;
@@ -1070,11 +1069,7 @@ impl CampaignRunner {
         let filter = self.plan.filter_of(&pair.batch).clone();
         let engine = self.engine(pair, Arc::clone(&stores.source), dest, job.clone(), filter);
         let report = engine.run().await?;
-        st.counts.copied += report.totals.copied;
-        st.counts.bytes += report.totals.bytes;
-        st.counts.deduplicated += report.totals.deduplicated;
-        let refused = report.failures.iter().filter(|f| f.final_for_item).count();
-        st.counts.refused = u64::try_from(refused).unwrap_or(u64::MAX);
+        count_mail(st, &report);
         judge(&report)?;
         if let Some(pim) = &stores.pim {
             let r = PimSync::new(&*pim.source, &*pim.destination, &*self.state, &job)
@@ -1153,6 +1148,16 @@ impl Goal {
             Goal::Finalise => matches!(stage, Stage::Synced | Stage::Finalising),
         }
     }
+}
+
+/// Adds what a mail pass to the destination wrote to the mailbox's counts (refusals as of
+/// this pass).
+fn count_mail(st: &mut MailboxStatus, report: &SyncReport) {
+    st.counts.copied += report.totals.copied;
+    st.counts.bytes += report.totals.bytes;
+    st.counts.deduplicated += report.totals.deduplicated;
+    let refused = report.failures.iter().filter(|f| f.final_for_item).count();
+    st.counts.refused = u64::try_from(refused).unwrap_or(u64::MAX);
 }
 
 /// Whether a mail pass left the mailbox synced: every folder complete, no write of
