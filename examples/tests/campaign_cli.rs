@@ -717,22 +717,21 @@ fn walk(root: &Path) -> Vec<PathBuf> {
     out
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn one_process_per_worker_name_drives_a_campaign() {
-    let dir = tempfile::tempdir().unwrap();
-    let cwd = dir.path().to_path_buf();
-    let file = campaign_dir(&cwd).await;
+/// While this process holds the worker name of the campaign at `held` (as a running
+/// `migrate` would), `migrate run` on the campaign at `file` refuses to drive; once the
+/// hold is dropped, it runs.
+async fn only_one_process_holds_a_worker_name(held: &Path, file: &Path) {
+    let cwd = file.parent().unwrap().to_path_buf();
     let f = file.to_str().unwrap().to_owned();
-    // Hold this machine's worker name as a running `migrate` would.
-    let c = mailmigrate_examples::campaign::Campaign::open(&file)
+    let c = mailmigrate_examples::campaign::Campaign::open(held)
         .await
         .unwrap();
-    let _held = c.driver().await.unwrap();
+    let held = c.driver().await.unwrap();
     let out = migrate(&["run", "--campaign", &f], &cwd);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("another migrate process drives this campaign"),
+        err.contains("another process drives this campaign"),
         "{err}"
     );
     // Reading the status needs no worker name.
@@ -740,10 +739,32 @@ async fn one_process_per_worker_name_drives_a_campaign() {
         migrate(&["status", "--campaign", &f], &cwd).status.code(),
         Some(0)
     );
-    drop(_held);
+    drop(held);
     drop(c);
-    assert_eq!(
-        migrate(&["run", "--campaign", &f], &cwd).status.code(),
-        Some(0)
-    );
+    let out = migrate(&["run", "--campaign", &f], &cwd);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_process_per_worker_name_drives_a_campaign() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = campaign_dir(dir.path()).await;
+    only_one_process_holds_a_worker_name(&file, &file).await;
+}
+
+/// Two copies of one campaign file over a PostgreSQL state, run under one worker name (two
+/// machines with one host name): the state holds the name, so one of them drives.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_name_is_held_once_across_copies_of_a_postgres_campaign() {
+    let Some(url) = postgres_url() else { return };
+    let schema = format!("cli_names_{}", std::process::id());
+    let dir = tempfile::tempdir().unwrap();
+    let file = campaign_dir(dir.path()).await;
+    let text = std::fs::read_to_string(&file).unwrap();
+    let text = format!("state = \"{url}?schema={schema}\"\n{text}");
+    std::fs::write(&file, &text).unwrap();
+    let copy = dir.path().join("acme-copy.toml");
+    std::fs::write(&copy, &text).unwrap();
+    let files = [file, copy];
+    only_one_process_holds_a_worker_name(&files[0], &files[1]).await;
 }

@@ -1117,3 +1117,12 @@ async fn two_runners_sharing_a_store_copy_every_mailbox_exactly_once() {
     )
     .await;
 }
+
+/// Two runners under one worker name on two handles of one SQLite file: one drives.
+#[tokio::test]
+async fn two_runners_under_one_worker_name_never_both_drive() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.sqlite");
+    let (a, b) = (open_state(&path), open_state(&path));
+    runner_race::twins(a as Arc<dyn CampaignStore>, b as Arc<dyn CampaignStore>).await;
+}

@@ -263,3 +263,19 @@ async fn two_runners_on_two_pools_copy_every_mailbox_exactly_once() {
     .await;
     a.drop_schema().await.unwrap();
 }
+
+/// Two runners under one worker name, each with its own pool (two machines with one host
+/// name): the advisory lock lets one drive.
+#[tokio::test]
+async fn two_runners_under_one_worker_name_on_two_pools_never_both_drive() {
+    let url = server!();
+    let name = schema("twins");
+    let a = Arc::new(open(&url, &name).await);
+    let b = Arc::new(open(&url, &name).await);
+    runner_race::twins(
+        Arc::clone(&a) as Arc<dyn CampaignStore>,
+        b as Arc<dyn CampaignStore>,
+    )
+    .await;
+    a.drop_schema().await.unwrap();
+}

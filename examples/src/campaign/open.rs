@@ -25,8 +25,6 @@ pub struct Campaign {
     pub state: Arc<dyn CampaignStore>,
     /// Opens each mailbox's stores.
     pub stores: Arc<UrlStores>,
-    /// This process's hold on its worker name, once it drives mailboxes.
-    worker: std::sync::OnceLock<(String, std::fs::File)>,
 }
 
 impl Campaign {
@@ -71,32 +69,26 @@ impl Campaign {
             plan,
             state,
             stores,
-            worker: std::sync::OnceLock::new(),
         })
     }
 
     /// The runner that drives mailboxes, under this machine's worker name: the
-    /// `MAILMIGRATE_WORKER` environment variable, else the host name. The name is held by
-    /// a lock file beside the state for as long as the campaign is open, so one process
-    /// per worker name drives at a time, and a process started after one was killed takes
-    /// its mailbox leases back at once (a lease is its holder's to renew) instead of
-    /// waiting for them to expire. Runners on other machines, or under other names, wait
-    /// for the leases of a dead one to expire.
+    /// `MAILMIGRATE_WORKER` environment variable, else the host name. The runner holds the
+    /// name in the state store for as long as it lives (a lock file beside a SQLite state,
+    /// an advisory lock of its own session in PostgreSQL; see
+    /// [`CampaignStore::hold_worker`](mailmigrate_core::campaign::CampaignStore::hold_worker)),
+    /// so one process per worker name drives at a time on every machine sharing the state,
+    /// and a process started after one was killed takes its mailbox leases back at once (a
+    /// lease is its holder's to renew) instead of waiting for them to expire. Runners
+    /// under other names wait for the leases of a dead one to expire.
     ///
     /// # Errors
     /// `Conflict` when another process holds this worker name (run it elsewhere or under
     /// another `MAILMIGRATE_WORKER`); as [`runner`](Self::runner).
     pub async fn driver(&self) -> Result<CampaignRunner> {
-        let name = match self.worker.get() {
-            Some((name, _)) => name.clone(),
-            None => {
-                let held = hold_worker_name(&self.file.state_path())?;
-                let name = held.0.clone();
-                let _ = self.worker.set(held);
-                name
-            }
-        };
-        Ok(self.runner().await?.with_worker(name))
+        let runner = self.runner().await?.with_worker(worker_name());
+        runner.hold_worker().await?;
+        Ok(runner)
     }
 
     /// The runner over this campaign's plan, state and stores (it records the campaign
@@ -164,9 +156,9 @@ async fn open_postgres(url: &str) -> Result<PostgresState> {
     PostgresState::connect_with(&url, options).await
 }
 
-/// This machine's worker name, held by an exclusive lock on a file beside `state`.
-fn hold_worker_name(state: &std::path::Path) -> Result<(String, std::fs::File)> {
-    let name = std::env::var("MAILMIGRATE_WORKER")
+/// This machine's worker name: `MAILMIGRATE_WORKER`, else the host name.
+fn worker_name() -> String {
+    std::env::var("MAILMIGRATE_WORKER")
         .ok()
         .filter(|n| !n.trim().is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok().filter(|n| !n.is_empty()))
@@ -176,47 +168,5 @@ fn hold_worker_name(state: &std::path::Path) -> Result<(String, std::fs::File)> 
                 .map(|h| h.trim().to_owned())
                 .filter(|h| !h.is_empty())
         })
-        .unwrap_or_else(|| "localhost".to_owned());
-    let safe: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let dir = state.parent().unwrap_or(std::path::Path::new("."));
-    let path = dir.join(format!(".migrate-worker-{safe}.lock"));
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| {
-            Error::new(ErrorKind::Unavailable, "cannot open the worker lock file")
-                .with_operation(Operation::State)
-                .with_context("path", path.display())
-                .with_source(e)
-        })?;
-    match file.try_lock() {
-        Ok(()) => Ok((name, file)),
-        Err(std::fs::TryLockError::WouldBlock) => Err(Error::new(
-            ErrorKind::Conflict,
-            format!(
-                "another migrate process drives this campaign as worker {name:?}: wait for it, \
-                 or run this one elsewhere or with another MAILMIGRATE_WORKER"
-            ),
-        )
-        .with_operation(Operation::State)
-        .with_context("lock", path.display())),
-        Err(std::fs::TryLockError::Error(e)) => Err(Error::new(
-            ErrorKind::Unavailable,
-            "cannot lock the worker lock file",
-        )
-        .with_operation(Operation::State)
-        .with_context("path", path.display())
-        .with_source(e)),
-    }
+        .unwrap_or_else(|| "localhost".to_owned())
 }

@@ -80,7 +80,8 @@ pub use plan::{
 };
 pub use restore::{restore, restore_job, Restore, RestoreReport};
 pub use runner::{CampaignRunner, PassReport, RunnerOptions};
-pub use state::{check_apply, CampaignRecord, CampaignStore};
+pub use state::{check_apply, CampaignRecord, CampaignStore, NameGuard, WorkerHold};
+pub(crate) use state::{worker_taken, HeldNames};
 pub use status::{
     BatchStatus, CampaignStatus, Failure, MailboxCounts, MailboxStatus, Stage, StageCounts,
     Transition, TransitionError,

@@ -16,7 +16,7 @@ use tracing::Instrument;
 
 use super::backup::BackupManifest;
 use super::plan::{MailboxPair, Strategy, ValidPlan};
-use super::state::{CampaignRecord, CampaignStore};
+use super::state::{CampaignRecord, CampaignStore, WorkerHold};
 use super::status::{
     BatchStatus, CampaignStatus, Failure, MailboxStatus, Stage, StageCounts, Transition,
 };
@@ -223,6 +223,9 @@ pub struct CampaignRunner {
     clock: Clock,
     /// The name this runner claims mailboxes under.
     worker: String,
+    /// This process's hold on that name ([`CampaignStore::hold_worker`]), taken before the
+    /// first claim.
+    hold: tokio::sync::Mutex<Option<WorkerHold>>,
 }
 
 impl fmt::Debug for CampaignRunner {
@@ -256,6 +259,7 @@ impl CampaignRunner {
             options: RunnerOptions::default(),
             clock: Arc::new(OffsetDateTime::now_utc),
             worker: format!("runner-{:016x}", rand::random::<u64>()),
+            hold: tokio::sync::Mutex::new(None),
         };
         runner.start().await?;
         Ok(runner)
@@ -282,7 +286,9 @@ impl CampaignRunner {
     /// Sets the name this runner claims mailbox leases under (default: `runner-` and a
     /// random number, new for each runner). A runner restarted under the name its killed
     /// predecessor had takes that one's mailboxes back at once, not when their leases run
-    /// out; two live runners must never share a name.
+    /// out. Two live runners cannot share a name: the runner holds its name
+    /// ([`CampaignStore::hold_worker`]) from its first claim for as long as it lives, and
+    /// a second runner under the name gets `Conflict` from the pass it starts.
     ///
     /// ```
     /// # use std::sync::Arc;
@@ -771,6 +777,7 @@ impl CampaignRunner {
             }
         }
         let ttl = self.options.lease_ttl;
+        self.hold_worker().await?;
         if !self
             .state
             .claim(self.name(), &key, &self.worker, ttl)
@@ -784,10 +791,19 @@ impl CampaignRunner {
         let renew = async {
             loop {
                 tokio::time::sleep(ttl / 3).await;
-                if !self
-                    .state
-                    .claim(self.name(), &key, &self.worker, ttl)
-                    .await?
+                // A name whose hold ended (its database session dropped) may have been
+                // taken by another process meanwhile: the drive stops unless it is had
+                // again, for the lease alone cannot tell two holders of a name apart.
+                let held = match self.hold_worker().await {
+                    Ok(()) => true,
+                    Err(e) if e.kind() == ErrorKind::Conflict => false,
+                    Err(e) => return Err(e),
+                };
+                if !held
+                    || !self
+                        .state
+                        .claim(self.name(), &key, &self.worker, ttl)
+                        .await?
                 {
                     tracing::warn!(campaign = %self.name(), mailbox = %key, "lease lost");
                     return Ok(Outcome::Busy(key.clone()));
@@ -802,6 +818,25 @@ impl CampaignRunner {
         let outcome = outcome?;
         released?;
         Ok(outcome)
+    }
+
+    /// Takes this runner's [worker](Self::with_worker) name for this process now
+    /// ([`CampaignStore::hold_worker`]), or again if its hold ended; a pass takes it
+    /// anyway before its first claim, so call this only to find out early (a tool that
+    /// starts with "another process drives this campaign as …" rather than at its first
+    /// mailbox). The name stays held until the runner drops.
+    ///
+    /// # Errors
+    /// `Conflict` when another process (or another runner of this one) holds the name;
+    /// errors of the state store.
+    pub async fn hold_worker(&self) -> Result<()> {
+        let mut hold = self.hold.lock().await;
+        if hold.as_ref().is_some_and(WorkerHold::is_held) {
+            return Ok(());
+        }
+        *hold = None;
+        *hold = Some(self.state.hold_worker(self.name(), &self.worker).await?);
+        Ok(())
     }
 
     /// [`drive`](Self::drive) with the mailbox's lease held: reads its status anew (another

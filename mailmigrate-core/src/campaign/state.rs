@@ -5,6 +5,8 @@
 //! one state file resumes both the campaign and every mailbox's copy. Why a sibling trait
 //! and not new `StateStore` methods is in `docs/decisions/0013-campaign-state.md`.
 
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -76,6 +78,12 @@ impl CampaignRecord {
 ///   succeeds, so runners sharing the store never drive one mailbox at once. The
 ///   compare-and-set alone cannot ensure that: a mailbox left mid-step is resumed by a move
 ///   from a stage to itself (`syncing → syncing`), which two runners can both make.
+/// - [`hold_worker`](Self::hold_worker) makes a worker name one process's: while the hold
+///   lives, no other process using the store gets a hold on that name. A lease is its
+///   holder's to renew, so two live processes under one name (two machines with one host
+///   name, two copies of a campaign file) would both pass every claim; the hold is what
+///   keeps them apart, and it ends with its process (a killed one's hold ends with it), so
+///   a restarted runner takes its name and its leases back at once.
 ///
 /// The cases in [`state::suite`](crate::state::suite) (`campaign_*`) check each rule.
 ///
@@ -179,6 +187,148 @@ pub trait CampaignStore: StateStore {
         let _ = (campaign, mailbox, worker);
         Ok(())
     }
+
+    /// Holds the worker name `worker` in `campaign` for this process, for as long as the
+    /// returned [`WorkerHold`] lives (see the contract). [`CampaignRunner`] takes its
+    /// name's hold before its first claim and keeps it while it lives.
+    ///
+    /// How each store holds a name: [`MemoryState`](crate::state::MemoryState) in the
+    /// object itself; [`SqliteState`](crate::state::SqliteState) by an exclusive lock on a
+    /// file beside the database (`<file>-worker-<name>.lock`); `PostgresState` by a
+    /// session advisory lock on a connection of its own, which the server drops with the
+    /// connection when the process dies. The provided implementation holds nothing (every
+    /// hold is granted): right only for a store one process uses.
+    ///
+    /// [`CampaignRunner`]: super::CampaignRunner
+    ///
+    /// ```
+    /// use mailmigrate_core::campaign::CampaignStore;
+    /// use mailmigrate_core::state::MemoryState;
+    /// use mailmigrate_core::ErrorKind;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> mailmigrate_core::Result<()> {
+    /// let state = MemoryState::new();
+    /// let hold = state.hold_worker("acme", "host-a").await?;
+    /// let twin = state.hold_worker("acme", "host-a").await.unwrap_err();
+    /// assert_eq!(twin.kind(), ErrorKind::Conflict);
+    /// drop(hold);
+    /// assert!(state.hold_worker("acme", "host-a").await?.is_held());
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// `Conflict` when another holder has the name; otherwise as the backing store
+    /// reports.
+    async fn hold_worker(&self, campaign: &str, worker: &str) -> Result<WorkerHold> {
+        let _ = (campaign, worker);
+        Ok(WorkerHold::unguarded())
+    }
+}
+
+/// What keeps a [`WorkerHold`] in force: a lock, a connection, an entry in a table. The
+/// hold ends when it is dropped.
+///
+/// A store implementing [`CampaignStore::hold_worker`] returns one inside a
+/// [`WorkerHold`].
+pub trait NameGuard: Send + Sync + 'static {
+    /// Whether the hold is still in force. A guard whose hold can end on its own (a
+    /// database session that dropped) says so here; the runner then takes the name anew
+    /// before it claims again, and stops driving when another process has it.
+    fn is_held(&self) -> bool {
+        true
+    }
+}
+
+/// A process's hold on a worker name, from [`CampaignStore::hold_worker`]; dropped, the
+/// name is free again.
+///
+/// ```
+/// use mailmigrate_core::campaign::{NameGuard, WorkerHold};
+/// struct Always;
+/// impl NameGuard for Always {}
+/// assert!(WorkerHold::new(Always).is_held());
+/// assert!(WorkerHold::unguarded().is_held());
+/// ```
+pub struct WorkerHold(Option<Box<dyn NameGuard>>);
+
+impl WorkerHold {
+    /// A hold kept in force by `guard`.
+    pub fn new(guard: impl NameGuard) -> Self {
+        Self(Some(Box::new(guard)))
+    }
+
+    /// A hold that guards nothing: what a store used by one process alone returns.
+    pub fn unguarded() -> Self {
+        Self(None)
+    }
+
+    /// Whether the hold is still in force ([`NameGuard::is_held`]).
+    pub fn is_held(&self) -> bool {
+        self.0.as_ref().is_none_or(|g| g.is_held())
+    }
+}
+
+impl std::fmt::Debug for WorkerHold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerHold")
+            .field("guarded", &self.0.is_some())
+            .field("held", &self.is_held())
+            .finish()
+    }
+}
+
+/// Worker names held in this process: [`CampaignStore::hold_worker`] for a store that
+/// lives in one process (the in-memory state).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct HeldNames(Arc<Mutex<HashSet<(String, String)>>>);
+
+impl HeldNames {
+    /// Holds `worker` in `campaign` until the hold drops.
+    pub(crate) fn hold(&self, campaign: &str, worker: &str) -> Result<WorkerHold> {
+        let key = (campaign.to_owned(), worker.to_owned());
+        if !self.names().insert(key.clone()) {
+            return Err(worker_taken(campaign, worker));
+        }
+        Ok(WorkerHold::new(HeldName {
+            names: self.clone(),
+            key,
+        }))
+    }
+
+    fn names(&self) -> std::sync::MutexGuard<'_, HashSet<(String, String)>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// One entry of [`HeldNames`], removed when dropped.
+struct HeldName {
+    names: HeldNames,
+    key: (String, String),
+}
+
+impl NameGuard for HeldName {}
+
+impl Drop for HeldName {
+    fn drop(&mut self) {
+        self.names.names().remove(&self.key);
+    }
+}
+
+/// The `Conflict` of [`CampaignStore::hold_worker`] when another holder has `worker`.
+pub(crate) fn worker_taken(campaign: &str, worker: &str) -> Error {
+    Error::new(
+        ErrorKind::Conflict,
+        format!(
+            "another process drives this campaign as worker {worker:?}: wait for it, or run \
+             this one under another worker name"
+        ),
+    )
+    .with_operation(Operation::State)
+    .with_context("campaign", campaign)
+    .with_context("worker", worker)
 }
 
 /// The compare-and-set rule of [`CampaignStore::apply`]: `stored` is the stage the store
@@ -269,5 +419,8 @@ impl<T: CampaignStore + ?Sized> CampaignStore for std::sync::Arc<T> {
     }
     async fn release(&self, campaign: &str, mailbox: &str, worker: &str) -> Result<()> {
         (**self).release(campaign, mailbox, worker).await
+    }
+    async fn hold_worker(&self, campaign: &str, worker: &str) -> Result<WorkerHold> {
+        (**self).hold_worker(campaign, worker).await
     }
 }

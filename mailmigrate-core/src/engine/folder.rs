@@ -936,6 +936,11 @@ mod tests {
             Flag::from_label("Projects/Alpha (old)"),
             Flag::Keyword("Projects/Alpha__old_".into())
         );
-        assert_eq!(Flag::from_label("Ünïcode"), Flag::Keyword("Ünïcode".into()));
+        // A keyword is ASCII: the label travels in modified UTF-7 and decodes back.
+        let Flag::Keyword(k) = Flag::from_label("Ünïcode") else {
+            panic!("a user label is a keyword")
+        };
+        assert!(k.is_ascii(), "{k}");
+        assert_eq!(crate::utf7::decode(&k).as_deref(), Some("Ünïcode"));
     }
 }

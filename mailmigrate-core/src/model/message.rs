@@ -69,13 +69,22 @@ impl Flag {
     /// A label carried as a flag (for a destination without labels): Gmail's system labels
     /// take their IMAP meaning (`\\Starred` is `\\Flagged`, `\\Draft` is `\\Draft`, other
     /// system labels such as `\\Important` become `$Important`), other labels become keywords
-    /// with the characters IMAP forbids in an atom replaced by `_`.
+    /// with the characters IMAP forbids in an atom replaced by `_`. An IMAP keyword is
+    /// ASCII, so a label with other characters is written in modified UTF-7 (the form of
+    /// IMAP folder names, [`utf7`](crate::utf7)): `Привет` becomes `&BB8EQAQ4BDIENQRC-`,
+    /// which [`utf7::decode`](crate::utf7::decode) reads back, instead of a keyword the
+    /// destination would refuse.
     ///
     /// ```
     /// use mailmigrate_core::Flag;
     /// assert_eq!(Flag::from_label("\\Starred"), Flag::Flagged);
     /// assert_eq!(Flag::from_label("\\Important"), Flag::Keyword("$Important".into()));
     /// assert_eq!(Flag::from_label("Work (old)"), Flag::Keyword("Work__old_".into()));
+    /// assert_eq!(Flag::from_label("R&D/Q1"), Flag::Keyword("R&D/Q1".into()));
+    /// assert_eq!(
+    ///     Flag::from_label("Projekte/Übersicht"),
+    ///     Flag::Keyword("Projekte/&ANw-bersicht".into())
+    /// );
     /// ```
     pub fn from_label(label: &str) -> Flag {
         match label {
@@ -96,7 +105,11 @@ impl Flag {
                 }
             })
             .collect();
-        Flag::Keyword(keyword)
+        if keyword.is_ascii() {
+            Flag::Keyword(keyword)
+        } else {
+            Flag::Keyword(crate::utf7::encode(&keyword))
+        }
     }
 
     /// Parses an IMAP flag; system flags case-insensitively, anything else as a keyword.

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use super::{ItemFailure, LedgerEntry, LedgerState, StateStore};
-use crate::campaign::{check_apply, CampaignRecord, CampaignStore, MailboxStatus, Transition};
+use crate::campaign::{
+    check_apply, CampaignRecord, CampaignStore, HeldNames, MailboxStatus, Transition, WorkerHold,
+};
 use crate::{Checkpoint, FolderId, MessageId, Result};
 
 type Key = (String, FolderId);
@@ -56,6 +58,8 @@ impl Inner {
 #[derive(Debug, Default)]
 pub struct MemoryState {
     inner: Mutex<Inner>,
+    /// Worker names held ([`CampaignStore::hold_worker`]).
+    names: HeldNames,
 }
 
 impl MemoryState {
@@ -319,5 +323,9 @@ impl CampaignStore for MemoryState {
             g.leases.remove(&key);
         }
         Ok(())
+    }
+
+    async fn hold_worker(&self, campaign: &str, worker: &str) -> Result<WorkerHold> {
+        self.names.hold(campaign, worker)
     }
 }

@@ -301,6 +301,8 @@ pub struct SqliteState {
     /// The file's path (or `:memory:`) for errors and `Debug`.
     label: Arc<str>,
     path: Option<Arc<Path>>,
+    /// Worker names held through an in-memory database (a file's are held by lock files).
+    names: crate::campaign::HeldNames,
 }
 
 /// Debug shows where the file is, nothing of its contents.
@@ -340,6 +342,7 @@ impl SqliteState {
             conn: Arc::new(Mutex::new(conn)),
             label,
             path: Some(Arc::from(path)),
+            names: crate::campaign::HeldNames::default(),
         })
     }
 
@@ -369,6 +372,7 @@ impl SqliteState {
             conn: Arc::new(Mutex::new(conn)),
             label,
             path: None,
+            names: crate::campaign::HeldNames::default(),
         })
     }
 

@@ -65,6 +65,7 @@ pub async fn run_all_campaign(store: &dyn CampaignStore) {
     campaign_moves_are_compare_and_set(store, &name("cas")).await;
     campaign_counts_update_without_a_move(store, &name("counts")).await;
     campaign_leases_exclude_other_workers(store, &name("leases")).await;
+    campaign_worker_names_are_held_once(store, &name("names")).await;
 }
 
 /// Builds a ledger row whose hash, Message-ID and flags derive from its ids.
@@ -1165,6 +1166,39 @@ pub async fn campaign_leases_exclude_other_workers(store: &dyn CampaignStore, ca
         !claim(campaign, "gus@old.example", "w1", long).await,
         "the old holder claimed a lease taken over"
     );
+}
+
+/// [`CampaignStore::hold_worker`]: a worker name has one holder at a time, per campaign;
+/// a hold dropped frees its name.
+///
+/// # Panics
+/// If the store breaks the rule.
+pub async fn campaign_worker_names_are_held_once(store: &dyn CampaignStore, campaign: &str) {
+    let first = store
+        .hold_worker(campaign, "w1")
+        .await
+        .expect("a free name is held");
+    assert!(first.is_held(), "a new hold is in force");
+    let twin = store
+        .hold_worker(campaign, "w1")
+        .await
+        .expect_err("a held name was held twice");
+    assert_eq!(twin.kind(), ErrorKind::Conflict, "{twin}");
+    let other = store
+        .hold_worker(campaign, "w2")
+        .await
+        .expect("names are held one by one");
+    let elsewhere = format!("{campaign}/other");
+    let _elsewhere = store
+        .hold_worker(&elsewhere, "w1")
+        .await
+        .expect("names are held per campaign");
+    drop(first);
+    let again = store
+        .hold_worker(campaign, "w1")
+        .await
+        .expect("a dropped hold frees its name");
+    drop((again, other));
 }
 
 #[cfg(test)]

@@ -101,11 +101,13 @@ async fn drive(r: &CampaignRunner) -> Vec<String> {
     synced
 }
 
-/// Races two runners, one on `a` and one on `b` (handles to one store), over one campaign.
-///
-/// # Panics
-/// If a mailbox is copied twice or not at all, or driven by both runners.
-pub(crate) async fn race(a: Arc<dyn CampaignStore>, b: Arc<dyn CampaignStore>) {
+/// Two runners over one campaign, one on `a` and one on `b` (handles to one store),
+/// under the worker names `names`; their stores and the factory notes of who opened what.
+async fn rivals(
+    a: Arc<dyn CampaignStore>,
+    b: Arc<dyn CampaignStore>,
+    names: [&'static str; 2],
+) -> (World, CampaignRunner, CampaignRunner) {
     let (world, inventory) = world().await;
     let plan = CampaignPlan::new(
         format!("race-{:08x}", rand::random::<u32>()),
@@ -128,7 +130,41 @@ pub(crate) async fn race(a: Arc<dyn CampaignStore>, b: Arc<dyn CampaignStore>) {
                 .with_worker(runner)
         }
     };
-    let (ra, rb) = tokio::join!(open(a, "a"), open(b, "b"));
+    let (ra, rb) = tokio::join!(open(a, names[0]), open(b, names[1]));
+    (world, ra, rb)
+}
+
+/// Two runners under ONE worker name (two machines with one host name), on `a` and `b`
+/// (handles to one store), start a pass together: the store holds the name, so one of
+/// them refuses with `Conflict` before it drives anything, and every mailbox is copied
+/// once, by the other. Once that one is gone, the name is free again.
+///
+/// # Panics
+/// If both runners drive, or a mailbox is copied twice or not at all.
+pub(crate) async fn twins(a: Arc<dyn CampaignStore>, b: Arc<dyn CampaignStore>) {
+    let (world, ra, rb) = rivals(a, b, ["twin", "twin"]).await;
+    let (one, two) = tokio::join!(ra.run(), rb.run());
+    let (won, lost, winner) = match (one, two) {
+        (Ok(r), Err(e)) => (r, e, ra),
+        (Err(e), Ok(r)) => (r, e, rb),
+        (one, two) => panic!("one twin must be refused: {one:?} / {two:?}"),
+    };
+    assert_eq!(lost.kind(), mailmigrate_core::ErrorKind::Conflict, "{lost}");
+    assert_eq!(won.synced.len(), MAILBOXES, "{won:?}");
+    for (key, (_, dst)) in world.boxes.lock().unwrap().iter() {
+        assert_eq!(dst.message_count(), MESSAGES, "{key}: copied exactly once");
+    }
+    let opened = world.opened.lock().unwrap().len();
+    assert_eq!(opened, MAILBOXES, "each mailbox opened once, by the winner");
+    drop(winner);
+}
+
+/// Races two runners, one on `a` and one on `b` (handles to one store), over one campaign.
+///
+/// # Panics
+/// If a mailbox is copied twice or not at all, or driven by both runners.
+pub(crate) async fn race(a: Arc<dyn CampaignStore>, b: Arc<dyn CampaignStore>) {
+    let (world, ra, rb) = rivals(a, b, ["a", "b"]).await;
     let (sa, sb) = tokio::join!(drive(&ra), drive(&rb));
 
     let opened = world.opened.lock().unwrap().clone();

@@ -7,7 +7,8 @@ use async_trait::async_trait;
 
 use super::{PostgresState, StoreError};
 use crate::campaign::{
-    check_apply, CampaignRecord, CampaignStore, MailboxStatus, Stage, Transition,
+    check_apply, worker_taken, CampaignRecord, CampaignStore, MailboxStatus, NameGuard, Stage,
+    Transition, WorkerHold,
 };
 use crate::Result;
 
@@ -252,5 +253,46 @@ impl CampaignStore for PostgresState {
         })
         .await
         .map_err(|e| scoped(e, campaign, Some(mailbox)))
+    }
+
+    /// A session advisory lock, keyed by the schema, campaign and worker names, on a
+    /// connection taken out of the pool for the hold (returned to the pool, the session
+    /// and its lock would outlive the hold). Dropping the hold closes the connection; the
+    /// server ends the session and its lock with it, as it does when the process dies.
+    async fn hold_worker(&self, campaign: &str, worker: &str) -> Result<WorkerHold> {
+        // Lengths first, so no two (schema, campaign, worker) make one key.
+        let schema = &*self.schema;
+        let key = format!(
+            "mailmigrate-worker:{}:{schema}{}:{campaign}{worker}",
+            schema.len(),
+            campaign.len()
+        );
+        let held = self
+            .run(async {
+                let client = deadpool_postgres::Object::take(self.conn().await?);
+                let row = client
+                    .query_one(
+                        "SELECT pg_try_advisory_lock(hashtextextended($1, 0))",
+                        &[&key],
+                    )
+                    .await?;
+                Ok(row.get::<_, bool>(0).then_some(client))
+            })
+            .await
+            .map_err(|e| scoped(e, campaign, None))?;
+        match held {
+            Some(client) => Ok(WorkerHold::new(Session(client))),
+            None => Err(worker_taken(campaign, worker)),
+        }
+    }
+}
+
+/// The connection whose session holds a worker name's advisory lock.
+struct Session(deadpool_postgres::ClientWrapper);
+
+impl NameGuard for Session {
+    /// A closed connection has lost its session, and the lock with it.
+    fn is_held(&self) -> bool {
+        !self.0.is_closed()
     }
 }

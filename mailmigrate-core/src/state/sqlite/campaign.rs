@@ -8,9 +8,10 @@ use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
 use super::{SqliteState, StoreError};
 use crate::campaign::{
-    check_apply, CampaignRecord, CampaignStore, MailboxStatus, Stage, Transition,
+    check_apply, worker_taken, CampaignRecord, CampaignStore, MailboxStatus, NameGuard, Stage,
+    Transition, WorkerHold,
 };
-use crate::Result;
+use crate::{Error, ErrorKind, Operation, Result};
 
 fn to_json<T: serde::Serialize>(value: &T) -> std::result::Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| StoreError::corrupt(format!("cannot encode: {e}")))
@@ -207,7 +208,52 @@ impl CampaignStore for SqliteState {
         .await
         .map_err(|e| scoped(e, campaign, Some(mailbox)))
     }
+
+    /// An exclusive lock on `<file>-worker-<digest>.lock` beside the database, the digest
+    /// of the campaign and worker names (the file holds the names, for an operator who
+    /// wonders whose it is). The kernel drops the lock with its process.
+    async fn hold_worker(&self, campaign: &str, worker: &str) -> Result<WorkerHold> {
+        let Some(db) = &self.path else {
+            return self.names.hold(campaign, worker);
+        };
+        let digest = blake3::hash(format!("{campaign}\0{worker}").as_bytes());
+        let mut path = db.as_os_str().to_owned();
+        path.push(format!("-worker-{}.lock", &digest.to_hex()[..16]));
+        let path = std::path::PathBuf::from(path);
+        let failed = |what: &str, e: std::io::Error| {
+            Error::new(
+                ErrorKind::Unavailable,
+                format!("cannot {what} the worker lock file"),
+            )
+            .with_operation(Operation::State)
+            .with_context("path", path.display())
+            .with_source(e)
+        };
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| failed("open", e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(worker_taken(campaign, worker).with_context("lock", path.display()))
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(failed("lock", e)),
+        }
+        use std::io::Write as _;
+        let _ = file
+            .set_len(0)
+            .and_then(|()| writeln!(file, "campaign {campaign:?} worker {worker:?}"));
+        Ok(WorkerHold::new(LockedFile(file)))
+    }
 }
+
+/// A worker lock file, locked; closing it unlocks.
+struct LockedFile(#[allow(dead_code, reason = "held for its lock")] std::fs::File);
+
+impl NameGuard for LockedFile {}
 
 /// Milliseconds since the Unix epoch (0 for a clock set before it).
 fn unix_millis(t: SystemTime) -> i64 {
