@@ -932,9 +932,11 @@ impl CampaignRunner {
     }
 
     /// The first copy of a pre-staged campaign: mail older than `age` only, under a job of
-    /// its own (`…#prestage`). The mailbox's own job then lists everything from scratch on
-    /// its first pass and finds these copies by look-up instead of writing them again —
-    /// which is why pre-staging needs a destination that can look copies up.
+    /// its own (`…#prestage`). Once that copy is complete, its ledger rows are adopted by
+    /// the mailbox's own job ([`adopt_ledger`](Self::adopt_ledger)), whose first pass then
+    /// lists everything from scratch and knows each pre-staged copy from its own ledger:
+    /// nothing is written twice, and no look-up at the destination is needed (a search
+    /// index that lags fresh imports, as Gmail's may, cannot make a duplicate).
     async fn prestage(
         &self,
         pair: &MailboxPair,
@@ -942,15 +944,9 @@ impl CampaignRunner {
         st: &mut MailboxStatus,
         age: std::time::Duration,
     ) -> Result<u64> {
-        if !stores.destination.info().capabilities.find_existing {
-            return Err(Error::new(
-                ErrorKind::ConfigInvalid,
-                "pre-staging by date needs a destination that can look copies up",
-            )
-            .with_operation(Operation::Plan));
-        }
         let cutoff = self.now() - age;
-        let job = format!("{}#prestage", Self::job_of(self.name(), &pair.key()));
+        let own = Self::job_of(self.name(), &pair.key());
+        let job = format!("{own}#prestage");
         let dest: Arc<dyn Destination> = Arc::clone(&stores.destination) as Arc<dyn Destination>;
         let filter = self.plan.filter_of(&pair.batch).clone();
         let before = filter.before.map_or(cutoff, |b| b.min(cutoff));
@@ -958,15 +954,38 @@ impl CampaignRunner {
             pair,
             Arc::clone(&stores.source),
             dest,
-            job,
+            job.clone(),
             filter.with_before(before),
         );
         let report = engine.run().await?;
         count_mail(st, &report);
         judge(&report)?;
+        self.adopt_ledger(&job, &own).await?;
         st.counts.prestaged = true;
         st.counts.passes += 1;
         Ok(report.totals.copied)
+    }
+
+    /// Copies every ledger row of job `from` into job `into`, folder by folder in pages
+    /// (memory bounded by a page, not the mailbox). Rows are written as they stand, so a
+    /// write whose outcome is still unknown stays pending and is settled under `into` as
+    /// it would have been under `from`. Copying again replaces the same rows: a runner
+    /// killed midway adopts again when it resumes.
+    async fn adopt_ledger(&self, from: &str, into: &str) -> Result<()> {
+        const PAGE: usize = 500;
+        for folder in self.state.checkpointed_folders(from).await? {
+            let mut after: Option<crate::MessageId> = None;
+            loop {
+                let rows = self.state.page(from, &folder, after.as_ref(), PAGE).await?;
+                let Some(last) = rows.last() else { break };
+                after = Some(last.src_id.clone());
+                self.state.record(into, &rows).await?;
+                if rows.len() < PAGE {
+                    break;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Synced → syncing → synced.
