@@ -993,10 +993,17 @@ async fn prestaging_moves_old_mail_first_and_the_recent_mail_at_the_cut() {
     assert_eq!(first.synced.len(), 2, "{first:?}");
     assert_eq!(first.copied, 10);
     for i in 0..2 {
-        assert_eq!(world.get(&user(i)).dst.message_count(), 5, "{}", user(i));
+        let m = world.get(&user(i));
+        assert_eq!(m.dst.message_count(), 5, "{}", user(i));
+        assert_eq!(
+            contacts_in(&m.pim_dst).await,
+            1,
+            "contacts go with the first copy"
+        );
     }
     let st = r.status().await.unwrap();
     assert!(st.mailboxes.iter().all(|m| m.counts.prestaged));
+    assert!(st.mailboxes.iter().all(|m| m.counts.pim_written == 1));
 
     // At the cut: everything, the old mail found by look-up, not written twice.
     let cut = r.finalise("all").await.unwrap();

@@ -369,6 +369,7 @@ async fn a_draft_outside_drafts_stays_in_its_folder_and_keeps_its_flag() {
     let emu = Emulator::builder().user(USER).start().await.unwrap();
     let src = MemoryStore::new("old");
     let mut ids = Vec::new();
+    let mut inbox_draft = None;
     for (path, role) in [
         ("INBOX", None),
         ("Drafts", Some(mailmigrate_core::SpecialUse::Drafts)),
@@ -386,15 +387,19 @@ async fn a_draft_outside_drafts_stays_in_its_folder_and_keeps_its_flag() {
             .await
             .unwrap()
         {
-            r.unwrap();
+            let id = r.unwrap();
+            if n == 0 {
+                inbox_draft = Some((f.clone(), id.id.unwrap()));
+            }
         }
         ids.push(500 + n);
     }
     let dst = gmail(&emu, GmailLimits::default()).await;
+    let state = Arc::new(MemoryState::new());
     let report = engine(
-        Arc::new(src),
+        Arc::new(src.clone()),
         Arc::clone(&dst) as Arc<dyn Destination>,
-        Arc::new(MemoryState::new()),
+        Arc::clone(&state) as _,
     )
     .run()
     .await
@@ -435,5 +440,24 @@ async fn a_draft_outside_drafts_stays_in_its_folder_and_keeps_its_flag() {
         }
         assert_eq!(drafts, n, "{path}");
     }
+    // The flag cleared at the source: the keyword label goes, and \Draft with it.
+    let (f, id) = inbox_draft.unwrap();
+    src.set_flags(&f, &id, [Flag::Seen].into_iter().collect())
+        .unwrap();
+    let again = engine(
+        Arc::new(src),
+        Arc::clone(&dst) as Arc<dyn Destination>,
+        state as _,
+    )
+    .run()
+    .await
+    .unwrap();
+    assert!(again.is_complete(), "{again}");
+    assert!(
+        !labels_of(ids[0]).contains(&keyword.id),
+        "{:?}",
+        labels_of(ids[0])
+    );
+    assert!(labels_of(ids[1]).contains("DRAFT"), "the real draft stays");
     emu.shutdown().await;
 }

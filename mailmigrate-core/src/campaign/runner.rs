@@ -961,6 +961,9 @@ impl CampaignRunner {
         count_mail(st, &report);
         judge(&report)?;
         self.adopt_ledger(&job, &own).await?;
+        // Contacts and calendars are not dated: all of them go with the first copy, so a
+        // pre-staged mailbox is synced in full but for its recent mail.
+        self.pim_pass(stores, st, &own).await?;
         st.counts.prestaged = true;
         st.counts.passes += 1;
         Ok(report.totals.copied)
@@ -1125,15 +1128,26 @@ impl CampaignRunner {
         let report = engine.run().await?;
         count_mail(st, &report);
         judge(&report)?;
+        self.pim_pass(stores, st, &job).await?;
+        st.counts.passes += 1;
+        Ok(report.totals.copied)
+    }
+
+    /// Copies the mailbox's contacts and calendars (if it has PIM stores) under `job`.
+    async fn pim_pass(
+        &self,
+        stores: &MailboxStores,
+        st: &mut MailboxStatus,
+        job: &str,
+    ) -> Result<()> {
         if let Some(pim) = &stores.pim {
-            let r = PimSync::new(&*pim.source, &*pim.destination, &*self.state, &job)
+            let r = PimSync::new(&*pim.source, &*pim.destination, &*self.state, job)
                 .run()
                 .await?;
             st.counts.pim_written += r.totals().written;
             judge_pim(&r)?;
         }
-        st.counts.passes += 1;
-        Ok(report.totals.copied)
+        Ok(())
     }
 
     /// The final comparison of source and destination, folder by folder as the plan maps

@@ -116,21 +116,31 @@ impl Destination for Gmail {
         } else {
             None
         };
+        let (mut add, mut remove) = (Vec::new(), Vec::new());
         if let Some(want) = draft {
-            // [GM-LBL] DRAFT cannot be applied or removed by hand: only a change already in
-            // effect is possible.
             let m = api::get(&shared.client, id.as_str(), Format::Metadata)
                 .await?
                 .ok_or_else(|| not_found(folder, id))?;
-            if m.label_ids.iter().any(|l| l == "DRAFT") != want {
-                return Err(
-                    Error::unsupported("Gmail cannot add or remove DRAFT after import")
-                        .with_provider(PROVIDER)
-                        .with_item(folder, id),
-                );
+            let gmail_draft = m.label_ids.iter().any(|l| l == "DRAFT");
+            if gmail_draft || folder.as_str() == "DRAFT" {
+                // [GM-LBL] DRAFT cannot be applied or removed by hand: only a change
+                // already in effect is possible.
+                if gmail_draft != want {
+                    return Err(Error::unsupported(
+                        "Gmail cannot add or remove DRAFT after import",
+                    )
+                    .with_provider(PROVIDER)
+                    .with_item(folder, id));
+                }
+            } else if let Some(label) = shared.draft_keyword_label(want).await? {
+                // Outside Drafts the flag is the keyword label `label_ids_for` gave it.
+                if want {
+                    add.push(label);
+                } else {
+                    remove.push(label);
+                }
             }
         }
-        let (mut add, mut remove) = (Vec::new(), Vec::new());
         for f in &change.add {
             if let Some(label) = shared.label_for_flag(f, true).await? {
                 // UNREAD is the absence of \Seen.

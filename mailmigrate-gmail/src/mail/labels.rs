@@ -273,21 +273,31 @@ impl Shared {
             Flag::Seen => Some("UNREAD".into()),
             Flag::Flagged => Some("STARRED".into()),
             Flag::Draft | Flag::Deleted => None,
-            other => {
-                let Some(name) = self.keyword_label(other) else {
-                    return Ok(None);
-                };
-                if create {
-                    Some(self.user_label(&name, true).await?.0)
-                } else {
-                    let entries = self.book.entries(self, false).await?;
-                    entries
-                        .iter()
-                        .find(|e| e.name.eq_ignore_ascii_case(&name))
-                        .map(|e| e.id.clone())
-                }
-            }
+            other => match self.keyword_label(other) {
+                Some(name) => self.keyword_label_id(&name, create).await?,
+                None => None,
+            },
         })
+    }
+
+    /// The label carrying `\Draft` on a message outside Drafts (`Keywords/$Draft`), for a
+    /// flag change: created when `create`, else `None` if it does not exist.
+    pub(crate) async fn draft_keyword_label(&self, create: bool) -> Result<Option<String>> {
+        let name = format!("{}{DRAFT_KEYWORD}", self.keyword_prefix());
+        self.keyword_label_id(&name, create).await
+    }
+
+    /// The id of the keyword label `name`: created when `create`, else looked up (`None`
+    /// if there is none, so removing it changes nothing).
+    async fn keyword_label_id(&self, name: &str, create: bool) -> Result<Option<String>> {
+        if create {
+            return Ok(Some(self.user_label(name, true).await?.0));
+        }
+        let entries = self.book.entries(self, false).await?;
+        Ok(entries
+            .iter()
+            .find(|e| e.name.eq_ignore_ascii_case(name))
+            .map(|e| e.id.clone()))
     }
 
     /// The name a user label at `name` is stored under: a reserved first segment gets a
