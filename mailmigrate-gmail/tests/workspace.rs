@@ -32,7 +32,12 @@ async fn domain() -> EmulatorHandle {
                 .with_non_editable_alias("ada@example.test-google-a.com"),
         )
         .workspace_user(WorkspaceUser::new("bob@example.com").suspended(true))
-        .workspace_user(WorkspaceUser::new("cy@example.com").with_alias("c@example.com"))
+        .workspace_user(
+            WorkspaceUser::new("cy@example.com")
+                .with_alias("c@example.com")
+                .with_delegate("dee@example.com")
+                .with_send_as("team@example.com"),
+        )
         .workspace_user(WorkspaceUser::new("new@example.com").mailbox_setup(false))
         .user("dee@example.com")
         .workspace_group(
@@ -121,6 +126,37 @@ async fn the_directory_lists_users_aliases_groups_and_members_across_pages() {
         .members
         .is_empty());
     assert!(inv.validate().is_empty(), "{:?}", inv.validate());
+    assert!(
+        !inv.listed.permissions && inv.permissions.is_empty(),
+        "permissions only when asked"
+    );
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_directory_lists_delegates_and_send_as_addresses_when_asked() {
+    use mailmigrate_core::directory::{Permission, Right};
+    let emu = domain().await;
+    let handle = emu.clone();
+    let dir = emu
+        .gmail_builder(ADMIN)
+        .connect_directory()
+        .unwrap()
+        .with_permissions(move |user| handle.gmail_builder(user));
+    assert!(dir.capabilities().permissions && !dir.capabilities().stats);
+    let inv = dir.inventory().await.unwrap();
+    assert!(inv.listed.permissions);
+    assert!(
+        inv.accounts.iter().all(|a| a.stats.is_none()),
+        "no stats asked"
+    );
+    assert_eq!(
+        inv.permissions,
+        [
+            Permission::new("cy@example.com", "dee@example.com", Right::FullAccess),
+            Permission::new("team@example.com", "cy@example.com", Right::SendAs),
+        ]
+    );
     emu.shutdown().await;
 }
 

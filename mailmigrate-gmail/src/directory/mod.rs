@@ -10,7 +10,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 use mailmigrate_core::directory::{
-    Account, Directory, DirectoryCapabilities, DirectoryInfo, Group, GroupMember,
+    Account, Directory, DirectoryCapabilities, DirectoryInfo, Group, GroupMember, Permission,
 };
 use mailmigrate_core::Result;
 
@@ -50,7 +50,17 @@ pub(crate) type Mailboxes = Arc<dyn Fn(&str) -> GmailBuilder + Send + Sync>;
 /// ([`group_members`](Directory::group_members)), each paged \[AD-GROUPS\]\[AD-MEMB\]:
 /// members of `type` `USER` are accounts, `GROUP` nested groups, `EXTERNAL` outside
 /// addresses; `CUSTOMER` (everyone in the domain) has no address and is left out.
-/// Owners and permissions are not listed.
+/// Owners are not listed.
+///
+/// # Permissions
+/// Off by default. [`with_permissions`](Self::with_permissions) adds, per mailbox, what
+/// Gmail's settings say others may do with it: each accepted delegate of
+/// `users.settings.delegates` holds [`FullAccess`](mailmigrate_core::directory::Right::FullAccess)
+/// (delegates read, send and delete the account's mail \[GM-DELEG\]), and each accepted
+/// custom "from" address of `users.settings.sendAs` other than the primary one is a
+/// [`SendAs`](mailmigrate_core::directory::Right::SendAs) of the user on that address
+/// \[GM-SENDAS\]. Two requests of one quota unit per mailbox. Folder-level rights do not
+/// exist in Gmail.
 ///
 /// # Stats
 /// Off by default. [`with_stats`](Self::with_stats) adds, per mailbox, Gmail's own
@@ -129,12 +139,52 @@ impl GoogleDirectory {
         F: Fn(&str) -> GmailBuilder + Send + Sync + 'static,
     {
         self.mailboxes = Some(Arc::new(mailbox));
-        self.info.capabilities = capabilities(true);
+        self.info.capabilities.stats = true;
+        self
+    }
+
+    /// Lists each mailbox's delegations too (see [Permissions](Self#permissions)):
+    /// `mailbox(address)` gives the builder of that user's Gmail, as for
+    /// [`with_stats`](Self::with_stats) (the last one given serves both). Declares
+    /// [`permissions`](DirectoryCapabilities::permissions).
+    ///
+    /// ```
+    /// use mailmigrate_core::directory::{Directory, Right};
+    /// use mailmigrate_gmail::emulator::{Emulator, WorkspaceUser};
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let emu = Emulator::builder()
+    ///     .admin("root@example.com")
+    ///     .workspace_user(WorkspaceUser::new("ada@example.com").with_delegate("bob@example.com"))
+    ///     .user("bob@example.com")
+    ///     .start()
+    ///     .await
+    ///     .unwrap();
+    /// let builder = emu.gmail_builder("root@example.com");
+    /// let per_user = emu.clone();
+    /// let dir = builder
+    ///     .connect_directory()
+    ///     .unwrap()
+    ///     .with_permissions(move |user| per_user.gmail_builder(user));
+    /// let inventory = dir.inventory().await.unwrap();
+    /// let p = &inventory.permissions[0];
+    /// assert_eq!((p.mailbox.as_str(), p.grantee.as_str()), ("ada@example.com", "bob@example.com"));
+    /// assert_eq!(p.right, Right::FullAccess);
+    /// emu.shutdown().await;
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn with_permissions<F>(mut self, mailbox: F) -> Self
+    where
+        F: Fn(&str) -> GmailBuilder + Send + Sync + 'static,
+    {
+        self.mailboxes = Some(Arc::new(mailbox));
+        self.info.capabilities.permissions = true;
         self
     }
 }
 
-/// Groups always, stats on request, permissions never (see [`GoogleDirectory`]).
+/// Groups always; stats and permissions on request (see [`GoogleDirectory`]).
 fn capabilities(stats: bool) -> DirectoryCapabilities {
     DirectoryCapabilities {
         groups: true,
@@ -153,7 +203,9 @@ impl Directory for GoogleDirectory {
         admin::accounts(
             Arc::clone(&self.client),
             self.admin_url.clone(),
-            self.mailboxes.clone(),
+            self.mailboxes
+                .clone()
+                .filter(|_| self.info.capabilities.stats),
         )
     }
 
@@ -163,5 +215,22 @@ impl Directory for GoogleDirectory {
 
     async fn group_members(&self, group: &Group) -> Result<Vec<GroupMember>> {
         admin::members(&self.client, &self.admin_url, group).await
+    }
+
+    async fn permissions(&self, account: &Account) -> Result<Vec<Permission>> {
+        let Some(mailbox) = self
+            .mailboxes
+            .as_ref()
+            .filter(|_| self.info.capabilities.permissions)
+        else {
+            return Err(mailmigrate_core::Error::unsupported(
+                "this directory lists permissions only with_permissions",
+            ));
+        };
+        mailbox(&account.address)
+            .build()?
+            .delegations(&account.address)
+            .await
+            .map_err(|e| e.with_context("user", &account.address))
     }
 }

@@ -140,6 +140,12 @@ fn admitting(method_id: &str) -> Option<&'static [&'static str]> {
             "https://www.googleapis.com/auth/gmail.metadata",
         ],
         "messages.modify" => &[FULL, "https://www.googleapis.com/auth/gmail.modify"],
+        "settings.delegates.list" | "settings.sendAs.list" => &[
+            FULL,
+            "https://www.googleapis.com/auth/gmail.modify",
+            "https://www.googleapis.com/auth/gmail.readonly",
+            "https://www.googleapis.com/auth/gmail.settings.basic",
+        ],
         "messages.import" | "messages.insert" => &[
             FULL,
             "https://www.googleapis.com/auth/gmail.modify",

@@ -38,7 +38,8 @@
 //! `GET …/labels/{id}`; `GET …/messages`, `GET …/messages/{id}`,
 //! `POST …/messages/{id}/modify`; `POST /upload/gmail/v1/users/{userId}/messages/import`
 //! (`uploadType=multipart|media|resumable`, then `PUT` to the session URI) and
-//! `POST …/messages/import` (`raw` JSON); `GET …/history`. `userId` is `me` or the token's
+//! `POST …/messages/import` (`raw` JSON); `GET …/history`; `GET …/settings/delegates` and
+//! `GET …/settings/sendAs` (from each [`WorkspaceUser`]'s delegates and send-as addresses). `userId` is `me` or the token's
 //! user (another is 403 "Delegation denied"); a token without a scope the method accepts is
 //! 403 `insufficientPermissions`.
 //!
@@ -76,6 +77,7 @@ mod quota;
 mod resumable;
 mod server;
 mod service_account;
+mod settings;
 mod store;
 
 pub use builder::{EmulatorBuilder, Quota};

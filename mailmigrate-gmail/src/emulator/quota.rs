@@ -27,6 +27,7 @@ pub(crate) fn units(method_id: &str) -> u64 {
         "labels.create" => 5,
         "history.list" => 2,
         "getProfile" | "labels.list" | "labels.get" => 1,
+        "settings.delegates.list" | "settings.sendAs.list" => 1,
         _ => 5,
     }
 }

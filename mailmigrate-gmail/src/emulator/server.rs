@@ -304,6 +304,8 @@ async fn api(
         "messages.modify" => messages::modify(&req, mbx),
         "messages.import" => import::import(st, &req, mbx),
         "history.list" => history::list(st, &req, mbx),
+        "settings.delegates.list" => super::settings::delegates(st, mbx),
+        "settings.sendAs.list" => super::settings::send_as(st, mbx),
         other => Err(GoogleError::new(
             501,
             "notImplemented",

@@ -255,6 +255,73 @@ pub(crate) async fn counts(client: &Client) -> Result<mailmigrate_core::director
         .with_folders(l.labels.len() as u64))
 }
 
+/// The mailbox's delegations: each `accepted` delegate of `users.settings.delegates`
+/// (\[GM-DELEG\]: they read, send and delete the account's mail) holds full access on
+/// `address`; each accepted custom "from" address of `users.settings.sendAs` other than
+/// the primary one (\[GM-SENDAS\]) is one `address` may send as. One unit each
+/// \[GM-QUOTA\].
+pub(crate) async fn delegations(
+    client: &Client,
+    address: &str,
+) -> Result<Vec<mailmigrate_core::directory::Permission>> {
+    use mailmigrate_core::directory::{Permission, Right};
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Delegate {
+        delegate_email: String,
+        #[serde(default)]
+        verification_status: Option<String>,
+    }
+    #[derive(Deserialize)]
+    struct Delegates {
+        // Left out when there are none [GM-DISC].
+        #[serde(default)]
+        delegates: Vec<Delegate>,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct SendAs {
+        send_as_email: String,
+        #[serde(default)]
+        is_primary: bool,
+        #[serde(default)]
+        verification_status: Option<String>,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct SendAsList {
+        #[serde(default)]
+        send_as: Vec<SendAs>,
+    }
+    // Only a verified address acts: a pending, rejected or expired one grants nothing.
+    let accepted = |status: &Option<String>| status.as_deref().is_none_or(|s| s == "accepted");
+    let call = Call::get(
+        client.url("/settings/delegates"),
+        Cost::Small,
+        "list delegates",
+    );
+    let d: Delegates = client.json(&call).await?;
+    let call = Call::get(
+        client.url("/settings/sendAs"),
+        Cost::Small,
+        "list send-as addresses",
+    );
+    let a: SendAsList = client.json(&call).await?;
+    let mut out: Vec<Permission> = d
+        .delegates
+        .into_iter()
+        .filter(|d| accepted(&d.verification_status))
+        .map(|d| Permission::new(address, d.delegate_email, Right::FullAccess))
+        .collect();
+    out.extend(
+        a.send_as
+            .into_iter()
+            .filter(|s| !s.is_primary && accepted(&s.verification_status))
+            .map(|s| Permission::new(s.send_as_email, address, Right::SendAs)),
+    );
+    Ok(out)
+}
+
 /// A history record, as far as it is read.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -174,6 +174,15 @@ impl Gmail {
         api::counts(&self.shared.client).await
     }
 
+    /// The delegations of this mailbox (its user's `address`), for the directory's
+    /// permission listing.
+    pub(crate) async fn delegations(
+        &self,
+        address: &str,
+    ) -> Result<Vec<mailmigrate_core::directory::Permission>> {
+        api::delegations(&self.shared.client, address).await
+    }
+
     /// The HTTP client, shared with the calendar and contacts store.
     pub(crate) fn client(&self) -> Arc<Client> {
         Arc::clone(&self.shared.client)

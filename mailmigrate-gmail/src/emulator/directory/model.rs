@@ -16,6 +16,8 @@ use serde_json::{json, Value};
 ///     .with_name("Ada Lovelace")
 ///     .with_alias("a.lovelace@example.com")
 ///     .with_non_editable_alias("ada@example.test-google-a.com")
+///     .with_delegate("bob@example.com")
+///     .with_send_as("info@example.com")
 ///     .suspended(true);
 /// assert_eq!(u.email, "ada@example.com");
 /// assert!(u.suspended);
@@ -35,6 +37,11 @@ pub struct WorkspaceUser {
     pub suspended: bool,
     /// `isMailboxSetup`: whether Gmail has provisioned the mailbox.
     pub mailbox_setup: bool,
+    /// Gmail's delegates of the mailbox (`users.settings.delegates`, each `accepted`).
+    pub delegates: Vec<String>,
+    /// Custom "from" addresses the user may send as (`users.settings.sendAs`, besides the
+    /// primary address, each `accepted`).
+    pub send_as: Vec<String>,
 }
 
 impl WorkspaceUser {
@@ -47,6 +54,8 @@ impl WorkspaceUser {
             non_editable_aliases: Vec::new(),
             suspended: false,
             mailbox_setup: true,
+            delegates: Vec::new(),
+            send_as: Vec::new(),
         }
     }
     /// Sets `name.fullName`.
@@ -65,6 +74,18 @@ impl WorkspaceUser {
     #[must_use]
     pub fn with_non_editable_alias(mut self, alias: &str) -> Self {
         self.non_editable_aliases.push(alias.to_owned());
+        self
+    }
+    /// Adds a delegate: `delegate` may read, send and delete the user's mail.
+    #[must_use]
+    pub fn with_delegate(mut self, delegate: &str) -> Self {
+        self.delegates.push(delegate.to_ascii_lowercase());
+        self
+    }
+    /// Adds a send-as address: the user may send mail from `address`.
+    #[must_use]
+    pub fn with_send_as(mut self, address: &str) -> Self {
+        self.send_as.push(address.to_ascii_lowercase());
         self
     }
     /// Sets `suspended`.
